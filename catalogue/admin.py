@@ -1,0 +1,104 @@
+"""Catalogue management for IT admins: items, their forms and approval policies, without code."""
+
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+
+from catalogue.models import (
+    ApprovalPolicyStep,
+    CatalogueItem,
+    Category,
+    CostCentre,
+    Department,
+    Employee,
+    FormField,
+)
+
+
+class FormFieldInline(admin.StackedInline):
+    model = FormField
+    extra = 0
+    fields = (
+        ("key", "label", "field_type"),
+        ("required", "position"),
+        "help_text",
+        "choices",
+        ("pattern", "max_length"),
+        ("min_value", "max_value"),
+    )
+
+
+class ApprovalPolicyStepInline(admin.TabularInline):
+    model = ApprovalPolicyStep
+    extra = 0
+    fields = ("position", "approver_kind", "group", "person_field_key", "label")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "position")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name",)
+
+
+@admin.register(CatalogueItem)
+class CatalogueItemAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "category",
+        "fulfilment_kind",
+        "price_once",
+        "price_monthly",
+        "is_active",
+        "version",
+    )
+    list_filter = ("category", "fulfilment_kind", "is_active", "audience")
+    search_fields = ("name", "slug", "summary")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("version", "created_at", "updated_at")
+    filter_horizontal = ("allowed_departments", "allowed_groups")
+    inlines = [FormFieldInline, ApprovalPolicyStepInline]
+    list_select_related = ("category",)
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "category", "summary", "description")}),
+        (_("Delivery and price"), {
+            "fields": ("service_owner", "fulfilment_kind", "price_once", "price_monthly"),
+        }),
+        (_("Who may order"), {
+            "fields": ("audience", "allowed_departments", "allowed_groups", "orderable_for_others"),
+        }),
+        (_("Status"), {"fields": ("is_active", "version", "created_at", "updated_at")}),
+    )  # fmt: skip
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        changed = form.has_changed() or any(fs.has_changed() for fs in formsets)
+        if change and changed:
+            # Every saved change makes a new version; orders keep the one they were placed on.
+            with transaction.atomic():
+                CatalogueItem.objects.filter(pk=form.instance.pk).update(version=F("version") + 1)
+            form.instance.refresh_from_db(fields=["version"])
+
+
+@admin.register(CostCentre)
+class CostCentreAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "owner")
+    search_fields = ("code", "name")
+    autocomplete_fields = ("owner",)
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "cost_centre", "head")
+    search_fields = ("code", "name")
+    autocomplete_fields = ("head", "parent", "cost_centre")
+
+
+@admin.register(Employee)
+class EmployeeAdmin(admin.ModelAdmin):
+    list_display = ("personnel_number", "display_name", "department", "manager", "is_active")
+    list_filter = ("is_active", "department")
+    search_fields = ("personnel_number", "user__first_name", "user__last_name", "user__username")
+    autocomplete_fields = ("user", "manager", "department", "cost_centre")
+    list_select_related = ("user", "department", "manager__user")

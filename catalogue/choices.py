@@ -1,0 +1,32 @@
+"""Named choices of the catalogue and the organisation."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class FulfilmentKind(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    AUTOMATED = "automated", _("Automated")
+
+
+class Audience(models.TextChoices):
+    EVERYONE = "everyone", _("Everyone")
+    RESTRICTED = "restricted", _("Listed departments and groups")
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", _("Text")
+    LONG_TEXT = "long_text", _("Long text")
+    NUMBER = "number", _("Number")
+    DATE = "date", _("Date")
+    CHOICE = "choice", _("Choice")
+    MULTIPLE_CHOICE = "multiple_choice", _("Multiple choice")
+    YES_NO = "yes_no", _("Yes/no")
+    PERSON = "person", _("Person")
+
+
+class ApproverKind(models.TextChoices):
+    LINE_MANAGER = "line_manager", _("Line manager of the beneficiary")
+    COST_CENTRE_OWNER = "cost_centre_owner", _("Owner of the cost centre")
+    GROUP = "group", _("Member of a group")
+    PERSON_FIELD = "person_field", _("Person chosen in a form field")

@@ -1,0 +1,200 @@
+"""Order forms built at run time from an item's field definitions.
+
+The same form validates the browser's post and (later) the API's body, so an
+answer is checked by one rule wherever it comes from.
+"""
+
+import re
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy as _
+
+from catalogue.choices import FieldType
+from catalogue.models import CostCentre, Employee
+
+DEFAULT_MAX_LENGTH = {FieldType.TEXT: 200, FieldType.LONG_TEXT: 4000}
+# Something that looks like an HTML tag: answers are plain text, and a tag in
+# them is nearly always an attack or a paste error worth pointing out.
+TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>")
+PERSON_RE = re.compile(r"\(([^()]+)\)\s*$")
+
+
+def reject_markup(value: str) -> None:
+    if value and TAG_RE.search(value):
+        raise ValidationError(
+            _("Please enter plain text without HTML tags such as <script>."), code="markup"
+        )
+
+
+class PersonField(forms.CharField):
+    """Picks an active employee by personnel number, or by "Name (number)"."""
+
+    default_error_messages = {
+        "unknown": _("No active employee with the personnel number “%(value)s”."),
+    }
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 200)
+        super().__init__(*args, **kwargs)
+        self.widget.attrs.update(
+            {
+                "list": "people-datalist",
+                "autocomplete": "off",
+                "data-person-picker": reverse_lazy("catalogue:people_search"),
+            }
+        )
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return None
+        match = PERSON_RE.search(value)
+        uid = (match.group(1) if match else value).strip()
+        employee = (
+            Employee.objects.active().select_related("user").filter(personnel_number=uid).first()
+        )
+        if employee is None:
+            raise ValidationError(
+                self.error_messages["unknown"], code="unknown", params={"value": uid}
+            )
+        return employee
+
+
+def _field_for(definition) -> forms.Field:
+    """A Django form field for one FormField definition."""
+    common = {
+        "label": definition.label,
+        "help_text": definition.help_text,
+        "required": definition.required,
+    }
+    kind = definition.field_type
+    if kind in (FieldType.TEXT, FieldType.LONG_TEXT):
+        validators = [reject_markup]
+        if definition.pattern:
+            validators.append(
+                RegexValidator(
+                    rf"^(?:{definition.pattern})$",
+                    _("The answer does not have the required format."),
+                )
+            )
+        return forms.CharField(
+            max_length=definition.max_length or DEFAULT_MAX_LENGTH[kind],
+            widget=forms.Textarea(attrs={"rows": 4}) if kind == FieldType.LONG_TEXT else None,
+            validators=validators,
+            **common,
+        )
+    if kind == FieldType.NUMBER:
+        return forms.DecimalField(
+            min_value=definition.min_value,
+            max_value=definition.max_value,
+            max_digits=14,
+            decimal_places=2,
+            **common,
+        )
+    if kind == FieldType.DATE:
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    if kind == FieldType.CHOICE:
+        choices = [(c, c) for c in definition.choice_list]
+        if not definition.required:
+            choices = [("", "—"), *choices]
+        return forms.ChoiceField(choices=choices, **common)
+    if kind == FieldType.MULTIPLE_CHOICE:
+        return forms.MultipleChoiceField(
+            choices=[(c, c) for c in definition.choice_list],
+            widget=forms.CheckboxSelectMultiple,
+            **common,
+        )
+    if kind == FieldType.YES_NO:
+        if definition.required:
+            # A required yes/no is a question that must be answered, either way.
+            return forms.TypedChoiceField(
+                choices=[("", "—"), ("yes", _("Yes")), ("no", _("No"))],
+                coerce=lambda v: v == "yes",
+                **common,
+            )
+        return forms.BooleanField(**common)
+    if kind == FieldType.PERSON:
+        return PersonField(**common)
+    raise ValueError(f"unknown field type {kind!r}")
+
+
+def _to_json(value):
+    if isinstance(value, Employee):
+        return {"uid": value.personnel_number, "name": value.display_name}
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class OrderForm(forms.Form):
+    """The order form of one catalogue item for one requester."""
+
+    FIELD_PREFIX = "f_"
+
+    item_version = forms.IntegerField(widget=forms.HiddenInput)
+    beneficiary = PersonField(
+        label=_("For whom"),
+        required=False,
+        help_text=_("Leave empty to order for yourself, or pick a colleague."),
+    )
+    cost_centre = forms.ModelChoiceField(
+        label=_("Cost centre"),
+        queryset=CostCentre.objects.all(),
+        required=False,
+        help_text=_("Leave empty to charge the beneficiary's cost centre."),
+    )
+    justification = forms.CharField(
+        label=_("Justification"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[reject_markup],
+    )
+
+    def __init__(self, *args, item, requester_employee, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.item = item
+        self.requester_employee = requester_employee
+        self.fields["item_version"].initial = item.version
+        if not item.orderable_for_others:
+            del self.fields["beneficiary"]
+        self.definitions = list(item.form_fields.all())
+        for definition in self.definitions:
+            self.fields[self.FIELD_PREFIX + definition.key] = _field_for(definition)
+
+    def clean_item_version(self):
+        version = self.cleaned_data["item_version"]
+        if version != self.item.version:
+            raise ValidationError(
+                _(
+                    "This service was changed while you were filling in the form. "
+                    "Please check the form below and send it again."
+                ),
+                code="stale_version",
+            )
+        return version
+
+    def clean(self):
+        cleaned = super().clean()
+        beneficiary = cleaned.get("beneficiary") or self.requester_employee
+        cleaned["beneficiary"] = beneficiary
+        if beneficiary is not None and not cleaned.get("cost_centre"):
+            cleaned["cost_centre"] = beneficiary.effective_cost_centre
+        return cleaned
+
+    @property
+    def answers(self) -> dict:
+        """The dynamic answers as JSON-ready values, keyed by field key."""
+        return {
+            d.key: _to_json(self.cleaned_data.get(self.FIELD_PREFIX + d.key))
+            for d in self.definitions
+        }
+
+    def dynamic_fields(self):
+        return [self[self.FIELD_PREFIX + d.key] for d in self.definitions]

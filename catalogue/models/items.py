@@ -1,0 +1,291 @@
+"""What can be ordered: categories, items, their order forms and approval policies."""
+
+import re
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
+
+slug_key_validator = RegexValidator(
+    r"^[a-z][a-z0-9_]*$",
+    _("Use lower-case letters, digits and underscores, starting with a letter."),
+)
+
+
+class Category(models.Model):
+    """A grouping of catalogue items shown on the catalogue page."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), unique=True)
+    description = models.TextField(_("description"), blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CatalogueItemQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+    def orderable_by(self, employee):
+        """Items the employee may order: active, and open to them by department or group."""
+        qs = self.active()
+        if employee is None:
+            return qs.none()
+        return qs.filter(
+            models.Q(audience=Audience.EVERYONE)
+            | models.Q(allowed_departments=employee.department_id)
+            | models.Q(allowed_groups__in=employee.user.groups.all())
+        ).distinct()
+
+
+class CatalogueItem(models.Model):
+    """Something an employee can order (Leistung)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), unique=True, max_length=100)
+    summary = models.CharField(_("summary"), max_length=300, blank=True)
+    description = models.TextField(
+        _("description"), blank=True, help_text=_("Markdown; rendered sanitised.")
+    )
+    category = models.ForeignKey(
+        Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="items"
+    )
+    service_owner = models.ForeignKey(
+        Group,
+        verbose_name=_("service owner"),
+        on_delete=models.PROTECT,
+        related_name="owned_items",
+        help_text=_("Group responsible for the item; it fulfils manual orders."),
+    )
+    fulfilment_kind = models.CharField(
+        _("fulfilment"), max_length=20, choices=FulfilmentKind, default=FulfilmentKind.MANUAL
+    )
+    price_once = models.DecimalField(
+        _("one-off price (EUR)"),
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+    )
+    price_monthly = models.DecimalField(
+        _("monthly price (EUR)"),
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+    )
+    audience = models.CharField(
+        _("who may order"), max_length=20, choices=Audience, default=Audience.EVERYONE
+    )
+    allowed_departments = models.ManyToManyField(
+        "catalogue.Department", verbose_name=_("allowed departments"), blank=True
+    )
+    allowed_groups = models.ManyToManyField(
+        Group, verbose_name=_("allowed groups"), blank=True, related_name="orderable_items"
+    )
+    orderable_for_others = models.BooleanField(_("may be ordered for a colleague"), default=True)
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Retired items can no longer be ordered.")
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CatalogueItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category__position", "name"]
+        verbose_name = _("catalogue item")
+        verbose_name_plural = _("catalogue items")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price_once__gte=0) & models.Q(price_monthly__gte=0),
+                name="item_prices_not_negative",
+                violation_error_message=_("Prices cannot be negative."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalogue:item", kwargs={"slug": self.slug})
+
+    def snapshot(self) -> dict:
+        """What an order keeps of this item, so later changes never rewrite it."""
+        return {
+            "version": self.version,
+            "name": self.name,
+            "slug": self.slug,
+            "category": self.category.name,
+            "fulfilment_kind": self.fulfilment_kind,
+            "price_once": str(self.price_once),
+            "price_monthly": str(self.price_monthly),
+            "fields": [f.snapshot() for f in self.form_fields.all()],
+            "approval_policy": [s.snapshot() for s in self.approval_steps.all()],
+        }
+
+
+class FormField(models.Model):
+    """One field of an item's order form, defined by IT admins without code."""
+
+    item = models.ForeignKey(
+        CatalogueItem, verbose_name=_("item"), on_delete=models.CASCADE, related_name="form_fields"
+    )
+    key = models.CharField(
+        _("key"),
+        max_length=50,
+        validators=[slug_key_validator],
+        help_text=_("Technical name of the answer, e.g. 'share_path'."),
+    )
+    label = models.CharField(_("label"), max_length=200)
+    help_text = models.CharField(_("help text"), max_length=500, blank=True)
+    field_type = models.CharField(_("type"), max_length=20, choices=FieldType)
+    required = models.BooleanField(_("required"), default=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    choices = models.TextField(
+        _("choices"), blank=True, help_text=_("For choice fields: one option per line.")
+    )
+    pattern = models.CharField(
+        _("pattern"),
+        max_length=200,
+        blank=True,
+        help_text=_("Regular expression the whole answer must match (text fields)."),
+    )
+    min_value = models.DecimalField(
+        _("minimum"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    max_value = models.DecimalField(
+        _("maximum"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    max_length = models.PositiveIntegerField(_("maximum length"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("form field")
+        verbose_name_plural = _("form fields")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "key"],
+                name="formfield_unique_key_per_item",
+                violation_error_message=_("Each field of an item needs its own key."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def choice_list(self) -> list[str]:
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        errors = {}
+        if (
+            self.field_type in (FieldType.CHOICE, FieldType.MULTIPLE_CHOICE)
+            and not self.choice_list
+        ):
+            errors["choices"] = _("Choice fields need at least one option.")
+        if self.pattern:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                errors["pattern"] = _("Not a valid regular expression: %(error)s") % {"error": exc}
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value > self.max_value
+        ):
+            errors["max_value"] = _("The maximum must not be below the minimum.")
+        if errors:
+            raise ValidationError(errors)
+
+    def snapshot(self) -> dict:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "help_text": self.help_text,
+            "field_type": self.field_type,
+            "required": self.required,
+            "choices": self.choice_list,
+            "pattern": self.pattern,
+            "min_value": None if self.min_value is None else str(self.min_value),
+            "max_value": None if self.max_value is None else str(self.max_value),
+            "max_length": self.max_length,
+        }
+
+
+class ApprovalPolicyStep(models.Model):
+    """One step of an item's approval policy; steps run in position order."""
+
+    item = models.ForeignKey(
+        CatalogueItem,
+        verbose_name=_("item"),
+        on_delete=models.CASCADE,
+        related_name="approval_steps",
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    approver_kind = models.CharField(_("approver"), max_length=30, choices=ApproverKind)
+    group = models.ForeignKey(
+        Group,
+        verbose_name=_("group"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For group steps: any one member decides."),
+    )
+    person_field_key = models.CharField(
+        _("person field"),
+        max_length=50,
+        blank=True,
+        help_text=_("For person-field steps: the key of a person field of the order form."),
+    )
+    label = models.CharField(
+        _("label"), max_length=200, blank=True, help_text=_("e.g. 'IT security' or 'Data owner'.")
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("approval step")
+        verbose_name_plural = _("approval policy")
+
+    def __str__(self) -> str:
+        return self.label or self.get_approver_kind_display()
+
+    def clean(self) -> None:
+        if self.approver_kind == ApproverKind.GROUP and not self.group_id:
+            raise ValidationError({"group": _("Group steps need a group.")})
+        if self.approver_kind == ApproverKind.PERSON_FIELD:
+            if not self.person_field_key:
+                raise ValidationError({"person_field_key": _("Name the person field.")})
+            if (
+                self.item_id
+                and not self.item.form_fields.filter(
+                    key=self.person_field_key, field_type=FieldType.PERSON
+                ).exists()
+            ):
+                raise ValidationError(
+                    {"person_field_key": _("The order form has no person field with this key.")}
+                )
+
+    def snapshot(self) -> dict:
+        return {
+            "approver_kind": self.approver_kind,
+            "group_id": self.group_id,
+            "group": self.group.name if self.group_id else None,
+            "person_field_key": self.person_field_key,
+            "label": str(self),
+        }

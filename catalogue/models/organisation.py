@@ -1,0 +1,131 @@
+"""People and organisation: the bottom layer every other app may use."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class CostCentre(models.Model):
+    """A unit that is charged for services (Kostenstelle)."""
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    owner = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_cost_centres",
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("cost centre")
+        verbose_name_plural = _("cost centres")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Department(models.Model):
+    """An organisational unit of the administration (Fachbereich, Amt)."""
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent department"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+    )
+    cost_centre = models.ForeignKey(
+        CostCentre,
+        verbose_name=_("cost centre"),
+        on_delete=models.PROTECT,
+        related_name="departments",
+    )
+    head = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("head"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="headed_departments",
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class EmployeeQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+    def with_related(self):
+        return self.select_related("user", "department", "cost_centre", "manager__user")
+
+
+class Employee(models.Model):
+    """The employee record of a portal user: who they are in the organisation."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="employee",
+    )
+    personnel_number = models.CharField(_("personnel number / uid"), max_length=64, unique=True)
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), on_delete=models.PROTECT, related_name="employees"
+    )
+    cost_centre = models.ForeignKey(
+        CostCentre,
+        verbose_name=_("cost centre"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="employees",
+        help_text=_("Leave empty to use the department's cost centre."),
+    )
+    manager = models.ForeignKey(
+        "self",
+        verbose_name=_("line manager"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reports",
+    )
+    job_title = models.CharField(_("job title"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = EmployeeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name"]
+        verbose_name = _("employee")
+        verbose_name_plural = _("employees")
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.personnel_number})"
+
+    def clean(self) -> None:
+        if self.pk and self.manager_id == self.pk:
+            raise ValidationError({"manager": _("An employee cannot be their own line manager.")})
+
+    @property
+    def display_name(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+    @property
+    def effective_cost_centre(self) -> CostCentre:
+        """The cost centre charged for this employee's orders."""
+        return self.cost_centre or self.department.cost_centre

@@ -1,0 +1,142 @@
+"""Catalogue pages: browse, look at an item, order it."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import TemplateView
+
+from catalogue import selectors
+from catalogue.forms import OrderForm
+from catalogue.models import CatalogueItem, Category
+from requests_app import services
+
+
+def _employee(request):
+    employee = getattr(request.user, "employee", None)
+    return employee
+
+
+class CatalogueIndexView(TemplateView):
+    template_name = "catalogue/index.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.get("q", "")[:100]
+        context["query"] = query
+        context["categories"] = selectors.categories_with_items(
+            _employee(self.request), query=query
+        )
+        context["has_employee"] = _employee(self.request) is not None
+        return context
+
+
+class CategoryView(TemplateView):
+    template_name = "catalogue/category.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        category = get_object_or_404(Category, slug=kwargs["slug"])
+        context["category"] = category
+        context["items"] = selectors.items_orderable_by(_employee(self.request), category=category)
+        return context
+
+
+def _orderable_item(request, slug) -> CatalogueItem:
+    employee = _employee(request)
+    item = (
+        selectors.items_orderable_by(employee)
+        .prefetch_related("form_fields", "approval_steps__group")
+        .filter(slug=slug)
+        .first()
+    )
+    if item is None:
+        known = CatalogueItem.objects.filter(slug=slug).first()
+        if known is None or not known.is_active:
+            raise Http404(_("This service does not exist or has been retired."))
+        raise PermissionDenied(_("This service is not available to you."))
+    return item
+
+
+class ItemDetailView(View):
+    def get(self, request, slug):
+        item = _orderable_item(request, slug)
+        return render(request, "catalogue/item_detail.html", {"item": item})
+
+
+class OrderView(View):
+    """The order form of one item; a valid post creates and submits the request."""
+
+    template_name = "catalogue/order.html"
+
+    def _form(self, request, item, data=None):
+        return OrderForm(data, item=item, requester_employee=_employee(request))
+
+    def get(self, request, slug):
+        if _employee(request) is None:
+            raise PermissionDenied(_("Only employees can order services."))
+        item = _orderable_item(request, slug)
+        return render(
+            request, self.template_name, {"item": item, "form": self._form(request, item)}
+        )
+
+    def post(self, request, slug):
+        if _employee(request) is None:
+            raise PermissionDenied(_("Only employees can order services."))
+        item = _orderable_item(request, slug)
+        form = self._form(request, item, request.POST)
+        if form.is_valid():
+            try:
+                service_request = services.request_create(
+                    requester=request.user,
+                    item=item,
+                    item_version=form.cleaned_data["item_version"],
+                    beneficiary=form.cleaned_data["beneficiary"],
+                    cost_centre=form.cleaned_data["cost_centre"],
+                    answers=form.answers,
+                    justification=form.cleaned_data["justification"],
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Your request #%(number)s has been placed.") % {"number": service_request.pk},
+                )
+                return redirect(service_request)
+        if form.has_error("item_version", "stale_version"):
+            # Show the current form with the user's answers; the next post is current.
+            data = request.POST.copy()
+            data["item_version"] = item.version
+            form.data = data
+        return render(request, self.template_name, {"item": item, "form": form}, status=400)
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+class PeopleSearchView(View):
+    """Employee picker data: name, personnel number and department, at most 20."""
+
+    def get(self, request):
+        people = selectors.employees_search(request.GET.get("q", ""))
+        return JsonResponse(
+            {
+                "results": [
+                    {
+                        "uid": e.personnel_number,
+                        "name": e.display_name,
+                        "department": e.department.name,
+                        "label": f"{e.display_name} ({e.personnel_number})",
+                    }
+                    for e in people
+                ]
+            }
+        )

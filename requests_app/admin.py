@@ -1,0 +1,80 @@
+"""Read-mostly admin views of requests: state changes go through the portal's actions."""
+
+from django.contrib import admin
+
+from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
+
+
+class ApprovalInline(admin.TabularInline):
+    model = Approval
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in Approval._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RequestEventInline(admin.TabularInline):
+    model = RequestEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "created_at",
+        "actor",
+        "on_behalf_of",
+        "kind",
+        "from_state",
+        "to_state",
+        "comment",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ServiceRequest)
+class ServiceRequestAdmin(admin.ModelAdmin):
+    list_display = ("id", "item", "beneficiary", "requester", "state", "created_at")
+    list_filter = ("state", "item__category")
+    search_fields = (
+        "id",
+        "item__name",
+        "beneficiary__personnel_number",
+        "beneficiary__user__last_name",
+    )
+    list_select_related = ("item", "beneficiary__user", "requester")
+    readonly_fields = [f.name for f in ServiceRequest._meta.fields]
+    inlines = [ApprovalInline, RequestEventInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Substitution)
+class SubstitutionAdmin(admin.ModelAdmin):
+    list_display = ("principal", "substitute", "starts_on", "ends_on")
+    autocomplete_fields = ("principal", "substitute")
+
+
+@admin.register(RequestEvent)
+class RequestEventAdmin(admin.ModelAdmin):
+    list_display = ("request", "created_at", "actor", "kind", "from_state", "to_state")
+    list_filter = ("kind",)
+    list_select_related = ("actor",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

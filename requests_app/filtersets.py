@@ -1,0 +1,43 @@
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from catalogue.models import Category, CostCentre
+from requests_app.choices import RequestState
+from requests_app.models import ServiceRequest
+
+
+class RequestFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(label=_("Search"), method="search")
+    state = django_filters.MultipleChoiceFilter(label=_("State"), choices=RequestState.choices)
+    category = django_filters.ModelChoiceFilter(
+        label=_("Category"), field_name="item__category", queryset=Category.objects.all()
+    )
+    cost_centre = django_filters.ModelChoiceFilter(
+        label=_("Cost centre"), queryset=CostCentre.objects.all()
+    )
+    created_after = django_filters.DateFilter(
+        label=_("Ordered from"), field_name="created_at", lookup_expr="date__gte"
+    )
+    created_before = django_filters.DateFilter(
+        label=_("Ordered until"), field_name="created_at", lookup_expr="date__lte"
+    )
+
+    class Meta:
+        model = ServiceRequest
+        fields = ["q", "state", "category", "cost_centre", "created_after", "created_before"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()[:100]
+        if not value:
+            return queryset
+        condition = (
+            Q(item__name__icontains=value)
+            | Q(beneficiary__user__last_name__icontains=value)
+            | Q(beneficiary__user__first_name__icontains=value)
+            | Q(beneficiary__personnel_number__iexact=value)
+        )
+        number = value.lstrip("#")
+        if number.isdigit() and len(number) <= 18:
+            condition |= Q(pk=int(number))
+        return queryset.filter(condition)

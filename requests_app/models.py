@@ -1,0 +1,388 @@
+"""Service requests, their approvals, substitutes and the append-only audit trail."""
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from catalogue.choices import ApproverKind, FulfilmentKind
+from requests_app import permissions
+from requests_app.choices import (
+    CANCELLABLE_STATES,
+    ApprovalStatus,
+    EventKind,
+    RequestState,
+)
+
+S = RequestState
+
+
+class ServiceRequest(ConcurrentTransitionMixin, models.Model):
+    """One order of one catalogue item for one beneficiary (Antrag).
+
+    The state changes only through the transitions below; services in
+    ``requests_app.services`` call them, save, and write the audit record.
+    """
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requester"),
+        on_delete=models.PROTECT,
+        related_name="placed_requests",
+    )
+    beneficiary = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("beneficiary"),
+        on_delete=models.PROTECT,
+        related_name="requests",
+    )
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        verbose_name=_("item"),
+        on_delete=models.PROTECT,
+        related_name="requests",
+    )
+    item_version = models.PositiveIntegerField(_("item version"))
+    item_snapshot = models.JSONField(_("item as ordered"), default=dict)
+    answers = models.JSONField(_("answers"), default=dict, blank=True)
+    cost_centre = models.ForeignKey(
+        "catalogue.CostCentre",
+        verbose_name=_("cost centre"),
+        on_delete=models.PROTECT,
+        related_name="requests",
+    )
+    justification = models.TextField(_("justification"), max_length=2000, blank=True)
+    price_once = models.DecimalField(_("one-off price (EUR)"), max_digits=10, decimal_places=2)
+    price_monthly = models.DecimalField(_("monthly price (EUR)"), max_digits=10, decimal_places=2)
+    fulfilment_group = models.ForeignKey(
+        Group,
+        verbose_name=_("fulfilling group"),
+        on_delete=models.PROTECT,
+        related_name="fulfilment_requests",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_requests",
+    )
+    resolution_note = models.TextField(_("fulfilment note"), blank=True)
+
+    state = FSMField(_("state"), default=S.DRAFT, choices=S.choices, protected=True, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    fulfilment_started_at = models.DateTimeField(_("fulfilment started"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("service request")
+        verbose_name_plural = _("service requests")
+        indexes = [
+            models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
+            models.Index(fields=["fulfilment_group", "state"], name="request_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return _("Request #%(number)s") % {"number": self.pk}
+
+    def get_absolute_url(self) -> str:
+        return reverse("requests:detail", kwargs={"pk": self.pk})
+
+    @property
+    def item_name(self) -> str:
+        return self.item_snapshot.get("name") or self.item.name
+
+    @property
+    def is_manual(self) -> bool:
+        return self.item_snapshot.get("fulfilment_kind", FulfilmentKind.MANUAL) == (
+            FulfilmentKind.MANUAL
+        )
+
+    def has_pending_approvals(self) -> bool:
+        return self.approvals.filter(
+            status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING]
+        ).exists()
+
+    # --- transitions: bodies change this row's fields only -----------------
+
+    @transition(
+        field=state, source=S.DRAFT, target=S.SUBMITTED, permission=permissions.is_requester
+    )
+    def submit(self):
+        self.submitted_at = timezone.now()
+
+    @transition(field=state, source=S.SUBMITTED, target=S.AWAITING_APPROVAL)
+    def start_approval(self):
+        """The approval steps exist; the first one is pending."""
+
+    @transition(field=state, source=S.SUBMITTED, target=S.APPROVED)
+    def approve_without_steps(self):
+        self.approved_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=S.AWAITING_APPROVAL,
+        target=RETURN_VALUE(S.AWAITING_APPROVAL, S.APPROVED),
+        permission=permissions.can_decide,
+    )
+    def approve(self):
+        """Records one step's approval; the request is approved after the last step."""
+        if self.has_pending_approvals():
+            return S.AWAITING_APPROVAL
+        self.approved_at = timezone.now()
+        return S.APPROVED
+
+    @transition(
+        field=state,
+        source=S.AWAITING_APPROVAL,
+        target=S.REJECTED,
+        permission=permissions.can_decide,
+    )
+    def reject(self):
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=CANCELLABLE_STATES,
+        target=S.CANCELLED,
+        permission=permissions.can_cancel,
+    )
+    def cancel(self):
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=S.APPROVED,
+        target=S.IN_FULFILMENT,
+        conditions=[lambda r: r.is_manual],
+        permission=permissions.can_fulfil,
+    )
+    def take(self, *, assignee):
+        self.assignee = assignee
+        self.fulfilment_started_at = timezone.now()
+
+    @transition(
+        field=state, source=S.IN_FULFILMENT, target=S.FULFILLED, permission=permissions.can_fulfil
+    )
+    def complete(self, *, note: str):
+        self.resolution_note = note
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=[S.APPROVED, S.IN_FULFILMENT],
+        target=S.FAILED,
+        permission=permissions.can_fulfil,
+    )
+    def fail(self, *, reason: str):
+        self.resolution_note = reason
+        self.closed_at = timezone.now()
+
+    @transition(field=state, source=S.FAILED, target=S.APPROVED, permission=permissions.is_admin)
+    def reopen(self):
+        """IT admins put a failed request back into the queue after fixing the cause."""
+        self.assignee = None
+        self.closed_at = None
+
+
+class Approval(models.Model):
+    """One approval step of one request, resolved to a person or a group."""
+
+    request = models.ForeignKey(
+        ServiceRequest,
+        verbose_name=_("request"),
+        on_delete=models.CASCADE,
+        related_name="approvals",
+    )
+    position = models.PositiveIntegerField(_("position"))
+    approver_kind = models.CharField(_("approver"), max_length=30, choices=ApproverKind)
+    label = models.CharField(_("label"), max_length=200)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("approver"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approvals",
+    )
+    group = models.ForeignKey(
+        Group,
+        verbose_name=_("approving group"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approvals",
+    )
+    routing_note = models.CharField(_("routing note"), max_length=300, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=ApprovalStatus, default=ApprovalStatus.WAITING
+    )
+    activated_at = models.DateTimeField(_("pending since"), null=True, blank=True)
+    reminded_at = models.DateTimeField(_("reminded"), null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="decisions",
+    )
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("on behalf of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+
+    class Meta:
+        ordering = ["request", "position"]
+        verbose_name = _("approval")
+        verbose_name_plural = _("approvals")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "position"], name="approval_unique_position"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approver__isnull=False) | models.Q(group__isnull=False),
+                name="approval_has_approver_or_group",
+            ),
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=models.Q(status="pending"),
+                name="approval_one_pending_per_request",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["approver", "status"], name="approval_approver_idx"),
+            models.Index(fields=["group", "status"], name="approval_group_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}/{self.position} {self.label}"
+
+    @property
+    def approver_display(self) -> str:
+        if self.approver_id:
+            return self.approver.get_full_name() or self.approver.get_username()
+        return _("any member of %(group)s") % {"group": self.group.name}
+
+
+class Substitution(models.Model):
+    """An approver's substitute for a date range (Vertretung), both days included."""
+
+    principal = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("absent approver"),
+        on_delete=models.CASCADE,
+        related_name="substitutions_given",
+    )
+    substitute = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("substitute"),
+        on_delete=models.CASCADE,
+        related_name="substitutions_taken",
+    )
+    starts_on = models.DateField(_("from"))
+    ends_on = models.DateField(_("until"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+        verbose_name = _("substitution")
+        verbose_name_plural = _("substitutions")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")),
+                name="substitution_dates_ordered",
+                violation_error_message=_("The end date must not be before the start date."),
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(principal=models.F("substitute")),
+                name="substitution_not_self",
+                violation_error_message=_("You cannot be your own substitute."),
+            ),
+        ]
+        indexes = [models.Index(fields=["substitute", "starts_on", "ends_on"], name="subst_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.substitute} ↔ {self.principal} {self.starts_on}–{self.ends_on}"
+
+    def clean(self) -> None:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": _("The end date must not be before the start date.")})
+
+
+class ImmutableError(RuntimeError):
+    pass
+
+
+class RequestEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableError("Audit records are never changed.")
+
+    def delete(self):
+        raise ImmutableError("Audit records are never deleted.")
+
+
+class RequestEvent(models.Model):
+    """Append-only audit record of a request: who did what, when, from which state to which.
+
+    The application never edits or deletes these rows; on PostgreSQL a trigger
+    enforces the same for anyone with SQL access.
+    """
+
+    request = models.ForeignKey(
+        ServiceRequest, verbose_name=_("request"), on_delete=models.PROTECT, related_name="events"
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("on behalf of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    kind = models.CharField(_("action"), max_length=30, choices=EventKind)
+    from_state = models.CharField(_("from"), max_length=30, choices=S.choices, blank=True)
+    to_state = models.CharField(_("to"), max_length=30, choices=S.choices)
+    comment = models.TextField(_("comment"), blank=True)
+
+    objects = RequestEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("audit record")
+        verbose_name_plural = _("audit records")
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.kind} {self.from_state}→{self.to_state}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ImmutableError("Audit records are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("Audit records are never deleted.")

@@ -1,0 +1,81 @@
+"""Who may fire which transition. Used as django-fsm ``permission=`` callables.
+
+Each takes ``(service_request, user)``; the buttons a user sees come from
+``get_available_user_state_transitions``, so pages and services share one rule.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from itportal.roles import group_ids, is_it_admin
+
+
+def is_requester(request, user) -> bool:
+    return user.is_authenticated and request.requester_id == user.pk
+
+
+def is_admin(request, user) -> bool:
+    return is_it_admin(user)
+
+
+def can_cancel(request, user) -> bool:
+    return is_requester(request, user) or is_it_admin(user)
+
+
+def can_fulfil(request, user) -> bool:
+    return user.is_authenticated and (
+        request.fulfilment_group_id in group_ids(user) or is_it_admin(user)
+    )
+
+
+def excluded_user_ids(request) -> set[int]:
+    """Four-eyes: the requester and the beneficiary never decide on a request."""
+    return {request.requester_id, request.beneficiary.user_id}
+
+
+def may_decide_directly(approval, user) -> bool:
+    if not user.is_active:
+        return False
+    if approval.approver_id is not None:
+        return approval.approver_id == user.pk
+    return approval.group_id in group_ids(user)
+
+
+def current_approval(request):
+    from requests_app.choices import ApprovalStatus
+
+    return request.approvals.filter(status=ApprovalStatus.PENDING).first()
+
+
+def deciding_principal(request, user, *, approval=None, on_date=None):
+    """The approver ``user`` decides for on this request's current step, or None.
+
+    That is the user themselves, or an absent approver whose substitute the user
+    is on ``on_date`` (today by default). Four-eyes holds for both of them.
+    """
+    from requests_app.models import Substitution
+
+    if not user.is_authenticated:
+        return None
+    excluded = excluded_user_ids(request)
+    if user.pk in excluded:
+        return None
+    approval = approval or current_approval(request)
+    if approval is None:
+        return None
+    if may_decide_directly(approval, user):
+        return user
+    on_date = on_date or timezone.localdate()
+    substitutions = Substitution.objects.filter(
+        substitute=user, starts_on__lte=on_date, ends_on__gte=on_date
+    ).select_related("principal")
+    for substitution in substitutions:
+        principal = substitution.principal
+        if principal.pk not in excluded and may_decide_directly(approval, principal):
+            return principal
+    return None
+
+
+def can_decide(request, user) -> bool:
+    return deciding_principal(request, user) is not None

@@ -1,0 +1,97 @@
+"""Reads of service requests. Visibility lives here, in the queryset, so no view can forget it."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from catalogue.choices import FulfilmentKind
+from itportal.roles import group_ids, is_it_admin
+from requests_app.choices import ApprovalStatus, RequestState
+from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
+
+LIST_RELATED = ("item__category", "beneficiary__user", "requester", "cost_centre")
+
+
+def _base() -> QuerySet[ServiceRequest]:
+    return ServiceRequest.objects.select_related(*LIST_RELATED)
+
+
+def principals_substituted_by(user, *, on_date=None) -> QuerySet:
+    """Ids of the approvers whom ``user`` substitutes on ``on_date`` (today by default)."""
+    on_date = on_date or timezone.localdate()
+    return Substitution.objects.filter(
+        substitute=user, starts_on__lte=on_date, ends_on__gte=on_date
+    ).values("principal_id")
+
+
+def _approvals_for(user, *, on_date=None) -> QuerySet[Approval]:
+    """Approvals that ``user`` may decide: directly, through a group, or as a substitute."""
+    principals = principals_substituted_by(user, on_date=on_date)
+    return Approval.objects.filter(
+        Q(approver=user)
+        | Q(group__in=list(group_ids(user)))
+        | Q(approver__in=principals)
+        | Q(group__user__in=principals)
+    )
+
+
+def requests_visible_to(user) -> QuerySet[ServiceRequest]:
+    """Requests in which ``user`` has a part; IT admins see all."""
+    if not user.is_authenticated:
+        return ServiceRequest.objects.none()
+    if is_it_admin(user):
+        return _base()
+    approvals = _approvals_for(user).filter(request=OuterRef("pk"))
+    decided = Approval.objects.filter(request=OuterRef("pk"), decided_by=user)
+    return _base().filter(
+        Q(requester=user)
+        | Q(beneficiary__user=user)
+        | Q(fulfilment_group__in=list(group_ids(user)))
+        | Exists(approvals)
+        | Exists(decided)
+    )
+
+
+def requests_of(user) -> QuerySet[ServiceRequest]:
+    """ "My requests": placed by the user or for the user."""
+    return _base().filter(Q(requester=user) | Q(beneficiary__user=user))
+
+
+def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
+    """ "Approvals for me": requests whose current step the user may decide."""
+    pending = _approvals_for(user).filter(request=OuterRef("pk"), status=ApprovalStatus.PENDING)
+    return (
+        _base()
+        .filter(state=RequestState.AWAITING_APPROVAL)
+        .filter(Exists(pending))
+        .exclude(requester=user)
+        .exclude(beneficiary__user=user)
+    )
+
+
+def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
+    """Approved manual requests waiting for or in fulfilment, for the user's groups."""
+    qs = (
+        _base()
+        .select_related("assignee", "fulfilment_group")
+        .filter(
+            state__in=[RequestState.APPROVED, RequestState.IN_FULFILMENT],
+            item_snapshot__fulfilment_kind=FulfilmentKind.MANUAL,
+        )
+    )
+    if is_it_admin(user):
+        return qs
+    return qs.filter(fulfilment_group__in=list(group_ids(user)))
+
+
+def request_timeline(service_request) -> QuerySet[RequestEvent]:
+    return service_request.events.select_related("actor", "on_behalf_of").order_by(
+        "created_at", "id"
+    )
+
+
+def request_approvals(service_request) -> QuerySet[Approval]:
+    return service_request.approvals.select_related(
+        "approver", "group", "decided_by", "on_behalf_of"
+    ).order_by("position")

@@ -1,0 +1,472 @@
+"""Writes on service requests. Views, the admin, the API and tasks call these.
+
+Every action locks the request row, checks the transition's source state and
+permission, fires it, saves, writes the audit record, and enqueues mail after
+commit. Nothing here sends mail or talks to other systems inside a transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
+
+from catalogue.choices import ApproverKind
+from catalogue.models import CatalogueItem, CostCentre, Employee
+from itportal import roles
+from itportal.exceptions import ActionConflict
+from requests_app import notifications, permissions
+from requests_app.choices import ApprovalStatus, EventKind, RequestState
+from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _lock(request_id: int) -> ServiceRequest:
+    try:
+        return (
+            ServiceRequest.objects.select_for_update(of=("self",))
+            .select_related("beneficiary__user", "item", "requester")
+            .get(pk=request_id)
+        )
+    except ServiceRequest.DoesNotExist as exc:
+        raise ActionConflict(_("This request does not exist.")) from exc
+
+
+def _fire(
+    service_request: ServiceRequest,
+    name: str,
+    *,
+    user,
+    comment: str = "",
+    on_behalf_of=None,
+    check_permission: bool = True,
+    **kwargs,
+) -> RequestEvent:
+    """Fire transition ``name`` as ``user`` and write its audit record."""
+    method = getattr(service_request, name)
+    if not can_proceed(method):
+        raise ActionConflict(
+            _("This action is not possible while the request is “%(state)s”.")
+            % {"state": service_request.get_state_display()}
+        )
+    if check_permission and not has_transition_perm(method, user):
+        raise PermissionDenied(_("You may not do this on this request."))
+    from_state = service_request.state
+    try:
+        method(**kwargs)
+        service_request.save()
+    except ConcurrentTransition as exc:
+        raise ActionConflict() from exc
+    return RequestEvent.objects.create(
+        request=service_request,
+        actor=user if user is not None and user.is_authenticated else None,
+        on_behalf_of=on_behalf_of,
+        kind=name,
+        from_state=from_state,
+        to_state=service_request.state,
+        comment=comment,
+    )
+
+
+def _notify_after_commit(request_id: int, event: str) -> None:
+    transaction.on_commit(lambda: notifications.enqueue(request_id, event))
+
+
+def _require_text(value: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError({"comment": message})
+    return value
+
+
+# --- approver resolution -------------------------------------------------------
+
+
+def _walk_up(employee: Employee | None, excluded: set[int], notes: list[str]) -> Employee | None:
+    """The first active person from ``employee`` up the manager chain who may decide."""
+    seen: set[int] = set()
+    while employee is not None and employee.pk not in seen:
+        seen.add(employee.pk)
+        if employee.user_id in excluded:
+            notes.append(
+                _("%(name)s may not decide on this request (four-eyes principle).")
+                % {"name": employee.display_name}
+            )
+        elif not (employee.is_active and employee.user.is_active):
+            notes.append(_("%(name)s is inactive.") % {"name": employee.display_name})
+        else:
+            return employee
+        employee = employee.manager
+    return None
+
+
+def _fallback_group(notes: list[str]) -> Group:
+    notes.append(_("No eligible approver found; IT administration decides."))
+    group, _created = Group.objects.get_or_create(name=roles.IT_ADMIN)
+    return group
+
+
+def resolve_approver(step: dict, service_request: ServiceRequest):
+    """Resolve one policy step to ``(user, group, note)``; never skips a step."""
+    excluded = permissions.excluded_user_ids(service_request)
+    notes: list[str] = []
+    kind = step["approver_kind"]
+    start: Employee | None = None
+    if kind == ApproverKind.LINE_MANAGER:
+        start = service_request.beneficiary.manager
+        if start is None:
+            notes.append(_("The beneficiary has no line manager on record."))
+    elif kind == ApproverKind.COST_CENTRE_OWNER:
+        start = service_request.cost_centre.owner
+        if start is None:
+            notes.append(_("The cost centre has no owner on record."))
+    elif kind == ApproverKind.PERSON_FIELD:
+        answer = service_request.answers.get(step.get("person_field_key") or "") or {}
+        uid = answer.get("uid") if isinstance(answer, dict) else None
+        start = Employee.objects.select_related("user").filter(personnel_number=uid).first()
+        if start is None:
+            notes.append(_("No person was chosen for this step."))
+    elif kind == ApproverKind.GROUP:
+        group = Group.objects.filter(pk=step.get("group_id")).first()
+        if group is not None:
+            eligible = group.user_set.filter(is_active=True).exclude(pk__in=excluded)
+            if eligible.exists():
+                return None, group, ""
+            notes.append(
+                _("No member of %(group)s may decide on this request.") % {"group": group.name}
+            )
+        return None, _fallback_group(notes), " ".join(notes)
+    if start is not None:
+        start = Employee.objects.select_related("user", "manager__user").get(pk=start.pk)
+    approver = _walk_up(start, excluded, notes)
+    if approver is not None:
+        return approver.user, None, " ".join(notes)
+    return None, _fallback_group(notes), " ".join(notes)
+
+
+def _activate(approval: Approval, now: datetime) -> None:
+    approval.status = ApprovalStatus.PENDING
+    approval.activated_at = now
+    approval.save(update_fields=["status", "activated_at"])
+
+
+# --- creating and submitting ---------------------------------------------------
+
+
+def request_create(
+    *,
+    requester,
+    item: CatalogueItem,
+    item_version: int,
+    beneficiary: Employee,
+    cost_centre: CostCentre,
+    answers: dict,
+    justification: str = "",
+    submit: bool = True,
+) -> ServiceRequest:
+    """Create a request from validated form data, and submit it unless a draft is wanted."""
+    requester_employee = getattr(requester, "employee", None)
+    if requester_employee is None:
+        raise PermissionDenied(_("Only employees can order services."))
+    if not CatalogueItem.objects.orderable_by(requester_employee).filter(pk=item.pk).exists():
+        raise PermissionDenied(_("You may not order this service."))
+    if item_version != item.version:
+        raise ValidationError({"item_version": _("This service was changed; please reload.")})
+    if beneficiary.pk != requester_employee.pk and not item.orderable_for_others:
+        raise ValidationError({"beneficiary": _("This service can only be ordered for yourself.")})
+    if not beneficiary.is_active:
+        raise ValidationError({"beneficiary": _("The beneficiary is not active.")})
+    with transaction.atomic():
+        item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
+        if item.version != item_version:
+            raise ValidationError({"item_version": _("This service was changed; please reload.")})
+        service_request = ServiceRequest.objects.create(
+            requester=requester,
+            beneficiary=beneficiary,
+            item=item,
+            item_version=item.version,
+            item_snapshot=item.snapshot(),
+            answers=answers,
+            cost_centre=cost_centre,
+            justification=justification,
+            price_once=item.price_once,
+            price_monthly=item.price_monthly,
+            fulfilment_group=item.service_owner,
+        )
+        RequestEvent.objects.create(
+            request=service_request,
+            actor=requester,
+            kind=EventKind.CREATE,
+            from_state="",
+            to_state=service_request.state,
+        )
+        if submit:
+            request_submit(request_id=service_request.pk, user=requester)
+            service_request.refresh_from_db()
+    return service_request
+
+
+@transaction.atomic
+def request_submit(*, request_id: int, user) -> ServiceRequest:
+    service_request = _lock(request_id)
+    _fire(service_request, "submit", user=user)
+    now = timezone.now()
+    steps = service_request.item_snapshot.get("approval_policy", [])
+    approvals = []
+    for position, step in enumerate(steps, start=1):
+        approver, group, note = resolve_approver(step, service_request)
+        approvals.append(
+            Approval(
+                request=service_request,
+                position=position,
+                approver_kind=step["approver_kind"],
+                label=step.get("label") or "",
+                approver=approver,
+                group=group,
+                routing_note=note[:300],
+            )
+        )
+    Approval.objects.bulk_create(approvals)
+    if approvals:
+        _activate(service_request.approvals.order_by("position").first(), now)
+        _fire(service_request, "start_approval", user=user, check_permission=False)
+        _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
+    else:
+        _fire(service_request, "approve_without_steps", user=user, check_permission=False)
+        _notify_after_commit(service_request.pk, notifications.APPROVED)
+    return service_request
+
+
+# --- deciding ----------------------------------------------------------------------
+
+
+def _decide(request_id: int, user, *, approve: bool, comment: str) -> ServiceRequest:
+    service_request = _lock(request_id)
+    name = "approve" if approve else "reject"
+    if not can_proceed(getattr(service_request, name)):
+        raise ActionConflict(
+            _("This request has already been decided: it is now “%(state)s”.")
+            % {"state": service_request.get_state_display()}
+        )
+    approval = permissions.current_approval(service_request)
+    principal = permissions.deciding_principal(service_request, user, approval=approval)
+    if principal is None:
+        raise PermissionDenied(_("You may not decide on this request."))
+    now = timezone.now()
+    approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+    approval.decided_by = user
+    approval.on_behalf_of = principal if principal.pk != user.pk else None
+    approval.decided_at = now
+    approval.comment = comment
+    approval.save()
+    if approve:
+        following = (
+            service_request.approvals.filter(status=ApprovalStatus.WAITING)
+            .order_by("position")
+            .first()
+        )
+        if following is not None:
+            _activate(following, now)
+    else:
+        service_request.approvals.filter(status=ApprovalStatus.WAITING).update(
+            status=ApprovalStatus.WITHDRAWN
+        )
+    # The permission was checked above against the locked row, with substitutes.
+    _fire(
+        service_request,
+        name,
+        user=user,
+        comment=comment,
+        on_behalf_of=approval.on_behalf_of,
+        check_permission=False,
+    )
+    if service_request.state == RequestState.AWAITING_APPROVAL:
+        _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
+    elif service_request.state == RequestState.APPROVED:
+        _notify_after_commit(service_request.pk, notifications.APPROVED)
+    else:
+        _notify_after_commit(service_request.pk, notifications.REJECTED)
+    return service_request
+
+
+@transaction.atomic
+def request_approve(*, request_id: int, user, comment: str = "") -> ServiceRequest:
+    return _decide(request_id, user, approve=True, comment=(comment or "").strip())
+
+
+@transaction.atomic
+def request_reject(*, request_id: int, user, comment: str) -> ServiceRequest:
+    comment = _require_text(comment, _("Please give a reason for the rejection."))
+    return _decide(request_id, user, approve=False, comment=comment)
+
+
+# --- requester and fulfilment actions ---------------------------------------------------
+
+
+@transaction.atomic
+def request_cancel(*, request_id: int, user, comment: str = "") -> ServiceRequest:
+    service_request = _lock(request_id)
+    _fire(service_request, "cancel", user=user, comment=(comment or "").strip())
+    service_request.approvals.filter(
+        status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING]
+    ).update(status=ApprovalStatus.WITHDRAWN)
+    _notify_after_commit(service_request.pk, notifications.CANCELLED)
+    return service_request
+
+
+@transaction.atomic
+def request_take(*, request_id: int, user) -> ServiceRequest:
+    service_request = _lock(request_id)
+    _fire(service_request, "take", user=user, assignee=user)
+    return service_request
+
+
+@transaction.atomic
+def request_complete(*, request_id: int, user, note: str = "") -> ServiceRequest:
+    service_request = _lock(request_id)
+    note = (note or "").strip()
+    _fire(service_request, "complete", user=user, comment=note, note=note)
+    _notify_after_commit(service_request.pk, notifications.FULFILLED)
+    return service_request
+
+
+@transaction.atomic
+def request_fail(*, request_id: int, user, reason: str) -> ServiceRequest:
+    reason = _require_text(reason, _("Please say why the request failed."))
+    service_request = _lock(request_id)
+    _fire(service_request, "fail", user=user, comment=reason, reason=reason)
+    _notify_after_commit(service_request.pk, notifications.FAILED)
+    return service_request
+
+
+@transaction.atomic
+def request_reopen(*, request_id: int, user, comment: str = "") -> ServiceRequest:
+    service_request = _lock(request_id)
+    _fire(service_request, "reopen", user=user, comment=(comment or "").strip())
+    _notify_after_commit(service_request.pk, notifications.APPROVED)
+    return service_request
+
+
+# --- substitutes -------------------------------------------------------------------
+
+
+def substitution_create(*, principal, substitute, starts_on, ends_on) -> Substitution:
+    if substitute.pk == principal.pk:
+        raise ValidationError({"substitute": _("You cannot be your own substitute.")})
+    if ends_on < starts_on:
+        raise ValidationError({"ends_on": _("The end date must not be before the start date.")})
+    if not substitute.is_active:
+        raise ValidationError({"substitute": _("The substitute is not active.")})
+    return Substitution.objects.create(
+        principal=principal, substitute=substitute, starts_on=starts_on, ends_on=ends_on
+    )
+
+
+def substitution_delete(*, substitution_id: int, user) -> None:
+    deleted, _rows = Substitution.objects.filter(pk=substitution_id, principal=user).delete()
+    if not deleted:
+        raise PermissionDenied(_("You can only remove your own substitutes."))
+
+
+# --- reminders and escalation ---------------------------------------------------------
+
+
+def _escalation_target(approval: Approval, service_request: ServiceRequest):
+    """The next level above the current approver: their manager chain, else IT admins."""
+    excluded = permissions.excluded_user_ids(service_request)
+    notes: list[str] = []
+    if approval.approver_id is not None:
+        employee = (
+            Employee.objects.select_related("manager__user")
+            .filter(user_id=approval.approver_id)
+            .first()
+        )
+        target = _walk_up(employee.manager if employee else None, excluded, notes)
+        if target is not None:
+            return target.user, None
+    admins = Group.objects.filter(name=roles.IT_ADMIN).first()
+    if admins is None or approval.group_id == admins.pk:
+        return None, None  # already at the top: keep reminding
+    return None, admins
+
+
+def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, int]:
+    """Remind approvers of overdue steps, then escalate them; safe to run at any time.
+
+    Counts working days of the configured Land since the step became pending:
+    a reminder after ``PORTAL_REMINDER_WORKING_DAYS``, an escalation to the next
+    level after ``PORTAL_ESCALATION_WORKING_DAYS``.
+    """
+    from django.conf import settings
+
+    from itportal.workdays import working_days_between
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    counts = {"reminded": 0, "escalated": 0}
+    pending_ids = list(
+        Approval.objects.filter(
+            status=ApprovalStatus.PENDING, request__state=RequestState.AWAITING_APPROVAL
+        ).values_list("pk", flat=True)
+    )
+    for approval_id in pending_ids:
+        with transaction.atomic():
+            approval = (
+                Approval.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("request__beneficiary__user", "approver", "group")
+                .filter(pk=approval_id, status=ApprovalStatus.PENDING)
+                .first()
+            )
+            if approval is None or approval.activated_at is None:
+                continue
+            waited = working_days_between(timezone.localdate(approval.activated_at), today)
+            service_request = approval.request
+            if waited >= settings.PORTAL_ESCALATION_WORKING_DAYS:
+                approver, group = _escalation_target(approval, service_request)
+                if approver is not None or group is not None:
+                    previous = approval.approver_display
+                    approval.approver = approver
+                    approval.group = group
+                    approval.escalation_level += 1
+                    approval.activated_at = now
+                    approval.reminded_at = None
+                    approval.save()
+                    RequestEvent.objects.create(
+                        request=service_request,
+                        kind=EventKind.ESCALATE,
+                        from_state=service_request.state,
+                        to_state=service_request.state,
+                        comment=_(
+                            "Step “%(step)s” passed from %(old)s to %(new)s "
+                            "after %(days)s working days."
+                        )
+                        % {
+                            "step": approval.label or approval.get_approver_kind_display(),
+                            "old": previous,
+                            "new": approval.approver_display,
+                            "days": waited,
+                        },
+                    )
+                    _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
+                    counts["escalated"] += 1
+                    continue
+            if waited >= settings.PORTAL_REMINDER_WORKING_DAYS and approval.reminded_at is None:
+                approval.reminded_at = now
+                approval.save(update_fields=["reminded_at"])
+                RequestEvent.objects.create(
+                    request=service_request,
+                    kind=EventKind.REMIND,
+                    from_state=service_request.state,
+                    to_state=service_request.state,
+                    comment=_("Reminder to %(approver)s after %(days)s working days.")
+                    % {"approver": approval.approver_display, "days": waited},
+                )
+                _notify_after_commit(service_request.pk, notifications.REMINDER)
+                counts["reminded"] += 1
+    return counts

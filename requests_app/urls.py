@@ -1,0 +1,19 @@
+from django.urls import path
+
+from requests_app import views
+
+app_name = "requests"
+
+urlpatterns = [
+    path("", views.MyRequestsView.as_view(), name="mine"),
+    path("genehmigungen/", views.ApprovalsView.as_view(), name="approvals"),
+    path("bearbeitung/", views.QueueView.as_view(), name="queue"),
+    path("vertretungen/", views.SubstitutionsView.as_view(), name="substitutions"),
+    path(
+        "vertretungen/<int:pk>/loeschen/",
+        views.SubstitutionDeleteView.as_view(),
+        name="substitution_delete",
+    ),
+    path("<int:pk>/", views.RequestDetailView.as_view(), name="detail"),
+    path("<int:pk>/<slug:action>/", views.RequestActionView.as_view(), name="action"),
+]

@@ -1,0 +1,195 @@
+"""Request pages: lists, detail with timeline, actions, substitutes.
+
+Thin: selectors read, services write.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import FormView
+
+from catalogue.forms import PersonField
+from itportal.exceptions import ActionConflict
+from itportal.views import FilteredTableView
+from requests_app import permissions, selectors, services
+from requests_app.filtersets import RequestFilterSet
+from requests_app.models import Substitution
+from requests_app.tables import MyRequestTable, QueueTable, RequestTable
+
+
+class MyRequestsView(FilteredTableView):
+    table_class = MyRequestTable
+    filterset_class = RequestFilterSet
+    title = gettext_lazy("My requests")
+    intro = gettext_lazy("Requests you placed and requests placed for you.")
+
+    def get_queryset(self):
+        return selectors.requests_of(self.request.user)
+
+
+class ApprovalsView(FilteredTableView):
+    table_class = RequestTable
+    filterset_class = RequestFilterSet
+    title = gettext_lazy("Approvals for me")
+    intro = gettext_lazy(
+        "Requests waiting for your decision, including those of approvers you substitute."
+    )
+
+    def get_queryset(self):
+        return selectors.requests_awaiting_decision_by(self.request.user)
+
+
+class QueueView(FilteredTableView):
+    table_class = QueueTable
+    filterset_class = RequestFilterSet
+    title = gettext_lazy("Fulfilment queue")
+    intro = gettext_lazy("Approved requests that your groups fulfil by hand.")
+
+    def get_queryset(self):
+        return selectors.fulfilment_queue(self.request.user)
+
+
+class ActionSpec:
+    def __init__(self, name, label, service, *, text=None, text_label="", required=False, style=""):
+        self.name = name
+        self.label = label
+        self.service = service
+        self.text = text  # keyword the service takes the free text as
+        self.text_label = text_label
+        self.required = required
+        self.style = style
+
+
+ACTIONS = {
+    a.name: a
+    for a in [
+        ActionSpec("approve", gettext_lazy("Approve"), services.request_approve,
+                   text="comment", text_label=gettext_lazy("Comment (optional)"), style="primary"),
+        ActionSpec("reject", gettext_lazy("Reject"), services.request_reject,
+                   text="comment", text_label=gettext_lazy("Reason for rejection"),
+                   required=True, style="danger"),
+        ActionSpec("take", gettext_lazy("Take into fulfilment"), services.request_take,
+                   style="primary"),
+        ActionSpec("complete", gettext_lazy("Mark as fulfilled"), services.request_complete,
+                   text="note", text_label=gettext_lazy("Fulfilment note"), style="primary"),
+        ActionSpec("fail", gettext_lazy("Mark as failed"), services.request_fail,
+                   text="reason", text_label=gettext_lazy("Reason"), required=True,
+                   style="danger"),
+        ActionSpec("reopen", gettext_lazy("Reopen"), services.request_reopen,
+                   text="comment", text_label=gettext_lazy("Comment (optional)")),
+        ActionSpec("cancel", gettext_lazy("Cancel request"), services.request_cancel,
+                   text="comment", text_label=gettext_lazy("Comment (optional)"),
+                   style="danger"),
+    ]
+}  # fmt: skip
+
+
+def available_actions(service_request, user) -> list[ActionSpec]:
+    """Exactly the actions this user may take now, from the FSM's own permission rules."""
+    names = {t.name for t in service_request.get_available_user_state_transitions(user)}
+    return [spec for name, spec in ACTIONS.items() if name in names]
+
+
+class RequestDetailView(View):
+    def get(self, request, pk):
+        service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+        approvals = list(selectors.request_approvals(service_request))
+        current = next((a for a in approvals if a.status == "pending"), None)
+        principal = None
+        if current is not None:
+            principal = permissions.deciding_principal(
+                service_request, request.user, approval=current
+            )
+        answers = service_request.answers
+        fields = [
+            {"label": f["label"], "value": answers.get(f["key"])}
+            for f in service_request.item_snapshot.get("fields", [])
+        ]
+        return render(
+            request,
+            "requests/detail.html",
+            {
+                "req": service_request,
+                "approvals": approvals,
+                "timeline": selectors.request_timeline(service_request),
+                "actions": available_actions(service_request, request.user),
+                "answers": fields,
+                "acting_for": principal if principal and principal.pk != request.user.pk else None,
+            },
+        )
+
+
+class RequestActionView(View):
+    """POST one action; 404 if the request is not visible, 403 if not allowed."""
+
+    def post(self, request, pk, action):
+        service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+        spec = ACTIONS.get(action)
+        if spec is None:
+            raise PermissionDenied(_("Unknown action."))
+        kwargs = {"request_id": service_request.pk, "user": request.user}
+        if spec.text:
+            text = request.POST.get("text", "")
+            if len(text) > 4000 or "\x00" in text:
+                messages.error(request, _("The text is too long or contains invalid characters."))
+                return redirect(service_request)
+            kwargs[spec.text] = text
+        try:
+            spec.service(**kwargs)
+        except ActionConflict as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Done: %(action)s.") % {"action": spec.label})
+        return redirect(service_request)
+
+
+class SubstitutionForm(forms.Form):
+    substitute = PersonField(label=gettext_lazy("Substitute"))
+    starts_on = forms.DateField(
+        label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    ends_on = forms.DateField(
+        label=gettext_lazy("Until"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class SubstitutionsView(FormView):
+    template_name = "requests/substitutions.html"
+    form_class = SubstitutionForm
+    success_url = reverse_lazy("requests:substitutions")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context["given"] = Substitution.objects.filter(principal=user).select_related("substitute")
+        context["taken"] = Substitution.objects.filter(substitute=user).select_related("principal")
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.substitution_create(
+                principal=self.request.user,
+                substitute=form.cleaned_data["substitute"].user,
+                starts_on=form.cleaned_data["starts_on"],
+                ends_on=form.cleaned_data["ends_on"],
+            )
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                form.add_error(field, errors)
+            return self.form_invalid(form)
+        messages.success(self.request, _("Substitute saved."))
+        return super().form_valid(form)
+
+
+class SubstitutionDeleteView(View):
+    def post(self, request, pk):
+        services.substitution_delete(substitution_id=pk, user=request.user)
+        messages.success(request, _("Substitute removed."))
+        return redirect("requests:substitutions")

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what the project needs into .venv (and Debian packages where missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+fi
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PYTHON" -m venv .venv >/dev/null 2>&1; then
+        rm -rf .venv
+        apt_install python3-venv
+        "$PYTHON" -m venv .venv
+    fi
+fi
+command -v msgfmt >/dev/null 2>&1 || apt_install gettext
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"

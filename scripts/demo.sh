@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Start the portal with demo data on SQLite, on 127.0.0.1:$PORT (default 8000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+mkdir -p var
+[ -f var/demo-secret ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/demo-secret
+export SECRET_KEY="$(cat var/demo-secret)"
+export DATABASE_URL="${DEMO_DATABASE_URL:-sqlite:///$PWD/var/demo.sqlite3}"
+export DEBUG=false
+export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0
+export CELERY_TASK_ALWAYS_EAGER=true
+export EMAIL_URL="consolemail://"
+PORT="${PORT:-8000}"
+HOST="${HOST:-127.0.0.1}"
+export PORTAL_BASE_URL="http://$HOST:$PORT"
+export ALLOWED_HOSTS="localhost,127.0.0.1,$HOST"
+
+.venv/bin/python manage.py migrate --noinput -v 0
+.venv/bin/python manage.py collectstatic --noinput -v 0
+.venv/bin/python manage.py seed_demo
+
+cat <<MSG
+
+  IT-Portal Stadt Musterstadt is running at  http://$HOST:$PORT/
+
+  Demo logins (password for all: demo):
+    mitarbeiterin   employee (Anna Schmidt), orders for herself or colleagues
+    vorgesetzter    her line manager (Thomas Becker), decides in "Genehmigungen"
+    itadmin         IT admin: fulfilment queue, catalogue administration (/admin/)
+    controlling     IT controlling
+  Mail goes to this console. Stop with Ctrl+C.
+
+MSG
+exec .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload

@@ -1,0 +1,29 @@
+// Employee picker: fills the shared datalist from the people search as the user types.
+// The field also works without JavaScript: it accepts a personnel number.
+(function () {
+  "use strict";
+  var timer = null;
+  function fill(list, results) {
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    results.forEach(function (person) {
+      var option = document.createElement("option");
+      option.value = person.label;
+      option.textContent = person.department;
+      list.appendChild(option);
+    });
+  }
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[data-person-picker]")) { return; }
+    var list = document.getElementById(input.getAttribute("list"));
+    var query = input.value.trim();
+    if (!list || query.length < 2) { return; }
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      fetch(input.getAttribute("data-person-picker") + "?q=" + encodeURIComponent(query), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : { results: [] }; })
+        .then(function (data) { fill(list, data.results || []); })
+        .catch(function () { /* keep typing by number */ });
+    }, 200);
+  });
+})();

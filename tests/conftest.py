@@ -1,0 +1,97 @@
+"""Shared fixtures: a small organisation with a manager chain, and helpers to place orders."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from catalogue.choices import ApproverKind
+from itportal import roles
+from requests_app import services
+from tests.factories import (
+    ApprovalPolicyStepFactory,
+    CatalogueItemFactory,
+    CostCentreFactory,
+    DepartmentFactory,
+    EmployeeFactory,
+    GroupFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.LANGUAGE_CODE = "en"
+
+
+class Org:
+    """Department head → manager → two employees; IT admins; a service-owner group."""
+
+    def __init__(self):
+        self.it_admins = GroupFactory(name=roles.IT_ADMIN)
+        self.controlling = GroupFactory(name=roles.CONTROLLING)
+        self.service_desk = GroupFactory(name="Service Desk")
+        self.cost_centre = CostCentreFactory(code="KS1000", name="Hauptamt")
+        self.department = DepartmentFactory(code="FB10", cost_centre=self.cost_centre)
+        self.head = EmployeeFactory(department=self.department, user__username="head")
+        self.manager = EmployeeFactory(
+            department=self.department, manager=self.head, user__username="manager"
+        )
+        self.alice = EmployeeFactory(
+            department=self.department, manager=self.manager, user__username="alice"
+        )
+        self.bob = EmployeeFactory(
+            department=self.department, manager=self.manager, user__username="bob"
+        )
+        self.cost_centre.owner = self.head
+        self.cost_centre.save()
+        self.admin = EmployeeFactory(
+            department=self.department,
+            user__username="admin",
+            user__groups=[self.it_admins],
+        )
+        self.fulfiller = EmployeeFactory(
+            department=self.department,
+            user__username="desk",
+            user__groups=[self.service_desk],
+        )
+        self.outsider = EmployeeFactory(department=DepartmentFactory(), user__username="outsider")
+
+
+@pytest.fixture
+def org(db):
+    return Org()
+
+
+@pytest.fixture
+def manual_item(org):
+    """An item fulfilled by the service desk that needs the line manager's approval."""
+    item = CatalogueItemFactory(name="Notebook", slug="notebook", service_owner=org.service_desk)
+    ApprovalPolicyStepFactory(item=item, position=1, approver_kind=ApproverKind.LINE_MANAGER)
+    return item
+
+
+@pytest.fixture
+def place_order():
+    def _place(item, requester, beneficiary=None, answers=None, cost_centre=None, **kwargs):
+        beneficiary = beneficiary or requester.employee
+        return services.request_create(
+            requester=requester,
+            item=item,
+            item_version=item.version,
+            beneficiary=beneficiary,
+            cost_centre=cost_centre or beneficiary.effective_cost_centre,
+            answers=answers or {},
+            **kwargs,
+        )
+
+    return _place
+
+
+@pytest.fixture
+def group():
+    def _group(name):
+        return Group.objects.get_or_create(name=name)[0]
+
+    return _group
+
+
+__all__ = ["UserFactory"]
