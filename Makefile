@@ -22,7 +22,7 @@ format: install
 	.venv/bin/ruff check --fix .
 
 messages: install
-	DEBUG=1 .venv/bin/python manage.py makemessages -l de --no-location --ignore '.venv/*' --ignore 'var/*'
+	DEBUG=1 .venv/bin/python manage.py makemessages -l de --no-location --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*'
 	DEBUG=1 .venv/bin/python manage.py compilemessages -l de --ignore '.venv/*'
 
 clean:
