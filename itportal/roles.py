@@ -1,9 +1,7 @@
 """Roles are Django groups; 'approver' follows from the data, not from a group."""
 
-from django.conf import settings
-
-IT_ADMIN = getattr(settings, "PORTAL_GROUP_IT_ADMIN", "IT-Administration")
-CONTROLLING = getattr(settings, "PORTAL_GROUP_CONTROLLING", "IT-Controlling")
+IT_ADMIN = "IT-Administration"
+CONTROLLING = "IT-Controlling"
 
 
 def group_ids(user) -> frozenset[int]:
