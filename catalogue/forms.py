@@ -182,11 +182,27 @@ class OrderForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if "beneficiary" not in self.fields:
+            self._refuse_other_beneficiary()
         beneficiary = cleaned.get("beneficiary") or self.requester_employee
         cleaned["beneficiary"] = beneficiary
         if beneficiary is not None and not cleaned.get("cost_centre"):
             cleaned["cost_centre"] = beneficiary.effective_cost_centre
         return cleaned
+
+    def _refuse_other_beneficiary(self) -> None:
+        """A colleague posted for a self-only item is an error, never silently replaced."""
+        posted = (self.data.get(self.add_prefix("beneficiary")) or "").strip()
+        if not posted:
+            return
+        try:
+            named = PersonField().clean(posted)
+        except ValidationError:
+            named = None
+        if named is None or named != self.requester_employee:
+            raise ValidationError(
+                _("This service can only be ordered for yourself."), code="self_only"
+            )
 
     @property
     def answers(self) -> dict:

@@ -5,11 +5,19 @@ from django.db.models import Prefetch, Q, QuerySet
 from catalogue.models import CatalogueItem, Category, Employee
 
 
+def _clean_query(query: str) -> str:
+    """A search term fit for the database: at most 100 characters, no NUL bytes.
+
+    PostgreSQL refuses NUL in text, so a crafted ``?q=%00`` would otherwise be a server error.
+    """
+    return (query or "").replace("\x00", "").strip()[:100]
+
+
 def items_orderable_by(employee, *, query: str = "", category: Category | None = None):
     items = CatalogueItem.objects.orderable_by(employee).select_related("category")
     if category is not None:
         items = items.filter(category=category)
-    query = (query or "").strip()[:100]
+    query = _clean_query(query)
     if query:
         items = items.filter(
             Q(name__icontains=query) | Q(summary__icontains=query) | Q(description__icontains=query)
@@ -29,7 +37,7 @@ def categories_with_items(employee, *, query: str = "") -> list[Category]:
 
 
 def employees_search(query: str, *, limit: int = 20) -> QuerySet[Employee]:
-    query = (query or "").strip()[:100]
+    query = _clean_query(query)
     qs = Employee.objects.active().select_related("user", "department")
     if not query:
         return qs.none()

@@ -106,10 +106,12 @@ class OrderView(View):
                     _("Your request #%(number)s has been placed.") % {"number": service_request.pk},
                 )
                 return redirect(service_request)
-        if form.has_error("item_version", "stale_version"):
-            # Show the current form with the user's answers; the next post is current.
+        if form.has_error("item_version"):
+            # Stale, forged, missing or changed while saving: show the form with the
+            # user's answers and the version now in the database, so the next post is current.
+            current = CatalogueItem.objects.filter(pk=item.pk).values_list("version", flat=True)
             data = request.POST.copy()
-            data["item_version"] = item.version
+            data["item_version"] = current.first() or item.version
             form.data = data
         return render(request, self.template_name, {"item": item, "form": form}, status=400)
 

@@ -28,8 +28,10 @@ cat <<MSG
   Demo logins (password for all: demo):
     mitarbeiterin   employee (Anna Schmidt), orders for herself or colleagues
     vorgesetzter    her line manager (Thomas Becker), decides in "Genehmigungen"
+    kollege         a colleague in her team (Jonas Wagner)
     itadmin         IT admin: fulfilment queue, catalogue administration (/admin/)
     controlling     IT controlling
+    admin           superuser (break-glass)
   Mail goes to this console. Stop with Ctrl+C.
 
 MSG

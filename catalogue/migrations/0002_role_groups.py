@@ -29,7 +29,9 @@ def forwards(apps, schema_editor):
     admins.permissions.add(
         *Permission.objects.filter(
             content_type__app_label="catalogue", content_type__model__in=CATALOGUE_MODELS
-        )
+        ),
+        # The employee admin picks users through an autocomplete, which needs view rights.
+        *Permission.objects.filter(content_type__app_label="auth", codename="view_user"),
     )
 
 

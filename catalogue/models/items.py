@@ -261,6 +261,13 @@ class ApprovalPolicyStep(models.Model):
         ordering = ["position", "id"]
         verbose_name = _("approval step")
         verbose_name_plural = _("approval policy")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "position"],
+                name="policystep_unique_position_per_item",
+                violation_error_message=_("Each approval step of an item needs its own position."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.label or self.get_approver_kind_display()

@@ -120,6 +120,16 @@ class Employee(models.Model):
     def clean(self) -> None:
         if self.pk and self.manager_id == self.pk:
             raise ValidationError({"manager": _("An employee cannot be their own line manager.")})
+        # Walk up the chain: a cycle would leave approvals without a top.
+        seen = {self.pk}
+        manager = self.manager
+        while self.pk and manager is not None:
+            if manager.pk in seen:
+                raise ValidationError(
+                    {"manager": _("This line manager would create a cycle in the manager chain.")}
+                )
+            seen.add(manager.pk)
+            manager = manager.manager
 
     @property
     def display_name(self) -> str:
