@@ -12,7 +12,10 @@ class FilteredTableView(SingleTableMixin, FilterView):
     """
 
     template_name = "portal/table_page.html"
-    paginate_by = 25
+    # The table paginates (silently falling back to the first/last page on a bad ?page=);
+    # ``paginate_by`` would make ListView paginate the same rows a second time, with its
+    # own COUNT query and a 404 for ?page=abc or a page past the end.
+    table_pagination = {"per_page": 25}
     title = ""
     intro = ""
 

@@ -38,6 +38,6 @@ class RequestFilterSet(django_filters.FilterSet):
             | Q(beneficiary__personnel_number__iexact=value)
         )
         number = value.lstrip("#")
-        if number.isdigit() and len(number) <= 18:
+        if number.isdecimal() and len(number) <= 18:  # isdigit() lets "²" through
             condition |= Q(pk=int(number))
         return queryset.filter(condition)

@@ -27,15 +27,27 @@ from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitu
 # --- helpers -----------------------------------------------------------------
 
 
-def _lock(request_id: int) -> ServiceRequest:
+def _lock(request_id: int, expected_state: str | None = None) -> ServiceRequest:
+    """Lock the request row; ``expected_state`` is the state the user saw when acting.
+
+    If the request has moved on since (someone else acted first), the action is a
+    conflict even when the new state would allow it too: approve vs. cancel must not
+    both go through.
+    """
     try:
-        return (
+        service_request = (
             ServiceRequest.objects.select_for_update(of=("self",))
             .select_related("beneficiary__user", "item", "requester")
             .get(pk=request_id)
         )
     except ServiceRequest.DoesNotExist as exc:
         raise ActionConflict(_("This request does not exist.")) from exc
+    if expected_state is not None and service_request.state != expected_state:
+        raise ActionConflict(
+            _("This request was changed in the meantime: it is now “%(state)s”.")
+            % {"state": service_request.get_state_display()}
+        )
+    return service_request
 
 
 def _fire(
@@ -213,8 +225,8 @@ def request_create(
 
 
 @transaction.atomic
-def request_submit(*, request_id: int, user) -> ServiceRequest:
-    service_request = _lock(request_id)
+def request_submit(*, request_id: int, user, expected_state: str | None = None) -> ServiceRequest:
+    service_request = _lock(request_id, expected_state)
     _fire(service_request, "submit", user=user)
     now = timezone.now()
     steps = service_request.item_snapshot.get("approval_policy", [])
@@ -246,8 +258,22 @@ def request_submit(*, request_id: int, user) -> ServiceRequest:
 # --- deciding ----------------------------------------------------------------------
 
 
-def _decide(request_id: int, user, *, approve: bool, comment: str) -> ServiceRequest:
-    service_request = _lock(request_id)
+def _decided_before(service_request: ServiceRequest, user) -> bool:
+    """Whether ``user`` decided, or could have decided, a step that is decided already."""
+    decided = service_request.approvals.filter(
+        status__in=[ApprovalStatus.APPROVED, ApprovalStatus.REJECTED]
+    )
+    return any(
+        approval.decided_by_id == user.pk
+        or permissions.deciding_principal(service_request, user, approval=approval) is not None
+        for approval in decided
+    )
+
+
+def _decide(
+    request_id: int, user, *, approve: bool, comment: str, expected_state: str | None = None
+) -> ServiceRequest:
+    service_request = _lock(request_id, expected_state)
     name = "approve" if approve else "reject"
     if not can_proceed(getattr(service_request, name)):
         raise ActionConflict(
@@ -257,6 +283,10 @@ def _decide(request_id: int, user, *, approve: bool, comment: str) -> ServiceReq
     approval = permissions.current_approval(service_request)
     principal = permissions.deciding_principal(service_request, user, approval=approval)
     if principal is None:
+        if _decided_before(service_request, user):
+            # Someone (or the user, in another tab) decided the step the user saw; the
+            # request has moved on to a step that is not theirs.
+            raise ActionConflict(_("This step has already been decided; the request has moved on."))
         raise PermissionDenied(_("You may not decide on this request."))
     now = timezone.now()
     approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
@@ -296,22 +326,34 @@ def _decide(request_id: int, user, *, approve: bool, comment: str) -> ServiceReq
 
 
 @transaction.atomic
-def request_approve(*, request_id: int, user, comment: str = "") -> ServiceRequest:
-    return _decide(request_id, user, approve=True, comment=(comment or "").strip())
+def request_approve(
+    *, request_id: int, user, comment: str = "", expected_state: str | None = None
+) -> ServiceRequest:
+    return _decide(
+        request_id,
+        user,
+        approve=True,
+        comment=(comment or "").strip(),
+        expected_state=expected_state,
+    )
 
 
 @transaction.atomic
-def request_reject(*, request_id: int, user, comment: str) -> ServiceRequest:
+def request_reject(
+    *, request_id: int, user, comment: str, expected_state: str | None = None
+) -> ServiceRequest:
     comment = _require_text(comment, _("Please give a reason for the rejection."))
-    return _decide(request_id, user, approve=False, comment=comment)
+    return _decide(request_id, user, approve=False, comment=comment, expected_state=expected_state)
 
 
 # --- requester and fulfilment actions ---------------------------------------------------
 
 
 @transaction.atomic
-def request_cancel(*, request_id: int, user, comment: str = "") -> ServiceRequest:
-    service_request = _lock(request_id)
+def request_cancel(
+    *, request_id: int, user, comment: str = "", expected_state: str | None = None
+) -> ServiceRequest:
+    service_request = _lock(request_id, expected_state)
     _fire(service_request, "cancel", user=user, comment=(comment or "").strip())
     service_request.approvals.filter(
         status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING]
@@ -321,15 +363,17 @@ def request_cancel(*, request_id: int, user, comment: str = "") -> ServiceReques
 
 
 @transaction.atomic
-def request_take(*, request_id: int, user) -> ServiceRequest:
-    service_request = _lock(request_id)
+def request_take(*, request_id: int, user, expected_state: str | None = None) -> ServiceRequest:
+    service_request = _lock(request_id, expected_state)
     _fire(service_request, "take", user=user, assignee=user)
     return service_request
 
 
 @transaction.atomic
-def request_complete(*, request_id: int, user, note: str = "") -> ServiceRequest:
-    service_request = _lock(request_id)
+def request_complete(
+    *, request_id: int, user, note: str = "", expected_state: str | None = None
+) -> ServiceRequest:
+    service_request = _lock(request_id, expected_state)
     note = (note or "").strip()
     _fire(service_request, "complete", user=user, comment=note, note=note)
     _notify_after_commit(service_request.pk, notifications.FULFILLED)
@@ -337,17 +381,21 @@ def request_complete(*, request_id: int, user, note: str = "") -> ServiceRequest
 
 
 @transaction.atomic
-def request_fail(*, request_id: int, user, reason: str) -> ServiceRequest:
+def request_fail(
+    *, request_id: int, user, reason: str, expected_state: str | None = None
+) -> ServiceRequest:
     reason = _require_text(reason, _("Please say why the request failed."))
-    service_request = _lock(request_id)
+    service_request = _lock(request_id, expected_state)
     _fire(service_request, "fail", user=user, comment=reason, reason=reason)
     _notify_after_commit(service_request.pk, notifications.FAILED)
     return service_request
 
 
 @transaction.atomic
-def request_reopen(*, request_id: int, user, comment: str = "") -> ServiceRequest:
-    service_request = _lock(request_id)
+def request_reopen(
+    *, request_id: int, user, comment: str = "", expected_state: str | None = None
+) -> ServiceRequest:
+    service_request = _lock(request_id, expected_state)
     _fire(service_request, "reopen", user=user, comment=(comment or "").strip())
     _notify_after_commit(service_request.pk, notifications.APPROVED)
     return service_request
@@ -417,8 +465,11 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
     )
     for approval_id in pending_ids:
         with transaction.atomic():
+            # Lock the request row as well, like every service does first: a request
+            # being decided right now is skipped (the next run sees it), and a decision
+            # arriving now waits for the escalation instead of overwriting it.
             approval = (
-                Approval.objects.select_for_update(skip_locked=True, of=("self",))
+                Approval.objects.select_for_update(skip_locked=True, of=("self", "request"))
                 .select_related("request__beneficiary__user", "approver", "group")
                 .filter(pk=approval_id, status=ApprovalStatus.PENDING)
                 .first()

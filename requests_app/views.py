@@ -124,6 +124,27 @@ class RequestDetailView(View):
         )
 
 
+# Whether someone may decide depends on the current step, so after a decision nobody may;
+# a late approve/reject goes to the service, which answers "already decided".
+STATE_DEPENDENT_ACTIONS = {"approve", "reject"}
+
+
+def _role_may(service_request, user, name) -> bool:
+    """False if the transition's ``permission=`` refuses ``user`` whatever the state.
+
+    The service checks the state first, so without this a user who may never take the
+    action (the requester completing an order) would get "not possible in this state"
+    instead of 403 whenever the request happens to be in another state.
+    """
+    if name in STATE_DEPENDENT_ACTIONS:
+        return True
+    return any(
+        t.has_perm(service_request, user)
+        for t in service_request.get_all_state_transitions()
+        if t.name == name
+    )
+
+
 class RequestActionView(View):
     """POST one action; 404 if the request is not visible, 403 if not allowed."""
 
@@ -132,6 +153,8 @@ class RequestActionView(View):
         spec = ACTIONS.get(action)
         if spec is None:
             raise PermissionDenied(_("Unknown action."))
+        if not _role_may(service_request, request.user, spec.name):
+            raise PermissionDenied(_("You may not do this on this request."))
         kwargs = {"request_id": service_request.pk, "user": request.user}
         if spec.text:
             text = request.POST.get("text", "")
