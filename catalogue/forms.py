@@ -55,7 +55,11 @@ class PersonField(forms.CharField):
         match = PERSON_RE.search(value)
         uid = (match.group(1) if match else value).strip()
         employee = (
-            Employee.objects.active().select_related("user").filter(personnel_number=uid).first()
+            Employee.objects.active()
+            .filter(user__is_active=True)
+            .select_related("user")
+            .filter(personnel_number=uid)
+            .first()
         )
         if employee is None:
             raise ValidationError(

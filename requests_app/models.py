@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from catalogue.choices import ApproverKind, FulfilmentKind
-from requests_app import permissions
+from requests_app import fulfilment, permissions
 from requests_app.choices import (
     CANCELLABLE_STATES,
     ApprovalStatus,
@@ -162,7 +162,7 @@ class ServiceRequest(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=S.APPROVED,
         target=S.IN_FULFILMENT,
-        conditions=[lambda r: r.is_manual],
+        conditions=[fulfilment.needs_manual_fulfilment],
         permission=permissions.can_fulfil,
     )
     def take(self, *, assignee):

@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from requests_app import fulfilment
+
 APPROVAL_NEEDED = "approval_needed"
 REMINDER = "reminder"
 APPROVED = "approved"
@@ -56,7 +58,7 @@ def recipients_for(service_request, event: str):
     users = get_user_model().objects.filter(is_active=True)
     if event in (APPROVAL_NEEDED, REMINDER):
         return _approver_recipients(service_request)
-    if event == APPROVED and service_request.is_manual:
+    if event == APPROVED and fulfilment.needs_manual_fulfilment(service_request):
         group_members = users.filter(groups=service_request.fulfilment_group_id)
         return list(group_members) + _people_concerned(service_request)
     return _people_concerned(service_request)

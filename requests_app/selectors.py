@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from catalogue.choices import FulfilmentKind
+from catalogue.models import Employee
 from itportal.roles import group_ids, is_it_admin
 from requests_app.choices import ApprovalStatus, RequestState
 from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
@@ -21,18 +22,26 @@ def principals_substituted_by(user, *, on_date=None) -> QuerySet:
     """Ids of the approvers whom ``user`` substitutes on ``on_date`` (today by default)."""
     on_date = on_date or timezone.localdate()
     return Substitution.objects.filter(
-        substitute=user, starts_on__lte=on_date, ends_on__gte=on_date
+        substitute=user, starts_on__lte=on_date, ends_on__gte=on_date, principal__is_active=True
     ).values("principal_id")
 
 
 def _approvals_for(user, *, on_date=None) -> QuerySet[Approval]:
     """Approvals that ``user`` may decide: directly, through a group, or as a substitute."""
     principals = principals_substituted_by(user, on_date=on_date)
+    # A substitute decides for a group member only where that member could: never for
+    # the requester or the beneficiary of the request (four-eyes).
+    substituted_member = (
+        get_user_model()
+        .groups.through.objects.filter(group_id=OuterRef("group_id"), user_id__in=principals)
+        .exclude(user_id=OuterRef("request__requester_id"))
+        .exclude(user__employee=OuterRef("request__beneficiary_id"))
+    )
     return Approval.objects.filter(
         Q(approver=user)
         | Q(group__in=list(group_ids(user)))
         | Q(approver__in=principals)
-        | Q(group__user__in=principals)
+        | Exists(substituted_member)
     )
 
 
@@ -55,7 +64,9 @@ def requests_visible_to(user) -> QuerySet[ServiceRequest]:
 
 def requests_of(user) -> QuerySet[ServiceRequest]:
     """ "My requests": placed by the user or for the user."""
-    return _base().filter(Q(requester=user) | Q(beneficiary__user=user))
+    # A subquery rather than a join keeps both sides of the OR on indexed columns.
+    own_records = Employee.objects.filter(user=user).values("pk")
+    return _base().filter(Q(requester=user) | Q(beneficiary__in=own_records))
 
 
 def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
@@ -71,13 +82,16 @@ def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
 
 
 def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
-    """Approved manual requests waiting for or in fulfilment, for the user's groups."""
+    """Approved requests waiting for or in fulfilment by hand, for the user's groups.
+
+    Until an automation claims requests (see ``requests_app.fulfilment``), every
+    approved request is fulfilled by hand, automated items included.
+    """
     qs = (
         _base()
         .select_related("assignee", "fulfilment_group")
         .filter(
             state__in=[RequestState.APPROVED, RequestState.IN_FULFILMENT],
-            item_snapshot__fulfilment_kind=FulfilmentKind.MANUAL,
         )
     )
     if is_it_admin(user):

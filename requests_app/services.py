@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
+from django_fsm import ConcurrentTransition, can_proceed
 
 from catalogue.choices import ApproverKind
 from catalogue.models import CatalogueItem, CostCentre, Employee
@@ -60,15 +60,19 @@ def _fire(
     check_permission: bool = True,
     **kwargs,
 ) -> RequestEvent:
-    """Fire transition ``name`` as ``user`` and write its audit record."""
+    """Fire transition ``name`` as ``user`` and write its audit record.
+
+    Who may act is checked before the state: a user who may never take the action
+    gets 403 whatever the state, one who may but comes too late gets a conflict.
+    """
     method = getattr(service_request, name)
+    if check_permission and not _role_may(service_request, name, user):
+        raise PermissionDenied(_("You may not do this on this request."))
     if not can_proceed(method):
         raise ActionConflict(
             _("This action is not possible while the request is “%(state)s”.")
             % {"state": service_request.get_state_display()}
         )
-    if check_permission and not has_transition_perm(method, user):
-        raise PermissionDenied(_("You may not do this on this request."))
     from_state = service_request.state
     try:
         method(**kwargs)
@@ -83,6 +87,15 @@ def _fire(
         from_state=from_state,
         to_state=service_request.state,
         comment=comment,
+    )
+
+
+def _role_may(service_request: ServiceRequest, name: str, user) -> bool:
+    """Whether the transition's ``permission=`` admits ``user``, in any source state."""
+    return any(
+        t.has_perm(service_request, user)
+        for t in service_request.get_all_state_transitions()
+        if t.name == name
     )
 
 
@@ -271,7 +284,13 @@ def _decided_before(service_request: ServiceRequest, user) -> bool:
 
 
 def _decide(
-    request_id: int, user, *, approve: bool, comment: str, expected_state: str | None = None
+    request_id: int,
+    user,
+    *,
+    approve: bool,
+    comment: str,
+    expected_state: str | None = None,
+    expected_approval: int | None = None,
 ) -> ServiceRequest:
     service_request = _lock(request_id, expected_state)
     name = "approve" if approve else "reject"
@@ -281,6 +300,10 @@ def _decide(
             % {"state": service_request.get_state_display()}
         )
     approval = permissions.current_approval(service_request)
+    if expected_approval is not None and (approval is None or approval.pk != expected_approval):
+        # The step the user looked at was decided meanwhile (a second click, another tab):
+        # never let one click decide the next step too.
+        raise ActionConflict(_("This step has already been decided; the request has moved on."))
     principal = permissions.deciding_principal(service_request, user, approval=approval)
     if principal is None:
         if _decided_before(service_request, user):
@@ -327,7 +350,12 @@ def _decide(
 
 @transaction.atomic
 def request_approve(
-    *, request_id: int, user, comment: str = "", expected_state: str | None = None
+    *,
+    request_id: int,
+    user,
+    comment: str = "",
+    expected_state: str | None = None,
+    expected_approval: int | None = None,
 ) -> ServiceRequest:
     return _decide(
         request_id,
@@ -335,15 +363,28 @@ def request_approve(
         approve=True,
         comment=(comment or "").strip(),
         expected_state=expected_state,
+        expected_approval=expected_approval,
     )
 
 
 @transaction.atomic
 def request_reject(
-    *, request_id: int, user, comment: str, expected_state: str | None = None
+    *,
+    request_id: int,
+    user,
+    comment: str,
+    expected_state: str | None = None,
+    expected_approval: int | None = None,
 ) -> ServiceRequest:
     comment = _require_text(comment, _("Please give a reason for the rejection."))
-    return _decide(request_id, user, approve=False, comment=comment, expected_state=expected_state)
+    return _decide(
+        request_id,
+        user,
+        approve=False,
+        comment=comment,
+        expected_state=expected_state,
+        expected_approval=expected_approval,
+    )
 
 
 # --- requester and fulfilment actions ---------------------------------------------------

@@ -54,10 +54,16 @@ class QueueView(FilteredTableView):
         return selectors.fulfilment_queue(self.request.user)
 
 
+DECISIONS = {"approve", "reject"}
+
+
 class ActionSpec:
-    def __init__(self, name, label, service, *, text=None, text_label="", required=False, style=""):
+    def __init__(
+        self, name, label, service, *, done, text=None, text_label="", required=False, style=""
+    ):
         self.name = name
         self.label = label
+        self.done = done
         self.service = service
         self.text = text  # keyword the service takes the free text as
         self.text_label = text_label
@@ -69,20 +75,26 @@ ACTIONS = {
     a.name: a
     for a in [
         ActionSpec("approve", gettext_lazy("Approve"), services.request_approve,
+                   done=gettext_lazy("You approved the request."),
                    text="comment", text_label=gettext_lazy("Comment (optional)"), style="primary"),
         ActionSpec("reject", gettext_lazy("Reject"), services.request_reject,
+                   done=gettext_lazy("You rejected the request."),
                    text="comment", text_label=gettext_lazy("Reason for rejection"),
                    required=True, style="danger"),
         ActionSpec("take", gettext_lazy("Take into fulfilment"), services.request_take,
-                   style="primary"),
+                   done=gettext_lazy("The request is now in your fulfilment."), style="primary"),
         ActionSpec("complete", gettext_lazy("Mark as fulfilled"), services.request_complete,
+                   done=gettext_lazy("The request is fulfilled."),
                    text="note", text_label=gettext_lazy("Fulfilment note"), style="primary"),
         ActionSpec("fail", gettext_lazy("Mark as failed"), services.request_fail,
+                   done=gettext_lazy("The request is marked as failed."),
                    text="reason", text_label=gettext_lazy("Reason"), required=True,
                    style="danger"),
         ActionSpec("reopen", gettext_lazy("Reopen"), services.request_reopen,
+                   done=gettext_lazy("The request is back in the fulfilment queue."),
                    text="comment", text_label=gettext_lazy("Comment (optional)")),
         ActionSpec("cancel", gettext_lazy("Cancel request"), services.request_cancel,
+                   done=gettext_lazy("The request is cancelled."),
                    text="comment", text_label=gettext_lazy("Comment (optional)"),
                    style="danger"),
     ]
@@ -120,29 +132,9 @@ class RequestDetailView(View):
                 "actions": available_actions(service_request, request.user),
                 "answers": fields,
                 "acting_for": principal if principal and principal.pk != request.user.pk else None,
+                "current_approval": current,
             },
         )
-
-
-# Whether someone may decide depends on the current step, so after a decision nobody may;
-# a late approve/reject goes to the service, which answers "already decided".
-STATE_DEPENDENT_ACTIONS = {"approve", "reject"}
-
-
-def _role_may(service_request, user, name) -> bool:
-    """False if the transition's ``permission=`` refuses ``user`` whatever the state.
-
-    The service checks the state first, so without this a user who may never take the
-    action (the requester completing an order) would get "not possible in this state"
-    instead of 403 whenever the request happens to be in another state.
-    """
-    if name in STATE_DEPENDENT_ACTIONS:
-        return True
-    return any(
-        t.has_perm(service_request, user)
-        for t in service_request.get_all_state_transitions()
-        if t.name == name
-    )
 
 
 class RequestActionView(View):
@@ -153,9 +145,15 @@ class RequestActionView(View):
         spec = ACTIONS.get(action)
         if spec is None:
             raise PermissionDenied(_("Unknown action."))
-        if not _role_may(service_request, request.user, spec.name):
-            raise PermissionDenied(_("You may not do this on this request."))
-        kwargs = {"request_id": service_request.pk, "user": request.user}
+        # The state (and step) the user saw: if someone acted first, this is a conflict.
+        kwargs = {
+            "request_id": service_request.pk,
+            "user": request.user,
+            "expected_state": request.POST.get("state") or None,
+        }
+        if spec.name in DECISIONS:
+            step = request.POST.get("approval", "")
+            kwargs["expected_approval"] = int(step) if step.isdecimal() and len(step) < 18 else None
         if spec.text:
             text = request.POST.get("text", "")
             if len(text) > 4000 or "\x00" in text:
@@ -169,7 +167,7 @@ class RequestActionView(View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, _("Done: %(action)s.") % {"action": spec.label})
+            messages.success(request, spec.done)
         return redirect(service_request)
 
 

@@ -56,7 +56,7 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Department
 
-    code = factory.Sequence(lambda n: f"FB{n:02d}")
+    code = factory.Sequence(lambda n: f"OE{n:04d}")
     name = factory.Sequence(lambda n: f"Fachbereich {n}")
     cost_centre = factory.SubFactory(CostCentreFactory)
 

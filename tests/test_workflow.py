@@ -16,7 +16,7 @@ from django.db.models import F
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
 from catalogue.models import CatalogueItem
 from itportal.exceptions import ActionConflict
-from requests_app import selectors, services, tasks
+from requests_app import fulfilment, selectors, services, tasks
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
 from requests_app.models import ImmutableError, RequestEvent, ServiceRequest
 from tests.factories import (
@@ -296,20 +296,49 @@ def test_submit_of_draft_by_requester_creates_steps(
     assert addresses(mailoutbox) == mail_of(org.manager)
 
 
-def test_automated_item_is_not_taken_by_hand(
+def test_automated_item_without_automation_is_fulfilled_by_hand(
     org, place_order, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Until an automation claims it, an automated item goes to the manual queue."""
+    item = make_item(org.service_desk, kind=FulfilmentKind.AUTOMATED)
+    with django_capture_on_commit_callbacks(execute=True):
+        req = place_order(item, org.alice.user, beneficiary=org.bob)
+    assert req.state == S.APPROVED
+    assert org.fulfiller.user.email in addresses(mailoutbox)
+    assert req in selectors.fulfilment_queue(org.fulfiller.user)
+    services.request_take(request_id=req.pk, user=org.fulfiller.user)
+    req.refresh_from_db()
+    assert req.state == S.IN_FULFILMENT
+
+
+@pytest.fixture
+def automation():
+    """An automation that claims automated items, as provisioning will register."""
+
+    def claims(service_request):
+        return service_request.item_snapshot.get("fulfilment_kind") == FulfilmentKind.AUTOMATED
+
+    fulfilment.register_automation(claims)
+    yield claims
+    fulfilment.unregister_automation(claims)
+
+
+def test_item_claimed_by_an_automation_is_not_taken_by_hand(
+    org, place_order, mailoutbox, django_capture_on_commit_callbacks, automation
 ):
     item = make_item(org.service_desk, kind=FulfilmentKind.AUTOMATED)
     with django_capture_on_commit_callbacks(execute=True):
         req = place_order(item, org.alice.user, beneficiary=org.bob)
     assert req.state == S.APPROVED
-    # Not manual: no mail to the fulfilling group, and not in its queue.
+    # Claimed: no mail to the fulfilling group, and nobody takes it by hand.
     assert addresses(mailoutbox) == mail_of(org.alice, org.bob)
-    assert req not in selectors.fulfilment_queue(org.fulfiller.user)
     probe = EventProbe(req)
     with pytest.raises(ActionConflict):
         services.request_take(request_id=req.pk, user=org.fulfiller.user)
     probe.assert_none()
+    manual = make_item(org.service_desk)
+    manual_req = place_order(manual, org.alice.user, beneficiary=org.bob)
+    assert fulfilment.needs_manual_fulfilment(manual_req)
 
 
 # --- approvals ---------------------------------------------------------------------------
