@@ -16,7 +16,7 @@ from itertools import count
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import F
@@ -58,17 +58,6 @@ SERVICE_OWNER_GROUPS = (
     G_LICENCES,
 )
 
-# What IT admins may manage in the Django admin: the catalogue and the organisation.
-ADMIN_MODELS = (
-    "category",
-    "catalogueitem",
-    "formfield",
-    "approvalpolicystep",
-    "costcentre",
-    "department",
-    "employee",
-)
-ADMIN_ACTIONS = ("add", "change", "delete", "view")
 
 # --- names -------------------------------------------------------------------------------
 
@@ -1237,14 +1226,8 @@ class Command(BaseCommand):
 
     def seed_groups(self) -> dict[str, Group]:
         names = (roles.IT_ADMIN, roles.CONTROLLING, *SERVICE_OWNER_GROUPS, G_DPO, G_FINANCE)
-        groups = {name: Group.objects.get_or_create(name=name)[0] for name in names}
-        # IT admins manage the catalogue in the Django admin; the role carries the permission.
-        permissions = Permission.objects.filter(
-            content_type__app_label="catalogue",
-            codename__in=[f"{a}_{m}" for a in ADMIN_ACTIONS for m in ADMIN_MODELS],
-        )
-        groups[roles.IT_ADMIN].permissions.add(*permissions)
-        return groups
+        # The role groups and their admin permissions come from migration catalogue 0002.
+        return {name: Group.objects.get_or_create(name=name)[0] for name in names}
 
     def seed_organisation(self) -> tuple[dict[str, CostCentre], dict[str, Department]]:
         cost_centres: dict[str, CostCentre] = {}
