@@ -171,6 +171,11 @@ class OrderForm(forms.Form):
         self.definitions = list(item.form_fields.all())
         for definition in self.definitions:
             self.fields[self.FIELD_PREFIX + definition.key] = _field_for(definition)
+        # The page shows the item's own fields first; errors are listed in the same order.
+        self.order_fields(
+            [self.FIELD_PREFIX + d.key for d in self.definitions]
+            + ["beneficiary", "cost_centre", "justification"]
+        )
 
     def clean_item_version(self):
         version = self.cleaned_data["item_version"]

@@ -31,3 +31,35 @@ def is_it_admin(user) -> bool:
 
 def is_controlling(user) -> bool:
     return user.is_authenticated and (user.is_superuser or CONTROLLING in group_names(user))
+
+
+# What IT admins manage in the Django admin; the employee admin's user picker needs view_user.
+IT_ADMIN_PERMISSIONS = {
+    "catalogue": [
+        f"{action}_{model}"
+        for model in (
+            "category",
+            "catalogueitem",
+            "formfield",
+            "approvalpolicystep",
+            "costcentre",
+            "department",
+            "employee",
+        )
+        for action in ("add", "change", "delete", "view")
+    ],
+    "auth": ["view_user"],
+}
+
+
+def ensure_role_groups(**kwargs) -> None:
+    """Create the role groups and their permissions; idempotent (post_migrate, seed_demo)."""
+    from django.contrib.auth.models import Group, Permission
+    from django.db.models import Q
+
+    admins, _created = Group.objects.get_or_create(name=IT_ADMIN)
+    Group.objects.get_or_create(name=CONTROLLING)
+    wanted = Q(pk__in=[])
+    for app_label, codenames in IT_ADMIN_PERMISSIONS.items():
+        wanted |= Q(content_type__app_label=app_label, codename__in=codenames)
+    admins.permissions.add(*Permission.objects.filter(wanted))

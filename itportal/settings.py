@@ -141,7 +141,38 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.tasks.approvals_remind_and_escalate",
         "schedule": crontab(minute=15, hour="7-18", day_of_week="mon-fri"),
     },
+    "provisioning-sweep-stuck-jobs": {
+        "task": "provisioning.tasks.sweep_provisioning_jobs",
+        "schedule": 300.0,
+    },
+    "provisioning-expire-entitlements": {
+        "task": "provisioning.tasks.expire_entitlements",
+        "schedule": crontab(minute=30, hour=6),
+    },
 }
+
+# Directory (OpenLDAP or Active Directory) for provisioning. Empty URL = no automation:
+# automated items are then fulfilled by hand. The password comes from the environment only.
+DIRECTORY = {
+    "dialect": env.str("DIRECTORY_DIALECT", default="openldap"),  # openldap | ad
+    "url": env.str("DIRECTORY_URL", default=""),
+    "bind_dn": env.str("DIRECTORY_BIND_DN", default=""),
+    "bind_password": env.str("DIRECTORY_BIND_PASSWORD", default=""),
+    "user_base": env.str("DIRECTORY_USER_BASE", default=""),
+    "group_base": env.str("DIRECTORY_GROUP_BASE", default=""),
+    "tls": env.str("DIRECTORY_TLS", default="none"),  # none | starttls | ldaps
+    "ca_file": env.str("DIRECTORY_CA_FILE", default=""),
+    "timeout": env.int("DIRECTORY_TIMEOUT", default=10),
+}
+if DIRECTORY["dialect"] not in ("openldap", "ad"):
+    raise ImproperlyConfigured("DIRECTORY_DIALECT must be 'openldap' or 'ad'.")
+if DIRECTORY["tls"] not in ("none", "starttls", "ldaps"):
+    raise ImproperlyConfigured("DIRECTORY_TLS must be 'none', 'starttls' or 'ldaps'.")
+PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=8)
+PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", default=5.0)
+PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=600.0)
+PROVISIONING_STUCK_AFTER_SECONDS = env.int("PROVISIONING_STUCK_AFTER_SECONDS", default=600)
+PROVISIONING_EXPIRY_NOTICE_DAYS = env.int("PROVISIONING_EXPIRY_NOTICE_DAYS", default=7)
 
 # Approval rules: working days count Monday to Friday without the public
 # holidays of the configured German Land (ISO 3166-2 code without "DE-").

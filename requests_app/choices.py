@@ -48,6 +48,7 @@ class EventKind(models.TextChoices):
     REJECT = "reject", _("Rejected")
     CANCEL = "cancel", _("Cancelled")
     TAKE = "take", _("Taken into fulfilment")
+    START_AUTOMATION = "start_automation", _("Automated fulfilment started")
     COMPLETE = "complete", _("Fulfilled")
     FAIL = "fail", _("Failed")
     REOPEN = "reopen", _("Reopened")

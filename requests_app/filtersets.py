@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -9,7 +10,9 @@ from requests_app.models import ServiceRequest
 
 class RequestFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(label=_("Search"), method="search")
-    state = django_filters.MultipleChoiceFilter(label=_("State"), choices=RequestState.choices)
+    state = django_filters.MultipleChoiceFilter(
+        label=_("State"), choices=RequestState.choices, widget=forms.CheckboxSelectMultiple
+    )
     category = django_filters.ModelChoiceFilter(
         label=_("Category"), field_name="item__category", queryset=Category.objects.all()
     )
@@ -17,10 +20,16 @@ class RequestFilterSet(django_filters.FilterSet):
         label=_("Cost centre"), queryset=CostCentre.objects.all()
     )
     created_after = django_filters.DateFilter(
-        label=_("Ordered from"), field_name="created_at", lookup_expr="date__gte"
+        label=_("Ordered from"),
+        field_name="created_at",
+        lookup_expr="date__gte",
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     created_before = django_filters.DateFilter(
-        label=_("Ordered until"), field_name="created_at", lookup_expr="date__lte"
+        label=_("Ordered until"),
+        field_name="created_at",
+        lookup_expr="date__lte",
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
     class Meta:

@@ -169,6 +169,11 @@ class ServiceRequest(ConcurrentTransitionMixin, models.Model):
         self.assignee = assignee
         self.fulfilment_started_at = timezone.now()
 
+    @transition(field=state, source=S.APPROVED, target=S.IN_FULFILMENT)
+    def start_automation(self):
+        """An automation (directory provisioning) claimed the request and runs it."""
+        self.fulfilment_started_at = timezone.now()
+
     @transition(
         field=state, source=S.IN_FULFILMENT, target=S.FULFILLED, permission=permissions.can_fulfil
     )

@@ -87,11 +87,13 @@ def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
     Until an automation claims requests (see ``requests_app.fulfilment``), every
     approved request is fulfilled by hand, automated items included.
     """
+    # In fulfilment without an assignee means an automation runs it: not a queue item.
     qs = (
         _base()
         .select_related("assignee", "fulfilment_group")
         .filter(
-            state__in=[RequestState.APPROVED, RequestState.IN_FULFILMENT],
+            Q(state=RequestState.APPROVED)
+            | Q(state=RequestState.IN_FULFILMENT, assignee__isnull=False)
         )
     )
     if is_it_admin(user):

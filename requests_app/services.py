@@ -20,7 +20,7 @@ from catalogue.choices import ApproverKind
 from catalogue.models import CatalogueItem, CostCentre, Employee
 from itportal import roles
 from itportal.exceptions import ActionConflict
-from requests_app import notifications, permissions
+from requests_app import notifications, permissions, signals
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
 from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
 
@@ -101,6 +101,15 @@ def _role_may(service_request: ServiceRequest, name: str, user) -> bool:
 
 def _notify_after_commit(request_id: int, event: str) -> None:
     transaction.on_commit(lambda: notifications.enqueue(request_id, event))
+
+
+def _after_approval(service_request: ServiceRequest) -> None:
+    """Tell whoever fulfils it, after commit: people by mail, automations by signal."""
+    request_id = service_request.pk
+    _notify_after_commit(request_id, notifications.APPROVED)
+    transaction.on_commit(
+        lambda: signals.request_approved.send(sender=ServiceRequest, request_id=request_id)
+    )
 
 
 def _require_text(value: str, message: str) -> str:
@@ -264,7 +273,7 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
         _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
     else:
         _fire(service_request, "approve_without_steps", user=user, check_permission=False)
-        _notify_after_commit(service_request.pk, notifications.APPROVED)
+        _after_approval(service_request)
     return service_request
 
 
@@ -342,7 +351,7 @@ def _decide(
     if service_request.state == RequestState.AWAITING_APPROVAL:
         _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
     elif service_request.state == RequestState.APPROVED:
-        _notify_after_commit(service_request.pk, notifications.APPROVED)
+        _after_approval(service_request)
     else:
         _notify_after_commit(service_request.pk, notifications.REJECTED)
     return service_request
@@ -417,6 +426,7 @@ def request_complete(
     service_request = _lock(request_id, expected_state)
     note = (note or "").strip()
     _fire(service_request, "complete", user=user, comment=note, note=note)
+    signals.request_fulfilled.send(sender=ServiceRequest, service_request=service_request)
     _notify_after_commit(service_request.pk, notifications.FULFILLED)
     return service_request
 
@@ -438,7 +448,36 @@ def request_reopen(
 ) -> ServiceRequest:
     service_request = _lock(request_id, expected_state)
     _fire(service_request, "reopen", user=user, comment=(comment or "").strip())
-    _notify_after_commit(service_request.pk, notifications.APPROVED)
+    _after_approval(service_request)
+    return service_request
+
+
+# --- automated fulfilment (called by provisioning) ------------------------------------
+
+
+@transaction.atomic
+def request_start_automation(*, request_id: int, comment: str = "") -> ServiceRequest:
+    """An automation takes the approved request into fulfilment."""
+    service_request = _lock(request_id)
+    _fire(service_request, "start_automation", user=None, comment=comment, check_permission=False)
+    return service_request
+
+
+@transaction.atomic
+def request_finish_automation(*, request_id: int, succeeded: bool, note: str) -> ServiceRequest:
+    """The automation is done: fulfilled, or failed with the reason for IT admins."""
+    service_request = _lock(request_id)
+    if service_request.state != RequestState.IN_FULFILMENT:
+        return service_request  # already settled (by hand or a parallel worker)
+    if succeeded:
+        _fire(
+            service_request, "complete", user=None, comment=note, check_permission=False, note=note
+        )
+        signals.request_fulfilled.send(sender=ServiceRequest, service_request=service_request)
+        _notify_after_commit(service_request.pk, notifications.FULFILLED)
+    else:
+        _fire(service_request, "fail", user=None, comment=note, check_permission=False, reason=note)
+        _notify_after_commit(service_request.pk, notifications.FAILED)
     return service_request
 
 

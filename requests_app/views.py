@@ -172,7 +172,10 @@ class RequestActionView(View):
 
 
 class SubstitutionForm(forms.Form):
-    substitute = PersonField(label=gettext_lazy("Substitute"))
+    substitute = PersonField(
+        label=gettext_lazy("Substitute"),
+        help_text=gettext_lazy("Type a name and pick the person, or enter a personnel number."),
+    )
     starts_on = forms.DateField(
         label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
     )

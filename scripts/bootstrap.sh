@@ -16,5 +16,7 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 command -v msgfmt >/dev/null 2>&1 || apt_install gettext
+# Browser for tests/test_accessibility.py (Playwright drives it; never `playwright install`).
+apt_install chromium
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"

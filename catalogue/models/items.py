@@ -99,6 +99,15 @@ class CatalogueItem(models.Model):
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Retired items can no longer be ordered.")
     )
+    valid_until_field = models.CharField(
+        _("'valid until' field"),
+        max_length=50,
+        blank=True,
+        help_text=_(
+            "Key of a date field of the order form; the service is then held until that date "
+            "and removed automatically."
+        ),
+    )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -131,6 +140,7 @@ class CatalogueItem(models.Model):
             "slug": self.slug,
             "category": self.category.name,
             "fulfilment_kind": self.fulfilment_kind,
+            "valid_until_field": self.valid_until_field,
             "price_once": str(self.price_once),
             "price_monthly": str(self.price_monthly),
             "fields": [f.snapshot() for f in self.form_fields.all()],
@@ -294,5 +304,6 @@ class ApprovalPolicyStep(models.Model):
             "group_id": self.group_id,
             "group": self.group.name if self.group_id else None,
             "person_field_key": self.person_field_key,
-            "label": str(self),
+            # Raw label: the page shows the approver kind in the reader's language if empty.
+            "label": self.label,
         }

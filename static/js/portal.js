@@ -27,3 +27,20 @@
     }, 200);
   });
 })();
+
+// After a failed post, move focus to the error summary so keyboard and screen-reader
+// users start at the list of errors (its links lead to the fields).
+(function () {
+  "use strict";
+  function focusErrors() {
+    var summary = document.querySelector(".error-summary");
+    if (!summary) { return; }
+    summary.setAttribute("tabindex", "-1");
+    summary.focus();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", focusErrors);
+  } else {
+    focusErrors();
+  }
+})();

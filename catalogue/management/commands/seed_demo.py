@@ -1226,7 +1226,7 @@ class Command(BaseCommand):
 
     def seed_groups(self) -> dict[str, Group]:
         names = (roles.IT_ADMIN, roles.CONTROLLING, *SERVICE_OWNER_GROUPS, G_DPO, G_FINANCE)
-        # The role groups and their admin permissions come from migration catalogue 0002.
+        roles.ensure_role_groups()  # after a test flush the permissions may be gone
         return {name: Group.objects.get_or_create(name=name)[0] for name in names}
 
     def seed_organisation(self) -> tuple[dict[str, CostCentre], dict[str, Department]]:

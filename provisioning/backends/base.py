@@ -1,0 +1,208 @@
+"""The directory interface the provisioning jobs use, on top of ldap3.
+
+Every method reads first and writes only the difference, so running an action
+twice leaves the directory as running it once. Every value placed in a filter
+or DN is escaped here, not by callers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import ldap3
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from provisioning.backends.errors import PermanentDirectoryError, classify
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    """Where the directory is and how to talk to it (from the DIRECTORY_* settings)."""
+
+    dialect: str = "openldap"
+    url: str = "ldap://127.0.0.1:3890"
+    bind_dn: str = ""
+    bind_password: str = ""
+    user_base: str = ""
+    group_base: str = ""
+    tls: str = "none"  # none | starttls | ldaps
+    ca_file: str = ""
+    timeout: int = 10
+
+    def __repr__(self) -> str:  # never show the password, not even in tracebacks
+        return (
+            f"DirectoryConfig(dialect={self.dialect!r}, url={self.url!r}, bind_dn={self.bind_dn!r})"
+        )
+
+
+@dataclass
+class DirectoryUser:
+    dn: str
+    uid: str
+    attributes: dict
+
+
+def filter_value(value: str) -> str:
+    return escape_filter_chars(str(value))
+
+
+def rdn_value(value: str) -> str:
+    return escape_rdn(str(value))
+
+
+class DirectoryBackend(ABC):
+    """One directory dialect. Thread-safe: operations share one connection under a lock."""
+
+    dialect = ""
+    uid_attribute = "uid"
+    user_object_classes: tuple[str, ...] = ()
+
+    def __init__(self, config: DirectoryConfig):
+        self.config = config
+        self._connection: ldap3.Connection | None = None
+        self._lock = threading.RLock()
+
+    # --- connection -------------------------------------------------------------
+
+    def _server(self) -> ldap3.Server:
+        tls = None
+        if self.config.tls in ("starttls", "ldaps"):
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED,
+                ca_certs_file=self.config.ca_file or None,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        return ldap3.Server(
+            self.config.url,
+            use_ssl=self.config.tls == "ldaps",
+            tls=tls,
+            connect_timeout=self.config.timeout,
+            get_info=ldap3.NONE,
+        )
+
+    def _connect(self) -> ldap3.Connection:
+        connection = ldap3.Connection(
+            self._server(),
+            user=self.config.bind_dn or None,
+            password=self.config.bind_password or None,
+            receive_timeout=self.config.timeout,
+            raise_exceptions=True,
+            auto_referrals=False,
+            read_only=False,
+        )
+        connection.open()
+        if self.config.tls == "starttls":
+            connection.start_tls()
+        connection.bind()
+        return connection
+
+    def connection(self) -> ldap3.Connection:
+        """The shared connection, opened on first use and again after a failure."""
+        if self._connection is None or self._connection.closed:
+            self._connection = self._connect()
+        return self._connection
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):  # closing a broken connection
+                    self._connection.unbind()
+                self._connection = None
+
+    def run(self, operation, *args, **kwargs):
+        """Run ``operation(connection, ...)``; map errors; drop the connection on failure."""
+        with self._lock:
+            try:
+                return operation(self.connection(), *args, **kwargs)
+            except Exception as exc:
+                error = classify(exc)
+                if error.transient:
+                    self.close()
+                raise error from exc
+
+    # --- reads --------------------------------------------------------------------
+
+    def search(self, base: str, search_filter: str, attributes=(), scope=ldap3.SUBTREE):
+        def _search(conn):
+            conn.search(base, search_filter, search_scope=scope, attributes=list(attributes))
+            return [(entry.entry_dn, entry.entry_attributes_as_dict) for entry in conn.entries]
+
+        return self.run(_search)
+
+    def find_user(self, uid: str, attributes=()) -> DirectoryUser | None:
+        found = self.search(
+            self.config.user_base,
+            f"(&(objectClass={self.user_object_classes[-1]})({self.uid_attribute}={filter_value(uid)}))",
+            attributes=attributes,
+        )
+        if not found:
+            return None
+        dn, attrs = found[0]
+        return DirectoryUser(dn=dn, uid=uid, attributes=attrs)
+
+    def require_user(self, uid: str, attributes=()) -> DirectoryUser:
+        user = self.find_user(uid, attributes)
+        if user is None:
+            raise PermanentDirectoryError(f"No such user in the directory: {uid}", code=32)
+        return user
+
+    def group_members(self, group_dn: str) -> set[str]:
+        found = self.search(group_dn, "(objectClass=*)", attributes=["member"], scope=ldap3.BASE)
+        if not found:
+            raise PermanentDirectoryError(f"No such group: {group_dn}", code=32)
+        return {m.lower() for m in found[0][1].get("member", [])}
+
+    def is_member(self, group_dn: str, user_dn: str) -> bool:
+        return user_dn.lower() in self.group_members(group_dn)
+
+    # --- writes (idempotent) --------------------------------------------------------
+
+    def add_member(self, group_dn: str, user_dn: str) -> bool:
+        if self.is_member(group_dn, user_dn):
+            return False
+        self.run(lambda c: c.modify(group_dn, {"member": [(ldap3.MODIFY_ADD, [user_dn])]}))
+        return True
+
+    def remove_member(self, group_dn: str, user_dn: str) -> bool:
+        if not self.is_member(group_dn, user_dn):
+            return False
+        self.run(lambda c: c.modify(group_dn, {"member": [(ldap3.MODIFY_DELETE, [user_dn])]}))
+        return True
+
+    def set_attributes(self, dn: str, attributes: dict[str, str]) -> bool:
+        """Replace the given attributes where they differ; empty values delete."""
+        if not attributes:
+            return False
+        found = self.search(dn, "(objectClass=*)", attributes=list(attributes), scope=ldap3.BASE)
+        if not found:
+            raise PermanentDirectoryError(f"No such entry: {dn}", code=32)
+        current = found[0][1]
+        changes = {}
+        for name, value in attributes.items():
+            have = [str(v) for v in current.get(name, [])]
+            want = [] if value in (None, "") else [str(value)]
+            if have != want:
+                changes[name] = [(ldap3.MODIFY_REPLACE, want)]
+        if changes:
+            self.run(lambda c: c.modify(dn, changes))
+        return bool(changes)
+
+    @abstractmethod
+    def create_user(self, uid: str, attributes: dict[str, str], password: str | None) -> bool:
+        """Create the account unless it exists; True if created."""
+
+    @abstractmethod
+    def is_enabled(self, user_dn: str) -> bool: ...
+
+    @abstractmethod
+    def set_enabled(self, user_dn: str, enabled: bool) -> bool:
+        """Enable or disable the account; True if that changed anything."""
+
+    def check(self) -> None:
+        """Bind and read the base: raises a DirectoryError if the directory is not usable."""
+        self.search(self.config.user_base, "(objectClass=*)", scope=ldap3.BASE)

@@ -1,0 +1,230 @@
+"""Provisioning: what an automated item does in the directory, the jobs that do it,
+and the entitlements that remember who holds what."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
+
+J = JobState
+
+
+class ProvisioningAction(models.Model):
+    """One directory action of a catalogue item, configured in the admin without code.
+
+    ``target`` is the group DN for group actions; ``attributes`` lists
+    ``name = template`` lines for account actions. Templates may use
+    ``{{ beneficiary.uid }}``, ``{{ beneficiary.first_name }}``, ``{{ beneficiary.last_name }}``,
+    ``{{ beneficiary.mail }}``, ``{{ beneficiary.department }}`` and ``{{ answers.<key> }}``.
+    """
+
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        verbose_name=_("item"),
+        on_delete=models.CASCADE,
+        related_name="provisioning_actions",
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    kind = models.CharField(_("action"), max_length=30, choices=ActionKind)
+    target = models.CharField(
+        _("group"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Group DN for group actions, e.g. cn=vpn-users,ou=groups,dc=example or "
+            "{{ answers.share_group }} for a group chosen in the order form."
+        ),
+    )
+    attributes = models.TextField(
+        _("attributes"),
+        blank=True,
+        help_text=_("For account actions: one 'attribute = template' per line."),
+    )
+
+    class Meta:
+        ordering = ["item", "position", "id"]
+        verbose_name = _("provisioning action")
+        verbose_name_plural = _("provisioning actions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "position"], name="provisioningaction_unique_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.target}".strip()
+
+    @property
+    def reverse_kind(self):
+        return REVERSE.get(self.kind)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from provisioning.templating import parse_attribute_lines
+
+        group_kinds = (ActionKind.ADD_TO_GROUP, ActionKind.REMOVE_FROM_GROUP)
+        if self.kind in group_kinds and not self.target.strip():
+            raise ValidationError({"target": _("Group actions need a group.")})
+        try:
+            parse_attribute_lines(self.attributes)
+        except ValueError as exc:
+            raise ValidationError({"attributes": str(exc)}) from exc
+
+
+class ProvisioningJob(ConcurrentTransitionMixin, models.Model):
+    """One directory change for one request (or one revocation), run by a Celery task.
+
+    The spec (kind, target, user, attributes) is resolved when the job is created,
+    so a retry or a second run does exactly the same thing.
+    """
+
+    request = models.ForeignKey(
+        "requests_app.ServiceRequest",
+        verbose_name=_("request"),
+        on_delete=models.PROTECT,
+        related_name="provisioning_jobs",
+    )
+    entitlement = models.ForeignKey(
+        "provisioning.Entitlement",
+        verbose_name=_("entitlement"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    direction = models.CharField(_("direction"), max_length=10, choices=Direction)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    kind = models.CharField(_("action"), max_length=30, choices=ActionKind)
+    user_uid = models.CharField(_("account"), max_length=200)
+    target_dn = models.CharField(_("group"), max_length=1000, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    dialect = models.CharField(_("directory"), max_length=20)
+
+    state = FSMField(_("state"), default=J.PENDING, choices=J.choices, protected=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    log = models.TextField(_("log"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    finished_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("marked done by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "position"]
+        verbose_name = _("provisioning job")
+        verbose_name_plural = _("provisioning jobs")
+        indexes = [models.Index(fields=["state", "updated_at"], name="job_state_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} {self.user_uid} {self.target_dn}".strip()
+
+    def add_log(self, line: str) -> None:
+        stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+        self.log = f"{self.log}{stamp} {line}\n"
+
+    # --- transitions: this row only ------------------------------------------------
+
+    @transition(field=state, source=[J.PENDING, J.RETRYING, J.RUNNING], target=J.RUNNING)
+    def start(self):
+        # RUNNING → RUNNING: a worker died mid-run and the task was delivered again.
+        self.attempts += 1
+        self.started_at = timezone.now()
+
+    @transition(field=state, source=J.RUNNING, target=J.SUCCEEDED)
+    def succeed(self, *, note: str):
+        self.finished_at = timezone.now()
+        self.last_error = ""
+        self.add_log(note)
+
+    @transition(field=state, source=J.RUNNING, target=J.RETRYING)
+    def defer(self, *, error: str):
+        self.last_error = error
+        self.add_log(f"transient error, will retry: {error}")
+
+    @transition(field=state, source=[J.PENDING, J.RUNNING, J.RETRYING], target=J.FAILED)
+    def fail(self, *, error: str):
+        self.last_error = error
+        self.finished_at = timezone.now()
+        self.add_log(f"failed: {error}")
+
+    @transition(field=state, source=J.FAILED, target=J.PENDING)
+    def retry(self, *, user=None):
+        by = f" by {user.get_username()}" if user is not None else ""
+        self.add_log(f"retry requested{by}")
+        self.finished_at = None
+
+    @transition(field=state, source=[J.FAILED, J.RETRYING, J.PENDING], target=J.SUCCEEDED)
+    def mark_done(self, *, user, note: str):
+        self.finished_by = user
+        self.finished_at = timezone.now()
+        self.add_log(f"marked done by hand by {user.get_username()}: {note}")
+
+
+class EntitlementQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(state=EntitlementState.ACTIVE)
+
+
+class Entitlement(models.Model):
+    """A service an employee holds, since when, through which request, maybe until when."""
+
+    holder = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("holder"),
+        on_delete=models.PROTECT,
+        related_name="entitlements",
+    )
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        verbose_name=_("service"),
+        on_delete=models.PROTECT,
+        related_name="entitlements",
+    )
+    request = models.OneToOneField(
+        "requests_app.ServiceRequest",
+        verbose_name=_("granted by request"),
+        on_delete=models.PROTECT,
+        related_name="entitlement",
+    )
+    state = models.CharField(
+        _("state"), max_length=20, choices=EntitlementState, default=EntitlementState.ACTIVE
+    )
+    granted_at = models.DateTimeField(_("since"), default=timezone.now)
+    expires_on = models.DateField(_("until"), null=True, blank=True)
+    expiry_notice_sent_at = models.DateTimeField(_("expiry notice sent"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoke_reason = models.TextField(_("reason for revocation"), blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = EntitlementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        verbose_name = _("entitlement")
+        verbose_name_plural = _("entitlements")
+        indexes = [
+            models.Index(fields=["holder", "state"], name="entitlement_holder_idx"),
+            models.Index(fields=["state", "expires_on"], name="entitlement_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder} – {self.item}"

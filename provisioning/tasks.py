@@ -1,0 +1,32 @@
+"""Celery tasks of provisioning: they take ids, call services, retry only transient errors."""
+
+from celery import shared_task
+from django.conf import settings
+
+from provisioning import services
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker's job is delivered again (it is idempotent)
+    soft_time_limit=60,
+    time_limit=90,
+    max_retries=None,  # the job row counts attempts; see PROVISIONING_MAX_ATTEMPTS
+)
+def run_provisioning_job(self, job_id: int) -> None:
+    outcome = services.job_run(job_id=job_id)
+    if outcome is not None:
+        raise self.retry(countdown=outcome.countdown)
+
+
+@shared_task
+def sweep_provisioning_jobs() -> int:
+    return services.jobs_sweep()
+
+
+@shared_task
+def expire_entitlements() -> dict:
+    from provisioning import entitlements
+
+    return entitlements.expire_due(notice_days=settings.PROVISIONING_EXPIRY_NOTICE_DAYS)

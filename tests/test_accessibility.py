@@ -1,0 +1,418 @@
+"""Accessibility of the key pages (WCAG 2.1 AA, as German public bodies must meet).
+
+The portal runs on pytest-django's ``live_server`` (PostgreSQL). Playwright drives Debian's
+Chromium (/usr/bin/chromium, never a downloaded browser), logs in through the real login
+form and runs axe-core (PyPI ``axe-playwright-python``) on every key page, in German and in
+English. A violation of a WCAG 2.0/2.1 A or AA rule with impact "serious" or "critical"
+fails the test (so does such a result axe marks "needs review"); the failure message lists
+them all, page by page. Every page also needs the right html lang, a title, one h1 and
+heading levels without gaps, and is saved as a screenshot under var/screenshots/ for a
+human look. Further tests check keyboard basics (skip link first, focus to <main>, visible
+focus) and reflow at 320 CSS px (WCAG 1.4.10).
+
+Chromium missing is a failure (CI must run these tests); set ITPORTAL_SKIP_BROWSER=1 to
+skip them instead on a machine without it.
+"""
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.conf import settings
+from django.utils import timezone
+from playwright.sync_api import sync_playwright
+
+from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
+from requests_app import services
+from requests_app.models import Substitution
+from tests.factories import (
+    ApprovalPolicyStepFactory,
+    CatalogueItemFactory,
+    CategoryFactory,
+    FormFieldFactory,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SKIP_BROWSER = os.environ.get("ITPORTAL_SKIP_BROWSER") == "1"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_TAGS}}
+FAILING_IMPACTS = {"serious", "critical"}
+ERROR_SUMMARY_FOCUSED = "document.activeElement.classList.contains('error-summary')"
+PASSWORD = "test-pass-123"  # tests.factories.UserFactory
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # live_server reads the data from another thread
+    pytest.mark.skipif(
+        SKIP_BROWSER and not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing and ITPORTAL_SKIP_BROWSER=1 is set",
+    ),
+]
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal(org):
+    """A catalogue and requests in every state the key pages show.
+
+    Created before Playwright starts: the sync API runs an event loop in this thread, and
+    Django refuses ORM calls while one runs.
+    """
+    hardware = CategoryFactory(
+        name="Hardware", slug="hardware", position=1, description="Geräte für den Arbeitsplatz."
+    )
+    software = CategoryFactory(name="Software", slug="software", position=2)
+    notebook = CatalogueItemFactory(
+        name="Notebook",
+        slug="notebook",
+        category=hardware,
+        service_owner=org.service_desk,
+        summary="Ein mobiles Arbeitsgerät mit Dockingstation.",
+        description="### Lieferumfang\n\n- Notebook\n- Netzteil\n\n[Richtlinie](https://example.org)",
+        price_once=Decimal("1250.00"),
+        price_monthly=Decimal("12.50"),
+    )
+    ApprovalPolicyStepFactory(item=notebook, position=1, approver_kind=ApproverKind.LINE_MANAGER)
+    fields = [
+        ("room", "Raumnummer", FieldType.TEXT, True, "", "Zum Beispiel A 1.23"),
+        ("model", "Modell", FieldType.CHOICE, True, "14 Zoll\n16 Zoll", ""),
+        ("extras", "Zubehör", FieldType.MULTIPLE_CHOICE, False, "Maus\nHeadset", ""),
+        ("needed_on", "Benötigt ab", FieldType.DATE, False, "", ""),
+        ("screens", "Anzahl Bildschirme", FieldType.NUMBER, False, "", ""),
+        ("docking", "Dockingstation nötig?", FieldType.YES_NO, True, "", ""),
+        ("contact", "Ansprechperson vor Ort", FieldType.PERSON, False, "", ""),
+        ("notes", "Hinweise", FieldType.LONG_TEXT, False, "", ""),
+    ]
+    for position, (key, label, kind, required, choices, help_text) in enumerate(fields):
+        FormFieldFactory(
+            item=notebook,
+            key=key,
+            label=label,
+            field_type=kind,
+            required=required,
+            choices=choices,
+            help_text=help_text,
+            position=position,
+        )
+    CatalogueItemFactory(
+        name="Fachverfahren-Zugang",
+        slug="fachverfahren",
+        category=software,
+        fulfilment_kind=FulfilmentKind.AUTOMATED,
+        price_once=Decimal("0"),
+        price_monthly=Decimal("0"),
+    )
+    restricted = CatalogueItemFactory(
+        name="Serverzugang", slug="serverzugang", category=software, audience=Audience.RESTRICTED
+    )
+
+    def order(requester, beneficiary, **kwargs):
+        return services.request_create(
+            requester=requester,
+            item=notebook,
+            item_version=notebook.version,
+            beneficiary=beneficiary,
+            cost_centre=beneficiary.effective_cost_centre,
+            answers={"room": "B 2.17", "model": "14 Zoll", "extras": ["Maus"], "docking": True},
+            **kwargs,
+        )
+
+    # Alice orders for Bob: waits for the manager (the one row of "Approvals for me").
+    pending = order(org.alice.user, org.bob, justification="Neuer Arbeitsplatz ab Montag.")
+    # Bob's own order: approved by the manager and taken by the service desk.
+    in_work = order(org.bob.user, org.bob)
+    services.request_approve(request_id=in_work.pk, user=org.manager.user, comment="Passt.")
+    services.request_take(request_id=in_work.pk, user=org.fulfiller.user)
+    today = timezone.localdate()
+    Substitution.objects.create(
+        principal=org.manager.user,
+        substitute=org.bob.user,
+        starts_on=today + timedelta(days=7),
+        ends_on=today + timedelta(days=14),
+    )
+    Substitution.objects.create(
+        principal=org.head.user,
+        substitute=org.manager.user,
+        starts_on=today + timedelta(days=30),
+        ends_on=today + timedelta(days=35),
+    )
+    return SimpleNamespace(
+        org=org, notebook=notebook, restricted=restricted, pending=pending, in_work=in_work
+    )
+
+
+# --- browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(portal):
+    """Debian's Chromium under Playwright; after ``portal`` so the data exists first."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (scripts/bootstrap.sh does), "
+            "or set ITPORTAL_SKIP_BROWSER=1 to skip the browser tests."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    # German browser: the portal must pick German from Accept-Language.
+    context = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def submit(page, selector):
+    """Click a submit button and wait for the page the post leads to."""
+    with page.expect_navigation():
+        page.locator(selector).click()
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    submit(page, "main form button[type=submit]")
+    assert "/accounts/login/" not in page.url, f"login as {username} failed"
+
+
+def log_out(page):
+    submit(page, ".logout-form button[type=submit]")
+    assert "/accounts/login/" in page.url
+
+
+def switch_language(page, lang):
+    page.select_option("#language-select", lang)
+    submit(page, ".lang-form button[type=submit]")
+
+
+class Audit:
+    """Runs axe-core on pages and collects what fails, to report every page at once."""
+
+    def __init__(self, lang):
+        self.lang = lang
+        self.axe = Axe()
+        self.failures = []  # (page name, url, violation)
+        self.minor = []
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def check(self, page, name):
+        assert page.get_attribute("html", "lang") == self.lang, f"{name}: wrong html lang"
+        assert page.title().strip(), f"{name}: empty title"
+        assert page.locator("h1").count() == 1, f"{name}: needs exactly one h1"
+        levels = page.eval_on_selector_all(
+            "h1, h2, h3, h4, h5, h6", "(hs) => hs.map((h) => Number(h.tagName[1]))"
+        )
+        skips = [(a, b) for a, b in pairwise(levels) if b > a + 1]
+        assert not skips, f"{name}: heading levels skip (from, to): {skips}"
+        page.screenshot(path=str(SCREENSHOTS / f"{self.lang}-{name}.png"), full_page=True)
+        results = self.axe.run(page, options=AXE_OPTIONS).response
+        for violation in results["violations"]:
+            target = self.failures if violation["impact"] in FAILING_IMPACTS else self.minor
+            target.append((name, page.url, violation))
+        # "Incomplete" is axe's "needs review", e.g. aria-describedby naming a missing id:
+        # on server-rendered pages that is nearly always a real defect, so it fails too.
+        for violation in results["incomplete"]:
+            if violation["impact"] in FAILING_IMPACTS:
+                self.failures.append((f"{name}, needs review", page.url, violation))
+
+    @staticmethod
+    def _format(entries):
+        lines = []
+        for name, url, v in entries:
+            lines.append(f"[{name}] {url}\n  {v['id']} ({v['impact']}): {v['help']}")
+            lines.append(f"  {v['helpUrl']}")
+            for node in v["nodes"][:10]:
+                lines.append(f"    - {', '.join(map(str, node['target']))}: {node['html'][:160]}")
+                summary = (node.get("failureSummary") or "").replace("\n", " ")
+                if summary:
+                    lines.append(f"      {summary[:300]}")
+        return "\n".join(lines)
+
+    def assert_clean(self):
+        if self.minor:
+            print(f"Moderate/minor WCAG findings ({self.lang}):\n{self._format(self.minor)}")
+        if self.failures:
+            pytest.fail(
+                f"{len(self.failures)} serious/critical WCAG A/AA violations ({self.lang}):\n"
+                + self._format(self.failures),
+                pytrace=False,
+            )
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, lang):
+    base = live_server.url
+    audit = Audit(lang)
+    org = portal.org
+
+    page.goto(f"{base}/accounts/login/")
+    if lang != "de":
+        switch_language(page, lang)
+    audit.check(page, "login")
+    page.fill("#id_username", org.alice.user.username)
+    page.fill("#id_password", "wrong")
+    submit(page, "main form button[type=submit]")
+    assert page.locator(".error-summary").count() == 1
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "login-errors")
+
+    # Requester: catalogue, ordering, own requests, refusals.
+    log_in(page, base, org.alice.user.username)
+    audit.check(page, "catalogue")
+    page.goto(f"{base}/kategorie/{portal.notebook.category.slug}/")
+    audit.check(page, "category")
+    page.goto(f"{base}/leistung/{portal.notebook.slug}/")
+    audit.check(page, "item")
+    page.goto(f"{base}/leistung/{portal.notebook.slug}/bestellen/")
+    audit.check(page, "order")
+    page.fill("#id_f_room", "<b>A 1.23</b>")
+    page.fill("#id_beneficiary", "p99999")
+    submit(page, "main form.form button[type=submit]")
+    assert page.locator(".error-summary").count() == 1
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "order-errors")
+    page.goto(f"{base}/antraege/")
+    audit.check(page, "my-requests")
+    page.goto(f"{base}/antraege/{portal.pending.pk}/")
+    assert page.locator(".action-form").count() >= 1  # cancel
+    audit.check(page, "detail-requester")
+    response = page.goto(f"{base}/leistung/{portal.restricted.slug}/")
+    assert response.status == 403
+    audit.check(page, "403")
+    response = page.goto(f"{base}/antraege/999999/")
+    assert response.status == 404
+    audit.check(page, "404")
+    log_out(page)
+
+    # Approver: one request waits for the manager; substitutes.
+    log_in(page, base, org.manager.user.username)
+    page.goto(f"{base}/antraege/genehmigungen/")
+    assert page.locator("main table tbody tr").count() == 1
+    audit.check(page, "approvals")
+    page.goto(f"{base}/antraege/{portal.pending.pk}/")
+    assert page.locator(".action-form").count() >= 2  # approve, reject
+    audit.check(page, "detail-approver")
+    page.goto(f"{base}/antraege/vertretungen/")
+    audit.check(page, "substitutions")
+    log_out(page)
+
+    # Fulfiller: queue and a request in fulfilment.
+    log_in(page, base, org.fulfiller.user.username)
+    page.goto(f"{base}/antraege/bearbeitung/")
+    assert page.locator("main table tbody tr").count() == 1
+    audit.check(page, "queue")
+    page.goto(f"{base}/antraege/{portal.in_work.pk}/")
+    assert page.locator(".timeline li").count() >= 5
+    assert page.locator(".action-form").count() >= 2  # complete, fail
+    audit.check(page, "detail-fulfiller")
+
+    audit.assert_clean()
+
+
+FOCUSED = "document.activeElement"
+FIRST_FOCUSABLE = """() => {
+  const candidates = document.querySelectorAll(
+    'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]),'
+    + ' select:not([disabled]), textarea:not([disabled]), [tabindex]');
+  const tabbable = [...candidates].filter((el) => el.tabIndex >= 0);
+  if (tabbable.some((el) => el.tabIndex > 0)) { return 'positive tabindex'; }
+  return tabbable.length ? tabbable[0].outerHTML.slice(0, 120) : 'nothing';
+}"""
+
+
+def _assert_skip_link_works(page, where, *, tab_from_start=True):
+    first = page.evaluate(FIRST_FOCUSABLE)
+    assert "skip-link" in first, f"{where}: first focusable element is {first}, not the skip link"
+    if tab_from_start:
+        page.keyboard.press("Tab")
+        assert page.evaluate(f"{FOCUSED}.classList.contains('skip-link')"), (
+            f"{where}: the first Tab must land on the skip link, not "
+            + page.evaluate(f"{FOCUSED}.outerHTML.slice(0, 120)")
+        )
+    else:
+        page.focus(".skip-link")
+    box = page.locator(".skip-link").bounding_box()
+    assert box and box["x"] >= 0 and box["y"] >= 0, f"{where}: focused skip link is off screen"
+    outline = page.evaluate(f"getComputedStyle({FOCUSED}).outlineStyle")
+    assert outline != "none", f"{where}: focused skip link has no visible outline"
+    page.keyboard.press("Enter")
+    assert page.evaluate(f"{FOCUSED}.id") == "main", f"{where}: skip link must focus <main>"
+    page.keyboard.press("Tab")
+    assert page.evaluate(f"{FOCUSED}.closest('main') !== null"), (
+        f"{where}: Tab after the skip link must stay in the main content"
+    )
+    outline = page.evaluate(f"getComputedStyle({FOCUSED}).outlineStyle")
+    assert outline != "none", f"{where}: focused element in main has no visible outline"
+
+
+def test_skip_link_is_first_focusable_and_moves_focus_to_main(live_server, portal, page):
+    base = live_server.url
+    page.goto(f"{base}/accounts/login/")
+    # Django's login form autofocuses the user name, so Tab starts from there.
+    _assert_skip_link_works(page, "login", tab_from_start=False)
+    log_in(page, base, portal.org.alice.user.username)
+    for path in ["/", f"/leistung/{portal.notebook.slug}/bestellen/", "/antraege/"]:
+        page.goto(base + path)
+        _assert_skip_link_works(page, path)
+    page.goto(f"{base}/")
+    page.keyboard.press("Tab")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "de-skip-link-focused.png"))
+
+
+TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter((el) => !el.closest('.table-container'))
+  .filter((el) => el.getBoundingClientRect().right > innerWidth + 1
+    || (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'visible'))
+  .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}">`).slice(-6)"""
+
+
+def test_pages_reflow_at_320_css_pixels(live_server, portal, browser):
+    """WCAG 1.4.10: no horizontal page scrolling at 320 CSS px (400 % zoom of 1280 px)."""
+    context = browser.new_context(locale="de-DE", viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    base = live_server.url
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    log_in(page, base, portal.org.manager.user.username)
+    paths = {
+        "catalogue": "/",
+        "order": f"/leistung/{portal.notebook.slug}/bestellen/",
+        "approvals": "/antraege/genehmigungen/",
+        "detail": f"/antraege/{portal.pending.pk}/",
+        "substitutions": "/antraege/vertretungen/",
+    }
+    too_wide = []
+    for name, path in paths.items():
+        page.goto(base + path)
+        page.screenshot(path=str(SCREENSHOTS / f"de-320px-{name}.png"), full_page=True)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 320:
+            too_wide.append(f"{path}: {width}px wide, because of {page.evaluate(TOO_WIDE)}")
+    context.close()
+    assert not too_wide, f"pages scroll sideways at 320 CSS px: {too_wide}"
