@@ -1,0 +1,74 @@
+import django_tables2 as tables
+from django.utils.translation import gettext_lazy as _
+
+from provisioning.models import Entitlement, ProvisioningJob
+
+
+class JobTable(tables.Table):
+    id = tables.Column(verbose_name=_("No."), linkify=("provisioning:job", {"pk": tables.A("pk")}))
+    request = tables.Column(
+        verbose_name=_("Request"),
+        accessor="request_id",
+        linkify=lambda record: record.request.get_absolute_url(),
+    )
+    kind = tables.Column(verbose_name=_("Action"))
+    user_uid = tables.Column(verbose_name=_("Account"))
+    target_dn = tables.Column(verbose_name=_("Group"))
+    direction = tables.Column(verbose_name=_("Direction"))
+    state = tables.Column(verbose_name=_("State"))
+    attempts = tables.Column(verbose_name=_("Attempts"))
+    last_error = tables.Column(verbose_name=_("Last error"))
+    updated_at = tables.DateTimeColumn(verbose_name=_("Updated"), format="SHORT_DATETIME_FORMAT")
+
+    class Meta:
+        model = ProvisioningJob
+        fields = (
+            "id", "request", "kind", "user_uid", "target_dn", "direction", "state", "attempts",
+            "last_error", "updated_at",
+        )  # fmt: skip
+        order_by = ("-updated_at",)
+        empty_text = _("No provisioning jobs found.")
+
+    def render_state(self, record):
+        return record.get_state_display()
+
+    def render_kind(self, record):
+        return record.get_kind_display()
+
+    def render_direction(self, record):
+        return record.get_direction_display()
+
+
+class EntitlementTable(tables.Table):
+    item = tables.Column(verbose_name=_("Service"), accessor="item__name")
+    holder = tables.Column(
+        verbose_name=_("Holder"),
+        accessor="holder__user__last_name",
+        order_by=("holder__user__last_name", "holder__user__first_name"),
+    )
+    department = tables.Column(verbose_name=_("Department"), accessor="holder__department__code")
+    granted_at = tables.DateTimeColumn(verbose_name=_("Since"), format="SHORT_DATE_FORMAT")
+    expires_on = tables.DateColumn(verbose_name=_("Until"), format="SHORT_DATE_FORMAT", default="—")
+    state = tables.Column(verbose_name=_("State"))
+    request = tables.Column(
+        verbose_name=_("Request"),
+        accessor="request_id",
+        linkify=lambda record: record.request.get_absolute_url(),
+    )
+    actions = tables.TemplateColumn(
+        template_name="provisioning/entitlement_actions.html",
+        verbose_name=_("Actions"),
+        orderable=False,
+    )
+
+    class Meta:
+        model = Entitlement
+        fields = ("item", "holder", "department", "granted_at", "expires_on", "state", "request")
+        order_by = ("item",)
+        empty_text = _("No entitlements found.")
+
+    def render_holder(self, record):
+        return record.holder.display_name
+
+    def render_state(self, record):
+        return record.get_state_display()

@@ -1,0 +1,83 @@
+"""Provisioning pages: jobs for IT admins, entitlements for holders and managers. Thin."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from itportal.exceptions import ActionConflict
+from itportal.roles import is_it_admin
+from itportal.views import FilteredTableView
+from provisioning import selectors, services
+from provisioning.filtersets import EntitlementFilterSet, JobFilterSet
+from provisioning.tables import EntitlementTable, JobTable
+
+
+class ItAdminRequiredMixin:
+    def dispatch(self, request, *args, **kwargs):
+        if not is_it_admin(request.user):
+            raise PermissionDenied(_("Only IT administration sees provisioning jobs."))
+        return super().dispatch(request, *args, **kwargs)
+
+
+class JobListView(ItAdminRequiredMixin, FilteredTableView):
+    table_class = JobTable
+    filterset_class = JobFilterSet
+    title = gettext_lazy("Provisioning jobs")
+    intro = gettext_lazy("Every automated directory change: state, attempts and last error.")
+
+    def get_queryset(self):
+        return selectors.jobs_visible_to(self.request.user)
+
+
+class JobDetailView(ItAdminRequiredMixin, View):
+    def get(self, request, pk):
+        job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=pk)
+        return render(request, "provisioning/job_detail.html", {"job": job})
+
+
+class JobActionView(ItAdminRequiredMixin, View):
+    def post(self, request, pk, action):
+        job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=pk)
+        try:
+            if action == "retry":
+                services.job_retry(job_id=job.pk, user=request.user)
+                messages.success(request, _("The job will run again."))
+            elif action == "done":
+                note = request.POST.get("note", "")[:2000].replace("\x00", "")
+                services.job_mark_done(job_id=job.pk, user=request.user, note=note)
+                messages.success(request, _("The job is marked as done."))
+            else:
+                raise PermissionDenied(_("Unknown action."))
+        except ActionConflict as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("provisioning:job", pk=job.pk)
+
+
+class EntitlementListView(FilteredTableView):
+    table_class = EntitlementTable
+    filterset_class = EntitlementFilterSet
+    title = gettext_lazy("Entitlements")
+    intro = gettext_lazy("What you hold, and what the people reporting to you hold.")
+
+    def get_queryset(self):
+        return selectors.entitlements_visible_to(self.request.user)
+
+
+class EntitlementRevokeView(View):
+    def post(self, request, pk):
+        entitlement = get_object_or_404(selectors.entitlements_visible_to(request.user), pk=pk)
+        reason = request.POST.get("reason", "")[:2000].replace("\x00", "")
+        try:
+            services.entitlement_revoke(
+                entitlement_id=entitlement.pk, user=request.user, reason=reason
+            )
+        except ActionConflict as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("The entitlement is being removed."))
+        return redirect("provisioning:entitlements")
