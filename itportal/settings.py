@@ -168,6 +168,14 @@ if DIRECTORY["dialect"] not in ("openldap", "ad"):
     raise ImproperlyConfigured("DIRECTORY_DIALECT must be 'openldap' or 'ad'.")
 if DIRECTORY["tls"] not in ("none", "starttls", "ldaps"):
     raise ImproperlyConfigured("DIRECTORY_TLS must be 'none', 'starttls' or 'ldaps'.")
+# Directory login: members of these groups (DNs) get the IT-admin / controlling role.
+DIRECTORY_LOGIN = env.bool("DIRECTORY_LOGIN", default=bool(DIRECTORY["url"]))
+DIRECTORY_IT_ADMIN_GROUP = env.str("DIRECTORY_IT_ADMIN_GROUP", default="")
+DIRECTORY_CONTROLLING_GROUP = env.str("DIRECTORY_CONTROLLING_GROUP", default="")
+AUTHENTICATION_BACKENDS = [
+    *(["provisioning.auth.DirectoryBackend"] if DIRECTORY_LOGIN else []),
+    "django.contrib.auth.backends.ModelBackend",  # local break-glass accounts
+]
 PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=8)
 PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", default=5.0)
 PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=600.0)

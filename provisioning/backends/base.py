@@ -69,7 +69,7 @@ class DirectoryBackend(ABC):
 
     # --- connection -------------------------------------------------------------
 
-    def _server(self) -> ldap3.Server:
+    def server(self) -> ldap3.Server:
         tls = None
         if self.config.tls in ("starttls", "ldaps"):
             tls = ldap3.Tls(
@@ -87,7 +87,7 @@ class DirectoryBackend(ABC):
 
     def _connect(self) -> ldap3.Connection:
         connection = ldap3.Connection(
-            self._server(),
+            self.server(),
             user=self.config.bind_dn or None,
             password=self.config.bind_password or None,
             receive_timeout=self.config.timeout,
