@@ -22,6 +22,9 @@ def _settings(settings):
     settings.LANGUAGE_CODE = "en"
 
 
+pytest_plugins = ["tests.samba_fixtures"]
+
+
 class Org:
     """Department head → manager → two employees; IT admins; a service-owner group."""
 

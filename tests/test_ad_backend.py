@@ -1,0 +1,130 @@
+"""The Active Directory dialect of the provisioning backend against a real Samba AD DC.
+
+Each action is applied and read back through a separate admin connection;
+running an action twice leaves the same state.
+"""
+
+import ldap3
+import pytest
+
+from provisioning.backends.active_directory import ActiveDirectoryBackend, encode_password
+from provisioning.backends.base import DirectoryConfig
+from provisioning.backends.errors import PermanentDirectoryError
+
+GLOBAL_SECURITY_GROUP = "-2147483646"
+
+
+@pytest.fixture
+def ad(samba_dc, ad_ou):
+    config = DirectoryConfig(
+        dialect="ad", user_base=ad_ou, group_base=ad_ou, **samba_dc.config_kwargs("ldaps")
+    )
+    backend = ActiveDirectoryBackend(config)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def admin(samba_dc):
+    conn = samba_dc.connection()
+    yield conn
+    conn.unbind()
+
+
+def read(conn, dn, *attributes):
+    conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(attributes))
+    return conn.entries[0].entry_attributes_as_dict
+
+
+def can_bind(samba_dc, dn, password) -> bool:
+    conn = ldap3.Connection(samba_dc.ldap_server("ldaps"), user=dn, password=password)
+    try:
+        return conn.bind()
+    finally:
+        conn.unbind()
+
+
+def make_group(admin, ad_ou, name):
+    dn = f"CN={name},{ad_ou}"
+    assert admin.add(
+        dn, ["top", "group"], {"sAMAccountName": name, "groupType": GLOBAL_SECURITY_GROUP}
+    )
+    return dn
+
+
+def test_create_account_with_password_enabled_and_idempotent(ad, admin, samba_dc):
+    password = "Sehr-geheim-2026!"
+    assert ad.create_user(
+        "m10042", {"cn": "Anna Schmidt", "givenName": "Anna", "sn": "Schmidt"}, password
+    )
+    assert ad.create_user("m10042", {"cn": "Anna Schmidt"}, password) is False
+    user = ad.require_user("m10042")
+    attrs = read(admin, user.dn, "userAccountControl", "sAMAccountName")
+    assert attrs["sAMAccountName"] == ["m10042"]
+    assert int(attrs["userAccountControl"][0]) & 0x2 == 0
+    assert can_bind(samba_dc, user.dn, password)
+
+
+def test_disable_and_enable_change_what_the_directory_allows(ad, admin, samba_dc):
+    password = "Sehr-geheim-2026!"
+    ad.create_user("m10043", {"cn": "Jonas Wagner"}, password)
+    user = ad.require_user("m10043")
+    assert ad.set_enabled(user.dn, False) is True
+    assert ad.set_enabled(user.dn, False) is False  # twice = same state
+    assert int(read(admin, user.dn, "userAccountControl")["userAccountControl"][0]) & 0x2
+    assert not can_bind(samba_dc, user.dn, password)
+    assert ad.set_enabled(user.dn, True) is True
+    assert can_bind(samba_dc, user.dn, password)
+
+
+def test_group_membership_add_remove_read_back(ad, admin, ad_ou):
+    ad.create_user("m10044", {"cn": "Eva Klein"}, None)
+    user = ad.require_user("m10044")
+    group = make_group(admin, ad_ou, "vpn-users")
+    assert ad.add_member(group, user.dn) is True
+    assert ad.add_member(group, user.dn) is False
+    assert [str(g).lower() for g in read(admin, user.dn, "memberOf")["memberOf"]] == [group.lower()]
+    assert ad.remove_member(group, user.dn) is True
+    assert ad.remove_member(group, user.dn) is False
+    assert read(admin, group, "member").get("member", []) == []
+
+
+def test_missing_group_is_a_permanent_error(ad, ad_ou):
+    ad.create_user("m10045", {"cn": "Ole Berg"}, None)
+    user = ad.require_user("m10045")
+    with pytest.raises(PermanentDirectoryError):
+        ad.add_member(f"CN=no-such-group,{ad_ou}", user.dn)
+
+
+def test_weak_password_is_a_permanent_error_with_the_directory_message(ad):
+    with pytest.raises(PermanentDirectoryError) as info:
+        ad.create_user("m10046", {"cn": "Kai Weak"}, "x")
+    assert info.value.code == 19
+
+
+def test_password_over_unencrypted_ldap_is_refused_before_sending(samba_dc, ad_ou):
+    kwargs = samba_dc.config_kwargs("starttls")
+    kwargs["tls"] = "none"  # plain LDAP on the same port
+    backend = ActiveDirectoryBackend(DirectoryConfig(dialect="ad", user_base=ad_ou, **kwargs))
+    try:
+        with pytest.raises(PermanentDirectoryError, match="LDAPS or StartTLS"):
+            backend.create_user("m10047", {"cn": "Plain Text"}, "Sehr-geheim-2026!")
+        assert backend.find_user("m10047") is None
+    finally:
+        backend.close()
+
+
+def test_injection_in_uid_is_harmless(ad, admin, ad_ou):
+    ad.create_user("m10048", {"cn": "Real User"}, None)
+    assert ad.find_user("*") is None
+    assert ad.find_user("m10048)(|(sAMAccountName=*") is None
+    # A comma in a name is escaped in the DN ...
+    assert ad.create_user("m10049", {"cn": "Comma, Name"}, None)
+    assert ad.find_user("m10049").dn.startswith("CN=Comma\\, Name,")
+    # ... and one AD refuses in sAMAccountName fails with AD's own message, nothing created.
+    with pytest.raises(PermanentDirectoryError, match="invalid ',' character"):
+        ad.create_user("x,OU=evil", {"cn": "Evil"}, None)
+
+
+def test_unicode_password_encoding():
+    assert encode_password("Ä1!") == '"Ä1!"'.encode("utf-16-le")
