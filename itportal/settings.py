@@ -145,6 +145,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.sweep_provisioning_jobs",
         "schedule": 300.0,
     },
+    "directory-sync-incremental": {
+        "task": "provisioning.tasks.sync_directory",
+        "schedule": 900.0,
+        "kwargs": {"full": False},
+    },
+    "directory-sync-full": {
+        "task": "provisioning.tasks.sync_directory",
+        "schedule": crontab(minute=0, hour=2),
+        "kwargs": {"full": True},
+    },
+    "directory-reconcile": {
+        "task": "provisioning.tasks.reconcile_directory",
+        "schedule": crontab(minute=30, hour=3),
+    },
     "provisioning-expire-entitlements": {
         "task": "provisioning.tasks.expire_entitlements",
         "schedule": crontab(minute=30, hour=6),

@@ -214,6 +214,12 @@ class Entitlement(models.Model):
         blank=True,
         related_name="+",
     )
+    review_note = models.CharField(
+        _("to review"),
+        max_length=300,
+        blank=True,
+        help_text=_("Set when the holder moved department: does the access still fit?"),
+    )
 
     objects = EntitlementQuerySet.as_manager()
 
@@ -228,3 +234,54 @@ class Entitlement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.holder} – {self.item}"
+
+
+class SyncRun(models.Model):
+    """One run of the directory sync or the reconciliation, with what it found."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", _("Full sync")
+        INCREMENTAL = "incremental", _("Incremental sync")
+        RECONCILE = "reconcile", _("Reconciliation")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    report = models.TextField(_("report"), blank=True)
+    succeeded = models.BooleanField(_("succeeded"), default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DriftFinding(models.Model):
+    """A difference between entitlements and the directory found by reconciliation."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", _("Granted but missing in the directory")
+        UNEXPECTED = "unexpected", _("In the directory without a grant")
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    group_dn = models.CharField(_("group"), max_length=1000)
+    member = models.CharField(_("member"), max_length=1000)
+    entitlement = models.ForeignKey(
+        Entitlement, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    repaired_by_job = models.ForeignKey(
+        ProvisioningJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "group_dn", "member"]
+        verbose_name = _("drift finding")
+        verbose_name_plural = _("drift findings")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.member} in {self.group_dn}"

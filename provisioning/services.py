@@ -44,6 +44,20 @@ def claims(service_request) -> bool:
     )
 
 
+def _siblings(job: ProvisioningJob):
+    """The jobs that run together with ``job``, one after another in position order."""
+    if job.direction == Direction.GRANT and job.entitlement_id is None:
+        return ProvisioningJob.objects.filter(request_id=job.request_id, direction=Direction.GRANT)
+    return ProvisioningJob.objects.filter(
+        entitlement_id=job.entitlement_id, direction=job.direction
+    )
+
+
+def _first_pending(jobs) -> list[int]:
+    first = jobs.filter(state=JobState.PENDING).order_by("position", "pk").first()
+    return [first.pk] if first is not None else []
+
+
 def _enqueue_after_commit(job_ids: list[int]) -> None:
     from provisioning.tasks import run_provisioning_job
 
@@ -114,10 +128,10 @@ def provision_request(*, request_id: int) -> list[int]:
         request_services.request_start_automation(
             request_id=request_id, comment=_("Directory provisioning started.")
         )
-        job_ids = list(
-            service_request.provisioning_jobs.filter(
-                direction=Direction.GRANT, state=JobState.PENDING
-            ).values_list("pk", flat=True)
+        # Actions depend on each other (create the account, then set attributes): one at a
+        # time, each job's success enqueues the next.
+        job_ids = _first_pending(
+            service_request.provisioning_jobs.filter(direction=Direction.GRANT, entitlement=None)
         )
         _enqueue_after_commit(job_ids)
     return job_ids
@@ -169,6 +183,9 @@ def job_run(*, job_id: int) -> RetryLater | None:
         job = ProvisioningJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
             return None  # another worker has it, or it is settled: nothing twice
+        earlier = _siblings(job).filter(position__lt=job.position).exclude(state=JobState.SUCCEEDED)
+        if earlier.exists():
+            return None  # out of order (a sweeper re-enqueue): the earlier job's end enqueues us
         job.start()
         job.save()
     try:
@@ -197,31 +214,27 @@ def job_run(*, job_id: int) -> RetryLater | None:
 
 def _settle(job: ProvisioningJob) -> None:
     """After a job ended: finish the request or the revocation when all its jobs have."""
-    if job.direction == Direction.GRANT:
-        siblings = ProvisioningJob.objects.filter(
-            request_id=job.request_id, direction=Direction.GRANT
-        )
-    else:
-        siblings = ProvisioningJob.objects.filter(
-            entitlement_id=job.entitlement_id, direction=Direction.REVOKE
-        )
+    siblings = _siblings(job)
+    grant = job.direction == Direction.GRANT and job.entitlement_id is None
     states = list(siblings.values_list("state", flat=True))
     if JobState.FAILED in states:
-        if job.direction == Direction.GRANT:
+        if grant:
             request_services.request_finish_automation(
                 request_id=job.request_id,
                 succeeded=False,
                 note=_("Directory provisioning failed: %(error)s") % {"error": job.last_error},
             )
         return
+    if job.state == JobState.SUCCEEDED:
+        _enqueue_after_commit(_first_pending(siblings))
     if all(state == JobState.SUCCEEDED for state in states):
-        if job.direction == Direction.GRANT:
+        if grant:
             request_services.request_finish_automation(
                 request_id=job.request_id,
                 succeeded=True,
                 note=_("Directory provisioning done (%(count)s changes).") % {"count": len(states)},
             )
-        else:
+        elif job.direction == Direction.REVOKE:
             Entitlement.objects.filter(
                 pk=job.entitlement_id, state=EntitlementState.REVOKING
             ).update(state=EntitlementState.REVOKED, revoked_at=timezone.now())
@@ -342,9 +355,7 @@ def entitlement_revoke(*, entitlement_id: int, user, reason: str) -> Entitlement
             entitlement.state = EntitlementState.REVOKING
             entitlement.save()
             _enqueue_after_commit(
-                list(
-                    entitlement.jobs.filter(direction=Direction.REVOKE).values_list("pk", flat=True)
-                )
+                _first_pending(entitlement.jobs.filter(direction=Direction.REVOKE))
             )
         else:
             entitlement.state = EntitlementState.REVOKED

@@ -30,3 +30,21 @@ def expire_entitlements() -> dict:
     from provisioning import entitlements
 
     return entitlements.expire_due(notice_days=settings.PROVISIONING_EXPIRY_NOTICE_DAYS)
+
+
+@shared_task
+def sync_directory(full: bool = False) -> dict:
+    from provisioning.sync import sync_people
+
+    if not services.directory_configured():
+        return {}
+    return sync_people(full=full).counts
+
+
+@shared_task
+def reconcile_directory() -> dict:
+    from provisioning.reconcile import reconcile
+
+    if not services.directory_configured():
+        return {}
+    return reconcile().counts

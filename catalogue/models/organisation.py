@@ -105,6 +105,13 @@ class Employee(models.Model):
         related_name="reports",
     )
     job_title = models.CharField(_("job title"), max_length=200, blank=True)
+    directory_dn = models.CharField(
+        _("directory entry"),
+        max_length=1000,
+        blank=True,
+        db_index=True,
+        help_text=_("Set by the directory sync; empty for people kept only in the portal."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     objects = EmployeeQuerySet.as_manager()

@@ -1,0 +1,277 @@
+"""Import people, departments and managers from the directory; joiners, movers, leavers.
+
+Attribute names come from ``settings.DIRECTORY_ATTRIBUTES`` (defaults per dialect).
+A full sync also treats people who vanished from the directory as leavers; an
+incremental sync reads only entries changed since the last successful run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import ldap3
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from catalogue.models import CostCentre, Department, Employee
+from provisioning import services
+from provisioning.backends import get_backend
+from provisioning.backends.active_directory import ACCOUNTDISABLE
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement, SyncRun
+
+DEFAULT_ATTRIBUTES = {
+    "openldap": {
+        "uid": "uid",
+        "first_name": "givenName",
+        "last_name": "sn",
+        "mail": "mail",
+        "department": "departmentNumber",
+        "manager": "manager",
+        "title": "title",
+        "disabled": "pwdAccountLockedTime",
+        "changed": "modifyTimestamp",
+        "filter": "(objectClass=inetOrgPerson)",
+    },
+    "ad": {
+        "uid": "sAMAccountName",
+        "first_name": "givenName",
+        "last_name": "sn",
+        "mail": "mail",
+        "department": "department",
+        "manager": "manager",
+        "title": "title",
+        "disabled": "userAccountControl",
+        "changed": "whenChanged",
+        "filter": "(&(objectClass=user)(!(objectClass=computer)))",
+    },
+}
+UNASSIGNED_COST_CENTRE = "UNBEKANNT"
+
+
+def attribute_map(dialect: str) -> dict[str, str]:
+    return {**DEFAULT_ATTRIBUTES[dialect], **getattr(settings, "DIRECTORY_ATTRIBUTES", {})}
+
+
+def _first(attrs: dict, name: str) -> str:
+    value = attrs.get(name)
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return "" if value is None else str(value)
+
+
+@dataclass
+class SyncReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    leavers: int = 0
+    movers: int = 0
+    revoked: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    def as_counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+def _is_disabled(attrs: dict, amap: dict, dialect: str) -> bool:
+    raw = attrs.get(amap["disabled"])
+    if dialect == "ad":
+        try:
+            return bool(int(_first(attrs, amap["disabled"]) or 0) & ACCOUNTDISABLE)
+        except ValueError:
+            return False
+    return bool(raw)
+
+
+def _department(code: str, cache: dict[str, Department], report: SyncReport) -> Department:
+    code = code or "UNBEKANNT"
+    if code not in cache:
+        department = Department.objects.filter(code=code).first()
+        if department is None:
+            cost_centre, _c = CostCentre.objects.get_or_create(
+                code=UNASSIGNED_COST_CENTRE, defaults={"name": "Nicht zugeordnet"}
+            )
+            department = Department.objects.create(code=code, name=code, cost_centre=cost_centre)
+            report.lines.append(f"new department {code}: please set its name and cost centre")
+        cache[code] = department
+    return cache[code]
+
+
+def _leave(employee: Employee, report: SyncReport, why: str) -> None:
+    if employee.is_active:
+        employee.is_active = False
+        employee.save(update_fields=["is_active"])
+        get_user_model().objects.filter(pk=employee.user_id).update(is_active=False)
+        report.leavers += 1
+        report.lines.append(f"leaver {employee.personnel_number}: {why}")
+    for entitlement_id in Entitlement.objects.filter(
+        holder=employee, state=EntitlementState.ACTIVE
+    ).values_list("pk", flat=True):
+        services.entitlement_revoke(entitlement_id=entitlement_id, user=None, reason=why)
+        report.revoked += 1
+
+
+def sync_people(
+    *, full: bool = True, progress: Callable[[int], None] | None = None, page_size: int = 500
+) -> SyncRun:
+    """Import or update everyone below the user base; returns the recorded run."""
+    backend = get_backend()
+    dialect = backend.dialect
+    amap = attribute_map(dialect)
+    run = SyncRun.objects.create(kind=SyncRun.Kind.FULL if full else SyncRun.Kind.INCREMENTAL)
+    report = SyncReport()
+    search_filter = amap["filter"]
+    if not full:
+        last = (
+            SyncRun.objects.filter(
+                succeeded=True, kind__in=[SyncRun.Kind.FULL, SyncRun.Kind.INCREMENTAL]
+            )
+            .exclude(pk=run.pk)
+            .first()
+        )
+        if last is not None:
+            stamp = last.started_at.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+            search_filter = f"(&{search_filter}({amap['changed']}>={stamp}))"
+    wanted = [
+        amap[k]
+        for k in (
+            "uid",
+            "first_name",
+            "last_name",
+            "mail",
+            "department",
+            "manager",
+            "title",
+            "disabled",
+        )
+    ]
+
+    def entries():
+        def _paged(conn):
+            return list(
+                conn.extend.standard.paged_search(
+                    backend.config.user_base,
+                    search_filter,
+                    search_scope=ldap3.SUBTREE,
+                    attributes=wanted,
+                    paged_size=page_size,
+                    generator=False,
+                )
+            )
+
+        return [e for e in backend.run(_paged) if e.get("type") == "searchResEntry"]
+
+    found = entries()
+    User = get_user_model()
+    departments: dict[str, Department] = {}
+    dn_to_uid: dict[str, str] = {}
+    managers: dict[str, str] = {}
+    seen_uids: set[str] = set()
+    with transaction.atomic():
+        existing = {
+            e.personnel_number: e for e in Employee.objects.select_related("user", "department")
+        }
+        for index, entry in enumerate(found, start=1):
+            attrs = entry["attributes"]
+            uid = _first(attrs, amap["uid"])
+            if not uid or len(uid) > 64:
+                report.lines.append(f"skipped entry without usable uid: {entry['dn']}")
+                continue
+            seen_uids.add(uid)
+            dn_to_uid[entry["dn"].lower()] = uid
+            if _first(attrs, amap["manager"]):
+                managers[uid] = _first(attrs, amap["manager"]).lower()
+            department = _department(_first(attrs, amap["department"]), departments, report)
+            employee = existing.get(uid)
+            first, last, mail = (
+                _first(attrs, amap[k]) for k in ("first_name", "last_name", "mail")
+            )
+            if employee is None:
+                user, _c = User.objects.get_or_create(username=uid[:150])
+                user.first_name, user.last_name, user.email = first[:150], last[:150], mail[:254]
+                user.set_unusable_password()
+                user.save()
+                employee = Employee.objects.create(
+                    user=user,
+                    personnel_number=uid,
+                    department=department,
+                    job_title=_first(attrs, amap["title"])[:200],
+                    directory_dn=entry["dn"],
+                )
+                existing[uid] = employee
+                report.created += 1
+            else:
+                changed = False
+                if employee.department_id != department.pk:
+                    note = f"moved from {employee.department.code} to {department.code}"
+                    flagged = Entitlement.objects.filter(
+                        holder=employee, state=EntitlementState.ACTIVE
+                    ).update(review_note=note[:300])
+                    report.movers += 1
+                    report.lines.append(f"mover {uid}: {note}; {flagged} entitlements to review")
+                    employee.department = department
+                    changed = True
+                for attr, value in (
+                    ("job_title", _first(attrs, amap["title"])[:200]),
+                    ("directory_dn", entry["dn"]),
+                ):
+                    if getattr(employee, attr) != value:
+                        setattr(employee, attr, value)
+                        changed = True
+                user = employee.user
+                if (user.first_name, user.last_name, user.email) != (
+                    first[:150],
+                    last[:150],
+                    mail[:254],
+                ):
+                    user.first_name, user.last_name, user.email = (
+                        first[:150],
+                        last[:150],
+                        mail[:254],
+                    )
+                    user.save(update_fields=["first_name", "last_name", "email"])
+                    changed = True
+                if changed:
+                    employee.save()
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+            if _is_disabled(attrs, amap, dialect):
+                _leave(employee, report, "disabled in the directory")
+            elif not employee.is_active:
+                employee.is_active = True
+                employee.save(update_fields=["is_active"])
+                User.objects.filter(pk=employee.user_id).update(is_active=True)
+            if progress:
+                progress(index)
+        # Managers once everyone exists; a manager outside this run is looked up by DN.
+        by_dn = {e.directory_dn.lower(): e for e in existing.values() if e.directory_dn}
+        for uid, manager_dn in managers.items():
+            employee = existing[uid]
+            manager = existing.get(dn_to_uid.get(manager_dn, "")) or by_dn.get(manager_dn)
+            if (
+                manager is not None
+                and manager.pk != employee.pk
+                and employee.manager_id != manager.pk
+            ):
+                employee.manager = manager
+                employee.save(update_fields=["manager"])
+        if full:
+            vanished = (
+                Employee.objects.filter(is_active=True)
+                .exclude(directory_dn="")
+                .exclude(personnel_number__in=seen_uids)
+            )
+            for employee in vanished:
+                _leave(employee, report, "no longer in the directory")
+    run.counts = report.as_counts()
+    run.report = "\n".join(report.lines)
+    run.finished_at = timezone.now()
+    run.succeeded = True
+    run.save()
+    return run
