@@ -6,7 +6,9 @@ and DN escaping where a value lands inside a DN.
 
 import re
 
-from ldap3.utils.dn import escape_rdn, parse_dn
+from ldap3.utils.dn import parse_dn
+
+from provisioning.backends.base import rdn_value
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+(?:\.[a-zA-Z0-9_]+)?)\s*\}\}")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
@@ -74,7 +76,7 @@ def render_dn(template: str, context: dict[str, str]) -> str:
         name = match.group(1)
         if name not in context:
             raise ValueError(f"Unknown placeholder {{{{ {name} }}}}")
-        return escape_rdn(context[name])
+        return rdn_value(context[name])
 
     dn = PLACEHOLDER.sub(replace, stripped)
     parse_dn(dn)

@@ -20,5 +20,6 @@ command -v msgfmt >/dev/null 2>&1 || apt_install gettext
 apt_install chromium
 # Throwaway Samba AD DC for the Active Directory tests (provisioning/devsamba.py).
 apt_install samba samba-ad-dc samba-ad-provision openssl
+apt_install slapd ldap-utils
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"

@@ -21,6 +21,12 @@ export ALLOWED_HOSTS="localhost,127.0.0.1,$HOST"
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py seed_demo
 
+# The demo's directory: a private OpenLDAP slapd under var/slapd on DIRECTORY_PORT (3890).
+.venv/bin/python manage.py directory_server start
+.venv/bin/python manage.py directory_server seed
+eval "$(.venv/bin/python manage.py directory_server env)"
+.venv/bin/python manage.py seed_demo_provisioning
+
 cat <<MSG
 
   IT-Portal Stadt Musterstadt is running at  http://$HOST:$PORT/
@@ -32,7 +38,11 @@ cat <<MSG
     itadmin         IT admin: fulfilment queue, catalogue administration (/admin/)
     controlling     IT controlling
     admin           superuser (break-glass)
-  Mail goes to this console. Stop with Ctrl+C.
+  Directory: $DIRECTORY_URL (private slapd, base dc=musterstadt,dc=example); read it with
+    ldapsearch -x -LLL -H $DIRECTORY_URL -D "$DIRECTORY_BIND_DN" -y var/slapd/service.secret \\
+      -b cn=vpn-users,ou=groups,dc=musterstadt,dc=example member
+  Mail goes to this console. Stop with Ctrl+C (the directory keeps running:
+  .venv/bin/python manage.py directory_server stop).
 
 MSG
 exec .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload

@@ -52,7 +52,9 @@ def filter_value(value: str) -> str:
 
 
 def rdn_value(value: str) -> str:
-    return escape_rdn(str(value))
+    # ldap3's escape_rdn leaves NUL raw; a DN needs it as \00.
+    escaped = escape_rdn(str(value))
+    return escaped.replace("\\\x00", "\\00").replace("\x00", "\\00")
 
 
 class DirectoryBackend(ABC):

@@ -646,8 +646,8 @@ Teilnahme am mobilen Arbeiten nach der **Dienstvereinbarung Mobiles Arbeiten**.
 
 ### Ablauf
 1. Ihre Vorgesetzte bzw. Ihr Vorgesetzter genehmigt den Antrag.
-2. Die IT-Sicherheit prüft und gibt frei.
-3. Das IT-Netzwerk-Team richtet den Zugang ein und meldet sich bei Ihnen.
+2. Das Portal trägt Sie automatisch in die VPN-Gruppe im Verzeichnis ein; wenige Minuten
+   später können Sie sich verbinden.
 
 Private Geräte werden **nicht** angebunden.
 """,
@@ -660,7 +660,8 @@ Private Geräte werden **nicht** angebunden.
             fld("dienstvereinbarung", "Die Dienstvereinbarung Mobiles Arbeiten ist bekannt.",
                 YES_NO),
         ),
-        steps=(LINE_MANAGER, SECURITY),
+        steps=(LINE_MANAGER,),
+        kind=FulfilmentKind.AUTOMATED,
     ),
     item(
         "fernwartung-dienstleister", "Fernwartungszugang für Dienstleister", "fernzugriff",

@@ -1,0 +1,184 @@
+"""Directory sync and directory login against the private slapd."""
+
+import pytest
+from django.contrib.auth import authenticate
+from django.test import override_settings
+
+from catalogue.models import Department, Employee
+from itportal import roles
+from provisioning.backends import reset_backends
+from provisioning.choices import EntitlementState
+from provisioning.devdirectory import ldif_entry
+from provisioning.models import Entitlement
+from provisioning.sync import sync_people
+from tests.provisioning_support import ldapmodify
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ldap(directory, settings):
+    settings.DIRECTORY = {**directory.config_kwargs(), "ca_file": "", "timeout": 5}
+    reset_backends()
+    yield directory
+    reset_backends()
+
+
+def person(directory, uid, *, manager=None, department="10", given="Vorname", sn=None, **extra):
+    attributes = {
+        "objectClass": ["inetOrgPerson"],
+        "uid": uid,
+        "cn": f"{given} {sn or uid}",
+        "sn": sn or uid,
+        "givenName": given,
+        "mail": f"{uid}@musterstadt.example",
+        "departmentNumber": department,
+        "userPassword": "Geheim-123",
+        **extra,
+    }
+    if manager:
+        attributes["manager"] = directory.user_dn(manager)
+    return ldif_entry(directory.user_dn(uid), attributes)
+
+
+def test_full_sync_of_1000_people_with_a_manager_chain(ldap, org):
+    # A top, 9 heads, 90 team leads, 900 staff: a four-level chain.
+    entries = [person(ldap, "u0000", department="00")]
+    for h in range(1, 10):
+        entries.append(person(ldap, f"u{h:04d}", manager="u0000", department=f"{h:02d}"))
+    for t in range(10, 100):
+        entries.append(
+            person(ldap, f"u{t:04d}", manager=f"u{t % 9 + 1:04d}", department=f"{t % 9 + 1:02d}")
+        )
+    for s in range(100, 1000):
+        entries.append(
+            person(
+                ldap,
+                f"u{s:04d}",
+                manager=f"u{s % 90 + 10:04d}",
+                department=f"{(s % 90 + 10) % 9 + 1:02d}",
+            )
+        )
+    ldap.load_ldif("\n".join(entries))
+    run = sync_people(full=True)
+    assert run.succeeded
+    assert run.counts["created"] == 1000
+    synced = Employee.objects.filter(personnel_number__startswith="u").select_related("manager")
+    assert synced.count() == 1000
+    by_uid = {e.personnel_number: e for e in synced}
+    assert by_uid["u0000"].manager is None
+    assert by_uid["u0005"].manager.personnel_number == "u0000"
+    staff = by_uid["u0500"]
+    chain = []
+    while staff.manager_id:
+        staff = by_uid[Employee.objects.get(pk=staff.manager_id).personnel_number]
+        chain.append(staff.personnel_number)
+    assert chain[-1] == "u0000" and len(chain) == 3
+    assert Department.objects.filter(code__in=[f"{d:02d}" for d in range(10)]).count() == 10
+    # A second full run changes nothing.
+    again = sync_people(full=True)
+    assert again.counts["created"] == 0 and again.counts["unchanged"] == 1000
+
+
+def test_leaver_is_deactivated_and_loses_entitlements(ldap, org, manual_item, place_order):
+    from requests_app import services as request_services
+
+    ldap.load_ldif(person(ldap, org.bob.personnel_number, department=org.department.code))
+    sync_people(full=True)
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    request_services.request_approve(request_id=req.pk, user=org.manager.user)
+    request_services.request_take(request_id=req.pk, user=org.fulfiller.user)
+    request_services.request_complete(request_id=req.pk, user=org.fulfiller.user, note="ok")
+    entitlement = Entitlement.objects.get(request=req)
+    # Disabled in the directory (password policy lock): a leaver.
+    ldapmodify(
+        ldap,
+        f"dn: {ldap.user_dn(org.bob.personnel_number)}\nchangetype: modify\n"
+        "add: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n",
+    )
+    run = sync_people(full=True)
+    assert run.counts["leavers"] == 1
+    org.bob.refresh_from_db()
+    org.bob.user.refresh_from_db()
+    assert not org.bob.is_active and not org.bob.user.is_active
+    entitlement.refresh_from_db()
+    assert entitlement.state == EntitlementState.REVOKED
+    assert "leaver" in run.report
+
+
+def test_person_gone_from_directory_is_a_leaver_on_full_sync(ldap, org):
+    ldap.load_ldif(person(ldap, "gone1") + "\n" + person(ldap, "stays1"))
+    sync_people(full=True)
+    ldapmodify(ldap, f"dn: {ldap.user_dn('gone1')}\nchangetype: delete\n")
+    run = sync_people(full=True)
+    assert run.counts["leavers"] == 1
+    assert not Employee.objects.get(personnel_number="gone1").is_active
+    assert Employee.objects.get(personnel_number="stays1").is_active
+
+
+def test_mover_flags_entitlements_for_review(ldap, org, manual_item, place_order):
+    from requests_app import services as request_services
+
+    ldap.load_ldif(person(ldap, org.bob.personnel_number, department=org.department.code))
+    sync_people(full=True)
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    request_services.request_approve(request_id=req.pk, user=org.manager.user)
+    request_services.request_take(request_id=req.pk, user=org.fulfiller.user)
+    request_services.request_complete(request_id=req.pk, user=org.fulfiller.user, note="ok")
+    ldapmodify(
+        ldap,
+        f"dn: {ldap.user_dn(org.bob.personnel_number)}\nchangetype: modify\n"
+        "replace: departmentNumber\ndepartmentNumber: 99\n",
+    )
+    run = sync_people(full=False)
+    assert run.counts["movers"] == 1
+    entitlement = Entitlement.objects.get(request=req)
+    assert entitlement.state == EntitlementState.ACTIVE
+    assert "moved" in entitlement.review_note
+
+
+def test_injection_uid_in_directory_is_stored_verbatim_and_harmless(ldap, org):
+    evil = "x*)(uid=*"
+    ldap.load_ldif(person(ldap, evil) + "\n" + person(ldap, "plain1"))
+    sync_people(full=True)
+    assert Employee.objects.filter(personnel_number=evil).exists()
+    from provisioning.backends import get_backend
+
+    assert get_backend().find_user(evil).uid == evil
+    assert get_backend().find_user("*") is None
+
+
+def test_directory_login_and_roles(ldap, org, settings):
+    admins = ldap.group_dn("portal-admins")
+    ldap.load_ldif(
+        person(ldap, "login1", given="Lena", sn="Login")
+        + "\n"
+        + ldif_entry(
+            admins,
+            {
+                "objectClass": ["groupOfNames"],
+                "cn": "portal-admins",
+                "member": [ldap.user_dn("login1")],
+            },
+        )
+    )
+    settings.DIRECTORY_IT_ADMIN_GROUP = admins
+    with override_settings(
+        AUTHENTICATION_BACKENDS=[
+            "provisioning.auth.DirectoryBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ]
+    ):
+        assert authenticate(username="login1", password="falsch") is None
+        assert authenticate(username="login1*", password="Geheim-123") is None
+        assert authenticate(username="*", password="Geheim-123") is None
+        user = authenticate(username="login1", password="Geheim-123")
+        assert user is not None
+        assert (user.first_name, user.last_name) == ("Lena", "Login")
+        assert user.groups.filter(name=roles.IT_ADMIN).exists() and user.is_staff
+        # Local break-glass accounts still work.
+        org.admin.user.set_password("lokal-123")
+        org.admin.user.save()
+        assert (
+            authenticate(username=org.admin.user.username, password="lokal-123") == org.admin.user
+        )
