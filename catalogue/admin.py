@@ -26,6 +26,7 @@ class FormFieldInline(admin.StackedInline):
         "choices",
         ("pattern", "max_length"),
         ("min_value", "max_value"),
+        "directory_base",
     )
 
 

@@ -23,6 +23,7 @@ class FieldType(models.TextChoices):
     MULTIPLE_CHOICE = "multiple_choice", _("Multiple choice")
     YES_NO = "yes_no", _("Yes/no")
     PERSON = "person", _("Person")
+    DIRECTORY_GROUP = "directory_group", _("Directory group")
 
 
 class ApproverKind(models.TextChoices):
@@ -30,3 +31,4 @@ class ApproverKind(models.TextChoices):
     COST_CENTRE_OWNER = "cost_centre_owner", _("Owner of the cost centre")
     GROUP = "group", _("Member of a group")
     PERSON_FIELD = "person_field", _("Person chosen in a form field")
+    GROUP_OWNER = "group_owner", _("Owner of the directory group chosen in a form field")

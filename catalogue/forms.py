@@ -68,6 +68,16 @@ class PersonField(forms.CharField):
         return employee
 
 
+# Field types whose form field another app supplies (provisioning: directory groups),
+# so the catalogue needs no knowledge of the directory.
+FIELD_BUILDERS: dict[str, object] = {}
+
+
+def register_field_type(field_type: str, builder) -> None:
+    """``builder(definition, **common) -> forms.Field`` for one FieldType."""
+    FIELD_BUILDERS[field_type] = builder
+
+
 def _field_for(definition) -> forms.Field:
     """A Django form field for one FormField definition."""
     common = {
@@ -123,10 +133,29 @@ def _field_for(definition) -> forms.Field:
         return forms.BooleanField(**common)
     if kind == FieldType.PERSON:
         return PersonField(**common)
-    raise ValueError(f"unknown field type {kind!r}")
+    if kind in FIELD_BUILDERS:
+        return FIELD_BUILDERS[kind](definition, **common)
+    return UnavailableField(**common)
+
+
+class UnavailableField(forms.CharField):
+    """A field type nothing can serve here (e.g. directory groups without a directory)."""
+
+    def __init__(self, **kwargs):
+        kwargs["required"] = False
+        kwargs["disabled"] = True
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        raise ValidationError(
+            _("This field cannot be filled in at the moment; please contact IT administration."),
+            code="unavailable",
+        )
 
 
 def _to_json(value):
+    if hasattr(value, "as_answer"):
+        return value.as_answer()
     if isinstance(value, Employee):
         return {"uid": value.personnel_number, "name": value.display_name}
     if isinstance(value, Decimal):

@@ -7,8 +7,14 @@ class ProvisioningConfig(AppConfig):
     verbose_name = _("Provisioning")
 
     def ready(self) -> None:
+        from catalogue.choices import ApproverKind, FieldType
+        from catalogue.forms import register_field_type
         from provisioning import receivers  # noqa: F401 - connects the signal receivers
+        from provisioning.form_fields import build_directory_group_field, resolve_group_owner
         from provisioning.services import claims
         from requests_app import fulfilment
+        from requests_app.services import register_approver_resolver
 
         fulfilment.register_automation(claims)
+        register_field_type(FieldType.DIRECTORY_GROUP, build_directory_group_field)
+        register_approver_resolver(ApproverKind.GROUP_OWNER, resolve_group_owner)

@@ -146,6 +146,15 @@ def _fallback_group(notes: list[str]) -> Group:
     return group
 
 
+# Approver kinds another app resolves (provisioning: owner of a directory group):
+# kind → resolver(step, service_request) -> Employee | None.
+APPROVER_RESOLVERS: dict[str, object] = {}
+
+
+def register_approver_resolver(kind: str, resolver) -> None:
+    APPROVER_RESOLVERS[kind] = resolver
+
+
 def resolve_approver(step: dict, service_request: ServiceRequest):
     """Resolve one policy step to ``(user, group, note)``; never skips a step."""
     excluded = permissions.excluded_user_ids(service_request)
@@ -166,6 +175,10 @@ def resolve_approver(step: dict, service_request: ServiceRequest):
         start = Employee.objects.select_related("user").filter(personnel_number=uid).first()
         if start is None:
             notes.append(_("No person was chosen for this step."))
+    elif kind in APPROVER_RESOLVERS:
+        start = APPROVER_RESOLVERS[kind](step, service_request)
+        if start is None:
+            notes.append(_("The responsible person for this step is not known."))
     elif kind == ApproverKind.GROUP:
         group = Group.objects.filter(pk=step.get("group_id")).first()
         if group is not None:

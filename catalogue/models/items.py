@@ -181,6 +181,15 @@ class FormField(models.Model):
         _("maximum"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     max_length = models.PositiveIntegerField(_("maximum length"), null=True, blank=True)
+    directory_base = models.CharField(
+        _("directory base"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "For directory-group fields: the groups below this DN are offered, e.g. "
+            "ou=fileshares,ou=groups,dc=musterstadt,dc=example."
+        ),
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -234,6 +243,7 @@ class FormField(models.Model):
             "min_value": None if self.min_value is None else str(self.min_value),
             "max_value": None if self.max_value is None else str(self.max_value),
             "max_length": self.max_length,
+            "directory_base": self.directory_base,
         }
 
 
@@ -261,7 +271,10 @@ class ApprovalPolicyStep(models.Model):
         _("person field"),
         max_length=50,
         blank=True,
-        help_text=_("For person-field steps: the key of a person field of the order form."),
+        help_text=_(
+            "For person-field steps: the key of a person field; for group-owner steps: the key "
+            "of a directory-group field of the order form."
+        ),
     )
     label = models.CharField(
         _("label"), max_length=200, blank=True, help_text=_("e.g. 'IT security' or 'Data owner'.")
@@ -285,17 +298,25 @@ class ApprovalPolicyStep(models.Model):
     def clean(self) -> None:
         if self.approver_kind == ApproverKind.GROUP and not self.group_id:
             raise ValidationError({"group": _("Group steps need a group.")})
-        if self.approver_kind == ApproverKind.PERSON_FIELD:
+        field_kinds = {
+            ApproverKind.PERSON_FIELD: FieldType.PERSON,
+            ApproverKind.GROUP_OWNER: FieldType.DIRECTORY_GROUP,
+        }
+        if self.approver_kind in field_kinds:
             if not self.person_field_key:
-                raise ValidationError({"person_field_key": _("Name the person field.")})
+                raise ValidationError({"person_field_key": _("Name the form field.")})
             if (
                 self.item_id
                 and not self.item.form_fields.filter(
-                    key=self.person_field_key, field_type=FieldType.PERSON
+                    key=self.person_field_key, field_type=field_kinds[self.approver_kind]
                 ).exists()
             ):
                 raise ValidationError(
-                    {"person_field_key": _("The order form has no person field with this key.")}
+                    {
+                        "person_field_key": _(
+                            "The order form has no field of this kind with this key."
+                        )
+                    }
                 )
 
     def snapshot(self) -> dict:

@@ -22,6 +22,8 @@ class ActiveDirectoryBackend(DirectoryBackend):
     dialect = "ad"
     uid_attribute = "sAMAccountName"
     user_object_classes = ("top", "person", "organizationalPerson", "user")
+    group_object_filter = "(objectClass=group)"
+    group_owner_attribute = "managedBy"
 
     @property
     def encrypted(self) -> bool:

@@ -162,6 +162,46 @@ class DirectoryBackend(ABC):
     def is_member(self, group_dn: str, user_dn: str) -> bool:
         return user_dn.lower() in self.group_members(group_dn)
 
+    group_object_filter = "(objectClass=groupOfNames)"
+    group_owner_attribute = "owner"
+
+    def list_groups(self, base: str) -> list[dict]:
+        """Groups below ``base``: dn, name, description and owner DN, sorted by name."""
+        found = self.search(
+            base,
+            self.group_object_filter,
+            attributes=["cn", "description", self.group_owner_attribute],
+        )
+        groups = []
+        for dn, attrs in found:
+            owner = attrs.get(self.group_owner_attribute) or [""]
+            groups.append(
+                {
+                    "dn": dn,
+                    "name": str((attrs.get("cn") or [dn])[0]),
+                    "description": str((attrs.get("description") or [""])[0]),
+                    "owner": str(owner[0] if isinstance(owner, list) else owner),
+                }
+            )
+        return sorted(groups, key=lambda g: g["name"].lower())
+
+    def group_owner_uid(self, group_dn: str) -> str | None:
+        """The uid of the person in the group's owner attribute, if any."""
+        found = self.search(
+            group_dn, "(objectClass=*)", [self.group_owner_attribute], scope=ldap3.BASE
+        )
+        if not found:
+            raise PermanentDirectoryError(f"No such group: {group_dn}", code=32)
+        owners = found[0][1].get(self.group_owner_attribute) or []
+        if not owners:
+            return None
+        owner_dn = str(owners[0] if isinstance(owners, list) else owners)
+        entry = self.search(owner_dn, "(objectClass=*)", [self.uid_attribute], scope=ldap3.BASE)
+        if not entry:
+            return None
+        uid = entry[0][1].get(self.uid_attribute) or [None]
+        return str(uid[0]) if uid[0] else None
+
     # --- writes (idempotent) --------------------------------------------------------
 
     def add_member(self, group_dn: str, user_dn: str) -> bool:
