@@ -130,9 +130,18 @@ def provision_request(*, request_id: int) -> list[int]:
         )
         # Actions depend on each other (create the account, then set attributes): one at a
         # time, each job's success enqueues the next.
-        job_ids = _first_pending(
-            service_request.provisioning_jobs.filter(direction=Direction.GRANT, entitlement=None)
+        grants = service_request.provisioning_jobs.filter(
+            direction=Direction.GRANT, entitlement=None
         )
+        job_ids = _first_pending(grants)
+        if not job_ids and not grants.exclude(state=JobState.SUCCEEDED).exists():
+            # Everything was done already (an admin marked the failed job done by hand).
+            request_services.request_finish_automation(
+                request_id=request_id,
+                succeeded=True,
+                note=_("Directory provisioning done (%(count)s changes).")
+                % {"count": grants.count()},
+            )
         _enqueue_after_commit(job_ids)
     return job_ids
 
@@ -270,6 +279,13 @@ def job_mark_done(*, job_id: int, user, note: str) -> ProvisioningJob:
         job.mark_done(user=user, note=note)
         job.save()
         _settle(job)
+        if job.direction == Direction.GRANT and job.entitlement_id is None:
+            service_request = ServiceRequest.objects.get(pk=job.request_id)
+            if service_request.state == "failed":
+                # Back to approved; provisioning then finds every job done and fulfils it.
+                request_services.request_reopen(
+                    request_id=service_request.pk, user=user, comment=note
+                )
     return job
 
 

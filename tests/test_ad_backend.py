@@ -128,3 +128,45 @@ def test_injection_in_uid_is_harmless(ad, admin, ad_ou):
 
 def test_unicode_password_encoding():
     assert encode_password("Ä1!") == '"Ä1!"'.encode("utf-16-le")
+
+
+@pytest.mark.django_db
+def test_vpn_order_through_jobs_against_active_directory(
+    samba_dc, ad_ou, admin, org, place_order, settings, django_capture_on_commit_callbacks
+):
+    """The same automated path as on OpenLDAP, with the AD dialect: grant, then revoke."""
+    from provisioning import services
+    from provisioning.backends import reset_backends
+    from provisioning.models import Entitlement
+    from requests_app import services as request_services
+    from tests.provisioning_support import automated_item, group_action
+
+    settings.DIRECTORY = {
+        **settings.DIRECTORY,
+        "dialect": "ad",
+        "user_base": ad_ou,
+        "group_base": ad_ou,
+        **samba_dc.config_kwargs("ldaps"),
+    }
+    reset_backends()
+    try:
+        group = make_group(admin, ad_ou, "vpn-users")
+        assert admin.add(
+            f"CN=Bob,{ad_ou}",
+            ["top", "person", "organizationalPerson", "user"],
+            {"sAMAccountName": org.bob.personnel_number},
+        )
+        item = automated_item(org.service_desk, group_action(group))
+        req = place_order(item, org.alice.user, beneficiary=org.bob)
+        with django_capture_on_commit_callbacks(execute=True):
+            request_services.request_approve(request_id=req.pk, user=org.manager.user)
+        req.refresh_from_db()
+        assert req.state == "fulfilled", req.resolution_note
+        bob_dn = f"CN=Bob,{ad_ou}".lower()
+        assert [str(m).lower() for m in read(admin, group, "member")["member"]] == [bob_dn]
+        entitlement = Entitlement.objects.get(request=req)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.entitlement_revoke(entitlement_id=entitlement.pk, user=None, reason="test")
+        assert read(admin, group, "member").get("member", []) == []
+    finally:
+        reset_backends()

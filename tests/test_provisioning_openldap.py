@@ -275,3 +275,56 @@ def test_reconciliation_finds_drift_both_ways_and_repairs(
     with django_capture_on_commit_callbacks(execute=True):
         repair_missing(finding_id=missing.pk)
     assert bob_dn.lower() in members(ldap, group)
+
+
+def test_it_admin_retries_a_failed_job_after_fixing_the_cause(
+    org, ldap, place_order, django_capture_on_commit_callbacks, client
+):
+    add_person(ldap, org.bob)
+    group = ldap.group_dn("late-group")
+    item = automated_item(org.service_desk, group_action(group))
+    req = approve(
+        place_order(item, org.alice.user, beneficiary=org.bob),
+        org.manager.user,
+        django_capture_on_commit_callbacks,
+    )
+    job = ProvisioningJob.objects.get(request=req)
+    assert job.state == JobState.FAILED and req.state == RequestState.FAILED
+    add_group(ldap, "late-group")  # the admin creates the missing group
+    client.force_login(org.admin.user)
+    assert client.get(f"/provisionierung/auftraege/{job.pk}/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/provisionierung/auftraege/{job.pk}/retry/")
+    assert response.status_code == 302
+    job.refresh_from_db()
+    req.refresh_from_db()
+    assert (job.state, req.state) == (JobState.SUCCEEDED, RequestState.FULFILLED)
+    assert ldap.user_dn(org.bob.personnel_number).lower() in members(ldap, group)
+    # Retrying a succeeded job is refused with a message.
+    response = client.post(f"/provisionierung/auftraege/{job.pk}/retry/", follow=True)
+    assert "Only failed jobs" in response.content.decode()
+
+
+def test_it_admin_marks_a_failed_job_done_by_hand(
+    org, ldap, place_order, django_capture_on_commit_callbacks, client
+):
+    add_person(ldap, org.bob)
+    item = automated_item(org.service_desk, group_action(ldap.group_dn("nowhere")))
+    req = approve(
+        place_order(item, org.alice.user, beneficiary=org.bob),
+        org.manager.user,
+        django_capture_on_commit_callbacks,
+    )
+    job = ProvisioningJob.objects.get(request=req)
+    client.force_login(org.admin.user)
+    response = client.post(f"/provisionierung/auftraege/{job.pk}/done/", {"note": ""}, follow=True)
+    assert "Please say what was done" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/provisionierung/auftraege/{job.pk}/done/", {"note": "per Hand im AD"})
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED and job.finished_by == org.admin.user
+    req.refresh_from_db()
+    assert req.state == RequestState.FULFILLED  # the request follows the job done by hand
+    assert "per Hand im AD" in job.log
+    client.force_login(org.fulfiller.user)
+    assert client.post(f"/provisionierung/auftraege/{job.pk}/retry/").status_code == 403
