@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 mkdir -p var
 [ -f var/demo-secret ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/demo-secret
 export SECRET_KEY="$(cat var/demo-secret)"
-export DATABASE_URL="${DEMO_DATABASE_URL:-sqlite:///$PWD/var/demo.sqlite3}"
+# SQLite with a lock timeout: the web server and the Celery worker write to it at once.
+export DATABASE_URL="${DEMO_DATABASE_URL:-sqlite:///$PWD/var/demo.sqlite3?timeout=30}"
 export DEBUG=false
 export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0
-export CELERY_TASK_ALWAYS_EAGER=true
+# The same asynchronous path as production: a Celery worker and beat on Redis (the local
+# one, or a private one under var/redis that scripts/ensure-redis.sh starts).
+export CELERY_BROKER_URL="$(scripts/ensure-redis.sh)"
+export CELERY_TASK_ALWAYS_EAGER=false
 export EMAIL_URL="consolemail://"
 PORT="${PORT:-8000}"
 HOST="${HOST:-127.0.0.1}"
@@ -27,6 +31,13 @@ export ALLOWED_HOSTS="localhost,127.0.0.1,$HOST"
 eval "$(.venv/bin/python manage.py directory_server env)"
 .venv/bin/python manage.py seed_demo_provisioning
 
+# Worker and beat in the background, stopped with the portal.
+.venv/bin/celery -A itportal worker --concurrency 1 -l warning > var/celery-worker.log 2>&1 &
+worker=$!
+.venv/bin/celery -A itportal beat -l warning -s var/celerybeat-schedule > var/celery-beat.log 2>&1 &
+beat=$!
+trap 'kill $worker $beat 2>/dev/null' EXIT INT TERM
+
 cat <<MSG
 
   IT-Portal Stadt Musterstadt is running at  http://$HOST:$PORT/
@@ -41,8 +52,9 @@ cat <<MSG
   Directory: $DIRECTORY_URL (private slapd, base dc=musterstadt,dc=example); read it with
     ldapsearch -x -LLL -H $DIRECTORY_URL -D "$DIRECTORY_BIND_DN" -y var/slapd/service.secret \\
       -b cn=vpn-users,ou=groups,dc=musterstadt,dc=example member
-  Mail goes to this console. Stop with Ctrl+C (the directory keeps running:
+  Celery worker and beat run on $CELERY_BROKER_URL (logs in var/celery-*.log; mail is printed
+  there). Stop with Ctrl+C (the directory keeps running:
   .venv/bin/python manage.py directory_server stop).
 
 MSG
-exec .venv/bin/python manage.py runserver "$HOST:$PORT" --noreload
+.venv/bin/python manage.py runserver "$HOST:$PORT" --noreload
