@@ -182,6 +182,9 @@ if DIRECTORY["dialect"] not in ("openldap", "ad"):
     raise ImproperlyConfigured("DIRECTORY_DIALECT must be 'openldap' or 'ad'.")
 if DIRECTORY["tls"] not in ("none", "starttls", "ldaps"):
     raise ImproperlyConfigured("DIRECTORY_TLS must be 'none', 'starttls' or 'ldaps'.")
+# Attribute names the sync reads, overriding the dialect's defaults (provisioning/sync.py),
+# e.g. DIRECTORY_ATTRIBUTES='{"department": "ou", "title": "description"}'.
+DIRECTORY_ATTRIBUTES = env.json("DIRECTORY_ATTRIBUTES", default={})
 # Directory login: members of these groups (DNs) get the IT-admin / controlling role.
 DIRECTORY_LOGIN = env.bool("DIRECTORY_LOGIN", default=bool(DIRECTORY["url"]))
 DIRECTORY_IT_ADMIN_GROUP = env.str("DIRECTORY_IT_ADMIN_GROUP", default="")

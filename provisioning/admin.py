@@ -3,7 +3,13 @@
 from django.contrib import admin
 
 from catalogue.admin import CatalogueItemAdmin
-from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
+from provisioning.models import (
+    DriftFinding,
+    Entitlement,
+    ProvisioningAction,
+    ProvisioningJob,
+    SyncRun,
+)
 
 
 class ProvisioningActionInline(admin.TabularInline):
@@ -37,6 +43,29 @@ class EntitlementAdmin(admin.ModelAdmin):
     search_fields = ("holder__personnel_number", "holder__user__last_name", "item__name")
     list_select_related = ("holder__user", "item")
     readonly_fields = [f.name for f in Entitlement._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class DriftFindingInline(admin.TabularInline):
+    model = DriftFinding
+    extra = 0
+    can_delete = False
+    readonly_fields = ("kind", "group_dn", "member", "entitlement", "repaired_by_job")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """What the directory sync and the reconciliation found: leavers, movers, drift."""
+
+    list_display = ("kind", "started_at", "finished_at", "succeeded", "counts")
+    list_filter = ("kind", "succeeded")
+    readonly_fields = [f.name for f in SyncRun._meta.fields]
+    inlines = [DriftFindingInline]
 
     def has_add_permission(self, request):
         return False

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError
@@ -75,6 +77,18 @@ def reconcile() -> SyncRun:
     run.finished_at = timezone.now()
     run.succeeded = True
     run.save()
+    if findings:
+        from provisioning.sync import notify_it_admins
+
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = _("Reconciliation: %(missing)s missing, %(unexpected)s without a grant") % {
+                "missing": run.counts["missing"],
+                "unexpected": run.counts["unexpected"],
+            }
+            body = "\n".join(
+                f"{f.get_kind_display()}: {f.member} in {f.group_dn}" for f in findings
+            )
+        notify_it_admins(subject, body)
     return run
 
 

@@ -4,6 +4,8 @@ Passwords can only be written over an encrypted connection (LDAPS or StartTLS);
 AD refuses them otherwise, and so do we before sending anything.
 """
 
+import re
+
 import ldap3
 
 from provisioning.backends.base import DirectoryBackend, rdn_value
@@ -11,6 +13,9 @@ from provisioning.backends.errors import PermanentDirectoryError
 
 ACCOUNTDISABLE = 0x0002
 NORMAL_ACCOUNT = 0x0200
+
+
+RANGE_RE = re.compile(r"^member;range=(\d+)-(\d+|\*)$", re.IGNORECASE)
 
 
 def encode_password(password: str) -> bytes:
@@ -24,6 +29,33 @@ class ActiveDirectoryBackend(DirectoryBackend):
     user_object_classes = ("top", "person", "organizationalPerson", "user")
     group_object_filter = "(objectClass=group)"
     group_owner_attribute = "managedBy"
+
+    def group_members(self, group_dn: str) -> set[str]:
+        """All members, also past Windows' cap of 1,500 values per read (ranged retrieval)."""
+        result: set[str] = set()
+        start = 0
+        while True:
+            found = self.search(
+                group_dn,
+                "(objectClass=*)",
+                attributes=[f"member;range={start}-*"],
+                scope=ldap3.BASE,
+            )
+            if not found:
+                raise PermanentDirectoryError(f"No such group: {group_dn}", code=32)
+            attrs = found[0][1]
+            # ldap3 may file the values under "member", under "member;range=a-b", or both.
+            end = "*"
+            values = list(attrs.get("member") or [])
+            for name, vals in attrs.items():
+                match = RANGE_RE.match(name)
+                if match:
+                    end = match.group(2)
+                    values.extend(vals or [])
+            result.update(str(v).lower() for v in values)
+            if end == "*" or not values:
+                return result
+            start = int(end) + 1
 
     @property
     def encrypted(self) -> bool:
