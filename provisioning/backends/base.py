@@ -160,7 +160,18 @@ class DirectoryBackend(ABC):
         return {m.lower() for m in found[0][1].get("member", [])}
 
     def is_member(self, group_dn: str, user_dn: str) -> bool:
-        return user_dn.lower() in self.group_members(group_dn)
+        """Asks the server about this one member: no read of a large group's member list."""
+        found = self.search(
+            group_dn,
+            f"(member={filter_value(user_dn)})",
+            attributes=["1.1"],
+            scope=ldap3.BASE,
+        )
+        if found:
+            return True
+        if not self.search(group_dn, "(objectClass=*)", attributes=["1.1"], scope=ldap3.BASE):
+            raise PermanentDirectoryError(f"No such group: {group_dn}", code=32)
+        return False
 
     group_object_filter = "(objectClass=groupOfNames)"
     group_owner_attribute = "owner"
