@@ -47,11 +47,10 @@ def main() -> None:
             from provisioning.backends import reset_backends
             from provisioning.choices import ActionKind, Direction
             from provisioning.models import ProvisioningJob
+            from requests_app import notifications
             from requests_app.models import ServiceRequest
             from tests.conftest import Org
             from tests.factories import CatalogueItemFactory
-
-            from requests_app import notifications
 
             # Mail is a Celery task of its own in production, not part of a job's cost; the
             # test settings would run it inline, so it is left out here.
