@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 export DATABASE_URL="$(scripts/ensure-postgres.sh)"
 export DJANGO_SETTINGS_MODULE=tests.settings
 log "database: $DATABASE_URL"
+# The worker-crash test runs real Celery workers on Redis.
+export CELERY_BROKER_URL="$(scripts/ensure-redis.sh)"
+log "broker: $CELERY_BROKER_URL"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -1,0 +1,399 @@
+"""A real Celery worker on the Redis broker is killed with SIGKILL in the middle of 500
+provisioning jobs; a new one finishes them. Every job succeeds exactly once and the
+private slapd holds exactly the expected memberships, read back with ldapsearch.
+
+The workers are other processes: the test commits its rows (transaction=True) and
+hands the worker the test database, the broker, its own queue and the slapd's service
+account through the environment; tests/worker_settings.py switches off the eager mode
+that tests/settings.py forces.
+
+How the killed worker's jobs come back is production's path. Redis delivers a killed
+worker's unacknowledged messages again only after the visibility timeout (kombu's
+default, one hour; it must stay above the longest retry countdown, 600 s, or delayed
+retries would be delivered twice). Long before that, the periodic sweeper (beat runs
+``sweep_provisioning_jobs`` every 300 s) re-enqueues jobs not updated for
+PROVISIONING_STUCK_AFTER_SECONDS. The test sends the sweep task itself, as beat would,
+once the new worker has drained the queue, with a stuck-after of two seconds. Then it
+plays the late redelivery too: the dead worker's messages are put back into the queue
+as Redis does when their visibility timeout ends, a third worker runs them, and they
+must change nothing.
+"""
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from catalogue.models import Employee
+from provisioning.choices import ActionKind, Direction, JobState
+from provisioning.devdirectory import ldif_entry
+from provisioning.models import Entitlement, ProvisioningJob
+from provisioning.tasks import run_provisioning_job, sweep_provisioning_jobs
+from requests_app.choices import RequestState
+from requests_app.models import ServiceRequest
+from tests.provisioning_support import add_group, automated_item, group_action, members
+
+JOBS = 500
+GROUPS = 5
+KILL_AFTER = 100  # succeeded jobs before the SIGKILL
+STUCK_AFTER_SECONDS = 2  # the sweeper's threshold in the workers
+DEADLINE_SECONDS = 120
+BASE_DIR = Path(__file__).resolve().parent.parent
+SUCCESS_NOTES = ("added to group", "already a member")
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis keys
+
+
+def _database_url() -> str:
+    """The test database (pytest-django's test_<name>) as a URL for the worker."""
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = quote(db["HOST"] or "", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{auth}{'@' if auth else ''}{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def _group_alive(pgid: int) -> bool:
+    """Some process of the group is still alive (zombies waiting for a reaper do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+class Worker:
+    """``celery -A itportal worker`` in a session of its own: the main process and its pool
+    children form one process group, killed together."""
+
+    def __init__(self, name: str, queue: str, env: dict[str, str], log_path: Path):
+        self.name, self.log_path = name, log_path
+        argv = [
+            *(sys.executable, "-m", "celery", "-A", "itportal", "worker"),
+            *("--pool=prefork", "--concurrency=2", "-Q", queue, "-n", f"{name}@%h"),
+            *("--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"),
+        ]
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                argv,
+                cwd=BASE_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> None:
+        pgid = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
+        if sig != signal.SIGKILL and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            self.process.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):  # a pool child left behind
+            os.killpg(pgid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), SIGKILL if it does not end in time."""
+        self.kill(signal.SIGTERM, timeout=10.0)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+class Broker:
+    """The test's own queue on the Redis broker, looked at with the redis client."""
+
+    def __init__(self, url: str, queue: str):
+        self.url, self.queue = url, queue
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            pytest.fail(
+                f"no Redis answers at {url} ({exc}): run scripts/ensure-redis.sh and set "
+                "CELERY_BROKER_URL to what it prints"
+            )
+
+    def waiting(self) -> int:
+        return self.client.llen(self.queue)
+
+    def task_args(self, queue: str) -> list[list]:
+        """The positional arguments of the tasks waiting in ``queue``."""
+        args = []
+        for raw in self.client.lrange(queue, 0, -1):
+            body = base64.b64decode(json.loads(raw)["body"])
+            args.append(json.loads(body)[0])
+        return args
+
+    def task_ids(self, tags: set[bytes] | None = None) -> set[str]:
+        """Celery task ids of the unacknowledged messages ``tags``, or of the waiting ones."""
+        if tags is None:
+            raws = self.client.lrange(self.queue, 0, -1)
+        else:
+            raws = [json.loads(self.client.hget(UNACKED, tag))[0] for tag in tags]
+            raws = [json.dumps(raw) for raw in raws]
+        return {json.loads(raw)["headers"]["id"] for raw in raws}
+
+    def unacked(self) -> set[bytes]:
+        """Delivery tags of this queue's messages delivered to a worker and not acknowledged."""
+        tags = set()
+        for tag, raw in self.client.hscan_iter(UNACKED):
+            with contextlib.suppress(ValueError, TypeError):
+                if json.loads(raw)[2] == self.queue:
+                    tags.add(tag)
+        return tags
+
+    def redeliver(self, tags: set[bytes]) -> None:
+        """What Redis does with these messages when their visibility timeout has passed."""
+        from kombu import Connection
+
+        with Connection(self.url) as conn:
+            for tag in tags:
+                conn.default_channel.qos.restore_by_tag(tag)
+
+    def purge(self) -> None:
+        """Delete the queues named after ours (all priorities), their bindings and our
+        unacknowledged messages."""
+        keys = list(self.client.scan_iter(match=f"*{self.queue}*"))
+        if keys:
+            self.client.delete(*keys)
+        for tag in self.unacked():
+            self.client.pipeline().hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).execute()
+
+
+def _seed(org, directory) -> tuple[list[int], dict[str, set[str]]]:
+    """500 people in the slapd and the portal, each with an automated request in
+    fulfilment and its one add-to-group job; the expected members per group."""
+    groups = [add_group(directory, f"crash-{k}") for k in range(GROUPS)]
+    items = [
+        automated_item(org.service_desk, group_action(dn), name=f"Gruppe {k}", slug=f"crash-{k}")
+        for k, dn in enumerate(groups)
+    ]
+    uids = [f"crash{i:04d}" for i in range(JOBS)]
+    directory.load_ldif(
+        "\n".join(
+            ldif_entry(
+                directory.user_dn(uid),
+                {"objectClass": "inetOrgPerson", "uid": uid, "cn": f"Person {uid}", "sn": uid},
+            )
+            for uid in uids
+        )
+    )
+    password = make_password(None)
+    users = get_user_model().objects.bulk_create(
+        get_user_model()(
+            username=uid,
+            first_name="Person",
+            last_name=uid,
+            email=f"{uid}@musterstadt.example",
+            password=password,
+        )
+        for uid in uids
+    )
+    employees = Employee.objects.bulk_create(
+        Employee(user=user, personnel_number=uid, department=org.department, manager=org.manager)
+        for user, uid in zip(users, uids, strict=True)
+    )
+    now = timezone.now()
+    snapshots = [item.snapshot() for item in items]
+    requests = ServiceRequest.objects.bulk_create(
+        ServiceRequest(
+            requester=employee.user,
+            beneficiary=employee,
+            item=items[i % GROUPS],
+            item_version=items[i % GROUPS].version,
+            item_snapshot=snapshots[i % GROUPS],
+            answers={},
+            cost_centre=org.cost_centre,
+            price_once=items[i % GROUPS].price_once,
+            price_monthly=items[i % GROUPS].price_monthly,
+            fulfilment_group=org.service_desk,
+            state=RequestState.IN_FULFILMENT,
+            created_at=now,
+            submitted_at=now,
+            approved_at=now,
+            fulfilment_started_at=now,
+        )
+        for i, employee in enumerate(employees)
+    )
+    # One job per request: the jobs of one request run one after another, these all at once.
+    jobs = ProvisioningJob.objects.bulk_create(
+        ProvisioningJob(
+            request=request,
+            direction=Direction.GRANT,
+            position=1,
+            kind=ActionKind.ADD_TO_GROUP,
+            user_uid=uid,
+            target_dn=groups[i % GROUPS],
+            dialect="openldap",
+        )
+        for i, (request, uid) in enumerate(zip(requests, uids, strict=True))
+    )
+    expected = {dn.lower(): {directory.bind_dn.lower()} for dn in groups}
+    for i, uid in enumerate(uids):
+        expected[groups[i % GROUPS].lower()].add(directory.user_dn(uid).lower())
+    return [job.pk for job in jobs], expected
+
+
+def _states() -> dict[str, int]:
+    rows = ProvisioningJob.objects.values("state").annotate(n=Count("pk"))
+    return {row["state"]: row["n"] for row in rows}
+
+
+def _running() -> bool:
+    return ProvisioningJob.objects.filter(state=JobState.RUNNING).exists()
+
+
+def _settled() -> int:
+    return ProvisioningJob.objects.filter(state__in=[JobState.SUCCEEDED, JobState.FAILED]).count()
+
+
+class Deadline:
+    def __init__(self, seconds: float, workers: list[Worker]):
+        self.end, self.workers = time.monotonic() + seconds, workers
+
+    def check(self, what: str) -> None:
+        if time.monotonic() > self.end:
+            logs = "\n".join(f"--- {w.name}:\n{w.log_tail()}" for w in self.workers)
+            pytest.fail(f"timed out waiting for {what}; jobs: {_states()}\n{logs}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_killed_worker_every_job_succeeds_exactly_once(org, directory, settings, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker processes share the test database: PostgreSQL only")
+    started = time.monotonic()
+    queue = f"itportal-test-crash-{uuid.uuid4().hex}"
+    mail_queue = f"{queue}.mail"  # no worker reads it: mail is not what this test is about
+    broker = Broker(settings.CELERY_BROKER_URL, queue)
+    broker.purge()
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # this process publishes to the broker
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker.url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "ITPORTAL_TEST_QUEUE": queue,
+        "ITPORTAL_TEST_MAIL_QUEUE": mail_queue,
+        "PROVISIONING_STUCK_AFTER_SECONDS": str(STUCK_AFTER_SECONDS),
+        "LANGUAGE_CODE": "en",
+        "LOG_LEVEL": "WARNING",
+        **{f"DIRECTORY_{key.upper()}": value for key, value in directory.config_kwargs().items()},
+    }
+    workers: list[Worker] = []
+    deadline = Deadline(DEADLINE_SECONDS, workers)
+    try:
+        workers.append(Worker("crash-a", queue, env, tmp_path / "worker-a.log"))
+        job_ids, expected = _seed(org, directory)
+        seeded = time.monotonic()
+        with run_provisioning_job.app.producer_or_acquire() as producer:
+            for job_id in job_ids:
+                run_provisioning_job.apply_async((job_id,), queue=queue, producer=producer)
+
+        # 1. Kill the worker, main process and pool children, in the middle of the run:
+        # when a job is running (its directory write under way), not just after a commit.
+        while _settled() < KILL_AFTER or not _running():
+            assert workers[0].process.poll() is None, workers[0].log_tail()
+            deadline.check(f"{KILL_AFTER} jobs done by the first worker")
+            time.sleep(0.005)
+        workers[0].kill()
+        killed_at = time.monotonic()
+        at_kill = _states()
+        dead_tags = broker.unacked()  # what the dead worker held: Redis keeps it for an hour
+        assert KILL_AFTER <= at_kill.get(JobState.SUCCEEDED, 0) < JOBS, at_kill
+        assert dead_tags, "the killed worker held no message: it was not killed mid-run"
+
+        # 2. A new worker drains the queue; the sweeper re-enqueues what the dead one held.
+        workers.append(Worker("crash-b", queue, env, tmp_path / "worker-b.log"))
+        sweeps, last_sweep, last_done, last_change = 0, 0.0, -1, time.monotonic()
+        while (done := _settled()) < JOBS:
+            assert workers[1].process.poll() is None, workers[1].log_tail()
+            deadline.check("all jobs settled after the crash")
+            now = time.monotonic()
+            if done != last_done:
+                last_done, last_change = done, now
+            elif (
+                now - last_change > 1.0
+                and now - killed_at > STUCK_AFTER_SECONDS + 0.5
+                and now - last_sweep > 3.0
+                and broker.waiting() == 0
+            ):
+                sweep_provisioning_jobs.apply_async(queue=queue)  # as beat does every 300 s
+                sweeps, last_sweep = sweeps + 1, now
+            time.sleep(0.1)
+        recovered = time.monotonic()
+
+        def drain(what, held=frozenset()):  # the worker ran every message but ``held``
+            quiet = 0  # twice in a row: a message between BRPOP and "unacked" is in neither
+            while quiet < 2:
+                deadline.check(what)
+                time.sleep(0.1)
+                busy = broker.waiting() or broker.unacked() - held
+                quiet = 0 if busy else quiet + 1
+
+        drain("the queue to drain", held=dead_tags)
+        workers[1].stop()
+
+        # 3. An hour later Redis delivers the dead worker's messages again (its visibility
+        # timeout), to a third worker: they find their jobs settled and change nothing.
+        dead_ids = broker.task_ids(dead_tags)
+        broker.redeliver(dead_tags)
+        assert broker.task_ids() == dead_ids
+        workers.append(Worker("crash-c", queue, env, tmp_path / "worker-c.log"))
+        drain("the redelivered messages")
+        notified = broker.task_args(mail_queue)
+    finally:
+        for worker in workers:
+            worker.stop()
+        broker.purge()
+
+    jobs = list(ProvisioningJob.objects.order_by("pk"))
+    assert len(jobs) == JOBS
+    assert [job.pk for job in jobs if job.state != JobState.SUCCEEDED] == []
+    assert {job.attempts for job in jobs} <= {1, 2}
+    successes = {
+        job.pk: sum(line.endswith(SUCCESS_NOTES) for line in job.log.splitlines()) for job in jobs
+    }
+    assert [pk for pk, count in successes.items() if count != 1] == []
+    assert not ServiceRequest.objects.exclude(state=RequestState.FULFILLED).exists()
+    assert Entitlement.objects.count() == JOBS
+    # At most one "fulfilled" mail per request. (A worker killed between the commit and the
+    # on_commit publish loses its mail, so fewer is possible; twice is not.)
+    assert {event for _request_id, event in notified} <= {"fulfilled"}
+    assert len({request_id for request_id, _event in notified}) == len(notified)
+    for group_dn, want in expected.items():
+        assert members(directory, group_dn) == want  # the real ldapsearch: no more, no less
+
+    twice = sum(job.attempts == 2 for job in jobs)
+    print(
+        f"\nworker crash: {JOBS} jobs, seeding {seeded - started:.1f} s; SIGKILL at {at_kill}, "
+        f"{len(dead_tags)} unacknowledged message(s) left; {sweeps} sweep(s), {twice} job(s) "
+        f"run twice; {len(notified)} mails; all settled {recovered - killed_at:.1f} s "
+        f"after the kill; total {time.monotonic() - started:.1f} s"
+    )

@@ -1,0 +1,24 @@
+"""Settings for a real Celery worker started by a test (tests/test_worker_crash.py).
+
+The test settings run tasks eagerly, whatever the environment says; a worker
+subprocess must not. Everything else comes from tests.settings and the
+environment the test passes (DATABASE_URL of the test database, the broker,
+DIRECTORY_*). ``ITPORTAL_TEST_QUEUE`` is the test's own queue: every task the
+worker publishes (the sweeper's re-enqueues, mail) goes there, so it never
+reaches another worker on the same Redis; ``ITPORTAL_TEST_MAIL_QUEUE``, if set,
+parks the mail notifications in a queue of their own that no worker reads.
+"""
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ITPORTAL_TEST_QUEUE", "celery")
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # no pidbox traffic with other workers
+if os.environ.get("ITPORTAL_TEST_MAIL_QUEUE"):
+    CELERY_TASK_ROUTES = {
+        "requests_app.tasks.send_request_notification": {
+            "queue": os.environ["ITPORTAL_TEST_MAIL_QUEUE"]
+        }
+    }
