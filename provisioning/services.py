@@ -154,9 +154,7 @@ def execute(job: ProvisioningJob) -> str:
     backend = get_backend()
     kind = job.kind
     if kind == ActionKind.CREATE_ACCOUNT:
-        attributes = dict(job.attributes)
-        password = attributes.pop("password", None) or None
-        created = backend.create_user(job.user_uid, attributes, password)
+        created = backend.create_user(job.user_uid, dict(job.attributes), None)
         return "account created" if created else "account already present"
     user = backend.require_user(job.user_uid)
     if kind == ActionKind.ADD_TO_GROUP:

@@ -12,6 +12,8 @@ from provisioning.backends.base import rdn_value
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+(?:\.[a-zA-Z0-9_]+)?)\s*\}\}")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+# Passwords never go through templates: they would be stored in the job row and its log.
+SECRET_ATTRIBUTES = {"password", "userpassword", "unicodepwd"}
 
 
 def parse_attribute_lines(text: str) -> dict[str, str]:
@@ -25,6 +27,11 @@ def parse_attribute_lines(text: str) -> dict[str, str]:
         name = name.strip()
         if not sep or not ATTRIBUTE_NAME.match(name):
             raise ValueError(f"Line {number}: expected 'attribute = value', got {line!r}")
+        if name.lower() in SECRET_ATTRIBUTES:
+            raise ValueError(
+                f"Line {number}: passwords cannot be set by a template; new accounts are "
+                "created without a password (disabled in Active Directory) for IT to hand out."
+            )
         result[name] = template.strip()
     return result
 

@@ -52,7 +52,10 @@ def test_attribute_lines(text, expected):
     assert parse_attribute_lines(text) == expected
 
 
-@pytest.mark.parametrize("text", ["no equals sign", "bad name! = x", "= value"])
+@pytest.mark.parametrize(
+    "text",
+    ["no equals sign", "bad name! = x", "= value", "userPassword = geheim", "unicodePwd = x"],
+)
 def test_bad_attribute_lines_name_the_line(text):
     with pytest.raises(ValueError, match="Line 1"):
         parse_attribute_lines(text)
