@@ -233,6 +233,13 @@ class Approval(models.Model):
     activated_at = models.DateTimeField(_("pending since"), null=True, blank=True)
     reminded_at = models.DateTimeField(_("reminded"), null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    escalated_from = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("escalated from"),
+        blank=True,
+        related_name="+",
+        help_text=_("Earlier approvers of this step; they keep seeing the request."),
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("decided by"),

@@ -52,7 +52,9 @@ def requests_visible_to(user) -> QuerySet[ServiceRequest]:
     if is_it_admin(user):
         return _base()
     approvals = _approvals_for(user).filter(request=OuterRef("pk"))
-    decided = Approval.objects.filter(request=OuterRef("pk"), decided_by=user)
+    decided = Approval.objects.filter(
+        Q(decided_by=user) | Q(escalated_from=user), request=OuterRef("pk")
+    )
     return _base().filter(
         Q(requester=user)
         | Q(beneficiary__user=user)

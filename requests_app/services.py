@@ -575,6 +575,8 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
                 approver, group = _escalation_target(approval, service_request)
                 if approver is not None or group is not None:
                     previous = approval.approver_display
+                    if approval.approver_id:
+                        approval.escalated_from.add(approval.approver_id)
                     approval.approver = approver
                     approval.group = group
                     approval.escalation_level += 1

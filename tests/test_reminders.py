@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from catalogue.choices import ApproverKind
 from itportal import roles
 from itportal.workdays import is_working_day, working_days_between
-from requests_app import services, tasks
+from requests_app import selectors, services, tasks
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
 from requests_app.models import Approval, RequestEvent
 from tests.factories import EmployeeFactory
@@ -405,3 +405,19 @@ def test_beat_task_runs_the_service(org, manual_item, place_order, periods):
     result = tasks.approvals_remind_and_escalate.delay().get()
     assert result == ESCALATED
     assert pending_step(req).approver_id == org.head.user.pk
+
+
+def test_escalated_away_approver_still_sees_the_request(org, manual_item, place_order, settings):
+    """Escalation passes the decision on; the earlier approver keeps the request in view."""
+    from django.utils import timezone
+
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    Approval.objects.filter(request=req).update(
+        activated_at=timezone.now() - timezone.timedelta(days=30)
+    )
+    services.approvals_remind_and_escalate()
+    step = req.approvals.get()
+    assert step.approver == org.head.user
+    assert list(step.escalated_from.all()) == [org.manager.user]
+    assert selectors.requests_visible_to(org.manager.user).filter(pk=req.pk).exists()
+    assert not selectors.requests_awaiting_decision_by(org.manager.user).filter(pk=req.pk).exists()
