@@ -1,0 +1,1 @@
+"""Controlling: internal cost allocation and service usage, aggregated in PostgreSQL."""

@@ -1,0 +1,80 @@
+import django_filters
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from catalogue.models import Category, CostCentre, Department
+from metrics.controlling import selectors
+from requests_app.models import ServiceRequest
+
+
+class MonthField(forms.DateField):
+    """A calendar month, entered as YYYY-MM (``<input type="month">``)."""
+
+    input_formats = ["%Y-%m", "%Y-%m-%d"]
+    widget = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace(day=1) if value else value
+
+
+class MonthFilter(django_filters.Filter):
+    field_class = MonthField
+
+
+class ControllingFilterSet(django_filters.FilterSet):
+    """Narrows the requests that are counted; the period chooses the months shown."""
+
+    period_from = MonthFilter(label=_("From month"), method="keep")
+    period_to = MonthFilter(label=_("To month"), method="keep")
+    department = django_filters.ModelChoiceFilter(
+        label=_("Department"),
+        field_name="beneficiary__department",
+        queryset=Department.objects.order_by("code"),
+    )
+    cost_centre = django_filters.ModelChoiceFilter(
+        label=_("Cost centre"), queryset=CostCentre.objects.order_by("code")
+    )
+    category = django_filters.ModelChoiceFilter(
+        label=_("Category"), field_name="item__category", queryset=Category.objects.all()
+    )
+
+    class Meta:
+        model = ServiceRequest
+        fields = ["period_from", "period_to", "department", "cost_centre", "category"]
+
+    def keep(self, queryset, name, value):
+        return queryset
+
+    def period(self):
+        """The first and last month to show; the last twelve months by default."""
+        first, last = selectors.default_period()
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        first = data.get("period_from") or first
+        last = data.get("period_to") or last
+        if last < first:
+            first, last = last, first
+        # At most ten years, so a typo cannot ask for thousands of months.
+        if (last.year - first.year) * 12 + last.month - first.month > 120:
+            first = last.replace(year=last.year - 10)
+        return first, last
+
+
+class UsageFilterSet(ControllingFilterSet):
+    breakdown = django_filters.ChoiceFilter(
+        label=_("Broken down by"),
+        method="keep",
+        empty_label=None,
+        choices=[
+            (selectors.BREAKDOWN_SERVICE, _("Service only")),
+            (selectors.BREAKDOWN_DEPARTMENT, _("Department")),
+            (selectors.BREAKDOWN_COST_CENTRE, _("Cost centre")),
+        ],
+    )
+
+    class Meta(ControllingFilterSet.Meta):
+        fields = [*ControllingFilterSet.Meta.fields, "breakdown"]
+
+    def breakdown_value(self) -> str:
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        return data.get("breakdown") or selectors.BREAKDOWN_SERVICE

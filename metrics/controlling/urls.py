@@ -1,0 +1,11 @@
+from django.urls import path
+
+from metrics.controlling import views
+
+app_name = "controlling"
+
+urlpatterns = [
+    path("", views.CostView.as_view(), name="costs"),
+    path("kosten.<str:fmt>", views.CostExportView.as_view(), name="costs_export"),
+    path("nutzung/", views.UsageView.as_view(), name="usage"),
+]
