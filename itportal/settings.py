@@ -205,6 +205,10 @@ PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", def
 PROVISIONING_STUCK_AFTER_SECONDS = env.int("PROVISIONING_STUCK_AFTER_SECONDS", default=600)
 PROVISIONING_EXPIRY_NOTICE_DAYS = env.int("PROVISIONING_EXPIRY_NOTICE_DAYS", default=7)
 
+# /metrics (Prometheus): a bearer token, and/or addresses or networks allowed without one.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
 # Approval rules: working days count Monday to Friday without the public
 # holidays of the configured German Land (ISO 3166-2 code without "DE-").
 PORTAL_HOLIDAY_SUBDIVISION = env.str("PORTAL_HOLIDAY_SUBDIVISION", default="NW")

@@ -25,6 +25,7 @@ from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
+from provisioning.signals import directory_error
 from requests_app import services as request_services
 from requests_app.models import ServiceRequest
 
@@ -198,6 +199,7 @@ def job_run(*, job_id: int) -> RetryLater | None:
     try:
         note = execute(job)
     except DirectoryError as exc:
+        directory_error.send(sender=ProvisioningJob, job=job, error=exc)
         with transaction.atomic():
             job = ProvisioningJob.objects.select_for_update().get(pk=job_id)
             if job.state != JobState.RUNNING:
