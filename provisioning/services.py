@@ -27,6 +27,7 @@ from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementStat
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from provisioning.signals import directory_error
 from requests_app import services as request_services
+from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def provision_request(*, request_id: int) -> list[int]:
             .select_related("beneficiary__user", "beneficiary__department")
             .get(pk=request_id)
         )
-        if service_request.state != "approved" or not claims(service_request):
+        if service_request.state != RequestState.APPROVED or not claims(service_request):
             return []
         jobs = list(service_request.provisioning_jobs.filter(direction=Direction.GRANT))
         if jobs:  # reopened after a failure: run the failed ones again
@@ -261,7 +262,7 @@ def job_retry(*, job_id: int, user) -> ProvisioningJob:
         job.save()
         if job.direction == Direction.GRANT:
             service_request = ServiceRequest.objects.get(pk=job.request_id)
-            if service_request.state == "failed":
+            if service_request.state == RequestState.FAILED:
                 request_services.request_reopen(request_id=service_request.pk, user=user)
                 return job  # reopening re-arms and enqueues the request's failed jobs
         _enqueue_after_commit([job.pk])
@@ -281,7 +282,7 @@ def job_mark_done(*, job_id: int, user, note: str) -> ProvisioningJob:
         _settle(job)
         if job.direction == Direction.GRANT and job.entitlement_id is None:
             service_request = ServiceRequest.objects.get(pk=job.request_id)
-            if service_request.state == "failed":
+            if service_request.state == RequestState.FAILED:
                 # Back to approved; provisioning then finds every job done and fulfils it.
                 request_services.request_reopen(
                     request_id=service_request.pk, user=user, comment=note

@@ -43,7 +43,7 @@ def directory_settings(settings, directory):
     """
     from provisioning.backends import reset_backends
 
-    settings.DIRECTORY = {**settings.DIRECTORY, **directory.config_kwargs()}
+    settings.DIRECTORY = {**settings.DIRECTORY, **directory.config_kwargs(), "timeout": 5}
     reset_backends()
     yield directory
     reset_backends()

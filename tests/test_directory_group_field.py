@@ -18,11 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ldap(directory, settings):
-    settings.DIRECTORY = {**directory.config_kwargs(), "ca_file": "", "timeout": 5}
-    reset_backends()
-    yield directory
-    reset_backends()
+def ldap(directory_settings):
+    return directory_settings
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from django.test import override_settings
 
 from catalogue.models import Department, Employee
 from itportal import roles
-from provisioning.backends import reset_backends
 from provisioning.choices import EntitlementState
 from provisioning.devdirectory import ldif_entry
 from provisioning.models import Entitlement
@@ -17,11 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ldap(directory, settings):
-    settings.DIRECTORY = {**directory.config_kwargs(), "ca_file": "", "timeout": 5}
-    reset_backends()
-    yield directory
-    reset_backends()
+def ldap(directory_settings):
+    return directory_settings
 
 
 def person(directory, uid, *, manager=None, department="10", given="Vorname", sn=None, **extra):

@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from provisioning import entitlements as entitlement_jobs
 from provisioning import services
-from provisioning.backends import reset_backends
 from provisioning.choices import ActionKind, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app import services as request_services
@@ -24,13 +23,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ldap(directory, settings):
-    settings.DIRECTORY = {**directory.config_kwargs(), "ca_file": "", "timeout": 3}
+def ldap(directory_settings, settings):
     settings.PROVISIONING_RETRY_BASE_SECONDS = 0.01
     settings.PROVISIONING_RETRY_MAX_SECONDS = 0.02
-    reset_backends()
-    yield directory
-    reset_backends()
+    return directory_settings
 
 
 @pytest.fixture
