@@ -1,0 +1,348 @@
+"""A plausible history of orders for demos and for load checks of the controlling pages.
+
+Everything is generated set-based in PostgreSQL, with ``INSERT … SELECT`` over
+``generate_series``, so a million requests take about a minute instead
+of an hour of ORM saves. Python only prepares the small tables the SQL draws from: the
+catalogue items with their popularity, the people, and the calendar of working days weighted by
+a growth trend and a seasonal pattern. ``setseed`` makes a run repeatable.
+
+The history follows the real workflow: timestamps in order, the states a request reaches by
+now, one audit record per transition, an approval row for items with an approval policy (the
+first step only), and an entitlement for every fulfilled request, some of them revoked since.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from catalogue.choices import ApproverKind, FulfilmentKind
+from catalogue.models import CatalogueItem, Employee
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app.choices import ApprovalStatus, EventKind, RequestState
+from requests_app.models import Approval, RequestEvent, ServiceRequest
+
+# More orders when people join (September) and at the start of the year; fewer in the
+# summer holidays and around Christmas.
+SEASON = {1: 1.25, 2: 1.05, 3: 1.0, 4: 0.95, 5: 0.95, 6: 0.9, 7: 0.75, 8: 0.85, 9: 1.3,
+          10: 1.1, 11: 1.0, 12: 0.8}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    requests: int
+    approvals: int
+    events: int
+    entitlements: int
+
+
+def working_days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    days, day = [], first
+    while day <= last:
+        if day.weekday() < 5:
+            days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
+def day_weights(days: list[datetime.date], growth: float) -> list[float]:
+    """Relative demand per day: linear growth over the period times the month's season."""
+    span = max(len(days) - 1, 1)
+    return [(1 + growth * i / span) * SEASON[d.month] for i, d in enumerate(days)]
+
+
+def item_weights(items: list[CatalogueItem], rng: random.Random) -> list[float]:
+    """Zipf-like popularity; the last few items are never or hardly ever ordered."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    weights = [0.0] * len(items)
+    for rank, index in enumerate(order, start=1):
+        weights[index] = 1 / rank**0.9
+    for index in order[-3:]:
+        weights[index] = 0.0
+    for index in order[-6:-3]:
+        weights[index] = 0.002
+    return weights
+
+
+def cumulative(weights: list[float]) -> list[float]:
+    total = sum(weights)
+    running, result = 0.0, []
+    for weight in weights:
+        running += weight
+        result.append(running / total)
+    result[-1] = 1.0
+    return result
+
+
+def _temp_table(cursor, name: str, columns: str, rows: list[tuple]) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    cursor.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
+    if rows:
+        marks = ", ".join(["%s"] * len(rows[0]))
+        cursor.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)  # noqa: S608
+    cursor.execute(f"ANALYZE {name}")
+
+
+def generate(*, count: int, months: int = 12, seed: int = 1, growth: float = 0.4) -> HistoryResult:
+    """Add ``count`` requests submitted over the last ``months`` months, ending now."""
+    if connection.vendor != "postgresql":
+        raise RuntimeError("The history generator needs PostgreSQL.")
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+    now = timezone.now()
+    today = timezone.localdate(now)
+    index = today.year * 12 + today.month - 1 - (months - 1)
+    first = datetime.date(index // 12, index % 12 + 1, 1)
+    days = working_days(first, today)
+    items = list(
+        CatalogueItem.objects.active()
+        .select_related("category")
+        .prefetch_related("form_fields", "approval_steps")
+        .order_by("pk")
+    )
+    people = list(
+        Employee.objects.filter(is_active=True)
+        .select_related("department", "manager", "department__cost_centre__owner")
+        .order_by("pk")
+    )
+    if not items or not people:
+        raise RuntimeError("Seed the catalogue and the organisation first (manage.py seed_demo).")
+
+    item_rows = []
+    for item, cum in zip(items, cumulative(item_weights(items, rng)), strict=True):
+        step = next(iter(sorted(item.approval_steps.all(), key=lambda s: s.position)), None)
+        fulfiller = item.service_owner.user_set.order_by("pk").values_list("pk", flat=True).first()
+        item_rows.append((
+            cum, item.pk, item.version, _json(item.snapshot()), item.price_once,
+            item.price_monthly, item.service_owner_id, fulfiller,
+            item.fulfilment_kind == FulfilmentKind.AUTOMATED,
+            step.approver_kind if step else None,
+            (step.label or step.get_approver_kind_display()) if step else None,
+            step.group_id if step else None,
+        ))  # fmt: skip
+    person_rows = []
+    for index, person in enumerate(people):
+        cost_centre = person.cost_centre_id or person.department.cost_centre_id
+        manager_user = person.manager.user_id if person.manager else None
+        owner = person.department.cost_centre.owner
+        person_rows.append(
+            (index, person.pk, person.user_id, cost_centre, manager_user,
+             owner.user_id if owner else None)
+        )  # fmt: skip
+    day_rows = list(zip(cumulative(day_weights(days, growth)), days, strict=True))
+
+    tz = settings.TIME_ZONE
+    with transaction.atomic(), connection.cursor() as cursor:
+        _temp_table(
+            cursor,
+            "hist_items",
+            "cum float8, id int, version int, snapshot jsonb, price_once numeric, "
+            "price_monthly numeric, group_id int, fulfiller int, automated bool, "
+            "step_kind text, step_label text, step_group int",
+            item_rows,
+        )
+        _temp_table(
+            cursor,
+            "hist_people",
+            "idx int PRIMARY KEY, id int, user_id int, cost_centre_id int, manager_user int, "
+            "owner_user int",
+            person_rows,
+        )
+        _temp_table(cursor, "hist_days", "cum float8, day date", day_rows)
+        cursor.execute("CREATE INDEX ON hist_days (cum)")
+        cursor.execute("CREATE INDEX ON hist_items (cum)")
+        cursor.execute("SELECT setseed(%s)", [((seed % 1000) / 1000.0)])
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM " + ServiceRequest._meta.db_table)  # noqa: S608
+        (before,) = cursor.fetchone()
+        requests_table = ServiceRequest._meta.db_table
+        tables = {
+            "table": requests_table,
+            "requests": requests_table,
+            "approvals": Approval._meta.db_table,
+            "events": RequestEvent._meta.db_table,
+            "entitlements": Entitlement._meta.db_table,
+        }
+        counts = []
+        for template, params in (
+            (_REQUESTS_SQL, {"n": count, "people": len(person_rows), "tz": tz, "now": now}),
+            (_APPROVALS_SQL, {"group": ApproverKind.GROUP}),
+            (_EVENTS_SQL, {}),
+            (_ENTITLEMENTS_SQL, {"active": EntitlementState.ACTIVE,
+                                 "revoked": EntitlementState.REVOKED, "now": now}),
+        ):  # fmt: skip
+            cursor.execute(_sql(template, **tables), _params(before=before, **params))
+            counts.append(cursor.rowcount)
+        cursor.execute("ANALYZE")
+    return HistoryResult(*counts)
+
+
+def _params(**extra) -> dict:
+    """Named parameters for the SQL below: ``%(S)s.FULFILLED`` becomes ``%(S_FULFILLED)s``."""
+    values = dict(extra)
+    for prefix, choices in (("S", RequestState), ("E", EventKind), ("A", ApprovalStatus)):
+        values.update({f"{prefix}_{member.name}": member.value for member in choices})
+    return values
+
+
+def _sql(template: str, **tables) -> str:
+    return re.sub(r"%\(([SEA])\)s\.([A-Z_]+)", r"%(\1_\2)s", template.format(**tables))
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Draws per request: day, time of day, item, beneficiary, requester, outcome, waits.
+# Approval wait (items with a policy) and manual work are exponential with means of 20 and
+# 50 working hours; automated fulfilment takes seconds to minutes. Whatever has not happened
+# by now has not happened: the request stays in the state it has reached.
+_REQUESTS_SQL = """
+WITH draws AS MATERIALIZED (
+    SELECT random() AS r_day, random() AS r_time, random() AS r_item, random() AS r_person,
+           random() AS r_requester, random() AS r_outcome, random() AS r_wait, random() AS r_work
+    FROM generate_series(1, %(n)s)
+),
+timed AS (
+    SELECT d.*, i.*, p.id AS beneficiary_id, p.cost_centre_id,
+           COALESCE(CASE WHEN d.r_requester < 0.15 THEN q.user_id END, p.user_id)
+               AS requester_id,
+           ((day.day + interval '7 hours' + d.r_time * interval '10 hours')
+               AT TIME ZONE %(tz)s) AS submitted
+    FROM draws d
+    CROSS JOIN LATERAL (SELECT day FROM hist_days WHERE cum >= d.r_day ORDER BY cum LIMIT 1) day
+    CROSS JOIN LATERAL (SELECT * FROM hist_items WHERE cum >= d.r_item ORDER BY cum LIMIT 1) i
+    JOIN hist_people p ON p.idx = LEAST(floor(d.r_person * %(people)s)::int, %(people)s - 1)
+    JOIN hist_people q ON q.idx = LEAST(floor(d.r_requester * %(people)s * 6)::int %% %(people)s,
+                                        %(people)s - 1)
+),
+planned AS (
+    SELECT t.*,
+           t.submitted + CASE WHEN t.step_kind IS NULL THEN interval '1 second'
+               ELSE -ln(1 - t.r_wait * 0.999) * interval '20 hours' END AS decided,
+           CASE WHEN t.r_outcome < 0.05 AND t.step_kind IS NOT NULL THEN 'reject'
+                WHEN t.r_outcome < 0.08 THEN 'cancel'
+                WHEN t.r_outcome < 0.095 THEN 'fail'
+                ELSE 'fulfil' END AS outcome
+    FROM timed t
+    WHERE t.submitted < %(now)s
+),
+staged AS (
+    SELECT p.*,
+           p.decided + CASE WHEN p.automated THEN interval '5 seconds'
+               ELSE -ln(1 - p.r_work * 0.7) * interval '8 hours' END AS started,
+           p.decided + CASE WHEN p.automated THEN (20 + p.r_work * 280) * interval '1 second'
+               ELSE -ln(1 - p.r_work * 0.999) * interval '50 hours' + interval '1 hour' END
+               AS finished
+    FROM planned p
+)
+INSERT INTO {table} (
+    requester_id, beneficiary_id, item_id, item_version, item_snapshot, answers,
+    cost_centre_id, justification, price_once, price_monthly, fulfilment_group_id, assignee_id,
+    resolution_note, state, created_at, submitted_at, approved_at, fulfilment_started_at,
+    closed_at)
+SELECT requester_id, beneficiary_id, id, version, snapshot, '{{}}'::jsonb,
+       cost_centre_id, '', price_once, price_monthly, group_id,
+       CASE WHEN NOT automated AND outcome IN ('fulfil', 'fail') AND started <= %(now)s
+            THEN fulfiller END,
+       '', state, submitted - interval '3 minutes', submitted,
+       CASE WHEN outcome NOT IN ('reject', 'cancel') AND decided <= %(now)s THEN decided END,
+       CASE WHEN outcome IN ('fulfil', 'fail') AND started <= %(now)s THEN started END,
+       CASE WHEN state IN (%(S)s.REJECTED, %(S)s.CANCELLED, %(S)s.FULFILLED, %(S)s.FAILED)
+            THEN CASE WHEN outcome IN ('reject', 'cancel') THEN decided ELSE finished END END
+FROM (
+    SELECT s.*,
+           CASE WHEN s.decided > %(now)s THEN
+                    CASE WHEN s.step_kind IS NULL THEN %(S)s.SUBMITTED
+                         ELSE %(S)s.AWAITING_APPROVAL END
+                WHEN s.outcome = 'reject' THEN %(S)s.REJECTED
+                WHEN s.outcome = 'cancel' THEN %(S)s.CANCELLED
+                WHEN s.started > %(now)s THEN %(S)s.APPROVED
+                WHEN s.finished > %(now)s THEN %(S)s.IN_FULFILMENT
+                WHEN s.outcome = 'fail' THEN %(S)s.FAILED
+                ELSE %(S)s.FULFILLED END AS state
+    FROM staged s
+) AS r
+"""
+
+_APPROVALS_SQL = """
+INSERT INTO {approvals} (request_id, position, approver_kind, label, approver_id, group_id,
+                         routing_note, status, activated_at, escalation_level, decided_by_id,
+                         decided_at, comment)
+SELECT r.id, 1, i.step_kind, i.step_label,
+       CASE WHEN i.step_kind = %(group)s AND i.step_group IS NOT NULL THEN NULL
+            ELSE COALESCE(p.manager_user, p.owner_user, r.requester_id) END,
+       CASE WHEN i.step_kind = %(group)s THEN i.step_group END,
+       '',
+       CASE WHEN r.state = %(S)s.AWAITING_APPROVAL THEN %(A)s.PENDING
+            WHEN r.state = %(S)s.REJECTED THEN %(A)s.REJECTED
+            WHEN r.state = %(S)s.CANCELLED THEN %(A)s.WITHDRAWN
+            ELSE %(A)s.APPROVED END,
+       r.submitted_at, 0,
+       CASE WHEN r.state IN (%(S)s.AWAITING_APPROVAL, %(S)s.CANCELLED) THEN NULL
+            ELSE COALESCE(p.manager_user, p.owner_user, i.fulfiller) END,
+       CASE WHEN r.state = %(S)s.REJECTED THEN r.closed_at
+            WHEN r.state IN (%(S)s.AWAITING_APPROVAL, %(S)s.CANCELLED) THEN NULL
+            ELSE r.approved_at END,
+       ''
+FROM {requests} r
+JOIN hist_items i ON i.id = r.item_id
+JOIN hist_people p ON p.id = r.beneficiary_id
+WHERE r.id > %(before)s AND i.step_kind IS NOT NULL
+"""
+
+# One audit record per transition the request went through, in order.
+_EVENTS_SQL = """
+INSERT INTO {events} (request_id, created_at, actor_id, on_behalf_of_id, kind, from_state,
+                      to_state, comment)
+SELECT e.request_id, e.at, e.actor, NULL, e.kind, e.from_state, e.to_state, ''
+FROM {requests} r
+JOIN hist_items i ON i.id = r.item_id
+LEFT JOIN {approvals} a ON a.request_id = r.id AND a.position = 1
+CROSS JOIN LATERAL (VALUES
+    (r.id, r.created_at, r.requester_id, %(E)s.CREATE, '', %(S)s.DRAFT, true),
+    (r.id, r.submitted_at, r.requester_id, %(E)s.SUBMIT, %(S)s.DRAFT, %(S)s.SUBMITTED, true),
+    (r.id, r.submitted_at, NULL, %(E)s.START_APPROVAL, %(S)s.SUBMITTED,
+     %(S)s.AWAITING_APPROVAL, a.id IS NOT NULL),
+    (r.id, r.approved_at, a.decided_by_id, %(E)s.APPROVE, %(S)s.AWAITING_APPROVAL,
+     %(S)s.APPROVED, a.id IS NOT NULL AND r.approved_at IS NOT NULL),
+    (r.id, r.approved_at, NULL, %(E)s.APPROVE_WITHOUT_STEPS, %(S)s.SUBMITTED, %(S)s.APPROVED,
+     a.id IS NULL AND r.approved_at IS NOT NULL),
+    (r.id, r.closed_at, a.decided_by_id, %(E)s.REJECT, %(S)s.AWAITING_APPROVAL,
+     %(S)s.REJECTED, r.state = %(S)s.REJECTED),
+    (r.id, r.closed_at, r.requester_id, %(E)s.CANCEL,
+     CASE WHEN a.id IS NULL THEN %(S)s.SUBMITTED ELSE %(S)s.AWAITING_APPROVAL END,
+     %(S)s.CANCELLED, r.state = %(S)s.CANCELLED),
+    (r.id, r.fulfilment_started_at, r.assignee_id, %(E)s.TAKE, %(S)s.APPROVED,
+     %(S)s.IN_FULFILMENT, r.fulfilment_started_at IS NOT NULL AND NOT i.automated),
+    (r.id, r.fulfilment_started_at, NULL, %(E)s.START_AUTOMATION, %(S)s.APPROVED,
+     %(S)s.IN_FULFILMENT, r.fulfilment_started_at IS NOT NULL AND i.automated),
+    (r.id, r.closed_at, r.assignee_id, %(E)s.COMPLETE, %(S)s.IN_FULFILMENT, %(S)s.FULFILLED,
+     r.state = %(S)s.FULFILLED),
+    (r.id, r.closed_at, r.assignee_id, %(E)s.FAIL, %(S)s.IN_FULFILMENT, %(S)s.FAILED,
+     r.state = %(S)s.FAILED)
+) AS e(request_id, at, actor, kind, from_state, to_state, happened)
+WHERE r.id > %(before)s AND e.happened
+"""
+
+# Every fulfilled request grants an entitlement; about one in eight has been revoked since,
+# at a random time between the grant and now.
+_ENTITLEMENTS_SQL = """
+INSERT INTO {entitlements} (holder_id, item_id, request_id, state, granted_at, expires_on,
+                            revoked_at, revoke_reason, review_note)
+SELECT r.beneficiary_id, r.item_id, r.id,
+       CASE WHEN x.revoke THEN %(revoked)s ELSE %(active)s END,
+       r.closed_at, NULL,
+       CASE WHEN x.revoke THEN r.closed_at + x.r * (%(now)s - r.closed_at) END,
+       CASE WHEN x.revoke THEN 'No longer needed' ELSE '' END, ''
+FROM {requests} r
+JOIN (SELECT id, random() < 0.12 AS revoke, random() AS r
+      FROM {requests} WHERE id > %(before)s AND state = %(S)s.FULFILLED) x ON x.id = r.id
+"""

@@ -1,0 +1,35 @@
+"""Generate a plausible history of orders for demos and load checks (PostgreSQL only)."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from metrics import history
+
+
+class Command(BaseCommand):
+    help = (
+        "Adds a history of requests over the last months, following the real workflow, "
+        "for the controlling pages. Needs PostgreSQL and the demo catalogue (seed_demo)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--count", type=int, default=6000, help="requests to add")
+        parser.add_argument("--months", type=int, default=12, help="months of history")
+        parser.add_argument("--seed", type=int, default=1, help="random seed (repeatable)")
+        parser.add_argument(
+            "--growth", type=float, default=0.4, help="demand growth over the period (0.4 = +40%%)"
+        )
+
+    def handle(self, *args, count, months, seed, growth, **options):
+        if count < 1 or not 1 <= months <= 120:
+            raise CommandError("--count must be positive and --months between 1 and 120.")
+        started = time.monotonic()
+        try:
+            result = history.generate(count=count, months=months, seed=seed, growth=growth)
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"{result.requests} requests, {result.approvals} approvals, {result.events} audit "
+            f"records, {result.entitlements} entitlements in {time.monotonic() - started:.1f} s"
+        )

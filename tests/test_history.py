@@ -1,0 +1,119 @@
+"""The history generator writes data the real workflow could have written."""
+
+import datetime
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from catalogue.choices import ApproverKind, FulfilmentKind
+from metrics import history
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app.choices import EventKind, RequestState
+from requests_app.models import Approval, RequestEvent, ServiceRequest
+from tests.factories import ApprovalPolicyStepFactory, CatalogueItemFactory
+
+S = RequestState
+
+
+@pytest.fixture
+def catalogue(org):
+    items = [CatalogueItemFactory(service_owner=org.service_desk) for _ in range(8)]
+    for item in items[:4]:
+        ApprovalPolicyStepFactory(item=item, position=1, approver_kind=ApproverKind.LINE_MANAGER)
+    for item in items[4:6]:
+        item.fulfilment_kind = FulfilmentKind.AUTOMATED
+        item.save()
+    return items
+
+
+def test_history_follows_the_workflow(catalogue):
+    result = history.generate(count=2000, months=12, seed=7)
+    requests = ServiceRequest.objects.all()
+    assert result.requests == requests.count() == 2000
+
+    now = timezone.now()
+    first = timezone.localdate() - datetime.timedelta(days=366)
+    assert not requests.filter(submitted_at__gt=now).exists()
+    assert not requests.filter(submitted_at__date__lt=first).exists()
+    # Timestamps never run backwards.
+    assert not requests.filter(
+        Q(approved_at__lt=F("submitted_at"))
+        | Q(fulfilment_started_at__lt=F("approved_at"))
+        | Q(closed_at__lt=F("submitted_at"))
+        | Q(closed_at__lt=F("fulfilment_started_at"))
+    ).exists()
+    # Each state has exactly the timestamps it implies.
+    closed = [S.FULFILLED, S.FAILED, S.REJECTED, S.CANCELLED]
+    assert not requests.filter(state__in=closed, closed_at__isnull=True).exists()
+    assert not requests.exclude(state__in=closed).filter(closed_at__isnull=False).exists()
+    assert not requests.filter(state=S.FULFILLED, approved_at__isnull=True).exists()
+    states = set(requests.values_list("state", flat=True))
+    assert {S.FULFILLED, S.REJECTED, S.CANCELLED, S.FAILED} <= states
+    # Rejections only where someone could reject: items with an approval policy.
+    assert not requests.filter(state=S.REJECTED, item__approval_steps__isnull=True).exists()
+
+    # One approval per request of an item with a policy; none for the others.
+    assert result.approvals == Approval.objects.count()
+    assert not Approval.objects.filter(request__item__approval_steps__isnull=True).exists()
+    with_policy = requests.filter(item__approval_steps__isnull=False).count()
+    assert Approval.objects.count() == with_policy
+
+    # The audit trail: created and submitted always; the last record reaches the state.
+    assert result.events == RequestEvent.objects.count()
+    per_request = requests.annotate(
+        n_create=Count("events", filter=Q(events__kind=EventKind.CREATE)),
+        n_submit=Count("events", filter=Q(events__kind=EventKind.SUBMIT)),
+    )
+    assert not per_request.exclude(n_create=1, n_submit=1).exists()
+    for request in requests.filter(pk__in=requests.values("pk")[:200]):
+        trail = list(request.events.order_by("created_at", "id"))
+        assert trail[-1].to_state == request.state
+        for earlier, later in zip(trail, trail[1:], strict=False):
+            assert later.from_state == earlier.to_state
+    automated = requests.filter(item__fulfilment_kind=FulfilmentKind.AUTOMATED)
+    assert not RequestEvent.objects.filter(request__in=automated, kind=EventKind.TAKE).exists()
+
+    # Every fulfilled request has its entitlement; some were revoked since, never before grant.
+    assert result.entitlements == Entitlement.objects.count()
+    assert Entitlement.objects.count() == requests.filter(state=S.FULFILLED).count()
+    revoked = Entitlement.objects.filter(state=EntitlementState.REVOKED)
+    assert 0 < revoked.count() < Entitlement.objects.count() / 4
+    assert not revoked.filter(revoked_at__lt=F("granted_at")).exists()
+    assert not Entitlement.objects.filter(
+        state=EntitlementState.ACTIVE, revoked_at__isnull=False
+    ).exists()
+
+
+def test_popularity_and_growth(catalogue):
+    history.generate(count=3000, months=12, seed=3)
+    per_item = sorted(
+        ServiceRequest.objects.values("item").annotate(n=Count("id")).values_list("n", flat=True)
+    )
+    # Some items are never ordered (candidates to retire); the top item leads clearly.
+    assert len(per_item) < len(catalogue)
+    assert per_item[-1] > 2 * per_item[len(per_item) // 2]
+    # Demand grows: the last six months have more orders than the first six.
+    middle = timezone.now() - datetime.timedelta(days=182)
+    older = ServiceRequest.objects.filter(submitted_at__lt=middle).count()
+    newer = ServiceRequest.objects.filter(submitted_at__gte=middle).count()
+    assert newer > older
+
+
+def test_same_seed_same_history(catalogue):
+    history.generate(count=300, months=6, seed=11)
+    first = list(ServiceRequest.objects.order_by("pk").values_list("item_id", "beneficiary_id"))
+    history.generate(count=300, months=6, seed=11)
+    second = list(ServiceRequest.objects.order_by("pk").values_list("item_id", "beneficiary_id"))[
+        300:
+    ]
+    assert first == second
+
+
+def test_command_refuses_bad_arguments_and_an_empty_catalogue(db):
+    with pytest.raises(CommandError, match="--count"):
+        call_command("seed_history", "--count", "0")
+    with pytest.raises(CommandError, match="seed_demo"):
+        call_command("seed_history", "--count", "10")
