@@ -26,4 +26,4 @@ messages: install
 	DEBUG=1 .venv/bin/python manage.py compilemessages -l de --ignore '.venv/*'
 
 clean:
-	rm -rf var/pg var/redis var/demo.sqlite3 var/staticfiles
+	rm -rf var/pg var/redis var/staticfiles

@@ -82,7 +82,7 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "itportal.wsgi.application"
 
-# PostgreSQL in production and tests; the demo sets sqlite:///var/demo.sqlite3.
+# PostgreSQL everywhere: the controlling reports use its window and percentile functions.
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/itportal")
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the portal with demo data on SQLite, on 127.0.0.1:$PORT (default 8000).
+# Start the portal with demo data on PostgreSQL, on 127.0.0.1:$PORT (default 8000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -7,8 +7,14 @@ cd "$(dirname "$0")/.."
 mkdir -p var
 [ -f var/demo-secret ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/demo-secret
 export SECRET_KEY="$(cat var/demo-secret)"
-# SQLite with a lock timeout: the web server and the Celery worker write to it at once.
-export DATABASE_URL="${DEMO_DATABASE_URL:-sqlite:///$PWD/var/demo.sqlite3?timeout=30}"
+# PostgreSQL as in production (the controlling reports use its window and percentile
+# functions): the local server if one answers, otherwise a private cluster under var/pg.
+if [ -z "${DEMO_DATABASE_URL:-}" ]; then
+    server="$(DATABASE_URL= scripts/ensure-postgres.sh)"
+    DEMO_DATABASE_URL="${server%/*}/itportal_demo"
+fi
+export DATABASE_URL="$DEMO_DATABASE_URL"
+.venv/bin/python scripts/create-database.py "$DATABASE_URL"
 export DEBUG=false
 export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0
 # The same asynchronous path as production: a Celery worker and beat on Redis (the local
@@ -24,6 +30,8 @@ export ALLOWED_HOSTS="localhost,127.0.0.1,$HOST"
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py seed_demo
+# A year of past orders for the controlling pages (only into an empty history).
+.venv/bin/python manage.py seed_history --if-empty
 
 # The demo's directory: a private OpenLDAP slapd under var/slapd on DIRECTORY_PORT (3890).
 .venv/bin/python manage.py directory_server start

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import history
+from requests_app.models import ServiceRequest
 
 
 class Command(BaseCommand):
@@ -18,12 +19,18 @@ class Command(BaseCommand):
         parser.add_argument("--months", type=int, default=12, help="months of history")
         parser.add_argument("--seed", type=int, default=1, help="random seed (repeatable)")
         parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing if requests exist already"
+        )
+        parser.add_argument(
             "--growth", type=float, default=0.4, help="demand growth over the period (0.4 = +40%%)"
         )
 
-    def handle(self, *args, count, months, seed, growth, **options):
+    def handle(self, *args, count, months, seed, growth, if_empty, **options):
         if count < 1 or not 1 <= months <= 120:
             raise CommandError("--count must be positive and --months between 1 and 120.")
+        if if_empty and ServiceRequest.objects.exists():
+            self.stdout.write("Requests exist already; no history added.")
+            return
         started = time.monotonic()
         try:
             result = history.generate(count=count, months=months, seed=seed, growth=growth)
