@@ -15,10 +15,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Value
 from django.utils import timezone
 
-from catalogue.models import CatalogueItem, CostCentre, Department, Employee
+from catalogue.models import CatalogueItem, CostCentre, Department
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import RequestState
@@ -91,8 +91,13 @@ def _months_params(first: datetime.date, last: datetime.date) -> list:
     return [tz, tz, month_start(first), month_start(last)]
 
 
-def _request_ids(requests: QuerySet[ServiceRequest]) -> tuple[str, tuple]:
-    return requests.order_by().values("pk").query.sql_with_params()
+def _request_rows(requests: QuerySet[ServiceRequest], *columns, **expressions) -> tuple[str, tuple]:
+    """The filtered requests' columns as SQL, for a ``NOT MATERIALIZED`` CTE.
+
+    Selecting from the filtered queryset itself (rather than ``id IN (…)``) lets PostgreSQL
+    push each part's range conditions into the scan and use the indexes on the timestamps.
+    """
+    return requests.order_by().values(*columns, **expressions).query.sql_with_params()
 
 
 def costs_per_cost_centre(
@@ -108,14 +113,12 @@ def costs_per_cost_centre(
     """
     if requests.query.is_empty():
         return []
-    ids_sql, ids_params = _request_ids(requests)
+    now = timezone.now()
+    columns = ("id", "cost_centre_id", "price_once", "price_monthly", "state", "closed_at")
+    rows_sql, rows_params = _request_rows(requests, *columns)
     sql = f"""
     WITH {_months_cte()},
-    reqs AS (
-        SELECT r.id, r.cost_centre_id, r.price_once, r.price_monthly, r.state, r.closed_at
-        FROM {ServiceRequest._meta.db_table} r
-        WHERE r.id IN ({ids_sql})
-    ),
+    reqs ({", ".join(columns)}) AS NOT MATERIALIZED ({rows_sql}),
     once AS (
         SELECT r.cost_centre_id, {LOCAL_MONTH.format(col="r.closed_at")} AS month,
                SUM(r.price_once) AS once, COUNT(*) AS fulfilled
@@ -134,7 +137,9 @@ def costs_per_cost_centre(
                SUM(r.price_monthly) AS monthly, COUNT(*) AS entitlements
         FROM reqs r
         JOIN {Entitlement._meta.db_table} e ON e.request_id = r.id
-        WHERE e.revoked_at IS NOT NULL OR e.state <> %s
+        WHERE r.state = %s AND (e.revoked_at IS NOT NULL OR e.state <> %s)
+              AND e.granted_at < LEAST((SELECT MAX(ends) FROM months), %s)
+              AND (e.revoked_at IS NULL OR e.revoked_at > (SELECT MIN(starts) FROM months))
         GROUP BY 1, 2, 3
     ),
     monthly AS (
@@ -156,23 +161,26 @@ def costs_per_cost_centre(
     """  # noqa: S608 - only table names and Django's own compiled SQL are interpolated
     params = [
         *_months_params(first, last),
-        *ids_params,
+        *rows_params,
         settings.TIME_ZONE,
         RequestState.FULFILLED,
         settings.TIME_ZONE,
         settings.TIME_ZONE,
+        RequestState.FULFILLED,  # only fulfilled requests have entitlements: use the index
         EntitlementState.REVOKED,
-        timezone.now(),
+        now,
+        now,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [CostRow(*row) for row in cursor.fetchall()]
 
 
-_BREAKDOWN_SQL = {
-    BREAKDOWN_SERVICE: ("0", "''"),
-    BREAKDOWN_DEPARTMENT: ("emp.department_id", "d.code || ' ' || d.name"),
-    BREAKDOWN_COST_CENTRE: ("r.cost_centre_id", "cc.code || ' ' || cc.name"),
+# The second grouping of the usage report: its value per request and its label in SQL.
+_BREAKDOWN = {
+    BREAKDOWN_SERVICE: (Value(0), "''"),
+    BREAKDOWN_DEPARTMENT: (F("beneficiary__department_id"), "d.code || ' ' || d.name"),
+    BREAKDOWN_COST_CENTRE: (F("cost_centre_id"), "cc.code || ' ' || cc.name"),
 }
 
 
@@ -190,16 +198,13 @@ def usage_per_service(
     """
     if requests.query.is_empty():
         return []
-    key_sql, label_sql = _BREAKDOWN_SQL[breakdown]
-    ids_sql, ids_params = _request_ids(requests)
+    group, label_sql = _BREAKDOWN[breakdown]
+    rows_sql, rows_params = _request_rows(
+        requests, "id", "item_id", "submitted_at", "state", grp=group
+    )
     sql = f"""
     WITH {_months_cte()},
-    reqs AS (
-        SELECT r.id, r.item_id, r.submitted_at, {key_sql} AS grp
-        FROM {ServiceRequest._meta.db_table} r
-        JOIN {Employee._meta.db_table} emp ON emp.id = r.beneficiary_id
-        WHERE r.id IN ({ids_sql})
-    ),
+    reqs (id, item_id, submitted_at, state, grp) AS NOT MATERIALIZED ({rows_sql}),
     orders AS (
         SELECT r.item_id, r.grp, {LOCAL_MONTH.format(col="r.submitted_at")} AS month,
                COUNT(*) AS orders
@@ -217,7 +222,9 @@ def usage_per_service(
                COUNT(*) AS entitlements
         FROM reqs r
         JOIN {Entitlement._meta.db_table} e ON e.request_id = r.id
-        WHERE e.revoked_at IS NOT NULL OR e.state <> %s
+        WHERE r.state = %s AND (e.revoked_at IS NOT NULL OR e.state <> %s)
+              AND e.granted_at < LEAST((SELECT MAX(ends) FROM months), %s)
+              AND (e.revoked_at IS NULL OR e.revoked_at > (SELECT MIN(starts) FROM months))
         GROUP BY 1, 2, 3, 4
     ),
     active AS (
@@ -247,11 +254,13 @@ def usage_per_service(
     now = timezone.now()
     params = [
         *_months_params(first, last),
-        *ids_params,
+        *rows_params,
         settings.TIME_ZONE,
         settings.TIME_ZONE,
         settings.TIME_ZONE,
+        RequestState.FULFILLED,  # only fulfilled requests have entitlements: use the index
         EntitlementState.REVOKED,
+        now,
         now,
         breakdown,
         breakdown,
