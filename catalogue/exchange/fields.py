@@ -98,4 +98,6 @@ def dump(obj, fields) -> dict:
 
 
 def load(data: dict, fields) -> dict:
-    return {f.name: f.load(data[f.name]) for f in fields}
+    """Model values from the document; a field the schema leaves optional (one added in a
+    later 1.x version) may be missing, and the model's default applies."""
+    return {f.name: f.load(data[f.name]) for f in fields if f.name in data}

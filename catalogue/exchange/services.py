@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from catalogue.exchange import FORMAT_VERSION
+from catalogue.exchange import FORMAT_VERSION, hooks
 from catalogue.exchange import fields as f
 from catalogue.exchange import placeholders as ph
 from catalogue.exchange.validation import (
@@ -35,15 +35,10 @@ SKIP, UPDATE, RENAME = "skip", "update", "rename"
 CONFLICT_POLICIES = (SKIP, UPDATE, RENAME)
 
 
-def _provisioning_action_model():
-    # Provisioning sits above the catalogue; looked up by name so the arrow keeps pointing up.
-    return apps.get_model("provisioning", "ProvisioningAction")
-
-
-def _attribute_lines(text: str) -> dict[str, str]:
-    from provisioning.templating import parse_attribute_lines
-
-    return parse_attribute_lines(text)
+def _actions_of(item) -> list:
+    if hooks.provisioning() is None:
+        return []
+    return sorted(item.provisioning_actions.all(), key=lambda a: a.position)
 
 
 # --- export ------------------------------------------------------------------------------
@@ -64,16 +59,35 @@ def _dn_token(collector, template: str, whole_kind: str, suffix_kind: str):
     return template
 
 
+def _export_action(collector, action) -> dict:
+    lines = hooks.provisioning().parse_attributes(action.attributes)
+    return {
+        **f.dump(action, f.PROVISIONING_ACTION_FIELDS),
+        "target": _dn_token(
+            collector, action.target.strip(), ph.DIRECTORY_GROUP, ph.DIRECTORY_BASE
+        ),
+        "attributes": [
+            {
+                "attribute": name,
+                "template": _dn_token(collector, value, ph.DIRECTORY_DN, ph.DIRECTORY_DN),
+            }
+            for name, value in lines.items()
+        ],
+    }
+
+
 def catalogue_export(*, category_slugs=(), item_slugs=()) -> dict:
     """The exchange document for all items, or for the named categories and items.
 
     Deterministic: the same catalogue gives the same document (ordered by slug, position
     and key; placeholder names derived from the local values).
     """
+    related = ["allowed_departments", "allowed_groups", "form_fields", "approval_steps__group"]
+    if hooks.provisioning() is not None:
+        related.append("provisioning_actions")
     items = CatalogueItem.objects.select_related("category", "service_owner").prefetch_related(
-        "allowed_departments", "allowed_groups", "form_fields", "approval_steps__group",
-        "provisioning_actions",
-    )  # fmt: skip
+        *related
+    )
     categories = Category.objects.all()
     if category_slugs or item_slugs:
         known_categories = set(
@@ -122,25 +136,13 @@ def catalogue_export(*, category_slugs=(), item_slugs=()) -> dict:
             for step in sorted(item.approval_steps.all(), key=lambda s: s.position)
         ]
         data["provisioning_actions"] = [
-            {
-                **f.dump(action, f.PROVISIONING_ACTION_FIELDS),
-                "target": _dn_token(
-                    collector, action.target.strip(), ph.DIRECTORY_GROUP, ph.DIRECTORY_BASE
-                ),
-                "attributes": [
-                    {
-                        "attribute": name,
-                        "template": _dn_token(collector, value, ph.DIRECTORY_DN, ph.DIRECTORY_DN),
-                    }
-                    for name, value in _attribute_lines(action.attributes).items()
-                ],
-            }
-            for action in sorted(item.provisioning_actions.all(), key=lambda a: a.position)
+            _export_action(collector, action) for action in _actions_of(item)
         ]
         exported_items.append(data)
 
     names = collector.names()
     return {
+        "$schema": settings.PORTAL_BASE_URL.rstrip("/") + reverse("catalogue:exchange:schema"),
         "format_version": FORMAT_VERSION,
         "source": settings.PORTAL_CITY_NAME,
         "placeholders": collector.declarations(names),
@@ -160,16 +162,8 @@ def dumps(document: dict) -> str:
 
 def directory_groups() -> list[dict] | None:
     """The groups below the directory's group base, or None without a reachable directory."""
-    config = settings.DIRECTORY
-    if not config.get("url") or not config.get("group_base"):
-        return None
-    from provisioning.backends import get_backend
-    from provisioning.backends.errors import DirectoryError
-
-    try:
-        return get_backend().list_groups(config["group_base"])
-    except DirectoryError:
-        return None
+    registered = hooks.provisioning()
+    return registered.directory_groups() if registered else None
 
 
 def check_mapping(document: dict, mapping: dict[str, str]) -> dict[str, object]:
@@ -333,7 +327,7 @@ def catalogue_import(
 
 
 def _apply(document, resolved, on_conflict, report: ImportReport) -> None:
-    ProvisioningAction = _provisioning_action_model()
+    registered = hooks.provisioning()
 
     def value(reference: str):
         return resolved[ph.references(reference)[0]]
@@ -378,7 +372,8 @@ def _apply(document, resolved, on_conflict, report: ImportReport) -> None:
             report.items_updated.append(data["slug"])
             item.form_fields.all().delete()
             item.approval_steps.all().delete()
-            item.provisioning_actions.all().delete()
+            if registered is not None:
+                item.provisioning_actions.all().delete()
         else:
             if item is not None:  # RENAME
                 values["slug"] = _free_slug(data["slug"], taken)
@@ -418,7 +413,9 @@ def _apply(document, resolved, on_conflict, report: ImportReport) -> None:
             step.save()
             report.approval_steps += 1
         for j, action_data in enumerate(data["provisioning_actions"]):
-            action = ProvisioningAction(
+            if registered is None:
+                raise fail(_("This portal has no provisioning."), f"{at}.provisioning_actions")
+            action = registered.action_model(
                 item=item,
                 **f.load(action_data, f.PROVISIONING_ACTION_FIELDS),
                 target=fill(action_data["target"]),
