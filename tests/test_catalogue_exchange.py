@@ -654,6 +654,29 @@ def test_cancel_forgets_the_file(client, org, exported):
     client.force_login(org.admin.user)
     upload(client, json.dumps(exported).encode())
     assert "catalogue_exchange" in client.session
+    index = client.get(reverse("catalogue:exchange:index")).content.decode()
+    assert "An import of katalog.json is not finished yet." in index
     response = client.post(reverse("catalogue:exchange:cancel"))
     assert response.status_code == 302
     assert "catalogue_exchange" not in client.session
+
+
+def test_export_queries_do_not_grow_with_the_catalogue(rich, org):
+    def export_queries():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            services.catalogue_export()
+        return len(queries)
+
+    few = export_queries()
+    for n in range(5):
+        item = CatalogueItemFactory(service_owner=org.service_desk)
+        FormFieldFactory(item=item)
+        ApprovalPolicyStepFactory(item=item, approver_kind=ApproverKind.GROUP, group=org.it_admins)
+        ProvisioningAction.objects.create(
+            item=item, position=1, kind=ActionKind.ADD_TO_GROUP, target=f"cn=g{n},{GROUP_BASE}"
+        )
+        item.allowed_groups.add(org.it_admins)
+    assert export_queries() == few

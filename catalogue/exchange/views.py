@@ -40,6 +40,7 @@ def _index(request, *, upload_form=None, problems=(), status=200):
         "export_form": ExportForm(),
         "upload_form": upload_form or UploadForm(),
         "problems": problems,
+        "pending": (request.session.get(SESSION_KEY) or {}).get("filename"),
     }
     return render(request, "catalogue/exchange/index.html", context, status=status)
 
