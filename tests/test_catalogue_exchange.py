@@ -445,6 +445,17 @@ def test_literal_directory_names_are_refused(exported):
     ]
 
 
+def test_nul_characters_are_refused(exported):
+    def change(d):
+        d["items"][0]["name"] = "VPN\x00"
+        d["items"][0]["form_fields"][0]["choices"] = ["a\x00b"]
+
+    assert problems_of(broken(exported, change)) == [
+        "$.items[0].name: contains a NUL character",
+        "$.items[0].form_fields[0].choices[0]: contains a NUL character",
+    ]
+
+
 def test_model_rules_are_checked_and_roll_back_the_whole_import(rich, exported):
     document = copy.deepcopy(exported)
     good = copy.deepcopy(document["items"][0])

@@ -171,9 +171,20 @@ def _duplicates(values) -> set:
     return twice
 
 
+def _nul_problems(value, path: str = "$") -> list[Problem]:
+    """NUL characters: JSON allows them, PostgreSQL text does not."""
+    if isinstance(value, str):
+        return [Problem(path, _("contains a NUL character"))] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_problems(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_problems(v, f"{path}[{i}]")]
+    return []
+
+
 def semantic_problems(document: dict) -> list[Problem]:
     """What the schema cannot say: duplicates, cross references, placeholder use."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _nul_problems(document)
     declared = document["placeholders"]
 
     def add(path, message):

@@ -4,6 +4,8 @@ Thin: the document travels between the steps in the (server-side) session, the s
 check and apply it.
 """
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -26,6 +28,7 @@ from catalogue.exchange.validation import (
 from itportal.roles import is_it_admin
 
 SESSION_KEY = "catalogue_exchange"
+logger = logging.getLogger(__name__)
 
 
 class ItAdminRequiredMixin:
@@ -164,6 +167,12 @@ class PreviewView(_WithDocumentMixin, View):
             context = {"report": None, "problems": exc.problems, "filename": self.state["filename"]}
             return render(request, "catalogue/exchange/preview.html", context, status=400)
         del request.session[SESSION_KEY]
+        logger.info(
+            "catalogue import of %s by %s: %s",
+            self.state["filename"],
+            request.user.get_username(),
+            report.summary(),
+        )
         messages.success(request, _("Imported. %(summary)s") % {"summary": report.summary()})
         return redirect("catalogue:exchange:index")
 
