@@ -452,6 +452,12 @@ def test_catalogue_exchange_pages_have_no_serious_wcag_violations(
     submit(page, "main form[enctype] button[type=submit]")
     assert "/katalog/austausch/import/zuordnen/" in page.url
     audit.check(page, "exchange-map")
+    page.select_option("#id_ph_group_service_desk", "")
+    submit(page, "main form.form button[type=submit]")
+    assert page.locator(".error-summary").count() == 1
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "exchange-map-errors")
+    page.select_option("#id_ph_group_service_desk", "Service Desk")
     submit(page, "main form.form button[type=submit]")
     assert "/katalog/austausch/import/vorschau/" in page.url
     assert page.locator("main form.action-form").count() == 2  # import, cancel

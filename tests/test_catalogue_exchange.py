@@ -691,3 +691,22 @@ def test_export_queries_do_not_grow_with_the_catalogue(rich, org):
         )
         item.allowed_groups.add(org.it_admins)
     assert export_queries() == few
+
+
+def test_form_level_bad_input(client, org, exported):
+    client.force_login(org.admin.user)
+    response = client.post(reverse("catalogue:exchange:upload"), {})
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    upload(client, json.dumps(exported).encode())
+    form = {f"ph_{n}": v for n, v in examples(exported).items()}
+    response = client.post(reverse("catalogue:exchange:map"), form | {"on_conflict": "merge"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    forged = form | {"on_conflict": "skip", "ph_group_service_desk": "Gibt es nicht"}
+    response = client.post(reverse("catalogue:exchange:map"), forged)
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert "mapping" not in client.session["catalogue_exchange"]
+    # The preview needs a mapping first.
+    assert client.get(reverse("catalogue:exchange:preview"))["Location"].endswith("/zuordnen/")
