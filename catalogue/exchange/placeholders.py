@@ -174,5 +174,8 @@ def _normal(dn: str) -> list[tuple[str, str]]:
 
 
 def dn_within(dn: str, base: str) -> bool:
-    inner, outer = _normal(dn), _normal(base)
+    try:
+        inner, outer = _normal(dn), _normal(base)
+    except (LDAPInvalidDnError, ValueError, IndexError):
+        return False  # a malformed base contains nothing
     return len(inner) >= len(outer) and inner[len(inner) - len(outer) :] == outer
