@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from catalogue import views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("leistung/<slug:slug>/", views.ItemDetailView.as_view(), name="item"),
     path("leistung/<slug:slug>/bestellen/", views.OrderView.as_view(), name="order"),
     path("personen/suche/", views.PeopleSearchView.as_view(), name="people_search"),
+    path("katalog/austausch/", include("catalogue.exchange.urls")),
 ]

@@ -8,13 +8,25 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self) -> None:
         from catalogue.choices import ApproverKind, FieldType
+        from catalogue.exchange.hooks import register_provisioning
         from catalogue.forms import register_field_type
         from provisioning import receivers  # noqa: F401 - connects the signal receivers
-        from provisioning.form_fields import build_directory_group_field, resolve_group_owner
+        from provisioning.form_fields import (
+            build_directory_group_field,
+            groups_below_group_base,
+            resolve_group_owner,
+        )
+        from provisioning.models import ProvisioningAction
         from provisioning.services import claims
+        from provisioning.templating import parse_attribute_lines
         from requests_app import fulfilment
         from requests_app.services import register_approver_resolver
 
         fulfilment.register_automation(claims)
         register_field_type(FieldType.DIRECTORY_GROUP, build_directory_group_field)
         register_approver_resolver(ApproverKind.GROUP_OWNER, resolve_group_owner)
+        register_provisioning(
+            action_model=ProvisioningAction,
+            parse_attributes=parse_attribute_lines,
+            directory_groups=groups_below_group_base,
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +64,18 @@ class DirectoryGroupField(forms.ChoiceField):
         if not value:
             return None
         return ChosenGroup(dn=value, name=self._load()[value].split(" – ")[0])
+
+
+def groups_below_group_base() -> list[dict] | None:
+    """Every group below DIRECTORY_GROUP_BASE (for mapping imported placeholders), or None
+    without a configured, reachable directory."""
+    base = settings.DIRECTORY.get("group_base")
+    if not settings.DIRECTORY.get("url") or not base:
+        return None
+    try:
+        return get_backend().list_groups(base)
+    except DirectoryError:
+        return None
 
 
 def build_directory_group_field(definition, **common) -> forms.Field:

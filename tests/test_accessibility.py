@@ -416,3 +416,55 @@ def test_pages_reflow_at_320_css_pixels(live_server, portal, browser):
             too_wide.append(f"{path}: {width}px wide, because of {page.evaluate(TOO_WIDE)}")
     context.close()
     assert not too_wide, f"pages scroll sideways at 320 CSS px: {too_wide}"
+
+
+@pytest.fixture
+def exchange_file(portal, tmp_path):
+    """An exchange document of the portal's catalogue (exported before Playwright starts)."""
+    from catalogue.exchange.services import catalogue_export, dumps
+
+    document = catalogue_export()
+    document["items"][0]["slug"] = "neu-aus-dem-austausch"  # one new item in the preview
+    good = tmp_path / "katalog.json"
+    good.write_text(dumps(document), encoding="utf-8")
+    binary = tmp_path / "bild.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    return SimpleNamespace(good=good, binary=binary)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_catalogue_exchange_pages_have_no_serious_wcag_violations(
+    live_server, portal, exchange_file, page, lang
+):
+    base = live_server.url
+    audit = Audit(lang)
+    log_in(page, base, portal.org.admin.user.username)
+    if lang != "de":
+        switch_language(page, lang)
+    page.goto(f"{base}/katalog/austausch/")
+    audit.check(page, "exchange")
+    page.set_input_files("#id_file", str(exchange_file.binary))
+    submit(page, "main form[enctype] button[type=submit]")
+    assert page.locator(".error-summary li").count() == 1
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "exchange-errors")
+    page.set_input_files("#id_file", str(exchange_file.good))
+    submit(page, "main form[enctype] button[type=submit]")
+    assert "/katalog/austausch/import/zuordnen/" in page.url
+    audit.check(page, "exchange-map")
+    page.select_option("#id_ph_group_service_desk", "")
+    submit(page, "main form.form button[type=submit]")
+    assert page.locator(".error-summary").count() == 1
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "exchange-map-errors")
+    page.select_option("#id_ph_group_service_desk", "Service Desk")
+    submit(page, "main form.form button[type=submit]")
+    assert "/katalog/austausch/import/vorschau/" in page.url
+    assert page.locator("main form.action-form").count() == 2  # import, cancel
+    audit.check(page, "exchange-preview")
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path in ("/katalog/austausch/", "/katalog/austausch/import/zuordnen/"):
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, f"{path} scrolls sideways at 320 CSS px: {page.evaluate(TOO_WIDE)}"
+    audit.assert_clean()
