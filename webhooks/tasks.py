@@ -1,0 +1,24 @@
+"""Celery tasks of webhooks: they take ids, call services, retry only transient errors."""
+
+from celery import shared_task
+
+from webhooks import services
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker's delivery comes back (the row decides)
+    soft_time_limit=60,
+    time_limit=90,
+    max_retries=None,  # the delivery row counts attempts; see WEBHOOKS_MAX_ATTEMPTS
+)
+def deliver_webhook(self, delivery_id: str) -> None:
+    outcome = services.delivery_attempt(delivery_id=delivery_id)
+    if outcome is not None:
+        raise self.retry(countdown=outcome.countdown)
+
+
+@shared_task
+def sweep_webhook_deliveries() -> int:
+    return services.deliveries_sweep()
