@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socket import AF_INET6
 
 
 @dataclass
@@ -31,8 +32,10 @@ class Received:
 class Receiver:
     """Answers POSTs with the queued replies (200 when none is queued) and records them."""
 
-    def __init__(self, path: str = "/hooks/itportal"):
+    def __init__(self, path: str = "/hooks/itportal", *, host="127.0.0.1", tls=None):
+        """``tls``: an ``ssl.SSLContext`` (server side) to answer HTTPS."""
         self.path = path
+        self.scheme = "https" if tls is not None else "http"
         self.received: list[Received] = []
         self.replies: list[Reply] = []
         self._lock = threading.Lock()
@@ -62,14 +65,24 @@ class Receiver:
             def log_message(self, format, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = ThreadingHTTPServer
+        if ":" in host:
+            server_class = type("Server6", (ThreadingHTTPServer,), {"address_family": AF_INET6})
+        self.server = server_class((host, 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{self.path}"
+        host = self.server.server_address[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
 
     def queue(self, *replies: Reply | int) -> None:
         with self._lock:
