@@ -175,6 +175,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.sweep_webhook_deliveries",
         "schedule": 60.0,
     },
+    "webhooks-prune-events": {
+        "task": "webhooks.tasks.prune_webhook_events",
+        "schedule": crontab(minute=15, hour=4),
+    },
 }
 
 # Directory (OpenLDAP or Active Directory) for provisioning. Empty URL = no automation:
@@ -223,6 +227,7 @@ WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=3
 WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=3600.0)
 WEBHOOKS_SECRET_GRACE_HOURS = env.int("WEBHOOKS_SECRET_GRACE_HOURS", default=24)
 WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
+WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=90)
 
 # /metrics (Prometheus): a bearer token, and/or addresses or networks allowed without one.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

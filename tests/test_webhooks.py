@@ -297,3 +297,17 @@ def test_attempts_are_counted_for_prometheus(queued, receiver):
     attempt(queued)
     attempt(queued, now=queued.next_attempt_at)
     assert (value("retry"), value("delivered")) == (before[0] + 1, before[1] + 1)
+
+
+def test_settled_events_are_pruned_after_the_retention(org, endpoint, receiver, settings):
+    settings.WEBHOOKS_RETENTION_DAYS = 30
+    settled = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+    attempt(settled)
+    still_open = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+    receiver.queue(500)
+    attempt(still_open)
+    assert still_open.state == DeliveryState.RETRYING
+    assert services.events_prune(now=timezone.now() + timedelta(days=29)) == 0
+    assert services.events_prune(now=timezone.now() + timedelta(days=31)) == 1
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [still_open.pk]
+    assert still_open.attempt_log.count() == 1

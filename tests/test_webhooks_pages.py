@@ -101,8 +101,9 @@ def test_the_secret_is_shown_once_after_registration(org, client):
         "request.approved",
     ]
     assert endpoint.created_by == org.admin.user
-    first = client.get(response["Location"]).content.decode()
-    assert endpoint.secret in first
+    first = client.get(response["Location"])
+    assert endpoint.secret in first.content.decode()
+    assert "no-store" in first["Cache-Control"]
     again = client.get(response["Location"]).content.decode()
     assert endpoint.secret not in again
     assert client.get("/webhooks/").content.decode().count(VALID["url"]) == 1

@@ -334,3 +334,22 @@ def deliveries_sweep(*, older_than_seconds: int = 60, now: datetime | None = Non
     for delivery_id in overdue:
         deliver_webhook.delay(str(delivery_id))
     return len(overdue)
+
+
+def events_prune(*, older_than_days: int | None = None, now: datetime | None = None) -> int:
+    """Delete settled events (with their deliveries and attempt logs) after the retention."""
+    days = settings.WEBHOOKS_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = WebhookEvent.objects.filter(occurred_at__lt=cutoff).exclude(
+        deliveries__state__in=[DeliveryState.PENDING, DeliveryState.RETRYING]
+    )
+    pruned = 0
+    while True:
+        batch = list(old.values_list("pk", flat=True)[:1000])
+        if not batch:
+            return pruned
+        with transaction.atomic():
+            WebhookAttempt.objects.filter(delivery__event_id__in=batch).delete()
+            WebhookDelivery.objects.filter(event_id__in=batch).delete()
+            WebhookEvent.objects.filter(pk__in=batch).delete()
+        pruned += len(batch)

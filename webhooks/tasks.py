@@ -22,3 +22,8 @@ def deliver_webhook(self, delivery_id: str) -> None:
 @shared_task
 def sweep_webhook_deliveries() -> int:
     return services.deliveries_sweep()
+
+
+@shared_task
+def prune_webhook_events() -> int:
+    return services.events_prune()

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -129,6 +130,12 @@ class EndpointDetailView(ItAdminRequiredMixin, FilteredTableView):
             context["new_secret"] = shown["secret"]
             del self.request.session[NEW_SECRET_KEY]
         return context
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        if "new_secret" in context:
+            add_never_cache_headers(response)  # no copy of the secret in any cache
+        return response
 
 
 class EndpointActionView(ItAdminRequiredMixin, View):
