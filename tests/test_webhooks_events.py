@@ -6,10 +6,14 @@ receiver on 127.0.0.1, exactly as in production minus the broker.
 """
 
 import contextlib
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from catalogue.choices import ApproverKind
 from provisioning import services as provisioning_services
@@ -17,7 +21,7 @@ from provisioning.models import Entitlement
 from requests_app import services
 from requests_app.choices import RequestState
 from tests.provisioning_support import add_group, add_person, automated_item, group_action
-from tests.webhook_support import Receiver, allow_local_receiver
+from tests.webhook_support import Receiver, Reply, allow_local_receiver
 from tests.workflow_support import make_item
 from webhooks import services as webhook_services
 from webhooks import signing
@@ -232,3 +236,38 @@ def test_directory_revocation_fires_when_the_last_job_ended(
         provisioning_services.job_run(job_id=job.pk)
     assert received_types(receiver) == ["request.fulfilled", "entitlement.revoked"]
     assert receiver.received[1].json["data"]["entitlement"]["id"] == entitlement.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_send_one_delivery_twice(org, hook, receiver, settings):
+    """A second worker (a duplicate message, the sweeper) skips the row the first one sends."""
+    later = timezone.now() + timedelta(hours=1)
+    with transaction.atomic():
+        delivery = webhook_services.endpoint_send_test(endpoint_id=hook.pk, user=None)
+        # Not due before ``later``: the message sent on commit finds nothing to do, and the
+        # two "workers" below send it.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=later)
+    assert receiver.received == []
+    receiver.queue(Reply(200, delay=1.0))
+    results = {}
+
+    def worker(name):
+        try:
+            results[name] = webhook_services.delivery_attempt(delivery_id=delivery.pk, now=later)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=worker, args=("first",))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not receiver.received and time.monotonic() < deadline:
+        time.sleep(0.01)  # the first worker holds the row and waits for the answer
+    second = threading.Thread(target=worker, args=("second",))
+    second.start()
+    second.join()
+    assert first.is_alive()  # the second one did not wait for the first
+    first.join()
+    assert results == {"first": None, "second": None}
+    assert len(receiver.received) == 1
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 1)

@@ -155,6 +155,8 @@ def test_editing_changes_url_events_and_state(org, client, endpoint):
         ("https://hooks.stadt.example/x#top", "must not contain a fragment"),
         ("https://hooks stadt.example/x", "spaces or control characters"),
         ("https://hooks.stadt.example:99999/x", "not a valid URL"),
+        ("https://hooks.stadt.example:0/x", "not a valid URL"),
+        ("https://bürgeramt.example:8443/x\x00", "Null characters are not allowed."),
         ("https://[::1/x", "not a valid URL"),
         ("https:///x", "no host name"),
         ("https://hooks_$.example/x", "host name is not valid"),

@@ -110,6 +110,8 @@ def parse(url: str) -> Target:
         raise UnsafeURL(_("The URL must not contain a fragment (#…)."))
     if not hostname:
         raise UnsafeURL(_("The URL has no host name."))
+    if port == 0:
+        raise UnsafeURL(_("This is not a valid URL."))
     if _as_address(hostname) is None:
         try:
             hostname = hostname.encode("idna").decode("ascii")
