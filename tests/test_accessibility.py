@@ -451,7 +451,7 @@ def test_webhook_pages_have_no_serious_wcag_violations(
     audit.check(page, "webhook-form")
     page.fill("#id_url", "https://user:pw@10.0.0.1/x")
     submit(page, "main form.form button[type=submit]")
-    assert page.locator(".error-summary").count() == 1
+    assert page.locator(".error-summary li").count() == 2  # the URL and the events
     assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
     audit.check(page, "webhook-form-errors")
     page.fill("#id_url", "https://intranet.musterstadt.example/hooks")

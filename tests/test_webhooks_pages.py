@@ -278,3 +278,11 @@ def test_list_queries_do_not_grow_with_endpoints(org, client, django_assert_num_
         )
     with django_assert_num_queries(len(few.captured_queries)):
         client.get("/webhooks/")
+
+
+def test_all_wrong_fields_are_reported_at_once(org, client):
+    client.force_login(org.admin.user)
+    response = client.post("/webhooks/neu/", {"url": "https://10.0.0.1/", "events": []})
+    page = response.content.decode()
+    assert "is internal" in page
+    assert "Please choose at least one event." in page

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from webhooks import addresses
 from webhooks.choices import SUBSCRIBABLE
 
 
@@ -32,3 +33,12 @@ class EndpointForm(forms.Form):
     is_active = forms.BooleanField(
         label=_("Active (events are sent)"), required=False, initial=True
     )
+
+    def clean_url(self):
+        # Checked here too, so every wrong field is reported at once.
+        url = self.cleaned_data["url"].strip()
+        try:
+            addresses.check_url(url)
+        except addresses.UnsafeURL as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return url
