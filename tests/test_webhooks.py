@@ -6,9 +6,13 @@ task only schedules the next call), so no test waits for a backoff.
 
 import hashlib
 import hmac
+import os
 import socket
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -311,3 +315,43 @@ def test_settled_events_are_pruned_after_the_retention(org, endpoint, receiver, 
     assert services.events_prune(now=timezone.now() + timedelta(days=31)) == 1
     assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [still_open.pk]
     assert still_open.attempt_log.count() == 1
+
+
+def test_the_example_receiver_verifies_real_deliveries(org, settings, tmp_path):
+    """scripts/webhook_receiver.py (the docs' verification code) accepts the portal's
+    signature, acknowledges a repeat, and refuses a wrong secret with 401 (no retry)."""
+    allow_local_receiver(settings)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "webhook_receiver.py"
+    endpoint, secret = services.endpoint_create(
+        url="http://127.0.0.1:9/", events=[EventType.REQUEST_APPROVED], user=None
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--port", "0"],
+        env={**os.environ, "WEBHOOK_SECRET": secret},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().split()[-1]
+        services.endpoint_update(
+            endpoint_id=endpoint.pk, url=url, events=[EventType.REQUEST_APPROVED],
+            description="", is_active=True,
+        )  # fmt: skip
+        delivery = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+        services.delivery_attempt(delivery_id=delivery.pk)
+        delivery.refresh_from_db()
+        assert (delivery.state, delivery.last_status_code) == (DeliveryState.DELIVERED, 204)
+        assert process.stdout.readline().split()[:3] == ["event", str(delivery.pk), "webhook.test"]
+
+        services.endpoint_rotate_secret(endpoint_id=endpoint.pk)
+        endpoint.refresh_from_db()
+        endpoint.previous_secret_expires_at = None  # the receiver still has the old secret
+        endpoint.save()
+        refused = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+        services.delivery_attempt(delivery_id=refused.pk)
+        refused.refresh_from_db()
+        assert (refused.state, refused.last_status_code) == (DeliveryState.FAILED, 401)
+        assert process.stdout.readline().startswith(f"refused {refused.pk}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
