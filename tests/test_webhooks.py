@@ -355,3 +355,18 @@ def test_the_example_receiver_verifies_real_deliveries(org, settings, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_an_attempt_cut_off_by_the_task_time_limit_counts(queued, receiver, settings):
+    settings.WEBHOOKS_MAX_ATTEMPTS = 2
+    retry = services.delivery_timed_out(delivery_id=queued.pk, seconds=60)
+    queued.refresh_from_db()
+    assert retry is not None
+    assert (queued.state, queued.attempts) == (DeliveryState.RETRYING, 1)
+    log = queued.attempt_log.get()
+    assert (log.outcome, log.status_code, log.duration_ms) == (AttemptOutcome.RETRY, None, 60000)
+    assert "time limit (60 s)" in log.error
+    assert services.delivery_timed_out(delivery_id=queued.pk, seconds=60) is None
+    queued.refresh_from_db()
+    assert (queued.state, queued.attempts) == (DeliveryState.FAILED, 2)
+    assert receiver.received == []

@@ -282,31 +282,60 @@ def delivery_attempt(*, delivery_id, now: datetime | None = None) -> RetryLater 
         timestamp = int(time.time())
         started_at = timezone.now()
         result = client.post(delivery.endpoint.url, body, headers_for(delivery, body, timestamp))
-        error = _error_text(result)
-        retry = None
-        if result.status_code is not None and 200 <= result.status_code < 300:
-            outcome = AttemptOutcome.DELIVERED
-            delivery.succeed(status_code=result.status_code)
-        elif _transient(result) and delivery.attempts + 1 < settings.WEBHOOKS_MAX_ATTEMPTS:
-            outcome = AttemptOutcome.RETRY
-            retry = RetryLater(retry_countdown(delivery.attempts + 1, result.retry_after))
-            delivery.defer(
-                status_code=result.status_code,
-                error=error,
-                retry_at=timezone.now() + timedelta(seconds=retry.countdown),
-            )
-        else:
-            outcome = AttemptOutcome.FAILED
-            delivery.fail(status_code=result.status_code, error=error)
-        delivery.save()
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            started_at=started_at,
-            duration_ms=result.duration_ms,
-            status_code=result.status_code,
-            outcome=outcome,
-            error=error,
+        return _record(delivery, result, started_at)
+
+
+def delivery_timed_out(*, delivery_id, seconds: float) -> RetryLater | None:
+    """The task's time limit cut an attempt short (a receiver answering byte by byte):
+    the attempt's transaction rolled back, so record it here as a transient failure."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint", "event")
+            .filter(pk=delivery_id)
+            .first()
         )
+        if delivery is None or delivery.state not in (
+            DeliveryState.PENDING,
+            DeliveryState.RETRYING,
+        ):
+            return None
+        result = client.Result(
+            None,
+            int(seconds * 1000),
+            error=f"no complete answer within the task's time limit ({seconds:g} s)",
+            transient=True,
+        )
+        return _record(delivery, result, timezone.now() - timedelta(seconds=seconds))
+
+
+def _record(delivery: WebhookDelivery, result: client.Result, started_at) -> RetryLater | None:
+    """Settle one attempt: delivered, retry later, or failed; and log it."""
+    error = _error_text(result)
+    retry = None
+    if result.status_code is not None and 200 <= result.status_code < 300:
+        outcome = AttemptOutcome.DELIVERED
+        delivery.succeed(status_code=result.status_code)
+    elif _transient(result) and delivery.attempts + 1 < settings.WEBHOOKS_MAX_ATTEMPTS:
+        outcome = AttemptOutcome.RETRY
+        retry = RetryLater(retry_countdown(delivery.attempts + 1, result.retry_after))
+        delivery.defer(
+            status_code=result.status_code,
+            error=error,
+            retry_at=timezone.now() + timedelta(seconds=retry.countdown),
+        )
+    else:
+        outcome = AttemptOutcome.FAILED
+        delivery.fail(status_code=result.status_code, error=error)
+    delivery.save()
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        status_code=result.status_code,
+        outcome=outcome,
+        error=error,
+    )
     if outcome != AttemptOutcome.DELIVERED:
         logger.info(
             "webhook delivery %s to endpoint %s: %s (%s)",
