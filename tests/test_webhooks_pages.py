@@ -3,6 +3,8 @@
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.webhook_support import allow_local_receiver
 from webhooks import services
@@ -265,9 +267,6 @@ def test_list_queries_do_not_grow_with_endpoints(org, client, django_assert_num_
             url=f"https://h{index}.stadt.example/", events=["request.failed"], user=None
         )
     client.get("/webhooks/")  # warm up session and permissions caches
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as few:
         client.get("/webhooks/")
     for index in range(2, 12):
@@ -286,3 +285,20 @@ def test_all_wrong_fields_are_reported_at_once(org, client):
     page = response.content.decode()
     assert "is internal" in page
     assert "Please choose at least one event." in page
+
+
+def test_delivery_log_queries_do_not_grow_with_deliveries(
+    org, client, endpoint, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    client.force_login(org.admin.user)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+    client.get(f"/webhooks/{endpoint.pk}/")  # warm up session and permissions caches
+    with CaptureQueriesContext(connection) as few:
+        client.get(f"/webhooks/{endpoint.pk}/")
+    with django_capture_on_commit_callbacks(execute=False):
+        for _index in range(10):
+            services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(f"/webhooks/{endpoint.pk}/")
+    assert response.content.decode().count("/webhooks/zustellungen/") == 11
