@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "requests_app",
     "provisioning",
     "metrics",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.expire_entitlements",
         "schedule": crontab(minute=30, hour=6),
     },
+    "webhooks-sweep-deliveries": {
+        "task": "webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": 60.0,
+    },
+    "webhooks-prune-events": {
+        "task": "webhooks.tasks.prune_webhook_events",
+        "schedule": crontab(minute=15, hour=4),
+    },
 }
 
 # Directory (OpenLDAP or Active Directory) for provisioning. Empty URL = no automation:
@@ -208,6 +217,20 @@ PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", d
 PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=600.0)
 PROVISIONING_STUCK_AFTER_SECONDS = env.int("PROVISIONING_STUCK_AFTER_SECONDS", default=600)
 PROVISIONING_EXPIRY_NOTICE_DAYS = env.int("PROVISIONING_EXPIRY_NOTICE_DAYS", default=7)
+
+# Webhooks (docs/webhooks.md). Endpoints must be https:// and public addresses; http:// only
+# with WEBHOOKS_ALLOW_HTTP (tests, demo), internal addresses only inside the listed networks.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
+WEBHOOKS_CA_FILE = env.str("WEBHOOKS_CA_FILE", default="")  # CA bundle, e.g. the city's own CA
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=5.0)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10.0)
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOKS_SECRET_GRACE_HOURS = env.int("WEBHOOKS_SECRET_GRACE_HOURS", default=24)
+WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
+WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=90)
 
 # /metrics (Prometheus): a bearer token, and/or addresses or networks allowed without one.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -16,6 +16,7 @@ urlpatterns = [
     path("antraege/", include("requests_app.urls")),
     path("provisionierung/", include("provisioning.urls")),
     path("controlling/", include("metrics.controlling.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

@@ -14,6 +14,7 @@ class MetricsConfig(AppConfig):
         from provisioning.models import ProvisioningJob, SyncRun
         from provisioning.signals import directory_error
         from requests_app.models import RequestEvent
+        from webhooks.models import WebhookAttempt
 
         post_save.connect(
             on_request_event, sender=RequestEvent, dispatch_uid="metrics_request_event"
@@ -25,6 +26,9 @@ class MetricsConfig(AppConfig):
         post_save.connect(on_sync_run_saved, sender=SyncRun, dispatch_uid="metrics_sync_run")
         directory_error.connect(
             on_directory_error, sender=ProvisioningJob, dispatch_uid="metrics_directory_error"
+        )
+        post_save.connect(
+            on_webhook_attempt, sender=WebhookAttempt, dispatch_uid="metrics_webhook_attempt"
         )
 
 
@@ -106,3 +110,12 @@ def on_directory_error(sender, job, error, **kwargs):
 
     kind = "transient" if error.transient else "permanent"
     m.DIRECTORY_ERRORS.labels(kind=kind, backend=job.dialect).inc()
+
+
+def on_webhook_attempt(sender, instance, created, **kwargs):
+    """One row per HTTP request of a webhook delivery, written once."""
+    from metrics import prometheus as m
+
+    if created:
+        event_type = instance.delivery.event.event_type  # cached: the service passes it
+        m.WEBHOOK_ATTEMPTS.labels(event_type=event_type, outcome=instance.outcome).inc()

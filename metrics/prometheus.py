@@ -109,6 +109,13 @@ SYNC_DURATION = Histogram(
     buckets=SYNC_BUCKETS,
     registry=REGISTRY,
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "itportal_webhook_delivery_attempts",
+    "Attempts to deliver a webhook, by event type and outcome "
+    "(delivered, retry, failed: failed means the delivery gave up).",
+    ["event_type", "outcome"],
+    registry=REGISTRY,
+)
 
 
 def multiprocess_dir() -> str | None:

@@ -25,7 +25,7 @@ from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
-from provisioning.signals import directory_error
+from provisioning.signals import directory_error, entitlement_revoked
 from requests_app import services as request_services
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
@@ -245,9 +245,11 @@ def _settle(job: ProvisioningJob) -> None:
                 note=_("Directory provisioning done (%(count)s changes).") % {"count": len(states)},
             )
         elif job.direction == Direction.REVOKE:
-            Entitlement.objects.filter(
+            revoked = Entitlement.objects.filter(
                 pk=job.entitlement_id, state=EntitlementState.REVOKING
             ).update(state=EntitlementState.REVOKED, revoked_at=timezone.now())
+            if revoked:
+                entitlement_revoked.send(sender=Entitlement, entitlement_id=job.entitlement_id)
 
 
 # --- IT admin actions on jobs ----------------------------------------------------------------
@@ -378,6 +380,7 @@ def entitlement_revoke(*, entitlement_id: int, user, reason: str) -> Entitlement
             entitlement.state = EntitlementState.REVOKED
             entitlement.revoked_at = timezone.now()
             entitlement.save()
+            entitlement_revoked.send(sender=Entitlement, entitlement_id=entitlement.pk)
     return entitlement
 
 

@@ -22,6 +22,9 @@ export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=
 export CELERY_BROKER_URL="$(scripts/ensure-redis.sh)"
 export CELERY_TASK_ALWAYS_EAGER=false
 export EMAIL_URL="consolemail://"
+# Webhooks to a receiver on this machine (docs/webhooks.md); production allows https only.
+export WEBHOOKS_ALLOW_HTTP="${WEBHOOKS_ALLOW_HTTP:-true}"
+export WEBHOOKS_ALLOWED_NETWORKS="${WEBHOOKS_ALLOWED_NETWORKS:-127.0.0.0/8,::1/128}"
 PORT="${PORT:-8000}"
 HOST="${HOST:-127.0.0.1}"
 export PORTAL_BASE_URL="http://$HOST:$PORT"

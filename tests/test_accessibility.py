@@ -468,3 +468,60 @@ def test_catalogue_exchange_pages_have_no_serious_wcag_violations(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 320, f"{path} scrolls sideways at 320 CSS px: {page.evaluate(TOO_WIDE)}"
     audit.assert_clean()
+
+
+@pytest.fixture
+def webhook_pages(portal, settings):
+    """An endpoint with a delivery that failed once (the name does not resolve here)."""
+    from webhooks import services as webhook_services
+
+    endpoint, _secret = webhook_services.endpoint_create(
+        url="https://fachverfahren.musterstadt.example/hooks/itportal/eingang?quelle=portal",
+        events=["request.approved", "request.fulfilled", "entitlement.revoked"],
+        description="Fachverfahren Personalwesen",
+        user=portal.org.admin.user,
+    )
+    delivery = webhook_services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+    return SimpleNamespace(endpoint=endpoint, delivery=delivery)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_webhook_pages_have_no_serious_wcag_violations(
+    live_server, portal, webhook_pages, browser, lang
+):
+    base = live_server.url
+    audit = Audit(lang)
+    context = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, base, portal.org.admin.user.username)
+    if lang != "de":
+        switch_language(page, lang)
+    page.goto(f"{base}/webhooks/")
+    assert page.locator("main table tbody tr").count() == 1
+    audit.check(page, "webhooks")
+    page.goto(f"{base}/webhooks/neu/")
+    audit.check(page, "webhook-form")
+    page.fill("#id_url", "https://user:pw@10.0.0.1/x")
+    submit(page, "main form.form button[type=submit]")
+    assert page.locator(".error-summary li").count() == 2  # the URL and the events
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "webhook-form-errors")
+    page.fill("#id_url", "https://intranet.musterstadt.example/hooks")
+    page.check("#id_events_0")
+    submit(page, "main form.form button[type=submit]")
+    assert page.locator("#new-secret").count() == 1
+    audit.check(page, "webhook-secret")
+    page.goto(f"{base}/webhooks/{webhook_pages.endpoint.pk}/")
+    assert page.locator("main table tbody tr").count() == 1
+    audit.check(page, "webhook-detail")
+    page.goto(f"{base}/webhooks/zustellungen/{webhook_pages.delivery.pk}/")
+    audit.check(page, "webhook-delivery")
+    audit.assert_clean()
+
+    # Reflow at 320 CSS px: the long URL wraps instead of widening the page.
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path in [f"/webhooks/{webhook_pages.endpoint.pk}/", "/webhooks/neu/"]:
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, f"{path}: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
+    context.close()

@@ -1,0 +1,88 @@
+"""A real Celery worker on the Redis broker delivers a webhook, retrying a failing receiver
+with Celery's countdown as in production (the other webhook tests call the service
+attempt by attempt). Uses the worker machinery of tests/test_worker_crash.py: the test's
+own queue, the test database through the environment, eager mode off in the worker.
+"""
+
+import os
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from tests.test_worker_crash import Broker, Worker, _database_url
+from tests.webhook_support import Receiver, allow_local_receiver
+from webhooks import services, signing
+from webhooks.choices import AttemptOutcome, DeliveryState, EventType
+from webhooks.models import WebhookDelivery
+from webhooks.tasks import deliver_webhook
+
+DEADLINE_SECONDS = 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_retries_and_delivers_once(org, settings, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process shares the test database: PostgreSQL only")
+    queue = f"itportal-test-webhooks-{uuid.uuid4().hex}"
+    broker = Broker(settings.CELERY_BROKER_URL, queue)
+    broker.purge()
+    allow_local_receiver(settings)
+    with Receiver() as receiver:
+        receiver.queue(500, 503)  # then 200
+        endpoint, secret = services.endpoint_create(
+            url=receiver.url, events=[EventType.REQUEST_APPROVED], user=org.admin.user
+        )
+        with transaction.atomic():
+            delivery = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+            # The eager in-process send at commit finds it not due; the worker sends it.
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                next_attempt_at=timezone.now() + timedelta(days=1)
+            )
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        assert receiver.received == []
+
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": broker.url,
+            "ITPORTAL_TEST_QUEUE": queue,
+            "WEBHOOKS_ALLOW_HTTP": "true",
+            "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "WEBHOOKS_RETRY_BASE_SECONDS": "0.5",
+            "WEBHOOKS_RETRY_MAX_SECONDS": "2",
+        }
+        worker = Worker("hooks", queue, env, tmp_path / "worker.log")
+        try:
+            settings.CELERY_TASK_ALWAYS_EAGER = False  # this process publishes to the broker
+            deliver_webhook.apply_async((str(delivery.pk),), queue=queue)
+            deliver_webhook.apply_async((str(delivery.pk),), queue=queue)  # a duplicate
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while True:
+                delivery.refresh_from_db()
+                if delivery.state in (DeliveryState.DELIVERED, DeliveryState.FAILED):
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"not delivered in time: {delivery.state}\n{worker.log_tail()}")
+                time.sleep(0.2)
+            time.sleep(1)  # let a stray duplicate run, if there were one
+        finally:
+            worker.stop()
+            broker.purge()
+
+    assert delivery.state == DeliveryState.DELIVERED, worker.log_tail()
+    assert [(a.outcome, a.status_code) for a in delivery.attempt_log.order_by("started_at")] == [
+        (AttemptOutcome.RETRY, 500),
+        (AttemptOutcome.RETRY, 503),
+        (AttemptOutcome.DELIVERED, 200),
+    ]
+    assert len(receiver.received) == 3
+    for got in receiver.received:
+        assert got.headers["itportal-delivery"] == str(delivery.pk)
+        assert signing.verify(
+            secret, got.body, got.headers["itportal-timestamp"], got.headers["itportal-signature"]
+        )
