@@ -8,7 +8,12 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 class EndpointTable(tables.Table):
-    url = tables.Column(verbose_name=_("URL"), linkify=("webhooks:detail", {"pk": tables.A("pk")}))
+    # Long URLs wrap anywhere, so the table fits and no column hides behind the scroll edge.
+    url = tables.Column(
+        verbose_name=_("URL"),
+        linkify=("webhooks:detail", {"pk": tables.A("pk")}),
+        attrs={"td": {"class": "url"}},
+    )
     description = tables.Column(verbose_name=_("Description"))
     events = tables.Column(verbose_name=_("Events"), empty_values=(), orderable=False)
     is_active = tables.BooleanColumn(verbose_name=_("Active"), yesno=(_("yes"), _("no")))
