@@ -51,6 +51,7 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         "fulfilment_kind",
         "price_once",
         "price_monthly",
+        "licence_pool_size",
         "is_active",
         "version",
     )
@@ -65,6 +66,13 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "category", "summary", "description")}),
         (_("Delivery and price"), {
             "fields": ("service_owner", "fulfilment_kind", "price_once", "price_monthly"),
+        }),
+        (_("Licence pool"), {
+            "fields": ("licence_pool_size", "licence_warning_below"),
+            "description": _(
+                "Leave the size empty for a service without a licence limit. The pool's use, "
+                "warnings and expected exhaustion are shown under Controlling › Licence pools."
+            ),
         }),
         (_("Who may order"), {
             "fields": ("audience", "allowed_departments", "allowed_groups", "orderable_for_others"),
