@@ -108,7 +108,7 @@ class PoolFilterSet(django_filters.FilterSet):
         return bool(data.get("attention_only"))
 
 
-HISTORY_CHOICES = [(12, _("12 months")), (24, _("24 months")), (36, _("36 months"))]
+HISTORY_CHOICES = [("12", _("12 months")), ("24", _("24 months")), ("36", _("36 months"))]
 DEFAULT_HISTORY = 24
 
 
@@ -120,12 +120,8 @@ class ForecastFilterSet(ControllingFilterSet):
     item = django_filters.ModelChoiceFilter(
         label=_("Service"), queryset=CatalogueItem.objects.active().order_by("name")
     )
-    history = django_filters.TypedChoiceFilter(
-        label=_("History"),
-        method="keep",
-        choices=HISTORY_CHOICES,
-        coerce=int,
-        empty_label=None,
+    history = django_filters.ChoiceFilter(
+        label=_("History"), method="keep", choices=HISTORY_CHOICES, empty_label=None
     )
 
     class Meta(ControllingFilterSet.Meta):

@@ -431,7 +431,7 @@ def demand_history(
     LEFT JOIN counts c ON c.item_id = f.item_id AND c.month = m.month
     ORDER BY i.name, i.id, m.month
     """  # noqa: S608 - only table names and Django's own compiled SQL are interpolated
-    params = [*_months_params(first, last), *ids_params, settings.TIME_ZONE]
+    params = [*_months_params(first, last), settings.TIME_ZONE, *ids_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [DemandRow(*row) for row in cursor.fetchall()]
