@@ -125,3 +125,32 @@ def test_template_tag_renders_figure_with_caption_and_data_table():
     assert "rose" not in html and "fell from 12.50 in 01/2025 to 3.00 in 02/2025" in html
     assert '<th scope="row">01/2025</th><td>12.50</td>' in html
     assert "&lt;script&gt;" in html
+
+
+def _luminance(hex_colour):
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_text_and_lines_contrast_with_the_white_background():
+    """WCAG 1.4.3 / 1.4.11: text ≥ 4.5:1, graphics ≥ 3:1 on white (axe cannot check SVG)."""
+    chart = line_chart(
+        chart_id="c",
+        title="t",
+        x_labels=MONTHS,
+        series=[Series(f"s{i}", [1, 2, 3, 4]) for i in range(6)],
+        y_label="y",
+    )
+    root = parse(chart)
+    white = _luminance("#ffffff")
+    for element in root.iter():
+        for attribute in ("fill", "stroke"):
+            colour = element.get(attribute)
+            if not colour or not colour.startswith("#") or colour == "#ffffff":
+                continue
+            ratio = (white + 0.05) / (_luminance(colour) + 0.05)
+            needed = 4.5 if element.tag == f"{SVG}text" else 3
+            if colour == "#c8c8c8":
+                continue  # grid lines: decoration, values are on the axis labels
+            assert ratio >= needed, (element.tag, colour, ratio)

@@ -239,3 +239,33 @@ def test_item_page_shows_free_licences_and_still_orders(client, pools, org):
     assert "No licence is free at the moment." in order.content.decode()
     body = client.get("/leistung/vpn/", **EN).content.decode()
     assert "licences free" not in body and "No licence is free" not in body
+
+
+@pytest.mark.django_db
+def test_pools_page_query_count_constant(client, pools, controller):
+    """More pools and more entitlements must not mean more queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(controller)
+    counts = []
+    for batch in range(2):
+        for i in range(10 * batch):
+            item = CatalogueItemFactory(name=f"Pool {batch}-{i}", licence_pool_size=5 + i)
+            pools.entitle(item, [(at(2025, 5, 2), ACTIVE, None)] * 2)
+            pools.requests(item, [RequestState.APPROVED])
+        client.get("/controlling/lizenzpools/")  # warm
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/controlling/lizenzpools/").status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+    for path in ("/leistung/visio/", "/leistung/visio/bestellen/"):
+        client.force_login(pools.org.alice.user)
+        client.get(path)
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(path)
+        before = len(ctx.captured_queries)
+        pools.entitle(pools.visio, [(at(2025, 5, 2), ACTIVE, None)] * 5)
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(path)
+        assert len(ctx.captured_queries) == before

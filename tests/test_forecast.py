@@ -262,3 +262,28 @@ def test_pages_for_controlling_and_it_admins_only(client, orders, org, controlle
     assert client.get(url).status_code == 200
     client.force_login(controller)
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/controlling/prognose/", "/controlling/selten-bestellt/"])
+def test_query_count_constant(client, orders, org, controller, url):
+    """More services and more orders must not mean more queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(controller)
+    counts = []
+    for batch in range(2):
+        for i in range(10 * batch):
+            item = CatalogueItemFactory(name=f"Dienst {i}", category=orders.other)
+            ServiceRequest.objects.bulk_create(
+                [make_request(item, org.alice, org.cost_centre, price_once="0",
+                              price_monthly="0", state=RequestState.SUBMITTED,
+                              submitted=at(2025, 1 + m, 5)) for m in range(8)]
+            )  # fmt: skip
+        params = {"history": "36", "fewer_than": "100"}
+        client.get(url, params)  # warm
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url, params).status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
