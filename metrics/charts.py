@@ -169,7 +169,7 @@ def describe(series: Series, x_labels: Sequence[str], *, decimals: int = 0) -> s
     elif last < first:
         text = _("%(series)s fell from %(first)s in %(first_at)s to %(last)s in %(last_at)s.")
     else:
-        text = _("%(series)s was %(first)s in %(first_at)s and %(last)s in %(last_at)s.")
+        text = _("%(series)s: %(first)s in %(first_at)s and %(last)s in %(last_at)s.")
     text %= args
     if peak > max(first, last):
         text += " " + _("Highest: %(peak)s in %(peak_at)s.") % args
@@ -269,8 +269,9 @@ def _render(chart: Chart) -> str:
         )
     # X labels: at most about twelve, so they do not overlap.
     every = max(1, math.ceil(n / 12))
+    shown = set(range(n - 1, -1, -every))  # counted back from the last, which is always shown
     for i, label in enumerate(chart.x_labels):
-        if i % every and i != n - 1:
+        if i not in shown:
             continue
         label = label if len(label) <= 14 else label[:13] + "…"
         parts.append(
@@ -314,7 +315,7 @@ def _lines(chart: Chart, x_of, y_of) -> list[str]:
             ((j, v) for j in range(len(s.values) - 1, -1, -1) if (v := s.values[j]) is not None),
             None,
         )
-        if last is not None:
+        if last is not None and last[0] == len(s.values) - 1:  # direct label at the right end
             j, v = last
             parts.append(
                 f'<text x="{x_of(j) + 8:.1f}" y="{y_of(float(v)) + 4 + 14 * i:.1f}" '

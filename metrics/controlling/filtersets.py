@@ -80,6 +80,15 @@ class UsageFilterSet(ControllingFilterSet):
         return data.get("breakdown") or selectors.BREAKDOWN_SERVICE
 
 
+def _with_default(data, name: str, value: str):
+    """The query data with ``name`` set when absent, so the form shows the value in use."""
+    if data is None or name in data:
+        return data
+    data = data.copy()
+    data[name] = value
+    return data
+
+
 class IntegerFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
@@ -127,6 +136,9 @@ class ForecastFilterSet(ControllingFilterSet):
     class Meta(ControllingFilterSet.Meta):
         fields = ["department", "cost_centre", "category", "item", "history"]
 
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(_with_default(data, "history", str(DEFAULT_HISTORY)), *args, **kwargs)
+
     def history_value(self) -> int:
         data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
         return int(data.get("history") or DEFAULT_HISTORY)
@@ -146,6 +158,10 @@ class RarelyOrderedFilterSet(ControllingFilterSet):
 
     class Meta(ControllingFilterSet.Meta):
         fields = [*ControllingFilterSet.Meta.fields, "fewer_than"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(_with_default(data, "fewer_than", str(DEFAULT_FEWER_THAN)), *args,
+                         **kwargs)  # fmt: skip
 
     def fewer_than_value(self) -> int:
         data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
