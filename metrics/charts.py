@@ -7,8 +7,8 @@ rendered with ``{% load charts %}{% chart my_chart %}``, which prints a ``<figur
 * a one-sentence text alternative as the caption, and
 * the chart's data as a table in a ``<details>`` element right below it.
 
-Series are told apart by line pattern, marker shape or hatching and by direct labels, never
-by colour alone. Colours are SVG presentation attributes (allowed by a strict
+Series are told apart by line pattern, marker shape or hatching and named in a legend,
+never by colour alone. Colours are SVG presentation attributes (allowed by a strict
 ``style-src 'self'``); sizing lives in ``static/css/portal.css`` (``.chart``).
 
 Usage in a view::
@@ -44,7 +44,7 @@ Number = int | float | Decimal
 WIDTH = 720
 HEIGHT = 320
 LEFT = 64  # room for the y-axis labels
-RIGHT = 120  # room for direct labels at the end of lines
+RIGHT = 24
 TOP = 20
 BOTTOM = 56  # room for the x-axis labels and title
 PLOT_W = WIDTH - LEFT - RIGHT
@@ -176,14 +176,25 @@ def describe(series: Series, x_labels: Sequence[str], *, decimals: int = 0) -> s
     return text
 
 
-def _nice_max(value: float) -> tuple[float, float]:
-    """An axis maximum ≥ value and a tick step of 1, 2 or 5 × 10^n (about five ticks)."""
+def _nice_max(value: float, *, whole: bool = False) -> tuple[float, float]:
+    """An axis maximum ≥ value and a tick step of 1, 2 or 5 × 10^n (about five ticks);
+    ``whole`` keeps the step at 1 or more, for counts."""
     if value <= 0:
         return 1.0, 1.0
     raw = value / 5
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    if whole:
+        step = max(step, 1.0)
     return step * math.ceil(value / step), step
+
+
+def _tick_decimals(step: float) -> int:
+    """Enough decimals to tell the ticks apart (0.5 → 1, 0.25 → 2)."""
+    for decimals in range(3):
+        if abs(round(step, decimals) - step) < 1e-9:
+            return decimals
+    return 3
 
 
 def _marker(kind: str, x: float, y: float, colour: str) -> str:
@@ -226,7 +237,7 @@ def _patterns(chart: Chart) -> str:
 def _render(chart: Chart) -> str:
     cid = chart.chart_id
     values = [float(v) for s in chart.series for v in s.values if v is not None]
-    top, step = _nice_max(max(values, default=0.0))
+    top, step = _nice_max(max(values, default=0.0), whole=chart.decimals == 0)
     n = len(chart.x_labels)
 
     def y_of(value: float) -> float:
@@ -253,7 +264,7 @@ def _render(chart: Chart) -> str:
             f'<line x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#c8c8c8" stroke-width="1"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
-            f'fill="#1a1a1a">{escape(_fmt(value, 0 if step >= 1 else chart.decimals))}</text>'
+            f'fill="#1a1a1a">{escape(_fmt(value, _tick_decimals(step)))}</text>'
         )
     # Axes.
     parts.append(
@@ -267,8 +278,10 @@ def _render(chart: Chart) -> str:
             f'text-anchor="middle" transform="rotate(-90 14 {TOP + PLOT_H / 2:.1f})">'
             f"{escape(chart.y_label)}</text>"
         )
-    # X labels: at most about twelve, so they do not overlap.
-    every = max(1, math.ceil(n / 12))
+    # X labels: as many as fit side by side (about 7 px per character at 12 px).
+    widest = max((min(len(label), 14) for label in chart.x_labels), default=1)
+    fitting = max(1, int(PLOT_W // (7 * widest + 12)))
+    every = max(1, math.ceil(n / fitting))
     shown = set(range(n - 1, -1, -every))  # counted back from the last, which is always shown
     for i, label in enumerate(chart.x_labels):
         if i not in shown:
@@ -282,8 +295,12 @@ def _render(chart: Chart) -> str:
         parts.extend(_bars(chart, slot, x_of, y_of))
     else:
         parts.extend(_lines(chart, x_of, y_of))
-    parts.append(_legend(chart))
+    legend, extra = _legend(chart)
+    parts.append(legend)
     parts.append("</svg>")
+    if extra:
+        parts[0] = parts[0].replace(f'viewBox="0 0 {WIDTH} {HEIGHT}"',
+                                    f'viewBox="0 0 {WIDTH} {HEIGHT + extra}"')  # fmt: skip
     return "".join(parts)
 
 
@@ -311,16 +328,6 @@ def _lines(chart: Chart, x_of, y_of) -> list[str]:
                 f'stroke-width="2.5"{dash_attr}/>'
             )
             parts.extend(_marker(MARKERS[i % len(MARKERS)], x, y, colour) for x, y in points)
-        last = next(
-            ((j, v) for j in range(len(s.values) - 1, -1, -1) if (v := s.values[j]) is not None),
-            None,
-        )
-        if last is not None and last[0] == len(s.values) - 1:  # direct label at the right end
-            j, v = last
-            parts.append(
-                f'<text x="{x_of(j) + 8:.1f}" y="{y_of(float(v)) + 4 + 14 * i:.1f}" '
-                f'font-size="12" fill="{colour}">{escape(_short(s.label))}</text>'
-            )
     return parts
 
 
@@ -349,16 +356,18 @@ def _bars(chart: Chart, slot: float, x_of, y_of) -> list[str]:
     return parts
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= 16 else label[:15] + "…"
+def _legend(chart: Chart) -> tuple[str, int]:
+    """Sample line or hatched box plus full name per series, in rows under the x labels.
 
-
-def _legend(chart: Chart) -> str:
-    """Sample line or hatched box plus name per series, under the x labels."""
+    Returns the markup and the extra height the rows after the first one need.
+    """
     parts = []
-    x = LEFT
-    y = HEIGHT - 12
+    x, y = LEFT, HEIGHT - 12
     for i, s in enumerate(chart.series):
+        label = s.label if len(s.label) <= 60 else s.label[:59] + "…"
+        width = 40 + 7 * len(label)
+        if x > LEFT and x + width > WIDTH:
+            x, y = LEFT, y + 18
         colour = COLOURS[i % len(COLOURS)]
         if chart.kind == "bar":
             fill = f"url(#{chart.chart_id}-p{i})" if HATCHES[i % len(HATCHES)] else colour
@@ -374,9 +383,8 @@ def _legend(chart: Chart) -> str:
                 f'stroke-width="2.5"{dash_attr}/>'
             )
             parts.append(_marker(MARKERS[i % len(MARKERS)], x + 12, y - 4, colour))
-        label = _short(s.label)
         parts.append(
             f'<text x="{x + 30}" y="{y}" font-size="12" fill="#1a1a1a">{escape(label)}</text>'
         )
-        x += 40 + 7 * len(label)
-    return "".join(parts)
+        x += width
+    return "".join(parts), y - (HEIGHT - 12)

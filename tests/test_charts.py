@@ -153,3 +153,22 @@ def test_text_and_lines_contrast_with_the_white_background():
             if colour == "#c8c8c8":
                 continue  # grid lines: decoration, values are on the axis labels
             assert ratio >= needed, (element.tag, colour, ratio)
+
+
+def test_count_axis_has_whole_ticks_and_long_legends_wrap():
+    chart = line_chart(
+        chart_id="w",
+        title="t",
+        x_labels=MONTHS,
+        series=[Series(f"A fairly long series name number {i}", [0, 1, 2, 2]) for i in range(4)],
+    )
+    root = parse(chart)
+    ticks = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert ticks == ["0", "1", "2"]
+    assert root.get("viewBox") != "0 0 720 320"  # grew for a second legend row
+    legend = [t.text for t in root.iter(f"{SVG}text") if t.text and "series name" in t.text]
+    assert len(legend) == 4  # full names, none dropped
+    fractions = line_chart(chart_id="f", title="t", x_labels=["a", "b"],
+                           series=[Series("s", [0.5, 2])], decimals=1)  # fmt: skip
+    ticks = [t.text for t in parse(fractions).iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert ticks == ["0.0", "0.5", "1.0", "1.5", "2.0"]
