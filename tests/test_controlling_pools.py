@@ -221,6 +221,8 @@ def test_pools_page(client, pools, controller):
     assert "Exhausted: no free licence" in table
     assert "no exhaustion expected" in table
     assert 'role="img"' in body and "How the figures are computed" in body
+    assert "1 of 3 pools are below their warning level." in body  # Plotter only
+    assert "Fullest: Plotter with 100.0 % in use." in body
     only = client.get("/controlling/lizenzpools/", {"attention_only": "on"}, **EN)
     table = only.content.decode().split("<table")[-1]
     assert "Plotter" in table and "Fax" not in table

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from metrics.charts import Chart, Series, bar_chart, describe, line_chart
@@ -97,13 +98,22 @@ def demand_chart(rows: Iterable[ForecastRow], first: datetime.date, last: dateti
 
 def pool_chart(rows: Iterable[PoolRow]) -> Chart:
     rows = list(rows)
+    summary = _("%(warn)s of %(count)s pools are below their warning level.") % {
+        "warn": sum(row.is_warning for row in rows),
+        "count": len(rows),
+    }
+    if rows:
+        fullest = max(rows, key=lambda row: row.percent_used)
+        summary += " " + _("Fullest: %(name)s with %(percent)s %% in use.") % {
+            "name": fullest.service,
+            "percent": number_format(fullest.percent_used, decimal_pos=1),
+        }
     return bar_chart(
         chart_id="chart-pools",
         title=_("Share of each licence pool in use (%)"),
         x_labels=[row.service for row in rows],
         series=[Series(_("Used (%)"), [row.percent_used for row in rows])],
         y_label="%",
-        summary=_("%(warn)s of %(count)s pools are below their warning level.")
-        % {"warn": sum(row.is_warning for row in rows), "count": len(rows)},
+        summary=summary,
         decimals=1,
     )
