@@ -90,8 +90,12 @@ def test_month_never_ordered_stays_zero_in_a_seasonal_forecast():
 
 
 class Orders:
-    """VPN: 1, 2, 3 orders in Jun, Jul, Aug 2025 (and one in September, after the history).
-    Plotter: 2 in June, none in July, 2 in August → history 2, 0, 2.
+    """History Jun–Aug 2025 (lead-in month: May).
+
+    VPN: one order in May (by Carol), then 1, 2, 3 in Jun, Jul, Aug (and one in September,
+    after the history) → ordered before the history: history 1, 2, 3.
+    Plotter: first ordered in June (2), none in July, 2 in August → June is its first,
+    partial month and left out: history 0, 2.
     Printer: one order in 2023 only. Fax: never ordered. Retired: never ordered, retired.
     """
 
@@ -107,6 +111,7 @@ class Orders:
         self.carol = EmployeeFactory(department=self.department)
         submitted = RequestState.SUBMITTED
         plan = [
+            (self.vpn, self.carol, at(2025, 5, 20)),
             (self.vpn, org.alice, at(2025, 6, 2)),
             (self.vpn, org.alice, at(2025, 7, 2)),
             (self.vpn, org.alice, at(2025, 7, 31, 23, 30)),  # still July in Berlin
@@ -152,11 +157,12 @@ def test_demand_forecast_from_monthly_counts(orders):
     assert vpn.forecast.months == [D(2025, 9, 1), D(2025, 10, 1), D(2025, 11, 1)]
     assert vpn.forecast.values == pytest.approx([4, 5, 6])
     plotter = rows["Plotter"]
-    assert plotter.history == [2, 0, 2]
-    # Slope 0 (symmetric), mean 4/3 → 1.33 each month, 4 in the quarter.
-    assert plotter.forecast.values == pytest.approx([4 / 3] * 3)
-    assert plotter.forecast.total == pytest.approx(4)
-    assert plotter.orders_last_12 == 4
+    assert plotter.first_month == D(2025, 7, 1)
+    assert plotter.history == [0, 2]
+    # Line through (1, 0) and (2, 2): slope 2, intercept −2 → t = 3, 4, 5 gives 4, 6, 8.
+    assert plotter.forecast.values == pytest.approx([4, 6, 8])
+    assert plotter.forecast.total == pytest.approx(18)
+    assert plotter.orders_last_12 == 2
 
 
 @pytest.mark.django_db
@@ -166,8 +172,9 @@ def test_demand_history_starts_at_first_order_and_follows_filters(orders):
         history_months=3,
         last=D(2025, 8, 1),
     )
+    # Carol ordered VPN in May (the lead-in month) and on 1 August: history 0, 0, 1.
     assert [(r.service, r.first_month, r.history) for r in by_department] == [
-        ("VPN", D(2025, 8, 1), [1])
+        ("VPN", D(2025, 6, 1), [0, 0, 1])
     ]
     assert selectors.demand_forecast(ServiceRequest.objects.none()) == []
 
@@ -191,8 +198,9 @@ def test_rarely_ordered(orders):
     assert rare(1) == [("Fax", 0, None), ("Drucker", 0, at(2023, 5, 4))]
     assert rare(5) == [("Fax", 0, None), ("Drucker", 0, at(2023, 5, 4)),
                        ("Plotter", 4, at(2025, 8, 4))]  # fmt: skip
-    # VPN has 6 orders in the period (September is after it), the last one in September.
-    assert ("VPN", 6, at(2025, 9, 1)) in rare(7)
+    # VPN has 7 orders in the period (September is after it), the last one in September.
+    assert ("VPN", 7, at(2025, 9, 1)) in rare(8)
+    assert "VPN" not in [name for name, _, _ in rare(7)]
     assert rare(1, items=CatalogueItem.objects.filter(category=orders.other, name="Fax")) == [
         ("Fax", 0, None)
     ]

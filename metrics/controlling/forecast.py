@@ -5,8 +5,9 @@ kept free of the database so it can be checked against figures computed by hand.
 
 Method, in words (also shown on the page and in the README):
 
-1. The history is the service's monthly order counts y_1 … y_n, from the first month with
-   an order up to the last complete month.
+1. The history is the service's monthly order counts y_1 … y_n up to the last complete
+   month; a service first ordered inside the period starts the month after (see
+   ``selectors.demand_history``).
 2. Seasonality, only with at least 24 months of history (two of every calendar month):
    the seasonal index of a calendar month is the average of its counts divided by the
    average of all counts (1.0 = an ordinary month). With less history every index is 1.

@@ -405,8 +405,11 @@ def demand_history(
 ) -> list[DemandRow]:
     """Orders per active service and month (by submission), months without orders as 0.
 
-    A service's series starts with its first month with an order in the period, so a
-    service added last spring is not read as "no demand" for the year before.
+    A service's series starts after its first month with an order, counted from the month
+    before ``first``: a service ordered before the period runs from ``first``; one first
+    ordered inside it starts the month after, because it entered the catalogue during that
+    month, whose count would read as a jump in demand. So a service added last spring is
+    not read as "no demand" for the year before, nor as a surge in its first weeks.
     """
     if requests.query.is_empty():
         return []
@@ -418,7 +421,7 @@ def demand_history(
                COUNT(*) AS orders
         FROM {ServiceRequest._meta.db_table} r
         WHERE r.id IN ({ids_sql})
-              AND r.submitted_at >= (SELECT MIN(starts) FROM months)
+              AND r.submitted_at >= (%s::timestamp AT TIME ZONE %s)
               AND r.submitted_at < (SELECT MAX(ends) FROM months)
         GROUP BY 1, 2
     ),
@@ -427,11 +430,18 @@ def demand_history(
     FROM firsts f
     JOIN {CatalogueItem._meta.db_table} i ON i.id = f.item_id AND i.is_active
     JOIN {Category._meta.db_table} cat ON cat.id = i.category_id
-    JOIN months m ON m.month >= f.first_month
+    JOIN months m ON m.month > f.first_month
     LEFT JOIN counts c ON c.item_id = f.item_id AND c.month = m.month
     ORDER BY i.name, i.id, m.month
     """  # noqa: S608 - only table names and Django's own compiled SQL are interpolated
-    params = [*_months_params(first, last), settings.TIME_ZONE, *ids_params]
+    lead_in = add_months(month_start(first), -1)
+    params = [
+        *_months_params(first, last),
+        settings.TIME_ZONE,
+        *ids_params,
+        lead_in,
+        settings.TIME_ZONE,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [DemandRow(*row) for row in cursor.fetchall()]
