@@ -43,11 +43,10 @@ Number = int | float | Decimal
 
 WIDTH = 720
 HEIGHT = 320
-LEFT = 64  # room for the y-axis labels
+LEFT = 64  # at least; grows with the widest y-axis label
 RIGHT = 24
 TOP = 20
 BOTTOM = 56  # room for the x-axis labels and title
-PLOT_W = WIDTH - LEFT - RIGHT
 PLOT_H = HEIGHT - TOP - BOTTOM
 
 # Dark colours with at least 4.5:1 contrast on white, each paired with a pattern.
@@ -240,13 +239,17 @@ def _render(chart: Chart) -> str:
     top, step = _nice_max(max(values, default=0.0), whole=chart.decimals == 0)
     n = len(chart.x_labels)
 
+    tick_labels = [_fmt(step * t, _tick_decimals(step)) for t in range(round(top / step) + 1)]
+    left = max(LEFT, 30 + 7 * max(len(label) for label in tick_labels))
+    plot_w = WIDTH - left - RIGHT
+
     def y_of(value: float) -> float:
         return TOP + PLOT_H - (value / top) * PLOT_H
 
-    slot = PLOT_W / max(n, 1)
+    slot = plot_w / max(n, 1)
 
     def x_of(i: int) -> float:
-        return LEFT + slot * (i + 0.5)
+        return left + slot * (i + 0.5)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg" viewBox="0 0 {WIDTH} {HEIGHT}"'
@@ -256,20 +259,18 @@ def _render(chart: Chart) -> str:
         _patterns(chart),
     ]
     # Grid lines and y-axis labels.
-    ticks = round(top / step)
-    for t in range(ticks + 1):
-        value = step * t
-        y = y_of(value)
+    for t, tick_label in enumerate(tick_labels):
+        y = y_of(step * t)
         parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#c8c8c8" stroke-width="1"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
-            f'fill="#1a1a1a">{escape(_fmt(value, _tick_decimals(step)))}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
+            f'fill="#1a1a1a">{escape(tick_label)}</text>'
         )
     # Axes.
     parts.append(
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + PLOT_H}" stroke="#1a1a1a"/>'
-        f'<line x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{TOP + PLOT_H}" y2="{TOP + PLOT_H}" '
+        f'<line x1="{left}" x2="{left}" y1="{TOP}" y2="{TOP + PLOT_H}" stroke="#1a1a1a"/>'
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{TOP + PLOT_H}" y2="{TOP + PLOT_H}" '
         f'stroke="#1a1a1a"/>'
     )
     if chart.y_label:
@@ -280,7 +281,7 @@ def _render(chart: Chart) -> str:
         )
     # X labels: as many as fit side by side (about 7 px per character at 12 px).
     widest = max((min(len(label), 14) for label in chart.x_labels), default=1)
-    fitting = max(1, int(PLOT_W // (7 * widest + 12)))
+    fitting = max(1, int(plot_w // (7 * widest + 12)))
     every = max(1, math.ceil(n / fitting))
     shown = set(range(n - 1, -1, -every))  # counted back from the last, which is always shown
     for i, label in enumerate(chart.x_labels):
@@ -295,7 +296,7 @@ def _render(chart: Chart) -> str:
         parts.extend(_bars(chart, slot, x_of, y_of))
     else:
         parts.extend(_lines(chart, x_of, y_of))
-    legend, extra = _legend(chart)
+    legend, extra = _legend(chart, left)
     parts.append(legend)
     parts.append("</svg>")
     if extra:
@@ -348,26 +349,27 @@ def _bars(chart: Chart, slot: float, x_of, y_of) -> list[str]:
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{base - y:.1f}" '
                 f'fill="{fill}" stroke="{colour}" stroke-width="1.5"/>'
             )
-            if width >= 14:
+            text = _fmt(v, chart.decimals)
+            if 6.5 * len(text) <= slot / count - 2:  # only where it fits; the table has all
                 parts.append(
                     f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" '
-                    f'font-size="11" fill="#1a1a1a">{escape(_fmt(v, chart.decimals))}</text>'
+                    f'font-size="11" fill="#1a1a1a">{escape(text)}</text>'
                 )
     return parts
 
 
-def _legend(chart: Chart) -> tuple[str, int]:
+def _legend(chart: Chart, left: int) -> tuple[str, int]:
     """Sample line or hatched box plus full name per series, in rows under the x labels.
 
     Returns the markup and the extra height the rows after the first one need.
     """
     parts = []
-    x, y = LEFT, HEIGHT - 12
+    x, y = left, HEIGHT - 12
     for i, s in enumerate(chart.series):
         label = s.label if len(s.label) <= 60 else s.label[:59] + "…"
         width = 40 + 7 * len(label)
-        if x > LEFT and x + width > WIDTH:
-            x, y = LEFT, y + 18
+        if x > left and x + width > WIDTH:
+            x, y = left, y + 18
         colour = COLOURS[i % len(COLOURS)]
         if chart.kind == "bar":
             fill = f"url(#{chart.chart_id}-p{i})" if HATCHES[i % len(HATCHES)] else colour

@@ -106,6 +106,12 @@ class PoolTable(CaptionedTable):
     class Meta(CaptionedTable.Meta):
         empty_text = _("No catalogue item has a licence pool.")
 
+    def render_percent_used(self, value):
+        return number_format(value, decimal_pos=1)
+
+    def render_growth_per_30_days(self, value):
+        return number_format(value, decimal_pos=1)
+
 
 class ForecastTable(CaptionedTable):
     """The forecast months are added by the view (their headers name the month)."""
