@@ -82,7 +82,10 @@ class CatalogueItemAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        changed = form.has_changed() or any(fs.has_changed() for fs in formsets)
+        # The licence pool is not part of what an order promises: resizing it makes no new
+        # version (which would turn orders being filled in at that moment stale).
+        item_changed = set(form.changed_data) - {"licence_pool_size", "licence_warning_below"}
+        changed = bool(item_changed) or any(fs.has_changed() for fs in formsets)
         if change and changed:
             # Every saved change makes a new version; orders keep the one they were placed on.
             with transaction.atomic():

@@ -206,6 +206,11 @@ def test_admin_form_shows_clear_errors(client, org):
     assert response.status_code == 302
     item.refresh_from_db()
     assert item.licence_pool_size == 150
+    assert item.version == 1  # resizing the pool is no new version of the order form
+    response = client.post(url, {**data, "name": "Visio 2024", "licence_pool_size": "150"})
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.version == 2
 
 
 @pytest.mark.django_db
