@@ -20,10 +20,12 @@ VPN: no pool → not listed.
 """
 
 import datetime
+import xml.etree.ElementTree as ET
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from catalogue.models import CatalogueItem
 from metrics.controlling import selectors
@@ -251,9 +253,6 @@ def test_item_page_shows_free_licences_and_still_orders(client, pools, org):
 @pytest.mark.django_db
 def test_pools_page_query_count_constant(client, pools, controller):
     """More pools and more entitlements must not mean more queries."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     client.force_login(controller)
     counts = []
     for batch in range(2):
@@ -276,3 +275,16 @@ def test_pools_page_query_count_constant(client, pools, controller):
         with CaptureQueriesContext(connection) as ctx:
             client.get(path)
         assert len(ctx.captured_queries) == before
+
+
+@pytest.mark.django_db
+def test_service_named_like_markup_stays_inert_in_chart_and_table(client, pools, controller):
+    evil = '<script>alert("x")</script>'
+    CatalogueItem.objects.filter(pk=pools.fax.pk).update(name=evil)
+    client.force_login(controller)
+    body = client.get("/controlling/lizenzpools/", **EN).content.decode()
+    assert evil not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body  # table and chart data
+    svg = body[body.index("<svg") : body.index("</svg>") + 6]
+    root = ET.fromstring(svg)  # noqa: S314 - the portal's own markup
+    assert not [e for e in root.iter() if e.tag.endswith("script")]

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalogue.models import CatalogueItem
 from metrics.controlling import selectors
@@ -14,6 +16,7 @@ from tests.factories import (
     CategoryFactory,
     DepartmentFactory,
     EmployeeFactory,
+    UserFactory,
 )
 from tests.test_controlling import at, make_request
 
@@ -210,8 +213,6 @@ def test_rarely_ordered(orders):
 
 @pytest.fixture
 def controller(org):
-    from tests.factories import UserFactory
-
     return UserFactory(username="controller", groups=[org.controlling])
 
 
@@ -276,9 +277,6 @@ def test_pages_for_controlling_and_it_admins_only(client, orders, org, controlle
 @pytest.mark.parametrize("url", ["/controlling/prognose/", "/controlling/selten-bestellt/"])
 def test_query_count_constant(client, orders, org, controller, url):
     """More services and more orders must not mean more queries."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     client.force_login(controller)
     counts = []
     for batch in range(2):
