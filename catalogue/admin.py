@@ -51,6 +51,7 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         "fulfilment_kind",
         "price_once",
         "price_monthly",
+        "licence_pool_size",
         "is_active",
         "version",
     )
@@ -66,6 +67,13 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         (_("Delivery and price"), {
             "fields": ("service_owner", "fulfilment_kind", "price_once", "price_monthly"),
         }),
+        (_("Licence pool"), {
+            "fields": ("licence_pool_size", "licence_warning_below"),
+            "description": _(
+                "Leave the size empty for a service without a licence limit. The pool's use, "
+                "warnings and expected exhaustion are shown under Controlling › Licence pools."
+            ),
+        }),
         (_("Who may order"), {
             "fields": ("audience", "allowed_departments", "allowed_groups", "orderable_for_others"),
         }),
@@ -74,7 +82,10 @@ class CatalogueItemAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        changed = form.has_changed() or any(fs.has_changed() for fs in formsets)
+        # The licence pool is not part of what an order promises: resizing it makes no new
+        # version (which would turn orders being filled in at that moment stale).
+        item_changed = set(form.changed_data) - {"licence_pool_size", "licence_warning_below"}
+        changed = bool(item_changed) or any(fs.has_changed() for fs in formsets)
         if change and changed:
             # Every saved change makes a new version; orders keep the one they were placed on.
             with transaction.atomic():

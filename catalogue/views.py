@@ -11,6 +11,7 @@ from django.views.generic import TemplateView
 from catalogue import selectors
 from catalogue.forms import OrderForm
 from catalogue.models import CatalogueItem, Category
+from provisioning.selectors import with_licence_usage
 from requests_app import services
 
 
@@ -60,10 +61,27 @@ def _orderable_item(request, slug) -> CatalogueItem:
     return item
 
 
+def _licences_free(item: CatalogueItem) -> int | None:
+    """Free licences of the item's pool (None: no pool). Used counts held and reserved ones.
+
+    An exhausted pool does not block orders: the page says so, and IT administration frees
+    or buys a licence before fulfilling (the controlling page "Licence pools" warns them).
+    """
+    if item.licence_pool_size is None:
+        return None
+    held, reserved = (
+        with_licence_usage(CatalogueItem.objects.filter(pk=item.pk))
+        .values_list("licences_in_use", "licences_reserved")
+        .get()
+    )
+    return max(item.licence_pool_size - held - reserved, 0)
+
+
 class ItemDetailView(View):
     def get(self, request, slug):
         item = _orderable_item(request, slug)
-        return render(request, "catalogue/item_detail.html", {"item": item})
+        context = {"item": item, "licences_free": _licences_free(item)}
+        return render(request, "catalogue/item_detail.html", context)
 
 
 class OrderView(View):
@@ -78,9 +96,12 @@ class OrderView(View):
         if _employee(request) is None:
             raise PermissionDenied(_("Only employees can order services."))
         item = _orderable_item(request, slug)
-        return render(
-            request, self.template_name, {"item": item, "form": self._form(request, item)}
-        )
+        context = {
+            "item": item,
+            "form": self._form(request, item),
+            "licences_free": _licences_free(item),
+        }
+        return render(request, self.template_name, context)
 
     def post(self, request, slug):
         if _employee(request) is None:
@@ -113,7 +134,8 @@ class OrderView(View):
             data = request.POST.copy()
             data["item_version"] = current.first() or item.version
             form.data = data
-        return render(request, self.template_name, {"item": item, "form": form}, status=400)
+        context = {"item": item, "form": form, "licences_free": _licences_free(item)}
+        return render(request, self.template_name, context, status=400)
 
 
 def _add_errors(form, exc: ValidationError) -> None:

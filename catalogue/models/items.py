@@ -108,6 +108,21 @@ class CatalogueItem(models.Model):
             "and removed automatically."
         ),
     )
+    licence_pool_size = models.PositiveIntegerField(
+        _("licence pool size"),
+        null=True,
+        blank=True,
+        help_text=_("Number of licences behind this item; empty means unlimited."),
+    )
+    licence_warning_below = models.PositiveIntegerField(
+        _("warn below (free licences)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "IT controlling is warned when fewer licences than this are free; empty means "
+            "a tenth of the pool, rounded up."
+        ),
+    )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -123,7 +138,18 @@ class CatalogueItem(models.Model):
                 condition=models.Q(price_once__gte=0) & models.Q(price_monthly__gte=0),
                 name="item_prices_not_negative",
                 violation_error_message=_("Prices cannot be negative."),
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(licence_warning_below__isnull=True)
+                | models.Q(
+                    licence_pool_size__isnull=False,
+                    licence_warning_below__lte=models.F("licence_pool_size"),
+                ),
+                name="item_licence_warning_within_pool",
+                violation_error_message=_(
+                    "The warning threshold cannot exceed the licence pool size."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,6 +157,34 @@ class CatalogueItem(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalogue:item", kwargs={"slug": self.slug})
+
+    def clean(self):
+        super().clean()
+        below = self.licence_warning_below
+        if below is None:
+            return
+        if self.licence_pool_size is None:
+            raise ValidationError(
+                {"licence_warning_below": _("A warning threshold needs a licence pool size.")}
+            )
+        if below > self.licence_pool_size:
+            raise ValidationError(
+                {
+                    "licence_warning_below": _(
+                        "The warning threshold cannot exceed the licence pool size (%(size)s)."
+                    )
+                    % {"size": self.licence_pool_size}
+                }
+            )
+
+    @property
+    def licence_warning_level(self) -> int | None:
+        """Free licences below which to warn: the set threshold, or 10 % of the pool."""
+        if self.licence_pool_size is None:
+            return None
+        if self.licence_warning_below is not None:
+            return self.licence_warning_below
+        return -(-self.licence_pool_size // 10)  # ceil(size / 10)
 
     def snapshot(self) -> dict:
         """What an order keeps of this item, so later changes never rewrite it."""

@@ -2,7 +2,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from catalogue.models import Category, CostCentre, Department
+from catalogue.models import CatalogueItem, Category, CostCentre, Department
 from metrics.controlling import selectors
 from requests_app.models import ServiceRequest
 
@@ -78,3 +78,95 @@ class UsageFilterSet(ControllingFilterSet):
     def breakdown_value(self) -> str:
         data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
         return data.get("breakdown") or selectors.BREAKDOWN_SERVICE
+
+
+def _with_default(data, name: str, value: str):
+    """The query data with ``name`` set when absent, so the form shows the value in use."""
+    if data is None or name in data:
+        return data
+    data = data.copy()
+    data[name] = value
+    return data
+
+
+class IntegerFilter(django_filters.Filter):
+    field_class = forms.IntegerField
+
+
+class CheckboxFilter(django_filters.Filter):
+    field_class = forms.BooleanField
+
+
+class PoolFilterSet(django_filters.FilterSet):
+    """Licence pools are counted across the whole administration: only the item filters."""
+
+    category = django_filters.ModelChoiceFilter(
+        label=_("Category"), queryset=Category.objects.all()
+    )
+    attention_only = CheckboxFilter(label=_("Only pools below their warning level"), method="keep")
+
+    class Meta:
+        model = CatalogueItem
+        fields = ["category", "attention_only"]
+
+    def keep(self, queryset, name, value):
+        return queryset
+
+    def attention_only_value(self) -> bool:
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        return bool(data.get("attention_only"))
+
+
+HISTORY_CHOICES = [("12", _("12 months")), ("24", _("24 months")), ("36", _("36 months"))]
+DEFAULT_HISTORY = 24
+
+
+class ForecastFilterSet(ControllingFilterSet):
+    """The history always ends with the last complete month; its length is chosen."""
+
+    period_from = None
+    period_to = None
+    item = django_filters.ModelChoiceFilter(
+        label=_("Service"), queryset=CatalogueItem.objects.active().order_by("name")
+    )
+    history = django_filters.ChoiceFilter(
+        label=_("History"), method="keep", choices=HISTORY_CHOICES, empty_label=None
+    )
+
+    class Meta(ControllingFilterSet.Meta):
+        fields = ["department", "cost_centre", "category", "item", "history"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(_with_default(data, "history", str(DEFAULT_HISTORY)), *args, **kwargs)
+
+    def history_value(self) -> int:
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        return int(data.get("history") or DEFAULT_HISTORY)
+
+
+DEFAULT_FEWER_THAN = 3
+
+
+class RarelyOrderedFilterSet(ControllingFilterSet):
+    fewer_than = IntegerFilter(
+        label=_("Fewer orders than"),
+        method="keep",
+        min_value=1,
+        max_value=100000,
+        help_text=_("Services with fewer orders than this in the period are listed."),
+    )
+
+    class Meta(ControllingFilterSet.Meta):
+        fields = [*ControllingFilterSet.Meta.fields, "fewer_than"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(_with_default(data, "fewer_than", str(DEFAULT_FEWER_THAN)), *args,
+                         **kwargs)  # fmt: skip
+
+    def fewer_than_value(self) -> int:
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        return data.get("fewer_than") or DEFAULT_FEWER_THAN
+
+    def category_value(self):
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        return data.get("category")

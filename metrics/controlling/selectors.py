@@ -12,15 +12,19 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import groupby
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, QuerySet, Value
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from catalogue.models import CatalogueItem, CostCentre, Department
+from catalogue.models import CatalogueItem, Category, CostCentre, Department
+from metrics.controlling.forecast import HORIZON, Forecast, add_months, forecast
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
+from provisioning.selectors import with_licence_usage
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 
@@ -268,3 +272,298 @@ def usage_per_service(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [UsageRow(*row) for row in cursor.fetchall()]
+
+
+# --- licence pools ---------------------------------------------------------------------
+
+POOL_TREND_DAYS = 90
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    """One licence pool with its use and the date it runs out at the current trend.
+
+    ``used`` counts held licences and reserved ones (see
+    ``provisioning.selectors.with_licence_usage``). The trend is the net growth of held
+    licences over the last ``trend_days`` days: (grants − revocations) / days. At that rate
+    the free licences last ``ceil(free / rate)`` days; a flat or falling trend never
+    exhausts the pool (``exhausted_on`` is None).
+    """
+
+    item_id: int
+    service: str
+    slug: str
+    category: str
+    is_active: bool
+    size: int
+    warning_level: int
+    in_use: int
+    reserved: int
+    granted: int
+    revoked: int
+    trend_days: int
+    today: datetime.date
+
+    @property
+    def used(self) -> int:
+        return self.in_use + self.reserved
+
+    @property
+    def free(self) -> int:
+        """Free licences; negative when more are taken or promised than the pool has."""
+        return self.size - self.used
+
+    @property
+    def percent_used(self) -> Decimal:
+        if self.size == 0:
+            return Decimal(100)
+        return (Decimal(100) * self.used / self.size).quantize(Decimal("0.1"))
+
+    @property
+    def is_exhausted(self) -> bool:
+        return self.free <= 0
+
+    @property
+    def is_warning(self) -> bool:
+        return self.free < self.warning_level or self.is_exhausted
+
+    @property
+    def net_growth(self) -> int:
+        return self.granted - self.revoked
+
+    @property
+    def growth_per_30_days(self) -> Decimal:
+        return (Decimal(self.net_growth * 30) / self.trend_days).quantize(Decimal("0.1"))
+
+    @property
+    def exhausted_on(self) -> datetime.date | None:
+        if self.is_exhausted:
+            return self.today
+        if self.net_growth <= 0:
+            return None
+        days = -(-self.free * self.trend_days // self.net_growth)  # ceil
+        return self.today + datetime.timedelta(days=days)
+
+
+def licence_pools(
+    items: QuerySet[CatalogueItem] | None = None,
+    *,
+    now: datetime.datetime | None = None,
+    trend_days: int = POOL_TREND_DAYS,
+) -> list[PoolRow]:
+    """Every item with a licence pool (of ``items``, default all), in one query."""
+    now = now or timezone.now()
+    since = now - datetime.timedelta(days=trend_days)
+    items = CatalogueItem.objects.all() if items is None else items
+    rows = (
+        with_licence_usage(items.filter(licence_pool_size__isnull=False))
+        .annotate(
+            granted=Coalesce(Subquery(_window_count("granted_at", since, now)), 0),
+            revoked=Coalesce(Subquery(_window_count("revoked_at", since, now)), 0),
+        )
+        .select_related("category")
+        .order_by("name", "pk")
+    )
+    today = timezone.localdate(now)
+    return [
+        PoolRow(
+            item_id=item.pk,
+            service=item.name,
+            slug=item.slug,
+            category=item.category.name,
+            is_active=item.is_active,
+            size=item.licence_pool_size,
+            warning_level=item.licence_warning_level,
+            in_use=item.licences_in_use,
+            reserved=item.licences_reserved,
+            granted=item.granted,
+            revoked=item.revoked,
+            trend_days=trend_days,
+            today=today,
+        )
+        for item in rows
+    ]
+
+
+def _window_count(column: str, since: datetime.datetime, until: datetime.datetime):
+    return (
+        Entitlement.objects.filter(
+            item=OuterRef("pk"), **{f"{column}__gt": since, f"{column}__lte": until}
+        )
+        .order_by()
+        .values("item")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+
+
+# --- demand, forecast, rarely ordered --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemandRow:
+    item_id: int
+    service: str
+    category: str
+    month: datetime.date
+    orders: int
+
+
+def demand_history(
+    requests: QuerySet[ServiceRequest], *, first: datetime.date, last: datetime.date
+) -> list[DemandRow]:
+    """Orders per active service and month (by submission), months without orders as 0.
+
+    A service's series starts after its first month with an order, counted from the month
+    before ``first``: a service ordered before the period runs from ``first``; one first
+    ordered inside it starts the month after, because it entered the catalogue during that
+    month, whose count would read as a jump in demand. So a service added last spring is
+    not read as "no demand" for the year before, nor as a surge in its first weeks.
+    """
+    if requests.query.is_empty():
+        return []
+    rows_sql, rows_params = _request_rows(requests, "item_id", "submitted_at")
+    sql = f"""
+    WITH {_months_cte()},
+    reqs (item_id, submitted_at) AS NOT MATERIALIZED ({rows_sql}),
+    counts AS (
+        SELECT r.item_id, {LOCAL_MONTH.format(col="r.submitted_at")} AS month,
+               COUNT(*) AS orders
+        FROM reqs r
+        WHERE r.submitted_at >= (%s::timestamp AT TIME ZONE %s)
+              AND r.submitted_at < (SELECT MAX(ends) FROM months)
+        GROUP BY 1, 2
+    ),
+    firsts AS (SELECT item_id, MIN(month) AS first_month FROM counts GROUP BY 1)
+    SELECT i.id, i.name, cat.name, m.month, COALESCE(c.orders, 0)
+    FROM firsts f
+    JOIN {CatalogueItem._meta.db_table} i ON i.id = f.item_id AND i.is_active
+    JOIN {Category._meta.db_table} cat ON cat.id = i.category_id
+    JOIN months m ON m.month > f.first_month
+    LEFT JOIN counts c ON c.item_id = f.item_id AND c.month = m.month
+    ORDER BY i.name, i.id, m.month
+    """  # noqa: S608 - only table names and Django's own compiled SQL are interpolated
+    lead_in = add_months(month_start(first), -1)
+    params = [
+        *_months_params(first, last),
+        *rows_params,
+        settings.TIME_ZONE,
+        lead_in,
+        settings.TIME_ZONE,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [DemandRow(*row) for row in cursor.fetchall()]
+
+
+def last_complete_month(today: datetime.date | None = None) -> datetime.date:
+    return add_months(month_start(today or timezone.localdate()), -1)
+
+
+@dataclass(frozen=True)
+class ForecastRow:
+    item_id: int
+    service: str
+    category: str
+    first_month: datetime.date
+    history: list[int]
+    forecast: Forecast
+
+    @property
+    def history_months(self) -> int:
+        return len(self.history)
+
+    @property
+    def orders_last_12(self) -> int:
+        return sum(self.history[-12:])
+
+
+def demand_forecast(
+    requests: QuerySet[ServiceRequest],
+    *,
+    history_months: int = 24,
+    horizon: int = HORIZON,
+    last: datetime.date | None = None,
+) -> list[ForecastRow]:
+    """Per active service: its monthly history up to ``last`` (default: the last complete
+    month) and the forecast of the ``horizon`` months after it (see ``forecast.py``).
+
+    One query for the monthly counts; the per-service arithmetic runs over those few
+    aggregated numbers (services × months).
+    """
+    last = month_start(last) if last else last_complete_month()
+    first = add_months(last, -(history_months - 1))
+    result: list[ForecastRow] = []
+    for item_id, rows in groupby(
+        demand_history(requests, first=first, last=last), key=lambda row: row.item_id
+    ):
+        rows = list(rows)
+        history = [row.orders for row in rows]
+        result.append(
+            ForecastRow(
+                item_id=item_id,
+                service=rows[0].service,
+                category=rows[0].category,
+                first_month=rows[0].month,
+                history=history,
+                forecast=forecast(history, first_month=rows[0].month, horizon=horizon),
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class RareRow:
+    item_id: int
+    service: str
+    slug: str
+    category: str
+    orders: int
+    last_ordered_at: datetime.datetime | None
+    in_catalogue_since: datetime.datetime
+
+
+def rarely_ordered(
+    requests: QuerySet[ServiceRequest],
+    items: QuerySet[CatalogueItem],
+    *,
+    first: datetime.date,
+    last: datetime.date,
+    fewer_than: int,
+) -> list[RareRow]:
+    """Active ``items`` with fewer than ``fewer_than`` orders (of ``requests``) submitted in
+    the months ``first`` … ``last``, with the last order ever; candidates to retire.
+    The fewest orders first, and among those the longest unordered."""
+    if items.query.is_empty():
+        return []
+    items_sql, items_params = items.order_by().values("pk").query.sql_with_params()
+    if requests.query.is_empty():
+        rows_sql, rows_params = "SELECT NULL::bigint, NULL::timestamptz WHERE false", ()
+    else:
+        rows_sql, rows_params = _request_rows(requests, "item_id", "submitted_at")
+    sql = f"""
+    WITH {_months_cte()},
+    reqs (item_id, submitted_at) AS NOT MATERIALIZED ({rows_sql}),
+    agg AS (
+        SELECT r.item_id,
+               COUNT(*) FILTER (
+                   WHERE r.submitted_at >= (SELECT MIN(starts) FROM months)
+                     AND r.submitted_at < (SELECT MAX(ends) FROM months)
+               ) AS orders,
+               MAX(r.submitted_at) AS last_ordered_at
+        FROM reqs r
+        WHERE r.submitted_at IS NOT NULL
+        GROUP BY 1
+    )
+    SELECT i.id, i.name, i.slug, cat.name, COALESCE(a.orders, 0), a.last_ordered_at,
+           i.created_at
+    FROM {CatalogueItem._meta.db_table} i
+    JOIN {Category._meta.db_table} cat ON cat.id = i.category_id
+    LEFT JOIN agg a ON a.item_id = i.id
+    WHERE i.is_active AND i.id IN ({items_sql}) AND COALESCE(a.orders, 0) < %s
+    ORDER BY 5, a.last_ordered_at NULLS FIRST, i.name
+    """  # noqa: S608 - only table names and Django's own compiled SQL are interpolated
+    params = [*_months_params(first, last), *rows_params, *items_params, fewer_than]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [RareRow(*row) for row in cursor.fetchall()]

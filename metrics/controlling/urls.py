@@ -8,4 +8,7 @@ urlpatterns = [
     path("", views.CostView.as_view(), name="costs"),
     path("kosten.<str:fmt>", views.CostExportView.as_view(), name="costs_export"),
     path("nutzung/", views.UsageView.as_view(), name="usage"),
+    path("lizenzpools/", views.PoolView.as_view(), name="pools"),
+    path("prognose/", views.ForecastView.as_view(), name="forecast"),
+    path("selten-bestellt/", views.RarelyOrderedView.as_view(), name="rarely_ordered"),
 ]

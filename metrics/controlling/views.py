@@ -6,11 +6,26 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
+from catalogue.models import CatalogueItem
 from itportal.roles import is_controlling, is_it_admin
 from itportal.views import FilteredTableView
-from metrics.controlling import exports, selectors
-from metrics.controlling.filtersets import ControllingFilterSet, UsageFilterSet
-from metrics.controlling.tables import CostTable, UsageTable
+from metrics.controlling import exports, figures, selectors
+from metrics.controlling.filtersets import (
+    ControllingFilterSet,
+    ForecastFilterSet,
+    PoolFilterSet,
+    RarelyOrderedFilterSet,
+    UsageFilterSet,
+)
+from metrics.controlling.forecast import SEASONAL_MIN_MONTHS
+from metrics.controlling.tables import (
+    CostTable,
+    ForecastMonthColumn,
+    ForecastTable,
+    PoolTable,
+    RareTable,
+    UsageTable,
+)
 from requests_app.models import ServiceRequest
 
 
@@ -32,10 +47,27 @@ class ControllingTableView(ControllingRequiredMixin, FilteredTableView):
     def get_queryset(self):
         return ServiceRequest.objects.all()
 
+    show_period = True
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["period"] = self.filterset.period()
+        if self.show_period:
+            context["period"] = self.filterset.period()
+        context["charts"] = self.get_charts()
         return context
+
+    def get_charts(self):
+        """Charts shown above the table; built from the rows the table shows."""
+        return []
+
+    def rows(self):
+        """The selector's rows, computed once per request for the table and the charts."""
+        if not hasattr(self, "_rows"):
+            self._rows = self.get_rows()
+        return self._rows
+
+    def get_table_data(self):
+        return self.rows()
 
 
 class CostView(ControllingTableView):
@@ -49,9 +81,12 @@ class CostView(ControllingTableView):
     )
     export = True
 
-    def get_table_data(self):
+    def get_rows(self):
         first, last = self.filterset.period()
         return selectors.costs_per_cost_centre(self.object_list, first=first, last=last)
+
+    def get_charts(self):
+        return [figures.cost_chart(self.rows(), *self.filterset.period())]
 
 
 class UsageView(ControllingTableView):
@@ -67,10 +102,107 @@ class UsageView(ControllingTableView):
             return {"exclude": ("group",)}
         return {}
 
-    def get_table_data(self):
+    def get_rows(self):
         first, last = self.filterset.period()
         return selectors.usage_per_service(
             self.object_list, first=first, last=last, breakdown=self.filterset.breakdown_value()
+        )
+
+    def get_charts(self):
+        return [figures.usage_chart(self.rows(), *self.filterset.period())]
+
+
+class PoolView(ControllingTableView):
+    table_class = PoolTable
+    filterset_class = PoolFilterSet
+    title = gettext_lazy("Licence pools")
+    show_period = False
+    template_name = "controlling/pools.html"
+
+    def get_queryset(self):
+        return CatalogueItem.objects.all()
+
+    def get_rows(self):
+        rows = selectors.licence_pools(self.object_list)
+        if self.filterset.attention_only_value():
+            rows = [row for row in rows if row.is_warning]
+        return rows
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["warnings"] = [row for row in self.rows() if row.is_warning]
+        context["trend_days"] = selectors.POOL_TREND_DAYS
+        return context
+
+    def get_charts(self):
+        return [figures.pool_chart(self.rows())] if self.rows() else []
+
+
+class ForecastView(ControllingTableView):
+    table_class = ForecastTable
+    filterset_class = ForecastFilterSet
+    title = gettext_lazy("Demand and forecast")
+    show_period = False
+    template_name = "controlling/forecast.html"
+
+    def history(self):
+        last = selectors.last_complete_month()
+        return selectors.add_months(last, -(self.filterset.history_value() - 1)), last
+
+    def get_rows(self):
+        return selectors.demand_forecast(
+            self.object_list,
+            history_months=self.filterset.history_value(),
+            last=self.history()[1],
+        )
+
+    def get_table_kwargs(self):
+        last = self.history()[1]
+        months = [selectors.add_months(last, k) for k in (1, 2, 3)]
+        return {
+            "extra_columns": [
+                (f"month_{i}", ForecastMonthColumn(i, verbose_name=month.strftime("%m/%Y")))
+                for i, month in enumerate(months)
+            ]
+        }
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["history"] = self.history()
+        context["seasonal_min_months"] = SEASONAL_MIN_MONTHS
+        return context
+
+    def get_charts(self):
+        return [figures.demand_chart(self.rows(), *self.history())]
+
+
+class RarelyOrderedView(ControllingTableView):
+    table_class = RareTable
+    filterset_class = RarelyOrderedFilterSet
+    title = gettext_lazy("Rarely ordered services")
+
+    @property
+    def intro(self):
+        return _(
+            "Active services with fewer than %(count)s orders in the period, with their "
+            "last order: candidates to retire. Services added recently are naturally rare; "
+            "compare the date they entered the catalogue."
+        ) % {"count": self.filterset.fewer_than_value()}
+
+    def get_rows(self):
+        if not self.filterset.is_valid():
+            return []
+        first, last = self.filterset.period()
+        items = CatalogueItem.objects.active()
+        category = self.filterset.category_value()
+        if category is not None:
+            items = items.filter(category=category)
+        return selectors.rarely_ordered(
+            self.object_list,
+            items,
+            first=first,
+            last=last,
+            fewer_than=self.filterset.fewer_than_value(),
         )
 
 

@@ -451,7 +451,7 @@ AUTOMATED = FulfilmentKind.AUTOMATED
 
 def item(slug, name, category, owner, summary, description, *, once="0", monthly="0",
          fields=(), steps=(), kind=FulfilmentKind.MANUAL, departments=(), groups=(),
-         for_others=True, active=True) -> dict:  # fmt: skip
+         for_others=True, active=True, pool=None) -> dict:  # fmt: skip
     return {
         "slug": slug,
         "name": name,
@@ -468,6 +468,7 @@ def item(slug, name, category, owner, summary, description, *, once="0", monthly
         "groups": groups,
         "orderable_for_others": for_others,
         "is_active": active,
+        "licence_pool_size": pool,
     }
 
 
@@ -771,7 +772,7 @@ Inhabers**. Private E-Mails sind vom Zugriff nicht ausgenommen – bitte nur bei
 Visio wird über die Softwareverteilung installiert, sobald die Lizenz zugewiesen ist.
 Für einfache Organigramme genügt oft **PowerPoint**.
 """,
-        monthly="13.70", kind=AUTOMATED,
+        monthly="13.70", kind=AUTOMATED, pool=25,
         fields=(reason("Einsatzzweck", required=False),),
         steps=(CC_OWNER,),
     ),
@@ -783,7 +784,7 @@ Zum **Lesen und Signieren** von PDF-Dateien ist keine Lizenz nötig; der Standar
 enthält einen PDF-Reader. Acrobat Pro brauchen Sie zum Bearbeiten, Schwärzen und
 für barrierefreie Formulare.
 """,
-        monthly="17.90",
+        monthly="17.90", pool=40,
         fields=(
             fld("funktionen", "Benötigte Funktionen", MULTI, choices=(
                 "PDF bearbeiten", "Schwärzen", "Formulare erstellen", "Barrierefreiheit prüfen",
@@ -1363,6 +1364,7 @@ class Command(BaseCommand):
                 else Audience.EVERYONE,
                 "orderable_for_others": spec["orderable_for_others"],
                 "is_active": spec["is_active"],
+                "licence_pool_size": spec["licence_pool_size"],
             }
             item = existing.get(spec["slug"])
             created = item is None

@@ -1,0 +1,119 @@
+"""The charts of the controlling pages, built from the selectors' aggregated rows.
+
+Each function takes rows a selector returned (a few per month) and gives a
+``metrics.charts.Chart``; summing them per month is arithmetic over aggregates, not a loop
+over requests.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from metrics.charts import Chart, Series, bar_chart, describe, line_chart
+from metrics.controlling.forecast import add_months
+from metrics.controlling.selectors import CostRow, ForecastRow, PoolRow, UsageRow
+
+
+def months_between(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    count = (last.year - first.year) * 12 + last.month - first.month + 1
+    return [add_months(first, i) for i in range(max(count, 0))]
+
+
+def month_label(month: datetime.date) -> str:
+    return month.strftime("%m/%Y")
+
+
+def cost_chart(rows: Iterable[CostRow], first: datetime.date, last: datetime.date) -> Chart:
+    totals: dict[datetime.date, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        totals[row.month] += row.total
+    months = months_between(first, last)
+    return bar_chart(
+        chart_id="chart-costs",
+        title=_("Total charges per month (EUR)"),
+        x_labels=[month_label(m) for m in months],
+        series=[Series(_("Total (EUR)"), [totals.get(m, Decimal(0)) for m in months])],
+        y_label=_("EUR"),
+        decimals=2,
+    )
+
+
+def usage_chart(rows: Iterable[UsageRow], first: datetime.date, last: datetime.date) -> Chart:
+    orders: dict[datetime.date, int] = defaultdict(int)
+    active: dict[datetime.date, int] = defaultdict(int)
+    for row in rows:
+        orders[row.month] += row.orders
+        active[row.month] += row.active
+    months = months_between(first, last)
+    return line_chart(
+        chart_id="chart-usage",
+        title=_("Orders and active entitlements per month"),
+        x_labels=[month_label(m) for m in months],
+        series=[
+            Series(_("Orders"), [orders.get(m, 0) for m in months]),
+            Series(_("Active entitlements"), [active.get(m, 0) for m in months]),
+        ],
+        y_label=_("Count"),
+    )
+
+
+def demand_chart(rows: Iterable[ForecastRow], first: datetime.date, last: datetime.date) -> Chart:
+    """Orders per month of the shown services, and the sum of their forecasts (dashed)."""
+    history: dict[datetime.date, int] = defaultdict(int)
+    expected: dict[datetime.date, float] = defaultdict(float)
+    horizon_months: set[datetime.date] = set()
+    for row in rows:
+        for i, orders in enumerate(row.history):
+            history[add_months(row.first_month, i)] += orders
+        for month, value in zip(row.forecast.months, row.forecast.values, strict=True):
+            expected[month] += value
+            horizon_months.add(month)
+    past = months_between(first, last)
+    future = sorted(horizon_months) or [add_months(last, k) for k in (1, 2, 3)]
+    months = past + future
+    measured = Series(_("Orders"), [history.get(m, 0) if m <= last else None for m in months])
+    forecast = Series(
+        _("Forecast"),
+        [round(expected.get(m, 0.0), 1) if m > last else None for m in months],
+        dashed=True,
+    )
+    labels = [month_label(m) for m in months]
+    summary = " ".join([describe(measured, labels), describe(forecast, labels, decimals=1)])
+    return line_chart(
+        chart_id="chart-demand",
+        title=_("Orders per month and forecast"),
+        x_labels=labels,
+        series=[measured, forecast],
+        y_label=_("Orders"),
+        summary=summary,
+        decimals=1,
+    )
+
+
+def pool_chart(rows: Iterable[PoolRow]) -> Chart:
+    rows = list(rows)
+    summary = _("%(warn)s of %(count)s pools are below their warning level.") % {
+        "warn": sum(row.is_warning for row in rows),
+        "count": len(rows),
+    }
+    if rows:
+        fullest = max(rows, key=lambda row: row.percent_used)
+        summary += " " + _("Fullest: %(name)s with %(percent)s %% in use.") % {
+            "name": fullest.service,
+            "percent": number_format(fullest.percent_used, decimal_pos=1),
+        }
+    return bar_chart(
+        chart_id="chart-pools",
+        title=_("Share of each licence pool in use (%)"),
+        x_labels=[row.service for row in rows],
+        series=[Series(_("Used (%)"), [row.percent_used for row in rows])],
+        y_label="%",
+        summary=summary,
+        decimals=1,
+    )
