@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.CostView.as_view(), name="costs"),
     path("kosten.<str:fmt>", views.CostExportView.as_view(), name="costs_export"),
     path("nutzung/", views.UsageView.as_view(), name="usage"),
+    path("durchlaufzeiten/", views.LeadTimeView.as_view(), name="lead_times"),
+    path("zufriedenheit/", views.SatisfactionView.as_view(), name="satisfaction"),
 ]

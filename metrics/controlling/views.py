@@ -5,12 +5,20 @@ from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
+from django_tables2 import RequestConfig
 
 from itportal.roles import is_controlling, is_it_admin
 from itportal.views import FilteredTableView
 from metrics.controlling import exports, selectors
 from metrics.controlling.filtersets import ControllingFilterSet, UsageFilterSet
-from metrics.controlling.tables import CostTable, UsageTable
+from metrics.controlling.tables import (
+    AutomationTable,
+    CostTable,
+    LeadTimeTable,
+    RatingCommentTable,
+    SatisfactionTable,
+    UsageTable,
+)
 from requests_app.models import ServiceRequest
 
 
@@ -72,6 +80,72 @@ class UsageView(ControllingTableView):
         return selectors.usage_per_service(
             self.object_list, first=first, last=last, breakdown=self.filterset.breakdown_value()
         )
+
+
+class LeadTimeView(ControllingTableView):
+    """Lead times (p50/p90) and the automation rate, per service and overall."""
+
+    table_class = LeadTimeTable
+    filterset_class = ControllingFilterSet
+    table_pagination = False  # one row per service: the catalogue, not the requests, sets it
+    title = gettext_lazy("Lead times and automation")
+    intro = gettext_lazy(
+        "Requests fulfilled in the period, by service. Approval waiting runs from submission "
+        "to approval and counts only requests with approval steps; fulfilment runs from "
+        "approval to fulfilment, waiting in the queue included; the total from submission to "
+        "fulfilment. All in calendar time. p50 is the median: half of the requests were "
+        "faster; p90: nine in ten were faster."
+    )
+    notes = (
+        gettext_lazy(
+            "Fulfilled automatically: the automation completed the request and nobody took, "
+            "completed, failed or reopened it by hand, or marked one of its provisioning jobs "
+            "done by hand."
+        ),
+    )
+
+    def rows(self):
+        if not hasattr(self, "_rows"):
+            first, last = self.filterset.period()
+            self._rows = selectors.lead_times_per_service(self.object_list, first=first, last=last)
+        return self._rows
+
+    def get_table_data(self):
+        return self.rows()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["extra_tables"] = [AutomationTable(self.rows())]
+        return context
+
+
+class SatisfactionView(ControllingTableView):
+    """Ratings per service and the requesters' comments (without names)."""
+
+    table_class = SatisfactionTable
+    filterset_class = ControllingFilterSet
+    table_pagination = False
+    title = gettext_lazy("Satisfaction")
+    intro = gettext_lazy(
+        "Requesters rate a fulfilled request from 1 (very dissatisfied) to 5 (very "
+        "satisfied), with an optional comment, until 30 days after fulfilment. Shown for the "
+        "requests fulfilled in the period."
+    )
+
+    def get_table_data(self):
+        first, last = self.filterset.period()
+        return selectors.satisfaction_per_service(self.object_list, first=first, last=last)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        first, last = self.filterset.period()
+        comments = RatingCommentTable(
+            selectors.rating_comments(self.object_list, first=first, last=last),
+            prefix="comments-",
+        )
+        RequestConfig(self.request, paginate={"per_page": 25}).configure(comments)
+        context["extra_tables"] = [comments]
+        return context
 
 
 class CostExportView(ControllingRequiredMixin, View):
