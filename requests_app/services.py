@@ -551,7 +551,7 @@ def _clean_score(score) -> int:
     value = None
     if isinstance(score, int) and not isinstance(score, bool):
         value = score
-    elif isinstance(score, str) and score.strip().isdecimal() and len(score.strip()) < 3:
+    elif isinstance(score, str) and score.strip().isascii() and score.strip().isdecimal():
         value = int(score.strip())
     if value is None or not RATING_MIN <= value <= RATING_MAX:
         raise ValidationError(

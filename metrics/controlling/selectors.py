@@ -481,6 +481,14 @@ def rating_comments(
         )
         .exclude(comment="")
         .select_related("request__item")
-        .only("score", "comment", "rated_at", "request__closed_at", "request__item__name")
+        # The request's state too: the FSM mixin reads it when the row is loaded.
+        .only(
+            "score",
+            "comment",
+            "rated_at",
+            "request__state",
+            "request__closed_at",
+            "request__item__name",
+        )
         .order_by("-rated_at", "-id")
     )
