@@ -35,6 +35,7 @@ from tests.factories import (
     CatalogueItemFactory,
     CategoryFactory,
     FormFieldFactory,
+    UserFactory,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -138,6 +139,17 @@ def portal(org):
     in_work = order(org.bob.user, org.bob)
     services.request_approve(request_id=in_work.pk, user=org.manager.user, comment="Passt.")
     services.request_take(request_id=in_work.pk, user=org.fulfiller.user)
+    # Alice's own order, fulfilled: she may rate it; a rated one feeds the controlling pages.
+    done = order(org.alice.user, org.alice)
+    services.request_approve(request_id=done.pk, user=org.manager.user)
+    services.request_take(request_id=done.pk, user=org.fulfiller.user)
+    services.request_complete(request_id=done.pk, user=org.fulfiller.user, note="Geliefert.")
+    rated = order(org.bob.user, org.bob)
+    services.request_approve(request_id=rated.pk, user=org.manager.user)
+    services.request_take(request_id=rated.pk, user=org.fulfiller.user)
+    services.request_complete(request_id=rated.pk, user=org.fulfiller.user, note="Geliefert.")
+    services.request_rate(request_id=rated.pk, user=org.bob.user, score=4, comment="Gut.")
+    controller = UserFactory(username="controller", groups=[org.controlling])
     today = timezone.localdate()
     Substitution.objects.create(
         principal=org.manager.user,
@@ -152,7 +164,13 @@ def portal(org):
         ends_on=today + timedelta(days=35),
     )
     return SimpleNamespace(
-        org=org, notebook=notebook, restricted=restricted, pending=pending, in_work=in_work
+        org=org,
+        notebook=notebook,
+        restricted=restricted,
+        pending=pending,
+        in_work=in_work,
+        done=done,
+        controller=controller,
     )
 
 
@@ -302,6 +320,17 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     page.goto(f"{base}/antraege/{portal.pending.pk}/")
     assert page.locator(".action-form").count() >= 1  # cancel
     audit.check(page, "detail-requester")
+    page.goto(f"{base}/antraege/{portal.done.pk}/")
+    assert page.locator(".rating-form fieldset legend").count() == 1
+    audit.check(page, "detail-rating")
+    submit(page, ".rating-form button[type=submit]")  # no score chosen
+    assert page.locator(".rating-form .error-summary").count() == 1
+    audit.check(page, "detail-rating-errors")
+    page.check("#id_score_3")
+    page.fill("#id_comment", "Schnell geliefert.")
+    submit(page, ".rating-form button[type=submit]")
+    assert page.locator(".rating-form").count() == 1  # may still change it
+    audit.check(page, "detail-rated")
     response = page.goto(f"{base}/leistung/{portal.restricted.slug}/")
     assert response.status == 403
     audit.check(page, "403")
@@ -331,6 +360,16 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     assert page.locator(".timeline li").count() >= 5
     assert page.locator(".action-form").count() >= 2  # complete, fail
     audit.check(page, "detail-fulfiller")
+    log_out(page)
+
+    # IT controlling: lead times and automation, satisfaction.
+    log_in(page, base, portal.controller.username)
+    page.goto(f"{base}/controlling/durchlaufzeiten/")
+    assert page.locator("main table caption").count() == 2
+    audit.check(page, "controlling-lead-times")
+    page.goto(f"{base}/controlling/zufriedenheit/")
+    assert page.locator("main table caption").count() == 2
+    audit.check(page, "controlling-satisfaction")
 
     audit.assert_clean()
 
