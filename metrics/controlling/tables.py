@@ -3,7 +3,7 @@ import datetime
 import django_tables2 as tables
 from django.utils.formats import number_format
 from django.utils.html import format_html
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -61,10 +61,10 @@ def format_duration(value: datetime.timedelta) -> str:
     """Minutes under an hour, hours (one decimal) under a day, else days (one decimal)."""
     seconds = value.total_seconds()
     if seconds < 3600:
-        return _gettext("%(value)s min") % {"value": localized(seconds / 60, 0)}
+        return gettext("%(value)s min") % {"value": localized(seconds / 60, 0)}
     if seconds < 86400:
-        return _gettext("%(value)s h") % {"value": localized(seconds / 3600, 1)}
-    return _gettext("%(value)s days") % {"value": localized(seconds / 86400, 1)}
+        return gettext("%(value)s h") % {"value": localized(seconds / 3600, 1)}
+    return gettext("%(value)s days") % {"value": localized(seconds / 86400, 1)}
 
 
 class DurationColumn(tables.Column):
@@ -77,7 +77,7 @@ class ServiceColumn(tables.Column):
 
     def render(self, value, record):
         if record.is_total:
-            return format_html("<strong>{}</strong>", _gettext("All services"))
+            return format_html("<strong>{}</strong>", gettext("All services"))
         return value
 
 
