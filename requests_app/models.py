@@ -80,6 +80,11 @@ class ServiceRequest(ConcurrentTransitionMixin, models.Model):
     approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
     fulfilment_started_at = models.DateTimeField(_("fulfilment started"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    approval_steps = models.PositiveSmallIntegerField(
+        _("approval steps"),
+        default=0,
+        help_text=_("Number of approval steps the request got when it was submitted."),
+    )
     fulfilled_automatically = models.BooleanField(
         _("fulfilled automatically"),
         default=False,
@@ -97,7 +102,20 @@ class ServiceRequest(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
             models.Index(fields=["fulfilment_group", "state"], name="request_queue_idx"),
             # Controlling: requests fulfilled (or closed) in a period, orders in a period.
-            models.Index(fields=["state", "closed_at"], name="request_state_closed_idx"),
+            # The lead-time and satisfaction figures read only the included columns: an
+            # index-only scan instead of the wide rows (item snapshot, answers).
+            models.Index(
+                fields=["state", "closed_at"],
+                include=[
+                    "id",
+                    "item",
+                    "submitted_at",
+                    "approved_at",
+                    "approval_steps",
+                    "fulfilled_automatically",
+                ],
+                name="request_state_closed_idx",
+            ),
             models.Index(fields=["submitted_at"], name="request_submitted_idx"),
         ]
 

@@ -295,6 +295,8 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
             )
         )
     Approval.objects.bulk_create(approvals)
+    # Kept on the row (saved by the transition below) so that reports need no join.
+    service_request.approval_steps = len(approvals)
     if approvals:
         _activate(service_request.approvals.order_by("position").first(), now)
         _fire(service_request, "start_approval", user=user, check_permission=False)

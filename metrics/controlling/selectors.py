@@ -16,14 +16,14 @@ from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from catalogue.models import CatalogueItem, CostCentre, Department, Employee
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import RequestState
-from requests_app.models import Approval, Rating, ServiceRequest
+from requests_app.models import Rating, ServiceRequest
 
 
 @dataclass(frozen=True)
@@ -348,28 +348,23 @@ def lead_times_per_service(
     """
     if requests.query.is_empty():
         return []
-    has_steps = Exists(Approval.objects.filter(request=OuterRef("pk")))
-    reqs = (
-        fulfilled_in_period(requests, first=first, last=last)
-        .annotate(has_steps=has_steps)
-        .values(
-            "item_id",
-            "submitted_at",
-            "approved_at",
-            "closed_at",
-            "fulfilled_automatically",
-            "has_steps",
-        )
+    reqs = fulfilled_in_period(requests, first=first, last=last).values(
+        "item_id",
+        "submitted_at",
+        "approved_at",
+        "closed_at",
+        "fulfilled_automatically",
+        "approval_steps",
     )
     reqs_sql, reqs_params = reqs.query.sql_with_params()
     sql = f"""
-    WITH reqs (item_id, submitted_at, approved_at, closed_at, automated, has_steps) AS (
+    WITH reqs (item_id, submitted_at, approved_at, closed_at, automated, steps) AS (
         {reqs_sql}
     ),
     agg AS (
         SELECT item_id, GROUPING(item_id) AS overall, COUNT(*) AS fulfilled,
-               COUNT(*) FILTER (WHERE has_steps) AS with_approval,
-               {_percentiles("approved_at - submitted_at", "has_steps")} AS approval,
+               COUNT(*) FILTER (WHERE steps > 0) AS with_approval,
+               {_percentiles("approved_at - submitted_at", "steps > 0")} AS approval,
                {_percentiles("closed_at - approved_at")} AS fulfilment,
                {_percentiles("closed_at - submitted_at")} AS total,
                COUNT(*) FILTER (WHERE automated) AS automated

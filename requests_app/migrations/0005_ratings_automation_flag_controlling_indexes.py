@@ -1,5 +1,5 @@
-"""Ratings, the "fulfilled automatically" flag (backfilled from the audit trail) and indexes
-for the controlling pages."""
+"""Ratings, the "fulfilled automatically" flag and the number of approval steps (both
+backfilled), and indexes for the controlling pages."""
 
 import django.db.models.deletion
 import django.utils.timezone
@@ -26,6 +26,17 @@ WHERE state = 'fulfilled'
       WHERE j.request_id = requests_app_servicerequest.id
         AND j.direction = 'grant' AND j.entitlement_id IS NULL
         AND j.finished_by_id IS NOT NULL)
+"""
+
+
+# Approval steps the request got at submission: the approvals it has.
+BACKFILL_STEPS = """
+UPDATE requests_app_servicerequest SET approval_steps = (
+    SELECT COUNT(*) FROM requests_app_approval a
+    WHERE a.request_id = requests_app_servicerequest.id)
+WHERE EXISTS (
+    SELECT 1 FROM requests_app_approval a
+    WHERE a.request_id = requests_app_servicerequest.id)
 """
 
 
@@ -57,6 +68,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='servicerequest',
+            name='approval_steps',
+            field=models.PositiveSmallIntegerField(default=0, help_text='Number of approval steps the request got when it was submitted.', verbose_name='approval steps'),
+        ),
+        migrations.AddField(
+            model_name='servicerequest',
             name='fulfilled_automatically',
             field=models.BooleanField(default=False, help_text='Fulfilled by an automation without anyone taking, completing, failing or reopening it by hand, and without a provisioning job marked done by hand.', verbose_name='fulfilled automatically'),
         ),
@@ -67,7 +83,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='servicerequest',
-            index=models.Index(fields=['state', 'closed_at'], name='request_state_closed_idx'),
+            index=models.Index(fields=['state', 'closed_at'], include=['id', 'item', 'submitted_at', 'approved_at', 'approval_steps', 'fulfilled_automatically'], name='request_state_closed_idx'),
         ),
         migrations.AddIndex(
             model_name='servicerequest',
@@ -88,4 +104,5 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(condition=models.Q(('score__gte', 1), ('score__lte', 5)), name='rating_score_1_to_5', violation_error_message='The score must be between 1 and 5.'),
         ),
         migrations.RunSQL(BACKFILL, migrations.RunSQL.noop),
+        migrations.RunSQL(BACKFILL_STEPS, migrations.RunSQL.noop),
     ]
