@@ -19,7 +19,9 @@ Not counted: a Notebook fulfilled 02-01 00:30 Berlin (= 01-31 23:30 UTC, Februar
 a rejected Notebook closed in January, a VPN request still in fulfilment.
 """
 
+import csv
 import datetime
+import io
 from datetime import timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -399,3 +401,55 @@ def test_manual_fulfilment_is_manual(org, manual_item, place_order):
 def test_rate_property_without_requests():
     row = selectors.LeadTimeRow(None, "", 0, 0, None, None, None, None, None, None, 0)
     assert row.automation_rate is None
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def read_csv(response):
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+
+
+@pytest.mark.django_db
+def test_lead_time_csv_read_back(client, data, controller):
+    data.vpn.name = "=HYPERLINK(1)"
+    data.vpn.save()
+    client.force_login(controller)
+    rows = read_csv(client.get("/controlling/durchlaufzeiten.csv", PERIOD))
+    assert rows[0][:4] == [
+        "Service",
+        "Fulfilled requests",
+        "With approval steps",
+        "Approval waiting p50 (hours)",
+    ]
+    by_service = {r[0]: r[1:] for r in rows[1:]}
+    # Notebook: waiting 2 d = 48 h, 3.6 d = 86.4 h; fulfilment 72 h, 196.8 h; total 132 h,
+    # 211.2 h; none automatic.
+    assert by_service["Notebook"] == [
+        "4", "3", "48,00", "86,40", "72,00", "196,80", "132,00", "211,20", "0", "0,00"
+    ]  # fmt: skip
+    # VPN: 5 min = 0.0833… h, 193 min = 3.2166… h; 2 of 3 automatic = 66.67 %.
+    assert by_service["'=HYPERLINK(1)"] == [
+        "3", "0", "", "", "0,08", "3,22", "0,08", "3,22", "2", "66,67"
+    ]  # fmt: skip
+    assert by_service["All services"][-2:] == ["2", "28,57"]  # 2 of 7
+    assert len(rows) == 4
+    client.force_login(data.org.alice.user)
+    assert client.get("/controlling/durchlaufzeiten.csv").status_code == 403
+
+
+@pytest.mark.django_db
+def test_satisfaction_csv_bad_filter_is_empty_not_500(client, data, controller):
+    client.force_login(controller)
+    rows = read_csv(client.get("/controlling/zufriedenheit.csv", {"period_from": "abc"}))
+    assert rows[0][:4] == ["Service", "Fulfilled requests", "Ratings", "Average score"]
+    assert len(rows) == 1
+    rows = read_csv(client.get("/controlling/zufriedenheit.csv", PERIOD))
+    assert [r[:4] for r in rows[1:]] == [
+        ["Notebook", "4", "0", ""],
+        ["VPN", "3", "0", ""],
+        ["All services", "7", "0", ""],
+    ]

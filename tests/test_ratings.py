@@ -352,3 +352,20 @@ def test_satisfaction_page_query_count_constant(client, org, ratings, controller
             assert client.get(url, params).status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.django_db
+def test_satisfaction_csv_by_hand(client, ratings, controller):
+    client.force_login(controller)
+    response = client.get(
+        "/controlling/zufriedenheit.csv", {"period_from": "2025-01", "period_to": "2025-01"}
+    )
+    assert response.status_code == 200
+    text = response.content.decode("utf-8-sig")
+    lines = [line.split(";") for line in text.splitlines()]
+    assert lines[1:] == [
+        ["Notebook", "1", "1", "3,00", "0", "0", "1", "0", "0"],
+        ["VPN", "4", "3", "3,67", "0", "1", "0", "1", "1"],
+        ["All services", "5", "4", "3,50", "0", "1", "1", "1", "1"],
+    ]
+    assert "Super" not in text  # comments stay on the page

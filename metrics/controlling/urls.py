@@ -10,4 +10,6 @@ urlpatterns = [
     path("nutzung/", views.UsageView.as_view(), name="usage"),
     path("durchlaufzeiten/", views.LeadTimeView.as_view(), name="lead_times"),
     path("zufriedenheit/", views.SatisfactionView.as_view(), name="satisfaction"),
+    path("durchlaufzeiten.csv", views.LeadTimeCsvView.as_view(), name="lead_times_csv"),
+    path("zufriedenheit.csv", views.SatisfactionCsvView.as_view(), name="satisfaction_csv"),
 ]

@@ -89,6 +89,7 @@ class LeadTimeView(ControllingTableView):
     filterset_class = ControllingFilterSet
     table_pagination = False  # one row per service: the catalogue, not the requests, sets it
     title = gettext_lazy("Lead times and automation")
+    csv_url_name = "controlling:lead_times_csv"
     intro = gettext_lazy(
         "Requests fulfilled in the period, by service. Approval waiting runs from submission "
         "to approval and counts only requests with approval steps; fulfilment runs from "
@@ -126,6 +127,7 @@ class SatisfactionView(ControllingTableView):
     filterset_class = ControllingFilterSet
     table_pagination = False
     title = gettext_lazy("Satisfaction")
+    csv_url_name = "controlling:satisfaction_csv"
     intro = gettext_lazy(
         "Requesters rate a fulfilled request from 1 (very dissatisfied) to 5 (very "
         "satisfied), with an optional comment, until 30 days after fulfilment. Shown for the "
@@ -146,6 +148,36 @@ class SatisfactionView(ControllingTableView):
         RequestConfig(self.request, paginate={"per_page": 25}).configure(comments)
         context["extra_tables"] = [comments]
         return context
+
+
+class CsvExportView(ControllingRequiredMixin, View):
+    """A CSV download of one controlling table, with the same filters as its page."""
+
+    selector = None  # (requests, *, first, last) -> rows
+    render = None  # rows -> bytes
+    filename = ""
+
+    def get(self, request):
+        filterset = ControllingFilterSet(request.GET, queryset=ServiceRequest.objects.all())
+        requests = filterset.qs if filterset.is_valid() else ServiceRequest.objects.none()
+        first, last = filterset.period()
+        rows = type(self).selector(requests, first=first, last=last)
+        response = HttpResponse(type(self).render(rows), content_type="text/csv; charset=utf-8")
+        filename = f"{self.filename}_{first:%Y-%m}_{last:%Y-%m}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class LeadTimeCsvView(CsvExportView):
+    selector = selectors.lead_times_per_service
+    render = exports.lead_times_csv
+    filename = "durchlaufzeiten"
+
+
+class SatisfactionCsvView(CsvExportView):
+    selector = selectors.satisfaction_per_service
+    render = exports.satisfaction_csv
+    filename = "zufriedenheit"
 
 
 class CostExportView(ControllingRequiredMixin, View):
