@@ -139,15 +139,15 @@ def portal(org):
     in_work = order(org.bob.user, org.bob)
     services.request_approve(request_id=in_work.pk, user=org.manager.user, comment="Passt.")
     services.request_take(request_id=in_work.pk, user=org.fulfiller.user)
-    # Alice's own order, fulfilled: she may rate it; a rated one feeds the controlling pages.
-    done = order(org.alice.user, org.alice)
-    services.request_approve(request_id=done.pk, user=org.manager.user)
-    services.request_take(request_id=done.pk, user=org.fulfiller.user)
-    services.request_complete(request_id=done.pk, user=org.fulfiller.user, note="Geliefert.")
-    rated = order(org.bob.user, org.bob)
-    services.request_approve(request_id=rated.pk, user=org.manager.user)
-    services.request_take(request_id=rated.pk, user=org.fulfiller.user)
-    services.request_complete(request_id=rated.pk, user=org.fulfiller.user, note="Geliefert.")
+    # Alice's own order, fulfilled: she may rate it; Bob's rated one feeds the controlling pages.
+    fulfilled = []
+    for employee in (org.alice, org.bob):
+        req = order(employee.user, employee)
+        services.request_approve(request_id=req.pk, user=org.manager.user)
+        services.request_take(request_id=req.pk, user=org.fulfiller.user)
+        services.request_complete(request_id=req.pk, user=org.fulfiller.user, note="Geliefert.")
+        fulfilled.append(req)
+    done, rated = fulfilled
     services.request_rate(request_id=rated.pk, user=org.bob.user, score=4, comment="Gut.")
     controller = UserFactory(username="controller", groups=[org.controlling])
     today = timezone.localdate()

@@ -44,6 +44,7 @@ from tests.factories import (
     DepartmentFactory,
     EmployeeFactory,
     UserFactory,
+    request_row,
 )
 from tests.provisioning_support import add_group, add_person, automated_item, group_action
 
@@ -58,28 +59,6 @@ def at(month, day, hour, minute=0):
 
 def days(value, hours=0, minutes=0):
     return timedelta(days=value, hours=hours, minutes=minutes)
-
-
-def request_row(item, employee, *, submitted, approved, closed, state=RequestState.FULFILLED,
-                automatically=False):  # fmt: skip
-    return ServiceRequest(
-        requester=employee.user,
-        beneficiary=employee,
-        item=item,
-        item_version=item.version,
-        item_snapshot=item.snapshot(),
-        answers={},
-        cost_centre=employee.department.cost_centre,
-        price_once=item.price_once,
-        price_monthly=item.price_monthly,
-        fulfilment_group=item.service_owner,
-        state=state,
-        created_at=submitted,
-        submitted_at=submitted,
-        approved_at=approved,
-        closed_at=closed,
-        fulfilled_automatically=automatically,
-    )
 
 
 class Data:

@@ -23,7 +23,7 @@ from metrics.controlling import selectors
 from requests_app import services
 from requests_app.choices import EventKind, RequestState
 from requests_app.models import Rating, RequestEvent, ServiceRequest
-from tests.factories import CatalogueItemFactory, EmployeeFactory, UserFactory
+from tests.factories import CatalogueItemFactory, EmployeeFactory, UserFactory, request_row
 
 BERLIN = ZoneInfo("Europe/Berlin")
 JANUARY = {"first": datetime.date(2025, 1, 1), "last": datetime.date(2025, 1, 1)}
@@ -204,21 +204,8 @@ def at(month, day, hour=12):
 
 
 def fulfilled_row(item, employee, closed):
-    return ServiceRequest(
-        requester=employee.user,
-        beneficiary=employee,
-        item=item,
-        item_version=item.version,
-        item_snapshot=item.snapshot(),
-        cost_centre=employee.department.cost_centre,
-        price_once=item.price_once,
-        price_monthly=item.price_monthly,
-        fulfilment_group=item.service_owner,
-        state=RequestState.FULFILLED,
-        submitted_at=closed - timedelta(days=1),
-        approved_at=closed - timedelta(days=1),
-        closed_at=closed,
-    )
+    day = timedelta(days=1)
+    return request_row(item, employee, submitted=closed - day, approved=closed - day, closed=closed)
 
 
 class Ratings:

@@ -357,10 +357,8 @@ def lead_times_per_service(
         "approval_steps",
     )
     reqs_sql, reqs_params = reqs.query.sql_with_params()
-    sql = f"""
-    WITH reqs (item_id, submitted_at, approved_at, closed_at, automated, steps) AS (
-        {reqs_sql}
-    ),
+    ctes = f"""
+    reqs (item_id, submitted_at, approved_at, closed_at, automated, steps) AS ({reqs_sql}),
     agg AS (
         SELECT item_id, GROUPING(item_id) AS overall, COUNT(*) AS fulfilled,
                COUNT(*) FILTER (WHERE steps > 0) AS with_approval,
@@ -371,16 +369,9 @@ def lead_times_per_service(
         FROM reqs
         GROUP BY GROUPING SETS ((item_id), ())
         HAVING COUNT(*) > 0
-    )
-    SELECT CASE WHEN a.overall = 0 THEN a.item_id END, COALESCE(i.name, ''), a.fulfilled,
-           a.with_approval, a.approval, a.fulfilment, a.total, a.automated
-    FROM agg a
-    LEFT JOIN {CatalogueItem._meta.db_table} i ON a.overall = 0 AND i.id = a.item_id
-    ORDER BY a.overall, i.name, a.item_id
-    """  # noqa: S608 - only table names and Django's own compiled SQL are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, reqs_params)
-        rows = cursor.fetchall()
+    )"""  # noqa: S608 - only constants and Django's own compiled SQL
+    columns = "a.fulfilled, a.with_approval, a.approval, a.fulfilment, a.total, a.automated"
+    rows = _per_service(ctes, columns, reqs_params)
     return [
         LeadTimeRow(
             item_id,
@@ -394,6 +385,22 @@ def lead_times_per_service(
         )
         for item_id, name, fulfilled, with_approval, approval, fulfilment, total, automated in rows
     ]
+
+
+def _per_service(ctes: str, columns: str, params) -> list[tuple]:
+    """Run ``ctes``, whose last one, ``agg``, is grouped by ``GROUPING SETS ((item_id), ())``
+    with the grouping flag as ``overall``; one row per service (item id, name, ``columns``)
+    by name, then the row of all services (item id None, name '')."""
+    sql = f"""
+    WITH {ctes}
+    SELECT CASE WHEN a.overall = 0 THEN a.item_id END, COALESCE(i.name, ''), {columns}
+    FROM agg a
+    LEFT JOIN {CatalogueItem._meta.db_table} i ON a.overall = 0 AND i.id = a.item_id
+    ORDER BY a.overall, i.name, a.item_id
+    """  # noqa: S608 - only table names, constants and Django's own compiled SQL
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _pair(values: list | None) -> tuple:
@@ -441,8 +448,8 @@ def satisfaction_per_service(
         .query.sql_with_params()
     )
     scores = ", ".join(f"COUNT(*) FILTER (WHERE ra.score = {n}) AS s{n}" for n in range(1, 6))
-    sql = f"""
-    WITH reqs (id, item_id) AS ({reqs_sql}),
+    ctes = f"""
+    reqs (id, item_id) AS ({reqs_sql}),
     agg AS (
         SELECT r.item_id, GROUPING(r.item_id) AS overall, COUNT(*) AS fulfilled,
                COUNT(ra.id) AS rated, ROUND(AVG(ra.score), 2) AS average, {scores}
@@ -450,16 +457,9 @@ def satisfaction_per_service(
         LEFT JOIN {Rating._meta.db_table} ra ON ra.request_id = r.id
         GROUP BY GROUPING SETS ((r.item_id), ())
         HAVING COUNT(*) > 0
-    )
-    SELECT CASE WHEN a.overall = 0 THEN a.item_id END, COALESCE(i.name, ''), a.fulfilled,
-           a.rated, a.average, a.s1, a.s2, a.s3, a.s4, a.s5
-    FROM agg a
-    LEFT JOIN {CatalogueItem._meta.db_table} i ON a.overall = 0 AND i.id = a.item_id
-    ORDER BY a.overall, i.name, a.item_id
-    """  # noqa: S608 - only table names, constants and Django's own compiled SQL are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, reqs_params)
-        rows = cursor.fetchall()
+    )"""  # noqa: S608 - only table names, constants and Django's own compiled SQL
+    columns = "a.fulfilled, a.rated, a.average, a.s1, a.s2, a.s3, a.s4, a.s5"
+    rows = _per_service(ctes, columns, reqs_params)
     return [SatisfactionRow(*row) for row in rows]
 
 
