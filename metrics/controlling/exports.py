@@ -115,7 +115,7 @@ def lead_times_csv(rows: Iterable[LeadTimeRow]) -> bytes:
         _("Total p50 (hours)"),
         _("Total p90 (hours)"),
         _("Fulfilled automatically"),
-        _("Automation rate (%)"),
+        _("Automation rate (per cent)"),
     ]
     lines = []
     for row in rows:
