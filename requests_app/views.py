@@ -218,7 +218,7 @@ class RequestRateView(View):
         except ActionConflict as exc:
             messages.error(request, exc.message)
         except ValidationError as exc:
-            for field, errors in exc.error_dict.items():
+            for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
                 form.add_error(field if field in form.fields else None, errors)
             return render_detail(request, service_request, rating_form=form, status=400)
         else:
