@@ -30,6 +30,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from catalogue.models import CostCentre
 from metrics.controlling import selectors
 from metrics.controlling.tables import format_duration
 from provisioning import services as provisioning_services
@@ -40,7 +41,6 @@ from requests_app.models import ServiceRequest
 from tests.factories import (
     CatalogueItemFactory,
     CategoryFactory,
-    CostCentreFactory,
     DepartmentFactory,
     EmployeeFactory,
     UserFactory,
@@ -64,7 +64,9 @@ def days(value, hours=0, minutes=0):
 class Data:
     def __init__(self, org):
         self.org = org
-        self.other_department = DepartmentFactory(code="FB20", cost_centre=CostCentreFactory())
+        # Own code: the factory's KS sequence must not run towards the fixture's "KS1000".
+        cost_centre = CostCentre.objects.create(code="KS3000", name="Ordnungsamt")
+        self.other_department = DepartmentFactory(code="FB20", cost_centre=cost_centre)
         self.carol = EmployeeFactory(department=self.other_department, user__username="carol")
         self.hardware = CategoryFactory(slug="hardware", name="Hardware")
         self.network = CategoryFactory(slug="netz", name="Netz")
@@ -257,11 +259,15 @@ def test_bad_filters_never_500(client, data, controller, url, params):
 
 
 def add_fulfilled(data, count):
-    """More fulfilled requests of new services and departments, spread over January."""
+    """More fulfilled requests of new services and people, spread over January.
+
+    People join the two existing departments: new cost centres would move the factory's
+    KS sequence towards the org fixture's "KS1000" for the tests after these.
+    """
     rows = []
+    departments = (data.org.department, data.other_department)
     for i in range(count):
-        department = DepartmentFactory(cost_centre=CostCentreFactory())
-        employee = EmployeeFactory(department=department)
+        employee = EmployeeFactory(department=departments[i % 2])
         item = CatalogueItemFactory(category=data.hardware)
         submitted = at(1, 1 + i % 20, 9)
         rows.append(
