@@ -28,7 +28,7 @@ from catalogue.models import CatalogueItem, Employee
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
-from requests_app.models import Approval, RequestEvent, ServiceRequest
+from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest
 
 # More orders when people join (September) and at the start of the year; fewer in the
 # summer holidays and around Christmas.
@@ -42,6 +42,7 @@ class HistoryResult:
     approvals: int
     events: int
     entitlements: int
+    ratings: int = 0
 
 
 def working_days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
@@ -169,6 +170,7 @@ def generate(*, count: int, months: int = 12, seed: int = 1, growth: float = 0.4
             "approvals": Approval._meta.db_table,
             "events": RequestEvent._meta.db_table,
             "entitlements": Entitlement._meta.db_table,
+            "ratings": Rating._meta.db_table,
         }
         counts = []
         for template, params in (
@@ -177,11 +179,14 @@ def generate(*, count: int, months: int = 12, seed: int = 1, growth: float = 0.4
             (_EVENTS_SQL, {}),
             (_ENTITLEMENTS_SQL, {"active": EntitlementState.ACTIVE,
                                  "revoked": EntitlementState.REVOKED, "now": now}),
+            (_RATINGS_SQL, {"now": now}),
+            (_RATING_EVENTS_SQL, {}),
         ):  # fmt: skip
             cursor.execute(_sql(template, **tables), _params(before=before, **params))
             counts.append(cursor.rowcount)
         cursor.execute("ANALYZE")
-    return HistoryResult(*counts)
+    requests, approvals, events, entitlements, ratings, rating_events = counts
+    return HistoryResult(requests, approvals, events + rating_events, entitlements, ratings)
 
 
 def _params(**extra) -> dict:
@@ -247,7 +252,7 @@ INSERT INTO {table} (
     requester_id, beneficiary_id, item_id, item_version, item_snapshot, answers,
     cost_centre_id, justification, price_once, price_monthly, fulfilment_group_id, assignee_id,
     resolution_note, state, created_at, submitted_at, approved_at, fulfilment_started_at,
-    closed_at)
+    closed_at, approval_steps, fulfilled_automatically)
 SELECT requester_id, beneficiary_id, id, version, snapshot, '{{}}'::jsonb,
        cost_centre_id, '', price_once, price_monthly, group_id,
        CASE WHEN NOT automated AND outcome IN ('fulfil', 'fail') AND started <= %(now)s
@@ -256,7 +261,9 @@ SELECT requester_id, beneficiary_id, id, version, snapshot, '{{}}'::jsonb,
        CASE WHEN outcome NOT IN ('reject', 'cancel') AND decided <= %(now)s THEN decided END,
        CASE WHEN outcome IN ('fulfil', 'fail') AND started <= %(now)s THEN started END,
        CASE WHEN state IN (%(S)s.REJECTED, %(S)s.CANCELLED, %(S)s.FULFILLED, %(S)s.FAILED)
-            THEN CASE WHEN outcome IN ('reject', 'cancel') THEN decided ELSE finished END END
+            THEN CASE WHEN outcome IN ('reject', 'cancel') THEN decided ELSE finished END END,
+       CASE WHEN step_kind IS NULL THEN 0 ELSE 1 END,
+       automated AND state = %(S)s.FULFILLED
 FROM (
     SELECT s.*,
            CASE WHEN s.decided > %(now)s THEN
@@ -345,4 +352,32 @@ SELECT r.beneficiary_id, r.item_id, r.id,
 FROM {requests} r
 JOIN (SELECT id, random() < 0.12 AS revoke, random() AS r
       FROM {requests} WHERE id > %(before)s AND state = %(S)s.FULFILLED) x ON x.id = r.id
+"""
+
+# About a third of the requesters rate within ten days of fulfilment (and before now). Most
+# are content; a request that took more than five days scores one point less.
+_RATINGS_SQL = """
+INSERT INTO {ratings} (request_id, score, comment, rated_by_id, rated_at)
+SELECT x.id,
+       GREATEST(1, CASE WHEN x.r_score < 0.05 THEN 1 WHEN x.r_score < 0.12 THEN 2
+                        WHEN x.r_score < 0.30 THEN 3 WHEN x.r_score < 0.65 THEN 4 ELSE 5 END
+                   - CASE WHEN x.closed_at - x.submitted_at > interval '5 days' THEN 1 ELSE 0 END),
+       CASE WHEN x.r_comment < 0.05 THEN 'Schnell erledigt, danke!'
+            WHEN x.r_comment < 0.10 THEN 'Hat leider recht lange gedauert.'
+            WHEN x.r_comment < 0.13 THEN 'Eine kurze Rückmeldung zwischendurch wäre gut gewesen.'
+            ELSE '' END,
+       x.requester_id, x.closed_at + x.r_delay * interval '10 days'
+FROM (SELECT r.id, r.requester_id, r.submitted_at, r.closed_at, random() AS r_rate,
+             random() AS r_score, random() AS r_comment, random() AS r_delay
+      FROM {requests} r WHERE r.id > %(before)s AND r.state = %(S)s.FULFILLED) x
+WHERE x.r_rate < 0.33 AND x.closed_at + x.r_delay * interval '10 days' < %(now)s
+"""
+
+_RATING_EVENTS_SQL = """
+INSERT INTO {events} (request_id, created_at, actor_id, on_behalf_of_id, kind, from_state,
+                      to_state, comment)
+SELECT g.request_id, g.rated_at, g.rated_by_id, NULL, %(E)s.RATE, %(S)s.FULFILLED,
+       %(S)s.FULFILLED, 'Bewertung: ' || g.score || ' von 5'
+FROM {ratings} g
+WHERE g.request_id > %(before)s
 """

@@ -143,6 +143,7 @@ def provision_request(*, request_id: int) -> list[int]:
                 succeeded=True,
                 note=_("Directory provisioning done (%(count)s changes).")
                 % {"count": grants.count()},
+                done_by_hand=grants.filter(finished_by__isnull=False).exists(),
             )
         _enqueue_after_commit(job_ids)
     return job_ids
@@ -243,6 +244,8 @@ def _settle(job: ProvisioningJob) -> None:
                 request_id=job.request_id,
                 succeeded=True,
                 note=_("Directory provisioning done (%(count)s changes).") % {"count": len(states)},
+                # A job marked done by hand is manual work: not "fulfilled automatically".
+                done_by_hand=siblings.filter(finished_by__isnull=False).exists(),
             )
         elif job.direction == Direction.REVOKE:
             revoked = Entitlement.objects.filter(

@@ -54,3 +54,9 @@ class EventKind(models.TextChoices):
     REOPEN = "reopen", _("Reopened")
     REMIND = "remind", _("Reminder sent")
     ESCALATE = "escalate", _("Escalated")
+    RATE = "rate", _("Rated")
+
+
+# Events that mean a person worked on the fulfilment when a person (not the system) is the
+# actor: taking it from the queue, completing or failing it by hand, reopening it.
+MANUAL_FULFILMENT_EVENTS = (EventKind.TAKE, EventKind.COMPLETE, EventKind.FAIL, EventKind.REOPEN)

@@ -80,6 +80,19 @@ class ServiceRequest(ConcurrentTransitionMixin, models.Model):
     approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
     fulfilment_started_at = models.DateTimeField(_("fulfilment started"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    approval_steps = models.PositiveSmallIntegerField(
+        _("approval steps"),
+        default=0,
+        help_text=_("Number of approval steps the request got when it was submitted."),
+    )
+    fulfilled_automatically = models.BooleanField(
+        _("fulfilled automatically"),
+        default=False,
+        help_text=_(
+            "Fulfilled by an automation without anyone taking, completing, failing or "
+            "reopening it by hand, and without a provisioning job marked done by hand."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -88,6 +101,31 @@ class ServiceRequest(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
             models.Index(fields=["fulfilment_group", "state"], name="request_queue_idx"),
+            # Controlling: requests fulfilled (or closed) in a period, orders in a period.
+            # The reports read only the included columns: an index-only scan instead of the
+            # wide rows (item snapshot, answers). Costs join entitlements to the fulfilled
+            # requests through this index as well.
+            models.Index(
+                fields=["state", "closed_at"],
+                include=[
+                    "id",
+                    "item",
+                    "cost_centre",
+                    "beneficiary",
+                    "price_once",
+                    "price_monthly",
+                    "submitted_at",
+                    "approved_at",
+                    "approval_steps",
+                    "fulfilled_automatically",
+                ],
+                name="request_state_closed_idx",
+            ),
+            models.Index(
+                fields=["submitted_at"],
+                include=["item", "beneficiary", "cost_centre", "state"],
+                name="request_submitted_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -398,3 +436,48 @@ class RequestEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableError("Audit records are never deleted.")
+
+
+RATING_MIN = 1
+RATING_MAX = 5
+RATING_COMMENT_MAX_LENGTH = 1000
+# Ratings can be given and changed until this many days after fulfilment; then they are fixed,
+# so the figures of a past period stop moving.
+RATING_WINDOW_DAYS = 30
+
+
+class Rating(models.Model):
+    """The requester's satisfaction with a fulfilled request (Bewertung): 1 to 5, a comment.
+
+    One per request. IT controlling sees the averages and the comments without the name.
+    """
+
+    request = models.OneToOneField(
+        ServiceRequest, verbose_name=_("request"), on_delete=models.CASCADE, related_name="rating"
+    )
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.CharField(
+        _("comment"), max_length=RATING_COMMENT_MAX_LENGTH, blank=True, default=""
+    )
+    rated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("rated by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    rated_at = models.DateTimeField(_("rated"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-rated_at", "-id"]
+        verbose_name = _("rating")
+        verbose_name_plural = _("ratings")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(score__gte=RATING_MIN, score__lte=RATING_MAX),
+                name="rating_score_1_to_5",
+                violation_error_message=_("The score must be between 1 and 5."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.score}"

@@ -7,7 +7,7 @@ commit. Nothing here sends mail or talks to other systems inside a transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,8 +21,23 @@ from catalogue.models import CatalogueItem, CostCentre, Employee
 from itportal import roles
 from itportal.exceptions import ActionConflict
 from requests_app import notifications, permissions, signals
-from requests_app.choices import ApprovalStatus, EventKind, RequestState
-from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
+from requests_app.choices import (
+    MANUAL_FULFILMENT_EVENTS,
+    ApprovalStatus,
+    EventKind,
+    RequestState,
+)
+from requests_app.models import (
+    RATING_COMMENT_MAX_LENGTH,
+    RATING_MAX,
+    RATING_MIN,
+    RATING_WINDOW_DAYS,
+    Approval,
+    Rating,
+    RequestEvent,
+    ServiceRequest,
+    Substitution,
+)
 
 # --- helpers -----------------------------------------------------------------
 
@@ -280,6 +295,8 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
             )
         )
     Approval.objects.bulk_create(approvals)
+    # Kept on the row (saved by the transition below) so that reports need no join.
+    service_request.approval_steps = len(approvals)
     if approvals:
         _activate(service_request.approvals.order_by("position").first(), now)
         _fire(service_request, "start_approval", user=user, check_permission=False)
@@ -476,13 +493,30 @@ def request_start_automation(*, request_id: int, comment: str = "") -> ServiceRe
     return service_request
 
 
+def _worked_by_hand(service_request: ServiceRequest) -> bool:
+    """Whether a person took, completed, failed or reopened the request (audit trail)."""
+    return service_request.events.filter(
+        actor__isnull=False, kind__in=MANUAL_FULFILMENT_EVENTS
+    ).exists()
+
+
 @transaction.atomic
-def request_finish_automation(*, request_id: int, succeeded: bool, note: str) -> ServiceRequest:
-    """The automation is done: fulfilled, or failed with the reason for IT admins."""
+def request_finish_automation(
+    *, request_id: int, succeeded: bool, note: str, done_by_hand: bool = False
+) -> ServiceRequest:
+    """The automation is done: fulfilled, or failed with the reason for IT admins.
+
+    ``done_by_hand``: part of the work was done by a person outside the portal's
+    transitions (a provisioning job marked done by hand); the request then does not
+    count as fulfilled automatically.
+    """
     service_request = _lock(request_id)
     if service_request.state != RequestState.IN_FULFILMENT:
         return service_request  # already settled (by hand or a parallel worker)
     if succeeded:
+        service_request.fulfilled_automatically = not done_by_hand and not _worked_by_hand(
+            service_request
+        )
         _fire(
             service_request, "complete", user=None, comment=note, check_permission=False, note=note
         )
@@ -492,6 +526,96 @@ def request_finish_automation(*, request_id: int, succeeded: bool, note: str) ->
         _fire(service_request, "fail", user=None, comment=note, check_permission=False, reason=note)
         _notify_after_commit(service_request.pk, notifications.FAILED)
     return service_request
+
+
+# --- satisfaction ----------------------------------------------------------------------
+
+
+def rating_window_open(service_request: ServiceRequest, *, now: datetime | None = None) -> bool:
+    """Fulfilled, and fulfilled no more than ``RATING_WINDOW_DAYS`` ago."""
+    if service_request.state != RequestState.FULFILLED or service_request.closed_at is None:
+        return False
+    now = now or timezone.now()
+    return now <= service_request.closed_at + timedelta(days=RATING_WINDOW_DAYS)
+
+
+def may_rate(service_request: ServiceRequest, user) -> bool:
+    """Whether ``user`` may rate (or change the rating of) the request now."""
+    return (
+        user.is_authenticated
+        and service_request.requester_id == user.pk
+        and rating_window_open(service_request)
+    )
+
+
+def _clean_score(score) -> int:
+    """An int, or a string of digits (a form post), from RATING_MIN to RATING_MAX."""
+    value = None
+    if isinstance(score, int) and not isinstance(score, bool):
+        value = score
+    elif isinstance(score, str) and score.strip().isascii() and score.strip().isdecimal():
+        value = int(score.strip())
+    if value is None or not RATING_MIN <= value <= RATING_MAX:
+        raise ValidationError(
+            {"score": _("Please choose a score from %(min)s to %(max)s.")
+             % {"min": RATING_MIN, "max": RATING_MAX}}
+        )  # fmt: skip
+    return value
+
+
+def _clean_comment(comment) -> str:
+    comment = (comment or "").strip()
+    if len(comment) > RATING_COMMENT_MAX_LENGTH:
+        raise ValidationError(
+            {"comment": _("The comment may have at most %(max)s characters.")
+             % {"max": RATING_COMMENT_MAX_LENGTH}}
+        )  # fmt: skip
+    if "\x00" in comment:
+        raise ValidationError({"comment": _("The comment contains invalid characters.")})
+    return comment
+
+
+@transaction.atomic
+def request_rate(*, request_id: int, user, score: int, comment: str = "") -> Rating:
+    """The requester rates a fulfilled request from 1 to 5, with an optional comment.
+
+    Only the requester, only when fulfilled, and until ``RATING_WINDOW_DAYS`` after
+    fulfilment; within that window a second call changes the rating. Each rating and
+    change is written to the timeline (the score only: the comment goes to controlling).
+    """
+    score = _clean_score(score)
+    comment = _clean_comment(comment)
+    service_request = _lock(request_id)
+    if not (user.is_authenticated and service_request.requester_id == user.pk):
+        raise PermissionDenied(_("Only the person who placed the request can rate it."))
+    if service_request.state != RequestState.FULFILLED:
+        raise ActionConflict(
+            _("Only fulfilled requests can be rated; this one is “%(state)s”.")
+            % {"state": service_request.get_state_display()}
+        )
+    if not rating_window_open(service_request):
+        raise ActionConflict(
+            _("Ratings can be given or changed until %(days)s days after fulfilment.")
+            % {"days": RATING_WINDOW_DAYS}
+        )
+    rating, _created = Rating.objects.update_or_create(
+        request=service_request,
+        defaults={
+            "score": score,
+            "comment": comment,
+            "rated_by": user,
+            "rated_at": timezone.now(),
+        },
+    )
+    RequestEvent.objects.create(
+        request=service_request,
+        actor=user,
+        kind=EventKind.RATE,
+        from_state=service_request.state,
+        to_state=service_request.state,
+        comment=_("Score: %(score)s of %(max)s") % {"score": score, "max": RATING_MAX},
+    )
+    return rating
 
 
 # --- substitutes -------------------------------------------------------------------

@@ -15,5 +15,6 @@ urlpatterns = [
         name="substitution_delete",
     ),
     path("<int:pk>/", views.RequestDetailView.as_view(), name="detail"),
+    path("<int:pk>/bewertung/", views.RequestRateView.as_view(), name="rate"),
     path("<int:pk>/<slug:action>/", views.RequestActionView.as_view(), name="action"),
 ]

@@ -18,7 +18,12 @@ from itportal.exceptions import ActionConflict
 from itportal.views import FilteredTableView
 from requests_app import permissions, selectors, services
 from requests_app.filtersets import RequestFilterSet
-from requests_app.models import Substitution
+from requests_app.models import (
+    RATING_COMMENT_MAX_LENGTH,
+    RATING_WINDOW_DAYS,
+    Rating,
+    Substitution,
+)
 from requests_app.tables import MyRequestTable, QueueTable, RequestTable
 
 
@@ -107,34 +112,118 @@ def available_actions(service_request, user) -> list[ActionSpec]:
     return [spec for name, spec in ACTIONS.items() if name in names]
 
 
+RATING_CHOICES = [
+    (1, gettext_lazy("1 – very dissatisfied")),
+    (2, gettext_lazy("2 – dissatisfied")),
+    (3, gettext_lazy("3 – neither satisfied nor dissatisfied")),
+    (4, gettext_lazy("4 – satisfied")),
+    (5, gettext_lazy("5 – very satisfied")),
+]
+
+
+class RatingForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=gettext_lazy("How satisfied are you with the fulfilment of this request?"),
+        choices=RATING_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label=gettext_lazy("Comment (optional)"),
+        required=False,
+        max_length=RATING_COMMENT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["comment"].help_text = _(
+            "IT controlling reads the comments without your name. You can change your "
+            "rating until %(days)s days after fulfilment."
+        ) % {"days": RATING_WINDOW_DAYS}
+
+
+def _rating_of(service_request):
+    try:
+        return service_request.rating
+    except Rating.DoesNotExist:
+        return None
+
+
+def render_detail(request, service_request, *, rating_form=None, status=200):
+    """The request page; ``rating_form`` to show a bound form with its errors."""
+    approvals = list(selectors.request_approvals(service_request))
+    current = next((a for a in approvals if a.status == "pending"), None)
+    principal = None
+    if current is not None:
+        principal = permissions.deciding_principal(service_request, request.user, approval=current)
+    answers = service_request.answers
+    fields = [
+        {"label": f["label"], "value": answers.get(f["key"])}
+        for f in service_request.item_snapshot.get("fields", [])
+    ]
+    is_requester = service_request.requester_id == request.user.pk
+    rating = _rating_of(service_request) if is_requester else None
+    if rating_form is None and services.may_rate(service_request, request.user):
+        initial = {"score": rating.score, "comment": rating.comment} if rating else None
+        rating_form = RatingForm(initial=initial)
+    return render(
+        request,
+        "requests/detail.html",
+        {
+            "req": service_request,
+            "approvals": approvals,
+            "timeline": selectors.request_timeline(service_request),
+            "actions": available_actions(service_request, request.user),
+            "answers": fields,
+            "acting_for": principal if principal and principal.pk != request.user.pk else None,
+            "current_approval": current,
+            "rating": rating,
+            "rating_form": rating_form,
+        },
+        status=status,
+    )
+
+
+def _visible_request(request, pk):
+    # The rating comes in the same query: the page shows it to the requester.
+    return get_object_or_404(
+        selectors.requests_visible_to(request.user).select_related("rating"), pk=pk
+    )
+
+
 class RequestDetailView(View):
     def get(self, request, pk):
-        service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
-        approvals = list(selectors.request_approvals(service_request))
-        current = next((a for a in approvals if a.status == "pending"), None)
-        principal = None
-        if current is not None:
-            principal = permissions.deciding_principal(
-                service_request, request.user, approval=current
+        return render_detail(request, _visible_request(request, pk))
+
+
+class RequestRateView(View):
+    """POST the requester's rating: 404 if not visible, 403 if not the requester,
+    400 with the form's errors for bad input."""
+
+    def post(self, request, pk):
+        service_request = _visible_request(request, pk)
+        if service_request.requester_id != request.user.pk:
+            raise PermissionDenied(_("Only the person who placed the request can rate it."))
+        form = RatingForm(request.POST)
+        if not form.is_valid():
+            return render_detail(request, service_request, rating_form=form, status=400)
+        try:
+            services.request_rate(
+                request_id=service_request.pk,
+                user=request.user,
+                score=form.cleaned_data["score"],
+                comment=form.cleaned_data["comment"],
             )
-        answers = service_request.answers
-        fields = [
-            {"label": f["label"], "value": answers.get(f["key"])}
-            for f in service_request.item_snapshot.get("fields", [])
-        ]
-        return render(
-            request,
-            "requests/detail.html",
-            {
-                "req": service_request,
-                "approvals": approvals,
-                "timeline": selectors.request_timeline(service_request),
-                "actions": available_actions(service_request, request.user),
-                "answers": fields,
-                "acting_for": principal if principal and principal.pk != request.user.pk else None,
-                "current_approval": current,
-            },
-        )
+        except ActionConflict as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
+                form.add_error(field if field in form.fields else None, errors)
+            return render_detail(request, service_request, rating_form=form, status=400)
+        else:
+            messages.success(request, _("Thank you for your rating."))
+        return redirect(service_request)
 
 
 class RequestActionView(View):

@@ -16,6 +16,8 @@ from catalogue.models import (
     Employee,
     FormField,
 )
+from requests_app.choices import RequestState
+from requests_app.models import ServiceRequest
 
 
 class GroupFactory(factory.django.DjangoModelFactory):
@@ -48,7 +50,9 @@ class CostCentreFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = CostCentre
 
-    code = factory.Sequence(lambda n: f"KS{n:04d}")
+    # Not "KS…": tests use fixed codes such as KS1000 (the org fixture), which a long test
+    # run's sequence would reach.
+    code = factory.Sequence(lambda n: f"KF{n:05d}")
     name = factory.Sequence(lambda n: f"Kostenstelle {n}")
 
 
@@ -111,3 +115,26 @@ class ApprovalPolicyStepFactory(factory.django.DjangoModelFactory):
     item = factory.SubFactory(CatalogueItemFactory)
     position = factory.Sequence(lambda n: n)
     approver_kind = ApproverKind.LINE_MANAGER
+
+
+def request_row(item, employee, *, submitted, approved, closed, state=RequestState.FULFILLED,
+                automatically=False):  # fmt: skip
+    """An unsaved request with the timestamps given, for bulk_create in report tests."""
+    return ServiceRequest(
+        requester=employee.user,
+        beneficiary=employee,
+        item=item,
+        item_version=item.version,
+        item_snapshot=item.snapshot(),
+        answers={},
+        cost_centre=employee.department.cost_centre,
+        price_once=item.price_once,
+        price_monthly=item.price_monthly,
+        fulfilment_group=item.service_owner,
+        state=state,
+        created_at=submitted,
+        submitted_at=submitted,
+        approved_at=approved,
+        closed_at=closed,
+        fulfilled_automatically=automatically,
+    )

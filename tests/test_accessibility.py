@@ -140,6 +140,17 @@ def portal(org):
     in_work = order(org.bob.user, org.bob)
     services.request_approve(request_id=in_work.pk, user=org.manager.user, comment="Passt.")
     services.request_take(request_id=in_work.pk, user=org.fulfiller.user)
+    # Alice's own order, fulfilled: she may rate it; Bob's rated one feeds the controlling pages.
+    fulfilled = []
+    for employee in (org.alice, org.bob):
+        req = order(employee.user, employee)
+        services.request_approve(request_id=req.pk, user=org.manager.user)
+        services.request_take(request_id=req.pk, user=org.fulfiller.user)
+        services.request_complete(request_id=req.pk, user=org.fulfiller.user, note="Geliefert.")
+        fulfilled.append(req)
+    done, rated = fulfilled
+    services.request_rate(request_id=rated.pk, user=org.bob.user, score=4, comment="Gut.")
+    controller = UserFactory(username="controller", groups=[org.controlling])
     today = timezone.localdate()
     Substitution.objects.create(
         principal=org.manager.user,
@@ -160,6 +171,7 @@ def portal(org):
         restricted=restricted,
         pending=pending,
         in_work=in_work,
+        done=done,
         controller=controller,
     )
 
@@ -325,6 +337,17 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     page.goto(f"{base}/antraege/{portal.pending.pk}/")
     assert page.locator(".action-form").count() >= 1  # cancel
     audit.check(page, "detail-requester")
+    page.goto(f"{base}/antraege/{portal.done.pk}/")
+    assert page.locator(".rating-form fieldset legend").count() == 1
+    audit.check(page, "detail-rating")
+    submit(page, ".rating-form button[type=submit]")  # no score chosen
+    assert page.locator(".rating-form .error-summary").count() == 1
+    audit.check(page, "detail-rating-errors")
+    page.check("#id_score_3")
+    page.fill("#id_comment", "Schnell geliefert.")
+    submit(page, ".rating-form button[type=submit]")
+    assert page.locator(".rating-form").count() == 1  # may still change it
+    audit.check(page, "detail-rated")
     response = page.goto(f"{base}/leistung/{portal.restricted.slug}/")
     assert response.status == 403
     audit.check(page, "403")
@@ -376,6 +399,8 @@ CONTROLLING_PAGES = {
     "pools": "/controlling/lizenzpools/",
     "forecast": "/controlling/prognose/",
     "rarely-ordered": "/controlling/selten-bestellt/",
+    "lead-times": "/controlling/durchlaufzeiten/",
+    "satisfaction": "/controlling/zufriedenheit/",
 }
 
 

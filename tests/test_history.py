@@ -1,6 +1,7 @@
 """The history generator writes data the real workflow could have written."""
 
 import datetime
+import itertools
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,7 +13,7 @@ from metrics import history
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import EventKind, RequestState
-from requests_app.models import Approval, RequestEvent, ServiceRequest
+from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest
 from tests.factories import ApprovalPolicyStepFactory, CatalogueItemFactory
 
 S = RequestState
@@ -71,7 +72,7 @@ def test_history_follows_the_workflow(catalogue):
     for request in requests.filter(pk__in=requests.values("pk")[:200]):
         trail = list(request.events.order_by("created_at", "id"))
         assert trail[-1].to_state == request.state
-        for earlier, later in zip(trail, trail[1:], strict=False):
+        for earlier, later in itertools.pairwise(trail):
             assert later.from_state == earlier.to_state
     automated = requests.filter(item__fulfilment_kind=FulfilmentKind.AUTOMATED)
     assert not RequestEvent.objects.filter(request__in=automated, kind=EventKind.TAKE).exists()
@@ -85,6 +86,25 @@ def test_history_follows_the_workflow(catalogue):
     assert not Entitlement.objects.filter(
         state=EntitlementState.ACTIVE, revoked_at__isnull=False
     ).exists()
+
+    # What the controlling pages read: the automation flag, step counts and ratings.
+    fulfilled = requests.filter(state=S.FULFILLED)
+    assert set(fulfilled.filter(fulfilled_automatically=True).values_list("pk", flat=True)) == {
+        *fulfilled.filter(item__fulfilment_kind=FulfilmentKind.AUTOMATED).values_list(
+            "pk", flat=True
+        )
+    }
+    assert not requests.exclude(state=S.FULFILLED).filter(fulfilled_automatically=True).exists()
+    assert set(requests.values_list("approval_steps", flat=True)) == {0, 1}
+    assert not requests.filter(approval_steps=1, item__approval_steps__isnull=True).exists()
+    ratings = Rating.objects.all()
+    assert result.ratings == ratings.count()
+    assert fulfilled.count() / 5 < ratings.count() < fulfilled.count() / 2
+    assert not ratings.exclude(request__state=S.FULFILLED).exists()
+    assert not ratings.exclude(rated_by=F("request__requester")).exists()
+    assert not ratings.filter(rated_at__lt=F("request__closed_at")).exists()
+    assert set(ratings.values_list("score", flat=True)) <= {1, 2, 3, 4, 5}
+    assert RequestEvent.objects.filter(kind=EventKind.RATE).count() == ratings.count()
 
 
 def test_popularity_and_growth(catalogue):

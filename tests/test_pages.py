@@ -24,7 +24,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/accounts/login/"
-ACTION_RE = re.compile(r'action="/antraege/\d+/([a-z_]+)/"')
+# Transition forms only: the requester's rating form (…/bewertung/) is not a transition.
+ACTION_RE = re.compile(r'action="/antraege/\d+/(?!bewertung/)([a-z_]+)/"')
 
 
 def shown_actions(response) -> set[str]:

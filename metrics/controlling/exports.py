@@ -1,16 +1,18 @@
-"""Cost allocation exports for the finance system: CSV for German Excel, and XLSX."""
+"""Exports: cost allocation for the finance system (CSV for German Excel, and XLSX); lead
+times and satisfaction as CSV."""
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from metrics.controlling.selectors import CostRow
+from metrics.controlling.selectors import CostRow, LeadTimeRow, SatisfactionRow
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -78,3 +80,98 @@ def costs_xlsx(rows: Iterable[CostRow]) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def _csv(header: list[str], rows: Iterable[list]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _service(row) -> str:
+    return _("All services") if row.is_total else escape_formula(row.service)
+
+
+def _hours_de(value: datetime.timedelta | None) -> str:
+    """Hours with two decimals and a decimal comma; empty where there is no figure."""
+    if value is None:
+        return ""
+    hours = Decimal(value.total_seconds()) / 3600
+    return _amount_de(hours.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+
+
+def lead_times_csv(rows: Iterable[LeadTimeRow]) -> bytes:
+    """Lead times in hours and the automation rate in per cent, one line per service."""
+    header = [
+        _("Service"),
+        _("Fulfilled requests"),
+        _("With approval steps"),
+        _("Approval waiting p50 (hours)"),
+        _("Approval waiting p90 (hours)"),
+        _("Fulfilment p50 (hours)"),
+        _("Fulfilment p90 (hours)"),
+        _("Total p50 (hours)"),
+        _("Total p90 (hours)"),
+        _("Fulfilled automatically"),
+        _("Automation rate (per cent)"),
+    ]
+    lines = []
+    for row in rows:
+        rate = row.automation_rate
+        percent = (
+            ""
+            if rate is None
+            else _amount_de(
+                (Decimal(rate.numerator) * 100 / rate.denominator).quantize(
+                    Decimal("0.01"), rounding=ROUND_HALF_EVEN
+                )
+            )
+        )
+        lines.append(
+            [
+                _service(row),
+                row.fulfilled,
+                row.with_approval,
+                *(
+                    _hours_de(value)
+                    for value in (
+                        row.approval_p50,
+                        row.approval_p90,
+                        row.fulfilment_p50,
+                        row.fulfilment_p90,
+                        row.total_p50,
+                        row.total_p90,
+                    )
+                ),
+                row.automated,
+                percent,
+            ]
+        )
+    return _csv(header, lines)
+
+
+def satisfaction_csv(rows: Iterable[SatisfactionRow]) -> bytes:
+    header = [
+        _("Service"),
+        _("Fulfilled requests"),
+        _("Ratings"),
+        _("Average score"),
+        _("Score 1"),
+        _("Score 2"),
+        _("Score 3"),
+        _("Score 4"),
+        _("Score 5"),
+    ]
+    lines = [
+        [
+            _service(row),
+            row.fulfilled,
+            row.rated,
+            "" if row.average is None else _amount_de(row.average),
+            *row.distribution,
+        ]
+        for row in rows
+    ]
+    return _csv(header, lines)

@@ -17,7 +17,14 @@ from django.utils.translation import gettext as _
 
 from metrics.charts import Chart, Series, bar_chart, describe, line_chart
 from metrics.controlling.forecast import add_months
-from metrics.controlling.selectors import CostRow, ForecastRow, PoolRow, UsageRow
+from metrics.controlling.selectors import (
+    CostRow,
+    ForecastRow,
+    LeadTimeRow,
+    PoolRow,
+    SatisfactionRow,
+    UsageRow,
+)
 
 
 def months_between(first: datetime.date, last: datetime.date) -> list[datetime.date]:
@@ -116,4 +123,37 @@ def pool_chart(rows: Iterable[PoolRow]) -> Chart:
         y_label="%",
         summary=summary,
         decimals=1,
+    )
+
+
+def _days(value: datetime.timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds() / 86400, 1)
+
+
+def lead_time_chart(rows: Iterable[LeadTimeRow]) -> Chart:
+    """Submission to fulfilment per service, median and p90, in days."""
+    rows = [row for row in rows if not row.is_total]
+    return bar_chart(
+        chart_id="chart-lead-times",
+        title=_("Lead time from submission to fulfilment per service (days)"),
+        x_labels=[row.service for row in rows],
+        series=[
+            Series(_("p50 (median)"), [_days(row.total_p50) for row in rows]),
+            Series(_("p90"), [_days(row.total_p90) for row in rows]),
+        ],
+        y_label=_("Days"),
+        decimals=1,
+    )
+
+
+def satisfaction_chart(rows: Iterable[SatisfactionRow]) -> Chart:
+    """Average rating of each rated service (1 to 5)."""
+    rows = [row for row in rows if not row.is_total and row.rated]
+    return bar_chart(
+        chart_id="chart-satisfaction",
+        title=_("Average rating per service (1 to 5)"),
+        x_labels=[row.service for row in rows],
+        series=[Series(_("Average rating"), [row.average for row in rows])],
+        y_label=_("Rating"),
+        decimals=2,
     )

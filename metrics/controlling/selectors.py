@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from itertools import groupby
 
 from django.conf import settings
@@ -26,7 +27,7 @@ from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from provisioning.selectors import with_licence_usage
 from requests_app.choices import RequestState
-from requests_app.models import ServiceRequest
+from requests_app.models import Rating, ServiceRequest
 
 
 @dataclass(frozen=True)
@@ -567,3 +568,230 @@ def rarely_ordered(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [RareRow(*row) for row in cursor.fetchall()]
+
+
+# --- lead times, automation, satisfaction ----------------------------------------------------
+#
+# These three read the requests *fulfilled* in the period (``closed_at`` in the local calendar
+# months ``first`` … ``last``): the range on the indexed ``(state, closed_at)`` comes first,
+# the page's other filters (department, cost centre, category) narrow it further.
+
+
+def period_bounds(
+    first: datetime.date, last: datetime.date
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """Start of ``first``'s month and start of the month after ``last``, in local time."""
+    tz = timezone.get_default_timezone()
+    last = month_start(last)
+    if last.month < 12:
+        after = last.replace(month=last.month + 1)
+    elif last.year < datetime.MAXYEAR:
+        after = last.replace(year=last.year + 1, month=1)
+    else:  # December 9999: its last day is end enough
+        after = datetime.date.max
+    starts = datetime.datetime.combine(month_start(first), datetime.time(), tzinfo=tz)
+    ends = datetime.datetime.combine(after, datetime.time(), tzinfo=tz)
+    return starts, ends
+
+
+def fulfilled_in_period(
+    requests: QuerySet[ServiceRequest], *, first: datetime.date, last: datetime.date
+) -> QuerySet[ServiceRequest]:
+    """The fulfilled requests among ``requests`` whose fulfilment falls in the period."""
+    starts, ends = period_bounds(first, last)
+    return requests.filter(
+        state=RequestState.FULFILLED, closed_at__gte=starts, closed_at__lt=ends
+    ).order_by()
+
+
+@dataclass(frozen=True)
+class LeadTimeRow:
+    """Lead times of one service (``item_id`` None: all services together).
+
+    Durations are calendar time (weekends and nights included), p50 = median and
+    p90 by ``percentile_cont`` (linear interpolation). Approval waiting counts only
+    requests that had approval steps; ``with_approval`` says how many.
+    """
+
+    item_id: int | None
+    service: str
+    fulfilled: int
+    with_approval: int
+    approval_p50: datetime.timedelta | None
+    approval_p90: datetime.timedelta | None
+    fulfilment_p50: datetime.timedelta | None
+    fulfilment_p90: datetime.timedelta | None
+    total_p50: datetime.timedelta | None
+    total_p90: datetime.timedelta | None
+    automated: int
+
+    @property
+    def is_total(self) -> bool:
+        return self.item_id is None
+
+    @property
+    def automation_rate(self) -> Fraction | None:
+        """Share of the fulfilled requests fulfilled automatically (0 … 1), exact."""
+        return Fraction(self.automated, self.fulfilled) if self.fulfilled else None
+
+
+def _percentiles(expression: str, condition: str = "") -> str:
+    """p50 and p90 of ``expression`` in one sort, as an interval[2]."""
+    where = f" FILTER (WHERE {condition})" if condition else ""
+    return f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {expression}){where}"
+
+
+def lead_times_per_service(
+    requests: QuerySet[ServiceRequest], *, first: datetime.date, last: datetime.date
+) -> list[LeadTimeRow]:
+    """p50/p90 of approval waiting, fulfilment and total lead time, and the automation count,
+    per service and overall (the last row), for requests fulfilled in the period.
+
+    * approval waiting: ``submitted_at`` → ``approved_at``, only requests with approval steps
+      (those approved without steps wait no time and would only pull the figures to zero);
+    * fulfilment: ``approved_at`` → ``closed_at`` (the queue time before someone takes it,
+      failures and reopening included: the requester waits through all of it);
+    * total: ``submitted_at`` → ``closed_at``;
+    * automated: requests with ``fulfilled_automatically`` (see docs/controlling.md).
+    """
+    if requests.query.is_empty():
+        return []
+    reqs = fulfilled_in_period(requests, first=first, last=last).values(
+        "item_id",
+        "submitted_at",
+        "approved_at",
+        "closed_at",
+        "fulfilled_automatically",
+        "approval_steps",
+    )
+    reqs_sql, reqs_params = reqs.query.sql_with_params()
+    ctes = f"""
+    reqs (item_id, submitted_at, approved_at, closed_at, automated, steps) AS ({reqs_sql}),
+    agg AS (
+        SELECT item_id, GROUPING(item_id) AS overall, COUNT(*) AS fulfilled,
+               COUNT(*) FILTER (WHERE steps > 0) AS with_approval,
+               {_percentiles("approved_at - submitted_at", "steps > 0")} AS approval,
+               {_percentiles("closed_at - approved_at")} AS fulfilment,
+               {_percentiles("closed_at - submitted_at")} AS total,
+               COUNT(*) FILTER (WHERE automated) AS automated
+        FROM reqs
+        GROUP BY GROUPING SETS ((item_id), ())
+        HAVING COUNT(*) > 0
+    )"""  # noqa: S608 - only constants and Django's own compiled SQL
+    columns = "a.fulfilled, a.with_approval, a.approval, a.fulfilment, a.total, a.automated"
+    rows = _per_service(ctes, columns, reqs_params)
+    return [
+        LeadTimeRow(
+            item_id,
+            name,
+            fulfilled,
+            with_approval,
+            *_pair(approval),
+            *_pair(fulfilment),
+            *_pair(total),
+            automated,
+        )
+        for item_id, name, fulfilled, with_approval, approval, fulfilment, total, automated in rows
+    ]
+
+
+def _per_service(ctes: str, columns: str, params) -> list[tuple]:
+    """Run ``ctes``, whose last one, ``agg``, is grouped by ``GROUPING SETS ((item_id), ())``
+    with the grouping flag as ``overall``; one row per service (item id, name, ``columns``)
+    by name, then the row of all services (item id None, name '')."""
+    sql = f"""
+    WITH {ctes}
+    SELECT CASE WHEN a.overall = 0 THEN a.item_id END, COALESCE(i.name, ''), {columns}
+    FROM agg a
+    LEFT JOIN {CatalogueItem._meta.db_table} i ON a.overall = 0 AND i.id = a.item_id
+    ORDER BY a.overall, i.name, a.item_id
+    """  # noqa: S608 - only table names, constants and Django's own compiled SQL
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _pair(values: list | None) -> tuple:
+    return (values[0], values[1]) if values else (None, None)
+
+
+@dataclass(frozen=True)
+class SatisfactionRow:
+    """Ratings of one service's requests fulfilled in the period (``item_id`` None: all)."""
+
+    item_id: int | None
+    service: str
+    fulfilled: int
+    rated: int
+    average: Decimal | None
+    score_1: int
+    score_2: int
+    score_3: int
+    score_4: int
+    score_5: int
+
+    @property
+    def is_total(self) -> bool:
+        return self.item_id is None
+
+    @property
+    def distribution(self) -> tuple[int, int, int, int, int]:
+        return (self.score_1, self.score_2, self.score_3, self.score_4, self.score_5)
+
+
+def satisfaction_per_service(
+    requests: QuerySet[ServiceRequest], *, first: datetime.date, last: datetime.date
+) -> list[SatisfactionRow]:
+    """Average score (two decimals), number of ratings and their distribution 1 … 5 per
+    service and overall (the last row), over the requests fulfilled in the period.
+
+    Services with fulfilled but unrated requests are listed with ``rated`` 0, so the share
+    of requesters who answered is visible.
+    """
+    if requests.query.is_empty():
+        return []
+    reqs_sql, reqs_params = (
+        fulfilled_in_period(requests, first=first, last=last)
+        .values("pk", "item_id")
+        .query.sql_with_params()
+    )
+    scores = ", ".join(f"COUNT(*) FILTER (WHERE ra.score = {n}) AS s{n}" for n in range(1, 6))
+    ctes = f"""
+    reqs (id, item_id) AS ({reqs_sql}),
+    agg AS (
+        SELECT r.item_id, GROUPING(r.item_id) AS overall, COUNT(*) AS fulfilled,
+               COUNT(ra.id) AS rated, ROUND(AVG(ra.score), 2) AS average, {scores}
+        FROM reqs r
+        LEFT JOIN {Rating._meta.db_table} ra ON ra.request_id = r.id
+        GROUP BY GROUPING SETS ((r.item_id), ())
+        HAVING COUNT(*) > 0
+    )"""  # noqa: S608 - only table names, constants and Django's own compiled SQL
+    columns = "a.fulfilled, a.rated, a.average, a.s1, a.s2, a.s3, a.s4, a.s5"
+    rows = _per_service(ctes, columns, reqs_params)
+    return [SatisfactionRow(*row) for row in rows]
+
+
+def rating_comments(
+    requests: QuerySet[ServiceRequest], *, first: datetime.date, last: datetime.date
+) -> QuerySet[Rating]:
+    """Ratings with a comment of the requests fulfilled in the period, latest first.
+
+    For controlling: service, score, comment and dates only, never who rated.
+    """
+    return (
+        Rating.objects.filter(
+            request__in=fulfilled_in_period(requests, first=first, last=last).values("pk")
+        )
+        .exclude(comment="")
+        .select_related("request__item")
+        # The request's state too: the FSM mixin reads it when the row is loaded.
+        .only(
+            "score",
+            "comment",
+            "rated_at",
+            "request__state",
+            "request__closed_at",
+            "request__item__name",
+        )
+        .order_by("-rated_at", "-id")
+    )

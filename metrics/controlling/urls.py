@@ -11,4 +11,8 @@ urlpatterns = [
     path("lizenzpools/", views.PoolView.as_view(), name="pools"),
     path("prognose/", views.ForecastView.as_view(), name="forecast"),
     path("selten-bestellt/", views.RarelyOrderedView.as_view(), name="rarely_ordered"),
+    path("durchlaufzeiten/", views.LeadTimeView.as_view(), name="lead_times"),
+    path("zufriedenheit/", views.SatisfactionView.as_view(), name="satisfaction"),
+    path("durchlaufzeiten.csv", views.LeadTimeCsvView.as_view(), name="lead_times_csv"),
+    path("zufriedenheit.csv", views.SatisfactionCsvView.as_view(), name="satisfaction_csv"),
 ]

@@ -5,6 +5,7 @@ from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
+from django_tables2 import RequestConfig
 
 from catalogue.models import CatalogueItem
 from itportal.roles import is_controlling, is_it_admin
@@ -19,11 +20,15 @@ from metrics.controlling.filtersets import (
 )
 from metrics.controlling.forecast import SEASONAL_MIN_MONTHS
 from metrics.controlling.tables import (
+    AutomationTable,
     CostTable,
     ForecastMonthColumn,
     ForecastTable,
+    LeadTimeTable,
     PoolTable,
     RareTable,
+    RatingCommentTable,
+    SatisfactionTable,
     UsageTable,
 )
 from requests_app.models import ServiceRequest
@@ -44,10 +49,10 @@ class ControllingTableView(ControllingRequiredMixin, FilteredTableView):
     template_name = "controlling/table_page.html"
     table_pagination = {"per_page": 50}
 
+    show_period = True
+
     def get_queryset(self):
         return ServiceRequest.objects.all()
-
-    show_period = True
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -204,6 +209,106 @@ class RarelyOrderedView(ControllingTableView):
             last=last,
             fewer_than=self.filterset.fewer_than_value(),
         )
+
+
+class LeadTimeView(ControllingTableView):
+    """Lead times (p50/p90) and the automation rate, per service and overall."""
+
+    table_class = LeadTimeTable
+    filterset_class = ControllingFilterSet
+    table_pagination = False  # one row per service: the catalogue, not the requests, sets it
+    title = gettext_lazy("Lead times and automation")
+    csv_url_name = "controlling:lead_times_csv"
+    intro = gettext_lazy(
+        "Requests fulfilled in the period, by service. Approval waiting runs from submission "
+        "to approval and counts only requests with approval steps; fulfilment runs from "
+        "approval to fulfilment, waiting in the queue included; the total from submission to "
+        "fulfilment. All in calendar time. p50 is the median: half of the requests were "
+        "faster; p90: nine in ten were faster."
+    )
+    notes = (
+        gettext_lazy(
+            "Fulfilled automatically: the automation completed the request and nobody took, "
+            "completed, failed or reopened it by hand, or marked one of its provisioning jobs "
+            "done by hand."
+        ),
+    )
+
+    def get_rows(self):
+        first, last = self.filterset.period()
+        return selectors.lead_times_per_service(self.object_list, first=first, last=last)
+
+    def get_charts(self):
+        return [figures.lead_time_chart(self.rows())] if len(self.rows()) > 1 else []
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["extra_tables"] = [AutomationTable(self.rows())]
+        return context
+
+
+class SatisfactionView(ControllingTableView):
+    """Ratings per service and the requesters' comments (without names)."""
+
+    table_class = SatisfactionTable
+    filterset_class = ControllingFilterSet
+    table_pagination = False
+    title = gettext_lazy("Satisfaction")
+    csv_url_name = "controlling:satisfaction_csv"
+    intro = gettext_lazy(
+        "Requesters rate a fulfilled request from 1 (very dissatisfied) to 5 (very "
+        "satisfied), with an optional comment, until 30 days after fulfilment. Shown for the "
+        "requests fulfilled in the period."
+    )
+
+    def get_rows(self):
+        first, last = self.filterset.period()
+        return selectors.satisfaction_per_service(self.object_list, first=first, last=last)
+
+    def get_charts(self):
+        rated = [row for row in self.rows() if row.rated and not row.is_total]
+        return [figures.satisfaction_chart(self.rows())] if rated else []
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        first, last = self.filterset.period()
+        comments = RatingCommentTable(
+            selectors.rating_comments(self.object_list, first=first, last=last),
+            prefix="comments-",
+        )
+        RequestConfig(self.request, paginate={"per_page": 25}).configure(comments)
+        context["extra_tables"] = [comments]
+        return context
+
+
+class CsvExportView(ControllingRequiredMixin, View):
+    """A CSV download of one controlling table, with the same filters as its page."""
+
+    selector = None  # (requests, *, first, last) -> rows
+    render = None  # rows -> bytes
+    filename = ""
+
+    def get(self, request):
+        filterset = ControllingFilterSet(request.GET, queryset=ServiceRequest.objects.all())
+        requests = filterset.qs if filterset.is_valid() else ServiceRequest.objects.none()
+        first, last = filterset.period()
+        rows = type(self).selector(requests, first=first, last=last)
+        response = HttpResponse(type(self).render(rows), content_type="text/csv; charset=utf-8")
+        filename = f"{self.filename}_{first:%Y-%m}_{last:%Y-%m}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class LeadTimeCsvView(CsvExportView):
+    selector = selectors.lead_times_per_service
+    render = exports.lead_times_csv
+    filename = "durchlaufzeiten"
+
+
+class SatisfactionCsvView(CsvExportView):
+    selector = selectors.satisfaction_per_service
+    render = exports.satisfaction_csv
+    filename = "zufriedenheit"
 
 
 class CostExportView(ControllingRequiredMixin, View):

@@ -38,5 +38,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"{result.requests} requests, {result.approvals} approvals, {result.events} audit "
-            f"records, {result.entitlements} entitlements in {time.monotonic() - started:.1f} s"
+            f"records, {result.entitlements} entitlements, {result.ratings} ratings in "
+            f"{time.monotonic() - started:.1f} s"
         )
