@@ -252,6 +252,9 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 class RequestEventSerializer(serializers.ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
+    # Empty for the record of the request's creation.
+    from_state = serializers.ChoiceField(choices=RequestState.choices, allow_blank=True,
+                                         read_only=True)  # fmt: skip
     on_behalf_of = UserRefSerializer(read_only=True, allow_null=True)
 
     class Meta:

@@ -1,6 +1,6 @@
 """/api/: the versioned API, its OpenAPI document and the documentation page."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -27,6 +27,7 @@ def _api_patterns():
             path(f"controlling/{name}/", view, name=f"report-{name}")
             for name, view in report_views()
         ),
+        re_path(r"", views.not_found),
     ]
     # The API answers 401/403 itself (tokens carry no session): the portal's
     # LoginRequiredMiddleware must not redirect these to the login page.

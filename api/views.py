@@ -15,9 +15,10 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from api import selectors as token_selectors
@@ -44,6 +45,14 @@ from requests_app.views import ACTIONS, DECISIONS, available_actions
 
 def _employee(user):
     return getattr(user, "employee", None)
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+def not_found(request, *args, **kwargs):
+    """Unknown paths under /api/ answer in JSON like the rest of the API, not with the page."""
+    raise NotFound()
 
 
 # --- catalogue ----------------------------------------------------------------------------
@@ -73,6 +82,7 @@ class CategoryViewSet(viewsets.ModelViewSet):
     serializer_class = s.CategorySerializer
     permission_classes = [ItAdminWrites]
     lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
     filterset_class = CategoryFilterSet
     ordering_fields = ["position", "name", "slug"]
     ordering = ["position", "name"]
@@ -129,6 +139,7 @@ class CatalogueItemViewSet(
     serializer_class = s.CatalogueItemSerializer
     permission_classes = [ItAdminWrites]
     lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
     filterset_class = ItemFilterSet
     ordering_fields = ["name", "slug", "price_once", "price_monthly", "updated_at"]
     ordering = ["category__position", "name"]
@@ -239,7 +250,14 @@ def _action_schema(body, summary, description=""):
             "`submit` is false."
         ),
         request=s.RequestCreateSerializer,
-        responses={201: s.RequestDetailSerializer},
+        responses={
+            201: s.RequestDetailSerializer,
+            403: OpenApiResponse(
+                s.ErrorSerializer,
+                description="The item is not open to you, or you are no employee.",
+            ),
+            404: OpenApiResponse(s.ErrorSerializer, description="No such item, or retired."),
+        },
         tags=["requests"],
     ),
 )
