@@ -22,7 +22,15 @@ ERROR_DESCRIPTIONS = {
 
 
 class PortalAutoSchema(AutoSchema):
-    """Every operation documents the error bodies it can return (docs/api.md, "Errors")."""
+    """Every operation documents the error bodies it can return (docs/api.md, "Errors"),
+    and has a short operationId: ``<basename>_<action>``, e.g. ``request_approve``."""
+
+    def get_operation_id(self):
+        action = getattr(self.view, "action", None)
+        basename = getattr(self.view, "basename", None)
+        if action and basename:
+            return f"{basename}_{action}"
+        return super().get_operation_id().removeprefix("v1_")
 
     def _get_response_bodies(self, direction="response"):
         from api.serializers import ErrorSerializer, ValidationErrorSerializer

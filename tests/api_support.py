@@ -8,6 +8,10 @@ from rest_framework.test import APIClient
 from api import services as token_services
 
 
+def token_key(user) -> str:
+    return token_services.token_create(user=user, name="test")[1]
+
+
 def token_client(user) -> APIClient:
     """A client sending ``Authorization: Token <key>`` with a fresh token of ``user``."""
     _token, key = token_services.token_create(user=user, name="test")
