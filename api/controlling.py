@@ -12,6 +12,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
 
 from api import serializers as s
 from api.permissions import SeesControlling
@@ -23,7 +24,7 @@ from requests_app.models import ServiceRequest
 class Report(GenericAPIView):
     """Rows of one controlling report, filtered like its page, paginated and orderable."""
 
-    permission_classes = [SeesControlling]
+    permission_classes = [IsAuthenticated, SeesControlling]
     filterset_class = ControllingFilterSet
     row_serializer: type[serializers.Serializer]
     # The FilterSet narrows the requests counted, not the rows: get() applies it itself; the

@@ -18,7 +18,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import get_object_or_404
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from api import selectors as token_selectors
@@ -80,7 +80,7 @@ class CategoryViewSet(viewsets.ModelViewSet):
     """Categories holding items you may order; IT administration sees and manages all."""
 
     serializer_class = s.CategorySerializer
-    permission_classes = [ItAdminWrites]
+    permission_classes = [IsAuthenticated, ItAdminWrites]
     lookup_field = "slug"
     lookup_value_regex = "[-a-zA-Z0-9_]+"
     filterset_class = CategoryFilterSet
@@ -137,7 +137,7 @@ class CatalogueItemViewSet(
     writes with the admin's validation. Every saved change raises the item's version."""
 
     serializer_class = s.CatalogueItemSerializer
-    permission_classes = [ItAdminWrites]
+    permission_classes = [IsAuthenticated, ItAdminWrites]
     lookup_field = "slug"
     lookup_value_regex = "[-a-zA-Z0-9_]+"
     filterset_class = ItemFilterSet
