@@ -21,6 +21,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # keys are made on the token page or through the API, shown once
 
-    @admin.action(description=_("Revoke the selected tokens"))
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked tokens stay, as a record of who could act when
+
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["change"])
     def revoke(self, request, queryset):
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

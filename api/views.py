@@ -194,13 +194,6 @@ class CostCentreViewSet(viewsets.ReadOnlyModelViewSet):
 # --- requests -----------------------------------------------------------------------------
 
 
-class ApiRequestFilterSet(RequestFilterSet):
-    """The pages' request filters; ``q`` limited like the search box."""
-
-    class Meta(RequestFilterSet.Meta):
-        pass
-
-
 REQUEST_ORDERING = ["id", "created_at", "submitted_at", "closed_at", "state", "price_once"]
 
 
@@ -264,7 +257,7 @@ def _action_schema(body, summary, description=""):
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = ServiceRequest.objects.none()  # model for the schema; get_queryset decides
     lookup_value_regex = "[0-9]+"
-    filterset_class = ApiRequestFilterSet
+    filterset_class = RequestFilterSet
     ordering_fields = REQUEST_ORDERING
     ordering = ["-created_at", "-id"]
 
@@ -414,7 +407,7 @@ class ApprovalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ServiceRequest.objects.none()
 
     serializer_class = s.RequestSerializer
-    filterset_class = ApiRequestFilterSet
+    filterset_class = RequestFilterSet
     ordering_fields = REQUEST_ORDERING
     ordering = ["-created_at", "-id"]
 
@@ -430,7 +423,7 @@ class ApprovalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class FulfilmentQueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ServiceRequest.objects.none()
     serializer_class = s.RequestSerializer
-    filterset_class = ApiRequestFilterSet
+    filterset_class = RequestFilterSet
     ordering_fields = REQUEST_ORDERING
     ordering = ["-created_at", "-id"]
 

@@ -136,3 +136,22 @@ def test_token_page_creates_shows_once_and_revokes(org, client):
     assert token.revoked_at is not None
     client.logout()
     assert client.get("/konto/tokens/").status_code == 302
+
+
+def test_it_admins_list_and_revoke_tokens_in_the_admin(org, client):
+    from itportal.roles import ensure_role_groups
+
+    ensure_role_groups()
+    org.admin.user.is_staff = True
+    org.admin.user.save()
+    token, _key = services.token_create(user=org.alice.user, name="Intranet")
+    client.force_login(org.admin.user)
+    listing = client.get("/admin/api/apitoken/")
+    assert listing.status_code == 200
+    assert token.prefix in listing.content.decode()
+    assert client.get("/admin/api/apitoken/add/").status_code == 403
+    client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    client.force_login(org.alice.user)
+    assert client.get("/admin/api/apitoken/").status_code == 302  # no staff: to the login
