@@ -16,7 +16,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -38,6 +38,7 @@ from provisioning.filtersets import EntitlementFilterSet, JobFilterSet
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app import selectors as request_selectors
 from requests_app import services as request_services
+from requests_app.choices import RequestState
 from requests_app.filtersets import RequestFilterSet
 from requests_app.models import ServiceRequest
 from requests_app.views import ACTIONS, DECISIONS, available_actions
@@ -268,9 +269,14 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         user = self.request.user
-        if self.action == "list" and self.request.query_params.get("scope") != "visible":
-            return request_selectors.requests_of(user)
-        return request_selectors.requests_visible_to(user)
+        if self.action != "list":
+            return request_selectors.requests_visible_to(user)
+        scope = self.request.query_params.get("scope") or "mine"
+        if scope not in ("mine", "visible"):
+            raise ValidationError({"scope": [_("Choose “mine” or “visible”.")]})
+        if scope == "visible":
+            return request_selectors.requests_visible_to(user)
+        return request_selectors.requests_of(user)
 
     def get_object(self):
         service_request = get_object_or_404(
@@ -284,7 +290,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         service_request.timeline_list = list(request_selectors.request_timeline(service_request))
         names = {spec.name for spec in available_actions(service_request, user)}
         names = {API_ACTION_NAMES.get(name, name) for name in names}
-        if service_request.state == "draft" and service_request.requester_id == user.pk:
+        if service_request.state == RequestState.DRAFT and service_request.requester_id == user.pk:
             names.add("submit")
         service_request.action_names = sorted(names)
         return service_request
@@ -308,7 +314,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         valid = form.is_valid()
         errors.update(order_form_errors(form))
         if errors or not valid:
-            raise s.serializers.ValidationError(errors)
+            raise ValidationError(errors)
         service_request = request_services.request_create(
             requester=request.user,
             item=item,

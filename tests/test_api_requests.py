@@ -204,3 +204,10 @@ def test_draft_then_submit_and_lists_filtered(org, item, api_as):
     assert bad.status_code == 400
     assert set(bad.json()) == {"state", "created_after"}
     assert api_as(org.bob).get("/api/v1/requests/").json()["count"] == 0
+    manager = api_as(org.manager)
+    assert manager.get("/api/v1/requests/").json()["count"] == 0  # not placed by or for him
+    visible = manager.get("/api/v1/requests/", {"scope": "visible"}).json()
+    assert [r["id"] for r in visible["results"]] == [draft["id"]]  # he decides it
+    assert manager.get("/api/v1/requests/", {"scope": "all"}).json() == {
+        "scope": ["Choose “mine” or “visible”."]
+    }
