@@ -14,6 +14,7 @@ from django.forms.models import model_to_dict
 from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField
 
 ITEM_M2M = ("allowed_departments", "allowed_groups")
+STEP_FIELDS = ("position", "approver_kind", "group", "person_field_key", "label")
 
 
 def category_save(*, category: Category | None, data: dict) -> Category:
@@ -74,6 +75,12 @@ def item_save(
     for name, values in m2m.items():
         getattr(item, name).set(values)
     errors = {}
+    if form_fields is not None and approval_steps is None and not created:
+        # The kept steps must still fit the new form (a person field they name may be gone).
+        approval_steps = [
+            {name: getattr(step, name) for name in STEP_FIELDS}
+            for step in ApprovalPolicyStep.objects.filter(item=item)
+        ]
     if form_fields is not None:
         errors.update(_replace_rows(item, FormField, "form_fields", form_fields, "form_fields"))
     if approval_steps is not None and not errors:

@@ -153,3 +153,18 @@ def test_categories_write_and_delete(world, api_as):
     assert in_use.status_code == 409
     assert admin.delete("/api/v1/categories/software/").status_code == 204
     assert not Category.objects.filter(slug="software").exists()
+
+
+def test_removing_a_field_that_a_kept_step_names_is_refused(world, api_as):
+    admin = api_as(world.org.admin)
+    assert admin.post("/api/v1/items/", item_body(world), format="json").status_code == 201
+    response = admin.patch(
+        "/api/v1/items/vpn/",
+        {"form_fields": [{"key": "reason", "label": "Grund", "field_type": "text"}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "approval_policy[1].person_field_key" in response.json()
+    item = CatalogueItem.objects.get(slug="vpn")
+    assert [f.key for f in item.form_fields.all()] == ["reason", "deputy"]  # unchanged
+    assert item.version == 1
