@@ -211,3 +211,36 @@ def test_draft_then_submit_and_lists_filtered(org, item, api_as):
     assert manager.get("/api/v1/requests/", {"scope": "all"}).json() == {
         "scope": ["Choose “mine” or “visible”."]
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"comment": ["a"]}, "comment"),
+        ({"comment": "x" * 4001}, "comment"),
+        ({"comment": "a\x00b"}, "comment"),
+        ({"expected_state": "nope"}, "expected_state"),
+        ({"expected_approval": "first"}, "expected_approval"),
+        ({"expected_approval": 10**30}, "expected_approval"),
+        ({"approve": True}, "approve"),
+        ([1, 2], "non_field_errors"),
+    ],
+)
+def test_action_bodies_are_checked(org, item, api_as, place_order, body, field):
+    service_request = place_order(item, org.alice.user)
+    response = api_as(org.manager).post(
+        f"/api/v1/requests/{service_request.pk}/approve/", body, format="json"
+    )
+    assert response.status_code == 400
+    assert field in response.json()
+    service_request.refresh_from_db()
+    assert service_request.state == RequestState.AWAITING_APPROVAL
+
+
+def test_only_json_bodies(org, item, api_as, place_order):
+    service_request = place_order(item, org.alice.user)
+    response = api_as(org.manager).post(
+        f"/api/v1/requests/{service_request.pk}/approve/", {"comment": "ok"}
+    )  # form-encoded, as a browser form would send it
+    assert response.status_code == 415
+    assert "detail" in response.json()
