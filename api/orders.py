@@ -56,6 +56,9 @@ def order_form_data(body: dict, item) -> tuple[MultiValueDict, dict]:
                 continue
             data.setlist(name, value)
             continue
+        if definition.field_type == FieldType.YES_NO and not isinstance(value, bool):
+            errors[f"answers.{key}"] = [_("Expected true or false.")]
+            continue
         converted = _scalar(value, definition)
         if converted is None:
             errors[f"answers.{key}"] = [

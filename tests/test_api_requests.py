@@ -109,7 +109,14 @@ def test_order_errors_name_the_field_as_the_form_does(org, item, api_as):
     alice = api_as(org.alice)
     body = order_body(
         item,
-        answers={"room": "<b>x</b>", "size": "32", "count": 7, "extras": "Hub", "bogus": 1},
+        answers={
+            "room": "<b>x</b>",
+            "size": "32",
+            "count": 7,
+            "extras": "Hub",
+            "bogus": 1,
+            "urgent": "no",
+        },
         beneficiary="p99999",
     )
     response = alice.post("/api/v1/requests/", body, format="json")
@@ -126,6 +133,7 @@ def test_order_errors_name_the_field_as_the_form_does(org, item, api_as):
     }
     assert "HTML" in errors["answers.room"][0]
     assert "Ensure this value is less than or equal to 3" in errors["answers.count"][0]
+    assert errors["answers.urgent"] == ["Expected true or false."]
     assert errors["beneficiary"] == ["No active employee with the personnel number “p99999”."]
     assert ServiceRequest.objects.count() == 0
 
