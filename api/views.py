@@ -312,7 +312,8 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data, errors = order_form_data(body.validated_data, item)
         form = OrderForm(data, item=item, requester_employee=employee)
         valid = form.is_valid()
-        errors.update(order_form_errors(form))
+        for name, messages in order_form_errors(form).items():
+            errors.setdefault(name, messages)  # a wrong type says more than "required"
         if errors or not valid:
             raise ValidationError(errors)
         service_request = request_services.request_create(
