@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from api.models import ApiToken, hash_key
+from catalogue.forms import reject_markup
 from itportal.exceptions import ActionConflict
 
 KEY_PREFIX = "itp_"
@@ -22,6 +23,10 @@ def token_create(*, user, name: str, expires_at: datetime | None = None) -> tupl
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": _("Please name the token.")})
+    try:
+        reject_markup(name)  # the name is shown on pages and in the admin
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     key = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -252,3 +252,14 @@ def test_only_json_bodies(org, item, api_as, place_order):
     )  # form-encoded, as a browser form would send it
     assert response.status_code == 415
     assert "detail" in response.json()
+
+
+def test_only_employees_order(org, item):
+    from tests.api_support import token_client
+    from tests.factories import UserFactory
+
+    robot = token_client(UserFactory(username="robot"))
+    response = robot.post("/api/v1/requests/", order_body(item), format="json")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Only employees can order services."}
+    assert robot.get("/api/v1/items/").json()["count"] == 0

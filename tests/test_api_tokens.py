@@ -86,6 +86,8 @@ def test_create_validates_name_and_expiry(org, api_as):
     assert past.status_code == 400 and "expires_at" in past.json()
     assert "name" in alice.post("/api/v1/tokens/", {"name": "x" * 101}, format="json").json()
     assert "name" in alice.post("/api/v1/tokens/", {"name": "   "}, format="json").json()
+    markup = alice.post("/api/v1/tokens/", {"name": "<script>x</script>"}, format="json")
+    assert markup.status_code == 400 and "HTML" in markup.json()["name"][0]
     assert alice.post("/api/v1/tokens/", {"name": "x", "key": "mine"}, format="json").json() == {
         "key": ["Unknown field."]
     }
