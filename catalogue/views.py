@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
@@ -46,19 +46,7 @@ class CategoryView(TemplateView):
 
 
 def _orderable_item(request, slug) -> CatalogueItem:
-    employee = _employee(request)
-    item = (
-        selectors.items_orderable_by(employee)
-        .prefetch_related("form_fields", "approval_steps__group")
-        .filter(slug=slug)
-        .first()
-    )
-    if item is None:
-        known = CatalogueItem.objects.filter(slug=slug).first()
-        if known is None or not known.is_active:
-            raise Http404(_("This service does not exist or has been retired."))
-        raise PermissionDenied(_("This service is not available to you."))
-    return item
+    return selectors.orderable_item(_employee(request), slug)
 
 
 def _licences_free(item: CatalogueItem) -> int | None:

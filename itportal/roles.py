@@ -49,6 +49,8 @@ IT_ADMIN_PERMISSIONS = {
         for action in ("add", "change", "delete", "view")
     ],
     "auth": ["view_user"],
+    # API tokens: list everybody's and revoke them (keys are never stored, so never shown).
+    "api": ["view_apitoken", "change_apitoken"],
 }
 
 

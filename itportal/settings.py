@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tables2",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "itportal",
     "catalogue",
@@ -46,6 +49,7 @@ INSTALLED_APPS = [
     "provisioning",
     "metrics",
     "webhooks",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +269,53 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
         "base-uri": ["'self'"],
         "object-src": ["'none'"],
+    },
+}
+
+# REST API (/api/v1/, see docs/api.md): JSON only, tokens or the portal session.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.LimitOffsetPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiTokenRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.PortalAutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Requests per token and time unit (second, minute, hour, day); browser sessions are exempt.
+API_TOKEN_RATE = env.str("API_TOKEN_RATE", default="600/minute")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "itportal API",
+    "DESCRIPTION": (
+        "REST API of the IT self-service portal: catalogue, requests, approvals, "
+        "entitlements, provisioning jobs, controlling reports and API tokens. "
+        "See docs/api.md."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStateEnum": "requests_app.choices.RequestState",
+        "JobStateEnum": "provisioning.choices.JobState",
+        "EntitlementStateEnum": "provisioning.choices.EntitlementState",
+        "FieldTypeEnum": "catalogue.choices.FieldType",
+        "ApproverKindEnum": "catalogue.choices.ApproverKind",
+        "ApprovalStatusEnum": "requests_app.choices.ApprovalStatus",
+        "EventKindEnum": "requests_app.choices.EventKind",
+        "ActionKindEnum": "provisioning.choices.ActionKind",
     },
 }
 

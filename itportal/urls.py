@@ -22,6 +22,8 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("healthz", healthz, name="healthz"),
     path("metrics", include("metrics.urls")),
+    path("api/", include("api.urls")),
+    path("konto/tokens/", include("api.portal_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -22,7 +22,7 @@ def _settings(settings):
     settings.LANGUAGE_CODE = "en"
 
 
-pytest_plugins = ["tests.samba_fixtures", "tests.directory_fixtures"]
+pytest_plugins = ["tests.samba_fixtures", "tests.directory_fixtures", "tests.api_support"]
 
 
 class Org:

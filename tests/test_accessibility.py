@@ -366,6 +366,11 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     audit.check(page, "detail-approver")
     page.goto(f"{base}/antraege/vertretungen/")
     audit.check(page, "substitutions")
+    page.goto(f"{base}/konto/tokens/")
+    page.fill("#id_name", "Intranet")
+    submit(page, "main form.form button[type=submit]")
+    assert page.locator("#new-token-key").count() == 1
+    audit.check(page, "api-tokens")
     log_out(page)
 
     # Fulfiller: queue and a request in fulfilment.

@@ -1,0 +1,523 @@
+"""Request and response bodies of the API. Reads only: writes go through the services."""
+
+from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.models import ApiToken
+from catalogue.choices import FieldType
+from catalogue.models import (
+    ApprovalPolicyStep,
+    CatalogueItem,
+    Category,
+    CostCentre,
+    Department,
+    FormField,
+)
+from provisioning.models import Entitlement, ProvisioningJob
+from requests_app.choices import RequestState
+from requests_app.models import Approval, RequestEvent, ServiceRequest
+
+TEXT_MAX = 4000
+
+
+class StrictFieldsMixin:
+    """Unknown keys in a body are an error, not silently dropped (typos, forged fields)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name[:100]: [_("Unknown field.")] for name in unknown[:20]}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
+    pass
+
+
+class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    pass
+
+
+# --- errors (docs/api.md, "Errors") ---------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """401, 403, 404, 405, 409, 429."""
+
+    detail = serializers.CharField(help_text=_("What went wrong, in the user's language."))
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """400: each field with its problems; ``non_field_errors`` for the body as a whole.
+
+    Nested bodies name the place, e.g. ``answers.room`` or ``form_fields[1].choices``.
+    """
+
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+class UserRefSerializer(serializers.Serializer):
+    username = serializers.CharField(read_only=True)
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
+class EmployeeRefSerializer(serializers.Serializer):
+    uid = serializers.CharField(source="personnel_number", read_only=True)
+    name = serializers.CharField(source="display_name", read_only=True)
+
+
+class CostCentreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CostCentre
+        fields = ["id", "code", "name"]
+
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+class CategorySerializer(StrictModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "slug", "name", "description", "position"]
+        # Uniqueness is checked by the model's full_clean in the service, like the admin.
+        extra_kwargs = {"slug": {"validators": []}}
+
+
+class FormFieldSerializer(StrictModelSerializer):
+    choices = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        source="choice_list",
+        required=False,
+        max_length=200,
+        help_text=_("For choice fields: the options."),
+    )
+
+    class Meta:
+        model = FormField
+        fields = [
+            "key",
+            "label",
+            "help_text",
+            "field_type",
+            "required",
+            "position",
+            "choices",
+            "pattern",
+            "min_value",
+            "max_value",
+            "max_length",
+            "directory_base",
+        ]
+        extra_kwargs = {"key": {"validators": []}}
+
+    def validate_choices(self, value):
+        if any("\n" in choice or "\r" in choice for choice in value):
+            raise serializers.ValidationError(_("An option must not contain a line break."))
+        return value
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        if "choice_list" in values:
+            values["choices"] = "\n".join(values.pop("choice_list"))
+        return values
+
+
+class ApprovalStepSerializer(StrictModelSerializer):
+    group = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Group.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("For group steps: the group's name."),
+    )
+
+    class Meta:
+        model = ApprovalPolicyStep
+        fields = ["position", "approver_kind", "group", "person_field_key", "label"]
+
+
+class CatalogueItemSerializer(StrictModelSerializer):
+    category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
+    service_owner = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all())
+    allowed_departments = serializers.SlugRelatedField(
+        slug_field="code", queryset=Department.objects.all(), many=True, required=False
+    )
+    allowed_groups = serializers.SlugRelatedField(
+        slug_field="name", queryset=Group.objects.all(), many=True, required=False
+    )
+    form_fields = FormFieldSerializer(many=True, required=False, max_length=100)
+    approval_policy = ApprovalStepSerializer(
+        many=True, required=False, source="approval_steps", max_length=20
+    )
+
+    class Meta:
+        model = CatalogueItem
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "summary",
+            "description",
+            "category",
+            "service_owner",
+            "fulfilment_kind",
+            "price_once",
+            "price_monthly",
+            "audience",
+            "allowed_departments",
+            "allowed_groups",
+            "orderable_for_others",
+            "is_active",
+            "valid_until_field",
+            "version",
+            "created_at",
+            "updated_at",
+            "form_fields",
+            "approval_policy",
+        ]
+        read_only_fields = ["version", "created_at", "updated_at"]
+        extra_kwargs = {"slug": {"validators": []}}
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    item = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    item_name = serializers.CharField(read_only=True)
+    category = serializers.CharField(source="item.category.name", read_only=True)
+    beneficiary = EmployeeRefSerializer(read_only=True)
+    requester = UserRefSerializer(read_only=True)
+    cost_centre = CostCentreSerializer(read_only=True)
+
+    class Meta:
+        model = ServiceRequest
+        fields = [
+            "id",
+            "state",
+            "item",
+            "item_name",
+            "category",
+            "item_version",
+            "requester",
+            "beneficiary",
+            "cost_centre",
+            "price_once",
+            "price_monthly",
+            "created_at",
+            "submitted_at",
+            "approved_at",
+            "fulfilment_started_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = UserRefSerializer(read_only=True, allow_null=True)
+    group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    decided_by = UserRefSerializer(read_only=True, allow_null=True)
+    on_behalf_of = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Approval
+        fields = [
+            "id",
+            "position",
+            "approver_kind",
+            "label",
+            "status",
+            "approver",
+            "group",
+            "routing_note",
+            "activated_at",
+            "decided_by",
+            "on_behalf_of",
+            "decided_at",
+            "comment",
+        ]
+        read_only_fields = fields
+
+
+class RequestEventSerializer(serializers.ModelSerializer):
+    actor = UserRefSerializer(read_only=True, allow_null=True)
+    # Empty for the record of the request's creation.
+    from_state = serializers.ChoiceField(choices=RequestState.choices, allow_blank=True,
+                                         read_only=True)  # fmt: skip
+    on_behalf_of = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = RequestEvent
+        fields = ["id", "created_at", "kind", "from_state", "to_state", "actor", "on_behalf_of",
+                  "comment"]  # fmt: skip
+        read_only_fields = fields
+
+
+class AnswerSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    field_type = serializers.ChoiceField(choices=FieldType.choices)
+    value = serializers.JSONField(allow_null=True)
+
+
+class RequestDetailSerializer(RequestSerializer):
+    fulfilment_group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    assignee = UserRefSerializer(read_only=True, allow_null=True)
+    answers = serializers.SerializerMethodField()
+    approvals = ApprovalSerializer(many=True, read_only=True, source="approval_list")
+    timeline = RequestEventSerializer(many=True, read_only=True, source="timeline_list")
+    actions = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        source="action_names",
+        help_text=_("The actions you may take now (POST /api/v1/requests/{id}/{action}/)."),
+    )
+
+    class Meta(RequestSerializer.Meta):
+        fields = [
+            *RequestSerializer.Meta.fields,
+            "justification",
+            "fulfilment_group",
+            "assignee",
+            "resolution_note",
+            "answers",
+            "approvals",
+            "timeline",
+            "actions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(AnswerSerializer(many=True))
+    def get_answers(self, service_request):
+        answers = service_request.answers or {}
+        return [
+            {
+                "key": f["key"],
+                "label": f["label"],
+                "field_type": f["field_type"],
+                "value": answers.get(f["key"]),
+            }
+            for f in service_request.item_snapshot.get("fields", [])
+        ]
+
+
+class RequestCreateSerializer(StrictSerializer):
+    item = serializers.SlugField(max_length=100, help_text=_("Slug of the catalogue item."))
+    item_version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text=_("The item version the answers were written for (from the item)."),
+    )
+    beneficiary = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=_("Personnel number of the colleague to order for; empty for yourself."),
+    )
+    cost_centre = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text=_("Id of the cost centre to charge; empty for the beneficiary's."),
+    )
+    justification = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    answers = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text=_(
+            "Answers keyed by the form field's key: text, number, date (YYYY-MM-DD), choice "
+            "(the option), multiple choice (a list of options), yes/no (true/false), person "
+            "(personnel number)."
+        ),
+    )
+    submit = serializers.BooleanField(
+        default=True, help_text=_("false keeps the request as a draft; submit it later.")
+    )
+
+
+class ActionBodySerializer(StrictSerializer):
+    expected_state = serializers.ChoiceField(
+        choices=RequestState.choices,
+        required=False,
+        help_text=_("The state you saw; if the request has moved on since, the answer is 409."),
+    )
+
+
+class CommentBodySerializer(ActionBodySerializer):
+    comment = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True)
+
+
+class DecisionBodySerializer(CommentBodySerializer):
+    expected_approval = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text=_("Id of the approval step you decide; 409 if it was decided meanwhile."),
+    )
+
+
+class RejectBodySerializer(DecisionBodySerializer):
+    comment = serializers.CharField(max_length=TEXT_MAX)
+
+
+class CompleteBodySerializer(ActionBodySerializer):
+    note = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True)
+
+
+class FailBodySerializer(ActionBodySerializer):
+    reason = serializers.CharField(max_length=TEXT_MAX)
+
+
+# --- provisioning -------------------------------------------------------------------------
+
+
+class ItemRefSerializer(serializers.Serializer):
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class EntitlementSerializer(serializers.ModelSerializer):
+    holder = EmployeeRefSerializer(read_only=True)
+    item = ItemRefSerializer(read_only=True)
+    request = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Entitlement
+        fields = ["id", "holder", "item", "request", "state", "granted_at", "expires_on",
+                  "revoked_at", "revoke_reason", "review_note"]  # fmt: skip
+        read_only_fields = fields
+
+
+class RevokeBodySerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    request = serializers.PrimaryKeyRelatedField(read_only=True)
+    entitlement = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    attributes = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = ProvisioningJob
+        fields = ["id", "request", "entitlement", "direction", "position", "kind", "user_uid",
+                  "target_dn", "attributes", "dialect", "state", "attempts", "last_error",
+                  "created_at", "updated_at", "started_at", "finished_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class JobDetailSerializer(JobSerializer):
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "log"]
+        read_only_fields = fields
+
+
+class EmptyBodySerializer(StrictSerializer):
+    pass
+
+
+# --- controlling --------------------------------------------------------------------------
+
+
+class CostRowSerializer(serializers.Serializer):
+    month = serializers.DateField()
+    cost_centre_code = serializers.CharField()
+    cost_centre_name = serializers.CharField()
+    fulfilled = serializers.IntegerField()
+    once = serializers.DecimalField(max_digits=14, decimal_places=2)
+    entitlements = serializers.IntegerField()
+    monthly = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class UsageRowSerializer(serializers.Serializer):
+    month = serializers.DateField()
+    service = serializers.CharField()
+    group = serializers.CharField(help_text=_("Department or cost centre, with a breakdown."))
+    orders = serializers.IntegerField()
+    active = serializers.IntegerField()
+
+
+class SecondsField(serializers.Field):
+    """A duration as seconds (a number), the form spreadsheets and BI tools read directly."""
+
+    def to_representation(self, value):
+        return round(value.total_seconds(), 1)
+
+
+SecondsField = extend_schema_field({"type": "number", "nullable": True})(SecondsField)
+
+
+class LeadTimeRowSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(
+        allow_null=True, help_text=_("Empty in the row of all services together.")
+    )
+    service = serializers.CharField()
+    fulfilled = serializers.IntegerField()
+    with_approval = serializers.IntegerField(
+        help_text=_("Fulfilled requests that had approval steps.")
+    )
+    approval_p50_seconds = SecondsField(source="approval_p50", allow_null=True)
+    approval_p90_seconds = SecondsField(source="approval_p90", allow_null=True)
+    fulfilment_p50_seconds = SecondsField(source="fulfilment_p50", allow_null=True)
+    fulfilment_p90_seconds = SecondsField(source="fulfilment_p90", allow_null=True)
+    total_p50_seconds = SecondsField(source="total_p50", allow_null=True)
+    total_p90_seconds = SecondsField(source="total_p90", allow_null=True)
+    automated = serializers.IntegerField(help_text=_("Fulfilled without manual work."))
+    automation_rate = serializers.FloatField(allow_null=True)
+
+
+class SatisfactionRowSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(
+        allow_null=True, help_text=_("Empty in the row of all services together.")
+    )
+    service = serializers.CharField()
+    fulfilled = serializers.IntegerField()
+    rated = serializers.IntegerField()
+    average = serializers.DecimalField(max_digits=3, decimal_places=2, allow_null=True)
+    score_1 = serializers.IntegerField()
+    score_2 = serializers.IntegerField()
+    score_3 = serializers.IntegerField()
+    score_4 = serializers.IntegerField()
+    score_5 = serializers.IntegerField()
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_usable = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "user", "created_at", "last_used_at", "expires_at",
+                  "revoked_at", "is_usable"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    key = serializers.CharField(
+        read_only=True, help_text=_("The key. It is shown only now: store it safely.")
+    )
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key"]
+        read_only_fields = fields

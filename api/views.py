@@ -1,0 +1,577 @@
+"""API views: thin, over the same selectors, services, FilterSets and permissions as the pages.
+
+Objects a user may not see are 404 (the selector's queryset decides), actions a user may
+not take are 403 (the service's permission check decides), and actions that no longer
+fit the object's state are 409 (the service's ActionConflict).
+"""
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from api import selectors as token_selectors
+from api import serializers as s
+from api import services as token_services
+from api.models import ApiToken
+from api.orders import order_form_data, order_form_errors
+from api.permissions import IsItAdmin, ItAdminWrites
+from catalogue import selectors as catalogue_selectors
+from catalogue import services as catalogue_services
+from catalogue.forms import OrderForm
+from catalogue.models import CatalogueItem, Category, CostCentre
+from itportal.roles import is_it_admin
+from provisioning import selectors as provisioning_selectors
+from provisioning import services as provisioning_services
+from provisioning.filtersets import EntitlementFilterSet, JobFilterSet
+from provisioning.models import Entitlement, ProvisioningJob
+from requests_app import selectors as request_selectors
+from requests_app import services as request_services
+from requests_app.choices import RequestState
+from requests_app.filtersets import RequestFilterSet
+from requests_app.models import ServiceRequest
+from requests_app.views import ACTIONS, DECISIONS, available_actions
+
+
+def _employee(user):
+    return getattr(user, "employee", None)
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+def not_found(request, *args, **kwargs):
+    """Unknown paths under /api/ answer in JSON like the rest of the API, not with the page."""
+    raise NotFound()
+
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+class CategoryFilterSet(filters.FilterSet):
+    class Meta:
+        model = Category
+        fields = {"slug": ["exact"]}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Categories", tags=["catalogue"]),
+    retrieve=extend_schema(summary="One category", tags=["catalogue"]),
+    create=extend_schema(summary="Create a category (IT admins)", tags=["catalogue"]),
+    update=extend_schema(summary="Change a category (IT admins)", tags=["catalogue"]),
+    partial_update=extend_schema(summary="Change a category (IT admins)", tags=["catalogue"]),
+    destroy=extend_schema(
+        summary="Delete a category without items (IT admins)",
+        tags=["catalogue"],
+        responses={204: None, 409: OpenApiResponse(s.ErrorSerializer)},
+    ),
+)
+class CategoryViewSet(viewsets.ModelViewSet):
+    """Categories holding items you may order; IT administration sees and manages all."""
+
+    serializer_class = s.CategorySerializer
+    permission_classes = [IsAuthenticated, ItAdminWrites]
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    filterset_class = CategoryFilterSet
+    ordering_fields = ["position", "name", "slug"]
+    ordering = ["position", "name"]
+
+    def get_queryset(self):
+        if is_it_admin(self.request.user):
+            return Category.objects.all()
+        items = catalogue_selectors.items_orderable_by(_employee(self.request.user))
+        return Category.objects.filter(pk__in=items.values("category_id"))
+
+    def perform_create(self, serializer):
+        serializer.instance = catalogue_services.category_save(
+            category=None, data=serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = catalogue_services.category_save(
+            category=serializer.instance, data=serializer.validated_data
+        )
+
+
+class ItemFilterSet(filters.FilterSet):
+    q = filters.CharFilter(label=gettext_lazy("Search"), method="search", max_length=100)
+    category = filters.CharFilter(field_name="category__slug", max_length=50)
+
+    class Meta:
+        model = CatalogueItem
+        fields = ["q", "category", "fulfilment_kind", "is_active"]
+
+    def search(self, queryset, name, value):
+        return catalogue_selectors.items_matching(queryset, value)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Catalogue items you may order", tags=["catalogue"]),
+    retrieve=extend_schema(
+        summary="One item with its order form and approval policy", tags=["catalogue"]
+    ),
+    create=extend_schema(summary="Create an item (IT admins)", tags=["catalogue"]),
+    update=extend_schema(summary="Change an item (IT admins)", tags=["catalogue"]),
+    partial_update=extend_schema(summary="Change an item (IT admins)", tags=["catalogue"]),
+)
+class CatalogueItemViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Items as on the catalogue pages: employees see what they may order (an active item
+    closed to them is 403, an unknown or retired one 404); IT administration sees all and
+    writes with the admin's validation. Every saved change raises the item's version."""
+
+    serializer_class = s.CatalogueItemSerializer
+    permission_classes = [IsAuthenticated, ItAdminWrites]
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    filterset_class = ItemFilterSet
+    ordering_fields = ["name", "slug", "price_once", "price_monthly", "updated_at"]
+    ordering = ["category__position", "name"]
+
+    def get_queryset(self):
+        related = ("form_fields", "approval_steps__group", "allowed_departments", "allowed_groups")
+        if is_it_admin(self.request.user):
+            items = CatalogueItem.objects.select_related("category", "service_owner")
+        else:
+            items = catalogue_selectors.items_orderable_by(
+                _employee(self.request.user)
+            ).select_related("service_owner")
+        return items.prefetch_related(*related)
+
+    def get_object(self):
+        if is_it_admin(self.request.user):
+            return super().get_object()
+        # The order page's rule: 404 unknown or retired, 403 closed to this employee.
+        return catalogue_selectors.orderable_item(_employee(self.request.user), self.kwargs["slug"])
+
+    def _save(self, serializer, item):
+        data = dict(serializer.validated_data)
+        form_fields = data.pop("form_fields", None)
+        steps = data.pop("approval_steps", None)
+        serializer.instance = catalogue_services.item_save(
+            item=item, data=data, form_fields=form_fields, approval_steps=steps
+        )
+
+    def perform_create(self, serializer):
+        self._save(serializer, None)
+
+    def perform_update(self, serializer):
+        self._save(serializer, serializer.instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Cost centres (for orders)", tags=["catalogue"]),
+    retrieve=extend_schema(summary="One cost centre", tags=["catalogue"]),
+)
+class CostCentreViewSet(viewsets.ReadOnlyModelViewSet):
+    """The cost centres an order may be charged to, as offered by the order form."""
+
+    lookup_value_regex = "[0-9]+"
+
+    serializer_class = s.CostCentreSerializer
+    queryset = CostCentre.objects.all()
+    filterset_fields = {"code": ["exact"]}
+    ordering_fields = ["code", "name"]
+    ordering = ["code"]
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+REQUEST_ORDERING = ["id", "created_at", "submitted_at", "closed_at", "state", "price_once"]
+
+
+def _action_schema(body, summary, description=""):
+    return extend_schema(
+        summary=summary,
+        description=description,
+        request=body,
+        responses={
+            200: s.RequestDetailSerializer,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(s.ErrorSerializer),
+            404: OpenApiResponse(s.ErrorSerializer),
+            409: OpenApiResponse(
+                s.ErrorSerializer,
+                description="The request's state does not allow this (any more).",
+            ),
+        },
+        tags=["requests"],
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="My requests: placed by me or for me",
+        description="With `scope=visible`: every request you have a part in (IT admins: all).",
+        parameters=[
+            OpenApiParameter(
+                "scope",
+                str,
+                enum=["mine", "visible"],
+                description="mine (default): placed by or for me; visible: all I may see.",
+            )
+        ],
+        tags=["requests"],
+    ),
+    retrieve=extend_schema(
+        summary="One request with approvals, timeline and the actions you may take",
+        tags=["requests"],
+    ),
+    create=extend_schema(
+        summary="Order an item",
+        description=(
+            "The answers are validated exactly as the order form in the browser validates "
+            "them; errors name `answers.<key>`, `beneficiary`, `cost_centre`, "
+            "`item_version` or `non_field_errors`. The request is submitted unless "
+            "`submit` is false."
+        ),
+        request=s.RequestCreateSerializer,
+        responses={
+            201: s.RequestDetailSerializer,
+            403: OpenApiResponse(
+                s.ErrorSerializer,
+                description="The item is not open to you, or you are no employee.",
+            ),
+            404: OpenApiResponse(s.ErrorSerializer, description="No such item, or retired."),
+        },
+        tags=["requests"],
+    ),
+)
+class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = ServiceRequest.objects.none()  # model for the schema; get_queryset decides
+    lookup_value_regex = "[0-9]+"
+    filterset_class = RequestFilterSet
+    ordering_fields = REQUEST_ORDERING
+    ordering = ["-created_at", "-id"]
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return s.RequestSerializer
+        return s.RequestDetailSerializer
+
+    def get_queryset(self):
+        user = self.request.user
+        if self.action != "list":
+            return request_selectors.requests_visible_to(user)
+        scope = self.request.query_params.get("scope") or "mine"
+        if scope not in ("mine", "visible"):
+            raise ValidationError({"scope": [_("Choose “mine” or “visible”.")]})
+        if scope == "visible":
+            return request_selectors.requests_visible_to(user)
+        return request_selectors.requests_of(user)
+
+    def get_object(self):
+        service_request = get_object_or_404(
+            request_selectors.requests_visible_to(self.request.user), pk=self.kwargs["pk"]
+        )
+        return self._with_details(service_request)
+
+    def _with_details(self, service_request):
+        user = self.request.user
+        service_request.approval_list = list(request_selectors.request_approvals(service_request))
+        service_request.timeline_list = list(request_selectors.request_timeline(service_request))
+        names = {spec.name for spec in available_actions(service_request, user)}
+        names = {API_ACTION_NAMES.get(name, name) for name in names}
+        if service_request.state == RequestState.DRAFT and service_request.requester_id == user.pk:
+            names.add("submit")
+        service_request.action_names = sorted(names)
+        return service_request
+
+    def _detail(self, request_id, status_code=status.HTTP_200_OK):
+        service_request = get_object_or_404(
+            request_selectors.requests_visible_to(self.request.user), pk=request_id
+        )
+        data = s.RequestDetailSerializer(self._with_details(service_request)).data
+        return Response(data, status=status_code)
+
+    def create(self, request, *args, **kwargs):
+        body = s.RequestCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        employee = _employee(request.user)
+        if employee is None:
+            raise PermissionDenied(_("Only employees can order services."))
+        item = catalogue_selectors.orderable_item(employee, body.validated_data["item"])
+        data, errors = order_form_data(body.validated_data, item)
+        form = OrderForm(data, item=item, requester_employee=employee)
+        valid = form.is_valid()
+        for name, messages in order_form_errors(form).items():
+            errors.setdefault(name, messages)  # a wrong type says more than "required"
+        if errors or not valid:
+            raise ValidationError(errors)
+        service_request = request_services.request_create(
+            requester=request.user,
+            item=item,
+            item_version=form.cleaned_data["item_version"],
+            beneficiary=form.cleaned_data["beneficiary"],
+            cost_centre=form.cleaned_data["cost_centre"],
+            answers=form.answers,
+            justification=form.cleaned_data["justification"],
+            submit=body.validated_data["submit"],
+        )
+        return self._detail(service_request.pk, status.HTTP_201_CREATED)
+
+    def _act(self, request, pk, action_name, body_class):
+        service_request = get_object_or_404(
+            request_selectors.requests_visible_to(request.user), pk=pk
+        )
+        body = body_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = dict(body.validated_data)
+        kwargs = {
+            "request_id": service_request.pk,
+            "user": request.user,
+            "expected_state": values.pop("expected_state", None),
+        }
+        if action_name == "submit":
+            service = request_services.request_submit
+        else:
+            spec = ACTIONS[action_name]
+            service = spec.service
+            if spec.name in DECISIONS:
+                kwargs["expected_approval"] = values.pop("expected_approval", None)
+            kwargs.update(values)  # comment / note / reason, as the service names it
+        service(**kwargs)
+        return self._detail(service_request.pk)
+
+    @_action_schema(s.ActionBodySerializer, "Submit a draft (the requester)")
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        return self._act(request, pk, "submit", s.ActionBodySerializer)
+
+    @_action_schema(s.DecisionBodySerializer, "Approve the current step (its approver)")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._act(request, pk, "approve", s.DecisionBodySerializer)
+
+    @_action_schema(s.RejectBodySerializer, "Reject, with a reason (the step's approver)")
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._act(request, pk, "reject", s.RejectBodySerializer)
+
+    @_action_schema(s.CommentBodySerializer, "Cancel (the requester, IT admins)")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._act(request, pk, "cancel", s.CommentBodySerializer)
+
+    @_action_schema(
+        s.ActionBodySerializer, "Take into fulfilment (fulfilling group, IT admins; manual items)"
+    )
+    @action(detail=True, methods=["post"])
+    def take(self, request, pk=None):
+        return self._act(request, pk, "take", s.ActionBodySerializer)
+
+    @_action_schema(s.CompleteBodySerializer, "Mark as fulfilled (fulfilling group, IT admins)")
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._act(request, pk, "complete", s.CompleteBodySerializer)
+
+    @_action_schema(s.FailBodySerializer, "Mark as failed, with a reason")
+    @action(detail=True, methods=["post"])
+    def fail(self, request, pk=None):
+        return self._act(request, pk, "fail", s.FailBodySerializer)
+
+    @_action_schema(
+        s.CommentBodySerializer,
+        "Retry a failed request (IT admins)",
+        "The page's “Reopen”: back to approved, so it is fulfilled again (by hand or by "
+        "automation, which re-runs its failed provisioning jobs).",
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        return self._act(request, pk, "reopen", s.CommentBodySerializer)
+
+
+# The portal's transition names where the API names them as issue #5 does.
+API_ACTION_NAMES = {"reopen": "retry"}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Approvals for me: requests waiting for my decision", tags=["requests"]
+    )
+)
+class ApprovalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Requests whose current step you may decide, also as a substitute."""
+
+    queryset = ServiceRequest.objects.none()
+
+    serializer_class = s.RequestSerializer
+    filterset_class = RequestFilterSet
+    ordering_fields = REQUEST_ORDERING
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return request_selectors.requests_awaiting_decision_by(self.request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Fulfilment queue: approved requests my groups fulfil by hand", tags=["requests"]
+    )
+)
+class FulfilmentQueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = ServiceRequest.objects.none()
+    serializer_class = s.RequestSerializer
+    filterset_class = RequestFilterSet
+    ordering_fields = REQUEST_ORDERING
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return request_selectors.fulfilment_queue(self.request.user)
+
+
+# --- provisioning -------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Entitlements: mine and my direct reports' (IT admins: all)",
+        tags=["entitlements"],
+    ),
+    retrieve=extend_schema(summary="One entitlement", tags=["entitlements"]),
+)
+class EntitlementViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Entitlement.objects.none()
+    lookup_value_regex = "[0-9]+"
+    serializer_class = s.EntitlementSerializer
+    filterset_class = EntitlementFilterSet
+    ordering_fields = ["id", "granted_at", "expires_on", "state"]
+    ordering = ["-granted_at", "-id"]
+
+    def get_queryset(self):
+        return provisioning_selectors.entitlements_visible_to(self.request.user)
+
+    @extend_schema(
+        summary="Have an entitlement removed (holder, their manager, IT admins)",
+        request=s.RevokeBodySerializer,
+        responses={
+            200: s.EntitlementSerializer,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(s.ErrorSerializer),
+            404: OpenApiResponse(s.ErrorSerializer),
+            409: OpenApiResponse(s.ErrorSerializer, description="Already being revoked."),
+        },
+        tags=["entitlements"],
+    )
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        entitlement = self.get_object()
+        body = s.RevokeBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        provisioning_services.entitlement_revoke(
+            entitlement_id=entitlement.pk,
+            user=request.user,
+            reason=body.validated_data.get("reason", ""),
+        )
+        return Response(s.EntitlementSerializer(self.get_object()).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Provisioning jobs (IT admins)", tags=["provisioning"]),
+    retrieve=extend_schema(summary="One job with its log (IT admins)", tags=["provisioning"]),
+)
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = ProvisioningJob.objects.none()
+    lookup_value_regex = "[0-9]+"
+    permission_classes = [IsItAdmin]
+    filterset_class = JobFilterSet
+    ordering_fields = ["id", "created_at", "updated_at", "state", "attempts"]
+    ordering = ["-created_at", "position"]
+
+    def get_serializer_class(self):
+        return s.JobSerializer if self.action == "list" else s.JobDetailSerializer
+
+    def get_queryset(self):
+        return provisioning_selectors.jobs_visible_to(self.request.user)
+
+    @extend_schema(
+        summary="Retry a failed job (IT admins)",
+        request=s.EmptyBodySerializer,
+        responses={
+            200: s.JobDetailSerializer,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(s.ErrorSerializer),
+            404: OpenApiResponse(s.ErrorSerializer),
+            409: OpenApiResponse(s.ErrorSerializer, description="Only failed jobs."),
+        },
+        tags=["provisioning"],
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        job = self.get_object()
+        s.EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        provisioning_services.job_retry(job_id=job.pk, user=request.user)
+        return Response(s.JobDetailSerializer(self.get_object()).data)
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+class TokenFilterSet(filters.FilterSet):
+    user = filters.CharFilter(field_name="user__username", max_length=150)
+    revoked = filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "revoked"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="API tokens: mine (IT admins: everybody's)", tags=["tokens"]),
+    retrieve=extend_schema(summary="One API token", tags=["tokens"]),
+    create=extend_schema(
+        summary="Create an API token: the key is in this answer only",
+        request=s.ApiTokenCreateSerializer,
+        responses={201: s.ApiTokenCreatedSerializer},
+        tags=["tokens"],
+    ),
+    destroy=extend_schema(
+        summary="Revoke an API token (own; IT admins: any)",
+        responses={204: None, 409: OpenApiResponse(s.ErrorSerializer)},
+        tags=["tokens"],
+    ),
+)
+class ApiTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = ApiToken.objects.none()
+    lookup_value_regex = "[0-9]+"
+    serializer_class = s.ApiTokenSerializer
+    filterset_class = TokenFilterSet
+    ordering_fields = ["id", "created_at", "last_used_at", "expires_at", "name"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return token_selectors.tokens_visible_to(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        body = s.ApiTokenCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        token, key = token_services.token_create(user=request.user, **body.validated_data)
+        token.key = key
+        return Response(s.ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        token_services.token_revoke(token_id=instance.pk, user=self.request.user)

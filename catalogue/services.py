@@ -1,0 +1,99 @@
+"""Writes of the catalogue for interfaces other than the Django admin (the API).
+
+Validation equals the admin's: every object is ``full_clean``-ed (field validators, the
+model's ``clean``, unique constraints), and a saved change raises the item's version.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.forms.models import model_to_dict
+
+from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField
+
+ITEM_M2M = ("allowed_departments", "allowed_groups")
+STEP_FIELDS = ("position", "approver_kind", "group", "person_field_key", "label")
+
+
+def category_save(*, category: Category | None, data: dict) -> Category:
+    category = category or Category()
+    for name, value in data.items():
+        setattr(category, name, value)
+    category.full_clean()
+    category.save()
+    return category
+
+
+def _state(item: CatalogueItem) -> dict:
+    """Everything a change of which makes a new version."""
+    state = model_to_dict(item, exclude=["id", "version"])
+    state["form_fields"] = [f.snapshot() for f in item.form_fields.all()]
+    state["approval_policy"] = [s.snapshot() for s in item.approval_steps.all()]
+    return state
+
+
+def _replace_rows(item, model, related: str, rows: list[dict], name: str) -> dict:
+    """Replace the item's rows of ``model`` by ``rows``; errors keyed ``name[index].field``."""
+    getattr(item, related).all().delete()
+    errors: dict[str, list[str]] = {}
+    for index, row in enumerate(rows):
+        obj = model(item=item, **row)
+        try:
+            obj.full_clean()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                suffix = "" if field == "__all__" else f".{field}"
+                errors[f"{name}[{index}]{suffix}"] = messages
+        else:
+            obj.save()  # saved one by one, so a duplicate key in ``rows`` is found
+    return errors
+
+
+@transaction.atomic
+def item_save(
+    *,
+    item: CatalogueItem | None,
+    data: dict,
+    form_fields: list[dict] | None = None,
+    approval_steps: list[dict] | None = None,
+) -> CatalogueItem:
+    """Create or change an item with its order form and approval policy, all or nothing.
+
+    ``form_fields`` / ``approval_steps`` replace the existing rows when given.
+    """
+    created = item is None
+    item = item or CatalogueItem()
+    before = None if created else _state(item)
+    data = dict(data)
+    m2m = {name: data.pop(name) for name in ITEM_M2M if name in data}
+    for name, value in data.items():
+        setattr(item, name, value)
+    item.full_clean()
+    item.save()
+    for name, values in m2m.items():
+        getattr(item, name).set(values)
+    errors = {}
+    if form_fields is not None and approval_steps is None and not created:
+        # The kept steps must still fit the new form (a person field they name may be gone).
+        approval_steps = [
+            {name: getattr(step, name) for name in STEP_FIELDS}
+            for step in ApprovalPolicyStep.objects.filter(item=item)
+        ]
+    if form_fields is not None:
+        errors.update(_replace_rows(item, FormField, "form_fields", form_fields, "form_fields"))
+    if approval_steps is not None and not errors:
+        # Steps are checked against the new form (person and directory-group fields).
+        errors.update(
+            _replace_rows(
+                item, ApprovalPolicyStep, "approval_steps", approval_steps, "approval_policy"
+            )
+        )
+    if errors:
+        raise ValidationError(errors)
+    item._prefetched_objects_cache = {}  # read the rows just written
+    if not created and _state(item) != before:
+        CatalogueItem.objects.filter(pk=item.pk).update(version=F("version") + 1)
+        item.refresh_from_db(fields=["version", "updated_at"])
+    return item

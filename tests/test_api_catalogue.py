@@ -1,0 +1,170 @@
+"""Catalogue over the API: visibility as on the pages, writes with the admin's validation."""
+
+import pytest
+
+from catalogue.choices import Audience
+from catalogue.models import CatalogueItem, Category
+from tests.factories import CatalogueItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def item_body(world, **overrides):
+    body = {
+        "slug": "vpn",
+        "name": "VPN-Zugang",
+        "category": world.category.slug,
+        "service_owner": world.org.service_desk.name,
+        "price_once": "0.00",
+        "price_monthly": "4.50",
+        "form_fields": [
+            {"key": "reason", "label": "Grund", "field_type": "text", "max_length": 100},
+            {"key": "deputy", "label": "Vertretung", "field_type": "person", "required": False},
+        ],
+        "approval_policy": [
+            {"position": 1, "approver_kind": "line_manager"},
+            {"position": 2, "approver_kind": "person_field", "person_field_key": "deputy"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def test_employees_see_what_they_may_order(world, api_as):
+    retired = CatalogueItemFactory(slug="alt", is_active=False, category=world.category)
+    alice = api_as(world.org.alice)
+    slugs = [i["slug"] for i in alice.get("/api/v1/items/").json()["results"]]
+    assert slugs == ["maus", "monitor"]
+    assert [c["slug"] for c in alice.get("/api/v1/categories/").json()["results"]] == ["hardware"]
+    detail = alice.get("/api/v1/items/monitor/").json()
+    assert [f["key"] for f in detail["form_fields"]] == ["room", "size"]
+    assert detail["form_fields"][1]["choices"] == ["24", "27"]
+    assert detail["approval_policy"] == [
+        {"position": 1, "approver_kind": "line_manager", "group": None,
+         "person_field_key": "", "label": ""},
+    ]  # fmt: skip
+    assert alice.get(f"/api/v1/items/{retired.slug}/").status_code == 404
+    refused = alice.get(f"/api/v1/items/{world.restricted.slug}/")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "This service is not available to you."}
+    assert alice.get("/api/v1/items/", {"q": "moni"}).json()["count"] == 1
+    assert (
+        alice.get("/api/v1/items/", {"ordering": "-price_once"}).json()["results"][0]["slug"]
+        == "maus"
+    )
+    admin = api_as(world.org.admin)
+    assert admin.get("/api/v1/items/").json()["count"] == 4
+    assert admin.get(f"/api/v1/items/{world.restricted.slug}/").status_code == 200
+
+
+def test_department_audience_opens_the_item(world, api_as):
+    world.restricted.allowed_departments.add(world.org.department)
+    assert world.restricted.audience == Audience.RESTRICTED
+    alice = api_as(world.org.alice)
+    assert alice.get(f"/api/v1/items/{world.restricted.slug}/").status_code == 200
+    assert (
+        api_as(world.org.outsider).get(f"/api/v1/items/{world.restricted.slug}/").status_code == 403
+    )
+
+
+def test_admin_creates_an_item_with_form_and_policy(world, api_as):
+    admin = api_as(world.org.admin)
+    response = admin.post("/api/v1/items/", item_body(world), format="json")
+    assert response.status_code == 201, response.json()
+    item = CatalogueItem.objects.get(slug="vpn")
+    assert item.version == 1
+    assert [f.key for f in item.form_fields.all()] == ["reason", "deputy"]
+    assert [s.approver_kind for s in item.approval_steps.all()] == ["line_manager", "person_field"]
+    assert response.json()["price_monthly"] == "4.50"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"form_fields": [{"key": "x", "label": "X", "field_type": "choice"}],
+          "approval_policy": []},
+         "form_fields[0].choices", "Choice fields need at least one option."),
+        ({"form_fields": [{"key": "x", "label": "X", "field_type": "text", "pattern": "("}],
+          "approval_policy": []},
+         "form_fields[0].pattern", "Not a valid regular expression"),
+        ({"form_fields": [{"key": "x", "label": "X", "field_type": "text"},
+                          {"key": "x", "label": "Y", "field_type": "text"}],
+          "approval_policy": []},
+         "form_fields[1]", "Each field of an item needs its own key."),
+        ({"form_fields": [{"key": "Bad Key", "label": "X", "field_type": "text"}],
+          "approval_policy": []},
+         "form_fields[0].key", "Use lower-case letters"),
+        ({"approval_policy": [{"position": 1, "approver_kind": "person_field",
+                               "person_field_key": "reason"}]},
+         "approval_policy[0].person_field_key", "no field of this kind"),
+        ({"approval_policy": [{"position": 1, "approver_kind": "group"}]},
+         "approval_policy[0].group", "Group steps need a group."),
+        ({"price_once": "-1.00"}, "price_once", "greater than or equal to 0"),
+        ({"slug": "monitor"}, "slug", "already exists"),
+        ({"service_owner": "Nobody"}, "service_owner", "does not exist"),
+        ({"category": "nope"}, "category", "does not exist"),
+        ({"name": "x" * 201}, "name", "no more than 200 characters"),
+        ({"is_active": "vielleicht"}, "is_active", "valid boolean"),
+        ({"version": 7, "colour": "red"}, "colour", "Unknown field."),
+    ],
+)  # fmt: skip
+def test_item_validation_equals_the_admins(world, api_as, overrides, field, message):
+    admin = api_as(world.org.admin)
+    response = admin.post("/api/v1/items/", item_body(world, **overrides), format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert field in errors, errors
+    assert message in " ".join(map(str, errors[field]))
+    assert not CatalogueItem.objects.filter(name="VPN-Zugang").exists()  # all or nothing
+
+
+def test_changes_raise_the_version_and_stale_orders_are_refused(world, api_as):
+    admin, alice = api_as(world.org.admin), api_as(world.org.alice)
+    same = admin.patch("/api/v1/items/monitor/", {"price_once": "10.00"}, format="json")
+    assert same.status_code == 200
+    assert same.json()["version"] == 1  # nothing changed: no new version
+    changed = admin.patch(
+        "/api/v1/items/monitor/",
+        {"form_fields": [{"key": "room", "label": "Raum", "field_type": "text"}]},
+        format="json",
+    )
+    assert changed.json()["version"] == 2
+    assert [f["key"] for f in changed.json()["form_fields"]] == ["room"]
+    assert changed.json()["approval_policy"][0]["approver_kind"] == "line_manager"  # kept
+    stale = alice.post(
+        "/api/v1/requests/",
+        {"item": "monitor", "item_version": 1, "answers": {"room": "B 2"}},
+        format="json",
+    )
+    assert stale.status_code == 400
+    assert "item_version" in stale.json()
+
+
+def test_categories_write_and_delete(world, api_as):
+    admin = api_as(world.org.admin)
+    created = admin.post("/api/v1/categories/", {"slug": "software", "name": "Software"},
+                         format="json")  # fmt: skip
+    assert created.status_code == 201
+    duplicate = admin.post("/api/v1/categories/", {"slug": "software", "name": "Noch mal"},
+                           format="json")  # fmt: skip
+    assert duplicate.status_code == 400
+    assert "slug" in duplicate.json()
+    in_use = admin.delete(f"/api/v1/categories/{world.category.slug}/")
+    assert in_use.status_code == 409
+    assert admin.delete("/api/v1/categories/software/").status_code == 204
+    assert not Category.objects.filter(slug="software").exists()
+
+
+def test_removing_a_field_that_a_kept_step_names_is_refused(world, api_as):
+    admin = api_as(world.org.admin)
+    assert admin.post("/api/v1/items/", item_body(world), format="json").status_code == 201
+    response = admin.patch(
+        "/api/v1/items/vpn/",
+        {"form_fields": [{"key": "reason", "label": "Grund", "field_type": "text"}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "approval_policy[1].person_field_key" in response.json()
+    item = CatalogueItem.objects.get(slug="vpn")
+    assert [f.key for f in item.form_fields.all()] == ["reason", "deputy"]  # unchanged
+    assert item.version == 1

@@ -1,0 +1,265 @@
+"""Requests over the API: order, list, detail, transitions, the portal's 403/404/409."""
+
+from decimal import Decimal
+
+import pytest
+
+from catalogue.choices import ApproverKind, FieldType
+from requests_app.choices import RequestState
+from requests_app.models import ServiceRequest
+from tests.factories import FormFieldFactory
+from tests.workflow_support import make_item
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def item(org):
+    item = make_item(
+        org.service_desk,
+        {"approver_kind": ApproverKind.LINE_MANAGER},
+        name="Monitor",
+        slug="monitor",
+    )
+    FormFieldFactory(item=item, key="room", label="Room", field_type=FieldType.TEXT, max_length=10)
+    FormFieldFactory(
+        item=item, key="size", label="Size", field_type=FieldType.CHOICE, choices="24\n27"
+    )
+    FormFieldFactory(
+        item=item,
+        key="count",
+        label="Count",
+        field_type=FieldType.NUMBER,
+        required=False,
+        min_value=Decimal(1),
+        max_value=Decimal(3),
+    )
+    FormFieldFactory(
+        item=item,
+        key="extras",
+        label="Extras",
+        field_type=FieldType.MULTIPLE_CHOICE,
+        required=False,
+        choices="Webcam\nHub",
+    )
+    FormFieldFactory(item=item, key="urgent", label="Urgent", field_type=FieldType.YES_NO)
+    return item
+
+
+def order_body(item, **overrides):
+    body = {
+        "item": item.slug,
+        "item_version": item.version,
+        "answers": {"room": "A 1.23", "size": "27", "extras": ["Hub"], "urgent": False},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_order_approve_take_complete_with_tokens(org, item, api_as):
+    alice, manager, desk = api_as(org.alice), api_as(org.manager), api_as(org.fulfiller)
+    response = alice.post("/api/v1/requests/", order_body(item), format="json")
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["state"] == RequestState.AWAITING_APPROVAL
+    assert data["beneficiary"]["uid"] == org.alice.personnel_number
+    assert {a["key"]: a["value"] for a in data["answers"]} == {
+        "room": "A 1.23",
+        "size": "27",
+        "count": None,
+        "extras": ["Hub"],
+        "urgent": False,
+    }
+    assert data["actions"] == ["cancel"]
+    request_id = data["id"]
+
+    pending = manager.get("/api/v1/approvals/").json()
+    assert [r["id"] for r in pending["results"]] == [request_id]
+    assert manager.get(f"/api/v1/requests/{request_id}/").json()["actions"] == [
+        "approve",
+        "reject",
+    ]
+    approved = manager.post(
+        f"/api/v1/requests/{request_id}/approve/", {"comment": "ok"}, format="json"
+    )
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["state"] == RequestState.APPROVED
+
+    taken = desk.post(f"/api/v1/requests/{request_id}/take/", {}, format="json")
+    assert taken.json()["state"] == RequestState.IN_FULFILMENT
+    done = desk.post(
+        f"/api/v1/requests/{request_id}/complete/", {"note": "delivered"}, format="json"
+    )
+    assert done.status_code == 200
+    body = done.json()
+    assert body["state"] == RequestState.FULFILLED
+    assert [e["kind"] for e in body["timeline"]] == [
+        "create",
+        "submit",
+        "start_approval",
+        "approve",
+        "take",
+        "complete",
+    ]
+    assert body["timeline"][3]["actor"]["username"] == "manager"
+    assert body["timeline"][3]["comment"] == "ok"
+
+
+def test_order_errors_name_the_field_as_the_form_does(org, item, api_as):
+    alice = api_as(org.alice)
+    body = order_body(
+        item,
+        answers={
+            "room": "<b>x</b>",
+            "size": "32",
+            "count": 7,
+            "extras": "Hub",
+            "bogus": 1,
+            "urgent": "no",
+        },
+        beneficiary="p99999",
+    )
+    response = alice.post("/api/v1/requests/", body, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {
+        "answers.room",
+        "answers.size",
+        "answers.count",
+        "answers.extras",
+        "answers.bogus",
+        "answers.urgent",
+        "beneficiary",
+    }
+    assert "HTML" in errors["answers.room"][0]
+    assert "Ensure this value is less than or equal to 3" in errors["answers.count"][0]
+    assert errors["answers.urgent"] == ["Expected true or false."]
+    assert errors["beneficiary"] == ["No active employee with the personnel number “p99999”."]
+    assert ServiceRequest.objects.count() == 0
+
+
+def test_stale_version_unknown_fields_and_wrong_types(org, item, api_as):
+    alice = api_as(org.alice)
+    stale = alice.post(
+        "/api/v1/requests/", order_body(item, item_version=item.version + 1), format="json"
+    )
+    assert stale.status_code == 400
+    assert "item_version" in stale.json()
+    extra = alice.post("/api/v1/requests/", order_body(item, state="fulfilled"), format="json")
+    assert extra.status_code == 400
+    assert extra.json() == {"state": ["Unknown field."]}
+    wrong = alice.post(
+        "/api/v1/requests/", {"item": ["x"], "item_version": "abc", "answers": []}, format="json"
+    )
+    assert wrong.status_code == 400
+    assert set(wrong.json()) == {"item", "item_version", "answers"}
+    long = alice.post(
+        "/api/v1/requests/", order_body(item, justification="x" * 2001), format="json"
+    )
+    assert long.status_code == 400
+    assert "justification" in long.json()
+    assert (
+        alice.post("/api/v1/requests/", "[1, 2]", content_type="application/json").status_code
+        == 400
+    )
+    assert alice.post("/api/v1/requests/", "{", content_type="application/json").status_code == 400
+
+
+def test_not_visible_is_404_not_allowed_is_403_late_is_409(org, item, api_as, place_order):
+    service_request = place_order(item, org.alice.user)
+    outsider, bob, alice = api_as(org.outsider), api_as(org.bob), api_as(org.alice)
+    manager = api_as(org.manager)
+    assert outsider.get(f"/api/v1/requests/{service_request.pk}/").status_code == 404
+    assert (
+        outsider.post(
+            f"/api/v1/requests/{service_request.pk}/approve/", {}, format="json"
+        ).status_code
+        == 404
+    )
+    assert bob.get("/api/v1/requests/999999999999999999999/").status_code == 404
+    # The requester sees it but may not decide it (four-eyes): 403 as in the portal.
+    refused = alice.post(f"/api/v1/requests/{service_request.pk}/approve/", {}, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "You may not decide on this request."
+    # The approver comes too late: the requester cancelled first.
+    assert (
+        alice.post(f"/api/v1/requests/{service_request.pk}/cancel/", {}, format="json").status_code
+        == 200
+    )
+    late = manager.post(
+        f"/api/v1/requests/{service_request.pk}/approve/",
+        {"expected_state": "awaiting_approval"},
+        format="json",
+    )
+    assert late.status_code == 409
+    assert "changed in the meantime" in late.json()["detail"]
+    reject = manager.post(f"/api/v1/requests/{service_request.pk}/reject/", {}, format="json")
+    assert reject.status_code == 400
+    assert "comment" in reject.json()
+
+
+def test_draft_then_submit_and_lists_filtered(org, item, api_as):
+    alice = api_as(org.alice)
+    draft = alice.post("/api/v1/requests/", order_body(item, submit=False), format="json").json()
+    assert draft["state"] == RequestState.DRAFT
+    assert "submit" in draft["actions"]
+    submitted = alice.post(f"/api/v1/requests/{draft['id']}/submit/", {}, format="json")
+    assert submitted.json()["state"] == RequestState.AWAITING_APPROVAL
+    mine = alice.get("/api/v1/requests/", {"state": "awaiting_approval"}).json()
+    assert [r["id"] for r in mine["results"]] == [draft["id"]]
+    assert alice.get("/api/v1/requests/", {"state": "fulfilled"}).json()["count"] == 0
+    bad = alice.get("/api/v1/requests/", {"state": "nonsense", "created_after": "x"})
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"state", "created_after"}
+    assert api_as(org.bob).get("/api/v1/requests/").json()["count"] == 0
+    manager = api_as(org.manager)
+    assert manager.get("/api/v1/requests/").json()["count"] == 0  # not placed by or for him
+    visible = manager.get("/api/v1/requests/", {"scope": "visible"}).json()
+    assert [r["id"] for r in visible["results"]] == [draft["id"]]  # he decides it
+    assert manager.get("/api/v1/requests/", {"scope": "all"}).json() == {
+        "scope": ["Choose “mine” or “visible”."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"comment": ["a"]}, "comment"),
+        ({"comment": "x" * 4001}, "comment"),
+        ({"comment": "a\x00b"}, "comment"),
+        ({"expected_state": "nope"}, "expected_state"),
+        ({"expected_approval": "first"}, "expected_approval"),
+        ({"expected_approval": 10**30}, "expected_approval"),
+        ({"approve": True}, "approve"),
+        ([1, 2], "non_field_errors"),
+    ],
+)
+def test_action_bodies_are_checked(org, item, api_as, place_order, body, field):
+    service_request = place_order(item, org.alice.user)
+    response = api_as(org.manager).post(
+        f"/api/v1/requests/{service_request.pk}/approve/", body, format="json"
+    )
+    assert response.status_code == 400
+    assert field in response.json()
+    service_request.refresh_from_db()
+    assert service_request.state == RequestState.AWAITING_APPROVAL
+
+
+def test_only_json_bodies(org, item, api_as, place_order):
+    service_request = place_order(item, org.alice.user)
+    response = api_as(org.manager).post(
+        f"/api/v1/requests/{service_request.pk}/approve/", {"comment": "ok"}
+    )  # form-encoded, as a browser form would send it
+    assert response.status_code == 415
+    assert "detail" in response.json()
+
+
+def test_only_employees_order(org, item):
+    from tests.api_support import token_client
+    from tests.factories import UserFactory
+
+    robot = token_client(UserFactory(username="robot"))
+    response = robot.post("/api/v1/requests/", order_body(item), format="json")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Only employees can order services."}
+    assert robot.get("/api/v1/items/").json()["count"] == 0
