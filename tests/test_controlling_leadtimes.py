@@ -210,6 +210,7 @@ def test_lead_time_page_shows_both_tables(client, data, controller):
     # Two tables, and the chart with its own data table.
     assert body.count("<caption>") == 3
     assert 'id="chart-lead-times' in body
+    assert "Longest median lead time:" in body  # the chart's text alternative
     assert 'aria-current="page"' in body and "/controlling/zufriedenheit/" in body
     assert "3.6 days" in body  # Notebook approval waiting p90
     assert "3.2 h" in body  # VPN p90 (3 h 13 min)

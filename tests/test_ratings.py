@@ -305,6 +305,7 @@ def test_satisfaction_page_shows_averages_and_comments_without_names(
     # Two tables, and the chart with its own data table.
     assert body.count("<caption>") == 3
     assert 'id="chart-satisfaction' in body
+    assert "Best rated:" in body  # the chart's text alternative
     assert "3.67" in body and "3.50" in body
     assert "Zu langsam" in body and "Februar" not in body
     assert org.alice.user.get_full_name() not in body

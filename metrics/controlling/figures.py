@@ -126,6 +126,21 @@ def pool_chart(rows: Iterable[PoolRow]) -> Chart:
     )
 
 
+def _extremes(values: list[tuple[str, float | Decimal | None]], text: str, *, decimals: int) -> str:
+    """The one-sentence text alternative of a chart over services: its highest and lowest."""
+    known = [(name, value) for name, value in values if value is not None]
+    if not known:
+        return _("No figures in this period.")
+    high = max(known, key=lambda pair: pair[1])
+    low = min(known, key=lambda pair: pair[1])
+    return text % {
+        "high": high[0],
+        "high_value": number_format(high[1], decimal_pos=decimals),
+        "low": low[0],
+        "low_value": number_format(low[1], decimal_pos=decimals),
+    }
+
+
 def _days(value: datetime.timedelta | None) -> float | None:
     return None if value is None else round(value.total_seconds() / 86400, 1)
 
@@ -134,6 +149,14 @@ def lead_time_chart(rows: Iterable[LeadTimeRow]) -> Chart:
     """Submission to fulfilment per service, median and p90, in days."""
     rows = [row for row in rows if not row.is_total]
     return bar_chart(
+        summary=_extremes(
+            [(row.service, _days(row.total_p50)) for row in rows],
+            _(
+                "Longest median lead time: %(high)s with %(high_value)s days; shortest: %(low)s "
+                "with %(low_value)s days."
+            ),
+            decimals=1,
+        ),
         chart_id="chart-lead-times",
         title=_("Lead time from submission to fulfilment per service (days)"),
         x_labels=[row.service for row in rows],
@@ -150,6 +173,14 @@ def satisfaction_chart(rows: Iterable[SatisfactionRow]) -> Chart:
     """Average rating of each rated service (1 to 5)."""
     rows = [row for row in rows if not row.is_total and row.rated]
     return bar_chart(
+        summary=_extremes(
+            [(row.service, row.average) for row in rows],
+            _(
+                "Best rated: %(high)s with %(high_value)s; lowest rated: %(low)s with "
+                "%(low_value)s."
+            ),
+            decimals=2,
+        ),
         chart_id="chart-satisfaction",
         title=_("Average rating per service (1 to 5)"),
         x_labels=[row.service for row in rows],
