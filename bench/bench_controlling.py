@@ -27,6 +27,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 PAGES = {
     "Costs per cost centre": "/controlling/",
@@ -34,6 +35,12 @@ PAGES = {
     "Cost export (CSV)": "/controlling/kosten.csv",
     "Usage per service": "/controlling/nutzung/",
     "Usage by department": "/controlling/nutzung/?breakdown=department",
+    "Lead times and automation": "/controlling/durchlaufzeiten/",
+    "Lead times, one month": "/controlling/durchlaufzeiten/?period_from={month}&period_to={month}",
+    "Satisfaction": "/controlling/zufriedenheit/",
+    "Licence pools": "/controlling/lizenzpools/",
+    "Demand and forecast (24 months)": "/controlling/prognose/?history=24",
+    "Rarely ordered services": "/controlling/selten-bestellt/",
 }
 
 
@@ -77,7 +84,10 @@ def main() -> None:
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
         user = get_user_model().objects.get(username="controlling")
         department = Department.objects.get(code="33").pk
-        pages = {name: url.format(department=department) for name, url in PAGES.items()}
+        month = f"{timezone.localdate():%Y-%m}"
+        pages = {
+            name: url.format(department=department, month=month) for name, url in PAGES.items()
+        }
         client = Client()
         client.force_login(user)
 
