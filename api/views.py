@@ -403,23 +403,29 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 API_ACTION_NAMES = {"reopen": "retry"}
 
 
+class RequestListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """A list of requests from one of the pages' selectors, filtered and ordered alike."""
+
+    queryset = ServiceRequest.objects.none()
+    serializer_class = s.RequestSerializer
+    filterset_class = RequestFilterSet
+    ordering_fields = REQUEST_ORDERING
+    ordering = ["-created_at", "-id"]
+    selector = None  # (user) -> QuerySet[ServiceRequest]
+
+    def get_queryset(self):
+        return type(self).selector(self.request.user)
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="Approvals for me: requests waiting for my decision", tags=["requests"]
     )
 )
-class ApprovalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class ApprovalViewSet(RequestListViewSet):
     """Requests whose current step you may decide, also as a substitute."""
 
-    queryset = ServiceRequest.objects.none()
-
-    serializer_class = s.RequestSerializer
-    filterset_class = RequestFilterSet
-    ordering_fields = REQUEST_ORDERING
-    ordering = ["-created_at", "-id"]
-
-    def get_queryset(self):
-        return request_selectors.requests_awaiting_decision_by(self.request.user)
+    selector = staticmethod(request_selectors.requests_awaiting_decision_by)
 
 
 @extend_schema_view(
@@ -427,15 +433,8 @@ class ApprovalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         summary="Fulfilment queue: approved requests my groups fulfil by hand", tags=["requests"]
     )
 )
-class FulfilmentQueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    queryset = ServiceRequest.objects.none()
-    serializer_class = s.RequestSerializer
-    filterset_class = RequestFilterSet
-    ordering_fields = REQUEST_ORDERING
-    ordering = ["-created_at", "-id"]
-
-    def get_queryset(self):
-        return request_selectors.fulfilment_queue(self.request.user)
+class FulfilmentQueueViewSet(RequestListViewSet):
+    selector = staticmethod(request_selectors.fulfilment_queue)
 
 
 # --- provisioning -------------------------------------------------------------------------
