@@ -74,6 +74,18 @@ def item_weights(items: list[CatalogueItem], rng: random.Random) -> list[float]:
     return weights
 
 
+def pool_weights(items: list[CatalogueItem], weights: list[float], count: int) -> list[float]:
+    """Items with a licence pool are ordered about as often as the pool allows: the first
+    runs close to its warning level (so the demo shows one), the others stay well inside."""
+    total = sum(weights)
+    result = list(weights)
+    pooled = [i for i, item in enumerate(items) if item.licence_pool_size]
+    for rank, index in enumerate(pooled):
+        target = items[index].licence_pool_size * (1.15 if rank == 0 else 0.7)
+        result[index] = total * min(target / count, 0.5)
+    return result
+
+
 def cumulative(weights: list[float]) -> list[float]:
     total = sum(weights)
     running, result = 0.0, []
@@ -118,7 +130,8 @@ def generate(*, count: int, months: int = 12, seed: int = 1, growth: float = 0.4
         raise RuntimeError("Seed the catalogue and the organisation first (manage.py seed_demo).")
 
     item_rows = []
-    for item, cum in zip(items, cumulative(item_weights(items, rng)), strict=True):
+    weights = pool_weights(items, item_weights(items, rng), count)
+    for item, cum in zip(items, cumulative(weights), strict=True):
         step = next(iter(sorted(item.approval_steps.all(), key=lambda s: s.position)), None)
         fulfiller = item.service_owner.user_set.order_by("pk").values_list("pk", flat=True).first()
         item_rows.append((

@@ -242,6 +242,25 @@ def test_rarely_ordered_page(client, orders, controller):
 
 
 @pytest.mark.django_db
+def test_rarely_ordered_page_without_query_string_uses_the_defaults(client, orders, controller):
+    """Opened from the menu (no parameters): the last twelve months, fewer than 3 orders."""
+    client.force_login(controller)
+    response = client.get("/controlling/selten-bestellt/", **EN)
+    assert response.status_code == 200
+    table = response.content.decode().split("<table")[1]
+    assert "Fax" in table  # never ordered
+    assert 'value="3"' in response.content.decode()  # the default shown in the form
+
+
+@pytest.mark.django_db
+def test_forecast_page_without_query_string_uses_the_defaults(client, orders, controller):
+    client.force_login(controller)
+    response = client.get("/controlling/prognose/", **EN)
+    assert response.status_code == 200
+    assert 'role="img"' in response.content.decode()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("url", "params", "message"),
     [

@@ -137,3 +137,14 @@ def test_command_refuses_bad_arguments_and_an_empty_catalogue(db):
         call_command("seed_history", "--count", "0")
     with pytest.raises(CommandError, match="seed_demo"):
         call_command("seed_history", "--count", "10")
+
+
+def test_licence_pools_are_not_oversubscribed(catalogue):
+    """A pooled item is ordered about as often as its pool allows, however large the history."""
+    pooled = catalogue[0]
+    pooled.licence_pool_size = 50
+    pooled.save()
+    history.generate(count=3000, months=12, seed=5)
+    active = Entitlement.objects.filter(item=pooled, state=EntitlementState.ACTIVE).count()
+    # 1.15 × 50 orders expected, of which about 78 % end as active entitlements: about 45.
+    assert 25 < active < 70

@@ -1,5 +1,6 @@
 import django_filters
 from django import forms
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.models import CatalogueItem, Category, CostCentre, Department
@@ -81,10 +82,16 @@ class UsageFilterSet(ControllingFilterSet):
 
 
 def _with_default(data, name: str, value: str):
-    """The query data with ``name`` set when absent, so the form shows the value in use."""
-    if data is None or name in data:
+    """The query data with ``name`` set when absent, so the form shows the value in use.
+
+    A page opened without a query string gets data too (django-filter passes ``None``): the
+    filter set is then bound and valid with its defaults, not empty."""
+    if data is None:
+        data = QueryDict(mutable=True)
+    elif name in data:
         return data
-    data = data.copy()
+    else:
+        data = data.copy()
     data[name] = value
     return data
 
