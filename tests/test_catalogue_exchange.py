@@ -236,6 +236,16 @@ def test_demo_round_trip_is_lossless(demo):
     assert report.provisioning_actions == before["ProvisioningAction"]
     assert counts() == before
     assert services.catalogue_export() == first
+    pools = {i["slug"]: i["licence_pool_size"] for i in first["items"] if i["licence_pool_size"]}
+    assert len(pools) == 2  # Visio and Acrobat Pro keep their pools across the exchange
+    assert (
+        dict(
+            CatalogueItem.objects.filter(licence_pool_size__isnull=False).values_list(
+                "slug", "licence_pool_size"
+            )
+        )
+        == pools
+    )
 
 
 def test_commands_round_trip(demo, tmp_path):

@@ -61,6 +61,9 @@ ITEM_FIELDS = (
     Plain("orderable_for_others"),
     Plain("is_active"),
     Plain("valid_until_field"),
+    # Optional in the schema (added after 1.0 was first published): a city may drop them.
+    Plain("licence_pool_size"),
+    Plain("licence_warning_below"),
 )
 
 FORM_FIELD_FIELDS = (
