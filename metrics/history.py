@@ -76,14 +76,22 @@ def item_weights(items: list[CatalogueItem], rng: random.Random) -> list[float]:
 
 def pool_weights(items: list[CatalogueItem], weights: list[float], count: int) -> list[float]:
     """Items with a licence pool are ordered about as often as the pool allows: the first
-    runs close to its warning level (so the demo shows one), the others stay well inside."""
-    total = sum(weights)
-    result = list(weights)
+    runs close to its warning level (so the demo shows one), the others stay well inside.
+
+    Each pooled item gets the share target / count of all orders; the others keep their
+    relative popularity in what is left."""
     pooled = [i for i, item in enumerate(items) if item.licence_pool_size]
-    for rank, index in enumerate(pooled):
-        target = items[index].licence_pool_size * (1.15 if rank == 0 else 0.7)
-        result[index] = total * min(target / count, 0.5)
-    return result
+    targets = {
+        index: items[index].licence_pool_size * (1.1 if rank == 0 else 0.7)
+        for rank, index in enumerate(pooled)
+    }
+    shares = {index: min(target / count, 0.5 / len(pooled)) for index, target in targets.items()}
+    rest = sum(w for i, w in enumerate(weights) if i not in shares)
+    left = 1 - sum(shares.values())
+    return [
+        shares[i] if i in shares else (w / rest * left if rest else 0.0)
+        for i, w in enumerate(weights)
+    ]
 
 
 def cumulative(weights: list[float]) -> list[float]:
