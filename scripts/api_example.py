@@ -73,7 +73,7 @@ def answer_for(field: dict):
     """A plausible answer for one form field, from its definition."""
     kind = field["field_type"]
     if kind in ("text", "long_text"):
-        return "Per API bestellt"
+        return "Per API bestellt"[: field.get("max_length") or None]
     if kind == "number":
         return field.get("min_value") or "1"
     if kind == "date":
@@ -102,15 +102,23 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--admin-token", default=os.environ.get("API_ADMIN_TOKEN"))
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for automation")
+    parser.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an answer of the order form, e.g. a field with a pattern (repeat the option)",
+    )
     args = parser.parse_args(argv)
     if not args.requester_token:
         parser.error("a requester token is needed")
 
     requester = Api(args.base_url, args.requester_token)
     item = requester.call("item_retrieve", slug=args.item)
+    given = dict(pair.split("=", 1) for pair in args.answer if "=" in pair)
     answers = {}
     for field in item["form_fields"]:
-        value = answer_for(field)
+        value = given.get(field["key"], answer_for(field))
         if value is not None:
             answers[field["key"]] = value
         elif field["required"]:
