@@ -102,6 +102,14 @@ def _check(x_labels: Sequence[str], series: Sequence[Series]) -> None:
             raise ValueError(f"series {s.label!r} has {len(s.values)} values for {len(x_labels)}")
 
 
+def _chart(kind: str, chart_id, title, x_labels, series, y_label, summary, decimals) -> Chart:
+    _check(x_labels, series)
+    if summary is None:
+        summary = " ".join(describe(s, x_labels, decimals=decimals) for s in series)
+    return Chart(kind, _safe_id(chart_id), title, list(x_labels), list(series), y_label,
+                 summary, decimals)  # fmt: skip
+
+
 def line_chart(
     *,
     chart_id: str,
@@ -113,11 +121,7 @@ def line_chart(
     decimals: int = 0,
 ) -> Chart:
     """A line chart of one or more series over the same x labels (usually months)."""
-    _check(x_labels, series)
-    if summary is None:
-        summary = " ".join(describe(s, x_labels, decimals=decimals) for s in series)
-    return Chart("line", _safe_id(chart_id), title, list(x_labels), list(series), y_label,
-                 summary, decimals)  # fmt: skip
+    return _chart("line", chart_id, title, x_labels, series, y_label, summary, decimals)
 
 
 def bar_chart(
@@ -131,11 +135,7 @@ def bar_chart(
     decimals: int = 0,
 ) -> Chart:
     """Grouped bars, one group per x label; each bar carries its value as a label."""
-    _check(x_labels, series)
-    if summary is None:
-        summary = " ".join(describe(s, x_labels, decimals=decimals) for s in series)
-    return Chart("bar", _safe_id(chart_id), title, list(x_labels), list(series), y_label,
-                 summary, decimals)  # fmt: skip
+    return _chart("bar", chart_id, title, x_labels, series, y_label, summary, decimals)
 
 
 def _fmt(value: Number | None, decimals: int = 0) -> str:
