@@ -281,57 +281,49 @@ class SatisfactionView(ControllingTableView):
         return context
 
 
-class CsvExportView(ControllingRequiredMixin, View):
-    """A CSV download of one controlling table, with the same filters as its page."""
+CSV = "text/csv; charset=utf-8"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReportExportView(ControllingRequiredMixin, View):
+    """A download of one controlling report with the same filters as its page.
+
+    Filters the page shows as invalid give a file with the header only, as the page shows an
+    empty table."""
 
     selector = None  # (requests, *, first, last) -> rows
-    render = None  # rows -> bytes
+    formats = {}  # extension -> (render: rows -> bytes, content type)
     filename = ""
 
-    def get(self, request):
+    def get(self, request, fmt="csv"):
+        if fmt not in self.formats:
+            raise Http404
+        render, content_type = self.formats[fmt]
         filterset = ControllingFilterSet(request.GET, queryset=ServiceRequest.objects.all())
         requests = filterset.qs if filterset.is_valid() else ServiceRequest.objects.none()
         first, last = filterset.period()
         rows = type(self).selector(requests, first=first, last=last)
-        response = HttpResponse(type(self).render(rows), content_type="text/csv; charset=utf-8")
-        filename = f"{self.filename}_{first:%Y-%m}_{last:%Y-%m}.csv"
+        response = HttpResponse(render(rows), content_type=content_type)
+        filename = f"{self.filename}_{first:%Y-%m}_{last:%Y-%m}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
 
-class LeadTimeCsvView(CsvExportView):
+class CostExportView(ReportExportView):
+    """``kosten.csv`` or ``kosten.xlsx`` for the finance system."""
+
+    selector = selectors.costs_per_cost_centre
+    formats = {"csv": (exports.costs_csv, CSV), "xlsx": (exports.costs_xlsx, XLSX)}
+    filename = "kosten"
+
+
+class LeadTimeCsvView(ReportExportView):
     selector = selectors.lead_times_per_service
-    render = exports.lead_times_csv
+    formats = {"csv": (exports.lead_times_csv, CSV)}
     filename = "durchlaufzeiten"
 
 
-class SatisfactionCsvView(CsvExportView):
+class SatisfactionCsvView(ReportExportView):
     selector = selectors.satisfaction_per_service
-    render = exports.satisfaction_csv
+    formats = {"csv": (exports.satisfaction_csv, CSV)}
     filename = "zufriedenheit"
-
-
-class CostExportView(ControllingRequiredMixin, View):
-    """``?format=csv`` or ``?format=xlsx`` with the same filters as the cost page."""
-
-    formats = {
-        "csv": (exports.costs_csv, "text/csv; charset=utf-8", "csv"),
-        "xlsx": (
-            exports.costs_xlsx,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
-    }
-
-    def get(self, request, fmt):
-        if fmt not in self.formats:
-            raise Http404
-        render, content_type, extension = self.formats[fmt]
-        filterset = ControllingFilterSet(request.GET, queryset=ServiceRequest.objects.all())
-        requests = filterset.qs if filterset.is_valid() else ServiceRequest.objects.none()
-        first, last = filterset.period()
-        rows = selectors.costs_per_cost_centre(requests, first=first, last=last)
-        response = HttpResponse(render(rows), content_type=content_type)
-        filename = f"kosten_{first:%Y-%m}_{last:%Y-%m}.{extension}"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
