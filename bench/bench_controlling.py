@@ -11,7 +11,6 @@ median time of each page, and the ratio large/small, measured in one process.
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,8 +25,10 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from bench.bench_lists import measure  # noqa: E402 - the same measurement as the list pages
 
 PAGES = {
     "Costs per cost centre": "/controlling/",
@@ -42,20 +43,6 @@ PAGES = {
     "Demand and forecast (24 months)": "/controlling/prognose/?history=24",
     "Rarely ordered services": "/controlling/selten-bestellt/",
 }
-
-
-def measure(client: Client, url: str, repeat: int) -> tuple[int, float]:
-    client.get(url)  # warm caches and templates
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200, (url, response.status_code)
-    queries = len(ctx.captured_queries)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        client.get(url)
-        times.append(time.perf_counter() - start)
-    return queries, statistics.median(times)
 
 
 def grow(count: int, seed: int) -> float:
