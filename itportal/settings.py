@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "itportal",
+    "accounts",
     "catalogue",
     "requests_app",
     "provisioning",

@@ -5,6 +5,8 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from accounts.views import LoginView
+
 
 @login_not_required
 def healthz(request):
@@ -17,7 +19,7 @@ urlpatterns = [
     path("provisionierung/", include("provisioning.urls")),
     path("controlling/", include("metrics.controlling.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("healthz", healthz, name="healthz"),

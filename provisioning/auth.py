@@ -1,9 +1,13 @@
 """Log in with directory credentials (LDAP bind through ldap3).
 
-The service account finds the person's entry by uid (escaped); then a bind with
-the person's own DN and password proves the password. Local Django accounts
-stay usable through ModelBackend for break-glass administrators. Membership of
-configured directory groups grants the IT-admin and controlling roles.
+The service account finds the person's entry by uid or any alias (escaped, matched
+as the directory matches: without regard to case); then a bind with the person's
+own DN and password proves the password. The entry is mapped onto the one portal
+account the directory sync linked to it (accounts.identity): however the name was
+typed, one person has one account, and nobody gets a new one by logging in. Local
+Django accounts (superusers, people kept only in the portal) are never opened by
+the directory; ModelBackend checks their own password. Membership of configured
+directory groups grants the IT-admin and controlling roles to that one account.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import logging
 
 import ldap3
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 
+from accounts.identity import LoginRefused, account_for_directory_entry, refuse
 from itportal import roles
 from provisioning.backends import get_backend
+from provisioning.backends.base import filter_value
 from provisioning.backends.errors import DirectoryError
 
 logger = logging.getLogger(__name__)
@@ -38,16 +43,25 @@ class DirectoryBackend(ModelBackend):
             return None
         backend = get_backend()
         try:
-            entry = backend.find_user(username, attributes=["givenName", "sn", "mail", "memberOf"])
+            found = backend.search(
+                backend.config.user_base,
+                f"(&(objectClass={backend.user_object_classes[-1]})"
+                f"({backend.uid_attribute}={filter_value(username)}))",
+                attributes=["givenName", "sn", "mail", "memberOf"],
+            )
         except DirectoryError as exc:
             logger.warning("directory login lookup failed: %s", exc.message)
             return None
-        if entry is None:
+        if len(found) != 1:
+            # None, or an alias two entries share: nobody can prove which person it is.
+            if found:
+                logger.warning("directory login name %r matches %d entries", username, len(found))
             return None
+        dn, attributes = found[0]
         try:
             connection = ldap3.Connection(
                 backend.server(),
-                user=entry.dn,
+                user=dn,
                 password=password,
                 receive_timeout=backend.config.timeout,
                 raise_exceptions=False,
@@ -62,18 +76,18 @@ class DirectoryBackend(ModelBackend):
             return None
         if not bound:
             return None
-        user = self._update_user(username, entry.attributes, backend)
-        return user if self.user_can_authenticate(user) else None
+        try:
+            user = account_for_directory_entry(dn)
+        except LoginRefused as refusal:
+            refuse(request, refusal, source="directory", name=username)
+            return None
+        return self._update_user(user, attributes)
 
-    def _update_user(self, username: str, attributes: dict, backend):
-        User = get_user_model()
-        user, _created = User.objects.get_or_create(username=username)
+    def _update_user(self, user, attributes: dict):
         user.first_name = _first(attributes, "givenName")[:150]
         user.last_name = _first(attributes, "sn")[:150]
         user.email = _first(attributes, "mail")[:254]
-        if _created:
-            user.set_unusable_password()  # the directory holds the password
-        user.save()
+        user.save(update_fields=["first_name", "last_name", "email"])
         member_of = {str(dn).lower() for dn in attributes.get("memberOf", [])}
         role_groups = {
             roles.IT_ADMIN: settings.DIRECTORY_IT_ADMIN_GROUP,

@@ -5,7 +5,7 @@ Reads the Django database and writes, below ``suffix``:
 * ``ou=departments``: one organizationalUnit per department (``ou`` = code,
   ``description`` = name, ``businessCategory`` = cost centre code, ``seeAlso`` =
   parent department);
-* ``ou=people``: one inetOrgPerson per active employee (``uid`` = personnel
+* ``ou=people``: one inetOrgPerson per active employee except superusers (``uid`` = personnel
   number, ``employeeNumber``, ``departmentNumber`` = department code, ``manager``
   = the line manager's DN, ``businessCategory`` = own cost centre if it differs
   from the department's, password "demo");
@@ -155,9 +155,11 @@ def build_demo_ldif(suffix: str = DEFAULT_SUFFIX, *, password: str = DEMO_PASSWO
     departments = list(Department.objects.select_related("parent", "cost_centre", "head"))
     records += [department_entry(tree, department) for department in departments]
 
-    # Leavers are not in the directory: only active employees are exported.
+    # Leavers are not in the directory: only active employees are exported. Superusers
+    # are local break-glass accounts and have no directory entry either.
     employees = list(
         Employee.objects.active()
+        .filter(user__is_superuser=False)
         .select_related("user", "department", "cost_centre", "manager")
         .order_by("personnel_number")
     )

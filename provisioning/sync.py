@@ -106,7 +106,8 @@ def _department(code: str, cache: dict[str, Department], report: SyncReport) -> 
 def _leave(employee: Employee, report: SyncReport, why: str) -> None:
     if employee.is_active:
         employee.is_active = False
-        employee.save(update_fields=["is_active"])
+        employee.deactivated_by_directory = True
+        employee.save(update_fields=["is_active", "deactivated_by_directory"])
         get_user_model().objects.filter(pk=employee.user_id).update(is_active=False)
         report.leavers += 1
         report.lines.append(f"leaver {employee.personnel_number}: {why}")
@@ -244,9 +245,11 @@ def sync_people(
                     report.unchanged += 1
             if _is_disabled(attrs, amap, dialect):
                 _leave(employee, report, "disabled in the directory")
-            elif not employee.is_active:
+            elif not employee.is_active and employee.deactivated_by_directory:
+                # A deactivation made in the portal stays: only the sync's own is undone.
                 employee.is_active = True
-                employee.save(update_fields=["is_active"])
+                employee.deactivated_by_directory = False
+                employee.save(update_fields=["is_active", "deactivated_by_directory"])
                 User.objects.filter(pk=employee.user_id).update(is_active=True)
             if progress:
                 progress(index)

@@ -40,6 +40,8 @@ export ALLOWED_HOSTS="localhost,127.0.0.1,$HOST"
 .venv/bin/python manage.py directory_server start
 .venv/bin/python manage.py directory_server seed
 eval "$(.venv/bin/python manage.py directory_server env)"
+# Link every employee to their directory entry: the directory login opens only linked accounts.
+.venv/bin/python manage.py directory_sync
 .venv/bin/python manage.py seed_demo_provisioning
 
 # Worker and beat in the background, stopped with the portal.

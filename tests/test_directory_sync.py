@@ -159,6 +159,7 @@ def test_directory_login_and_roles(ldap, org, settings):
         )
     )
     settings.DIRECTORY_IT_ADMIN_GROUP = admins
+    sync_people(full=True)  # links the entry to its portal account
     with override_settings(
         AUTHENTICATION_BACKENDS=[
             "provisioning.auth.DirectoryBackend",

@@ -113,6 +113,11 @@ class Employee(models.Model):
         help_text=_("Set by the directory sync; empty for people kept only in the portal."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Who switched the person off decides who may switch them on: the directory sync
+    # re-admits a returning person it deactivated itself, never one the portal deactivated.
+    deactivated_by_directory = models.BooleanField(
+        _("deactivated by the directory sync"), default=False, editable=False
+    )
 
     objects = EmployeeQuerySet.as_manager()
 
