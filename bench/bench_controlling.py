@@ -1,7 +1,7 @@
 """Benchmark: the controlling pages at 10,000 and at 1,000,000 requests.
 
 Creates a throwaway PostgreSQL test database with the demo city (seed_demo), generates a
-history of requests over 24 months (metrics/history.py), renders each controlling page as the
+history of requests over 24 months (devtools/history.py), renders each controlling page as the
 controlling user, then grows the history and renders again. Reports queries per page, the
 median time of each page, and the ratio large/small, measured in one process.
 
@@ -46,7 +46,7 @@ PAGES = {
 
 
 def grow(count: int, seed: int) -> float:
-    from metrics import history
+    from devtools import history
 
     start = time.perf_counter()
     history.generate(count=count, months=24, seed=seed)

@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.jobs
 
-    from provisioning.devdirectory import PrivateSlapd, ldif_entry
+    from devtools.devdirectory import PrivateSlapd, ldif_entry
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]

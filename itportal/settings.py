@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "webhooks",
     "api",
 ]
+# Development servers and demo data (devtools/): never installed in production.
+DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)
+if DEV_TOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -18,7 +18,7 @@ fi
 command -v msgfmt >/dev/null 2>&1 || apt_install gettext
 # Browser for tests/test_accessibility.py (Playwright drives it; never `playwright install`).
 apt_install chromium
-# Throwaway Samba AD DC for the Active Directory tests (provisioning/devsamba.py).
+# Throwaway Samba AD DC for the Active Directory tests (devtools/devsamba.py).
 apt_install samba samba-ad-dc samba-ad-provision openssl
 apt_install slapd ldap-utils
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -16,6 +16,8 @@ fi
 export DATABASE_URL="$DEMO_DATABASE_URL"
 .venv/bin/python scripts/create-database.py "$DATABASE_URL"
 export DEBUG=false
+# Demo data and the private slapd live in devtools/, installed only with DEV_TOOLS.
+export DEV_TOOLS=true
 export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0
 # The same asynchronous path as production: a Celery worker and beat on Redis (the local
 # one, or a private one under var/redis that scripts/ensure-redis.sh starts).

@@ -1,4 +1,4 @@
-"""Fixtures for tests against a private OpenLDAP slapd (see provisioning/devdirectory.py).
+"""Fixtures for tests against a private OpenLDAP slapd (see devtools/devdirectory.py).
 
 One server per test process: under pytest-xdist every worker starts its own on a
 free port, under its own temporary directory, with ``dbnosync`` (throwaway data).
@@ -7,7 +7,7 @@ free port, under its own temporary directory, with ``dbnosync`` (throwaway data)
 
 import pytest
 
-from provisioning.devdirectory import PrivateSlapd
+from devtools.devdirectory import PrivateSlapd
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixtures for tests against a throwaway Samba AD DC (see provisioning/devsamba.py).
+"""Fixtures for tests against a throwaway Samba AD DC (see devtools/devsamba.py).
 
 One DC per test process: under pytest-xdist every worker starts its own from the
 shared template, each in its own network namespace, so nothing collides. Tests
@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from provisioning.devsamba import PrivateSambaDC, delete_subtree
+from devtools.devsamba import PrivateSambaDC, delete_subtree
 
 
 @pytest.fixture(scope="session")

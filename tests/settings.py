@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/itportal")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DEV_TOOLS", "true")  # private slapd, demo city and history
 
 from itportal.settings import *  # noqa: F403
 

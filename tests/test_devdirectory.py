@@ -1,4 +1,4 @@
-"""The private OpenLDAP slapd (provisioning/devdirectory.py) and the demo directory export.
+"""The private OpenLDAP slapd (devtools/devdirectory.py) and the demo directory export.
 
 Everything written through our code is read back with the real ``ldapsearch`` binary.
 """
@@ -12,9 +12,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from catalogue.models import Department, Employee
-from itportal import roles
-from provisioning.demo_directory import DemoTree, build_demo_ldif, person_entry
-from provisioning.devdirectory import (
+from devtools.demo_directory import DemoTree, build_demo_ldif, person_entry
+from devtools.devdirectory import (
     PrivateSlapd,
     SlapdError,
     filter_value,
@@ -23,6 +22,7 @@ from provisioning.devdirectory import (
     rdn_value,
     ssha,
 )
+from itportal import roles
 from tests.factories import DepartmentFactory, EmployeeFactory, UserFactory
 
 INSUFFICIENT_ACCESS = 50

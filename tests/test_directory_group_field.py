@@ -5,9 +5,9 @@ import pytest
 from catalogue.choices import ApproverKind, FieldType, FulfilmentKind
 from catalogue.forms import OrderForm
 from catalogue.models import ApprovalPolicyStep, FormField
+from devtools.devdirectory import ldif_entry
 from provisioning.backends import reset_backends
 from provisioning.choices import ActionKind
-from provisioning.devdirectory import ldif_entry
 from provisioning.models import ProvisioningAction
 from requests_app import services as request_services
 from requests_app.choices import RequestState

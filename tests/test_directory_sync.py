@@ -5,9 +5,9 @@ from django.contrib.auth import authenticate
 from django.test import override_settings
 
 from catalogue.models import Department, Employee
+from devtools.devdirectory import ldif_entry
 from itportal import roles
 from provisioning.choices import EntitlementState
-from provisioning.devdirectory import ldif_entry
 from provisioning.models import Entitlement
 from provisioning.sync import sync_people
 from tests.provisioning_support import ldapmodify

@@ -9,7 +9,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from catalogue.choices import ApproverKind, FulfilmentKind
-from metrics import history
+from devtools import history
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import EventKind, RequestState

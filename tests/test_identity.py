@@ -11,8 +11,8 @@ from django.contrib.auth import authenticate, get_user_model
 from django.urls import reverse
 
 from catalogue.models import Employee
+from devtools.devdirectory import ldif_entry
 from itportal import roles
-from provisioning.devdirectory import ldif_entry
 from provisioning.sync import sync_people
 from tests.factories import EmployeeFactory, UserFactory
 from tests.provisioning_support import ldapmodify

@@ -40,8 +40,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from catalogue.models import Employee
+from devtools.devdirectory import ldif_entry
 from provisioning.choices import ActionKind, Direction, JobState
-from provisioning.devdirectory import ldif_entry
 from provisioning.models import Entitlement, ProvisioningJob
 from provisioning.tasks import run_provisioning_job, sweep_provisioning_jobs
 from requests_app.choices import RequestState

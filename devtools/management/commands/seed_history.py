@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from metrics import history
+from devtools import history
 from requests_app.models import ServiceRequest
 
 

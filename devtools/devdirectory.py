@@ -411,7 +411,7 @@ class PrivateSlapd:
         # Access rules: first match wins, per entry and attribute.
         # fmt: off
         return f"""\
-# Written by provisioning/devdirectory.py at every start; edits are lost.
+# Written by devtools/devdirectory.py at every start; edits are lost.
 {schemas}
 
 modulepath {MODULE_DIR}

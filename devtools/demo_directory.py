@@ -20,8 +20,8 @@ Every value placed in a DN is escaped; values are base64-encoded where LDIF need
 from __future__ import annotations
 
 from catalogue.models import Department, Employee
+from devtools.devdirectory import DEFAULT_SUFFIX, ldif_entry, rdn_value, ssha
 from itportal import roles
-from provisioning.devdirectory import DEFAULT_SUFFIX, ldif_entry, rdn_value, ssha
 
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo password, demo data only
 FILESHARE_OU = "fileshares"

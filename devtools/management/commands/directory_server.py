@@ -16,7 +16,7 @@ import shlex
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.devdirectory import PrivateSlapd, SlapdError
+from devtools.devdirectory import PrivateSlapd, SlapdError
 
 DEFAULT_PORT = 3890
 
@@ -75,7 +75,7 @@ class Command(BaseCommand):
         self._describe(server)
 
     def do_seed(self, server: PrivateSlapd) -> None:
-        from provisioning.demo_directory import build_demo_ldif
+        from devtools.demo_directory import build_demo_ldif
 
         self._ensure_running(server)
         ldif = build_demo_ldif(server.suffix)
