@@ -8,6 +8,7 @@ or DN is escaped here, not by callers.
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 import threading
 from abc import ABC, abstractmethod
@@ -17,7 +18,15 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from provisioning.backends.errors import PermanentDirectoryError, classify
+from provisioning.backends.errors import (
+    DirectoryError,
+    PermanentDirectoryError,
+    classify,
+    connection_lost,
+    result_error,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,21 +126,44 @@ class DirectoryBackend(ABC):
                 self._connection = None
 
     def run(self, operation, *args, **kwargs):
-        """Run ``operation(connection, ...)``; map errors; drop the connection on failure."""
+        """Run ``operation(connection, ...)``; map errors; drop the connection on failure.
+
+        A connection kept from an earlier call may have died since (slapd restarted, an
+        idle connection cut by AD or a firewall); that shows only when it is used. Then
+        one fresh connection is tried at once, so the first call after an outage does not
+        fail a user's order. Operations are safe to send twice: reads are, and the writes
+        are either idempotent or their "already so" answers are checked by the callers.
+        """
         with self._lock:
+            reused = self._connection is not None and not self._connection.closed
             try:
                 return operation(self.connection(), *args, **kwargs)
             except Exception as exc:
-                error = classify(exc)
-                if error.transient:
-                    self.close()
-                raise error from exc
+                if not (reused and connection_lost(exc)):
+                    raise self._failed(exc) from exc
+                logger.info("directory connection lost (%s); reconnecting", type(exc).__name__)
+                self.close()
+            try:
+                return operation(self.connection(), *args, **kwargs)
+            except Exception as exc:
+                raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> DirectoryError:
+        error = classify(exc)
+        if error.transient:
+            self.close()
+        return error
 
     # --- reads --------------------------------------------------------------------
 
     def search(self, base: str, search_filter: str, attributes=(), scope=ldap3.SUBTREE):
         def _search(conn):
             conn.search(base, search_filter, search_scope=scope, attributes=list(attributes))
+            # ldap3 does not raise for "time limit exceeded" but returns what it got so far;
+            # a partial answer would pass for "not a member" or "no such group".
+            error = result_error(conn.result)
+            if error is not None and error.transient:
+                raise error
             return [(entry.entry_dn, entry.entry_attributes_as_dict) for entry in conn.entries]
 
         return self.run(_search)
