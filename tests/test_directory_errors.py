@@ -8,6 +8,8 @@ answers a real server gives, not only for exceptions we build.
 import os
 import signal
 import ssl
+import time
+from pathlib import Path
 
 import ldap3
 import pytest
@@ -222,6 +224,19 @@ def test_stopped_slapd_is_transient(backend, directory_settings):
     backend.check()
 
 
+def wait_until_stopped(pid: int) -> None:
+    """SIGSTOP lands asynchronously: wait until every slapd thread is in state T."""
+    tasks = Path(f"/proc/{pid}/task")
+    for _ in range(1000):
+        states = {
+            (task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()
+        }
+        if states == {"T"}:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"slapd {pid} did not stop: {states}")
+
+
 def test_hung_slapd_is_transient(directory_settings, settings):
     from provisioning.backends import reset_backends
 
@@ -232,6 +247,7 @@ def test_hung_slapd_is_transient(directory_settings, settings):
     pid = directory_settings.pid
     os.kill(pid, signal.SIGSTOP)
     try:
+        wait_until_stopped(pid)
         with pytest.raises(TransientDirectoryError):
             backend.check()
     finally:
