@@ -72,4 +72,6 @@ cat <<MSG
   .venv/bin/python manage.py directory_server stop).
 
 MSG
-.venv/bin/python manage.py runserver "$HOST:$PORT" --noreload
+# Served as in production: gunicorn (deploy/gunicorn.conf.py), static files by WhiteNoise.
+GUNICORN_BIND="$HOST:$PORT" WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}" \
+    .venv/bin/gunicorn -c deploy/gunicorn.conf.py itportal.wsgi

@@ -1,0 +1,31 @@
+"""gunicorn configuration: ``gunicorn -c deploy/gunicorn.conf.py itportal.wsgi``.
+
+Every value comes from the environment so that one file serves the demo, a systemd unit
+and a container. Static files are served by WhiteNoise inside the application.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get(
+    "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+# Threads: a request waiting on PostgreSQL or the directory (login) does not block a process.
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+worker_class = "gthread"
+# Above the slowest report page; a request beyond it is cut and its worker replaced.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
+# On SIGTERM (systemd stop, rolling upgrade) requests in flight finish first.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
+keepalive = 5
+# Recycle workers now and then, so slow leaks in a library never accumulate.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 2000))
+max_requests_jitter = max_requests // 10
+# The proxy in front terminates TLS and sets X-Forwarded-Proto; trust it only from there.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Access lines to stdout (journald, container logs); errors to stderr.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "itportal"
