@@ -29,3 +29,6 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "itportal"
+# No gunicornc control socket: one fixed path per user would collide between two nodes on
+# one host, and systemd or the container runtime manages the processes.
+control_socket_disable = True
