@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.forms import reject_markup
+from itportal.inputs import BoundedDateField
 
 
 class TokenForm(forms.Form):
@@ -14,7 +15,7 @@ class TokenForm(forms.Form):
         help_text=_("What the token is for, e.g. 'Intranet'."),
         validators=[reject_markup],
     )
-    expires_on = forms.DateField(
+    expires_on = BoundedDateField(
         label=_("Valid until"),
         required=False,
         help_text=_("Optional. The token stops working at the end of this day."),

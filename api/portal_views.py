@@ -1,6 +1,7 @@
 """The "API tokens" page: users create (key shown once) and revoke their own tokens."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
@@ -28,9 +29,14 @@ class TokenListView(View):
         form = TokenForm(request.POST)
         if not form.is_valid():
             return self._render(request, form, status=400)
-        _token, key = services.token_create(
-            user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at()
-        )
+        try:
+            _token, key = services.token_create(
+                user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at()
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error("expires_on" if field == "expires_at" else None, errors)
+            return self._render(request, form, status=400)
         # Rendered, not redirected: the key must appear exactly once and never in a URL.
         response = self._render(request, TokenForm(), key=key, status=201)
         response["Cache-Control"] = "no-store"

@@ -15,6 +15,7 @@ from catalogue.models import (
     Department,
     FormField,
 )
+from itportal.inputs import validate_date_range
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app.choices import RequestState
 from requests_app.models import Approval, RequestEvent, ServiceRequest
@@ -510,7 +511,9 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 class ApiTokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[validate_date_range]
+    )
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

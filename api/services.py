@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from api.models import ApiToken, hash_key
 from catalogue.forms import reject_markup
 from itportal.exceptions import ActionConflict
+from itportal.inputs import validate_date_range
 
 KEY_PREFIX = "itp_"
 PREFIX_LENGTH = 12  # "itp_" and 8 characters: enough to tell tokens apart, useless to guess
@@ -27,6 +28,10 @@ def token_create(*, user, name: str, expires_at: datetime | None = None) -> tupl
         reject_markup(name)  # the name is shown on pages and in the admin
     except ValidationError as exc:
         raise ValidationError({"name": exc.messages}) from exc
+    try:
+        validate_date_range(expires_at)
+    except ValidationError as exc:
+        raise ValidationError({"expires_at": exc.messages}) from exc
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     key = KEY_PREFIX + secrets.token_urlsafe(32)

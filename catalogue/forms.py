@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.choices import FieldType
 from catalogue.models import CostCentre, Employee
+from catalogue.patterns import PatternValidator
+from itportal.inputs import BoundedDateField
 
 DEFAULT_MAX_LENGTH = {FieldType.TEXT: 200, FieldType.LONG_TEXT: 4000}
 # Something that looks like an HTML tag: answers are plain text, and a tag in
@@ -89,12 +90,7 @@ def _field_for(definition) -> forms.Field:
     if kind in (FieldType.TEXT, FieldType.LONG_TEXT):
         validators = [reject_markup]
         if definition.pattern:
-            validators.append(
-                RegexValidator(
-                    rf"^(?:{definition.pattern})$",
-                    _("The answer does not have the required format."),
-                )
-            )
+            validators.append(PatternValidator(definition.pattern))
         return forms.CharField(
             max_length=definition.max_length or DEFAULT_MAX_LENGTH[kind],
             widget=forms.Textarea(attrs={"rows": 4}) if kind == FieldType.LONG_TEXT else None,
@@ -110,7 +106,7 @@ def _field_for(definition) -> forms.Field:
             **common,
         )
     if kind == FieldType.DATE:
-        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+        return BoundedDateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
     if kind == FieldType.CHOICE:
         choices = [(c, c) for c in definition.choice_list]
         if not definition.required:

@@ -3,6 +3,8 @@
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from itportal.inputs import BoundedPaginator
+
 
 class FilteredTableView(SingleTableMixin, FilterView):
     """A django-tables2 table over a django-filter FilterSet, paginated.
@@ -18,6 +20,13 @@ class FilteredTableView(SingleTableMixin, FilterView):
     table_pagination = {"per_page": 25}
     title = ""
     intro = ""
+
+    def get_table_pagination(self, table):
+        # ``?per_page=`` comes from the user: -1 or 10**9 must not reach the paginator.
+        pagination = super().get_table_pagination(table)
+        if pagination is not False:
+            pagination = {**pagination, "paginator_class": BoundedPaginator}
+        return pagination
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

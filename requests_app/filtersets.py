@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.models import Category, CostCentre
+from itportal.inputs import BoundedDateFilter
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 
@@ -19,13 +20,13 @@ class RequestFilterSet(django_filters.FilterSet):
     cost_centre = django_filters.ModelChoiceFilter(
         label=_("Cost centre"), queryset=CostCentre.objects.all()
     )
-    created_after = django_filters.DateFilter(
+    created_after = BoundedDateFilter(
         label=_("Ordered from"),
         field_name="created_at",
         lookup_expr="date__gte",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    created_before = django_filters.DateFilter(
+    created_before = BoundedDateFilter(
         label=_("Ordered until"),
         field_name="created_at",
         lookup_expr="date__lte",

@@ -15,6 +15,7 @@ from django.views.generic import FormView
 
 from catalogue.forms import PersonField
 from itportal.exceptions import ActionConflict
+from itportal.inputs import BoundedDateField
 from itportal.views import FilteredTableView
 from requests_app import permissions, selectors, services
 from requests_app.filtersets import RequestFilterSet
@@ -265,10 +266,10 @@ class SubstitutionForm(forms.Form):
         label=gettext_lazy("Substitute"),
         help_text=gettext_lazy("Type a name and pick the person, or enter a personnel number."),
     )
-    starts_on = forms.DateField(
+    starts_on = BoundedDateField(
         label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
     )
-    ends_on = forms.DateField(
+    ends_on = BoundedDateField(
         label=gettext_lazy("Until"), widget=forms.DateInput(attrs={"type": "date"})
     )
 

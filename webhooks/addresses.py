@@ -11,6 +11,11 @@ again before every delivery (names can change their address):
   reserved, multicast and unspecified ones — unless they lie in a network listed in
   ``WEBHOOKS_ALLOWED_NETWORKS`` (e.g. the segment of the city's own receiving systems).
   Multicast and unspecified addresses are refused always.
+- IPv6 forms that carry an IPv4 address inside: IPv4-mapped (``::ffff:a.b.c.d``),
+  IPv4-translated (``::ffff:0:a.b.c.d``) and IPv4-compatible (``::a.b.c.d``) addresses are
+  judged as that IPv4 address; NAT64 (``64:ff9b::/96``), 6to4 (``2002::/16``) and Teredo
+  (``2001::/32``) reach it through a gateway, so the embedded address must be allowed as
+  well. The local-use NAT64 prefix ``64:ff9b:1::/48`` is internal by definition.
 
 The delivery connects to the very address checked here (no second lookup the DNS could
 answer differently) and follows no redirects.
@@ -72,14 +77,73 @@ def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(net, strict=False) for net in settings.WEBHOOKS_ALLOWED_NETWORKS]
 
 
-def address_allowed(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, never public
+
+
+def _last_32_bits(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+
+
+def same_host_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form stands for on the same host (mapped, translated,
+    compatible), or None."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _IPV4_TRANSLATED:
+        return _last_32_bits(address)
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # "::" and "::1" are themselves
+        return _last_32_bits(address)
+    return None
+
+
+def gateway_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses a translation gateway would forward to (NAT64, 6to4, Teredo)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    if address in _NAT64:
+        return [_last_32_bits(address)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    return []
+
+
+def _plain_allowed(address: IPAddress) -> bool:
     if address.is_multicast or address.is_unspecified:
         return False
     if any(address in network for network in allowed_networks()):
         return True
+    if address in _NAT64_LOCAL:
+        return False
     return address.is_global
+
+
+def address_problem(address: IPAddress) -> str | None:
+    """Why the portal may not send to ``address``, or None if it may."""
+    shown = address
+    address = same_host_ipv4(address) or address
+    for embedded in gateway_ipv4(address):
+        if not _plain_allowed(embedded):
+            return _(
+                "The address %(address)s leads to the internal IPv4 address %(ipv4)s; "
+                "the portal does not send webhooks there."
+            ) % {"address": shown, "ipv4": embedded}
+    if not _plain_allowed(address):
+        return _(
+            "The address %(address)s is internal (private, loopback or link-local); "
+            "the portal does not send webhooks there."
+        ) % {"address": shown}
+    return None
+
+
+def address_allowed(address: IPAddress) -> bool:
+    return address_problem(address) is None
 
 
 def parse(url: str) -> Target:
@@ -151,15 +215,10 @@ def resolve(target: Target) -> list[IPAddress]:
             address = ipaddress.ip_address(info[4][0].split("%")[0])
             if address not in addresses:
                 addresses.append(address)
-    refused = [address for address in addresses if not address_allowed(address)]
-    if refused:
-        raise UnsafeURL(
-            _(
-                "The address %(address)s is internal (private, loopback or link-local); "
-                "the portal does not send webhooks there."
-            )
-            % {"address": refused[0]}
-        )
+    for address in addresses:
+        problem = address_problem(address)
+        if problem is not None:
+            raise UnsafeURL(problem)
     return addresses
 
 

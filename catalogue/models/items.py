@@ -1,7 +1,5 @@
 """What can be ordered: categories, items, their order forms and approval policies."""
 
-import re
-
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
@@ -10,6 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
+from catalogue.patterns import pattern_problem
 
 slug_key_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*$",
@@ -272,10 +271,11 @@ class FormField(models.Model):
         ):
             errors["choices"] = _("Choice fields need at least one option.")
         if self.pattern:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                errors["pattern"] = _("Not a valid regular expression: %(error)s") % {"error": exc}
+            problem = pattern_problem(self.pattern)
+            if problem is not None:
+                errors["pattern"] = _("Not a valid regular expression: %(error)s") % {
+                    "error": problem
+                }
         if (
             self.min_value is not None
             and self.max_value is not None

@@ -4,11 +4,12 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from catalogue.models import CatalogueItem, Category, CostCentre, Department
+from itportal.inputs import BoundedDateField
 from metrics.controlling import selectors
 from requests_app.models import ServiceRequest
 
 
-class MonthField(forms.DateField):
+class MonthField(BoundedDateField):
     """A calendar month, entered as YYYY-MM (``<input type="month">``)."""
 
     input_formats = ["%Y-%m", "%Y-%m-%d"]

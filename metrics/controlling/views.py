@@ -8,6 +8,7 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from catalogue.models import CatalogueItem
+from itportal.inputs import BoundedPaginator
 from itportal.roles import is_controlling, is_it_admin
 from itportal.views import FilteredTableView
 from metrics.controlling import exports, figures, selectors
@@ -276,7 +277,9 @@ class SatisfactionView(ControllingTableView):
             selectors.rating_comments(self.object_list, first=first, last=last),
             prefix="comments-",
         )
-        RequestConfig(self.request, paginate={"per_page": 25}).configure(comments)
+        RequestConfig(
+            self.request, paginate={"per_page": 25, "paginator_class": BoundedPaginator}
+        ).configure(comments)
         context["extra_tables"] = [comments]
         return context
 

@@ -1,0 +1,63 @@
+"""Limits on what users may type, shared by the pages, the admin and the API.
+
+Each limit turns a value that would crash somewhere later (a date the calendar
+arithmetic overflows on, a page size of -1) into a clear validation message at the
+edge. README "Input limits" lists them.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.utils.translation import gettext_lazy as _
+
+# Dates a person can mean in this portal. Outside, ``date + timedelta`` and time-zone
+# conversions overflow (9999-12-31, 0001-01-01); inside, there is room for both.
+DATE_MIN = datetime.date(1900, 1, 1)
+DATE_MAX = datetime.date(2999, 12, 31)
+
+# Rows per page a list may be asked for with ``?per_page=``.
+PER_PAGE_MAX = 100
+
+DATE_RANGE_MESSAGE = _("Please enter a date between %(min)s and %(max)s.")
+
+
+def validate_date_range(value) -> None:
+    """Refuse dates (and date-times) outside DATE_MIN … DATE_MAX."""
+    if value is None:
+        return
+    last = DATE_MAX
+    if isinstance(value, datetime.datetime):
+        # "Until the end of DATE_MAX" is midnight the day after.
+        value, last = value.date(), DATE_MAX + datetime.timedelta(days=1)
+    if not DATE_MIN <= value <= last:
+        raise ValidationError(
+            DATE_RANGE_MESSAGE,
+            code="date_range",
+            params={"min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()},
+        )
+
+
+class BoundedDateField(forms.DateField):
+    """A form DateField that refuses dates outside DATE_MIN … DATE_MAX."""
+
+    default_validators = [validate_date_range]
+
+
+class BoundedDateFilter(django_filters.DateFilter):
+    field_class = BoundedDateField
+
+
+class BoundedPaginator(Paginator):
+    """A paginator whose page size stays within 1 … PER_PAGE_MAX, whatever was asked."""
+
+    def __init__(self, object_list, per_page, *args, **kwargs):
+        try:
+            per_page = int(per_page)
+        except (TypeError, ValueError):
+            per_page = 25
+        super().__init__(object_list, min(max(per_page, 1), PER_PAGE_MAX), *args, **kwargs)
