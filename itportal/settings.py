@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "csp",
     "itportal",
     "accounts",
+    "notifications",
     "catalogue",
     "requests_app",
     "provisioning",
@@ -147,6 +148,15 @@ WHITENOISE_USE_FINDERS = DEBUG
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IT-Portal <itportal@localhost>")
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds per SMTP connection and answer
+# Mail outbox (notifications/services.py): tries on temporary errors, backoff with jitter;
+# an attempt not finished after MAIL_STALLED_AFTER_SECONDS (the worker died) becomes
+# "uncertain" and is not sent again without an IT admin.
+MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
+MAIL_RETRY_BASE_SECONDS = env.float("MAIL_RETRY_BASE_SECONDS", default=30.0)
+MAIL_RETRY_MAX_SECONDS = env.float("MAIL_RETRY_MAX_SECONDS", default=1800.0)
+MAIL_STALLED_AFTER_SECONDS = env.int("MAIL_STALLED_AFTER_SECONDS", default=300)
+MAIL_RETENTION_DAYS = env.int("MAIL_RETENTION_DAYS", default=90)
 
 # Celery: Redis broker. CELERY_TASK_ALWAYS_EAGER runs tasks in-process (demo).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -193,6 +203,15 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep-deliveries": {
         "task": "webhooks.tasks.sweep_webhook_deliveries",
         "schedule": 60.0,
+    },
+    "notifications-sweep-mails": {
+        "task": "notifications.tasks.sweep_mails",
+        "schedule": 60.0,
+    },
+    "notifications-prune-mails": {
+        "task": "notifications.tasks.sweep_mails",
+        "schedule": crontab(minute=45, hour=4),
+        "kwargs": {"prune": True},
     },
     "webhooks-prune-events": {
         "task": "webhooks.tasks.prune_webhook_events",

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class RequestsAppConfig(AppConfig):
     name = "requests_app"
     verbose_name = _("Service requests")
+
+    def ready(self) -> None:
+        from requests_app import notifications
+
+        notifications.register_mail_kinds()

@@ -1,18 +1,21 @@
 """E-mail to whoever must act next and to the requester on decisions.
 
-Services call :func:`enqueue` from ``transaction.on_commit``; the Celery task
-loads the request by id and sends. Mail is never sent inside a transition.
+Services call :func:`notify` inside the transaction of the change: it writes one row per
+recipient into the mail outbox (notifications app), which a worker sends after commit.
+The mail is rendered when it is sent, from ``templates/mail/request/`` in the recipient's
+language; :func:`mail_context` gives the templates the request.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mass_mail
 from django.db.models import Q
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from notifications import registry
+from notifications import services as mail
 from requests_app import fulfilment
 
 APPROVAL_NEEDED = "approval_needed"
@@ -22,13 +25,58 @@ REJECTED = "rejected"
 CANCELLED = "cancelled"
 FULFILLED = "fulfilled"
 FAILED = "failed"
-EVENTS = {APPROVAL_NEEDED, REMINDER, APPROVED, REJECTED, CANCELLED, FULFILLED, FAILED}
+# The labels name the kinds of mail on "Postausgang".
+EVENTS = {
+    APPROVAL_NEEDED: _("Request: approval needed"),
+    REMINDER: _("Request: reminder to decide"),
+    APPROVED: _("Request approved"),
+    REJECTED: _("Request rejected"),
+    CANCELLED: _("Request cancelled"),
+    FULFILLED: _("Request fulfilled"),
+    FAILED: _("Request failed"),
+}
+KIND_PREFIX = "request."
 
 
-def enqueue(request_id: int, event: str) -> None:
-    from requests_app.tasks import send_request_notification
+def notify(service_request, event: str) -> None:
+    """Queue the mails of one event; call inside the transaction of the change."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    mail.mail_queue(
+        kind=KIND_PREFIX + event,
+        recipients=recipients_for(service_request, event),
+        params={"request_id": service_request.pk, "event": event},
+    )
 
-    send_request_notification.delay(request_id, event)
+
+def mail_context(params: dict, recipient) -> dict | None:
+    """What the request templates need, read when the mail is sent."""
+    from requests_app.models import ServiceRequest
+
+    service_request = (
+        ServiceRequest.objects.select_related("item", "beneficiary__user", "requester")
+        .filter(pk=params.get("request_id"))
+        .first()
+    )
+    if service_request is None:
+        return None
+    return {
+        "request": service_request,
+        "event": params.get("event"),
+        "url": settings.PORTAL_BASE_URL.rstrip("/") + service_request.get_absolute_url(),
+    }
+
+
+def register_mail_kinds() -> None:
+    for event, label in EVENTS.items():
+        registry.register(
+            registry.MailKind(
+                name=KIND_PREFIX + event,
+                label=label,
+                templates="mail/request",
+                context=mail_context,
+            )
+        )
 
 
 def _approver_recipients(service_request):
@@ -71,26 +119,3 @@ def _people_concerned(service_request):
         .filter(Q(pk=service_request.requester_id) | Q(employee=service_request.beneficiary_id))
         .distinct()
     )
-
-
-def send(service_request, event: str) -> int:
-    """Send the mails for one event; returns the number of messages."""
-    recipients = [u for u in recipients_for(service_request, event) if u.email]
-    if not recipients:
-        return 0
-    url = settings.PORTAL_BASE_URL.rstrip("/") + service_request.get_absolute_url()
-    messages = []
-    with translation.override(settings.LANGUAGE_CODE):
-        for user in {u.pk: u for u in recipients}.values():
-            context = {
-                "request": service_request,
-                "event": event,
-                "user": user,
-                "url": url,
-                "city": settings.PORTAL_CITY_NAME,
-            }
-            subject = render_to_string("mail/subject.txt", context).strip()
-            body = render_to_string("mail/body.txt", context)
-            messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]))
-    send_mass_mail(messages, fail_silently=False)
-    return len(messages)

@@ -114,14 +114,10 @@ def _role_may(service_request: ServiceRequest, name: str, user) -> bool:
     )
 
 
-def _notify_after_commit(request_id: int, event: str) -> None:
-    transaction.on_commit(lambda: notifications.enqueue(request_id, event))
-
-
 def _after_approval(service_request: ServiceRequest) -> None:
-    """Tell whoever fulfils it, after commit: people by mail, automations by signal."""
+    """Tell whoever fulfils it: people by mail (outbox), automations by signal after commit."""
     request_id = service_request.pk
-    _notify_after_commit(request_id, notifications.APPROVED)
+    notifications.notify(service_request, notifications.APPROVED)
     transaction.on_commit(
         lambda: signals.request_approved.send(sender=ServiceRequest, request_id=request_id)
     )
@@ -300,7 +296,7 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
     if approvals:
         _activate(service_request.approvals.order_by("position").first(), now)
         _fire(service_request, "start_approval", user=user, check_permission=False)
-        _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
+        notifications.notify(service_request, notifications.APPROVAL_NEEDED)
     else:
         _fire(service_request, "approve_without_steps", user=user, check_permission=False)
         _after_approval(service_request)
@@ -379,11 +375,11 @@ def _decide(
         check_permission=False,
     )
     if service_request.state == RequestState.AWAITING_APPROVAL:
-        _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
+        notifications.notify(service_request, notifications.APPROVAL_NEEDED)
     elif service_request.state == RequestState.APPROVED:
         _after_approval(service_request)
     else:
-        _notify_after_commit(service_request.pk, notifications.REJECTED)
+        notifications.notify(service_request, notifications.REJECTED)
     return service_request
 
 
@@ -438,7 +434,7 @@ def request_cancel(
     service_request.approvals.filter(
         status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING]
     ).update(status=ApprovalStatus.WITHDRAWN)
-    _notify_after_commit(service_request.pk, notifications.CANCELLED)
+    notifications.notify(service_request, notifications.CANCELLED)
     return service_request
 
 
@@ -457,7 +453,7 @@ def request_complete(
     note = (note or "").strip()
     _fire(service_request, "complete", user=user, comment=note, note=note)
     signals.request_fulfilled.send(sender=ServiceRequest, service_request=service_request)
-    _notify_after_commit(service_request.pk, notifications.FULFILLED)
+    notifications.notify(service_request, notifications.FULFILLED)
     return service_request
 
 
@@ -468,7 +464,7 @@ def request_fail(
     reason = _require_text(reason, _("Please say why the request failed."))
     service_request = _lock(request_id, expected_state)
     _fire(service_request, "fail", user=user, comment=reason, reason=reason)
-    _notify_after_commit(service_request.pk, notifications.FAILED)
+    notifications.notify(service_request, notifications.FAILED)
     return service_request
 
 
@@ -521,10 +517,10 @@ def request_finish_automation(
             service_request, "complete", user=None, comment=note, check_permission=False, note=note
         )
         signals.request_fulfilled.send(sender=ServiceRequest, service_request=service_request)
-        _notify_after_commit(service_request.pk, notifications.FULFILLED)
+        notifications.notify(service_request, notifications.FULFILLED)
     else:
         _fire(service_request, "fail", user=None, comment=note, check_permission=False, reason=note)
-        _notify_after_commit(service_request.pk, notifications.FAILED)
+        notifications.notify(service_request, notifications.FAILED)
     return service_request
 
 
@@ -723,7 +719,7 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
                             "days": waited,
                         },
                     )
-                    _notify_after_commit(service_request.pk, notifications.APPROVAL_NEEDED)
+                    notifications.notify(service_request, notifications.APPROVAL_NEEDED)
                     counts["escalated"] += 1
                     continue
             if waited >= settings.PORTAL_REMINDER_WORKING_DAYS and approval.reminded_at is None:
@@ -737,6 +733,6 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
                     comment=_("Reminder to %(approver)s after %(days)s working days.")
                     % {"approver": approval.approver_display, "days": waited},
                 )
-                _notify_after_commit(service_request.pk, notifications.REMINDER)
+                notifications.notify(service_request, notifications.REMINDER)
                 counts["reminded"] += 1
     return counts

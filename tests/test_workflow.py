@@ -16,7 +16,7 @@ from django.db.models import F
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
 from catalogue.models import CatalogueItem
 from itportal.exceptions import ActionConflict
-from requests_app import fulfilment, selectors, services, tasks
+from requests_app import fulfilment, notifications, selectors, services
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
 from requests_app.models import ImmutableError, RequestEvent, ServiceRequest
 from tests.factories import (
@@ -994,11 +994,8 @@ def test_users_without_address_or_inactive_get_no_mail(
     assert mailoutbox == []
 
 
-def test_notification_task_checks_its_input(org, manual_item, place_order, mailoutbox):
+def test_notification_checks_its_event(org, manual_item, place_order, mailoutbox):
     req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
     with pytest.raises(ValueError, match="unknown notification event"):
-        tasks.send_request_notification(req.pk, "hacked")
-    assert tasks.send_request_notification(987654321, "approved") == 0  # deleted meanwhile
+        notifications.notify(req, "hacked")
     assert mailoutbox == []
-    assert tasks.send_request_notification(req.pk, "approval_needed") == 1
-    assert addresses(mailoutbox) == mail_of(org.manager)

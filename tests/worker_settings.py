@@ -18,7 +18,5 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ITPORTAL_TEST_QUEUE", "celery")
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # no pidbox traffic with other workers
 if os.environ.get("ITPORTAL_TEST_MAIL_QUEUE"):
     CELERY_TASK_ROUTES = {
-        "requests_app.tasks.send_request_notification": {
-            "queue": os.environ["ITPORTAL_TEST_MAIL_QUEUE"]
-        }
+        "notifications.tasks.send_mail": {"queue": os.environ["ITPORTAL_TEST_MAIL_QUEUE"]}
     }

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from itportal.models import OutboxRow
 from webhooks.choices import AttemptOutcome, DeliveryState, EventType
 
 D = DeliveryState
@@ -114,7 +115,7 @@ class WebhookEvent(models.Model):
         }
 
 
-class WebhookDelivery(ConcurrentTransitionMixin, models.Model):
+class WebhookDelivery(ConcurrentTransitionMixin, OutboxRow):
     """The outbox row of one event for one endpoint; its id is the receiver's idempotency key.
 
     Created in the transaction of the event, so a rolled-back action leaves none and a
@@ -133,16 +134,10 @@ class WebhookDelivery(ConcurrentTransitionMixin, models.Model):
         WebhookEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries"
     )
     state = FSMField(_("state"), default=D.PENDING, choices=D.choices, protected=True)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     last_status_code = models.PositiveSmallIntegerField(_("last response code"), null=True)
-    last_error = models.TextField(_("last error"), blank=True)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(OutboxRow.Meta):
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         constraints = [

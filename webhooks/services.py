@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -24,9 +23,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from itportal import outbox
 from itportal.exceptions import ActionConflict
 from webhooks import addresses, client, signing
-from webhooks.choices import SUBSCRIBABLE, AttemptOutcome, DeliveryState, EventType
+from webhooks.choices import (
+    OPEN_DELIVERY_STATES,
+    SUBSCRIBABLE,
+    AttemptOutcome,
+    DeliveryState,
+    EventType,
+)
 from webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -133,13 +139,7 @@ def endpoint_rotate_secret(*, endpoint_id: int) -> tuple[WebhookEndpoint, str]:
 def _enqueue_after_commit(delivery_ids: list) -> None:
     from webhooks.tasks import deliver_webhook
 
-    def enqueue():
-        for delivery_id in delivery_ids:
-            deliver_webhook.delay(str(delivery_id))
-
-    # robust: a broker that is down must not break the action that committed; the rows
-    # are in the outbox and the sweeper enqueues them later.
-    transaction.on_commit(enqueue, robust=True)
+    outbox.enqueue_after_commit(deliver_webhook, delivery_ids)
 
 
 def event_publish(
@@ -206,12 +206,12 @@ def retry_countdown(attempt: int, retry_after: float | None = None) -> float:
 
     A receiver's Retry-After (on 429 or 503) lengthens the wait, up to the cap.
     """
-    base = settings.WEBHOOKS_RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0)
-    cap = settings.WEBHOOKS_RETRY_MAX_SECONDS
-    countdown = min(base, cap) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
-    if retry_after is not None:
-        countdown = max(countdown, min(retry_after, cap))
-    return countdown
+    return outbox.backoff_seconds(
+        attempt,
+        base=settings.WEBHOOKS_RETRY_BASE_SECONDS,
+        cap=settings.WEBHOOKS_RETRY_MAX_SECONDS,
+        at_least=retry_after,
+    )
 
 
 def body_of(event: WebhookEvent) -> bytes:
@@ -259,16 +259,12 @@ def delivery_attempt(*, delivery_id, now: datetime | None = None) -> RetryLater 
     """
     now = now or timezone.now()
     with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("endpoint", "event")
-            .filter(pk=delivery_id)
-            .first()
+        delivery = outbox.claim(
+            WebhookDelivery.objects.select_related("endpoint", "event"),
+            delivery_id,
+            OPEN_DELIVERY_STATES,
         )
-        if delivery is None or delivery.state not in (
-            DeliveryState.PENDING,
-            DeliveryState.RETRYING,
-        ):
+        if delivery is None:
             return None  # another worker has it, or it is settled: nothing twice
         if delivery.next_attempt_at > now + DUE_TOLERANCE:
             return None  # an early duplicate; the scheduled retry or the sweeper comes back
@@ -353,12 +349,11 @@ def deliveries_sweep(*, older_than_seconds: int = 60, now: datetime | None = Non
 
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    overdue = list(
-        WebhookDelivery.objects.filter(
-            state__in=[DeliveryState.PENDING, DeliveryState.RETRYING], next_attempt_at__lt=cutoff
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[: settings.WEBHOOKS_SWEEP_BATCH]
+    overdue = outbox.overdue_ids(
+        WebhookDelivery.objects.all(),
+        states=OPEN_DELIVERY_STATES,
+        before=cutoff,
+        limit=settings.WEBHOOKS_SWEEP_BATCH,
     )
     for delivery_id in overdue:
         deliver_webhook.delay(str(delivery_id))

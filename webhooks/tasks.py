@@ -3,20 +3,16 @@
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from itportal import outbox
 from webhooks import services
 
 # Above the connect and read timeouts (WEBHOOKS_*_TIMEOUT) together.
 SOFT_TIME_LIMIT = 60
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,  # a killed worker's delivery comes back (the row decides)
-    soft_time_limit=SOFT_TIME_LIMIT,
-    time_limit=SOFT_TIME_LIMIT + 30,
-    max_retries=None,  # the delivery row counts attempts; see WEBHOOKS_MAX_ATTEMPTS
-)
+# The delivery row counts attempts (WEBHOOKS_MAX_ATTEMPTS); a killed worker's message
+# comes back and the row decides.
+@shared_task(**outbox.task_options(soft_time_limit=SOFT_TIME_LIMIT))
 def deliver_webhook(self, delivery_id: str) -> None:
     try:
         outcome = services.delivery_attempt(delivery_id=delivery_id)

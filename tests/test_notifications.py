@@ -1,0 +1,327 @@
+"""The mail outbox: written with the change, sent after commit, retried, delivered once.
+
+Sending is driven attempt by attempt through the services (the Celery task only schedules
+the next call), so no test waits for a backoff. A real SMTP server (aiosmtpd on a free
+loopback port) proves what goes over the wire.
+"""
+
+import asyncio
+import contextlib
+import socket
+import threading
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from celery.exceptions import Retry
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from notifications import services
+from notifications.choices import MailState
+from notifications.models import LanguagePreference, OutgoingMail
+from notifications.tasks import send_mail, sweep_mails
+from requests_app import services as request_services
+from requests_app.models import ServiceRequest
+
+pytestmark = pytest.mark.django_db
+
+
+class Boom(Exception):
+    pass
+
+
+class SmtpSink:
+    """aiosmtpd handler: keeps every accepted message; refuses the next ``refuse`` DATA."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = 0
+        self.refusal = "451 4.3.0 Please try again later"
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.refuse:
+                self.refuse -= 1
+                return self.refusal
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 2.0.0 OK"
+
+    def received(self, mail) -> int:
+        """How many copies of ``mail`` the server accepted."""
+        return sum(1 for message in self.messages if message["Message-ID"] == mail.message_id)
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on 127.0.0.1, and Django's SMTP backend pointed at it."""
+    sink = SmtpSink()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=_free_port(), loop=asyncio.new_event_loop()
+    )
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def approved_mails(org, manual_item, place_order, django_capture_on_commit_callbacks):
+    """Bob's notebook approved by the manager: the mails are queued, no worker woke yet."""
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        request_services.request_approve(request_id=req.pk, user=org.manager.user)
+    mails = list(OutgoingMail.objects.filter(kind="request.approved"))
+    assert mails, "approving writes mails"
+    return req, mails, callbacks
+
+
+def attempt(mail, **kwargs):
+    result = services.mail_send(mail_id=mail.pk, **kwargs)
+    mail.refresh_from_db()
+    return result
+
+
+def later(mail):
+    """A moment after the mail's next attempt is due."""
+    return mail.next_attempt_at + timedelta(seconds=1)
+
+
+def test_mails_are_written_in_the_approving_transaction_and_roll_back_with_it(
+    org, manual_item, place_order, mailoutbox, django_capture_on_commit_callbacks
+):
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    before = OutgoingMail.objects.count()
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(Boom),
+        transaction.atomic(),
+    ):
+        request_services.request_approve(request_id=req.pk, user=org.manager.user)
+        # inside the transaction: one row per recipient (desk, Alice, Bob)
+        rows = OutgoingMail.objects.filter(kind="request.approved", params__request_id=req.pk)
+        assert sorted(rows.values_list("to", flat=True)) == sorted(
+            [org.fulfiller.user.email, org.alice.user.email, org.bob.user.email]
+        )
+        raise Boom  # the approval fails after the mails were written
+    assert OutgoingMail.objects.count() == before
+    assert ServiceRequest.objects.get(pk=req.pk).state == "awaiting_approval"
+    assert [m for m in mailoutbox if "approved" in m.subject] == []
+
+
+def test_mails_go_out_only_after_commit_with_their_message_id(approved_mails, mailoutbox):
+    req, mails, callbacks = approved_mails
+    mailoutbox.clear()
+    assert {m.state for m in mails} == {MailState.PENDING}
+    assert len(callbacks) >= 1  # a worker is woken after commit, not before
+    for callback in callbacks:
+        callback()  # eager Celery: the task runs here
+    sent = {m.pk: m for m in OutgoingMail.objects.filter(pk__in=[m.pk for m in mails])}
+    assert {m.state for m in sent.values()} == {MailState.SENT}
+    assert sorted(m.extra_headers["Message-ID"] for m in mailoutbox) == sorted(
+        m.message_id for m in sent.values()
+    )
+    for mail in sent.values():
+        assert mail.attempts == 1
+        assert mail.subject == f"[Stadt Musterstadt] Request #{req.pk} (Notebook) approved"
+
+
+def test_smtp_refusal_retries_with_backoff_and_the_mail_arrives_once(smtp, approved_mails):
+    _req, mails, _callbacks = approved_mails
+    mail = mails[0]
+    smtp.refuse = 2
+    retry = attempt(mail)
+    assert retry is not None and retry.countdown > 0
+    assert (mail.state, mail.attempts) == (MailState.RETRYING, 1)
+    assert "451" in mail.last_error
+    assert attempt(mail) is None  # not due yet: an early duplicate sends nothing
+    assert mail.attempts == 1
+    first_wait = mail.next_attempt_at
+    attempt(mail, now=later(mail))
+    assert (mail.state, mail.attempts) == (MailState.RETRYING, 2)
+    assert mail.next_attempt_at > first_wait
+    attempt(mail, now=later(mail))
+    assert (mail.state, mail.attempts) == (MailState.SENT, 3)
+    assert mail.last_error == ""
+    assert len(smtp.messages) == 1
+    received = smtp.messages[0]
+    assert received["Message-ID"] == mail.message_id
+    assert received["To"] == mail.to
+    assert received["Subject"] == mail.subject
+    # plain text and an HTML alternative, both naming the request
+    text = received.get_body(("plain",)).get_content()
+    html = received.get_body(("html",)).get_content()
+    assert "was approved" in text and "was approved" in html
+
+
+def test_permanent_refusal_fails_at_once_and_attempts_are_limited(smtp, approved_mails, settings):
+    _req, mails, _callbacks = approved_mails
+    smtp.refuse, smtp.refusal = 1, "554 5.7.1 Rejected"
+    attempt(mails[0])
+    assert (mails[0].state, mails[0].attempts) == (MailState.FAILED, 1)
+    assert "554" in mails[0].last_error
+
+    settings.MAIL_MAX_ATTEMPTS = 2
+    smtp.refuse, smtp.refusal = 10, "421 4.4.2 Busy"
+    attempt(mails[1])
+    attempt(mails[1], now=later(mails[1]))
+    assert (mails[1].state, mails[1].attempts) == (MailState.FAILED, 2)
+    assert smtp.messages == []
+
+
+def test_unreachable_server_is_transient(approved_mails, settings):
+    _req, mails, _callbacks = approved_mails
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()  # nobody listens
+    assert attempt(mails[0]) is not None
+    assert mails[0].state == MailState.RETRYING
+    assert "ConnectionRefusedError" in mails[0].last_error
+
+
+def test_a_redelivered_task_message_sends_nothing_twice(smtp, approved_mails):
+    """A lost acknowledgement: the broker hands the same message to a worker again."""
+    _req, mails, _callbacks = approved_mails
+    mail = mails[0]
+    send_mail.apply(args=[str(mail.pk)])
+    send_mail.apply(args=[str(mail.pk)])  # the redelivery
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts) == (MailState.SENT, 1)
+    assert len(smtp.messages) == 1
+
+
+def test_a_worker_killed_between_sending_and_recording_never_resends(
+    smtp, approved_mails, monkeypatch, settings
+):
+    """The server accepted the mail, then the worker died before writing it down."""
+    _req, mails, _callbacks = approved_mails
+    mail = mails[0]
+
+    def killed(**kwargs):
+        raise SystemExit("SIGKILL")  # nothing after this runs, nothing is recorded
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "mail_record", killed)
+        with pytest.raises(SystemExit):
+            services.mail_send(mail_id=mail.pk)
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts) == (MailState.SENDING, 1)
+    assert smtp.received(mail) == 1
+
+    # The killed worker's message comes back (acks_late): the row says "being sent".
+    send_mail.apply(args=[str(mail.pk)])
+    # The sweeper, even much later, does not resend it but marks it for an IT admin.
+    assert sweep_mails.apply().get()["interrupted"] == 0  # not stalled yet
+    stalled = timezone.now() + timedelta(seconds=settings.MAIL_STALLED_AFTER_SECONDS + 1)
+    assert services.mails_sweep(now=stalled)["interrupted"] == 1
+    mail.refresh_from_db()
+    assert mail.state == MailState.UNCERTAIN
+    assert "may have arrived" in mail.last_error
+    send_mail.apply(args=[str(mail.pk)])
+    assert smtp.received(mail) == 1
+
+
+def test_database_outage_while_recording_retries_the_record_not_the_send(
+    smtp, approved_mails, monkeypatch
+):
+    _req, mails, _callbacks = approved_mails
+    mail = mails[0]
+    record = services.mail_record
+    failures = []
+
+    def flaky_record(**kwargs):
+        if not failures:
+            failures.append(kwargs["outcome"])
+            raise OperationalError("server closed the connection unexpectedly")
+        return record(**kwargs)
+
+    monkeypatch.setattr(services, "mail_record", flaky_record)
+    with pytest.raises(Retry) as retried:
+        send_mail.apply(args=[str(mail.pk)])
+    mail.refresh_from_db()
+    assert failures[0].sent is True
+    assert (mail.state, len(smtp.messages)) == (MailState.SENDING, 1)
+    retried.value.sig.apply()  # the retry message, as the broker delivers it
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts) == (MailState.SENT, 1)
+    assert len(smtp.messages) == 1
+
+
+def test_database_outage_before_the_claim_retries_the_whole_send(smtp, approved_mails, monkeypatch):
+    _req, mails, _callbacks = approved_mails
+    mail = mails[0]
+    claim = services.outbox.claim
+    failures = []
+
+    def flaky_claim(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("the database system is starting up")
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(services.outbox, "claim", flaky_claim)
+    with pytest.raises(Retry) as retried:
+        send_mail.apply(args=[str(mail.pk)])
+    mail.refresh_from_db()
+    assert (failures, mail.state, mail.attempts) == ([1], MailState.PENDING, 0)
+    retried.value.sig.apply()
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts) == (MailState.SENT, 1)
+    assert len(smtp.messages) == 1
+
+
+def test_sweeper_sends_mails_whose_wake_up_was_lost(approved_mails, mailoutbox):
+    _req, mails, _callbacks = approved_mails  # the on-commit wake-ups never ran
+    mailoutbox.clear()
+    assert services.mails_sweep() == {"requeued": 0, "interrupted": 0}  # not overdue yet
+    waiting = OutgoingMail.objects.filter(state=MailState.PENDING).count()  # with the order's
+    soon = timezone.now() + timedelta(minutes=5)
+    assert services.mails_sweep(now=soon) == {"requeued": waiting, "interrupted": 0}
+    assert len(mailoutbox) == waiting
+    assert set(
+        OutgoingMail.objects.filter(pk__in=[m.pk for m in mails]).values_list("state", flat=True)
+    ) == {MailState.SENT}
+
+
+def test_mail_about_a_deleted_request_fails_without_sending(approved_mails, mailoutbox):
+    _req, mails, _callbacks = approved_mails
+    mailoutbox.clear()
+    OutgoingMail.objects.filter(pk=mails[0].pk).update(
+        params={"request_id": 0, "event": "approved"}
+    )
+    attempt(mails[0])
+    assert mails[0].state == MailState.FAILED
+    assert mailoutbox == []
+
+
+def test_mails_are_german_by_default_and_english_for_who_chose_it(
+    org, manual_item, place_order, settings, mailoutbox, client, django_capture_on_commit_callbacks
+):
+    settings.LANGUAGE_CODE = "de"
+    client.force_login(org.alice.user)
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert response.status_code == 302
+    assert LanguagePreference.objects.get(user=org.alice.user).language == "en"
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_services.request_reject(
+            request_id=req.pk, user=org.manager.user, comment="Kein Budget."
+        )
+    subjects = {m.to[0]: m.subject for m in mailoutbox}
+    assert subjects[org.alice.user.email].endswith(f"Request #{req.pk} (Notebook) rejected")
+    assert subjects[org.bob.user.email].endswith(f"Antrag Nr. {req.pk} (Notebook) abgelehnt")
+    bodies = {m.to[0]: m.alternatives[0].content for m in mailoutbox}
+    assert 'lang="de"' in bodies[org.bob.user.email]
+    assert 'lang="en"' in bodies[org.alice.user.email]
