@@ -3,10 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from notifications.views import set_language
-
 from accounts.views import LoginView
 from itportal import health
+from notifications.views import set_language
 
 urlpatterns = [
     path("", include("catalogue.urls")),
