@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = _("Accounts and login")
+
+    def ready(self):
+        from accounts import signals  # noqa: F401 - connects the login log

@@ -4,6 +4,7 @@ Every value a deployment must set comes from an environment variable through
 django-environ; the defaults are safe for development and the demo only.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "itportal",
     "accounts",
     "notifications",
@@ -71,6 +73,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "itportal.errors.BadInputMiddleware",
+    "accounts.middleware.IdleSessionMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "itportal.urls"
@@ -111,13 +116,39 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Local accounts only (break-glass, people kept only in the portal); directory and SSO
+# passwords follow the directory's policy. See SECURITY.md, "Passwords".
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Sessions end with the browser and after SESSION_IDLE_MINUTES without a request
+# (accounts.middleware.IdleSessionMiddleware refreshes the expiry while the session is used).
+SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures an account is locked,
+# from any address, and so is an address, for any account; IT admins lift locks under
+# "Anmeldesperren". LOGIN_LOCKOUT_MINUTES = 0 keeps a lock until it is lifted.
+AXES_ENABLED = env.bool("LOGIN_THROTTLING", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=30)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES else None
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_name"
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_ENABLE_ADMIN = False  # the portal's own page shows and lifts lock-outs
+# Reverse proxies whose X-Forwarded-For names the client (addresses or networks); without
+# them every login would count against the proxy's address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 LOGIN_REDIRECT_URL = "catalogue:index"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -244,6 +275,7 @@ DIRECTORY_LOGIN = env.bool("DIRECTORY_LOGIN", default=bool(DIRECTORY["url"]))
 DIRECTORY_IT_ADMIN_GROUP = env.str("DIRECTORY_IT_ADMIN_GROUP", default="")
 DIRECTORY_CONTROLLING_GROUP = env.str("DIRECTORY_CONTROLLING_GROUP", default="")
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out login reaches no backend
     *(["provisioning.auth.DirectoryBackend"] if DIRECTORY_LOGIN else []),
     "django.contrib.auth.backends.ModelBackend",  # local break-glass accounts
 ]
@@ -360,5 +392,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Logins, failures, logouts and lifted lock-outs; names and addresses, no passwords.
+        "accounts.login": {"level": "INFO"},
+    },
 }

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from accounts.views import LoginView
+from accounts.views import LoginView, admin_login
 from itportal import health
 from notifications.views import set_language
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("metrics", include("metrics.urls")),
     path("api/", include("api.urls")),
     path("konto/tokens/", include("api.portal_urls")),
+    path("konto/", include("accounts.urls")),
+    # One login page for the portal and the admin site: throttled, refusals explained.
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
 ]
 

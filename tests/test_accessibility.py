@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
@@ -165,6 +166,18 @@ def portal(org):
         ends_on=today + timedelta(days=35),
     )
     controller = UserFactory(username="controller", groups=[org.controlling])
+    # Bob's account is locked after five failed logins from elsewhere.
+    AccessAttempt.objects.create(
+        username="bob",
+        ip_address="192.0.2.1",
+        user_agent="test",
+        failures_since_start=5,
+        attempt_time=timezone.now(),
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/accounts/login/",
+    )
     return SimpleNamespace(
         org=org,
         notebook=notebook,
@@ -383,6 +396,18 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     assert page.locator(".action-form").count() >= 2  # complete, fail
     audit.check(page, "detail-fulfiller")
     log_out(page)
+
+    # IT admin: the login lock-outs.
+    log_in(page, base, org.admin.user.username)
+    page.goto(f"{base}/konto/anmeldesperren/")
+    assert page.locator("main table tbody tr").count() == 2  # bob and the address
+    audit.check(page, "lockouts")
+    log_out(page)
+    page.fill("#id_username", org.bob.user.username)
+    page.fill("#id_password", PASSWORD)
+    submit(page, "main form button[type=submit]")
+    assert page.locator("main [role=alert]").count() == 1
+    audit.check(page, "locked-out")
 
     # IT controlling: figures with charts (each with its text alternative and data table).
     log_in(page, base, portal.controller.username)
