@@ -204,6 +204,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = TIME_ZONE
+# One queue per kind of work, each with workers of its own (deploy/systemd/, compose.yaml), so
+# a burst of one (a mass order, a mail storm, an endpoint that times out, an hour-long full
+# sync) never starves another. All routing is here; tests/test_celery_routing.py fails on a
+# task no route names. Exact names win over the patterns.
+PORTAL_CELERY_QUEUES = ("provisioning", "notifications", "webhooks", "reports")
+CELERY_TASK_ROUTES = {
+    # Long periodic batch runs.
+    "provisioning.tasks.sync_directory": {"queue": "reports"},
+    "provisioning.tasks.reconcile_directory": {"queue": "reports"},
+    "requests_app.tasks.approvals_remind_and_escalate": {"queue": "reports"},
+    "webhooks.tasks.prune_webhook_events": {"queue": "reports"},
+    "provisioning.tasks.*": {"queue": "provisioning"},
+    "notifications.tasks.*": {"queue": "notifications"},
+    "webhooks.tasks.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE = {
     "approvals-remind-and-escalate": {
         "task": "requests_app.tasks.approvals_remind_and_escalate",

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from itportal import outbox
+from itportal.locks import single_run
 from notifications import services
 
 # Above the SMTP timeout (EMAIL_TIMEOUT) and below MAIL_STALLED_AFTER_SECONDS.
@@ -45,6 +46,7 @@ def send_mail(self, mail_id: str, outcome: dict | None = None) -> None:
 
 
 @shared_task
+@single_run("mail-sweep")
 def sweep_mails(prune: bool = False) -> dict:
     """Beat: every minute the sweep; once a day (``prune``) also the retention."""
     counts = services.mails_sweep()

@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
+from itportal.locks import single_run
 from provisioning import services
 
 
@@ -21,11 +22,13 @@ def run_provisioning_job(self, job_id: int) -> None:
 
 
 @shared_task
+@single_run("provisioning-sweep")
 def sweep_provisioning_jobs() -> int:
     return services.jobs_sweep()
 
 
 @shared_task
+@single_run("entitlements-expire")
 def expire_entitlements() -> dict:
     from provisioning import entitlements
 
@@ -33,6 +36,7 @@ def expire_entitlements() -> dict:
 
 
 @shared_task
+@single_run("directory-sync")  # full and incremental alike
 def sync_directory(full: bool = False) -> dict:
     from provisioning.sync import sync_people
 
@@ -42,6 +46,7 @@ def sync_directory(full: bool = False) -> dict:
 
 
 @shared_task
+@single_run("directory-reconcile")
 def reconcile_directory() -> dict:
     from provisioning.reconcile import reconcile
 

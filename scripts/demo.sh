@@ -46,12 +46,17 @@ eval "$(.venv/bin/python manage.py directory_server env)"
 .venv/bin/python manage.py directory_sync
 .venv/bin/python manage.py seed_demo_provisioning
 
-# Worker and beat in the background, stopped with the portal.
-.venv/bin/celery -A itportal worker --concurrency 1 -l warning > var/celery-worker.log 2>&1 &
-worker=$!
+# A worker per queue (as in production, see CELERY_TASK_ROUTES) and beat once, in the
+# background, stopped with the portal.
+pids=()
+for queue in provisioning notifications webhooks reports; do
+    .venv/bin/celery -A itportal worker -Q "$queue" -n "$queue@%h" --concurrency 1 -l warning \
+        > "var/celery-worker-$queue.log" 2>&1 &
+    pids+=($!)
+done
 .venv/bin/celery -A itportal beat -l warning -s var/celerybeat-schedule > var/celery-beat.log 2>&1 &
-beat=$!
-trap 'kill $worker $beat 2>/dev/null' EXIT INT TERM
+pids+=($!)
+trap 'kill "${pids[@]}" 2>/dev/null' EXIT INT TERM
 
 cat <<MSG
 
@@ -67,8 +72,9 @@ cat <<MSG
   Directory: $DIRECTORY_URL (private slapd, base dc=musterstadt,dc=example); read it with
     ldapsearch -x -LLL -H $DIRECTORY_URL -D "$DIRECTORY_BIND_DN" -y var/slapd/service.secret \\
       -b cn=vpn-users,ou=groups,dc=musterstadt,dc=example member
-  Celery worker and beat run on $CELERY_BROKER_URL (logs in var/celery-*.log; mail is printed
-  there). Stop with Ctrl+C (the directory keeps running:
+  Celery workers (one per queue) and beat run on $CELERY_BROKER_URL (logs in
+  var/celery-*.log; mail is printed in var/celery-worker-notifications.log).
+  Stop with Ctrl+C (the directory keeps running:
   .venv/bin/python manage.py directory_server stop).
 
 MSG

@@ -4,6 +4,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from itportal import outbox
+from itportal.locks import single_run
 from webhooks import services
 
 # Above the connect and read timeouts (WEBHOOKS_*_TIMEOUT) together.
@@ -23,10 +24,12 @@ def deliver_webhook(self, delivery_id: str) -> None:
 
 
 @shared_task
+@single_run("webhooks-sweep")
 def sweep_webhook_deliveries() -> int:
     return services.deliveries_sweep()
 
 
 @shared_task
+@single_run("webhooks-prune")
 def prune_webhook_events() -> int:
     return services.events_prune()

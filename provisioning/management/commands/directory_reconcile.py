@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from itportal.locks import advisory_lock
 from provisioning.backends.errors import DirectoryError
 from provisioning.models import DriftFinding
 from provisioning.reconcile import reconcile, repair_missing
@@ -14,6 +15,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, repair=False, verbosity=1, **options):
+        with advisory_lock("directory-reconcile") as acquired:
+            if not acquired:
+                raise CommandError("A reconciliation is under way (beat or another command).")
+            self.reconcile(repair=repair, verbosity=verbosity)
+
+    def reconcile(self, *, repair, verbosity):
         try:
             run = reconcile()
         except DirectoryError as exc:

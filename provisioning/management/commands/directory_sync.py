@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from itportal.locks import advisory_lock
 from provisioning.backends.errors import DirectoryError
 from provisioning.sync import sync_people
 
@@ -22,10 +23,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"\r{done} entries read", ending="")
                 self.stdout.flush()
 
-        try:
-            run = sync_people(full=not incremental, progress=progress)
-        except DirectoryError as exc:
-            raise CommandError(f"The directory did not answer as expected: {exc.message}") from exc
+        with advisory_lock("directory-sync") as acquired:
+            if not acquired:
+                raise CommandError("A directory sync is under way (beat or another command).")
+            try:
+                run = sync_people(full=not incremental, progress=progress)
+            except DirectoryError as exc:
+                raise CommandError(
+                    f"The directory did not answer as expected: {exc.message}"
+                ) from exc
         if show:
             self.stdout.write("")
         if verbosity:
