@@ -13,6 +13,7 @@ urlpatterns = [
     path("provisionierung/", include("provisioning.urls")),
     path("controlling/", include("metrics.controlling.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("postausgang/", include("notifications.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

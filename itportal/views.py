@@ -1,16 +1,24 @@
-"""Shared bases for the portal's list pages."""
+"""Shared bases for the portal's pages: filtered table lists, the IT-admin gate."""
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext_lazy as _
+from django.views import View
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedPaginator
+from itportal.roles import is_it_admin
 
 
 class FilteredTableView(SingleTableMixin, FilterView):
     """A django-tables2 table over a django-filter FilterSet, paginated.
 
-    Subclasses set ``table_class``, ``filterset_class``, ``title`` and implement
-    ``get_queryset`` with a selector, so visibility is decided in one place.
+    Subclasses set ``table_class``, ``filterset_class``, ``title`` and a ``selector``
+    (user → queryset) or their own ``get_queryset`` with one, so visibility is decided in
+    one place.
     """
 
     template_name = "portal/table_page.html"
@@ -20,6 +28,12 @@ class FilteredTableView(SingleTableMixin, FilterView):
     table_pagination = {"per_page": 25}
     title = ""
     intro = ""
+    selector = None
+
+    def get_queryset(self):
+        if self.selector is None:
+            return super().get_queryset()
+        return self.selector(self.request.user)
 
     def get_table_pagination(self, table):
         # ``?per_page=`` comes from the user: -1 or 10**9 must not reach the paginator.
@@ -33,3 +47,37 @@ class FilteredTableView(SingleTableMixin, FilterView):
         context["title"] = self.title
         context["intro"] = self.intro
         return context
+
+
+class ItAdminRequiredMixin:
+    """Only IT administration opens the view; everyone else gets 403 with ``denied_message``."""
+
+    denied_message = _("Only IT administration may open this page.")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not is_it_admin(request.user):
+            raise PermissionDenied(self.denied_message)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class RowActionView(View):
+    """A POST that acts on one row the user may see (``selector``); ``act`` does it through
+    a service and returns the success message, a conflict becomes an error message."""
+
+    selector = None
+
+    def act(self, row) -> str:
+        raise NotImplementedError
+
+    def success_url(self, row) -> str:
+        raise NotImplementedError
+
+    def post(self, request, pk):
+        row = get_object_or_404(self.selector(request.user), pk=pk)
+        try:
+            message = self.act(row)
+        except ActionConflict as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, message)
+        return redirect(self.success_url(row))

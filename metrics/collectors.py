@@ -1,7 +1,7 @@
 """Gauges read from the database at scrape time, with a fixed number of small queries.
 
 Each query filters on an indexed state column and groups in PostgreSQL, so a scrape
-costs three aggregate queries however many requests, jobs or entitlements exist.
+costs four aggregate queries however many requests, jobs or entitlements exist.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from notifications.selectors import mail_counts_by_state
 from provisioning.choices import EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app.choices import OPEN_STATES
@@ -33,6 +34,7 @@ class DatabaseCollector:
         yield from self._jobs(now)
         yield from self._entitlements()
         yield from self._requests(now)
+        yield from self._mails()
 
     def _jobs(self, now):
         rows = {
@@ -106,3 +108,14 @@ class DatabaseCollector:
             age.add_metric([state.value], _age(now, row.get("oldest")))
         yield count
         yield age
+
+    def _mails(self):
+        family = GaugeMetricFamily(
+            "itportal_mails_unsent",
+            "Mails not sent, by state (failed and uncertain ones wait for an IT admin "
+            "on Postausgang).",
+            labels=["state"],
+        )
+        for state, count in mail_counts_by_state().items():
+            family.add_metric([state], count)
+        yield family

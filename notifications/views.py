@@ -1,11 +1,19 @@
 """Pages of the mail outbox. Thin: reads through selectors, writes through services."""
 
 from django.contrib.auth.decorators import login_not_required
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django.views.i18n import LANGUAGE_QUERY_PARAMETER
 from django.views.i18n import set_language as django_set_language
 
-from notifications import services
+from itportal.views import FilteredTableView, ItAdminRequiredMixin, RowActionView
+from notifications import selectors, services
+from notifications.filtersets import MailFilterSet
+from notifications.tables import MailTable
+
+DENIED = gettext_lazy("Only IT administration sees the outgoing mail.")
 
 
 @login_not_required
@@ -18,3 +26,29 @@ def set_language(request):
             user=request.user, language=request.POST.get(LANGUAGE_QUERY_PARAMETER, "")
         )
     return response
+
+
+class OutboxView(ItAdminRequiredMixin, FilteredTableView):
+    """ "Postausgang": mails waiting, being retried, failed or interrupted."""
+
+    denied_message = DENIED
+    table_class = MailTable
+    filterset_class = MailFilterSet
+    title = gettext_lazy("Outgoing mail")
+    intro = gettext_lazy(
+        "Notifications not sent yet. Mails that failed or whose sending was interrupted "
+        "(they may have arrived) are sent again only when you say so."
+    )
+    selector = staticmethod(selectors.mails_visible_to)
+
+
+class MailRetryView(ItAdminRequiredMixin, RowActionView):
+    denied_message = DENIED
+    selector = staticmethod(selectors.mails_visible_to)
+
+    def act(self, mail) -> str:
+        services.mail_retry(mail_id=mail.pk)
+        return _("The mail to %(to)s will be sent again.") % {"to": mail.to}
+
+    def success_url(self, mail) -> str:
+        return reverse("notifications:outbox")

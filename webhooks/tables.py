@@ -1,8 +1,7 @@
 import django_tables2 as tables
-from django.utils.formats import date_format
-from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
+from itportal.tables import OutboxColumns
 from webhooks.choices import OPEN_DELIVERY_STATES
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -35,7 +34,8 @@ class EndpointTable(tables.Table):
         return ", ".join(str(s.get_event_type_display()) for s in record.subscriptions.all())
 
 
-class DeliveryTable(tables.Table):
+class DeliveryTable(OutboxColumns, tables.Table):
+    open_states = OPEN_DELIVERY_STATES
     created_at = tables.DateTimeColumn(
         verbose_name=_("Created"),
         format="SHORT_DATETIME_FORMAT",
@@ -59,14 +59,3 @@ class DeliveryTable(tables.Table):
 
     def render_event_type(self, record):
         return record.event.get_event_type_display()
-
-    def render_state(self, record):
-        return record.get_state_display()
-
-    def render_last_error(self, value):
-        return value if len(value) <= 120 else value[:119] + "…"
-
-    def render_next_attempt_at(self, record, value):
-        if record.state not in OPEN_DELIVERY_STATES:
-            return "—"
-        return date_format(localtime(value), "SHORT_DATETIME_FORMAT")

@@ -6,15 +6,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from itportal.exceptions import ActionConflict
-from itportal.roles import is_it_admin
-from itportal.views import FilteredTableView
+from itportal.views import FilteredTableView, RowActionView
+from itportal.views import ItAdminRequiredMixin as PortalAdminRequiredMixin
 from webhooks import selectors, services
 from webhooks.filtersets import DeliveryFilterSet, EndpointFilterSet
 from webhooks.forms import EndpointForm
@@ -24,11 +24,8 @@ from webhooks.tables import DeliveryTable, EndpointTable
 NEW_SECRET_KEY = "webhooks_new_secret"  # noqa: S105 - a session key name
 
 
-class ItAdminRequiredMixin:
-    def dispatch(self, request, *args, **kwargs):
-        if not is_it_admin(request.user):
-            raise PermissionDenied(_("Only IT administration manages webhooks."))
-        return super().dispatch(request, *args, **kwargs)
+class ItAdminRequiredMixin(PortalAdminRequiredMixin):
+    denied_message = gettext_lazy("Only IT administration manages webhooks.")
 
 
 def _remember_secret(request, endpoint, secret: str) -> None:
@@ -169,13 +166,12 @@ class DeliveryDetailView(ItAdminRequiredMixin, View):
         )
 
 
-class DeliveryRedeliverView(ItAdminRequiredMixin, View):
-    def post(self, request, pk):
-        delivery = get_object_or_404(selectors.deliveries_visible_to(request.user), pk=pk)
-        try:
-            services.delivery_redeliver(delivery_id=delivery.pk)
-        except ActionConflict as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, _("The delivery will be sent again."))
-        return redirect("webhooks:delivery", pk=delivery.pk)
+class DeliveryRedeliverView(ItAdminRequiredMixin, RowActionView):
+    selector = staticmethod(selectors.deliveries_visible_to)
+
+    def act(self, delivery) -> str:
+        services.delivery_redeliver(delivery_id=delivery.pk)
+        return _("The delivery will be sent again.")
+
+    def success_url(self, delivery) -> str:
+        return reverse("webhooks:delivery", kwargs={"pk": delivery.pk})
