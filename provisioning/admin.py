@@ -6,6 +6,7 @@ from catalogue.admin import CatalogueItemAdmin
 from provisioning.models import (
     DriftFinding,
     Entitlement,
+    ManualMembership,
     ProvisioningAction,
     ProvisioningJob,
     SyncRun,
@@ -66,6 +67,20 @@ class SyncRunAdmin(admin.ModelAdmin):
     list_filter = ("kind", "succeeded")
     readonly_fields = [f.name for f in SyncRun._meta.fields]
     inlines = [DriftFindingInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ManualMembership)
+class ManualMembershipAdmin(admin.ModelAdmin):
+    """Memberships reconciliation found given by hand; they keep a member in a group when an
+    entitlement to it ends. Delete one to let the portal remove the member with the last
+    entitlement."""
+
+    list_display = ("member_uid", "member_dn", "group_dn", "first_seen", "last_seen")
+    search_fields = ("member_uid", "member_dn", "group_dn")
+    readonly_fields = [f.name for f in ManualMembership._meta.fields]
 
     def has_add_permission(self, request):
         return False

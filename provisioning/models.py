@@ -285,3 +285,31 @@ class DriftFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.member} in {self.group_dn}"
+
+
+class ManualMembership(models.Model):
+    """A group membership the directory has without a grant of the portal (given by hand),
+    as reconciliation found it. It counts as one more holder of the membership: revoking
+    an entitlement to the same group leaves the member in it. Forgotten when
+    reconciliation no longer finds the member in the group."""
+
+    group_dn = models.CharField(_("group"), max_length=1000)
+    member_dn = models.CharField(_("member"), max_length=1000)
+    member_uid = models.CharField(_("account"), max_length=200, blank=True)
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now)
+
+    class Meta:
+        ordering = ["group_dn", "member_dn"]
+        verbose_name = _("membership given by hand")
+        verbose_name_plural = _("memberships given by hand")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group_dn", "member_dn"],
+                name="manualmembership_unique",
+                violation_error_message=_("This membership is already recorded."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_uid or self.member_dn} in {self.group_dn}"

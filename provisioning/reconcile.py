@@ -3,6 +3,9 @@
 Managed groups are those some provisioning job added people to. For each, the
 expected members are the holders of active entitlements whose grant added them;
 drift is reported both ways, and a missing membership can be repaired by a job.
+A member found without any grant, and with no portal job on the way, is remembered
+as given by hand (``ManualMembership``): revoking an entitlement to the same group
+then leaves that member in it. ``holders_report`` lists who holds what, and why.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError
 from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
-from provisioning.models import DriftFinding, ProvisioningJob, SyncRun
+from provisioning.holders import IN_PROGRESS, dn_key
+from provisioning.models import DriftFinding, ManualMembership, ProvisioningJob, SyncRun
 
 
 def reconcile() -> SyncRun:
@@ -29,11 +34,12 @@ def reconcile() -> SyncRun:
     managed: set[str] = set()
     expected: dict[str, dict[str, object]] = defaultdict(dict)  # group → uid → entitlement
     for job in grants:
-        group = job.target_dn.lower()
+        group = dn_key(job.target_dn)
         managed.add(group)
         entitlement = getattr(job.request, "entitlement", None)
         if entitlement is not None and entitlement.state == EntitlementState.ACTIVE:
-            expected[group][job.user_uid] = entitlement
+            expected[group].setdefault(job.user_uid, entitlement)
+    on_the_way = _portal_changes_on_the_way()
     findings: list[DriftFinding] = []
     lines: list[str] = []
     user_dns: dict[str, str | None] = {}
@@ -62,11 +68,15 @@ def reconcile() -> SyncRun:
                         entitlement=entitlement,
                     )
                 )
-        service_dns = {backend.config.bind_dn.lower()}
-        for dn in sorted(actual - set(wanted) - service_dns):
+        service_dns = {dn_key(backend.config.bind_dn)}
+        without_grant = {dn_key(dn) for dn in actual} - {dn_key(dn) for dn in wanted if dn}
+        without_grant -= service_dns
+        for dn in sorted(without_grant):
             findings.append(
                 DriftFinding(run=run, kind=DriftFinding.Kind.UNEXPECTED, group_dn=group, member=dn)
             )
+        busy = {dn_key(dn) for uid in on_the_way[group] if (dn := dn_of(uid))}
+        _remember_by_hand(group, without_grant - busy, {dn_key(dn) for dn in actual})
     DriftFinding.objects.bulk_create(findings)
     run.counts = {
         "groups": len(managed),
@@ -90,6 +100,91 @@ def reconcile() -> SyncRun:
             )
         notify_it_admins(subject, body)
     return run
+
+
+def _portal_changes_on_the_way() -> dict[str, set[str]]:
+    """group → uids the portal is still changing (a grant on its way, a revocation not
+    done): their membership is neither given by hand nor settled."""
+    busy: dict[str, set[str]] = defaultdict(set)
+    jobs = ProvisioningJob.objects.filter(kind__in=[ActionKind.ADD_TO_GROUP]).filter(
+        Q(state__in=[JobState.PENDING, JobState.RUNNING, JobState.RETRYING, JobState.FAILED])
+        | Q(request__state__in=IN_PROGRESS)
+        | Q(entitlement__state=EntitlementState.REVOKING)
+        | Q(request__entitlement__state=EntitlementState.REVOKING)
+    )
+    revokes = ProvisioningJob.objects.filter(
+        kind=ActionKind.REMOVE_FROM_GROUP, direction=Direction.REVOKE
+    ).exclude(state=JobState.SUCCEEDED)
+    for target, uid in [
+        *jobs.values_list("target_dn", "user_uid"),
+        *revokes.values_list("target_dn", "user_uid"),
+    ]:
+        busy[dn_key(target)].add(uid)
+    return busy
+
+
+def _remember_by_hand(group: str, by_hand: set[str], present: set[str]) -> None:
+    """Record members of ``group`` given by hand; forget those no longer in it."""
+    now = timezone.now()
+    ManualMembership.objects.filter(group_dn=group).exclude(member_dn__in=present).delete()
+    known = set(
+        ManualMembership.objects.filter(group_dn=group, member_dn__in=by_hand).values_list(
+            "member_dn", flat=True
+        )
+    )
+    ManualMembership.objects.filter(group_dn=group, member_dn__in=known).update(last_seen=now)
+    ManualMembership.objects.bulk_create(
+        [
+            ManualMembership(group_dn=group, member_dn=dn, member_uid=_uid_of(dn))
+            for dn in sorted(by_hand - known)
+        ],
+        ignore_conflicts=True,  # a concurrent reconciliation recorded it first
+    )
+
+
+def _uid_of(dn: str) -> str:
+    """The uid or sAMAccountName when the DN is built from it (uid=..., cn=... for AD)."""
+    first = dn.split(",", 1)[0]
+    name, _sep, value = first.partition("=")
+    return value[:200] if name in ("uid", "samaccountname") else ""
+
+
+def holders_report() -> list[str]:
+    """Every managed membership with who holds it and through which entitlement.
+
+    Reads the database only: active entitlements whose grant added the member, and the
+    memberships given by hand that reconciliation found. Shared ones say how many.
+    """
+    from provisioning.holders import Holder
+
+    held: dict[str, dict[str, list[Holder]]] = defaultdict(lambda: defaultdict(list))
+    grants = (
+        ProvisioningJob.objects.filter(
+            direction=Direction.GRANT,
+            kind=ActionKind.ADD_TO_GROUP,
+            request__entitlement__state=EntitlementState.ACTIVE,
+        )
+        .select_related("request__entitlement")
+        .order_by("request_id")
+    )
+    for job in grants:
+        holders = held[dn_key(job.target_dn)][job.user_uid.lower()]
+        if all(h.request_id != job.request_id for h in holders):
+            entitlement = job.request.entitlement
+            holders.append(
+                Holder(entitlement.pk, job.request_id, job.request.item_name, job.user_uid)
+            )
+    for manual in ManualMembership.objects.all():
+        member = manual.member_uid.lower() or manual.member_dn
+        held[manual.group_dn][member].append(Holder(None, None, "", member, by_hand=True))
+    lines = []
+    for group in sorted(held):
+        lines.append(group)
+        for member, holders in sorted(held[group].items()):
+            shared = f" [{len(holders)} holders]" if len(holders) > 1 else ""
+            reasons = "; ".join(h.describe() for h in holders)
+            lines.append(f"  {member}{shared}: {reasons}")
+    return lines
 
 
 def repair_missing(*, finding_id: int) -> ProvisioningJob:

@@ -21,9 +21,9 @@ from django.utils.translation import gettext as _
 from catalogue.choices import FulfilmentKind
 from itportal.exceptions import ActionConflict
 from provisioning import templating
-from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
-from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
+from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
+from provisioning.executor import execute
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from provisioning.signals import directory_error, entitlement_revoked
 from requests_app import services as request_services
@@ -150,29 +150,6 @@ def provision_request(*, request_id: int) -> list[int]:
 
 
 # --- running one job ----------------------------------------------------------------------
-
-
-def execute(job: ProvisioningJob) -> str:
-    """Apply the job to the directory; returns what it did, for the job log."""
-    backend = get_backend()
-    kind = job.kind
-    if kind == ActionKind.CREATE_ACCOUNT:
-        created = backend.create_user(job.user_uid, dict(job.attributes), None)
-        return "account created" if created else "account already present"
-    user = backend.require_user(job.user_uid)
-    if kind == ActionKind.ADD_TO_GROUP:
-        changed = backend.add_member(job.target_dn, user.dn)
-        return "added to group" if changed else "already a member"
-    if kind == ActionKind.REMOVE_FROM_GROUP:
-        changed = backend.remove_member(job.target_dn, user.dn)
-        return "removed from group" if changed else "was not a member"
-    if kind == ActionKind.SET_ATTRIBUTES:
-        changed = backend.set_attributes(user.dn, job.attributes)
-        return "attributes set" if changed else "attributes already set"
-    if kind in (ActionKind.ENABLE_ACCOUNT, ActionKind.DISABLE_ACCOUNT):
-        changed = backend.set_enabled(user.dn, kind == ActionKind.ENABLE_ACCOUNT)
-        return "account state changed" if changed else "account state already right"
-    raise PermanentDirectoryError(f"unknown action {kind}")
 
 
 @dataclass

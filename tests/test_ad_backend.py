@@ -87,6 +87,22 @@ def test_group_membership_add_remove_read_back(ad, admin, ad_ou):
     assert ad.remove_member(group, user.dn) is True
     assert ad.remove_member(group, user.dn) is False
     assert read(admin, group, "member").get("member", []) == []
+    # A concurrent change between our read and our write: AD's "already so" answers
+    # (entryAlreadyExists / unwillingToPerform on member) count as done after a read-back.
+    codes = []
+
+    def by_hand(change):
+        def write():
+            assert admin.modify(group, {"member": [(change, [user.dn])]}), admin.result
+            codes.append(change)
+
+        return write
+
+    assert ad.add_member(group, user.dn, before_write=by_hand(ldap3.MODIFY_ADD)) is False
+    assert [str(m).lower() for m in read(admin, group, "member")["member"]] == [user.dn.lower()]
+    assert ad.remove_member(group, user.dn, before_write=by_hand(ldap3.MODIFY_DELETE)) is False
+    assert read(admin, group, "member").get("member", []) == []
+    assert codes == [ldap3.MODIFY_ADD, ldap3.MODIFY_DELETE]
 
 
 def test_missing_group_is_a_permanent_error(ad, ad_ou):
@@ -157,16 +173,21 @@ def test_vpn_order_through_jobs_against_active_directory(
             {"sAMAccountName": org.bob.personnel_number},
         )
         item = automated_item(org.service_desk, group_action(group))
-        req = place_order(item, org.alice.user, beneficiary=org.bob)
-        with django_capture_on_commit_callbacks(execute=True):
-            request_services.request_approve(request_id=req.pk, user=org.manager.user)
-        req.refresh_from_db()
-        assert req.state == "fulfilled", req.resolution_note
+        entitlements = []
+        for _twice in range(2):  # the same item twice: one membership, two holders
+            req = place_order(item, org.alice.user, beneficiary=org.bob)
+            with django_capture_on_commit_callbacks(execute=True):
+                request_services.request_approve(request_id=req.pk, user=org.manager.user)
+            req.refresh_from_db()
+            assert req.state == "fulfilled", req.resolution_note
+            entitlements.append(Entitlement.objects.get(request=req))
         bob_dn = f"CN=Bob,{ad_ou}".lower()
         assert [str(m).lower() for m in read(admin, group, "member")["member"]] == [bob_dn]
-        entitlement = Entitlement.objects.get(request=req)
         with django_capture_on_commit_callbacks(execute=True):
-            services.entitlement_revoke(entitlement_id=entitlement.pk, user=None, reason="test")
+            services.entitlement_revoke(entitlement_id=entitlements[0].pk, user=None, reason="test")
+        assert [str(m).lower() for m in read(admin, group, "member")["member"]] == [bob_dn]
+        with django_capture_on_commit_callbacks(execute=True):
+            services.entitlement_revoke(entitlement_id=entitlements[1].pk, user=None, reason="test")
         assert read(admin, group, "member").get("member", []) == []
     finally:
         reset_backends()

@@ -77,7 +77,8 @@ def test_running_a_job_twice_leaves_the_same_directory(
     )
     job = ProvisioningJob.objects.get(request=req)
     before = members(ldap, group)
-    assert services.execute(job) == "already a member"  # a second delivery of the same job
+    # A second delivery of the same job finds its own change in place and says so.
+    assert services.execute(job) == "already applied, e.g. by an earlier attempt (add to group)"
     assert services.job_run(job_id=job.pk) is None  # settled jobs never run again
     assert members(ldap, group) == before
     job.refresh_from_db()

@@ -9,7 +9,13 @@ import re
 import ldap3
 
 from provisioning.backends.base import DirectoryBackend, rdn_value
-from provisioning.backends.errors import PermanentDirectoryError
+from provisioning.backends.errors import (
+    ATTRIBUTE_OR_VALUE_EXISTS,
+    ENTRY_ALREADY_EXISTS,
+    NO_SUCH_ATTRIBUTE,
+    UNWILLING_TO_PERFORM,
+    PermanentDirectoryError,
+)
 
 ACCOUNTDISABLE = 0x0002
 NORMAL_ACCOUNT = 0x0200
@@ -29,6 +35,10 @@ class ActiveDirectoryBackend(DirectoryBackend):
     user_object_classes = ("top", "person", "organizationalPerson", "user")
     group_object_filter = "(objectClass=group)"
     group_owner_attribute = "managedBy"
+    # AD answers a duplicate member with entryAlreadyExists and a missing one with
+    # unwillingToPerform (WILL_NOT_PERFORM); both are confirmed by reading back.
+    member_exists_codes = frozenset({ATTRIBUTE_OR_VALUE_EXISTS, ENTRY_ALREADY_EXISTS})
+    member_missing_codes = frozenset({NO_SUCH_ATTRIBUTE, UNWILLING_TO_PERFORM})
 
     def group_members(self, group_dn: str) -> set[str]:
         """All members, also past Windows' cap of 1,500 values per read (ranged retrieval)."""
@@ -65,7 +75,7 @@ class ActiveDirectoryBackend(DirectoryBackend):
         cn = attributes.get("cn") or uid
         return f"CN={rdn_value(cn)},{self.config.user_base}"
 
-    def create_user(self, uid, attributes, password=None) -> bool:
+    def create_user(self, uid, attributes, password=None, *, before_write=None) -> bool:
         if self.find_user(uid) is not None:
             return False
         if password and not self.encrypted:
@@ -77,7 +87,10 @@ class ActiveDirectoryBackend(DirectoryBackend):
         # Created disabled; enabled once the password is set (AD refuses the reverse).
         values["userAccountControl"] = str(NORMAL_ACCOUNT | ACCOUNTDISABLE)
         dn = self.user_dn_for(uid, values)
-        self.run(lambda c: c.add(dn, list(self.user_object_classes), values))
+        if before_write is not None:
+            before_write()
+        if not self.add_user_entry(uid, dn, values):
+            return False
         if password:
             self.set_password(dn, password)
             self.set_enabled(dn, True)
@@ -104,11 +117,13 @@ class ActiveDirectoryBackend(DirectoryBackend):
     def is_enabled(self, user_dn: str) -> bool:
         return not self._uac(user_dn) & ACCOUNTDISABLE
 
-    def set_enabled(self, user_dn: str, enabled: bool) -> bool:
+    def set_enabled(self, user_dn: str, enabled: bool, *, before_write=None) -> bool:
         uac = self._uac(user_dn)
         wanted = uac & ~ACCOUNTDISABLE if enabled else uac | ACCOUNTDISABLE
         if wanted == uac:
             return False
+        if before_write is not None:
+            before_write()
         self.run(
             lambda c: c.modify(
                 user_dn, {"userAccountControl": [(ldap3.MODIFY_REPLACE, [str(wanted)])]}

@@ -19,6 +19,9 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from provisioning.backends.errors import (
+    ATTRIBUTE_OR_VALUE_EXISTS,
+    ENTRY_ALREADY_EXISTS,
+    NO_SUCH_ATTRIBUTE,
     DirectoryError,
     PermanentDirectoryError,
     classify,
@@ -54,6 +57,11 @@ class DirectoryUser:
     dn: str
     uid: str
     attributes: dict
+
+
+def _announce(before_write) -> None:
+    if before_write is not None:
+        before_write()
 
 
 def filter_value(value: str) -> str:
@@ -247,19 +255,40 @@ class DirectoryBackend(ABC):
 
     # --- writes (idempotent) --------------------------------------------------------
 
-    def add_member(self, group_dn: str, user_dn: str) -> bool:
+    # Answers to a membership write that mean "already as wanted" in this dialect. They
+    # come from a concurrent job, or from our own write resent after a lost connection
+    # (see ``run``); a read-back decides, so a real refusal is never swallowed.
+    member_exists_codes = frozenset({ATTRIBUTE_OR_VALUE_EXISTS})
+    member_missing_codes = frozenset({NO_SUCH_ATTRIBUTE})
+
+    def add_member(self, group_dn: str, user_dn: str, *, before_write=None) -> bool:
+        """Add unless present; True if this call added. ``before_write()`` runs just
+        before the write is sent (the job log records the intended change there)."""
         if self.is_member(group_dn, user_dn):
             return False
-        self.run(lambda c: c.modify(group_dn, {"member": [(ldap3.MODIFY_ADD, [user_dn])]}))
+        _announce(before_write)
+        try:
+            self.run(lambda c: c.modify(group_dn, {"member": [(ldap3.MODIFY_ADD, [user_dn])]}))
+        except DirectoryError as exc:
+            if exc.code in self.member_exists_codes and self.is_member(group_dn, user_dn):
+                return False
+            raise
         return True
 
-    def remove_member(self, group_dn: str, user_dn: str) -> bool:
+    def remove_member(self, group_dn: str, user_dn: str, *, before_write=None) -> bool:
+        """Remove if present; True if this call removed."""
         if not self.is_member(group_dn, user_dn):
             return False
-        self.run(lambda c: c.modify(group_dn, {"member": [(ldap3.MODIFY_DELETE, [user_dn])]}))
+        _announce(before_write)
+        try:
+            self.run(lambda c: c.modify(group_dn, {"member": [(ldap3.MODIFY_DELETE, [user_dn])]}))
+        except DirectoryError as exc:
+            if exc.code in self.member_missing_codes and not self.is_member(group_dn, user_dn):
+                return False
+            raise
         return True
 
-    def set_attributes(self, dn: str, attributes: dict[str, str]) -> bool:
+    def set_attributes(self, dn: str, attributes: dict[str, str], *, before_write=None) -> bool:
         """Replace the given attributes where they differ; empty values delete."""
         if not attributes:
             return False
@@ -274,18 +303,32 @@ class DirectoryBackend(ABC):
             if have != want:
                 changes[name] = [(ldap3.MODIFY_REPLACE, want)]
         if changes:
+            _announce(before_write)
             self.run(lambda c: c.modify(dn, changes))
         return bool(changes)
 
+    def add_user_entry(self, uid: str, dn: str, values: dict) -> bool:
+        """Add the account's entry; False if it turns out to be there already (our own
+        add resent after a lost connection, or a concurrent job)."""
+        try:
+            self.run(lambda c: c.add(dn, list(self.user_object_classes), values))
+        except DirectoryError as exc:
+            if exc.code == ENTRY_ALREADY_EXISTS and self.find_user(uid) is not None:
+                return False
+            raise
+        return True
+
     @abstractmethod
-    def create_user(self, uid: str, attributes: dict[str, str], password: str | None) -> bool:
+    def create_user(
+        self, uid: str, attributes: dict[str, str], password: str | None, *, before_write=None
+    ) -> bool:
         """Create the account unless it exists; True if created."""
 
     @abstractmethod
     def is_enabled(self, user_dn: str) -> bool: ...
 
     @abstractmethod
-    def set_enabled(self, user_dn: str, enabled: bool) -> bool:
+    def set_enabled(self, user_dn: str, enabled: bool, *, before_write=None) -> bool:
         """Enable or disable the account; True if that changed anything."""
 
     def check(self) -> None:

@@ -17,7 +17,7 @@ class OpenLDAPBackend(DirectoryBackend):
     def user_dn_for(self, uid: str) -> str:
         return f"uid={rdn_value(uid)},{self.config.user_base}"
 
-    def create_user(self, uid, attributes, password=None) -> bool:
+    def create_user(self, uid, attributes, password=None, *, before_write=None) -> bool:
         if self.find_user(uid) is not None:
             return False
         values = {k: v for k, v in attributes.items() if v not in (None, "")}
@@ -26,17 +26,19 @@ class OpenLDAPBackend(DirectoryBackend):
         values["uid"] = uid
         if password:
             values["userPassword"] = password
-        dn = self.user_dn_for(uid)
-        self.run(lambda c: c.add(dn, list(self.user_object_classes), values))
-        return True
+        if before_write is not None:
+            before_write()
+        return self.add_user_entry(uid, self.user_dn_for(uid), values)
 
     def is_enabled(self, user_dn: str) -> bool:
         found = self.search(user_dn, "(objectClass=*)", ["pwdAccountLockedTime"], scope="BASE")
         return not (found and found[0][1].get("pwdAccountLockedTime"))
 
-    def set_enabled(self, user_dn: str, enabled: bool) -> bool:
+    def set_enabled(self, user_dn: str, enabled: bool, *, before_write=None) -> bool:
         if self.is_enabled(user_dn) == enabled:
             return False
         return self.set_attributes(
-            user_dn, {"pwdAccountLockedTime": "" if enabled else LOCKED_FOREVER}
+            user_dn,
+            {"pwdAccountLockedTime": "" if enabled else LOCKED_FOREVER},
+            before_write=before_write,
         )

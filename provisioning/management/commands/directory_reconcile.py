@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from itportal.locks import advisory_lock
 from provisioning.backends.errors import DirectoryError
 from provisioning.models import DriftFinding
-from provisioning.reconcile import reconcile, repair_missing
+from provisioning.reconcile import holders_report, reconcile, repair_missing
 
 
 class Command(BaseCommand):
@@ -13,14 +13,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repair", action="store_true", help="Re-add memberships that are granted but missing."
         )
+        parser.add_argument(
+            "--holders",
+            action="store_true",
+            help="List every managed membership with the entitlements (or the hand grant) "
+            "holding it.",
+        )
 
-    def handle(self, *args, repair=False, verbosity=1, **options):
+    def handle(self, *args, repair=False, holders=False, verbosity=1, **options):
         with advisory_lock("directory-reconcile") as acquired:
             if not acquired:
                 raise CommandError("A reconciliation is under way (beat or another command).")
-            self.reconcile(repair=repair, verbosity=verbosity)
+            self.reconcile(repair=repair, holders=holders, verbosity=verbosity)
 
-    def reconcile(self, *, repair, verbosity):
+    def reconcile(self, *, repair, holders, verbosity):
         try:
             run = reconcile()
         except DirectoryError as exc:
@@ -32,6 +38,9 @@ class Command(BaseCommand):
                 )
             if repair and finding.kind == DriftFinding.Kind.MISSING:
                 repair_missing(finding_id=finding.pk)
+        if holders:
+            for line in holders_report():
+                self.stdout.write(line)
         if verbosity:
             counts = ", ".join(f"{k} {v}" for k, v in run.counts.items())
             self.stdout.write(self.style.SUCCESS(f"Reconciliation: {counts}"))

@@ -1,0 +1,105 @@
+"""The apply step of a provisioning job: read the directory, write the difference.
+
+Runs outside any database transaction (``services.job_run`` owns the job's state).
+Before each write the intended change is committed to the job log, so a run whose
+database commit failed after the directory write leaves a trace; the retry that then
+finds the change in place says so instead of "was not a member". A revoke leaves a
+membership (or an enabled account) alone while another entitlement still holds it.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from provisioning.backends import get_backend
+from provisioning.backends.errors import PermanentDirectoryError
+from provisioning.choices import ActionKind, Direction
+from provisioning.holders import other_holders, serialised
+from provisioning.models import ProvisioningJob
+
+INTENT = "intended: "
+EARLIER = "already applied, e.g. by an earlier attempt"
+
+# What each kind does, for the intent line and the notes: (intent, done, already so).
+WORDS = {
+    ActionKind.ADD_TO_GROUP: ("add to group", "added to group", "already a member"),
+    ActionKind.REMOVE_FROM_GROUP: ("remove from group", "removed from group", "was not a member"),
+    ActionKind.CREATE_ACCOUNT: ("create account", "account created", "account already present"),
+    ActionKind.SET_ATTRIBUTES: ("set attributes", "attributes set", "attributes already set"),
+    ActionKind.ENABLE_ACCOUNT: (
+        "enable account",
+        "account state changed",
+        "account state already right",
+    ),
+    ActionKind.DISABLE_ACCOUNT: (
+        "disable account",
+        "account state changed",
+        "account state already right",
+    ),
+}
+
+
+def _append_log(job: ProvisioningJob, text: str) -> None:
+    """Commit one log line now (autocommit in the worker), not with the job's next state."""
+    line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {text}\n"
+    job.log = f"{job.log}{line}"
+    ProvisioningJob.objects.filter(pk=job.pk).update(
+        log=Concat(F("log"), Value(line)), updated_at=timezone.now()
+    )
+
+
+def execute(job: ProvisioningJob) -> str:
+    """Apply the job to the directory; returns what it did, for the job log."""
+    if job.kind not in WORDS:
+        raise PermanentDirectoryError(f"unknown action {job.kind}")
+    with serialised(job):
+        return _apply(job)
+
+
+def _apply(job: ProvisioningJob) -> str:
+    backend = get_backend()
+    kind = job.kind
+    intent, done, already = WORDS[kind]
+    intent_line = f"{INTENT}{intent} {job.target_dn}".rstrip() + f" (account {job.user_uid})"
+    earlier = intent_line in job.log  # an earlier attempt got as far as writing
+    written = []
+
+    def before_write():
+        _append_log(job, intent_line)
+        written.append(True)
+
+    if kind == ActionKind.CREATE_ACCOUNT:
+        changed = backend.create_user(
+            job.user_uid, dict(job.attributes), None, before_write=before_write
+        )
+        return _note(changed, written, earlier, intent, done, already)
+    user = backend.require_user(job.user_uid)
+    if job.direction == Direction.REVOKE:
+        holders = other_holders(job, member_dn=user.dn)
+        if holders:
+            reasons = "; ".join(holder.describe() for holder in holders)
+            return f"left as it is ({intent} not needed): still held through {reasons}"
+    if kind == ActionKind.ADD_TO_GROUP:
+        changed = backend.add_member(job.target_dn, user.dn, before_write=before_write)
+    elif kind == ActionKind.REMOVE_FROM_GROUP:
+        changed = backend.remove_member(job.target_dn, user.dn, before_write=before_write)
+    elif kind == ActionKind.SET_ATTRIBUTES:
+        changed = backend.set_attributes(user.dn, job.attributes, before_write=before_write)
+    else:
+        changed = backend.set_enabled(
+            user.dn, kind == ActionKind.ENABLE_ACCOUNT, before_write=before_write
+        )
+    return _note(changed, written, earlier, intent, done, already)
+
+
+def _note(changed, written, earlier, intent, done, already) -> str:
+    if changed:
+        return done
+    if written:
+        # The write was sent and the directory answered "already so" (confirmed by a read).
+        return f"{EARLIER} or by a concurrent job ({intent})"
+    if earlier:
+        return f"{EARLIER} ({intent})"
+    return already
