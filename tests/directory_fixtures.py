@@ -47,3 +47,21 @@ def directory_settings(settings, directory):
     reset_backends()
     yield directory
     reset_backends()
+
+
+@pytest.fixture
+def provisioning_directory(directory_settings, settings):
+    """``directory_settings`` with provisioning retries milliseconds apart, for job tests."""
+    settings.PROVISIONING_RETRY_BASE_SECONDS = 0.01
+    settings.PROVISIONING_RETRY_MAX_SECONDS = 0.02
+    return directory_settings
+
+
+@pytest.fixture
+def vpn(org, provisioning_directory):
+    """An automated item "VPN-Zugang" adding its beneficiary to cn=vpn-users: (item, group DN)."""
+    from tests.provisioning_support import add_group, automated_item, group_action
+
+    group = add_group(provisioning_directory, "vpn-users")
+    item = automated_item(org.service_desk, group_action(group), name="VPN-Zugang", slug="vpn")
+    return item, group

@@ -23,17 +23,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ldap(directory_settings, settings):
-    settings.PROVISIONING_RETRY_BASE_SECONDS = 0.01
-    settings.PROVISIONING_RETRY_MAX_SECONDS = 0.02
-    return directory_settings
-
-
-@pytest.fixture
-def vpn(org, ldap):
-    group = add_group(ldap, "vpn-users")
-    item = automated_item(org.service_desk, group_action(group), name="VPN-Zugang", slug="vpn")
-    return item, group
+def ldap(provisioning_directory):
+    return provisioning_directory
 
 
 def approve(req, user, callbacks):
