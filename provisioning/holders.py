@@ -10,13 +10,13 @@ so the holder check and the write it leads to cannot interleave with another job
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 
+from itportal.locks import lock_key
 from provisioning.backends.errors import TransientDirectoryError
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
 from provisioning.models import ManualMembership, ProvisioningJob
@@ -63,26 +63,28 @@ def membership_key(job: ProvisioningJob) -> tuple[str, ...]:
 def serialised(job: ProvisioningJob):
     """Hold a PostgreSQL advisory lock on what the job changes while it reads and writes.
 
-    A session lock, not a transaction lock: the directory call runs outside any
-    transaction (and the job log is committed before the write). A job that waits too
-    long gets a transient error and retries later with backoff.
+    As in ``itportal.locks``: a transaction lock, held by a transaction on a connection of
+    its own for as long as the job's directory work lasts (the work itself runs outside
+    any transaction of the default connection, whose job log is committed before the
+    write). A job that waits too long gets a transient error and retries with backoff.
     """
-    digest = hashlib.blake2b("\x1f".join(membership_key(job)).encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            if cursor.fetchone()[0]:
-                break
-            if time.monotonic() > deadline:
-                raise TransientDirectoryError("Another job is changing the same membership.")
-            time.sleep(0.05)
+    key = lock_key("\x1f".join(membership_key(job)))
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        yield
+        holder.ensure_connection()
+        raw = holder.connection
+        with raw.transaction(), raw.cursor() as cursor:
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() > deadline:
+                    raise TransientDirectoryError("Another job is changing the same membership.")
+                time.sleep(0.05)
+            yield
     finally:
-        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        holder.close()
 
 
 @dataclass(frozen=True)

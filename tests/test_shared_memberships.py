@@ -1,13 +1,12 @@
 """Shared memberships and "already done" answers, on the private slapd, read back with
 ldapsearch: a membership held by several entitlements stays until the last one ends."""
 
-import hashlib
-
 import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from itportal.locks import lock_key
 from provisioning import holders, services
 from provisioning.backends import get_backend
 from provisioning.backends.errors import PermanentDirectoryError
@@ -255,11 +254,7 @@ def test_jobs_on_the_same_membership_wait_for_each_other(org, ldap, vpn, place_o
     request_services.request_approve(request_id=req.pk, user=org.manager.user)
     services.provision_request(request_id=req.pk)
     job = ProvisioningJob.objects.get(request=req)
-    key = int.from_bytes(
-        hashlib.blake2b("\x1f".join(holders.membership_key(job)).encode(), digest_size=8).digest(),
-        "big",
-        signed=True,
-    )
+    key = lock_key("\x1f".join(holders.membership_key(job)))
     params = connection.get_connection_params()
     with psycopg.connect(**params, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", [key])
