@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Q
+from django.db.models import Q, Subquery
 
 from itportal.locks import lock_key
 from provisioning.backends.errors import TransientDirectoryError
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
 from provisioning.models import ManualMembership, ProvisioningJob
 from requests_app.choices import RequestState
+from requests_app.models import ServiceRequest
 
 GROUP_KINDS = (ActionKind.ADD_TO_GROUP, ActionKind.REMOVE_FROM_GROUP)
 IN_PROGRESS = (RequestState.APPROVED, RequestState.IN_FULFILMENT)
@@ -113,9 +114,13 @@ def other_holders(job: ProvisioningJob, *, member_dn: str | None = None) -> list
     to be given by hand.
     """
     grant_kinds = [grant for grant, reverse in REVERSE.items() if reverse == job.kind]
+    # The beneficiary's requests (an indexed key) rather than a scan for the uid.
+    beneficiary = ServiceRequest.objects.filter(pk=job.request_id).values("beneficiary_id")
     candidates = (
         ProvisioningJob.objects.filter(
-            direction=Direction.GRANT, kind__in=grant_kinds, user_uid__iexact=job.user_uid
+            direction=Direction.GRANT,
+            kind__in=grant_kinds,
+            request__beneficiary_id=Subquery(beneficiary),
         )
         .exclude(request_id=job.request_id)
         .filter(
@@ -128,7 +133,8 @@ def other_holders(job: ProvisioningJob, *, member_dn: str | None = None) -> list
     target = dn_key(job.target_dn) if job.target_dn else ""
     holders: dict[int, Holder] = {}
     for grant in candidates:
-        if (dn_key(grant.target_dn) if grant.target_dn else "") != target:
+        same_account = grant.user_uid.lower() == job.user_uid.lower()
+        if not same_account or (dn_key(grant.target_dn) if grant.target_dn else "") != target:
             continue
         entitlement = getattr(grant.request, "entitlement", None)
         active = entitlement is not None and entitlement.state == EntitlementState.ACTIVE

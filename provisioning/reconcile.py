@@ -78,10 +78,15 @@ def reconcile() -> SyncRun:
         busy = {dn_key(dn) for uid in on_the_way[group] if (dn := dn_of(uid))}
         _remember_by_hand(group, without_grant - busy, {dn_key(dn) for dn in actual})
     DriftFinding.objects.bulk_create(findings)
+    shared = holders_report(shared_only=True)
+    if shared:
+        lines += ["Memberships held more than once (removed only when the last holder ends):"]
+        lines += shared
     run.counts = {
         "groups": len(managed),
         "missing": sum(f.kind == DriftFinding.Kind.MISSING for f in findings),
         "unexpected": sum(f.kind == DriftFinding.Kind.UNEXPECTED for f in findings),
+        "shared": sum(line.startswith("  ") for line in shared),
     }
     run.report = "\n".join(lines)
     run.finished_at = timezone.now()
@@ -149,8 +154,9 @@ def _uid_of(dn: str) -> str:
     return value[:200] if name in ("uid", "samaccountname") else ""
 
 
-def holders_report() -> list[str]:
-    """Every managed membership with who holds it and through which entitlement.
+def holders_report(*, shared_only: bool = False) -> list[str]:
+    """Every managed membership with who holds it and through which entitlement
+    (``shared_only``: those held more than once), grouped by group.
 
     Reads the database only: active entitlements whose grant added the member, and the
     memberships given by hand that reconciliation found. Shared ones say how many.
@@ -179,8 +185,14 @@ def holders_report() -> list[str]:
         held[manual.group_dn][member].append(Holder(None, None, "", member, by_hand=True))
     lines = []
     for group in sorted(held):
-        lines.append(group)
-        for member, holders in sorted(held[group].items()):
+        members = [
+            (member, holders)
+            for member, holders in sorted(held[group].items())
+            if len(holders) > 1 or not shared_only
+        ]
+        if members:
+            lines.append(group)
+        for member, holders in members:
             shared = f" [{len(holders)} holders]" if len(holders) > 1 else ""
             reasons = "; ".join(h.describe() for h in holders)
             lines.append(f"  {member}{shared}: {reasons}")

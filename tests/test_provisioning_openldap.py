@@ -251,12 +251,12 @@ def test_reconciliation_finds_drift_both_ways_and_repairs(
         org.manager.user,
         django_capture_on_commit_callbacks,
     )
-    assert reconcile().counts == {"groups": 1, "missing": 0, "unexpected": 0}
+    assert reconcile().counts == {"groups": 1, "missing": 0, "unexpected": 0, "shared": 0}
     # By hand, as an admin would with ldapmodify: one added without grant, one removed.
     ldapmodify(ldap, f"dn: {group}\nchangetype: modify\nadd: member\nmember: {stranger}\n")
     ldapmodify(ldap, f"dn: {group}\nchangetype: modify\ndelete: member\nmember: {bob_dn}\n")
     run = reconcile()
-    assert run.counts == {"groups": 1, "missing": 1, "unexpected": 1}
+    assert run.counts == {"groups": 1, "missing": 1, "unexpected": 1, "shared": 0}
     missing = run.findings.get(kind="missing")
     assert missing.member == org.bob.personnel_number
     assert run.findings.get(kind="unexpected").member == stranger.lower()

@@ -11,7 +11,7 @@ from provisioning import holders, services
 from provisioning.backends import get_backend
 from provisioning.backends.errors import PermanentDirectoryError
 from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
-from provisioning.models import Entitlement, ManualMembership, ProvisioningJob
+from provisioning.models import Entitlement, ManualMembership, ProvisioningJob, SyncRun
 from provisioning.reconcile import reconcile
 from requests_app import services as request_services
 from requests_app.choices import RequestState
@@ -153,6 +153,10 @@ def test_reconcile_lists_holders(org, ldap, vpn, fulfil, capsys):
     modify(ldap, group, {"member": [(ADD, [alice])]})
     call_command("directory_reconcile", "--holders")
     out = capsys.readouterr().out
+    run = SyncRun.objects.get()
+    assert run.counts["shared"] == 1  # Bob's; Alice's hand grant is her only holder
+    assert f"{org.bob.personnel_number.lower()} [2 holders]" in run.report
+    assert org.alice.personnel_number.lower() not in run.report
     uid = org.bob.personnel_number.lower()
     assert f"  {uid} [2 holders]: entitlement #{first.pk} (VPN-Zugang" in out
     assert f"entitlement #{second.pk} (VPN-Zugang" in out
