@@ -10,7 +10,10 @@ class ProvisioningConfig(AppConfig):
         from catalogue.choices import ApproverKind, FieldType
         from catalogue.exchange.hooks import register_provisioning
         from catalogue.forms import register_field_type
-        from provisioning import receivers  # noqa: F401 - connects the signal receivers
+        from provisioning import (
+            mails,
+            receivers,  # noqa: F401 - connects the signal receivers
+        )
         from provisioning.form_fields import (
             build_directory_group_field,
             groups_below_group_base,
@@ -23,6 +26,7 @@ class ProvisioningConfig(AppConfig):
         from requests_app.services import register_approver_resolver
 
         fulfilment.register_automation(claims)
+        mails.register()
         register_field_type(FieldType.DIRECTORY_GROUP, build_directory_group_field)
         register_approver_resolver(ApproverKind.GROUP_OWNER, resolve_group_owner)
         register_provisioning(

@@ -2,13 +2,11 @@
 
 from datetime import timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from provisioning import services
+from provisioning import mails, services
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 
@@ -29,26 +27,8 @@ def expire_due(*, notice_days: int, today=None) -> dict[str, int]:
                 pk=entitlement.pk, expiry_notice_sent_at__isnull=True
             ).update(expiry_notice_sent_at=timezone.now())
             if updated and entitlement.holder.user.email:
-                holder = entitlement.holder
-                with translation.override(settings.LANGUAGE_CODE):
-                    subject = _("Your access “%(item)s” ends on %(date)s") % {
-                        "item": entitlement.item.name,
-                        "date": entitlement.expires_on.strftime("%d.%m.%Y"),
-                    }
-                    body = _(
-                        "Hello %(name)s,\n\nyour access “%(item)s” ends on %(date)s and will "
-                        "then be removed. If you still need it, please order it again in "
-                        "the IT portal.\n"
-                    ) % {
-                        "name": holder.display_name,
-                        "item": entitlement.item.name,
-                        "date": entitlement.expires_on.strftime("%d.%m.%Y"),
-                    }
-                transaction.on_commit(
-                    lambda s=subject, b=body, to=holder.user.email: send_mail(
-                        s, b, settings.DEFAULT_FROM_EMAIL, [to]
-                    )
-                )
+                # The notice is an outbox row of this transaction: sent after commit, once.
+                mails.queue_expiry_notice(entitlement)
                 counts["noticed"] += 1
     due = Entitlement.objects.filter(
         state=EntitlementState.ACTIVE, expires_on__isnull=False, expires_on__lt=today

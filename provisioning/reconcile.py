@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
 
+from provisioning import mails
 from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError
 from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
@@ -93,17 +92,7 @@ def reconcile() -> SyncRun:
     run.succeeded = True
     run.save()
     if findings:
-        from provisioning.sync import notify_it_admins
-
-        with translation.override(settings.LANGUAGE_CODE):
-            subject = _("Reconciliation: %(missing)s missing, %(unexpected)s without a grant") % {
-                "missing": run.counts["missing"],
-                "unexpected": run.counts["unexpected"],
-            }
-            body = "\n".join(
-                f"{f.get_kind_display()}: {f.member} in {f.group_dn}" for f in findings
-            )
-        notify_it_admins(subject, body)
+        mails.queue_run_report(run)
     return run
 
 

@@ -15,11 +15,10 @@ import ldap3
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
 
 from catalogue.models import CostCentre, Department, Employee
-from provisioning import services
+from provisioning import mails, services
 from provisioning.backends import get_backend
 from provisioning.backends.active_directory import ACCOUNTDISABLE
 from provisioning.choices import EntitlementState
@@ -279,28 +278,5 @@ def sync_people(
     run.succeeded = True
     run.save()
     if report.leavers or report.movers:
-        with translation.override(settings.LANGUAGE_CODE):
-            subject = _("Directory sync: %(leavers)s leavers, %(movers)s movers") % {
-                "leavers": report.leavers,
-                "movers": report.movers,
-            }
-        notify_it_admins(subject, run.report)
+        mails.queue_run_report(run)
     return run
-
-
-def notify_it_admins(subject: str, body: str) -> None:
-    """Mail the IT administration group after commit (leavers, movers, drift)."""
-    from django.core.mail import send_mail
-
-    from itportal.roles import IT_ADMIN
-
-    recipients = list(
-        get_user_model()
-        .objects.filter(groups__name=IT_ADMIN, is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    if recipients:
-        transaction.on_commit(
-            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-        )

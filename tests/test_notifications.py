@@ -325,3 +325,50 @@ def test_mails_are_german_by_default_and_english_for_who_chose_it(
     bodies = {m.to[0]: m.alternatives[0].content for m in mailoutbox}
     assert 'lang="de"' in bodies[org.bob.user.email]
     assert 'lang="en"' in bodies[org.alice.user.email]
+
+
+def test_provisioning_reports_and_expiry_notices_go_through_the_outbox(
+    org, manual_item, place_order, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    from provisioning import mails
+    from provisioning.choices import EntitlementState
+    from provisioning.models import DriftFinding, Entitlement, SyncRun
+
+    settings.LANGUAGE_CODE = "de"
+    sync = SyncRun.objects.create(
+        kind=SyncRun.Kind.FULL, counts={"leavers": 2, "movers": 1}, report="Austritt: m10042"
+    )
+    drift = SyncRun.objects.create(
+        kind=SyncRun.Kind.RECONCILE, counts={"missing": 1, "unexpected": 0}
+    )
+    DriftFinding.objects.create(
+        run=drift, kind=DriftFinding.Kind.MISSING, group_dn="cn=vpn,ou=groups", member="bob"
+    )
+    entitlement = Entitlement.objects.create(
+        request=place_order(manual_item, org.bob.user),
+        holder=org.bob,
+        item=manual_item,
+        state=EntitlementState.ACTIVE,
+        expires_on=timezone.localdate() + timedelta(days=3),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            mails.queue_run_report(sync)
+            mails.queue_run_report(drift)
+            mails.queue_expiry_notice(entitlement)
+            kinds = OutgoingMail.objects.filter(kind__startswith="provisioning.")
+            assert kinds.filter(state=MailState.PENDING).count() == 3
+        assert mailoutbox == []  # nothing before commit
+    subjects = {m.subject: (m.to, m.body) for m in mailoutbox}
+    admin = [org.admin.user.email]
+    sync_subject = "[Stadt Musterstadt] Verzeichnisabgleich: 2 Austritte, 1 Wechsel"
+    assert subjects[sync_subject][0] == admin
+    assert "Austritt: m10042" in subjects[sync_subject][1]
+    drift_subject = "[Stadt Musterstadt] Soll-Ist-Abgleich: 1 fehlend, 0 ohne Erteilung"
+    assert subjects[drift_subject][0] == admin
+    assert "bob in cn=vpn,ou=groups" in subjects[drift_subject][1]
+    date = entitlement.expires_on.strftime("%d.%m.%Y")
+    notice = subjects[f"Ihr Zugang „{manual_item.name}“ endet am {date}"]
+    assert notice[0] == [org.bob.user.email]
+    assert "bestellen Sie ihn bitte erneut" in notice[1]
+    assert set(kinds.values_list("state", flat=True)) == {MailState.SENT}
