@@ -54,7 +54,9 @@ KILL_AFTER = 100  # succeeded jobs before the SIGKILL
 STUCK_AFTER_SECONDS = 2  # the sweeper's threshold in the workers
 DEADLINE_SECONDS = 120
 BASE_DIR = Path(__file__).resolve().parent.parent
-SUCCESS_NOTES = ("added to group", "already a member")
+# The success note of each run; a job redelivered after its write says its change was
+# applied already ("... by an earlier attempt (add to group)").
+SUCCESS_NOTES = ("added to group", "already a member", "(add to group)")
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis keys
 
 
