@@ -197,7 +197,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A killed worker's unacknowledged messages come back after this; it must stay above the
 # longest retry countdown (PROVISIONING_RETRY_MAX_SECONDS). The provisioning sweeper
-# re-enqueues stuck jobs sooner (PROVISIONING_STUCK_AFTER_SECONDS).
+# enqueues lost jobs sooner (PROVISIONING_SWEEP_AFTER_SECONDS, PROVISIONING_LEASE_SECONDS).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
@@ -224,9 +224,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.tasks.approvals_remind_and_escalate",
         "schedule": crontab(minute=15, hour="7-18", day_of_week="mon-fri"),
     },
-    "provisioning-sweep-stuck-jobs": {
+    "provisioning-sweep": {
         "task": "provisioning.tasks.sweep_provisioning_jobs",
-        "schedule": 300.0,
+        "schedule": 30.0,
     },
     "directory-sync-incremental": {
         "task": "provisioning.tasks.sync_directory",
@@ -297,7 +297,13 @@ AUTHENTICATION_BACKENDS = [
 PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=8)
 PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", default=5.0)
 PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=600.0)
-PROVISIONING_STUCK_AFTER_SECONDS = env.int("PROVISIONING_STUCK_AFTER_SECONDS", default=600)
+# The sweeper (beat, every 30 s) enqueues again what is overdue by this much: a job whose
+# message was lost (broker down at the commit) or an approved request without its jobs.
+PROVISIONING_SWEEP_AFTER_SECONDS = env.int("PROVISIONING_SWEEP_AFTER_SECONDS", default=60)
+# How long a worker owns a running job; past it the job counts as abandoned (worker killed)
+# and may run again. Above the run's hard time limit (90 s), so two workers never run it
+# at the same time.
+PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=120)
 PROVISIONING_EXPIRY_NOTICE_DAYS = env.int("PROVISIONING_EXPIRY_NOTICE_DAYS", default=7)
 
 # Webhooks (docs/webhooks.md). Endpoints must be https:// and public addresses; http:// only

@@ -12,7 +12,7 @@ class MetricsConfig(AppConfig):
         from django_fsm.signals import post_transition
 
         from provisioning.models import ProvisioningJob, SyncRun
-        from provisioning.signals import directory_error
+        from provisioning.signals import directory_error, pipeline_swept
         from requests_app.models import RequestEvent
         from webhooks.models import WebhookAttempt
 
@@ -26,6 +26,9 @@ class MetricsConfig(AppConfig):
         post_save.connect(on_sync_run_saved, sender=SyncRun, dispatch_uid="metrics_sync_run")
         directory_error.connect(
             on_directory_error, sender=ProvisioningJob, dispatch_uid="metrics_directory_error"
+        )
+        pipeline_swept.connect(
+            on_pipeline_swept, sender=ProvisioningJob, dispatch_uid="metrics_pipeline_swept"
         )
         post_save.connect(
             on_webhook_attempt, sender=WebhookAttempt, dispatch_uid="metrics_webhook_attempt"
@@ -110,6 +113,14 @@ def on_directory_error(sender, job, error, **kwargs):
 
     kind = "transient" if error.transient else "permanent"
     m.DIRECTORY_ERRORS.labels(kind=kind, backend=job.dialect).inc()
+
+
+def on_pipeline_swept(sender, counts, **kwargs):
+    from metrics import prometheus as m
+
+    m.SWEEPS.inc()
+    for kind, count in counts.items():
+        m.SWEPT.labels(kind=kind).inc(count)
 
 
 def on_webhook_attempt(sender, instance, created, **kwargs):

@@ -1,10 +1,13 @@
 """Gauges read from the database at scrape time, with a fixed number of small queries.
 
 Each query filters on an indexed state column and groups in PostgreSQL, so a scrape
-costs four aggregate queries however many requests, jobs or entitlements exist.
+costs six queries however many requests, jobs or entitlements exist.
 """
 
 from __future__ import annotations
+
+import functools
+import operator
 
 from django.db.models import Count, Min
 from django.utils import timezone
@@ -13,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from notifications.selectors import mail_counts_by_state
 from provisioning.choices import EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
+from provisioning.selectors import stalled_jobs, stalled_requests
 from requests_app.choices import OPEN_STATES
 from requests_app.models import ServiceRequest
 
@@ -32,6 +36,7 @@ class DatabaseCollector:
     def collect(self):
         now = timezone.now()
         yield from self._jobs(now)
+        yield from self._stalled(now)
         yield from self._entitlements()
         yield from self._requests(now)
         yield from self._mails()
@@ -68,6 +73,25 @@ class DatabaseCollector:
             "Provisioning jobs failed and not yet retried or done by hand.",
             value=rows.get(JobState.FAILED, {}).get("count", 0),
         )
+
+    def _stalled(self, now):
+        family = GaugeMetricFamily(
+            "itportal_provisioning_stalled",
+            "What the provisioning sweeper would enqueue again now, by kind (overdue_job: "
+            "due but not run, its message lost; abandoned_job: its worker died; "
+            "approved_request: approved without jobs). Above 0 for long: workers or broker down.",
+            labels=["kind"],
+        )
+        conditions = stalled_jobs(now=now)
+        counts = ProvisioningJob.objects.filter(
+            functools.reduce(operator.or_, conditions.values())
+        ).aggregate(
+            **{kind: Count("pk", filter=condition) for kind, condition in conditions.items()}
+        )
+        for kind, count in counts.items():
+            family.add_metric([kind], count)
+        family.add_metric(["approved_request"], stalled_requests(now=now).count())
+        yield family
 
     def _entitlements(self):
         family = GaugeMetricFamily(

@@ -96,6 +96,18 @@ JOB_RETRIES = Counter(
     ["action", "backend", "trigger"],
     registry=REGISTRY,
 )
+SWEEPS = Counter(
+    "itportal_provisioning_sweeps",
+    "Runs of the provisioning sweeper.",
+    registry=REGISTRY,
+)
+SWEPT = Counter(
+    "itportal_provisioning_swept",
+    "What the provisioning sweeper enqueued again, by kind (overdue_job: its message was "
+    "lost; abandoned_job: its worker died; approved_request: approved without jobs).",
+    ["kind"],
+    registry=REGISTRY,
+)
 DIRECTORY_ERRORS = Counter(
     "itportal_directory_errors",
     "Errors of directory operations, by kind (transient or permanent) and backend.",

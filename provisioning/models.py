@@ -1,6 +1,8 @@
 """Provisioning: what an automated item does in the directory, the jobs that do it,
 and the entitlements that remember who holds what."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -112,6 +114,13 @@ class ProvisioningJob(ConcurrentTransitionMixin, models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The sweeper's view of the job (jobs_sweep): a pending or retrying job should run from
+    # due_at on (empty: it waits for the job before it); a running job belongs to the worker
+    # that started it until lease_until. Past either, its message was lost or its worker
+    # died, and the sweeper enqueues it again; wakes counts how often it had to.
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    wakes = models.PositiveIntegerField(_("re-enqueued by the sweeper"), default=0)
     finished_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("marked done by"),
@@ -125,7 +134,10 @@ class ProvisioningJob(ConcurrentTransitionMixin, models.Model):
         ordering = ["-created_at", "position"]
         verbose_name = _("provisioning job")
         verbose_name_plural = _("provisioning jobs")
-        indexes = [models.Index(fields=["state", "updated_at"], name="job_state_idx")]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="job_state_idx"),
+            models.Index(fields=["state", "due_at"], name="job_due_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} {self.user_uid} {self.target_dn}".strip()
@@ -137,26 +149,35 @@ class ProvisioningJob(ConcurrentTransitionMixin, models.Model):
     # --- transitions: this row only ------------------------------------------------
 
     @transition(field=state, source=[J.PENDING, J.RETRYING, J.RUNNING], target=J.RUNNING)
-    def start(self):
-        # RUNNING → RUNNING: a worker died mid-run and the task was delivered again.
+    def start(self, *, lease_seconds: float):
+        # RUNNING → RUNNING: the worker that held the lease died and the job came back.
+        now = timezone.now()
         self.attempts += 1
-        self.started_at = timezone.now()
+        self.started_at = now
+        self.lease_until = now + timedelta(seconds=lease_seconds)
+
+    def _end(self) -> None:
+        self.finished_at = timezone.now()
+        self.due_at = None
+        self.lease_until = None
 
     @transition(field=state, source=J.RUNNING, target=J.SUCCEEDED)
     def succeed(self, *, note: str):
-        self.finished_at = timezone.now()
+        self._end()
         self.last_error = ""
         self.add_log(note)
 
     @transition(field=state, source=J.RUNNING, target=J.RETRYING)
-    def defer(self, *, error: str):
+    def defer(self, *, error: str, countdown: float):
         self.last_error = error
+        self.due_at = timezone.now() + timedelta(seconds=countdown)
+        self.lease_until = None
         self.add_log(f"transient error, will retry: {error}")
 
     @transition(field=state, source=[J.PENDING, J.RUNNING, J.RETRYING], target=J.FAILED)
     def fail(self, *, error: str):
         self.last_error = error
-        self.finished_at = timezone.now()
+        self._end()
         self.add_log(f"failed: {error}")
 
     @transition(field=state, source=J.FAILED, target=J.PENDING)
@@ -164,11 +185,12 @@ class ProvisioningJob(ConcurrentTransitionMixin, models.Model):
         by = f" by {user.get_username()}" if user is not None else ""
         self.add_log(f"retry requested{by}")
         self.finished_at = None
+        self.due_at = timezone.now()
 
     @transition(field=state, source=[J.FAILED, J.RETRYING, J.PENDING], target=J.SUCCEEDED)
     def mark_done(self, *, user, note: str):
         self.finished_by = user
-        self.finished_at = timezone.now()
+        self._end()
         self.add_log(f"marked done by hand by {user.get_username()}: {note}")
 
 

@@ -1,14 +1,27 @@
 """How provisioning reacts to the request workflow (requests_app never imports us)."""
 
+import logging
+
+from django.db import transaction
 from django.dispatch import receiver
 
 from provisioning import services
 from requests_app.signals import request_approved, request_fulfilled
 
+logger = logging.getLogger(__name__)
+
 
 @receiver(request_approved)
 def start_provisioning(sender, request_id: int, **kwargs) -> None:
-    services.provision_request(request_id=request_id)
+    """Inside the approving transaction: the jobs commit with the approval."""
+    try:
+        services.provision_request(request_id=request_id)  # in a savepoint of its own
+    except Exception:
+        connection = transaction.get_connection()
+        if not connection.in_atomic_block or connection.needs_rollback:
+            raise  # the approval itself cannot commit: say so, never pretend it was saved
+        # The approval stands; the sweeper provisions the request later.
+        logger.exception("could not start provisioning of approved request %s", request_id)
 
 
 @receiver(request_fulfilled)

@@ -1,11 +1,15 @@
 """Reads of provisioning: jobs for IT admins, entitlements for holders and their managers."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from catalogue.choices import FulfilmentKind
 from itportal.roles import is_it_admin
-from provisioning.choices import EntitlementState
-from provisioning.models import Entitlement, ProvisioningJob
+from provisioning.choices import Direction, EntitlementState, JobState
+from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 
@@ -57,4 +61,38 @@ def with_licence_usage(items: QuerySet) -> QuerySet:
     return items.annotate(
         licences_in_use=Coalesce(Subquery(held), 0),
         licences_reserved=Coalesce(Subquery(reserved), 0),
+    )
+
+
+def stalled_jobs(*, now: datetime) -> dict[str, Q]:
+    """Conditions on jobs the sweeper enqueues again, by kind.
+
+    ``overdue_job``: pending or waiting to retry, due more than PROVISIONING_SWEEP_AFTER_SECONDS
+    ago (its message was lost); ``abandoned_job``: running, but the worker's lease ended (the
+    worker died), and not woken by the sweeper within that time. Served by the (state, due_at)
+    index.
+    """
+    cutoff = now - timedelta(seconds=settings.PROVISIONING_SWEEP_AFTER_SECONDS)
+    return {
+        "overdue_job": Q(state__in=[JobState.PENDING, JobState.RETRYING], due_at__lt=cutoff),
+        "abandoned_job": Q(state=JobState.RUNNING)
+        & (Q(lease_until__lt=now) | Q(lease_until=None))
+        & (Q(due_at__lt=cutoff) | Q(due_at=None)),
+    }
+
+
+def stalled_requests(*, now: datetime) -> QuerySet[ServiceRequest]:
+    """Automated requests approved more than PROVISIONING_SWEEP_AFTER_SECONDS ago whose
+    provisioning never started (approved before jobs were recorded with the approval, or
+    recording them failed). Only with a directory: without one, people fulfil them."""
+    if not settings.DIRECTORY.get("url"):
+        return ServiceRequest.objects.none()
+    cutoff = now - timedelta(seconds=settings.PROVISIONING_SWEEP_AFTER_SECONDS)
+    return ServiceRequest.objects.filter(
+        state=RequestState.APPROVED,
+        approved_at__lt=cutoff,
+        item_snapshot__fulfilment_kind=FulfilmentKind.AUTOMATED,
+    ).filter(
+        Exists(ProvisioningAction.objects.filter(item=OuterRef("item"))),
+        ~Exists(ProvisioningJob.objects.filter(request=OuterRef("pk"), direction=Direction.GRANT)),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,7 +26,7 @@ from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
 from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
 from provisioning.executor import execute
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
-from provisioning.signals import directory_error, entitlement_revoked
+from provisioning.signals import directory_error, entitlement_revoked, pipeline_swept
 from requests_app import services as request_services
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
@@ -56,18 +57,33 @@ def _siblings(job: ProvisioningJob):
 
 
 def _first_pending(jobs) -> list[int]:
+    """The job of an ordered group that runs next; it is due from now on."""
     first = jobs.filter(state=JobState.PENDING).order_by("position", "pk").first()
-    return [first.pk] if first is not None else []
+    if first is None:
+        return []
+    if first.due_at is None:  # it waited for the job before it
+        ProvisioningJob.objects.filter(pk=first.pk).update(due_at=timezone.now())
+    return [first.pk]
+
+
+def _enqueue(job_ids: list[int]) -> None:
+    """Wake a worker for each job; never raises: the rows are committed, the sweeper
+    enqueues whatever a broker outage kept from being sent."""
+    from provisioning.tasks import run_provisioning_job
+
+    for job_id in job_ids:
+        try:
+            run_provisioning_job.delay(job_id)
+        except Exception:
+            logger.warning(
+                "could not enqueue provisioning job %s; the sweeper will", job_id, exc_info=True
+            )
+            return  # the broker is down: the others would only wait for it too
 
 
 def _enqueue_after_commit(job_ids: list[int]) -> None:
-    from provisioning.tasks import run_provisioning_job
-
-    def enqueue():
-        for job_id in job_ids:
-            run_provisioning_job.delay(job_id)
-
-    transaction.on_commit(enqueue)
+    if job_ids:
+        transaction.on_commit(lambda: _enqueue(job_ids), robust=True)
 
 
 # --- from approval to jobs -------------------------------------------------------------
@@ -170,10 +186,14 @@ def job_run(*, job_id: int) -> RetryLater | None:
         job = ProvisioningJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
             return None  # another worker has it, or it is settled: nothing twice
+        if job.state == JobState.RUNNING and job.lease_until and job.lease_until > timezone.now():
+            return None  # a live worker runs it (a duplicate message): never two at once
         earlier = _siblings(job).filter(position__lt=job.position).exclude(state=JobState.SUCCEEDED)
         if earlier.exists():
-            return None  # out of order (a sweeper re-enqueue): the earlier job's end enqueues us
-        job.start()
+            # Out of order (a duplicate message): the earlier job's end enqueues us.
+            ProvisioningJob.objects.filter(pk=job.pk).update(due_at=None)
+            return None
+        job.start(lease_seconds=settings.PROVISIONING_LEASE_SECONDS)
         job.save()
     try:
         note = execute(job)
@@ -184,9 +204,10 @@ def job_run(*, job_id: int) -> RetryLater | None:
             if job.state != JobState.RUNNING:
                 return None
             if exc.transient and job.attempts < settings.PROVISIONING_MAX_ATTEMPTS:
-                job.defer(error=exc.message)
+                countdown = retry_countdown(job.attempts)
+                job.defer(error=exc.message, countdown=countdown)
                 job.save()
-                return RetryLater(retry_countdown(job.attempts))
+                return RetryLater(countdown)
             job.fail(error=exc.message)
             job.save()
             _settle(job)
@@ -272,21 +293,58 @@ def job_mark_done(*, job_id: int, user, note: str) -> ProvisioningJob:
     return job
 
 
-def jobs_sweep(*, older_than_seconds: int | None = None) -> int:
-    """Re-enqueue jobs stuck before finishing (a lost message, a worker gone for good)."""
-    from provisioning.tasks import run_provisioning_job
+SWEEP_BATCH = 500  # per kind and run; beat runs the sweep every 30 s
+MAX_WAKE_BACKOFF = 64  # times PROVISIONING_SWEEP_AFTER_SECONDS
 
-    age = older_than_seconds or settings.PROVISIONING_STUCK_AFTER_SECONDS
-    cutoff = timezone.now() - timezone.timedelta(seconds=age)
-    stuck = list(
-        ProvisioningJob.objects.filter(
-            state__in=[JobState.PENDING, JobState.RUNNING, JobState.RETRYING],
-            updated_at__lt=cutoff,
-        ).values_list("pk", flat=True)
+
+def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Enqueue again what stalled: jobs overdue or abandoned by a dead worker, and approved
+    automated requests whose provisioning was never recorded.
+
+    A woken job is not woken again before PROVISIONING_SWEEP_AFTER_SECONDS times 2 to the
+    power of its earlier wakes (capped): a job that only waits in a long queue gets few
+    duplicate messages, and duplicates do nothing (``job_run`` skips settled and claimed jobs).
+    """
+    from provisioning import selectors
+
+    now = now or timezone.now()
+    after = timedelta(seconds=settings.PROVISIONING_SWEEP_AFTER_SECONDS)
+    counts = {}
+    woken: list[int] = []
+    with transaction.atomic():
+        for kind, stalled in selectors.stalled_jobs(now=now).items():
+            rows = list(
+                ProvisioningJob.objects.filter(stalled)
+                .select_for_update(skip_locked=True)  # a worker is starting it right now
+                .order_by("due_at")
+                .values_list("pk", "wakes")[:SWEEP_BATCH]
+            )
+            by_wakes: dict[int, list[int]] = {}
+            for pk, wakes in rows:
+                by_wakes.setdefault(wakes, []).append(pk)
+            for wakes, pks in by_wakes.items():
+                backoff = min(2**wakes, MAX_WAKE_BACKOFF) - 1
+                ProvisioningJob.objects.filter(pk__in=pks).update(
+                    due_at=now + after * backoff, wakes=wakes + 1
+                )
+            counts[kind] = len(rows)
+            woken += [pk for pk, _wakes in rows]
+        _enqueue_after_commit(woken)
+    request_ids = list(
+        selectors.stalled_requests(now=now)
+        .order_by("approved_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
-    for job_id in stuck:
-        run_provisioning_job.delay(job_id)
-    return len(stuck)
+    counts["approved_request"] = len(request_ids)
+    for request_id in request_ids:
+        try:
+            provision_request(request_id=request_id)
+        except Exception:  # one broken request must not stop the sweep of the others
+            logger.exception("sweeper: could not provision approved request %s", request_id)
+    if any(counts.values()):
+        logger.warning("provisioning sweep enqueued again: %s", counts)
+    pipeline_swept.send(sender=ProvisioningJob, counts=counts)
+    return counts
 
 
 # --- entitlements -----------------------------------------------------------------------------

@@ -23,8 +23,8 @@ def run_provisioning_job(self, job_id: int) -> None:
 
 @shared_task
 @single_run("provisioning-sweep")
-def sweep_provisioning_jobs() -> int:
-    return services.jobs_sweep()
+def sweep_provisioning_jobs() -> dict:
+    return services.pipeline_sweep()
 
 
 @shared_task

@@ -115,12 +115,10 @@ def _role_may(service_request: ServiceRequest, name: str, user) -> bool:
 
 
 def _after_approval(service_request: ServiceRequest) -> None:
-    """Tell whoever fulfils it: people by mail (outbox), automations by signal after commit."""
-    request_id = service_request.pk
+    """Tell whoever fulfils it: people by mail (outbox); automations by a signal inside this
+    transaction, so their work (provisioning jobs) is recorded with the approval."""
     notifications.notify(service_request, notifications.APPROVED)
-    transaction.on_commit(
-        lambda: signals.request_approved.send(sender=ServiceRequest, request_id=request_id)
-    )
+    signals.request_approved.send(sender=ServiceRequest, request_id=service_request.pk)
 
 
 def _require_text(value: str, message: str) -> str:

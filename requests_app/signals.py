@@ -1,8 +1,11 @@
 """Signals that let higher apps (provisioning) react without requests_app importing them.
 
-``request_approved`` is sent after the approving transaction committed: receivers
-start their own work (and transactions). ``request_fulfilled`` is sent inside the
-fulfilling transaction, so receivers' rows (the entitlement) commit with it.
+Both are sent inside the transaction of the change, so what receivers write commits
+with it or not at all: ``request_approved`` lets an automation record its work (the
+provisioning jobs) with the approval, and a crash or a lost broker message after the
+commit cannot drop it; ``request_fulfilled`` lets provisioning write the entitlement.
+Receivers enqueue work only through ``transaction.on_commit`` and never raise for
+something a sweeper can do later.
 """
 
 from django.dispatch import Signal

@@ -11,9 +11,10 @@ How the killed worker's jobs come back is production's path. Redis delivers a ki
 worker's unacknowledged messages again only after the visibility timeout (kombu's
 default, one hour; it must stay above the longest retry countdown, 600 s, or delayed
 retries would be delivered twice). Long before that, the periodic sweeper (beat runs
-``sweep_provisioning_jobs`` every 300 s) re-enqueues jobs not updated for
-PROVISIONING_STUCK_AFTER_SECONDS. The test sends the sweep task itself, as beat would,
-once the new worker has drained the queue, with a stuck-after of two seconds. Then it
+``sweep_provisioning_jobs`` every 30 s) enqueues again the running jobs whose worker's
+lease ended (PROVISIONING_LEASE_SECONDS) and the pending ones overdue by
+PROVISIONING_SWEEP_AFTER_SECONDS. The test sends the sweep task itself, as beat would,
+once the new worker has drained the queue, with a lease of five seconds. Then it
 plays the late redelivery too: the dead worker's messages are put back into the queue
 as Redis does when their visibility timeout ends, a third worker runs them, and they
 must change nothing.
@@ -51,7 +52,8 @@ from tests.provisioning_support import add_group, automated_item, group_action, 
 JOBS = 500
 GROUPS = 5
 KILL_AFTER = 100  # succeeded jobs before the SIGKILL
-STUCK_AFTER_SECONDS = 2  # the sweeper's threshold in the workers
+SWEEP_AFTER_SECONDS = 2  # the sweeper's threshold in the workers
+LEASE_SECONDS = 5  # a worker's claim on a running job: far above one job's run here
 DEADLINE_SECONDS = 120
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The success note of each run; a job redelivered after its write says its change was
@@ -253,6 +255,7 @@ def _seed(org, directory) -> tuple[list[int], dict[str, set[str]]]:
             user_uid=uid,
             target_dn=groups[i % GROUPS],
             dialect="openldap",
+            due_at=now,
         )
         for i, (request, uid) in enumerate(zip(requests, uids, strict=True))
     )
@@ -303,7 +306,8 @@ def test_killed_worker_every_job_succeeds_exactly_once(org, directory, settings,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "ITPORTAL_TEST_QUEUE": queue,
         "ITPORTAL_TEST_MAIL_QUEUE": mail_queue,
-        "PROVISIONING_STUCK_AFTER_SECONDS": str(STUCK_AFTER_SECONDS),
+        "PROVISIONING_SWEEP_AFTER_SECONDS": str(SWEEP_AFTER_SECONDS),
+        "PROVISIONING_LEASE_SECONDS": str(LEASE_SECONDS),
         "LANGUAGE_CODE": "en",
         "LOG_LEVEL": "WARNING",
         **{f"DIRECTORY_{key.upper()}": value for key, value in directory.config_kwargs().items()},
@@ -342,11 +346,11 @@ def test_killed_worker_every_job_succeeds_exactly_once(org, directory, settings,
                 last_done, last_change = done, now
             elif (
                 now - last_change > 1.0
-                and now - killed_at > STUCK_AFTER_SECONDS + 0.5
+                and now - killed_at > LEASE_SECONDS + 0.5
                 and now - last_sweep > 3.0
                 and broker.waiting() == 0
             ):
-                sweep_provisioning_jobs.apply_async(queue=queue)  # as beat does every 300 s
+                sweep_provisioning_jobs.apply_async(queue=queue)  # as beat does every 30 s
                 sweeps, last_sweep = sweeps + 1, now
             time.sleep(0.1)
         recovered = time.monotonic()
