@@ -22,7 +22,12 @@ def _settings(settings):
     settings.LANGUAGE_CODE = "en"
 
 
-pytest_plugins = ["tests.samba_fixtures", "tests.directory_fixtures", "tests.api_support"]
+pytest_plugins = [
+    "tests.samba_fixtures",
+    "tests.directory_fixtures",
+    "tests.api_support",
+    "tests.mail_support",
+]
 
 
 class Org:

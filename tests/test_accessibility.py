@@ -632,3 +632,42 @@ def test_webhook_pages_have_no_serious_wcag_violations(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 320, f"{path}: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
     context.close()
+
+
+@pytest.fixture
+def outbox_mails(portal):
+    """A failed and an interrupted mail on "Postausgang" (the wake-ups are not run)."""
+    from notifications import services as mail_services
+    from notifications.models import OutgoingMail
+
+    org = portal.org
+    mails = mail_services.mail_queue(
+        kind="request.approved",
+        recipients=[org.alice.user, org.bob.user],
+        params={"request_id": portal.pending.pk, "event": "approved"},
+    )
+    OutgoingMail.objects.filter(pk=mails[0].pk).update(
+        state="failed", attempts=8, last_error="SMTPDataError: (554, b'5.7.1 Message rejected')"
+    )
+    OutgoingMail.objects.filter(pk=mails[1].pk).update(state="uncertain", attempts=1)
+    return mails
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_outbox_page_has_no_serious_wcag_violations(live_server, portal, outbox_mails, page, lang):
+    base = live_server.url
+    audit = Audit(lang)
+    log_in(page, base, portal.org.admin.user.username)
+    if lang != "de":
+        switch_language(page, lang)
+    page.goto(f"{base}/postausgang/")
+    assert page.locator("main table tbody tr").count() == 2
+    audit.check(page, "outbox")
+    submit(page, "main table tbody tr:first-child form button[type=submit]")  # send it again
+    assert page.locator(".messages").count() == 1
+    audit.check(page, "outbox-retried")
+    audit.assert_clean()
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto(f"{base}/postausgang/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"/postausgang/: {width}px wide, because of {page.evaluate(TOO_WIDE)}"

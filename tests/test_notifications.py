@@ -5,15 +5,9 @@ the next call), so no test waits for a backoff. A real SMTP server (aiosmtpd on 
 loopback port) proves what goes over the wire.
 """
 
-import asyncio
-import contextlib
-import socket
-import threading
 from datetime import timedelta
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from celery.exceptions import Retry
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -24,58 +18,13 @@ from notifications.models import LanguagePreference, OutgoingMail
 from notifications.tasks import send_mail, sweep_mails
 from requests_app import services as request_services
 from requests_app.models import ServiceRequest
+from tests.mail_support import free_port
 
 pytestmark = pytest.mark.django_db
 
 
 class Boom(Exception):
     pass
-
-
-class SmtpSink:
-    """aiosmtpd handler: keeps every accepted message; refuses the next ``refuse`` DATA."""
-
-    def __init__(self):
-        self.messages = []
-        self.refuse = 0
-        self.refusal = "451 4.3.0 Please try again later"
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            if self.refuse:
-                self.refuse -= 1
-                return self.refusal
-            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 2.0.0 OK"
-
-    def received(self, mail) -> int:
-        """How many copies of ``mail`` the server accepted."""
-        return sum(1 for message in self.messages if message["Message-ID"] == mail.message_id)
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on 127.0.0.1, and Django's SMTP backend pointed at it."""
-    sink = SmtpSink()
-    controller = Controller(
-        sink, hostname="127.0.0.1", port=_free_port(), loop=asyncio.new_event_loop()
-    )
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 5
-    yield sink
-    controller.stop()
 
 
 @pytest.fixture
@@ -185,7 +134,7 @@ def test_permanent_refusal_fails_at_once_and_attempts_are_limited(smtp, approved
 def test_unreachable_server_is_transient(approved_mails, settings):
     _req, mails, _callbacks = approved_mails
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()  # nobody listens
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
     assert attempt(mails[0]) is not None
     assert mails[0].state == MailState.RETRYING
     assert "ConnectionRefusedError" in mails[0].last_error
