@@ -236,6 +236,13 @@ def log_out(page):
     assert "/accounts/login/" in page.url
 
 
+def log_in_speaking(page, base_url, username, lang):
+    """Log in, then switch from German to ``lang`` if it is another language."""
+    log_in(page, base_url, username)
+    if lang != "de":
+        switch_language(page, lang)
+
+
 def switch_language(page, lang):
     page.select_option("#language-select", lang)
     submit(page, ".lang-form button[type=submit]")
@@ -656,12 +663,10 @@ def outbox_mails(portal):
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_outbox_page_has_no_serious_wcag_violations(live_server, portal, outbox_mails, page, lang):
     base = live_server.url
-    audit = Audit(lang)
-    log_in(page, base, portal.org.admin.user.username)
-    if lang != "de":
-        switch_language(page, lang)
+    log_in_speaking(page, base, portal.org.admin.user.username, lang)
     page.goto(f"{base}/postausgang/")
     assert page.locator("main table tbody tr").count() == 2
+    audit = Audit(lang)
     audit.check(page, "outbox")
     submit(page, "main table tbody tr:first-child form button[type=submit]")  # send it again
     assert page.locator(".messages").count() == 1
