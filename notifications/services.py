@@ -211,16 +211,27 @@ def mail_send(*, mail_id, now: datetime | None = None) -> RetryLater | None:
     written, and a database error when the row could not even be claimed.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        mail = outbox.claim(
-            OutgoingMail.objects.select_related("recipient"), mail_id, OPEN_MAIL_STATES
-        )
-        if mail is None:
-            return None  # another worker has it, it is being sent, or it is settled
-        if mail.next_attempt_at > now + DUE_TOLERANCE:
-            return None  # an early duplicate; the scheduled retry or the sweeper comes back
-        mail.claim()
-        mail.save()
+    claimed = None
+    try:
+        with transaction.atomic():
+            mail = outbox.claim(
+                OutgoingMail.objects.select_related("recipient"), mail_id, OPEN_MAIL_STATES
+            )
+            if mail is None:
+                return None  # another worker has it, it is being sent, or it is settled
+            if mail.next_attempt_at > now + DUE_TOLERANCE:
+                return None  # an early duplicate; the scheduled retry or the sweeper comes back
+            mail.claim()
+            claimed = mail
+            mail.save()
+    except DATABASE_ERRORS as exc:
+        if claimed is None:
+            raise
+        # The mark may have committed although the commit failed; nothing was sent. Say so,
+        # or the row would wait as "sending" and end "uncertain" for no reason.
+        raise NotRecorded(
+            Outcome(claimed.attempts, sent=False, error=_error_text(exc), transient=True)
+        ) from exc
     outcome = _transmit(mail)
     try:
         return mail_record(mail_id=mail.pk, outcome=outcome)

@@ -321,3 +321,43 @@ def test_provisioning_reports_and_expiry_notices_go_through_the_outbox(
     assert notice[0] == [org.bob.user.email]
     assert "bestellen Sie ihn bitte erneut" in notice[1]
     assert set(kinds.values_list("state", flat=True)) == {MailState.SENT}
+
+
+def test_database_outage_while_marking_the_attempt_sends_once_later(
+    approved_mails, monkeypatch, mailoutbox
+):
+    """The connection breaks while the attempt is marked: nothing is sent; it is not left
+    "sending" (it would end "uncertain"), and the sweeper sends it once."""
+    _req, mails, _callbacks = approved_mails
+    mail = mails[0]
+    mailoutbox.clear()
+    save = OutgoingMail.save
+
+    def broken_save(self, *args, **kwargs):
+        if self.state == MailState.SENDING:
+            raise OperationalError("terminating connection due to administrator command")
+        return save(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(OutgoingMail, "save", broken_save)
+        with pytest.raises(Retry) as retried:
+            send_mail.apply(args=[str(mail.pk)])
+    assert retried.value.sig.kwargs["outcome"]["sent"] is False
+    retried.value.sig.apply()  # records nothing: the mark never committed
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts, mailoutbox) == (MailState.PENDING, 0, [])
+    # Had the mark committed after all, the recorded outcome puts it back to retry.
+    other = mails[1]
+    with transaction.atomic():
+        claimed = OutgoingMail.objects.select_for_update().get(pk=other.pk)
+        claimed.claim()
+        claimed.save()
+    retry = services.mail_record(
+        mail_id=other.pk, outcome=services.Outcome(1, sent=False, error="gone", transient=True)
+    )
+    other.refresh_from_db()
+    assert retry is not None and (other.state, other.attempts) == (MailState.RETRYING, 1)
+    services.mails_sweep(now=timezone.now() + timedelta(minutes=2))
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts) == (MailState.SENT, 1)
+    assert [m.extra_headers["Message-ID"] for m in mailoutbox].count(mail.message_id) == 1
