@@ -8,15 +8,16 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from itportal.fsm import ConcurrentStateMixin
 from itportal.models import OutboxRow
 from notifications.choices import MailState
 
 M = MailState
 
 
-class OutgoingMail(ConcurrentTransitionMixin, OutboxRow):
+class OutgoingMail(ConcurrentStateMixin, OutboxRow):
     """One mail to one person. Its id is the idempotency key and the Message-ID.
 
     Subject and body are rendered when it is sent, in the recipient's language, from the

@@ -7,8 +7,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from itportal.fsm import ConcurrentStateMixin
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
 
 J = JobState
@@ -77,7 +78,7 @@ class ProvisioningAction(models.Model):
             raise ValidationError({"attributes": str(exc)}) from exc
 
 
-class ProvisioningJob(ConcurrentTransitionMixin, models.Model):
+class ProvisioningJob(ConcurrentStateMixin, models.Model):
     """One directory change for one request (or one revocation), run by a Celery task.
 
     The spec (kind, target, user, attributes) is resolved when the job is created,

@@ -7,9 +7,10 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from catalogue.choices import ApproverKind, FulfilmentKind
+from itportal.fsm import ConcurrentStateMixin
 from requests_app import fulfilment, permissions
 from requests_app.choices import (
     CANCELLABLE_STATES,
@@ -21,7 +22,7 @@ from requests_app.choices import (
 S = RequestState
 
 
-class ServiceRequest(ConcurrentTransitionMixin, models.Model):
+class ServiceRequest(ConcurrentStateMixin, models.Model):
     """One order of one catalogue item for one beneficiary (Antrag).
 
     The state changes only through the transitions below; services in

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from itportal.fsm import ConcurrentStateMixin
 from itportal.models import OutboxRow
 from webhooks.choices import AttemptOutcome, DeliveryState, EventType
 
@@ -115,7 +116,7 @@ class WebhookEvent(models.Model):
         }
 
 
-class WebhookDelivery(ConcurrentTransitionMixin, OutboxRow):
+class WebhookDelivery(ConcurrentStateMixin, OutboxRow):
     """The outbox row of one event for one endpoint; its id is the receiver's idempotency key.
 
     Created in the transaction of the event, so a rolled-back action leaves none and a
