@@ -5,6 +5,9 @@ not take are 403 (the service's permission check decides), and actions that no l
 fit the object's state are 409 (the service's ActionConflict).
 """
 
+import logging
+
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
@@ -42,6 +45,8 @@ from requests_app.choices import RequestState
 from requests_app.filtersets import RequestFilterSet
 from requests_app.models import ServiceRequest
 from requests_app.views import ACTIONS, DECISIONS, available_actions
+
+logger = logging.getLogger(__name__)
 
 
 def _employee(user):
@@ -348,8 +353,28 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             if spec.name in DECISIONS:
                 kwargs["expected_approval"] = values.pop("expected_approval", None)
             kwargs.update(values)  # comment / note / reason, as the service names it
-        service(**kwargs)
-        return self._detail(service_request.pk)
+        saved = service(**kwargs)  # committed from here on
+        try:
+            return self._detail(service_request.pk)
+        except DatabaseError:
+            # The database went away right after the commit: the action stands, so say
+            # so instead of answering with a server error that invites a second click.
+            logger.warning(
+                "request %s: %s saved, reading the answer failed",
+                service_request.pk,
+                action_name,
+                exc_info=True,
+            )
+            return Response(
+                {
+                    "id": service_request.pk,
+                    "state": saved.state,
+                    "detail": _(
+                        "Saved. The request's details cannot be read just now; "
+                        "fetch it again later."
+                    ),
+                }
+            )
 
     @_action_schema(s.ActionBodySerializer, "Submit a draft (the requester)")
     @action(detail=True, methods=["post"])
