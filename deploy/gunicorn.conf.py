@@ -6,6 +6,12 @@ and a container. Static files are served by WhiteNoise inside the application.
 
 import multiprocessing
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, for itportal.logs
+
+from itportal import logs
 
 bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -24,11 +30,39 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 2000))
 max_requests_jitter = max_requests // 10
 # The proxy in front terminates TLS and sets X-Forwarded-Proto; trust it only from there.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
-# Access lines to stdout (journald, container logs); errors to stderr.
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# The portal logs every request as JSON (request_finished, with request_id and user_id);
+# gunicorn's own access lines only if asked for. Its other lines are JSON too (below).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "itportal"
 # No gunicornc control socket: one fixed path per user would collide between two nodes on
 # one host, and systemd or the container runtime manages the processes.
 control_socket_disable = True
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"structured": logs.formatter(os.environ.get("LOG_FORMAT", "json"))},
+    "handlers": {
+        "error_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structured",
+            "stream": "ext://sys.stderr",
+        },
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structured",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    # Only to these handlers: the root logger (the portal's, once Django is configured)
+    # would print every line a second time.
+    "loggers": {
+        "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {
+            "handlers": ["console"],
+            "level": "INFO" if accesslog else "WARNING",
+            "propagate": False,
+        },
+    },
+}

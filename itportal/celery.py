@@ -3,9 +3,12 @@
 import os
 
 from celery import Celery
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "itportal.settings")
 
 app = Celery("itportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Binds the request_id (and order) a task was published with to its log lines.
+app.steps["worker"].add(DjangoStructLogInitStep)

@@ -12,6 +12,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from itportal import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "django_structlog",
     "axes",
     "itportal",
     "accounts",
@@ -68,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A request_id per request (and user_id, ip) on every log line; Celery carries it on.
+    "django_structlog.middlewares.RequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -408,14 +413,26 @@ SPECTACULAR_SETTINGS = {
 DJANGO_TABLES2_TEMPLATE = "tables/table.html"
 DJANGO_TABLES2_TABLE_ATTRS = {"class": "table"}
 
+# Logs: one JSON object per line with request_id, task_id and order (itportal/logs.py).
+logs.configure()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"structured": logs.formatter(env.str("LOG_FORMAT", default="json"))},
+    "filters": {"quiet_probes": {"()": "itportal.logs.QuietProbes"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # Logins, failures, logouts and lifted lock-outs; names and addresses, no passwords.
         "accounts.login": {"level": "INFO"},
+        "django_structlog.middlewares.request": {"filters": ["quiet_probes"]},
     },
 }
+# Celery keeps the root logger (and so the JSON lines) and passes request_id and order in
+# the headers of every task published while they are bound.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# Take X-Request-ID from the proxy (which must overwrite what a client sends, as
+# deploy/haproxy/haproxy.cfg does), so proxy and portal lines share the id.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("LOG_TRUST_REQUEST_ID", default=False)

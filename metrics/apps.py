@@ -33,6 +33,23 @@ class MetricsConfig(AppConfig):
         post_save.connect(
             on_webhook_attempt, sender=WebhookAttempt, dispatch_uid="metrics_webhook_attempt"
         )
+        # The order's trail in the structured logs (metrics/trail.py).
+        from metrics import trail
+        from notifications.models import OutgoingMail
+
+        post_save.connect(
+            trail.on_request_event, sender=RequestEvent, dispatch_uid="trail_request_event"
+        )
+        for model, on_saved in (
+            (ProvisioningJob, trail.on_job_saved),
+            (OutgoingMail, trail.on_mail_saved),
+        ):
+            post_transition.connect(
+                trail.remember_transition,
+                sender=model,
+                dispatch_uid=f"trail_transition_{model.__name__}",
+            )
+            post_save.connect(on_saved, sender=model, dispatch_uid=f"trail_saved_{model.__name__}")
 
 
 def _seconds(start, end) -> float | None:
