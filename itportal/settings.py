@@ -117,6 +117,11 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# Behind PgBouncer in transaction mode (deploy/pgbouncer/) a server-side cursor would outlive
+# its transaction's server connection; Django then reads iterator() results client-side.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_BEHIND_PGBOUNCER", default=False
+)
 # /readyz: seconds each dependency (broker, directory) may take to answer.
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

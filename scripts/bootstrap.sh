@@ -21,5 +21,9 @@ apt_install chromium
 # Throwaway Samba AD DC for the Active Directory tests (devtools/devsamba.py).
 apt_install samba samba-ad-dc samba-ad-provision openssl
 apt_install slapd ldap-utils
+# Deployment checks and the scale-out benchmark (tests/test_deploy.py, bench/scaleout.py):
+# systemd-analyze, Debian's docker-compose (validates compose.yaml without an engine),
+# HAProxy, PgBouncer, wrk.
+apt_install systemd haproxy pgbouncer docker-compose wrk
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
