@@ -32,6 +32,13 @@ def json_lines(text: str) -> list[dict]:
     return lines
 
 
+def use_routes(routes) -> None:
+    """Route this process's tasks; the router Celery built at the first publish is replaced."""
+    app.conf.task_routes = routes
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
+
+
 @pytest.fixture
 def web_log():
     """What this process logs, rendered by the production formatter."""
@@ -89,8 +96,8 @@ def test_one_search_finds_an_order_from_the_click_to_the_directory(
         )
     # This process publishes every task to the test's queue, where only that worker reads.
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_TASK_ROUTES = {"*": {"queue": queue}}
-    app.amqp.flush_routes()
+    routes = app.conf.task_routes
+    use_routes({"*": {"queue": queue}})
     try:
         client.force_login(org.manager.user)
         response = client.post(f"/antraege/{order.pk}/approve/", {"text": "ok"})
@@ -103,8 +110,7 @@ def test_one_search_finds_an_order_from_the_click_to_the_directory(
             time.sleep(0.2)
             job.refresh_from_db()
     finally:
-        settings.CELERY_TASK_ROUTES = {}
-        app.amqp.flush_routes()
+        use_routes(routes)
         worker.terminate()
         worker.wait(20)
         broker.purge()
