@@ -78,6 +78,9 @@ TRANSIENT_EXCEPTIONS = {
     "socket receive reset": lambda: merged(
         ldap_exc.LDAPSocketReceiveError, ConnectionResetError(104, "Connection reset by peer")
     ),
+    "socket receive timed out": lambda: merged(
+        ldap_exc.LDAPSocketReceiveError, TimeoutError("timed out")
+    ),
     "socket send": lambda: ldap_exc.LDAPSocketSendError("socket sending error"),
     "socket send broken pipe": lambda: merged(
         ldap_exc.LDAPSocketSendError, BrokenPipeError(32, "Broken pipe")
@@ -164,6 +167,7 @@ def test_classified_errors_pass_through_unchanged():
         (TRANSIENT_EXCEPTIONS["session terminated by server"], True),
         (TRANSIENT_EXCEPTIONS["connection reset"], True),
         (TRANSIENT_EXCEPTIONS["response timeout"], False),  # hung: a second wait won't help
+        (TRANSIENT_EXCEPTIONS["socket receive timed out"], False),
         (TRANSIENT_EXCEPTIONS["socket open"], False),  # down: reconnecting is what failed
         (lambda: result(51), False),
         (lambda: result(32), False),

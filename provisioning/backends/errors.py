@@ -87,8 +87,12 @@ def _certificate_failure(exc: BaseException) -> bool:
 
 
 def connection_lost(exc: BaseException) -> bool:
-    """Did a call fail because the (cached) connection was dead, not because of the request?"""
-    return isinstance(exc, CONNECTION_LOST_EXCEPTIONS)
+    """Did a call fail because the (cached) connection was dead, not because of the request?
+
+    A receive that timed out is a hung server, not a dead connection: a second try would
+    only double the wait (ldap3 raises it as a socket receive error merged with the timeout).
+    """
+    return isinstance(exc, CONNECTION_LOST_EXCEPTIONS) and not isinstance(exc, TimeoutError)
 
 
 def classify(exc: Exception) -> DirectoryError:
