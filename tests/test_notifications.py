@@ -361,3 +361,14 @@ def test_database_outage_while_marking_the_attempt_sends_once_later(
     mail.refresh_from_db()
     assert (mail.state, mail.attempts) == (MailState.SENT, 1)
     assert [m.extra_headers["Message-ID"] for m in mailoutbox].count(mail.message_id) == 1
+
+
+def test_daily_sweep_prunes_sent_mails_after_the_retention_only(approved_mails, settings):
+    _req, mails, _callbacks = approved_mails
+    old = timezone.now() - timedelta(days=settings.MAIL_RETENTION_DAYS + 1)
+    OutgoingMail.objects.filter(pk=mails[0].pk).update(state=MailState.SENT, sent_at=old)
+    OutgoingMail.objects.filter(pk=mails[1].pk).update(state=MailState.FAILED, created_at=old)
+    OutgoingMail.objects.filter(pk=mails[2].pk).update(state=MailState.SENT, sent_at=timezone.now())
+    assert sweep_mails.apply(kwargs={"prune": True}).get()["pruned"] == 1
+    assert not OutgoingMail.objects.filter(pk=mails[0].pk).exists()
+    assert OutgoingMail.objects.filter(pk__in=[mails[1].pk, mails[2].pk]).count() == 2
