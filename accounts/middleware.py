@@ -3,6 +3,7 @@
 import time
 
 from django.contrib.auth import SESSION_KEY
+from django.utils.cache import add_never_cache_headers
 
 LAST_SEEN = "accounts_last_seen"
 
@@ -34,3 +35,18 @@ def mark_seen(request) -> None:
     """At login the session is saved anyway: start the clock without an extra write."""
     if getattr(request, "session", None) is not None:
         request.session[LAST_SEEN] = int(time.time())
+
+
+class NoStoreMiddleware:
+    """Authenticated pages and every API answer carry ``Cache-Control: no-store``: a shared
+    computer's browser cache or a proxy must not keep personal data after logout."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or request.path.startswith("/api/"):
+            add_never_cache_headers(response)
+        return response

@@ -104,7 +104,7 @@ class CostCentreAdmin(admin.ModelAdmin):
 class DepartmentAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "cost_centre", "head")
     search_fields = ("code", "name")
-    autocomplete_fields = ("head", "parent", "cost_centre")
+    autocomplete_fields = ("head", "parent", "cost_centre", "chargeable_cost_centres")
 
 
 @admin.register(Employee)
@@ -112,5 +112,11 @@ class EmployeeAdmin(admin.ModelAdmin):
     list_display = ("personnel_number", "display_name", "department", "manager", "is_active")
     list_filter = ("is_active", "department")
     search_fields = ("personnel_number", "user__first_name", "user__last_name", "user__username")
-    autocomplete_fields = ("user", "manager", "department", "cost_centre")
+    autocomplete_fields = (
+        "user",
+        "manager",
+        "department",
+        "cost_centre",
+        "chargeable_cost_centres",
+    )
     list_select_related = ("user", "department", "manager__user")

@@ -176,7 +176,10 @@ class OrderForm(forms.Form):
         label=_("Cost centre"),
         queryset=CostCentre.objects.all(),
         required=False,
-        help_text=_("Leave empty to charge the beneficiary's cost centre."),
+        help_text=_(
+            "Leave empty to charge the beneficiary's cost centre. A cost centre other than "
+            "your own needs its owner's approval."
+        ),
     )
     justification = forms.CharField(
         label=_("Justification"),

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A request_id per request (and user_id, ip) on every log line; Celery carries it on.
     "django_structlog.middlewares.RequestMiddleware",
+    "accounts.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -319,6 +320,9 @@ PROVISIONING_EXPIRY_NOTICE_DAYS = env.int("PROVISIONING_EXPIRY_NOTICE_DAYS", def
 # Webhooks (docs/webhooks.md). Endpoints must be https:// and public addresses; http:// only
 # with WEBHOOKS_ALLOW_HTTP (tests, demo), internal addresses only inside the listed networks.
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+# Keys that encrypt secrets at rest (webhook signing secrets), comma-separated Fernet keys:
+# the first encrypts, all decrypt (rotation: SECURITY.md). Required unless DEBUG.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
 WEBHOOKS_CA_FILE = env.str("WEBHOOKS_CA_FILE", default="")  # CA bundle, e.g. the city's own CA
 WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=5.0)
@@ -330,9 +334,10 @@ WEBHOOKS_SECRET_GRACE_HOURS = env.int("WEBHOOKS_SECRET_GRACE_HOURS", default=24)
 WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
 WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=90)
 
-# /metrics (Prometheus): a bearer token, and/or addresses or networks allowed without one.
+# /metrics (Prometheus): the bearer token by default. Addresses or networks allowed without
+# it are an explicit opt-in: behind a reverse proxy on the same host, "127.0.0.1" is everyone.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # Approval rules: working days count Monday to Friday without the public
 # holidays of the configured German Land (ISO 3166-2 code without "DE-").

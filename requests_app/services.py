@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
@@ -268,12 +269,26 @@ def request_create(
     return service_request
 
 
+def _steps_with_charge_approval(service_request: ServiceRequest) -> list[dict]:
+    """The item's approval steps; charging a cost centre that is not the requester's to
+    charge adds a first step for its owner, unless the policy already has one."""
+    steps = list(service_request.item_snapshot.get("approval_policy", []))
+    if any(step["approver_kind"] == ApproverKind.COST_CENTRE_OWNER for step in steps):
+        return steps
+    requester = Employee.objects.select_related("department").get(user=service_request.requester)
+    if requester.may_charge(service_request.cost_centre):
+        return steps
+    with translation.override(settings.LANGUAGE_CODE):
+        label = _("Charge to a cost centre other than your own")
+    return [{"approver_kind": ApproverKind.COST_CENTRE_OWNER, "label": label}, *steps]
+
+
 @transaction.atomic
 def request_submit(*, request_id: int, user, expected_state: str | None = None) -> ServiceRequest:
     service_request = _lock(request_id, expected_state)
     _fire(service_request, "submit", user=user)
     now = timezone.now()
-    steps = service_request.item_snapshot.get("approval_policy", [])
+    steps = _steps_with_charge_approval(service_request)
     approvals = []
     for position, step in enumerate(steps, start=1):
         approver, group, note = resolve_approver(step, service_request)

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 mkdir -p var
 [ -f var/demo-secret ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/demo-secret
 export SECRET_KEY="$(cat var/demo-secret)"
+# The key that encrypts webhook secrets at rest, kept like the secret key.
+[ -f var/demo-encryption-key ] || .venv/bin/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" > var/demo-encryption-key
+export FIELD_ENCRYPTION_KEYS="$(cat var/demo-encryption-key)"
 # PostgreSQL as in production (the controlling reports use its window and percentile
 # functions): the local server if one answers, otherwise a private cluster under var/pg.
 if [ -z "${DEMO_DATABASE_URL:-}" ]; then

@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/itportal")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# A fixed test key (Fernet): secrets at rest are encrypted in tests as in production.
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTE=")
 os.environ.setdefault("DEV_TOOLS", "true")  # private slapd, demo city and history
 
 from itportal.settings import *  # noqa: F403

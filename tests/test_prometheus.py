@@ -207,6 +207,17 @@ def test_access_by_network_and_token_only(client, db, settings):
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
 
 
+def test_the_token_is_required_by_default(client, db, settings):
+    import itportal.settings as defaults
+
+    assert defaults.METRICS_ALLOWED_IPS == []  # no address is trusted unless configured
+    settings.METRICS_ALLOWED_IPS = defaults.METRICS_ALLOWED_IPS
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 403
+    ok = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert ok.status_code == 200
+
+
 def test_metrics_needs_no_login_and_only_get(client, db):
     assert client.post("/metrics").status_code == 405
 

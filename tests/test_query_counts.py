@@ -70,6 +70,8 @@ class Rows:
         self.n += 1
         # Own codes: the factory's FB{n:02d} sequence reaches the org fixture's "FB10".
         department = DepartmentFactory(code=f"QC{self.n:04d}", cost_centre=CostCentreFactory())
+        # Alice may charge it: her orders for this colleague wait for the manager alone.
+        self.org.alice.chargeable_cost_centres.add(department.cost_centre)
         return EmployeeFactory(department=department, manager=self.org.manager)
 
     def awaiting(self, count):

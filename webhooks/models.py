@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
+from itportal.crypto import EncryptedTextField
 from itportal.fsm import ConcurrentStateMixin
 from itportal.models import OutboxRow
 from webhooks.choices import AttemptOutcome, DeliveryState, EventType
@@ -28,8 +29,10 @@ class WebhookEndpoint(models.Model):
     url = models.CharField(_("URL"), max_length=500)
     description = models.CharField(_("description"), max_length=200, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
-    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
-    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    # Encrypted at rest with FIELD_ENCRYPTION_KEYS (itportal.crypto): needed in plain text to
+    # sign, so hashing is no option, but a database dump must not reveal them.
+    secret = EncryptedTextField(_("signing secret"), editable=False)
+    previous_secret = EncryptedTextField(blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     secret_rotated_at = models.DateTimeField(_("secret created"), default=timezone.now)
     created_at = models.DateTimeField(_("created"), default=timezone.now)

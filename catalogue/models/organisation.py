@@ -56,6 +56,16 @@ class Department(models.Model):
         blank=True,
         related_name="headed_departments",
     )
+    chargeable_cost_centres = models.ManyToManyField(
+        CostCentre,
+        verbose_name=_("may also charge"),
+        blank=True,
+        related_name="chargeable_by_departments",
+        help_text=_(
+            "Cost centres everyone in this department may charge without the cost-centre "
+            "owner's approval, besides their own."
+        ),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -104,6 +114,16 @@ class Employee(models.Model):
         blank=True,
         related_name="reports",
     )
+    chargeable_cost_centres = models.ManyToManyField(
+        CostCentre,
+        verbose_name=_("may also charge"),
+        blank=True,
+        related_name="chargeable_by_employees",
+        help_text=_(
+            "Cost centres this person may charge without the cost-centre owner's approval, "
+            "besides their own and their department's list."
+        ),
+    )
     job_title = models.CharField(_("job title"), max_length=200, blank=True)
     directory_dn = models.CharField(
         _("directory entry"),
@@ -151,3 +171,16 @@ class Employee(models.Model):
     def effective_cost_centre(self) -> CostCentre:
         """The cost centre charged for this employee's orders."""
         return self.cost_centre or self.department.cost_centre
+
+    def may_charge(self, cost_centre: CostCentre) -> bool:
+        """Whether this person may charge ``cost_centre`` without its owner's approval: their
+        own, one they own, or one on their or their department's list."""
+        if cost_centre.pk == (self.cost_centre_id or self.department.cost_centre_id):
+            return True
+        if cost_centre.owner_id == self.pk:
+            return True
+        return CostCentre.objects.filter(
+            models.Q(chargeable_by_employees=self)
+            | models.Q(chargeable_by_departments=self.department_id),
+            pk=cost_centre.pk,
+        ).exists()
