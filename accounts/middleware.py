@@ -2,8 +2,12 @@
 
 import time
 
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
+from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 
 LAST_SEEN = "accounts_last_seen"
 
@@ -47,6 +51,43 @@ class NoStoreMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated) or request.path.startswith("/api/"):
+        private = (user is not None and user.is_authenticated) or request.path.startswith("/api/")
+        if private and "no-store" not in response.get("Cache-Control", ""):
             add_never_cache_headers(response)
         return response
+
+
+class SecondFactorMiddleware:
+    """Until the second factor is given, a session that needs it reaches only the pages to
+    give or set it up, logout and the language switch: the admin site, the API token page
+    and everything else wait. API calls with the session get 403 (token calls do not pass
+    here as a logged-in user: their tokens were made behind the second factor)."""
+
+    OPEN_URL_NAMES = frozenset({"logout", "set_language", "healthz", "readyz"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from accounts import second_factor  # imports django-otp models: not at load time
+
+        match = _resolve(request.path_info)
+        open_page = match is not None and (
+            match.url_name in self.OPEN_URL_NAMES or match.namespace == "second_factor"
+        )
+        if not open_page and second_factor.verification_needed(request):
+            if request.path_info.startswith("/api/"):
+                return JsonResponse(
+                    {"detail": _("Give your second factor in the portal first.")}, status=403
+                )
+            return redirect_to_login(
+                request.get_full_path(), reverse("second_factor:verify"), REDIRECT_FIELD_NAME
+            )
+        return self.get_response(request)
+
+
+def _resolve(path):
+    try:
+        return resolve(path)
+    except Resolver404:
+        return None

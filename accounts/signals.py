@@ -18,6 +18,10 @@ def _address(request) -> str:
 @receiver(user_logged_in, dispatch_uid="accounts.log_login")
 def log_login(sender, request, user, **kwargs):
     mark_seen(request)
+    if getattr(request, "session", None) is not None:
+        from accounts.second_factor import remember_enrolment
+
+        remember_enrolment(request, user)
     logger.info("login succeeded: user=%s address=%s", user.get_username(), _address(request))
 
 

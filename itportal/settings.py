@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "csp",
     "django_structlog",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "itportal",
     "accounts",
     "notifications",
@@ -73,11 +76,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A request_id per request (and user_id, ip) on every log line; Celery carries it on.
     "django_structlog.middlewares.RequestMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "itportal.errors.BadInputMiddleware",
     "accounts.middleware.IdleSessionMiddleware",
     # Last, as django-axes requires: turns a locked-out login into its lock-out page.
@@ -157,6 +162,8 @@ AXES_USERNAME_CALLABLE = "accounts.lockout.login_name"
 AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_ENABLE_ADMIN = False  # the portal's own page shows and lifts lock-outs
+# Second factor (django-otp): TOTP apps, required for IT admins and superusers.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="IT-Portal")
 # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); without
 # them every login would count against the proxy's address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])

@@ -22,6 +22,14 @@ def _settings(settings):
     settings.LANGUAGE_CODE = "en"
 
 
+@pytest.fixture(autouse=True)
+def _second_factor_given(request, monkeypatch):
+    """Test logins count as having given the second factor, so tests of other things need
+    no authenticator; tests of the second factor itself are marked ``second_factor``."""
+    if request.node.get_closest_marker("second_factor") is None:
+        monkeypatch.setattr("accounts.second_factor.verification_needed", lambda request: False)
+
+
 pytest_plugins = [
     "tests.samba_fixtures",
     "tests.directory_fixtures",
