@@ -172,7 +172,9 @@ def transient(exc: BaseException) -> bool:
         return bool(codes) and all(code < 500 for code in codes)
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code < 500
-    return isinstance(exc, smtplib.SMTPServerDisconnected | OSError | SoftTimeLimitExceeded)
+    if isinstance(exc, smtplib.SMTPException):  # an OSError too, but not always network
+        return isinstance(exc, smtplib.SMTPServerDisconnected)  # not: STARTTLS unsupported
+    return isinstance(exc, OSError | SoftTimeLimitExceeded)
 
 
 def _error_text(exc: BaseException) -> str:

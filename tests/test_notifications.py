@@ -5,10 +5,11 @@ the next call), so no test waits for a backoff. A real SMTP server (aiosmtpd on 
 loopback port) proves what goes over the wire.
 """
 
+import smtplib
 from datetime import timedelta
 
 import pytest
-from celery.exceptions import Retry
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
@@ -372,3 +373,29 @@ def test_daily_sweep_prunes_sent_mails_after_the_retention_only(approved_mails, 
     assert sweep_mails.apply(kwargs={"prune": True}).get()["pruned"] == 1
     assert not OutgoingMail.objects.filter(pk=mails[0].pk).exists()
     assert OutgoingMail.objects.filter(pk__in=[mails[1].pk, mails[2].pk]).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (smtplib.SMTPDataError(451, b"4.3.0 try later"), True),
+        (smtplib.SMTPDataError(554, b"5.7.1 rejected"), False),
+        (smtplib.SMTPSenderRefused(421, b"4.7.0 busy", "itportal@localhost"), True),
+        (smtplib.SMTPSenderRefused(553, b"5.1.8 bad sender", "itportal@localhost"), False),
+        (smtplib.SMTPRecipientsRefused({"a@x": (450, b"busy"), "b@x": (452, b"full")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@x": (450, b"busy"), "b@x": (550, b"none")}), False),
+        (smtplib.SMTPRecipientsRefused({}), False),
+        (smtplib.SMTPAuthenticationError(454, b"4.7.0 temporary auth failure"), True),
+        (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), False),
+        (smtplib.SMTPConnectError(421, b"too many connections"), True),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
+        (smtplib.SMTPNotSupportedError("STARTTLS extension not supported"), False),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (TimeoutError("timed out"), True),
+        (OSError(101, "Network is unreachable"), True),
+        (SoftTimeLimitExceeded(), True),
+        (ValueError("bad header"), False),
+    ],
+)
+def test_which_errors_are_retried(error, retried):
+    assert services.transient(error) is retried
