@@ -78,7 +78,13 @@ def compose_config(**env) -> subprocess.CompletedProcess:
 
 
 def test_compose_describes_the_multi_host_layout():
-    result = compose_config(SECRET_KEY="k" * 50, POSTGRES_PASSWORD="pw", PORTAL_HOST="it.example")
+    result = compose_config(
+        SECRET_KEY="k" * 50,
+        FIELD_ENCRYPTION_KEYS="a" * 43 + "=",
+        METRICS_TOKEN="m" * 32,
+        POSTGRES_PASSWORD="pw",
+        PORTAL_HOST="it.example",
+    )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     web = [name for name in services if name.startswith("web-")]
