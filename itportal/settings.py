@@ -217,7 +217,30 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # longest retry countdown (PROVISIONING_RETRY_MAX_SECONDS). The provisioning sweeper
 # enqueues lost jobs sooner (PROVISIONING_SWEEP_AFTER_SECONDS, PROVISIONING_LEASE_SECONDS).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # A broker that went away is noticed (keepalive, health checks, timeouts) instead of a
+    # connection hanging; a web process waiting to publish gives up within seconds.
+    "socket_connect_timeout": 3,
+    "socket_timeout": 15,  # above kombu's 1 s BRPOP
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+    "retry_on_timeout": True,
+}
+# Workers survive their broker: they reconnect for as long as it takes (Celery's default
+# gives up after 100 tries and the worker exits), at start-up too. Running tasks that
+# acknowledge late are cancelled when the connection is lost (their acknowledgement
+# could not be sent anyway) and come back; jobs and outbox rows make a second run harmless.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Publishing (after a commit, in a web request): a few quick tries, then the sweepers.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
 }
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
@@ -322,6 +345,16 @@ PROVISIONING_SWEEP_AFTER_SECONDS = env.int("PROVISIONING_SWEEP_AFTER_SECONDS", d
 # and may run again. Above the run's hard time limit (90 s), so two workers never run it
 # at the same time.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=120)
+# Redis hands a message again after the visibility timeout: it must outlast a retry's
+# countdown (the worker holds the message until then) and a job's lease (the sweeper, not
+# a redelivery, recovers a killed worker's job).
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(
+    PROVISIONING_RETRY_MAX_SECONDS, PROVISIONING_LEASE_SECONDS
+):
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must be above PROVISIONING_RETRY_MAX_SECONDS and "
+        "PROVISIONING_LEASE_SECONDS."
+    )
 PROVISIONING_EXPIRY_NOTICE_DAYS = env.int("PROVISIONING_EXPIRY_NOTICE_DAYS", default=7)
 
 # Webhooks (docs/webhooks.md). Endpoints must be https:// and public addresses; http:// only

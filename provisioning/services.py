@@ -180,13 +180,22 @@ def retry_countdown(attempt: int) -> float:
     return capped * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
-def job_run(*, job_id: int) -> RetryLater | None:
-    """Run one job once; returns RetryLater when a transient error should be retried."""
+def job_run(*, job_id: int, reclaim: bool = False) -> RetryLater | None:
+    """Run one job once; returns RetryLater when a transient error should be retried.
+
+    ``reclaim``: the caller's own earlier attempt may hold the job's lease (the database
+    failed after it claimed the job), so a running job is taken over.
+    """
     with transaction.atomic():
         job = ProvisioningJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
             return None  # another worker has it, or it is settled: nothing twice
-        if job.state == JobState.RUNNING and job.lease_until and job.lease_until > timezone.now():
+        if (
+            job.state == JobState.RUNNING
+            and not reclaim
+            and job.lease_until
+            and job.lease_until > timezone.now()
+        ):
             return None  # a live worker runs it (a duplicate message): never two at once
         earlier = _siblings(job).filter(position__lt=job.position).exclude(state=JobState.SUCCEEDED)
         if earlier.exists():

@@ -2,9 +2,13 @@
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 
+from itportal import outbox
 from itportal.locks import single_run
 from provisioning import services
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(
@@ -15,10 +19,19 @@ from provisioning import services
     time_limit=90,
     max_retries=None,  # the job row counts attempts; see PROVISIONING_MAX_ATTEMPTS
 )
-def run_provisioning_job(self, job_id: int) -> None:
-    outcome = services.job_run(job_id=job_id)
+def run_provisioning_job(self, job_id: int, reclaim: bool = False) -> None:
+    try:
+        outcome = services.job_run(job_id=job_id, reclaim=reclaim)
+    except DATABASE_ERRORS as exc:
+        # The database restarts: drop the broken connection and try again with backoff.
+        # reclaim: the job may be marked running by this very attempt (its lease is ours).
+        close_old_connections()
+        countdown = outbox.backoff_seconds(self.request.retries + 1, base=2, cap=60)
+        raise self.retry(
+            args=(job_id,), kwargs={"reclaim": True}, countdown=countdown, exc=exc
+        ) from exc
     if outcome is not None:
-        raise self.retry(countdown=outcome.countdown)
+        raise self.retry(args=(job_id,), kwargs={}, countdown=outcome.countdown)
 
 
 @shared_task

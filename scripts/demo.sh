@@ -50,16 +50,31 @@ eval "$(.venv/bin/python manage.py directory_server env)"
 .venv/bin/python manage.py seed_demo_provisioning
 
 # A worker per queue (as in production, see CELERY_TASK_ROUTES) and beat once, in the
-# background, stopped with the portal.
+# background, supervised as systemd's Restart=always would: whatever ends one (a crash, a
+# kill) starts it again after two seconds. All are stopped with the portal.
 pids=()
-for queue in provisioning notifications webhooks reports; do
-    .venv/bin/celery -A itportal worker -Q "$queue" -n "$queue@%h" --concurrency 1 -l warning \
-        > "var/celery-worker-$queue.log" 2>&1 &
+supervise() {  # supervise LOG COMMAND...
+    local log=$1
+    shift
+    (
+        child=
+        trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; exit 0' TERM INT
+        while :; do
+            "$@" >> "$log" 2>&1 &
+            child=$!
+            wait "$child" && status=0 || status=$?
+            echo "$(date -Is) supervisor: exited with status $status, restarting in 2 s" >> "$log"
+            sleep 2 & wait $!
+        done
+    ) &
     pids+=($!)
+}
+for queue in provisioning notifications webhooks reports; do
+    supervise "var/celery-worker-$queue.log" \
+        .venv/bin/celery -A itportal worker -Q "$queue" -n "$queue@%h" --concurrency 1 -l warning
 done
-.venv/bin/celery -A itportal beat -l warning -s var/celerybeat-schedule > var/celery-beat.log 2>&1 &
-pids+=($!)
-trap 'kill "${pids[@]}" 2>/dev/null' EXIT INT TERM
+supervise var/celery-beat.log .venv/bin/celery -A itportal beat -l warning -s var/celerybeat-schedule
+trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 
 cat <<MSG
 

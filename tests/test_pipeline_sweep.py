@@ -7,15 +7,13 @@ tested), the private slapd read back with ldapsearch. "Broker down" is the Celer
 pointed at a closed port; "later" is the sweeper's ``now`` moved forward.
 """
 
-import contextlib
-import socket
+import logging
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from itportal.celery import app
 from metrics import prometheus as m
 from metrics.collectors import DatabaseCollector
 from provisioning import receivers, services
@@ -25,6 +23,7 @@ from requests_app import services as request_services
 from requests_app.choices import RequestState
 from requests_app.signals import request_approved
 from tests.api_support import token_client
+from tests.broker_support import broker_down
 from tests.provisioning_support import add_group, add_person, automated_item, group_action, members
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,34 +42,6 @@ def ldap(directory_settings, settings):
 def vpn(org, ldap):
     group = add_group(ldap, "vpn-users")
     return automated_item(org.service_desk, group_action(group), name="VPN", slug="vpn"), group
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # nobody listens once the probe is closed
-
-
-def _reconnect() -> None:
-    """Forget which pool to publish through: the next publish uses the current URL's
-    (kombu keeps one pool per broker URL; the real broker's stays open for later tests)."""
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@contextlib.contextmanager
-def broker_down(settings):
-    """Tasks are published (not run eagerly) to a broker that refuses connections."""
-    previous = settings.CELERY_BROKER_URL
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
-    _reconnect()
-    try:
-        yield
-    finally:
-        settings.CELERY_BROKER_URL = previous
-        settings.CELERY_TASK_ALWAYS_EAGER = True
-        _reconnect()
 
 
 def _stalled() -> dict[str, float]:
@@ -105,13 +76,14 @@ def _approve_through(through, org, service_request, client):
 
 @pytest.mark.parametrize("through", ["api", "page"])
 def test_broker_down_approval_answers_normally_and_the_sweeper_provisions(
-    org, ldap, vpn, place_order, settings, client, through
+    org, ldap, vpn, place_order, settings, client, through, caplog
 ):
     item, group = vpn
     bob_dn = add_person(ldap, org.bob)
     service_request = place_order(item, org.alice.user, beneficiary=org.bob)
-    with broker_down(settings):
+    with broker_down(settings), caplog.at_level(logging.WARNING, "provisioning.services"):
         _approve_through(through, org, service_request, client)
+        assert "could not enqueue provisioning job" in caplog.text  # the broker refused
         # The job committed with the approval; its message (and the mail's) never left.
         job = ProvisioningJob.objects.get(request=service_request)
         assert (job.state, job.attempts, job.wakes) == (JobState.PENDING, 0, 0)

@@ -1,0 +1,124 @@
+"""Workers survive their dependencies.
+
+Redis: a real worker on a private redis-server (never the shared one) runs a provisioning
+job; Redis is stopped, everything in it lost, and started again on the same port; the same
+worker process, still alive, runs a job published afterwards, and slapd holds both
+memberships (read back with ldapsearch).
+
+PostgreSQL: the job's database work fails once (as during a restart) right after its
+directory write; the task closes the broken connection, retries with backoff, takes its
+own claim over and finishes the job.
+"""
+
+import os
+import time
+
+import pytest
+from celery.exceptions import Retry
+from django.db import OperationalError, connection
+
+from provisioning.choices import JobState
+from provisioning.models import ProvisioningJob
+from provisioning.tasks import run_provisioning_job
+from requests_app import services as request_services
+from tests.broker_support import PrivateRedis, publishing_to
+from tests.factories import EmployeeFactory
+from tests.provisioning_support import add_group, add_person, automated_item, group_action, members
+from tests.test_worker_crash import Worker, _database_url
+
+QUEUE = "provisioning"  # production's routing: nobody else reads this private Redis
+DEADLINE_SECONDS = 60
+
+
+def _approved_job(org, item, directory, employee) -> int:
+    add_person(directory, employee)
+    service_request = request_services.request_create(
+        requester=employee.user,
+        item=item,
+        item_version=item.version,
+        beneficiary=employee,
+        cost_centre=employee.effective_cost_centre,
+        answers={},
+    )
+    request_services.request_approve(request_id=service_request.pk, user=org.manager.user)
+    return ProvisioningJob.objects.get(request=service_request).pk
+
+
+def _wait_succeeded(job_id: int, worker: Worker) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while (state := ProvisioningJob.objects.get(pk=job_id).state) != JobState.SUCCEEDED:
+        assert worker.process.poll() is None, f"the worker ended:\n{worker.log_tail()}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} is {state}\n{worker.log_tail()}")
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_survives_a_redis_restart_and_runs_the_next_job(
+    org, directory_settings, settings, tmp_path
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process shares the test database: PostgreSQL only")
+    directory = directory_settings
+    group = add_group(directory, "restart")
+    item = automated_item(org.service_desk, group_action(group), slug="restart")
+    people = [EmployeeFactory(department=org.department, manager=org.manager) for _ in range(2)]
+    with PrivateRedis(tmp_path) as broker, publishing_to(settings, broker.url):
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": broker.url,
+            "ITPORTAL_TEST_QUEUE": QUEUE,
+            "LOG_LEVEL": "WARNING",
+            **{f"DIRECTORY_{k.upper()}": v for k, v in directory.config_kwargs().items()},
+        }
+        worker = Worker("restart", QUEUE, env, tmp_path / "worker.log")
+        try:
+            first = _approved_job(org, item, directory, people[0])  # woken at the commit
+            _wait_succeeded(first, worker)
+
+            broker.stop()  # Redis goes away with everything in it ...
+            time.sleep(3)  # ... long enough for the worker to notice
+            assert worker.process.poll() is None, worker.log_tail()
+            broker.start()  # ... and comes back empty on the same port
+
+            second = _approved_job(org, item, directory, people[1])
+            _wait_succeeded(second, worker)
+            assert worker.process.poll() is None, worker.log_tail()
+        finally:
+            worker.stop()
+    assert members(directory, group) == {
+        directory.bind_dn.lower(),
+        *(directory.user_dn(p.personnel_number).lower() for p in people),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_retries_a_database_outage_after_its_write(org, directory_settings, settings):
+    directory = directory_settings
+    group = add_group(directory, "outage")
+    item = automated_item(org.service_desk, group_action(group), slug="outage")
+    person = EmployeeFactory(department=org.department, manager=org.manager)
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # the approval's wake-up goes nowhere here
+    with publishing_to(settings, "memory://"):
+        job_id = _approved_job(org, item, directory, person)
+    locks = []
+
+    def fail_the_finishing_lock(execute, sql, params, many, context):
+        # The job's second row lock (after the directory write) meets a restarting server.
+        if "FOR UPDATE" in sql and "provisioning_provisioningjob" in sql:
+            locks.append(sql)
+            if len(locks) == 2:
+                raise OperationalError("terminating connection due to administrator command")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail_the_finishing_lock), pytest.raises(Retry) as retry:
+        run_provisioning_job.apply(args=(job_id,))  # as a worker runs it
+    assert ProvisioningJob.objects.get(pk=job_id).state == JobState.RUNNING  # our claim
+    assert retry.value.sig.kwargs == {"reclaim": True}
+    assert 0 < retry.value.when <= 60
+    retry.value.sig.apply()  # the worker runs the retry after its countdown
+    job = ProvisioningJob.objects.get(pk=job_id)
+    assert (job.state, job.attempts) == (JobState.SUCCEEDED, 2)
+    assert directory.user_dn(person.personnel_number).lower() in members(directory, group)
