@@ -534,6 +534,7 @@ def measure_kill(base: str, users, nodes, seconds: float, work: Path) -> dict:
     sessions = [session_for(base, user) for user in users]
     before = ServiceRequest.objects.count()
     outcomes: list[tuple[str, int | None, float]] = []
+    errors: list[tuple[float, str]] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
     kill_at = time.monotonic() + seconds / 2
@@ -568,6 +569,8 @@ def measure_kill(base: str, users, nodes, seconds: float, work: Path) -> dict:
                 status = response.status_code
             except Exception as exc:  # a cut connection is an outcome to count, not a crash
                 kind, status = f"error_{type(exc).__name__}", None
+                with lock:
+                    errors.append((round(started - (stop_at - seconds), 2), repr(exc)[:300]))
             with lock:
                 outcomes.append((kind, status, time.monotonic() - started))
         return placed
@@ -583,7 +586,9 @@ def measure_kill(base: str, users, nodes, seconds: float, work: Path) -> dict:
     for kind, _status, _seconds in outcomes:
         kinds[kind] = kinds.get(kind, 0) + 1
     in_db = set(ServiceRequest.objects.filter(pk__in=placed).values_list("pk", flat=True))
+    (work / "kill-errors.txt").write_text("\n".join(f"{t} s: {e}" for t, e in errors))
     return {
+        "errors_at_s": sorted(t for t, _e in errors),
         "seconds": seconds,
         "employees": len(sessions),
         "killed_node_after_s": round(killed_at - (stop_at - seconds), 1),

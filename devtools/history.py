@@ -113,8 +113,17 @@ def _temp_table(cursor, name: str, columns: str, rows: list[tuple]) -> None:
     cursor.execute(f"ANALYZE {name}")
 
 
-def generate(*, count: int, months: int = 12, seed: int = 1, growth: float = 0.4) -> HistoryResult:
-    """Add ``count`` requests submitted over the last ``months`` months, ending now."""
+STEPS = 7  # requests, approvals, events, entitlements, ratings, rating events, vacuum
+
+
+def generate(
+    *, count: int, months: int = 12, seed: int = 1, growth: float = 0.4, progress=None
+) -> HistoryResult:
+    """Add ``count`` requests submitted over the last ``months`` months, ending now.
+
+    ``progress(step)`` is called after each of the ``STEPS`` steps.
+    """
+    progress = progress or (lambda step: None)
     if connection.vendor != "postgresql":
         raise RuntimeError("The history generator needs PostgreSQL.")
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
@@ -205,7 +214,9 @@ def generate(*, count: int, months: int = 12, seed: int = 1, growth: float = 0.4
         ):  # fmt: skip
             cursor.execute(_sql(template, **tables), _params(before=before, **params))
             counts.append(cursor.rowcount)
+            progress(len(counts))
     _vacuum(tables.values())
+    progress(STEPS)
     requests, approvals, events, entitlements, ratings, rating_events = counts
     return HistoryResult(requests, approvals, events + rating_events, entitlements, ratings)
 

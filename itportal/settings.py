@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "metrics",
     "webhooks",
     "api",
+    "runs",
 ]
 # Development servers and demo data (devtools/): never installed in production.
 DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)
@@ -128,6 +129,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
     "DATABASE_BEHIND_PGBOUNCER", default=False
 )
+# Long runs (runs/progress.py) write their progress on a connection of their own, so it shows
+# while the work's own transaction is still open.
+RUNS_OWN_CONNECTION = True
 # /readyz: seconds each dependency (broker, directory) may take to answer.
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("provisionierung/", include("provisioning.urls")),
     path("controlling/", include("metrics.controlling.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("laeufe/", include("runs.urls")),
     path("postausgang/", include("notifications.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

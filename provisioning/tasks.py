@@ -7,6 +7,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from itportal import outbox
 from itportal.locks import single_run
 from provisioning import services
+from runs.progress import track
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
@@ -55,7 +56,11 @@ def sync_directory(full: bool = False) -> dict:
 
     if not services.directory_configured():
         return {}
-    return sync_people(full=full).counts
+    name = "directory-sync" + ("" if full else "-incremental")
+    with track(name, unit="entries", stream=None) as progress:
+        counts = sync_people(full=full, progress=progress.update).counts
+        progress.outcome = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return counts
 
 
 @shared_task
@@ -65,4 +70,7 @@ def reconcile_directory() -> dict:
 
     if not services.directory_configured():
         return {}
-    return reconcile().counts
+    with track("directory-reconcile", unit="findings", stream=None) as progress:
+        counts = reconcile().counts
+        progress.outcome = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return counts

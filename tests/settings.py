@@ -11,6 +11,7 @@ os.environ.setdefault("DEV_TOOLS", "true")  # private slapd, demo city and histo
 
 from itportal.settings import *  # noqa: F403
 
+RUNS_OWN_CONNECTION = False  # progress rows inside the test's transaction, rolled back
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

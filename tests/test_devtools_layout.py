@@ -16,6 +16,8 @@ PRODUCT_APPS = [
     "metrics",
     "webhooks",
     "api",
+    "notifications",
+    "runs",
 ]
 
 # Imports every module of the product apps under production settings and reports what

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devtools import history
 from requests_app.models import ServiceRequest
+from runs.progress import track
 
 
 class Command(BaseCommand):
@@ -33,7 +34,12 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         try:
-            result = history.generate(count=count, months=months, seed=seed, growth=growth)
+            stream = self.stderr._out if options["verbosity"] else None
+            with track("seed-history", total=history.STEPS, unit="steps", stream=stream) as run:
+                result = history.generate(
+                    count=count, months=months, seed=seed, growth=growth, progress=run.update
+                )
+                run.outcome = f"{result.requests} requests"
         except RuntimeError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(

@@ -4,6 +4,7 @@ from itportal.locks import advisory_lock
 from provisioning.backends.errors import DirectoryError
 from provisioning.models import DriftFinding
 from provisioning.reconcile import holders_report, reconcile, repair_missing
+from runs.progress import track
 
 
 class Command(BaseCommand):
@@ -24,14 +25,21 @@ class Command(BaseCommand):
         with advisory_lock("directory-reconcile") as acquired:
             if not acquired:
                 raise CommandError("A reconciliation is under way (beat or another command).")
-            self.reconcile(repair=repair, holders=holders, verbosity=verbosity)
+            stream = self.stderr._out if verbosity else None  # tqdm writes its own line ends
+            with track("directory-reconcile", unit="findings", stream=stream) as progress:
+                self.reconcile(
+                    repair=repair, holders=holders, verbosity=verbosity, progress=progress
+                )
 
-    def reconcile(self, *, repair, holders, verbosity):
+    def reconcile(self, *, repair, holders, verbosity, progress):
         try:
             run = reconcile()
         except DirectoryError as exc:
             raise CommandError(f"The directory did not answer as expected: {exc.message}") from exc
-        for finding in run.findings.all():
+        findings = list(run.findings.all())
+        progress.update(0, total=len(findings))
+        for finding in findings:
+            progress.advance()
             if verbosity:
                 self.stdout.write(
                     f"{finding.get_kind_display()}: {finding.member} in {finding.group_dn}"
@@ -41,6 +49,7 @@ class Command(BaseCommand):
         if holders:
             for line in holders_report():
                 self.stdout.write(line)
+        counts = ", ".join(f"{k} {v}" for k, v in run.counts.items())
+        progress.outcome = counts
         if verbosity:
-            counts = ", ".join(f"{k} {v}" for k, v in run.counts.items())
             self.stdout.write(self.style.SUCCESS(f"Reconciliation: {counts}"))

@@ -1,10 +1,9 @@
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 
 from itportal.locks import advisory_lock
 from provisioning.backends.errors import DirectoryError
 from provisioning.sync import sync_people
+from runs.progress import track
 
 
 class Command(BaseCommand):
@@ -16,24 +15,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, incremental=False, verbosity=1, **options):
-        show = verbosity > 0 and sys.stdout.isatty()
-
-        def progress(done: int) -> None:
-            if show and done % 50 == 0:
-                self.stdout.write(f"\r{done} entries read", ending="")
-                self.stdout.flush()
-
         with advisory_lock("directory-sync") as acquired:
             if not acquired:
                 raise CommandError("A directory sync is under way (beat or another command).")
-            try:
-                run = sync_people(full=not incremental, progress=progress)
-            except DirectoryError as exc:
-                raise CommandError(
-                    f"The directory did not answer as expected: {exc.message}"
-                ) from exc
-        if show:
-            self.stdout.write("")
+            name = "directory-sync" + ("-incremental" if incremental else "")
+            stream = self.stderr._out if verbosity else None  # tqdm writes its own line ends
+            with track(name, unit="entries", stream=stream) as progress:
+                try:
+                    run = sync_people(full=not incremental, progress=progress.update)
+                except DirectoryError as exc:
+                    raise CommandError(
+                        f"The directory did not answer as expected: {exc.message}"
+                    ) from exc
+                progress.outcome = ", ".join(f"{k} {v}" for k, v in run.counts.items())
         if verbosity:
             counts = ", ".join(f"{k} {v}" for k, v in run.counts.items())
             self.stdout.write(self.style.SUCCESS(f"{run.get_kind_display()}: {counts}"))
