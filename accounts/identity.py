@@ -72,3 +72,37 @@ def account_for_directory_entry(dn: str):
         Employee.objects.select_related("user").filter(directory_dn=dn).first() if dn else None
     )
     return _usable(employee, source="directory")
+
+
+def account_for_sso_name(name: str):
+    """The portal account of the person an identity provider names ``name`` (its user-name
+    claim): their personnel number or their user name, in any case."""
+    name = (name or "").replace("\x00", "").strip()[:150]
+    employee = None
+    if name:
+        employee = (
+            Employee.objects.select_related("user").filter(personnel_number__iexact=name).first()
+        ) or (Employee.objects.select_related("user").filter(user__username__iexact=name).first())
+    return _usable(employee, source="single sign-on")
+
+
+def assign_roles(user, *, memberships, role_groups: dict[str, str]) -> None:
+    """Give ``user`` each role whose configured group is among ``memberships`` (directory
+    DNs or the provider's group names, without regard to case); take the others away.
+    A role without a configured group is left as it is."""
+    from django.contrib.auth.models import Group
+
+    from itportal import roles
+
+    held = {str(m).lower() for m in memberships}
+    for role, group_name in role_groups.items():
+        if not group_name:
+            continue
+        group = Group.objects.get_or_create(name=role)[0]
+        if group_name.lower() in held:
+            user.groups.add(group)
+            if role == roles.IT_ADMIN and not user.is_staff:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+        else:
+            user.groups.remove(group)

@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -15,11 +15,15 @@ from django.views import View
 
 from accounts import lockout
 from accounts.forms import LoginForm
+from accounts.oidc import provider_logout_url
 from itportal.roles import is_it_admin
 
 
 class LoginView(auth_views.LoginView):
     form_class = LoginForm
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "sso": settings.OIDC_ENABLED}
 
     def post(self, request, *args, **kwargs):
         # A failed login is recorded with its form data (django-axes); PostgreSQL refuses
@@ -30,6 +34,29 @@ class LoginView(auth_views.LoginView):
                 cleaned.setlist(key.replace("\x00", ""), [v.replace("\x00", "") for v in values])
             request.POST = cleaned
         return super().post(request, *args, **kwargs)
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logout; after a single sign-on the provider's session ends too."""
+
+    def post(self, request, *args, **kwargs):
+        provider = None
+        if settings.OIDC_ENABLED and request.session.get("oidc_id_token"):
+            provider = provider_logout_url(request)  # needs the session: before logout
+        response = super().post(request, *args, **kwargs)
+        return redirect(provider) if provider else response
+
+
+def sso_view(view):
+    """mozilla-django-oidc's views, reachable without login and only with SSO configured."""
+
+    @login_not_required
+    def wrapped(request, *args, **kwargs):
+        if not settings.OIDC_ENABLED:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 @login_not_required

@@ -334,8 +334,29 @@ DIRECTORY_ATTRIBUTES = env.json("DIRECTORY_ATTRIBUTES", default={})
 DIRECTORY_LOGIN = env.bool("DIRECTORY_LOGIN", default=bool(DIRECTORY["url"]))
 DIRECTORY_IT_ADMIN_GROUP = env.str("DIRECTORY_IT_ADMIN_GROUP", default="")
 DIRECTORY_CONTROLLING_GROUP = env.str("DIRECTORY_CONTROLLING_GROUP", default="")
+# Single sign-on with OpenID Connect (README, "Single sign-on"): Keycloak, ADFS, ...
+OIDC_ENABLED = env.bool("OIDC_ENABLED", default=False)
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_JWKS_ENDPOINT", default="")
+OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_END_SESSION_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGORITHM", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_IT_ADMIN_GROUP = env.str("OIDC_IT_ADMIN_GROUP", default="")
+OIDC_CONTROLLING_GROUP = env.str("OIDC_CONTROLLING_GROUP", default="")
+OIDC_CREATE_USER = False  # unknown people are refused, never given an account
+OIDC_STORE_ID_TOKEN = True  # for logout through the provider
+LOGIN_REDIRECT_URL_FAILURE = (
+    "/accounts/login/"  # a path: mozilla-django-oidc does not resolve names
+)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: a locked-out login reaches no backend
+    *(["accounts.oidc.PortalOIDCBackend"] if OIDC_ENABLED else []),
     *(["provisioning.auth.DirectoryBackend"] if DIRECTORY_LOGIN else []),
     "django.contrib.auth.backends.ModelBackend",  # local break-glass accounts
 ]

@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from accounts.views import LoginView, admin_login
+from accounts.views import LoginView, LogoutView, admin_login, sso_view
 from itportal import health
 from notifications.views import set_language
 
@@ -16,7 +16,18 @@ urlpatterns = [
     path("laeufe/", include("runs.urls")),
     path("postausgang/", include("notifications.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    # Single sign-on (OpenID Connect); answers 404 unless OIDC_ENABLED.
+    path(
+        "oidc/authenticate/",
+        sso_view(OIDCAuthenticationRequestView.as_view()),
+        name="oidc_authentication_init",
+    ),
+    path(
+        "oidc/callback/",
+        sso_view(OIDCAuthenticationCallbackView.as_view()),
+        name="oidc_authentication_callback",
+    ),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -17,9 +17,8 @@ import logging
 import ldap3
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Group
 
-from accounts.identity import LoginRefused, account_for_directory_entry, refuse
+from accounts.identity import LoginRefused, account_for_directory_entry, assign_roles, refuse
 from itportal import roles
 from provisioning.backends import get_backend
 from provisioning.backends.base import filter_value
@@ -88,20 +87,12 @@ class DirectoryBackend(ModelBackend):
         user.last_name = _first(attributes, "sn")[:150]
         user.email = _first(attributes, "mail")[:254]
         user.save(update_fields=["first_name", "last_name", "email"])
-        member_of = {str(dn).lower() for dn in attributes.get("memberOf", [])}
-        role_groups = {
-            roles.IT_ADMIN: settings.DIRECTORY_IT_ADMIN_GROUP,
-            roles.CONTROLLING: settings.DIRECTORY_CONTROLLING_GROUP,
-        }
-        for role, group_dn in role_groups.items():
-            if not group_dn:
-                continue
-            group = Group.objects.get_or_create(name=role)[0]
-            if group_dn.lower() in member_of:
-                user.groups.add(group)
-                if role == roles.IT_ADMIN and not user.is_staff:
-                    user.is_staff = True
-                    user.save(update_fields=["is_staff"])
-            else:
-                user.groups.remove(group)
+        assign_roles(
+            user,
+            memberships=attributes.get("memberOf", []),
+            role_groups={
+                roles.IT_ADMIN: settings.DIRECTORY_IT_ADMIN_GROUP,
+                roles.CONTROLLING: settings.DIRECTORY_CONTROLLING_GROUP,
+            },
+        )
         return user

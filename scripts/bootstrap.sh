@@ -27,3 +27,6 @@ apt_install slapd ldap-utils
 apt_install systemd haproxy pgbouncer docker-compose wrk
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# The OpenID provider the SSO tests start on loopback (npm oidc-provider, from the lockfile).
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+(cd scripts/oidc-provider && npm ci --no-audit --no-fund --silent)

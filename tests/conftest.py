@@ -35,6 +35,7 @@ pytest_plugins = [
     "tests.directory_fixtures",
     "tests.api_support",
     "tests.mail_support",
+    "tests.oidc_fixtures",
 ]
 
 
