@@ -115,7 +115,7 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    # The sweeper's view of the job (jobs_sweep): a pending or retrying job should run from
+    # The sweeper's view of the job (pipeline_sweep): a pending or retrying job should run from
     # due_at on (empty: it waits for the job before it); a running job belongs to the worker
     # that started it until lease_until. Past either, its message was lost or its worker
     # died, and the sweeper enqueues it again; wakes counts how often it had to.
