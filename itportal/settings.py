@@ -124,6 +124,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request (or task) reuses it: after a PostgreSQL
+# restart the first click gets a new connection instead of an error.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Behind PgBouncer in transaction mode (deploy/pgbouncer/) a server-side cursor would outlive
 # its transaction's server connection; Django then reads iterator() results client-side.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
