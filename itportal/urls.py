@@ -9,6 +9,7 @@ from notifications.views import set_language
 
 urlpatterns = [
     path("", include("catalogue.urls")),
+    path("", include("requests_app.ordering_urls")),
     path("antraege/", include("requests_app.urls")),
     path("provisionierung/", include("provisioning.urls")),
     path("controlling/", include("metrics.controlling.urls")),

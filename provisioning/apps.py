@@ -10,6 +10,7 @@ class ProvisioningConfig(AppConfig):
         from catalogue.choices import ApproverKind, FieldType
         from catalogue.exchange.hooks import register_provisioning
         from catalogue.forms import register_field_type
+        from catalogue.licences import register_licence_usage
         from provisioning import (
             mails,
             receivers,  # noqa: F401 - connects the signal receivers
@@ -20,6 +21,7 @@ class ProvisioningConfig(AppConfig):
             resolve_group_owner,
         )
         from provisioning.models import ProvisioningAction
+        from provisioning.selectors import with_licence_usage
         from provisioning.services import claims
         from provisioning.templating import parse_attribute_lines
         from requests_app import fulfilment
@@ -29,6 +31,7 @@ class ProvisioningConfig(AppConfig):
         mails.register()
         register_field_type(FieldType.DIRECTORY_GROUP, build_directory_group_field)
         register_approver_resolver(ApproverKind.GROUP_OWNER, resolve_group_owner)
+        register_licence_usage(with_licence_usage)
         register_provisioning(
             action_model=ProvisioningAction,
             parse_attributes=parse_attribute_lines,
