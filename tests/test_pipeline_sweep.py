@@ -8,9 +8,11 @@ pointed at a closed port; "later" is the sweeper's ``now`` moved forward.
 """
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -190,3 +192,32 @@ def test_jobs_waiting_for_the_one_before_are_not_stalled(org, ldap, place_order,
     services.pipeline_sweep(now=_later(3 * SWEEP_AFTER))  # broker back: both run in order
     states = set(ProvisioningJob.objects.filter(request=service_request).values_list("state"))
     assert states == {(JobState.SUCCEEDED,)}
+
+
+def test_two_sweeps_at_once_wake_each_job_once(org, ldap, vpn, place_order, settings):
+    item, _group = vpn
+    people = [org.alice, org.bob, org.alice]  # Alice twice: two requests, two jobs
+    add_person(ldap, org.alice)
+    add_person(ldap, org.bob)
+    with broker_down(settings):
+        for person in people:
+            service_request = place_order(item, person.user, beneficiary=person)
+            request_services.request_approve(request_id=service_request.pk, user=org.manager.user)
+        later, found = _later(), []
+        barrier = threading.Barrier(2)
+
+        def sweep():
+            try:
+                barrier.wait(timeout=30)
+                found.append(services.pipeline_sweep(now=later)["overdue_job"])
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sorted(found) in ([0, 3], [1, 2])  # row locks split the jobs, none taken twice
+    assert sum(found) == len(people)
+    assert list(ProvisioningJob.objects.values_list("wakes", flat=True)) == [1] * len(people)
