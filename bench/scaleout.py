@@ -287,6 +287,7 @@ def main() -> None:
         results["provisioning"] = measure_provisioning(
             args.jobs, slapd, portal_env, work, processes
         )
+        results["readyz"] = readiness_follows_the_directory(web_ports[1], slapd)
         results["kill"] = measure_kill(base, users, nodes, args.load_seconds, work)
         print(json.dumps(results, indent=2), flush=True)
         print_markdown(results)
@@ -514,6 +515,32 @@ def wait_ready(pool, seconds: float = 60) -> None:
     raise RuntimeError(f"workers {names} not ready in {seconds} s")
 
 
+def readiness_follows_the_directory(port: int, slapd) -> dict:
+    """The full /readyz of a node: green, red (naming the directory) while slapd is
+    stopped, green again once it is back."""
+    import requests
+
+    url = f"http://127.0.0.1:{port}/readyz"
+
+    def ask():
+        response = requests.get(url, timeout=10, headers={"Host": "127.0.0.1"})
+        return response.status_code, response.json()["failed"]
+
+    print("(d) /readyz while the directory stops and returns …", flush=True)
+    before = ask()
+    slapd.stop()
+    try:
+        stopped = ask()
+    finally:
+        slapd.start()
+    deadline = time.monotonic() + 30
+    after = ask()
+    while after[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = ask()
+    return {"before": before, "directory_stopped": stopped, "directory_back": after}
+
+
 def measure_kill(base: str, users, nodes, seconds: float, work: Path) -> dict:
     from catalogue.models import CatalogueItem
     from requests_app.models import ServiceRequest
@@ -621,6 +648,11 @@ def print_markdown(results: dict) -> None:
         done = f"{row['succeeded']}/{row['jobs']}"
         print(f"| {workers} | {done} | {row['seconds']} | {row['jobs_per_s']} |")
     print(f"| raw ldap3, 1 connection (directory alone) | | | {prov['raw_ldap3_per_s']} |")
+    print()
+    print("| (d) full /readyz of a node | status, failed |")
+    print("|---|---|")
+    for key, value in results["readyz"].items():
+        print(f"| {key} | {value[0]}, {value[1]} |")
     print()
     print("| (c) web node killed mid-load | value |")
     print("|---|---|")

@@ -5,6 +5,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from itportal import outbox
 from itportal.locks import single_run
+from runs.progress import track
 from webhooks import services
 
 # Above the connect and read timeouts (WEBHOOKS_*_TIMEOUT) together.
@@ -32,4 +33,8 @@ def sweep_webhook_deliveries() -> int:
 @shared_task
 @single_run("webhooks-prune")
 def prune_webhook_events() -> int:
-    return services.events_prune()
+    with track("webhooks-prune", unit="events", stream=None) as run:
+        pruned = services.events_prune()
+        run.update(pruned)
+        run.outcome = f"{pruned} events pruned"
+    return pruned

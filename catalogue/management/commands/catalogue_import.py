@@ -12,6 +12,7 @@ from catalogue.exchange.validation import (
     parse_bytes,
     used_placeholders,
 )
+from runs.progress import track
 
 
 class Command(BaseCommand):
@@ -53,9 +54,14 @@ class Command(BaseCommand):
             unknown = sorted(set(values) - set(document["placeholders"]))
             if unknown:
                 raise CommandError(f"--map names unknown placeholders: {', '.join(unknown)}")
-            report = catalogue_import(
-                document=document, mapping=values, on_conflict=on_conflict, dry_run=dry_run
-            )
+            items = len(document.get("items", []))
+            stream = self.stderr._out if verbosity else None
+            with track("catalogue-import", total=items, unit="items", stream=stream) as run:
+                report = catalogue_import(
+                    document=document, mapping=values, on_conflict=on_conflict, dry_run=dry_run
+                )
+                run.update(items)
+                run.outcome = report.summary()
         except ExchangeError as exc:
             needed = ""
             if document is not None:
