@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from itportal.roles import is_controlling, is_it_admin
+from itportal.roles import is_controlling, is_data_protection_officer, is_it_admin
 
 
 def portal(request):
@@ -9,4 +9,5 @@ def portal(request):
         "PORTAL_CITY_NAME": settings.PORTAL_CITY_NAME,
         "is_it_admin": bool(user and is_it_admin(user)),
         "is_controlling": bool(user and is_controlling(user)),
+        "is_data_protection_officer": bool(user and is_data_protection_officer(user)),
     }

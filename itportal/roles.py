@@ -2,6 +2,7 @@
 
 IT_ADMIN = "IT-Administration"
 CONTROLLING = "IT-Controlling"
+DATA_PROTECTION = "Datenschutz"  # the data-protection officer: access reports, audit export
 
 
 def group_ids(user) -> frozenset[int]:
@@ -27,6 +28,10 @@ def group_names(user) -> frozenset[str]:
 
 def is_it_admin(user) -> bool:
     return user.is_authenticated and (user.is_superuser or IT_ADMIN in group_names(user))
+
+
+def is_data_protection_officer(user) -> bool:
+    return user.is_authenticated and (user.is_superuser or DATA_PROTECTION in group_names(user))
 
 
 def is_controlling(user) -> bool:
@@ -61,6 +66,7 @@ def ensure_role_groups(**kwargs) -> None:
 
     admins, _created = Group.objects.get_or_create(name=IT_ADMIN)
     Group.objects.get_or_create(name=CONTROLLING)
+    Group.objects.get_or_create(name=DATA_PROTECTION)
     wanted = Q(pk__in=[])
     for app_label, codenames in IT_ADMIN_PERMISSIONS.items():
         wanted |= Q(content_type__app_label=app_label, codename__in=codenames)

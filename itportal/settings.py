@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "provisioning",
     "metrics",
     "webhooks",
+    "privacy",
     "api",
     "runs",
 ]

@@ -35,6 +35,7 @@ urlpatterns = [
     path("metrics", include("metrics.urls")),
     path("api/", include("api.urls")),
     path("konto/tokens/", include("api.portal_urls")),
+    path("datenschutz/", include("privacy.urls")),
     path("konto/zweiter-faktor/", include("accounts.second_factor_urls")),
     path("konto/", include("accounts.urls")),
     # One login page for the portal and the admin site: throttled, refusals explained.
