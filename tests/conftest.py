@@ -1,6 +1,7 @@
 """Shared fixtures: a small organisation with a manager chain, and helpers to place orders."""
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.contrib.auth.models import Group
 
 from catalogue.choices import ApproverKind
@@ -20,6 +21,15 @@ from tests.factories import (
 @pytest.fixture(autouse=True)
 def _settings(settings):
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _celery_join_allowed():
+    """Eager tasks from several threads at once (the concurrency tests) leave Celery's
+    process-global "join will block" flag set: each thread's ``denied_join_result`` restores
+    what another thread had set. Later tests would then refuse ``.get()`` on an eager result."""
+    yield
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)
