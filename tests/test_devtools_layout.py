@@ -6,19 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django.conf import settings
+
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT_APPS = [
-    "accounts",
-    "itportal",
-    "catalogue",
-    "requests_app",
-    "provisioning",
-    "metrics",
-    "webhooks",
-    "api",
-    "notifications",
-    "runs",
-]
+# Every app of this project the settings install (new ones included), devtools aside.
+PRODUCT_APPS = sorted(
+    app for app in settings.INSTALLED_APPS if (ROOT / app).is_dir() and app != "devtools"
+)
 
 # Imports every module of the product apps under production settings and reports what
 # of devtools got loaded and which of its commands manage.py would offer.
