@@ -109,6 +109,9 @@ def test_broker_down_approval_answers_normally_and_the_sweeper_provisions(
     assert bob_dn.lower() in members(ldap, group)
     service_request.refresh_from_db()
     assert service_request.state == RequestState.FULFILLED
+    client.force_login(org.admin.user)  # IT admins see what the sweeper did
+    page = client.get(reverse("provisioning:job", args=[job.pk])).content.decode()
+    assert "Re-enqueued by the sweeper</dt><dd>2</dd>" in page
 
 
 def test_job_of_a_dead_worker_is_swept_once_its_lease_ends(org, ldap, vpn, place_order, settings):
