@@ -170,6 +170,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
             "name",
             "summary",
             "description",
+            "keywords",
             "category",
             "service_owner",
             "fulfilment_kind",

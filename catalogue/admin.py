@@ -56,14 +56,14 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         "version",
     )
     list_filter = ("category", "fulfilment_kind", "is_active", "audience")
-    search_fields = ("name", "slug", "summary")
+    search_fields = ("name", "slug", "summary", "keywords")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("version", "created_at", "updated_at")
     filter_horizontal = ("allowed_departments", "allowed_groups")
     inlines = [FormFieldInline, ApprovalPolicyStepInline]
     list_select_related = ("category",)
     fieldsets = (
-        (None, {"fields": ("name", "slug", "category", "summary", "description")}),
+        (None, {"fields": ("name", "slug", "category", "summary", "description", "keywords")}),
         (_("Delivery and price"), {
             "fields": ("service_owner", "fulfilment_kind", "price_once", "price_monthly"),
         }),

@@ -1,11 +1,19 @@
 """Reads of the catalogue and the organisation."""
 
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from catalogue.models import CatalogueItem, Category, Employee
+from catalogue.search import search_words, tsquery_text
+
+# How alike a search word and a word of an item's name or keywords must be to count as a typo
+# of it (pg_trgm word similarity, 0..1): "Monitr"/"Monitor" 0.71, "notbook"/"Notebook" 0.6.
+TYPO_SIMILARITY = 0.5
 
 
 def _clean_query(query: str) -> str:
@@ -17,19 +25,40 @@ def _clean_query(query: str) -> str:
 
 
 def items_orderable_by(employee, *, query: str = "", category: Category | None = None):
+    """Items the employee may order; with a query only matching ones, best match first."""
     items = CatalogueItem.objects.orderable_by(employee).select_related("category")
     if category is not None:
         items = items.filter(category=category)
-    return items_matching(items, query).order_by("category__position", "category__name", "name")
+    items = items_matching(items, query)
+    if "relevance" in items.query.annotations:
+        return items.order_by("-relevance", "name")
+    return items.order_by("category__position", "category__name", "name")
 
 
 def items_matching(items: QuerySet[CatalogueItem], query: str) -> QuerySet[CatalogueItem]:
-    """Items whose name, summary or description contains the search term."""
-    query = _clean_query(query)
-    if not query:
+    """Items that match the search, annotated with their ``relevance``.
+
+    An item matches by German full-text search over name, keywords, summary and description
+    (stemmed, so "Monitore" finds "Monitor"; each word also as a prefix, for typing), or when a
+    search word is a likely typo of a word of its name or keywords ("notbook"). Relevance
+    weighs the name over keywords over summary over description, plus the typo similarity.
+    """
+    words = search_words(_clean_query(query))
+    if not words:
         return items
-    return items.filter(
-        Q(name__icontains=query) | Q(summary__icontains=query) | Q(description__icontains=query)
+    ts_query = SearchQuery(tsquery_text(words), config="german", search_type="raw")
+    variants = [variant for word in words for variant in word]
+    similarities = [TrigramWordSimilarity(Value(v), "search_words") for v in variants]
+    similarity = similarities[0] if len(similarities) == 1 else Greatest(*similarities)
+    return (
+        items.annotate(
+            rank=SearchRank("search_vector", ts_query),
+            similarity=similarity,
+        )
+        # The similarity is computed, not matched with pg_trgm's ``%>`` operator: that reads
+        # its threshold from a session setting, which PgBouncer in transaction mode drops.
+        .filter(Q(search_vector=ts_query) | Q(similarity__gte=TYPO_SIMILARITY))
+        .annotate(relevance=F("rank") + F("similarity"))
     )
 
 
@@ -52,9 +81,17 @@ def orderable_item(employee, slug: str) -> CatalogueItem:
     return item
 
 
-def categories_with_items(employee, *, query: str = "") -> list[Category]:
+def general_request_item(employee) -> CatalogueItem | None:
+    """The item for requests the catalogue does not list, if it exists and is open to them."""
+    slug = settings.PORTAL_GENERAL_REQUEST_ITEM
+    if not slug:
+        return None
+    return CatalogueItem.objects.orderable_by(employee).filter(slug=slug).first()
+
+
+def categories_with_items(employee) -> list[Category]:
     """Categories that hold at least one item the employee may order, items prefetched."""
-    items = items_orderable_by(employee, query=query)
+    items = items_orderable_by(employee)
     categories = (
         Category.objects.filter(items__in=items.values("pk"))
         .distinct()

@@ -27,8 +27,8 @@ def category_save(*, category: Category | None, data: dict) -> Category:
 
 
 def _state(item: CatalogueItem) -> dict:
-    """Everything a change of which makes a new version."""
-    state = model_to_dict(item, exclude=["id", "version"])
+    """Everything a change of which makes a new version (search keywords change no order)."""
+    state = model_to_dict(item, exclude=["id", "version", "keywords"])
     state["form_fields"] = [f.snapshot() for f in item.form_fields.all()]
     state["approval_policy"] = [s.snapshot() for s in item.approval_steps.all()]
     return state

@@ -1,5 +1,6 @@
 """Catalogue pages: browse and look at an item (ordering is requests_app's)."""
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views import View
@@ -21,11 +22,18 @@ class CatalogueIndexView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.get("q", "")[:100]
+        employee = _employee(self.request)
         context["query"] = query
-        context["categories"] = selectors.categories_with_items(
-            _employee(self.request), query=query
-        )
-        context["has_employee"] = _employee(self.request) is not None
+        if query.strip():
+            # Search results: one list, best match first, instead of the categories.
+            context["results"] = list(selectors.items_orderable_by(employee, query=query))
+            if not context["results"]:
+                context["general_request"] = selectors.general_request_item(employee)
+                context["service_desk_phone"] = settings.PORTAL_SERVICE_DESK_PHONE
+                context["service_desk_email"] = settings.PORTAL_SERVICE_DESK_EMAIL
+        else:
+            context["categories"] = selectors.categories_with_items(employee)
+        context["has_employee"] = employee is not None
         return context
 
 

@@ -414,6 +414,11 @@ PORTAL_HOLIDAY_SUBDIVISION = env.str("PORTAL_HOLIDAY_SUBDIVISION", default="NW")
 PORTAL_REMINDER_WORKING_DAYS = env.int("PORTAL_REMINDER_WORKING_DAYS", default=3)
 PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", default=5)
 PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
+# Where a catalogue search that finds nothing sends people: the item for requests the catalogue
+# does not list (by slug; offered when it exists and is open to them) and the service desk.
+PORTAL_GENERAL_REQUEST_ITEM = env.str("PORTAL_GENERAL_REQUEST_ITEM", default="sonstige-anfrage")
+PORTAL_SERVICE_DESK_PHONE = env.str("PORTAL_SERVICE_DESK_PHONE", default="")
+PORTAL_SERVICE_DESK_EMAIL = env.str("PORTAL_SERVICE_DESK_EMAIL", default="")
 
 # Security. HTTPS settings default on outside DEBUG; a reverse proxy terminates TLS.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -64,6 +64,7 @@ ITEM_FIELDS = (
     # Optional in the schema (added after 1.0 was first published): a city may drop them.
     Plain("licence_pool_size"),
     Plain("licence_warning_below"),
+    Plain("keywords"),
 )
 
 FORM_FIELD_FIELDS = (

@@ -1,6 +1,8 @@
 """What can be ordered: categories, items, their order forms and approval policies."""
 
 from django.contrib.auth.models import Group
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -9,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
 from catalogue.patterns import pattern_problem
+from catalogue.search import folded
 
 slug_key_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*$",
@@ -57,6 +60,32 @@ class CatalogueItem(models.Model):
     summary = models.CharField(_("summary"), max_length=300, blank=True)
     description = models.TextField(
         _("description"), blank=True, help_text=_("Markdown; rendered sanitised.")
+    )
+    keywords = models.CharField(
+        _("search keywords"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            'Other words people search for, separated by commas, e.g. "Laptop" for a '
+            'notebook or "Passwort" for a password reset.'
+        ),
+    )
+    # Kept by PostgreSQL itself, so every way of saving an item (admin, API, exchange import)
+    # leaves them current. The German configuration stems ("Monitore" finds "Monitor");
+    # the name weighs most, then keywords, summary and description.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("name", weight="A", config="german")
+        + SearchVector("keywords", weight="B", config="german")
+        + SearchVector("summary", weight="C", config="german")
+        + SearchVector("description", weight="D", config="german"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    # Name and keywords, lower-cased with umlauts and ß folded, for typo-tolerant matching.
+    search_words = models.GeneratedField(
+        expression=folded("name", "keywords"),
+        output_field=models.TextField(),
+        db_persist=True,
     )
     category = models.ForeignKey(
         Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="items"
@@ -132,6 +161,9 @@ class CatalogueItem(models.Model):
         ordering = ["category__position", "name"]
         verbose_name = _("catalogue item")
         verbose_name_plural = _("catalogue items")
+        indexes = [
+            GinIndex(fields=["search_vector"], name="item_search_vector"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(price_once__gte=0) & models.Q(price_monthly__gte=0),

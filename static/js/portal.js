@@ -44,3 +44,36 @@
     focusErrors();
   }
 })();
+
+// Catalogue search: results while typing. The page is fetched as without JavaScript (the form
+// still submits normally) and only its results region is swapped; the URL follows the query.
+(function () {
+  "use strict";
+  var timer = null;
+  var latest = 0;
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    var form = input.form;
+    if (!form || input.name !== "q" || !form.hasAttribute("data-live-search")) { return; }
+    var target = document.getElementById(form.getAttribute("data-live-search"));
+    if (!target) { return; }
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      var query = input.value.trim();
+      var url = form.getAttribute("action") || window.location.pathname;
+      url += query ? "?q=" + encodeURIComponent(query) : "";
+      var ticket = ++latest;
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html === null || ticket !== latest) { return; }  // a newer query is on its way
+          var page = new DOMParser().parseFromString(html, "text/html");
+          var fresh = page.getElementById(target.id);
+          if (!fresh) { return; }
+          target.replaceChildren.apply(target, Array.prototype.slice.call(fresh.childNodes));
+          window.history.replaceState(null, "", url);
+        })
+        .catch(function () { /* the search button still works */ });
+    }, 250);
+  });
+})();

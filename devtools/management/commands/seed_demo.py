@@ -1186,6 +1186,51 @@ def upsert(model, lookup: dict, values: dict):
     return obj, False
 
 
+# Words people search for that the item's text does not contain (synonyms, everyday terms).
+KEYWORDS = {
+    "benutzerkonto-anlegen": "Account, Login, Anmeldung, neue Mitarbeiterin, neuer Mitarbeiter",
+    "konto-verlaengern": "Account, Verlängerung, Befristung, Ablauf",
+    "konto-entsperren": "Passwort, Passwort vergessen, gesperrt, Login, Anmeldung",
+    "gastkonto": "Gast, Externe, Praktikum, Besuch",
+    "admin-zweitkonto": "Admin, Administrator, Adminrechte",
+    "zugriff-netzlaufwerk": "Laufwerk, Ordner, Freigabe, Share, Dateiablage",
+    "berechtigungsgruppe": "Gruppe, Rechte, AD-Gruppe",
+    "gruppenlaufwerk-einrichten": "Laufwerk, Teamlaufwerk, Share, Ablage",
+    "vpn-zugang": "Homeoffice, Remote, mobiles Arbeiten, Fernzugriff",
+    "fernwartung-dienstleister": "Remote, Support, Dienstleister",
+    "hardware-token": "Token, 2FA, MFA, Zwei-Faktor",
+    "funktionspostfach": "Sammelpostfach, Gruppenpostfach, Shared Mailbox, Mail",
+    "verteilerliste": "Verteiler, Mailingliste, Mail",
+    "postfach-erweiterung": "Speicherplatz, Postfach voll, Mailbox, Mail",
+    "zugriff-postfach": "Vertretung, Urlaub, Mailbox, Mail",
+    "microsoft-visio": "Diagramm, Flussdiagramm, Lizenz",
+    "adobe-acrobat-pro": "PDF, Lizenz",
+    "microsoft-project": "Projektmanagement, Lizenz",
+    "autocad-lt": "CAD, Bauplan, Lizenz",
+    "ocr-software": "Scanner, Scannen, Texterkennung",
+    "fachsoftware": "Programm, Anwendung, Installation, Lizenz",
+    "diensthandy": "Handy, Mobiltelefon, iPhone, Telefon",
+    "tablet": "iPad",
+    "sim-karte": "SIM, Mobilfunk, Datenvolumen",
+    "verlust-mobilgeraet": "Handy verloren, kaputt, Diebstahl, Displaybruch",
+    "notebook": "Laptop, Rechner, Computer, PC",
+    "monitor": "Bildschirm, Display",
+    "dockingstation": "Dock, Port-Replikator, USB-C",
+    "headset": "Kopfhörer, Mikrofon, Telefonie, Videokonferenz",
+    "drucker": "Printer, Ausdruck",
+    "arbeitsplatz-umzug": "Umzug, Raumwechsel, Büro",
+    "faxanschluss": "Fax, Telefax",
+    "zugang-einwohnermeldewesen": "Meldewesen, Einwohnermeldeamt, Bürgeramt",
+    "zugang-finanzwesen": "Finanzen, Kasse, Haushalt, Buchhaltung",
+    "zugang-personenstandswesen": "Standesamt, Personenstand",
+    "ratsinformationssystem": "Rat, Sitzung, Gremien, RIS",
+    "zugang-sozialhilfe": "Sozialamt",
+    "zugang-jugendhilfe": "Jugendamt",
+    "zugang-baugenehmigung": "Bauamt, Bauantrag",
+    "geoinformationssystem": "Karten, Geodaten, Stadtplan",
+}
+
+
 class Command(BaseCommand):
     help = f"Load demo data for {CITY}: organisation, ~200 employees, demo logins, catalogue."
 
@@ -1356,6 +1401,7 @@ class Command(BaseCommand):
                 "service_owner": groups[spec["service_owner"]],
                 "summary": spec["summary"],
                 "description": spec["description"],
+                "keywords": KEYWORDS.get(spec["slug"], ""),
                 "price_once": spec["price_once"],
                 "price_monthly": spec["price_monthly"],
                 "fulfilment_kind": spec["fulfilment_kind"],
