@@ -43,9 +43,11 @@ def items_matching(items: QuerySet[CatalogueItem], query: str) -> QuerySet[Catal
     search word is a likely typo of a word of its name or keywords ("notbook"). Relevance
     weighs the name over keywords over summary over description, plus the typo similarity.
     """
-    words = search_words(_clean_query(query))
+    query = _clean_query(query)
+    words = search_words(query)
     if not words:
-        return items
+        # Only punctuation: nothing to search for, so nothing matches.
+        return items.none() if query else items
     ts_query = SearchQuery(tsquery_text(words), config="german", search_type="raw")
     variants = [variant for word in words for variant in word]
     similarities = [TrigramWordSimilarity(Value(v), "search_words") for v in variants]

@@ -340,6 +340,15 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     # Requester: catalogue, ordering, own requests, refusals.
     log_in(page, base, org.alice.user.username)
     audit.check(page, "catalogue")
+    # Results while typing (portal.js swaps the results region), a typo included.
+    page.fill("#catalogue-search", "notbook")
+    page.wait_for_url("**/?q=notbook")
+    results = page.locator("#catalogue-results")
+    assert results.locator("#results-heading").count() == 1
+    assert results.locator(f'a[href="/leistung/{portal.notebook.slug}/"]').count() == 1
+    audit.check(page, "search-results")
+    page.goto(f"{base}/?q=Xylophon")
+    audit.check(page, "search-empty")
     page.goto(f"{base}/kategorie/{portal.notebook.category.slug}/")
     audit.check(page, "category")
     page.goto(f"{base}/leistung/{portal.notebook.slug}/")
@@ -508,6 +517,7 @@ def test_pages_reflow_at_320_css_pixels(live_server, portal, browser):
     log_in(page, base, portal.org.manager.user.username)
     paths = {
         "catalogue": "/",
+        "search-empty": "/?q=Xylophon",
         "order": f"/leistung/{portal.notebook.slug}/bestellen/",
         "approvals": "/antraege/genehmigungen/",
         "detail": f"/antraege/{portal.pending.pk}/",
