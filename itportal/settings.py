@@ -213,6 +213,8 @@ MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
 MAIL_RETRY_BASE_SECONDS = env.float("MAIL_RETRY_BASE_SECONDS", default=30.0)
 MAIL_RETRY_MAX_SECONDS = env.float("MAIL_RETRY_MAX_SECONDS", default=1800.0)
 MAIL_STALLED_AFTER_SECONDS = env.int("MAIL_STALLED_AFTER_SECONDS", default=300)
+# The mail sweeper (beat, every minute) enqueues again open mails due longer than this ago.
+MAIL_SWEEP_AFTER_SECONDS = env.int("MAIL_SWEEP_AFTER_SECONDS", default=60)
 MAIL_RETENTION_DAYS = env.int("MAIL_RETENTION_DAYS", default=90)
 
 # Celery: Redis broker. CELERY_TASK_ALWAYS_EAGER runs tasks in-process (demo).

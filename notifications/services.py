@@ -51,8 +51,6 @@ ERROR_LENGTH = 500
 DUE_TOLERANCE = timedelta(seconds=5)
 # The database went away: the task retries (itportal/outbox.py backoff).
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-# The sweeper re-enqueues open mails due longer than this ago (their message was lost).
-SWEEP_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 500
 
 
@@ -304,7 +302,8 @@ def mails_sweep(*, now: datetime | None = None) -> dict[str, int]:
     overdue = outbox.overdue_ids(
         OutgoingMail.objects.all(),
         states=OPEN_MAIL_STATES,
-        before=now - SWEEP_AFTER,
+        # Due longer than this ago: their message was lost.
+        before=now - timedelta(seconds=settings.MAIL_SWEEP_AFTER_SECONDS),
         limit=SWEEP_BATCH,
     )
     for mail_id in overdue:

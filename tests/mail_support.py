@@ -39,14 +39,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on 127.0.0.1, and Django's SMTP backend pointed at it."""
+def start_smtp_server() -> tuple[SmtpSink, Controller]:
+    """A running aiosmtpd server on a free loopback port; ``controller.stop()`` ends it."""
     sink = SmtpSink()
     controller = Controller(
         sink, hostname="127.0.0.1", port=free_port(), loop=asyncio.new_event_loop()
     )
     controller.start()
+    return sink, controller
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on 127.0.0.1, and Django's SMTP backend pointed at it."""
+    sink, controller = start_smtp_server()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = controller.port

@@ -20,34 +20,30 @@ as Redis does when their visibility timeout ends, a third worker runs them, and 
 must change nothing.
 """
 
-import base64
-import contextlib
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import redis
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.db.models import Count
-from django.utils import timezone
 
-from catalogue.models import Employee
-from devtools.devdirectory import ldif_entry
 from notifications.models import OutgoingMail
-from provisioning.choices import ActionKind, Direction, JobState
+from provisioning.choices import JobState
 from provisioning.models import Entitlement, ProvisioningJob
 from provisioning.tasks import run_provisioning_job, sweep_provisioning_jobs
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
+from tests.fault_support import (
+    SUCCESS_NOTES,
+    Broker,
+    Deadline,
+    Worker,
+    database_url,
+    seed_group_jobs,
+    seed_people,
+    seed_requests,
+)
 from tests.provisioning_support import add_group, automated_item, group_action, members
 
 JOBS = 500
@@ -56,139 +52,6 @@ KILL_AFTER = 100  # succeeded jobs before the SIGKILL
 SWEEP_AFTER_SECONDS = 2  # the sweeper's threshold in the workers
 LEASE_SECONDS = 5  # a worker's claim on a running job: far above one job's run here
 DEADLINE_SECONDS = 600  # a hang guard, not a timing assertion: loaded CI machines are slow
-BASE_DIR = Path(__file__).resolve().parent.parent
-# The success note of each run; a job redelivered after its write says its change was
-# applied already ("... by an earlier attempt (add to group)").
-SUCCESS_NOTES = ("added to group", "already a member", "(add to group)")
-UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis keys
-
-
-def _database_url() -> str:
-    """The test database (pytest-django's test_<name>) as a URL for the worker."""
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = quote(db["HOST"] or "", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{auth}{'@' if auth else ''}{host}{port}/{quote(db['NAME'], safe='')}"
-
-
-def _group_alive(pgid: int) -> bool:
-    """Some process of the group is still alive (zombies waiting for a reaper do not count)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
-
-
-class Worker:
-    """``celery -A itportal worker`` in a session of its own: the main process and its pool
-    children form one process group, killed together."""
-
-    def __init__(self, name: str, queue: str, env: dict[str, str], log_path: Path):
-        self.name, self.log_path = name, log_path
-        argv = [
-            *(sys.executable, "-m", "celery", "-A", "itportal", "worker"),
-            *("--pool=prefork", "--concurrency=2", "-Q", queue, "-n", f"{name}@%h"),
-            *("--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"),
-        ]
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> None:
-        pgid = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout)
-        if sig != signal.SIGKILL and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            self.process.wait(timeout)
-        deadline = time.monotonic() + timeout
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):  # a pool child left behind
-            os.killpg(pgid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        """Warm shutdown (SIGTERM), SIGKILL if it does not end in time."""
-        self.kill(signal.SIGTERM, timeout=10.0)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
-class Broker:
-    """The test's own queue on the Redis broker, looked at with the redis client."""
-
-    def __init__(self, url: str, queue: str):
-        self.url, self.queue = url, queue
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
-        try:
-            self.client.ping()
-        except redis.RedisError as exc:
-            pytest.fail(
-                f"no Redis answers at {url} ({exc}): run scripts/ensure-redis.sh and set "
-                "CELERY_BROKER_URL to what it prints"
-            )
-
-    def waiting(self) -> int:
-        return self.client.llen(self.queue)
-
-    def task_args(self, queue: str) -> list[list]:
-        """The positional arguments of the tasks waiting in ``queue``."""
-        args = []
-        for raw in self.client.lrange(queue, 0, -1):
-            body = base64.b64decode(json.loads(raw)["body"])
-            args.append(json.loads(body)[0])
-        return args
-
-    def task_ids(self, tags: set[bytes] | None = None) -> set[str]:
-        """Celery task ids of the unacknowledged messages ``tags``, or of the waiting ones."""
-        if tags is None:
-            raws = self.client.lrange(self.queue, 0, -1)
-        else:
-            raws = [json.loads(self.client.hget(UNACKED, tag))[0] for tag in tags]
-            raws = [json.dumps(raw) for raw in raws]
-        return {json.loads(raw)["headers"]["id"] for raw in raws}
-
-    def unacked(self) -> set[bytes]:
-        """Delivery tags of this queue's messages delivered to a worker and not acknowledged."""
-        tags = set()
-        for tag, raw in self.client.hscan_iter(UNACKED):
-            with contextlib.suppress(ValueError, TypeError):
-                if json.loads(raw)[2] == self.queue:
-                    tags.add(tag)
-        return tags
-
-    def redeliver(self, tags: set[bytes]) -> None:
-        """What Redis does with these messages when their visibility timeout has passed."""
-        from kombu import Connection
-
-        with Connection(self.url) as conn:
-            for tag in tags:
-                conn.default_channel.qos.restore_by_tag(tag)
-
-    def purge(self) -> None:
-        """Delete the queues named after ours (all priorities), their bindings and our
-        unacknowledged messages."""
-        keys = list(self.client.scan_iter(match=f"*{self.queue}*"))
-        if keys:
-            self.client.delete(*keys)
-        for tag in self.unacked():
-            self.client.pipeline().hdel(UNACKED, tag).zrem(UNACKED_INDEX, tag).execute()
 
 
 def _seed(org, directory) -> tuple[list[int], dict[str, set[str]]]:
@@ -200,66 +63,8 @@ def _seed(org, directory) -> tuple[list[int], dict[str, set[str]]]:
         for k, dn in enumerate(groups)
     ]
     uids = [f"crash{i:04d}" for i in range(JOBS)]
-    directory.load_ldif(
-        "\n".join(
-            ldif_entry(
-                directory.user_dn(uid),
-                {"objectClass": "inetOrgPerson", "uid": uid, "cn": f"Person {uid}", "sn": uid},
-            )
-            for uid in uids
-        )
-    )
-    password = make_password(None)
-    users = get_user_model().objects.bulk_create(
-        get_user_model()(
-            username=uid,
-            first_name="Person",
-            last_name=uid,
-            email=f"{uid}@musterstadt.example",
-            password=password,
-        )
-        for uid in uids
-    )
-    employees = Employee.objects.bulk_create(
-        Employee(user=user, personnel_number=uid, department=org.department, manager=org.manager)
-        for user, uid in zip(users, uids, strict=True)
-    )
-    now = timezone.now()
-    snapshots = [item.snapshot() for item in items]
-    requests = ServiceRequest.objects.bulk_create(
-        ServiceRequest(
-            requester=employee.user,
-            beneficiary=employee,
-            item=items[i % GROUPS],
-            item_version=items[i % GROUPS].version,
-            item_snapshot=snapshots[i % GROUPS],
-            answers={},
-            cost_centre=org.cost_centre,
-            price_once=items[i % GROUPS].price_once,
-            price_monthly=items[i % GROUPS].price_monthly,
-            fulfilment_group=org.service_desk,
-            state=RequestState.IN_FULFILMENT,
-            created_at=now,
-            submitted_at=now,
-            approved_at=now,
-            fulfilment_started_at=now,
-        )
-        for i, employee in enumerate(employees)
-    )
-    # One job per request: the jobs of one request run one after another, these all at once.
-    jobs = ProvisioningJob.objects.bulk_create(
-        ProvisioningJob(
-            request=request,
-            direction=Direction.GRANT,
-            position=1,
-            kind=ActionKind.ADD_TO_GROUP,
-            user_uid=uid,
-            target_dn=groups[i % GROUPS],
-            dialect="openldap",
-            due_at=now,
-        )
-        for i, (request, uid) in enumerate(zip(requests, uids, strict=True))
-    )
+    requests = seed_requests(org, seed_people(org, directory, uids), items)
+    jobs = seed_group_jobs(requests, groups)
     expected = {dn.lower(): {directory.bind_dn.lower()} for dn in groups}
     for i, uid in enumerate(uids):
         expected[groups[i % GROUPS].lower()].add(directory.user_dn(uid).lower())
@@ -279,16 +84,6 @@ def _settled() -> int:
     return ProvisioningJob.objects.filter(state__in=[JobState.SUCCEEDED, JobState.FAILED]).count()
 
 
-class Deadline:
-    def __init__(self, seconds: float, workers: list[Worker]):
-        self.end, self.workers = time.monotonic() + seconds, workers
-
-    def check(self, what: str) -> None:
-        if time.monotonic() > self.end:
-            logs = "\n".join(f"--- {w.name}:\n{w.log_tail()}" for w in self.workers)
-            pytest.fail(f"timed out waiting for {what}; jobs: {_states()}\n{logs}")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_every_job_succeeds_exactly_once(org, directory, settings, tmp_path):
     if connection.vendor != "postgresql":
@@ -302,7 +97,7 @@ def test_killed_worker_every_job_succeeds_exactly_once(org, directory, settings,
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "CELERY_BROKER_URL": broker.url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "ITPORTAL_TEST_QUEUE": queue,
@@ -314,7 +109,7 @@ def test_killed_worker_every_job_succeeds_exactly_once(org, directory, settings,
         **{f"DIRECTORY_{key.upper()}": value for key, value in directory.config_kwargs().items()},
     }
     workers: list[Worker] = []
-    deadline = Deadline(DEADLINE_SECONDS, workers)
+    deadline = Deadline(DEADLINE_SECONDS, workers, lambda: f"jobs: {_states()}")
     try:
         workers.append(Worker("crash-a", queue, env, tmp_path / "worker-a.log"))
         job_ids, expected = _seed(org, directory)

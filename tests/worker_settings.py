@@ -21,3 +21,17 @@ if os.environ.get("ITPORTAL_TEST_MAIL_QUEUE"):
     CELERY_TASK_ROUTES = {
         "notifications.tasks.send_mail": {"queue": os.environ["ITPORTAL_TEST_MAIL_QUEUE"]}
     }
+# tests/test_faults.py: mail to its SMTP sink, and beat's sweeps every few seconds.
+if os.environ.get("ITPORTAL_TEST_SMTP_PORT"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = "127.0.0.1"
+    EMAIL_PORT = int(os.environ["ITPORTAL_TEST_SMTP_PORT"])
+    EMAIL_USE_TLS = EMAIL_USE_SSL = False
+    EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
+if os.environ.get("ITPORTAL_TEST_SWEEP_EVERY_SECONDS"):
+    _every = float(os.environ["ITPORTAL_TEST_SWEEP_EVERY_SECONDS"])
+    CELERY_BEAT_SCHEDULE = {
+        name: {**entry, "schedule": _every}
+        for name, entry in CELERY_BEAT_SCHEDULE.items()  # noqa: F405
+        if name in ("provisioning-sweep", "notifications-sweep-mails")
+    }
