@@ -28,7 +28,7 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from catalogue.models import Employee
-from devtools.devdirectory import ldif_entry
+from devtools.devdirectory import _die_with_parent, ldif_entry
 from provisioning.choices import ActionKind, Direction
 from provisioning.models import ProvisioningJob
 from requests_app.choices import RequestState
@@ -78,6 +78,7 @@ class CeleryProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),  # no orphans when the test run is killed
             )
 
     def alive(self) -> bool:
@@ -243,7 +244,11 @@ class PrivateRedis:
         argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
         with open(self.root / "redis.log", "ab") as log:
             self.process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent(),
             )
         _wait(self._answers, "redis-server")
 
