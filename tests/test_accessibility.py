@@ -25,10 +25,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
+from itportal import roles
 from requests_app import services
 from requests_app.models import Substitution
 from tests.factories import (
@@ -166,6 +168,9 @@ def portal(org):
         ends_on=today + timedelta(days=35),
     )
     controller = UserFactory(username="controller", groups=[org.controlling])
+    officer = UserFactory(
+        username="dsb", groups=[Group.objects.get_or_create(name=roles.DATA_PROTECTION)[0]]
+    )
     # Bob's account is locked after five failed logins from elsewhere.
     AccessAttempt.objects.create(
         username="bob",
@@ -186,6 +191,7 @@ def portal(org):
         in_work=in_work,
         done=done,
         controller=controller,
+        officer=officer,
     )
 
 
@@ -418,6 +424,20 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     page.goto(f"{base}/konto/anmeldesperren/")
     assert page.locator("main table tbody tr").count() == 2  # bob and the address
     audit.check(page, "lockouts")
+    page.goto(f"{base}/konto/zweiter-faktor/einrichten/")
+    assert page.locator("main img[alt]").count() == 1  # the QR code
+    audit.check(page, "second-factor-setup")
+    page.goto(f"{base}/konto/zweiter-faktor-zuruecksetzen/")
+    audit.check(page, "second-factor-reset")
+    log_out(page)
+
+    # Data-protection officer: the access report of Alice.
+    log_in(page, base, portal.officer.username)
+    page.goto(f"{base}/datenschutz/auskunft/?person={org.alice.user.username}")
+    assert page.locator("main ol.records > li").count() >= 2  # requests, audit records, ...
+    audit.check(page, "access-report")
+    page.goto(f"{base}/datenschutz/protokoll/")
+    audit.check(page, "audit-export")
     log_out(page)
     page.fill("#id_username", org.bob.user.username)
     page.fill("#id_password", PASSWORD)
