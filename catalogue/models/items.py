@@ -8,6 +8,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
 from catalogue.patterns import pattern_problem
@@ -156,6 +157,12 @@ class CatalogueItem(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = CatalogueItemQuerySet.as_manager()
+    # Every save leaves a row: who, when, all fields (the change history IT admins read and
+    # restore from). The version, timestamps and search columns follow from the rest, so not kept.
+    history = HistoricalRecords(
+        excluded_fields=["version", "created_at", "updated_at", "search_vector", "search_words"],
+        history_change_reason_field=models.TextField(null=True),
+    )
 
     class Meta:
         ordering = ["category__position", "name"]
