@@ -18,8 +18,8 @@ from itportal import logs
 from itportal.celery import app
 from provisioning.choices import JobState
 from provisioning.models import ProvisioningJob
+from tests.fault_support import BASE_DIR, Broker, database_url
 from tests.provisioning_support import add_person, members
-from tests.test_worker_crash import BASE_DIR, Broker, _database_url
 
 DEADLINE_SECONDS = 60
 
@@ -70,7 +70,7 @@ def test_one_search_finds_an_order_from_the_click_to_the_directory(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "CELERY_BROKER_URL": broker.url,
         "ITPORTAL_TEST_QUEUE": queue,
         "LOG_FORMAT": "json",

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tests.test_worker_crash import Broker, Worker, _database_url
+from tests.fault_support import Broker, Worker, database_url
 from tests.webhook_support import Receiver, allow_local_receiver
 from webhooks import services, signing
 from webhooks.choices import AttemptOutcome, DeliveryState, EventType
@@ -48,7 +48,7 @@ def test_a_real_worker_retries_and_delivers_once(org, settings, tmp_path):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": broker.url,
             "ITPORTAL_TEST_QUEUE": queue,
             "WEBHOOKS_ALLOW_HTTP": "true",

@@ -23,8 +23,8 @@ from provisioning.tasks import run_provisioning_job
 from requests_app import services as request_services
 from tests.broker_support import PrivateRedis, publishing_to
 from tests.factories import EmployeeFactory
+from tests.fault_support import Worker, database_url
 from tests.provisioning_support import add_group, add_person, automated_item, group_action, members
-from tests.test_worker_crash import Worker, _database_url
 
 QUEUE = "provisioning"  # production's routing: nobody else reads this private Redis
 DEADLINE_SECONDS = 60
@@ -67,7 +67,7 @@ def test_worker_survives_a_redis_restart_and_runs_the_next_job(
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": broker.url,
             "ITPORTAL_TEST_QUEUE": QUEUE,
             "LOG_LEVEL": "WARNING",
