@@ -16,11 +16,13 @@ from catalogue.models import (
     Employee,
     FormField,
 )
+from itportal.admin import BoundedInlineMixin
 
 
-class FormFieldInline(admin.StackedInline):
+class FormFieldInline(BoundedInlineMixin, admin.StackedInline):
     model = FormField
     extra = 0
+    max_num = 100
     fields = (
         ("key", "label", "field_type"),
         ("required", "position"),
@@ -32,9 +34,10 @@ class FormFieldInline(admin.StackedInline):
     )
 
 
-class ApprovalPolicyStepInline(admin.TabularInline):
+class ApprovalPolicyStepInline(BoundedInlineMixin, admin.TabularInline):
     model = ApprovalPolicyStep
     extra = 0
+    max_num = 20
     fields = ("position", "approver_kind", "group", "person_field_key", "label")
 
 

@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from catalogue.admin import CatalogueItemAdmin
+from itportal.admin import BoundedInlineMixin
 from provisioning.models import (
     DriftFinding,
     Entitlement,
@@ -13,9 +14,10 @@ from provisioning.models import (
 )
 
 
-class ProvisioningActionInline(admin.TabularInline):
+class ProvisioningActionInline(BoundedInlineMixin, admin.TabularInline):
     model = ProvisioningAction
     extra = 0
+    max_num = 50
     fields = ("position", "kind", "target", "attributes")
 
 
@@ -49,7 +51,7 @@ class EntitlementAdmin(admin.ModelAdmin):
         return False
 
 
-class DriftFindingInline(admin.TabularInline):
+class DriftFindingInline(BoundedInlineMixin, admin.TabularInline):
     model = DriftFinding
     extra = 0
     can_delete = False

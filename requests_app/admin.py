@@ -2,10 +2,11 @@
 
 from django.contrib import admin
 
+from itportal.admin import BoundedInlineMixin
 from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
 
 
-class ApprovalInline(admin.TabularInline):
+class ApprovalInline(BoundedInlineMixin, admin.TabularInline):
     model = Approval
     extra = 0
     can_delete = False
@@ -15,7 +16,7 @@ class ApprovalInline(admin.TabularInline):
         return False
 
 
-class RequestEventInline(admin.TabularInline):
+class RequestEventInline(BoundedInlineMixin, admin.TabularInline):
     model = RequestEvent
     extra = 0
     can_delete = False

@@ -46,6 +46,7 @@ pytest_plugins = [
     "tests.api_support",
     "tests.mail_support",
     "tests.oidc_fixtures",
+    "tests.hostile_support",
 ]
 
 

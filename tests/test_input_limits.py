@@ -60,27 +60,45 @@ def test_limit_and_offset_are_bounded_in_the_api(api, query):
 # --- JSON bodies ----------------------------------------------------------------------------
 
 
+SURROGATE = "Surrogate characters are not allowed: U+{}."
+DEEP = {"detail": DEEP_MESSAGE}
+
+
 @pytest.mark.parametrize(
-    ("url", "body", "message"),
+    ("url", "body", "answer"),
     [
-        ("/api/v1/tokens/", '{"name": "x\\ud800y"}', "lone surrogate"),
-        ("/api/v1/tokens/", '{"name\\udfff": "x"}', "lone surrogate"),
+        ("/api/v1/tokens/", '{"name": "x\\ud800y"}', {"name": [SURROGATE.format("D800")]}),
+        ("/api/v1/tokens/", '{"n\\udfff": "x"}', {"non_field_errors": [SURROGATE.format("DFFF")]}),
         (
             "/api/v1/requests/",
-            '{"item": "monitor", "item_version": 1, "answers": {"room": "A\\udc00"}}',
-            "lone surrogate",
+            '{"item": "monitor", "item_version": 1, "answers": {"room": ["A", "\\udc00"]}}',
+            {"answers.room[1]": [SURROGATE.format("DC00")]},
         ),
-        ("/api/v1/requests/", '{"answers": ' + "[" * 100_000 + "]" * 100_000 + "}", DEEP_MESSAGE),
-        ("/api/v1/tokens/", '{"name": ' + '{"a": ' * 5000 + "1" + "}" * 5001, DEEP_MESSAGE),
-        ("/api/v1/requests/", '{"answers": {"room": ' + "[" * 40 + "]" * 40 + "}}", DEEP_MESSAGE),
+        (
+            "/api/v1/items/",
+            '{"name": "x", "category": "hard\\u0000ware"}',
+            {"category": ["Null characters are not allowed."]},
+        ),
+        ("/api/v1/requests/", '{"answers": ' + "[" * 100_000 + "]" * 100_000 + "}", DEEP),
+        ("/api/v1/tokens/", '{"name": ' + '{"a": ' * 5000 + "1" + "}" * 5001, DEEP),
+        ("/api/v1/requests/", '{"answers": {"room": ' + "[" * 40 + "]" * 40 + "}}", DEEP),
     ],
 )
-def test_unstorable_json_bodies_are_refused(api, world, url, body, message):
-    before = (ServiceRequest.objects.count(), ApiToken.objects.count())
+def test_unstorable_json_bodies_are_refused(api, world, url, body, answer):
+    before = (
+        ServiceRequest.objects.count(),
+        ApiToken.objects.count(),
+        CatalogueItem.objects.count(),
+    )
     response = post_json(api, url, body)
     assert response.status_code == 400
-    assert message in response.json()["detail"]
-    assert (ServiceRequest.objects.count(), ApiToken.objects.count()) == before
+    assert response.json() == answer
+    after = (
+        ServiceRequest.objects.count(),
+        ApiToken.objects.count(),
+        CatalogueItem.objects.count(),
+    )
+    assert after == before
 
 
 def test_nul_characters_are_refused_by_the_field(api, world):
@@ -269,3 +287,25 @@ def test_admin_change_page_with_garbage_id_is_no_error(client, superuser):
     client.force_login(superuser)
     response = client.get("/admin/catalogue/catalogueitem/abc/change/")
     assert response.status_code == 302  # Django: "does not exist", back to the list
+
+
+def test_every_admin_inline_bounds_its_formset():
+    from django.contrib import admin
+
+    from itportal.admin import BoundedInlineMixin
+
+    inlines = [i for model_admin in admin.site._registry.values() for i in model_admin.inlines]
+    assert inlines
+    assert [i for i in inlines if not issubclass(i, BoundedInlineMixin)] == []
+
+
+def test_a_forged_form_count_builds_no_more_forms_than_allowed(client, superuser, world):
+    client.force_login(superuser)
+    response = client.post(
+        f"/admin/catalogue/catalogueitem/{world.item.pk}/change/",
+        {"name": "Monitor", "form_fields-TOTAL_FORMS": "9" * 26, "form_fields-INITIAL_FORMS": "0"},
+    )
+    assert response.status_code == 200
+    formsets = {f.formset.prefix: f.formset for f in response.context["inline_admin_formsets"]}
+    assert len(formsets["form_fields"].forms) == 100
+    assert "Please submit at most 100 forms." in response.content.decode()
