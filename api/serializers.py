@@ -1,6 +1,8 @@
 """Request and response bodies of the API. Reads only: writes go through the services."""
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -36,12 +38,38 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)
 
 
+class BoundedDateTimeField(serializers.DateTimeField):
+    """DRF's, refusing moments outside the portal's date range (itportal.inputs) before
+    the time-zone arithmetic, which overflows near the years 1 and 9999."""
+
+    def enforce_timezone(self, value):
+        try:
+            validate_date_range(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return super().enforce_timezone(value)
+
+
+class BoundedDateField(serializers.DateField):
+    def to_internal_value(self, value):
+        value = super().to_internal_value(value)
+        try:
+            validate_date_range(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
+
+
 class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
     pass
 
 
 class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: BoundedDateTimeField,
+        models.DateField: BoundedDateField,
+    }
 
 
 # --- errors (docs/api.md, "Errors") ---------------------------------------------------------
@@ -512,9 +540,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 class ApiTokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(
-        required=False, allow_null=True, validators=[validate_date_range]
-    )
+    expires_at = BoundedDateTimeField(required=False, allow_null=True)
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

@@ -1,6 +1,23 @@
 """Shared bases for the Django admin."""
 
-from django.forms.models import _get_foreign_key
+from django.forms.formsets import TOTAL_FORM_COUNT
+from django.forms.models import BaseInlineFormSet, _get_foreign_key
+
+
+class BoundedInlineFormSet(BaseInlineFormSet):
+    """Builds no form at all for a claimed form count above ``absolute_max``.
+
+    Django would still build ``absolute_max`` forms (and render them again) for such a
+    claim before refusing it; the claim is forged, so the refusal ("Please submit at
+    most … forms", from full_clean) is all the answer needs.
+    """
+
+    def total_form_count(self):
+        if self.is_bound and self.management_form.cleaned_data[TOTAL_FORM_COUNT] > (
+            self.absolute_max
+        ):
+            return 0
+        return super().total_form_count()
 
 
 class BoundedInlineMixin:
@@ -13,6 +30,7 @@ class BoundedInlineMixin:
     """
 
     max_num = 100
+    formset = BoundedInlineFormSet
 
     def get_formset(self, request, obj=None, **kwargs):
         limit = self.get_max_num(request, obj, **kwargs) or 0
