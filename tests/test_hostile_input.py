@@ -28,6 +28,7 @@ from django.urls import get_resolver
 from api import services as token_services
 from catalogue.choices import FieldType
 from itportal import roles
+from notifications.models import OutgoingMail
 from requests_app.models import Substitution
 from tests.api_support import token_client
 from tests.factories import FormFieldFactory
@@ -104,6 +105,10 @@ def hostile_world(world, settings):
     delivery = webhook_services.endpoint_send_test(endpoint_id=endpoint.pk, user=admin)
     delivery.fail(status_code=410, error="HTTP 410: gone")
     delivery.save()
+    mail = OutgoingMail.objects.order_by("created_at").first()  # the orders queued some
+    mail.claim()
+    mail.fail(error="550 no such mailbox")
+    mail.save()
     return world
 
 
