@@ -39,3 +39,19 @@ class BoundedInlineMixin:
             limit = max(limit, self.get_queryset(request).filter(**{fk.name: obj}).count())
         kwargs.setdefault("absolute_max", max(limit, 1))
         return super().get_formset(request, obj, **kwargs)
+
+
+def bound_all_inlines(site) -> None:
+    """Give every registered inline, third-party ones included (e.g. django-otp's), the
+    bound above; our own inherit BoundedInlineMixin with a max_num of their choosing."""
+    for model_admin in site._registry.values():
+        model_admin.inlines = [
+            inline
+            if issubclass(inline, BoundedInlineMixin)
+            else type(
+                inline.__name__,
+                (BoundedInlineMixin, inline),
+                {"max_num": inline.max_num or BoundedInlineMixin.max_num},
+            )
+            for inline in model_admin.inlines
+        ]

@@ -5,7 +5,11 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from accounts.views import LoginView, LogoutView, admin_login, sso_view
 from itportal import health
+from itportal.admin import bound_all_inlines
 from notifications.views import set_language
+
+# Every app has registered its admin by now (autodiscover runs before the URLconf loads).
+bound_all_inlines(admin.site)
 
 urlpatterns = [
     path("", include("catalogue.urls")),

@@ -293,6 +293,7 @@ def test_admin_change_page_with_garbage_id_is_no_error(client, superuser):
 def test_every_admin_inline_bounds_its_formset():
     from django.contrib import admin
 
+    import itportal.urls  # noqa: F401 - bounds the inlines of every registered admin
     from itportal.admin import BoundedInlineMixin
 
     inlines = [i for model_admin in admin.site._registry.values() for i in model_admin.inlines]
