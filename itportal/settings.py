@@ -269,6 +269,7 @@ CELERY_TASK_ROUTES = {
     "provisioning.tasks.reconcile_directory": {"queue": "reports"},
     "requests_app.tasks.approvals_remind_and_escalate": {"queue": "reports"},
     "webhooks.tasks.prune_webhook_events": {"queue": "reports"},
+    "privacy.tasks.apply_retention": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
     "webhooks.tasks.*": {"queue": "webhooks"},
@@ -308,13 +309,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.sweep_mails",
         "schedule": 60.0,
     },
-    "notifications-prune-mails": {
-        "task": "notifications.tasks.sweep_mails",
-        "schedule": crontab(minute=45, hour=4),
-        "kwargs": {"prune": True},
-    },
-    "webhooks-prune-events": {
-        "task": "webhooks.tasks.prune_webhook_events",
+    # Sent mails and settled webhook events are deleted by the retention run too.
+    "privacy-retention": {
+        "task": "privacy.tasks.apply_retention",
         "schedule": crontab(minute=15, hour=4),
     },
 }
@@ -407,6 +404,22 @@ WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=360
 WEBHOOKS_SECRET_GRACE_HOURS = env.int("WEBHOOKS_SECRET_GRACE_HOURS", default=24)
 WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
 WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=90)
+
+# Retention (DSGVO Art. 5(1)(e), Art. 17): days after which the nightly retention run
+# (privacy/retention.py, beat "privacy-retention") anonymises or deletes each kind of data.
+# Figures for controlling (counts, prices, dates, cost centre, department, service) stay.
+# The table with what each kind keeps and removes: docs/datenschutz.md.
+RETENTION_REQUESTS_DAYS = env.int("RETENTION_REQUESTS_DAYS", default=730)  # after closing
+RETENTION_RATING_COMMENTS_DAYS = env.int("RETENTION_RATING_COMMENTS_DAYS", default=365)
+RETENTION_JOB_LOGS_DAYS = env.int("RETENTION_JOB_LOGS_DAYS", default=180)  # after finishing
+RETENTION_INACTIVE_PEOPLE_DAYS = env.int("RETENTION_INACTIVE_PEOPLE_DAYS", default=365)
+RETENTION_LOGIN_RECORDS_DAYS = env.int("RETENTION_LOGIN_RECORDS_DAYS", default=90)
+RETENTION_AUDIT_PSEUDONYMISE_DAYS = env.int("RETENTION_AUDIT_PSEUDONYMISE_DAYS", default=730)
+# Rows per transaction: each batch commits on its own, so a run over millions of rows
+# holds no long locks and a stopped run resumes where it stopped.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
+# Key of the audit trail's pseudonyms (a keyed hash of the person); SECRET_KEY by default.
+RETENTION_PSEUDONYM_KEY = env.str("RETENTION_PSEUDONYM_KEY", default="") or SECRET_KEY
 
 # /metrics (Prometheus): the bearer token by default. Addresses or networks allowed without
 # it are an explicit opt-in: behind a reverse proxy on the same host, "127.0.0.1" is everyone.

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -94,6 +94,9 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
             "reopening it by hand, and without a provisioning job marked done by hand."
         ),
     )
+    # Set by the retention run (privacy/retention.py): answers, justification and notes
+    # are gone, the people are placeholders; prices, dates and cost centre stay.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -126,6 +129,13 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                 fields=["submitted_at"],
                 include=["item", "beneficiary", "cost_centre", "state"],
                 name="request_submitted_idx",
+            ),
+            # The retention run finds closed requests past their period that still hold
+            # personal data; anonymised rows drop out of this index.
+            models.Index(
+                fields=["closed_at"],
+                condition=models.Q(anonymised_at__isnull=True, closed_at__isnull=False),
+                name="request_to_anonymise_idx",
             ),
         ]
 
@@ -383,6 +393,35 @@ class ImmutableError(RuntimeError):
 class RequestEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise ImmutableError("Audit records are never changed.")
+
+    def pseudonymise(self, *, people: dict[int, int]) -> int:
+        """The one allowed change (DSGVO Art. 5 storage limitation): actors replaced by
+        pseudonyms (``people`` maps user id → pseudonym user id) and comments emptied.
+
+        On PostgreSQL the append-only trigger lets exactly this through, and only inside
+        a transaction that announced it (``itportal.audit_pseudonymise``); the pseudonym
+        users must be listed in privacy's placeholder table (privacy migration 0002).
+        """
+
+        def mapped(field):
+            whens = [
+                models.When(**{field: old}, then=models.Value(new)) for old, new in people.items()
+            ]
+            return models.Case(*whens, default=models.F(field), output_field=models.IntegerField())
+
+        changes = {"comment": ""}
+        if people:
+            changes.update(actor_id=mapped("actor_id"), on_behalf_of_id=mapped("on_behalf_of_id"))
+        db = connections[self.db]
+        with transaction.atomic(using=self.db):
+            if db.vendor == "postgresql":
+                with db.cursor() as cursor:
+                    cursor.execute("SELECT set_config('itportal.audit_pseudonymise', 'on', true)")
+            changed = super().update(**changes)
+            if db.vendor == "postgresql":
+                with db.cursor() as cursor:
+                    cursor.execute("SELECT set_config('itportal.audit_pseudonymise', '', true)")
+        return changed
 
     def delete(self):
         raise ImmutableError("Audit records are never deleted.")

@@ -360,20 +360,29 @@ def deliveries_sweep(*, older_than_seconds: int = 60, now: datetime | None = Non
     return len(overdue)
 
 
+def settled_events_before(cutoff: datetime):
+    """Events older than ``cutoff`` with no delivery still on its way."""
+    return WebhookEvent.objects.filter(occurred_at__lt=cutoff).exclude(
+        deliveries__state__in=[DeliveryState.PENDING, DeliveryState.RETRYING]
+    )
+
+
+def events_delete(ids) -> int:
+    """Delete these events with their deliveries and attempt logs."""
+    with transaction.atomic():
+        WebhookAttempt.objects.filter(delivery__event_id__in=ids).delete()
+        WebhookDelivery.objects.filter(event_id__in=ids).delete()
+        WebhookEvent.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
 def events_prune(*, older_than_days: int | None = None, now: datetime | None = None) -> int:
     """Delete settled events (with their deliveries and attempt logs) after the retention."""
     days = settings.WEBHOOKS_RETENTION_DAYS if older_than_days is None else older_than_days
-    cutoff = (now or timezone.now()) - timedelta(days=days)
-    old = WebhookEvent.objects.filter(occurred_at__lt=cutoff).exclude(
-        deliveries__state__in=[DeliveryState.PENDING, DeliveryState.RETRYING]
-    )
+    old = settled_events_before((now or timezone.now()) - timedelta(days=days))
     pruned = 0
     while True:
         batch = list(old.values_list("pk", flat=True)[:1000])
         if not batch:
             return pruned
-        with transaction.atomic():
-            WebhookAttempt.objects.filter(delivery__event_id__in=batch).delete()
-            WebhookDelivery.objects.filter(event_id__in=batch).delete()
-            WebhookEvent.objects.filter(pk__in=batch).delete()
-        pruned += len(batch)
+        pruned += events_delete(batch)

@@ -138,6 +138,9 @@ class Employee(models.Model):
     deactivated_by_directory = models.BooleanField(
         _("deactivated by the directory sync"), default=False, editable=False
     )
+    # Set by the retention run (privacy/retention.py) when the person's names and
+    # identifiers were replaced; department and cost centre stay for the figures.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True, editable=False)
 
     objects = EmployeeQuerySet.as_manager()
 
