@@ -29,9 +29,41 @@ def can_fulfil(request, user) -> bool:
     )
 
 
+_DECIDERS = "_four_eyes_deciders"
+
+
+def _earlier_deciders(request) -> set[int]:
+    """Who decided a step of ``request`` already, in person or as a substitute's principal.
+
+    Kept on the instance: a page asks for every button; ``forget_deciders`` after a decision.
+    """
+    from requests_app.choices import ApprovalStatus
+
+    cached = request.__dict__.get(_DECIDERS)
+    if cached is None:
+        cached = set()
+        if request.pk is not None:
+            decided = request.approvals.filter(
+                status__in=[ApprovalStatus.APPROVED, ApprovalStatus.REJECTED]
+            ).values_list("decided_by_id", "on_behalf_of_id")
+            for pair in decided:
+                cached.update(pk for pk in pair if pk is not None)
+        request.__dict__[_DECIDERS] = cached
+    return cached
+
+
+def forget_deciders(request) -> None:
+    request.__dict__.pop(_DECIDERS, None)
+
+
 def excluded_user_ids(request) -> set[int]:
-    """Four-eyes: the requester and the beneficiary never decide on a request."""
-    return {request.requester_id, request.beneficiary.user_id}
+    """Four-eyes: who may not decide the open steps of ``request``.
+
+    The requester and the beneficiary never decide; and one person never decides two
+    steps of the same request, neither in person nor through another's authority: whoever
+    decided an earlier step, and the person they decided for as substitute, are out.
+    """
+    return {request.requester_id, request.beneficiary.user_id} | _earlier_deciders(request)
 
 
 def may_decide_directly(approval, user) -> bool:
@@ -58,6 +90,8 @@ def deciding_principal(request, user, *, approval=None, on_date=None):
 
     if not user.is_authenticated:
         return None
+    if user.pk in (request.requester_id, request.beneficiary.user_id):
+        return None
     excluded = excluded_user_ids(request)
     if user.pk in excluded:
         return None
@@ -75,6 +109,27 @@ def deciding_principal(request, user, *, approval=None, on_date=None):
         if principal.pk not in excluded and may_decide_directly(approval, principal):
             return principal
     return None
+
+
+def barred_by_earlier_decision(request, user, *, approval=None) -> bool:
+    """Whether ``user`` could decide ``approval`` but for having decided an earlier step
+    (in person or through the principal they substituted): the four-eyes refusal."""
+    from requests_app.models import Substitution
+
+    approval = approval or current_approval(request)
+    if approval is None or not user.is_authenticated:
+        return False
+    if user.pk in {request.requester_id, request.beneficiary.user_id}:
+        return False
+    if may_decide_directly(approval, user):
+        return True
+    on_date = timezone.localdate()
+    return any(
+        may_decide_directly(approval, substitution.principal)
+        for substitution in Substitution.objects.filter(
+            substitute=user, starts_on__lte=on_date, ends_on__gte=on_date
+        ).select_related("principal")
+    )
 
 
 def can_decide(request, user) -> bool:

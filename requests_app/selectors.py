@@ -74,12 +74,18 @@ def requests_of(user) -> QuerySet[ServiceRequest]:
 def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
     """ "Approvals for me": requests whose current step the user may decide."""
     pending = _approvals_for(user).filter(request=OuterRef("pk"), status=ApprovalStatus.PENDING)
+    # Four-eyes across steps: whoever decided an earlier step (in person or as the
+    # principal of a substitute) does not decide the next one.
+    decided_earlier = Approval.objects.filter(
+        Q(decided_by=user) | Q(on_behalf_of=user), request=OuterRef("pk")
+    )
     return (
         _base()
         .filter(state=RequestState.AWAITING_APPROVAL)
         .filter(Exists(pending))
         .exclude(requester=user)
         .exclude(beneficiary__user=user)
+        .exclude(Exists(decided_earlier))
     )
 
 

@@ -165,9 +165,13 @@ def register_approver_resolver(kind: str, resolver) -> None:
     APPROVER_RESOLVERS[kind] = resolver
 
 
-def resolve_approver(step: dict, service_request: ServiceRequest):
-    """Resolve one policy step to ``(user, group, note)``; never skips a step."""
-    excluded = permissions.excluded_user_ids(service_request)
+def resolve_approver(step: dict, service_request: ServiceRequest, *, taken: set[int] = frozenset()):
+    """Resolve one policy step to ``(user, group, note)``; never skips a step.
+
+    ``taken`` holds the approvers of the request's earlier steps: one person never
+    decides two steps of the same request, so the step goes up past them.
+    """
+    excluded = permissions.excluded_user_ids(service_request) | set(taken)
     notes: list[str] = []
     kind = step["approver_kind"]
     start: Employee | None = None
@@ -290,8 +294,11 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
     now = timezone.now()
     steps = _steps_with_charge_approval(service_request)
     approvals = []
+    taken: set[int] = set()
     for position, step in enumerate(steps, start=1):
-        approver, group, note = resolve_approver(step, service_request)
+        approver, group, note = resolve_approver(step, service_request, taken=taken)
+        if approver is not None:
+            taken.add(approver.pk)
         approvals.append(
             Approval(
                 request=service_request,
@@ -354,6 +361,14 @@ def _decide(
         raise ActionConflict(_("This step has already been decided; the request has moved on."))
     principal = permissions.deciding_principal(service_request, user, approval=approval)
     if principal is None:
+        if permissions.barred_by_earlier_decision(service_request, user, approval=approval):
+            raise PermissionDenied(
+                _(
+                    "An earlier step of this request was decided by you or by the person "
+                    "you stand in for; another person must decide this one (four-eyes "
+                    "principle)."
+                )
+            )
         if _decided_before(service_request, user):
             # Someone (or the user, in another tab) decided the step the user saw; the
             # request has moved on to a step that is not theirs.
@@ -366,6 +381,7 @@ def _decide(
     approval.decided_at = now
     approval.comment = comment
     approval.save()
+    permissions.forget_deciders(service_request)
     if approve:
         following = (
             service_request.approvals.filter(status=ApprovalStatus.WAITING)

@@ -162,20 +162,20 @@ def test_every_policy_step_becomes_an_approval_even_when_rerouted(org, director,
     assert_decides(req, director.user)
 
 
-def test_same_person_on_two_steps_decides_each_in_turn(org, place_order):
-    """Line manager and cost-centre owner are the same person: both steps stay."""
+def test_same_person_on_two_steps_second_goes_up(org, place_order):
+    """Line manager and cost-centre owner are the same person: both steps stay, but one
+    person never decides two steps of a request, so the second goes up the chain."""
     org.cost_centre.owner = org.manager
     org.cost_centre.save()
     item = make_item(org.service_desk, LINE_MANAGER, COST_CENTRE_OWNER)
     req = place_order(item, org.alice.user, beneficiary=org.bob)
-    assert list(req.approvals.values_list("approver_id", flat=True)) == [
-        org.manager.user.pk,
-        org.manager.user.pk,
-    ]
+    steps = list(req.approvals.order_by("position"))
+    assert [a.approver_id for a in steps] == [org.manager.user.pk, org.head.user.pk]
+    assert "four-eyes" in steps[1].routing_note
     services.request_approve(request_id=req.pk, user=org.manager.user)
     req.refresh_from_db()
     assert req.state == S.AWAITING_APPROVAL
-    assert_decides(req, org.manager.user)
+    assert_decides(req, org.head.user)
 
 
 # --- group steps ----------------------------------------------------------------------------
