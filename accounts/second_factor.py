@@ -15,8 +15,8 @@ from django.db import transaction
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import EncryptedTOTPDevice
 from itportal.roles import is_it_admin
 
 logger = logging.getLogger("accounts.login")
@@ -46,21 +46,21 @@ def remember_enrolment(request, user) -> None:
 
 
 def is_enrolled(user) -> bool:
-    return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+    return EncryptedTOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
 
 
-def pending_device(user) -> TOTPDevice:
+def pending_device(user) -> EncryptedTOTPDevice:
     """The app being set up: one unconfirmed TOTP device, kept until it is confirmed."""
-    device = TOTPDevice.objects.devices_for_user(user, confirmed=False).first()
-    return device or TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+    device = EncryptedTOTPDevice.objects.devices_for_user(user, confirmed=False).first()
+    return device or EncryptedTOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
 
 
-def qr_code(device: TOTPDevice) -> str:
+def qr_code(device: EncryptedTOTPDevice) -> str:
     """The device's otpauth:// URL as an SVG data URI (no external service, CSP-safe)."""
     return segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2)
 
 
-def secret_for_typing(device: TOTPDevice) -> str:
+def secret_for_typing(device: EncryptedTOTPDevice) -> str:
     """The key in base32, in groups of four, for apps without a camera."""
     key = base64.b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
@@ -71,10 +71,12 @@ def totp_confirm(*, request, token: str) -> list[str] | None:
     """Confirm the pending app with a code from it; returns new recovery codes, or None
     when the code is wrong. Replaces an earlier app and earlier recovery codes."""
     user = request.user
-    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    device = (
+        EncryptedTOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    )
     if device is None or not device.verify_token(_clean(token)):
         return None
-    TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+    EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = _new_recovery_codes(user)

@@ -31,8 +31,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import EncryptedTOTPDevice
 from api.models import ApiToken
 from catalogue.models import Department, Employee
 from notifications.choices import MailState
@@ -278,7 +278,7 @@ def inactive_people_anonymise(ids: list, ctx: Context) -> int:
     for model in (AccessLog, AccessAttempt, AccessFailureLog):
         model.objects.alias(name=Lower("username")).filter(name__in=lowered).delete()
     ApiToken.objects.filter(user_id__in=user_ids).delete()
-    TOTPDevice.objects.filter(user_id__in=user_ids).delete()
+    EncryptedTOTPDevice.objects.filter(user_id__in=user_ids).delete()
     StaticDevice.objects.filter(user_id__in=user_ids).delete()
     LanguagePreference.objects.filter(user_id__in=user_ids).delete()
     Substitution.objects.filter(

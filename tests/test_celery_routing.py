@@ -36,6 +36,7 @@ def test_every_task_has_one_of_the_queues():
         ("provisioning.tasks.sync_directory", "reports"),
         ("provisioning.tasks.reconcile_directory", "reports"),
         ("requests_app.tasks.approvals_remind_and_escalate", "reports"),
+        ("privacy.tasks.apply_retention", "reports"),
     ],
 )
 def test_routes(task, queue):

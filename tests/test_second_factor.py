@@ -1,14 +1,19 @@
 """The second factor (issue 13): TOTP required for IT admins and superusers on every page
 (admin site and API token page included), optional for others, recovery codes, IT reset."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
+from django.db import connection
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice as PlainTOTPDevice
 
+from accounts.models import EncryptedTOTPDevice
+from itportal.crypto import decrypt
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.second_factor]
@@ -28,7 +33,7 @@ def log_in(client, user):
     assert response.status_code == 302
 
 
-def current_code(device: TOTPDevice) -> str:
+def current_code(device: EncryptedTOTPDevice) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():0{device.digits}d}"
 
@@ -38,7 +43,7 @@ def set_up(client, user) -> list[str]:
     page = client.get(SETUP)
     assert page.status_code == 200
     assert 'src="data:image/svg+xml' in page.content.decode()
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = EncryptedTOTPDevice.objects.get(user=user, confirmed=False)
     response = client.post(SETUP, {"token": current_code(device), "next": "/admin/"})
     assert response.status_code == 200
     codes = list(StaticDevice.objects.get(user=user).token_set.values_list("token", flat=True))
@@ -49,7 +54,7 @@ def set_up(client, user) -> list[str]:
 def forget_failures(user):
     """django-otp waits longer after each wrong code; the tests do not wait."""
     past = timezone.now() - timedelta(hours=1)
-    for model in (TOTPDevice, StaticDevice):
+    for model in (EncryptedTOTPDevice, StaticDevice):
         model.objects.filter(user=user).update(throttling_failure_timestamp=past)
 
 
@@ -143,11 +148,40 @@ def test_it_admin_resets_a_lost_second_factor(client, org):
     set_up(client, admin)
     response = client.post(RESET, {"username": "ALICE"}, follow=True)
     assert "was removed" in response.content.decode()
-    assert not TOTPDevice.objects.filter(user=alice).exists()
+    assert not EncryptedTOTPDevice.objects.filter(user=alice).exists()
     assert not StaticDevice.objects.filter(user=alice).exists()
     root = UserFactory(username="root", is_superuser=True, is_staff=True)
-    TOTPDevice.objects.create(user=root, name="app", confirmed=True)
+    EncryptedTOTPDevice.objects.create(user=root, name="app", confirmed=True)
     response = client.post(RESET, {"username": "root"})
     assert response.status_code == 400 and "Only a superuser" in response.content.decode()
-    assert TOTPDevice.objects.filter(user=root).exists()
+    assert EncryptedTOTPDevice.objects.filter(user=root).exists()
     assert client.post(RESET, {"username": "niemand"}).status_code == 400
+
+
+def test_the_app_key_is_encrypted_at_rest(client, org):
+    """A dump of the table cannot make codes: the stored key is a Fernet token."""
+    user = org.alice.user
+    device = EncryptedTOTPDevice.objects.create(user=user, name="app", confirmed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key FROM accounts_encryptedtotpdevice WHERE id = %s", [device.pk])
+        (stored,) = cursor.fetchone()
+    assert device.key not in stored and stored.startswith("gAAAAA")
+    assert decrypt(stored) == device.key
+    # django-otp's own check works on the decrypted key, and a code is used once only.
+    fresh = EncryptedTOTPDevice.objects.get(pk=device.pk)
+    code = current_code(fresh)
+    assert fresh.verify_token(code) and not fresh.verify_token(code)
+    assert fresh.config_url.startswith("otpauth://totp/")
+
+
+def test_plain_devices_move_into_the_encrypted_model(org):
+    """The data migration: django-otp's plain rows move over, key and drift included."""
+    user = org.alice.user
+    plain = PlainTOTPDevice.objects.create(user=user, name="app", confirmed=True, drift=1)
+    move = importlib.import_module("accounts.migrations.0002_move_totp_keys")
+    move.forwards(django_apps, None)
+    assert not PlainTOTPDevice.objects.exists()
+    moved = EncryptedTOTPDevice.objects.get(user=user)
+    assert (moved.key, moved.drift, moved.confirmed) == (plain.key, 1, True)
+    move.backwards(django_apps, None)
+    assert PlainTOTPDevice.objects.get(user=user).key == plain.key
