@@ -35,6 +35,35 @@ HOST="${HOST:-127.0.0.1}"
 export PORTAL_BASE_URL="http://$HOST:$PORT"
 export ALLOWED_HOSTS="localhost,127.0.0.1,$HOST"
 
+# Single sign-on: a real OpenID provider (npm oidc-provider, scripts/oidc-provider/, as in the
+# tests) on loopback port OIDC_PORT (9000), with a client for the portal and the demo people
+# Anna Schmidt (account "anna") and Thomas Becker ("thomas"); its login page takes any
+# password (oidc-provider's development login, demo only). It needs Node.js >= 20.18 and
+# `make install`'s node_modules; without them (or with DEMO_SSO=false) the demo runs without.
+OIDC_PORT="${OIDC_PORT:-9000}"
+sso_issuer=
+if [ "${DEMO_SSO:-true}" = true ]; then
+    if ! command -v node >/dev/null 2>&1 || [ ! -d scripts/oidc-provider/node_modules/oidc-provider ]; then
+        echo "demo: no single sign-on (node or scripts/oidc-provider/node_modules missing: make install)" >&2
+    elif ! node scripts/oidc-provider/check-node.mjs; then
+        echo "demo: no single sign-on (see README, \"Single sign-on in the demo\")" >&2
+    else
+        sso_issuer="http://127.0.0.1:$OIDC_PORT"
+    fi
+fi
+if [ -n "$sso_issuer" ]; then
+    [ -f var/demo-oidc-secret ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))" > var/demo-oidc-secret
+    export OIDC_ENABLED=true OIDC_CLIENT_ID=itportal-demo OIDC_CLIENT_SECRET="$(cat var/demo-oidc-secret)"
+    export OIDC_AUTHORIZATION_ENDPOINT="$sso_issuer/auth" OIDC_TOKEN_ENDPOINT="$sso_issuer/token" \
+        OIDC_USERINFO_ENDPOINT="$sso_issuer/me" OIDC_JWKS_ENDPOINT="$sso_issuer/jwks" \
+        OIDC_END_SESSION_ENDPOINT="$sso_issuer/session/end"
+    # The portal as a confidential client (reached as 127.0.0.1, localhost or HOST) and
+    # the people: scripts/oidc-provider/demo_config.py.
+    sso_config="$(.venv/bin/python scripts/oidc-provider/demo_config.py --port "$OIDC_PORT" \
+        --issuer "$sso_issuer" --client-id "$OIDC_CLIENT_ID" --client-secret "$OIDC_CLIENT_SECRET" \
+        --portal "http://127.0.0.1:$PORT" --portal "http://localhost:$PORT" --portal "http://$HOST:$PORT")"
+fi
+
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py seed_demo
@@ -74,6 +103,9 @@ for queue in provisioning notifications webhooks reports; do
         .venv/bin/celery -A itportal worker -Q "$queue" -n "$queue@%h" --concurrency 1 -l warning
 done
 supervise var/celery-beat.log .venv/bin/celery -A itportal beat -l warning -s var/celerybeat-schedule
+if [ -n "$sso_issuer" ]; then
+    supervise var/oidc-provider.log node scripts/oidc-provider/provider.mjs "$sso_config"
+fi
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 
 cat <<MSG
@@ -87,6 +119,9 @@ cat <<MSG
     itadmin         IT admin: fulfilment queue, catalogue administration (/admin/)
     controlling     IT controlling
     admin           superuser (break-glass)
+$([ -n "$sso_issuer" ] && printf '%s\n' "  Single sign-on: \"Mit Single Sign-on anmelden\" on the login page; at the OpenID" \
+    "    provider ($sso_issuer, log var/oidc-provider.log) sign in as anna (Anna Schmidt)" \
+    "    or thomas (Thomas Becker), any password.")
   Directory: $DIRECTORY_URL (private slapd, base dc=musterstadt,dc=example); read it with
     ldapsearch -x -LLL -H $DIRECTORY_URL -D "$DIRECTORY_BIND_DN" -y var/slapd/service.secret \\
       -b cn=vpn-users,ou=groups,dc=musterstadt,dc=example member

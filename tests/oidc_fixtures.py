@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -89,11 +90,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def oidc_provider(tmp_path_factory):
+@contextmanager
+def running_provider(config: dict, log_path: Path):
+    """provider.mjs with ``config`` until the block ends; yields once it answers."""
     node = shutil.which("node")
     if node is None or not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("node and scripts/oidc-provider/node_modules are needed: run make install")
+    issuer = config["issuer"]
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [node, str(PROVIDER_DIR / "provider.mjs"), json.dumps(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the OpenID provider did not start: {log_path}")
+            time.sleep(0.1)
+        yield Provider(issuer)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
     port = _free_port()
     issuer = f"http://127.0.0.1:{port}"
     config = {
@@ -110,25 +139,5 @@ def oidc_provider(tmp_path_factory):
         ],
         "accounts": ACCOUNTS,
     }
-    log = (tmp_path_factory.mktemp("oidc") / "provider.log").open("w")
-    process = subprocess.Popen(
-        [node, str(PROVIDER_DIR / "provider.mjs"), json.dumps(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the OpenID provider did not start: {log.name}")
-            time.sleep(0.1)
-        yield Provider(issuer)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    with running_provider(config, tmp_path_factory.mktemp("oidc") / "provider.log") as provider:
+        yield provider

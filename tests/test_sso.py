@@ -2,6 +2,7 @@
 (npm oidc-provider): the claims land on the person's one account, roles follow the groups
 claim, unknown people are refused with a message, logout goes through the provider."""
 
+import importlib.util
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from django.contrib.auth import get_user_model
 from catalogue.models import Employee
 from itportal import roles
 from tests.factories import EmployeeFactory, UserFactory
+from tests.oidc_fixtures import PORTAL, PROVIDER_DIR, _free_port, running_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +109,28 @@ def test_without_sso_configured_its_pages_do_not_exist(client, settings):
     settings.OIDC_ENABLED = False
     assert client.get("/oidc/authenticate/").status_code == 404
     assert "oidc" not in client.get("/accounts/login/").content.decode()
+
+
+def test_the_demo_provider_signs_anna_in(client, settings, org, anna, tmp_path):
+    """scripts/demo.sh's provider configuration (scripts/oidc-provider/demo_config.py): Anna
+    signs in at the provider as "anna" and lands in her one account."""
+    spec = importlib.util.spec_from_file_location("demo_config", PROVIDER_DIR / "demo_config.py")
+    demo_config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_config)
+    port = _free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    config = demo_config.config(port=port, issuer=issuer, client_id="itportal-demo",
+                                client_secret="demo-secret", portals=[PORTAL])  # fmt: skip
+    with running_provider(config, tmp_path / "provider.log") as provider:
+        for name, value in provider.settings().items():
+            setattr(settings, name, value)
+        settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = "itportal-demo", "demo-secret"
+        settings.OIDC_IT_ADMIN_GROUP = ""
+        settings.AUTHENTICATION_BACKENDS = [
+            "axes.backends.AxesStandaloneBackend",
+            "accounts.oidc.PortalOIDCBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ]
+        response = sso_login(client, provider, "anna", next_url="/antraege/")
+    assert response.status_code == 302 and response.url == "/antraege/"
+    assert int(client.session["_auth_user_id"]) == anna.user_id
