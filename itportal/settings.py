@@ -248,6 +248,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# The worker watchdog (itportal/watchdog.py): every WORKER_WATCHDOG_SECONDS it checks that a
+# worker with a free slot takes the messages waiting in its queues; after
+# WORKER_STALLED_AFTER_SECONDS without it the consumer restarts, and if that does not help the
+# worker ends (exit code 75) for its supervisor to start a new one. 0 turns it off.
+WORKER_WATCHDOG_SECONDS = env.float("WORKER_WATCHDOG_SECONDS", default=15.0)
+WORKER_STALLED_AFTER_SECONDS = env.float("WORKER_STALLED_AFTER_SECONDS", default=120.0)
 # Publishing (after a commit, in a web request): a few quick tries, then the sweepers.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from itportal import outbox
 from itportal.locks import single_run
+from itportal.periodic import skip_on_database_errors
 from notifications import services
 
 # Above the SMTP timeout (EMAIL_TIMEOUT) and below MAIL_STALLED_AFTER_SECONDS.
@@ -46,9 +47,11 @@ def send_mail(self, mail_id: str, outcome: dict | None = None) -> None:
 
 
 @shared_task
+@skip_on_database_errors("mail-sweep")  # every minute: beat's next run takes over
 @single_run("mail-sweep")
 def sweep_mails(prune: bool = False) -> dict:
-    """Beat: every minute the sweep; once a day (``prune``) also the retention."""
+    """Beat: every minute the sweep; once a day (``prune``) also the retention (a pruning
+    missed in an outage is done by the next day's, which removes what is due then)."""
     counts = services.mails_sweep()
     if prune:
         counts["pruned"] = services.mails_prune()

@@ -2,14 +2,13 @@
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import close_old_connections
 
 from itportal import outbox
 from itportal.locks import single_run
+from itportal.periodic import DATABASE_ERRORS, RETRY_ON_DATABASE_ERRORS, skip_on_database_errors
 from provisioning import services
 from runs.progress import track
-
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(
@@ -36,12 +35,13 @@ def run_provisioning_job(self, job_id: int, reclaim: bool = False) -> None:
 
 
 @shared_task
+@skip_on_database_errors("provisioning-sweep")  # every 30 s: beat's next run takes over
 @single_run("provisioning-sweep")
 def sweep_provisioning_jobs() -> dict:
     return services.pipeline_sweep()
 
 
-@shared_task
+@shared_task(**RETRY_ON_DATABASE_ERRORS)  # daily
 @single_run("entitlements-expire")
 def expire_entitlements() -> dict:
     from provisioning import entitlements
@@ -49,7 +49,7 @@ def expire_entitlements() -> dict:
     return entitlements.expire_due(notice_days=settings.PROVISIONING_EXPIRY_NOTICE_DAYS)
 
 
-@shared_task
+@shared_task(**RETRY_ON_DATABASE_ERRORS)  # every 15 min, and the full one daily
 @single_run("directory-sync")  # full and incremental alike
 def sync_directory(full: bool = False) -> dict:
     from provisioning.sync import sync_people
@@ -63,7 +63,7 @@ def sync_directory(full: bool = False) -> dict:
     return counts
 
 
-@shared_task
+@shared_task(**RETRY_ON_DATABASE_ERRORS)  # daily
 @single_run("directory-reconcile")
 def reconcile_directory() -> dict:
     from provisioning.reconcile import reconcile

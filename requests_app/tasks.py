@@ -6,10 +6,11 @@ Mail goes through the outbox of the notifications app (notifications/tasks.py).
 from celery import shared_task
 
 from itportal.locks import single_run
+from itportal.periodic import RETRY_ON_DATABASE_ERRORS
 from requests_app import services
 
 
-@shared_task
+@shared_task(**RETRY_ON_DATABASE_ERRORS)  # hourly on workdays
 @single_run("approvals-remind")
 def approvals_remind_and_escalate() -> dict:
     return services.approvals_remind_and_escalate()

@@ -50,6 +50,27 @@ pytest_plugins = [
 ]
 
 
+# Lines the tests record (``record_property(name, line)``) under these names, shown after the
+# run: pytest-xdist captures what its workers print.
+SUMMARIES = ("hostile input", "fault suite")
+
+
+def pytest_terminal_summary(terminalreporter):
+    reports = [report for group in terminalreporter.stats.values() for report in group]
+    for title in SUMMARIES:
+        lines = [
+            value
+            for report in reports
+            if getattr(report, "when", "call") == "call"
+            for name, value in getattr(report, "user_properties", ())
+            if name == title
+        ]
+        if lines:
+            terminalreporter.write_sep("-", title)
+            for line in sorted(lines):
+                terminalreporter.write_line(line)
+
+
 class Org:
     """Department head → manager → two employees; IT admins; a service-owner group."""
 

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -64,16 +65,34 @@ def group_alive(pgid: int) -> bool:
 
 class CeleryProcess:
     """``celery -A itportal <command>`` in a session of its own: the main process and its
-    pool children form one process group, killed together."""
+    pool children form one process group, killed together.
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path):
-        self.name, self.log_path = name, log_path
-        argv = [sys.executable, "-m", "celery", "-A", "itportal", *command, "-l", "warning"]
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                argv,
+    ``restart_after``: supervised as systemd's ``Restart=always`` (deploy/systemd) and
+    scripts/demo.sh do it: whatever ends the process, a new one starts that many seconds
+    later, until ``stop()``. ``exits`` lists the exit codes of the ends."""
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        restart_after: float | None = None,
+    ):
+        self.name, self.log_path, self.env = name, log_path, env
+        self.argv = [sys.executable, "-m", "celery", "-A", "itportal", *command, "-l", "warning"]
+        self.exits: list[int] = []
+        self.stopping, self.lock = threading.Event(), threading.Lock()
+        self.process = self._spawn()
+        if restart_after is not None:
+            threading.Thread(target=self._supervise, args=(restart_after,), daemon=True).start()
+
+    def _spawn(self) -> subprocess.Popen:
+        with open(self.log_path, "ab") as log:
+            return subprocess.Popen(
+                self.argv,
                 cwd=BASE_DIR,
-                env=env,
+                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -81,19 +100,33 @@ class CeleryProcess:
                 preexec_fn=_die_with_parent(),  # no orphans when the test run is killed
             )
 
+    def _supervise(self, delay: float) -> None:
+        while True:
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            self.exits.append(code)
+            if self.stopping.wait(delay):
+                return
+            with self.lock:  # never a new one after stop() began
+                if self.stopping.is_set():
+                    return
+                self.process = self._spawn()
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> None:
-        pgid = self.process.pid
+        process = self.process  # a supervisor may start the next one meanwhile
+        pgid = process.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout)
-        if sig != signal.SIGKILL and self.process.poll() is None:
+            process.wait(timeout)
+        if sig != signal.SIGKILL and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            self.process.wait(timeout)
+            process.wait(timeout)
         deadline = time.monotonic() + timeout
         while group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -101,7 +134,9 @@ class CeleryProcess:
             os.killpg(pgid, signal.SIGKILL)
 
     def stop(self) -> None:
-        """Warm shutdown (SIGTERM), SIGKILL if it does not end in time."""
+        """Warm shutdown (SIGTERM), SIGKILL if it does not end in time; not restarted."""
+        with self.lock:
+            self.stopping.set()
         self.kill(signal.SIGTERM, timeout=10.0)
 
     def log_tail(self) -> str:
@@ -112,21 +147,27 @@ class Worker(CeleryProcess):
     """A prefork worker on ``queue``."""
 
     def __init__(
-        self, name: str, queue: str, env: dict[str, str], log_path: Path, concurrency: int = 2
+        self,
+        name: str,
+        queue: str,
+        env: dict[str, str],
+        log_path: Path,
+        concurrency: int = 2,
+        restart_after: float | None = None,
     ):
         command = [
             *("worker", "--pool=prefork", f"--concurrency={concurrency}", "-Q", queue),
             *("-n", f"{name}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip"),
         ]
-        super().__init__(name, command, env, log_path)
+        super().__init__(name, command, env, log_path, restart_after)
 
 
 class Beat(CeleryProcess):
     """Celery beat with its schedule file next to its log."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, restart_after: float | None = None):
         schedule = log_path.with_suffix(".schedule")
-        super().__init__("beat", ["beat", "-s", str(schedule)], env, log_path)
+        super().__init__("beat", ["beat", "-s", str(schedule)], env, log_path, restart_after)
 
 
 class Broker:

@@ -355,19 +355,4 @@ def fill_path(template: str, params: dict) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: quote(str(params[m.group(1)])), template)
 
 
-SUMMARY = "hostile input"
-
-
-def pytest_terminal_summary(terminalreporter):
-    """The tests' summary lines, also from pytest-xdist workers (via user_properties)."""
-    lines = [
-        value
-        for reports in terminalreporter.stats.values()
-        for report in reports
-        for name, value in getattr(report, "user_properties", ())
-        if name == SUMMARY and getattr(report, "when", "call") == "call"
-    ]
-    if lines:
-        terminalreporter.write_sep("-", "hostile input")
-        for line in sorted(lines):
-            terminalreporter.write_line(line)
+SUMMARY = "hostile input"  # the summary lines after the run (tests/conftest.py)

@@ -7,15 +7,21 @@ memberships (read back with ldapsearch).
 
 PostgreSQL: the job's database work fails once (as during a restart) right after its
 directory write; the task closes the broken connection, retries with backoff, takes its
-own claim over and finishes the job.
+own claim over and finishes the job. A real worker on a private PostgreSQL cluster that
+stops: a daily run retries until the server is back, a sweeper ends with a warning for
+beat's next run (itportal/periodic.py).
 """
 
 import os
 import time
+from datetime import timedelta
 
+import psycopg
 import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError, connection
+from django.utils import timezone
+from kombu import Connection
 
 from provisioning.choices import JobState
 from provisioning.models import ProvisioningJob
@@ -23,8 +29,11 @@ from provisioning.tasks import run_provisioning_job
 from requests_app import services as request_services
 from tests.broker_support import PrivateRedis, publishing_to
 from tests.factories import EmployeeFactory
-from tests.fault_support import Worker, database_url
+from tests.fault_support import PrivatePostgres, Worker, database_url
 from tests.provisioning_support import add_group, add_person, automated_item, group_action, members
+from webhooks.choices import EventType
+from webhooks.models import WebhookEvent
+from webhooks.tasks import prune_webhook_events, sweep_webhook_deliveries
 
 QUEUE = "provisioning"  # production's routing: nobody else reads this private Redis
 DEADLINE_SECONDS = 60
@@ -122,3 +131,61 @@ def test_job_retries_a_database_outage_after_its_write(org, directory_settings, 
     job = ProvisioningJob.objects.get(pk=job_id)
     assert (job.state, job.attempts) == (JobState.SUCCEEDED, 2)
     assert directory.user_dn(person.personnel_number).lower() in members(directory, group)
+
+
+def _wait_for_log(worker: Worker, *texts: str) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not all(text in worker.log_path.read_text(errors="replace") for text in texts):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {texts} in the log\n{worker.log_tail()}")
+        time.sleep(0.1)
+
+
+def _events(url: str) -> int:
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        return conn.execute("SELECT count(*) FROM webhooks_webhookevent").fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_periodic_tasks_outlast_a_postgresql_restart(settings, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker's database is a copy of the test database: PostgreSQL only")
+    WebhookEvent.objects.create(
+        event_type=EventType.REQUEST_APPROVED, occurred_at=timezone.now() - timedelta(days=3650)
+    )
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # this process publishes to the broker
+    postgres = PrivatePostgres()
+    try:
+        postgres.init()
+        postgres.start()
+        url = postgres.copy_database(database_url(connection.settings_dict), "outage")
+        with PrivateRedis(tmp_path) as broker:
+            env = {
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+                "DATABASE_URL": url,
+                "CELERY_BROKER_URL": broker.url,
+                "ITPORTAL_TEST_QUEUE": QUEUE,
+                "LOG_LEVEL": "WARNING",
+            }
+            worker = Worker("outage", QUEUE, env, tmp_path / "worker.log")
+            try:
+                postgres.stop()
+                with Connection(broker.url) as conn, conn.Producer() as producer:
+                    for task in (prune_webhook_events, sweep_webhook_deliveries):
+                        task.apply_async(queue=QUEUE, producer=producer)
+                _wait_for_log(
+                    worker, "webhooks-sweep: the database is unavailable", "task_retrying"
+                )
+                postgres.start()
+                deadline = time.monotonic() + DEADLINE_SECONDS
+                while _events(url):  # the daily pruning got through after all
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"the event was not pruned\n{worker.log_tail()}")
+                    time.sleep(0.2)
+            finally:
+                worker.stop()
+    finally:
+        postgres.remove()
+    log = worker.log_path.read_text(errors="replace")
+    assert '"level": "error"' not in log and '"level": "critical"' not in log, log[-3000:]

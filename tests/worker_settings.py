@@ -16,6 +16,7 @@ from tests.settings import *  # noqa: F403
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("ITPORTAL_TEST_QUEUE", "celery")
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # no pidbox traffic with other workers
+CELERY_IMPORTS = ("tests.worker_tasks",)  # tasks that hold a slot as long as a test wants
 CELERY_TASK_ROUTES = {}  # not the production queues: those may have workers on this Redis
 if os.environ.get("ITPORTAL_TEST_MAIL_QUEUE"):
     CELERY_TASK_ROUTES = {
