@@ -3,11 +3,12 @@
 from celery import shared_task
 
 from itportal.locks import single_run
+from itportal.periodic import RETRY_ON_DATABASE_ERRORS
 from privacy import retention
 from runs.progress import track
 
 
-@shared_task(soft_time_limit=3600, time_limit=3900)
+@shared_task(soft_time_limit=3600, time_limit=3900, **RETRY_ON_DATABASE_ERRORS)  # nightly
 @single_run("retention")
 def apply_retention() -> dict:
     # Every batch commits on its own: a run cut off by the time limit leaves finished
