@@ -208,6 +208,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
             "allowed_departments",
             "allowed_groups",
             "orderable_for_others",
+            "independent_fulfilment",
             "is_active",
             "valid_until_field",
             "version",

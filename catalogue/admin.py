@@ -70,7 +70,10 @@ class CatalogueItemAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "slug", "category", "summary", "description", "keywords")}),
         (_("Delivery and price"), {
-            "fields": ("service_owner", "fulfilment_kind", "price_once", "price_monthly"),
+            "fields": (
+                "service_owner", "fulfilment_kind", "independent_fulfilment",
+                "price_once", "price_monthly",
+            ),
         }),
         (_("Licence pool"), {
             "fields": ("licence_pool_size", "licence_warning_below"),

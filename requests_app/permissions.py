@@ -24,9 +24,19 @@ def can_cancel(request, user) -> bool:
 
 
 def can_fulfil(request, user) -> bool:
-    return user.is_authenticated and (
-        request.fulfilment_group_id in group_ids(user) or is_it_admin(user)
+    return (
+        user.is_authenticated
+        and (request.fulfilment_group_id in group_ids(user) or is_it_admin(user))
+        and not barred_from_fulfilment(request, user)
     )
+
+
+def barred_from_fulfilment(request, user) -> bool:
+    """Segregation of duties: for items that ask for it, nobody involved in a request
+    (requester, beneficiary, approver) fulfils it — IT admins included."""
+    if not request.item_snapshot.get("independent_fulfilment"):
+        return False
+    return user.pk in excluded_user_ids(request)
 
 
 _DECIDERS = "_four_eyes_deciders"

@@ -66,6 +66,9 @@ def _lock(request_id: int, expected_state: str | None = None) -> ServiceRequest:
     return service_request
 
 
+FULFILMENT_ACTIONS = frozenset({"take", "complete", "fail"})
+
+
 def _fire(
     service_request: ServiceRequest,
     name: str,
@@ -83,6 +86,13 @@ def _fire(
     """
     method = getattr(service_request, name)
     if check_permission and not _role_may(service_request, name, user):
+        if name in FULFILMENT_ACTIONS and permissions.barred_from_fulfilment(service_request, user):
+            raise PermissionDenied(
+                _(
+                    "This service must be fulfilled by someone who is not involved in the "
+                    "request: you placed it, receive it or approved it."
+                )
+            )
         raise PermissionDenied(_("You may not do this on this request."))
     if not can_proceed(method):
         raise ActionConflict(

@@ -213,3 +213,74 @@ def test_admin_cannot_change_approvals(org, two_step, client):
     assert b'name="approvals-0-status"' not in page.content
     assert b'name="approvals-0-decided_by"' not in page.content
     assert Approval not in admin.site._registry
+
+
+# --- segregation of duties in fulfilment ------------------------------------------------------
+
+
+@pytest.fixture
+def independent_item(org):
+    item = make_item(org.service_desk, LINE_MANAGER, independent_fulfilment=True)
+    assert item.snapshot()["independent_fulfilment"] is True
+    return item
+
+
+def test_involved_people_never_fulfil_an_independent_item(org, independent_item, place_order):
+    """The desk member orders for bob, the manager (also in the desk) approves: neither may
+    take it; another desk member does."""
+    org.manager.user.groups.add(org.service_desk)
+    colleague = EmployeeFactory(department=org.department, user__username="desk2")
+    colleague.user.groups.add(org.service_desk)
+    req = place_order(independent_item, org.fulfiller.user, beneficiary=org.bob)
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    req.refresh_from_db()
+    for involved in (org.fulfiller.user, org.manager.user):
+        assert not permissions.can_fulfil(req, involved)
+        with pytest.raises(PermissionDenied, match="not involved"):
+            services.request_take(request_id=req.pk, user=involved)
+        with pytest.raises(PermissionDenied, match="not involved"):
+            services.request_fail(request_id=req.pk, user=involved, reason="Kein Gerät.")
+    services.request_take(request_id=req.pk, user=colleague.user)
+    with pytest.raises(PermissionDenied, match="not involved"):
+        services.request_complete(request_id=req.pk, user=org.fulfiller.user)
+    services.request_complete(request_id=req.pk, user=colleague.user, note="Übergeben.")
+    req.refresh_from_db()
+    assert req.state == RequestState.FULFILLED
+
+
+def test_an_it_admin_who_approved_does_not_fulfil_either(org, place_order):
+    item = make_item(
+        org.service_desk,
+        {"approver_kind": ApproverKind.GROUP, "group": org.it_admins},
+        independent_fulfilment=True,
+    )
+    req = place_order(item, org.alice.user, beneficiary=org.bob)
+    services.request_approve(request_id=req.pk, user=org.admin.user)
+    req.refresh_from_db()
+    assert not permissions.can_fulfil(req, org.admin.user)
+    assert permissions.can_fulfil(req, org.fulfiller.user)
+
+
+def test_without_the_flag_the_approver_may_fulfil(org, manual_item, place_order):
+    org.manager.user.groups.add(org.service_desk)
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    services.request_take(request_id=req.pk, user=org.manager.user)
+
+
+def test_the_flag_is_kept_with_the_order(org, independent_item, place_order):
+    """Changing the item later does not change what the order promised."""
+    req = place_order(independent_item, org.fulfiller.user, beneficiary=org.bob)
+    independent_item.independent_fulfilment = False
+    independent_item.save()
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    req.refresh_from_db()
+    assert not permissions.can_fulfil(req, org.fulfiller.user)
+
+
+def test_api_refuses_an_involved_fulfiller(org, independent_item, place_order, api_as):
+    req = place_order(independent_item, org.fulfiller.user, beneficiary=org.bob)
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    response = api_as(org.fulfiller).post(f"/api/v1/requests/{req.pk}/take/", {}, format="json")
+    assert response.status_code == 403
+    assert "not involved" in str(response.json())

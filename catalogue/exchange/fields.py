@@ -65,6 +65,7 @@ ITEM_FIELDS = (
     Plain("licence_pool_size"),
     Plain("licence_warning_below"),
     Plain("keywords"),
+    Plain("independent_fulfilment"),
 )
 
 FORM_FIELD_FIELDS = (

@@ -125,6 +125,14 @@ class CatalogueItem(models.Model):
         Group, verbose_name=_("allowed groups"), blank=True, related_name="orderable_items"
     )
     orderable_for_others = models.BooleanField(_("may be ordered for a colleague"), default=True)
+    independent_fulfilment = models.BooleanField(
+        _("fulfilled by someone not involved"),
+        default=False,
+        help_text=_(
+            "Segregation of duties: whoever fulfils a request for this service may be neither "
+            "its requester, its beneficiary nor one of its approvers."
+        ),
+    )
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Retired items can no longer be ordered.")
     )
@@ -233,6 +241,7 @@ class CatalogueItem(models.Model):
             "category": self.category.name,
             "fulfilment_kind": self.fulfilment_kind,
             "valid_until_field": self.valid_until_field,
+            "independent_fulfilment": self.independent_fulfilment,
             "price_once": str(self.price_once),
             "price_monthly": str(self.price_monthly),
             "fields": [f.snapshot() for f in self.form_fields.all()],
