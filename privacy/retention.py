@@ -158,18 +158,17 @@ def _pseudonymise_events(events, ctx: Context) -> int:
 # --- closed requests, their approvals, rating, entitlement, jobs and audit records -----------
 
 
+def _held_entitlements():
+    """Entitlements still held or being revoked."""
+    return Entitlement.objects.exclude(state=EntitlementState.REVOKED)
+
+
 def requests_past(cutoff: datetime):
     # A request behind an entitlement still held (or being revoked) stays as it is: it is
     # the reason the person holds the access, and recertification reads it.
     return ServiceRequest.objects.filter(
         anonymised_at__isnull=True, closed_at__lt=cutoff, state__in=CLOSED_STATES
-    ).exclude(
-        Exists(
-            Entitlement.objects.filter(request=OuterRef("pk")).exclude(
-                state=EntitlementState.REVOKED
-            )
-        )
-    )
+    ).exclude(Exists(_held_entitlements().filter(request=OuterRef("pk"))))
 
 
 def requests_anonymise(ids: list, ctx: Context) -> int:
@@ -233,8 +232,13 @@ def job_logs_remove(ids: list, ctx: Context) -> int:
 
 
 def audit_records_past(cutoff: datetime):
-    return RequestEvent.objects.filter(created_at__lt=cutoff).filter(
-        _not_placeholder("actor") | _not_placeholder("on_behalf_of") | ~Q(comment="")
+    # The trail of a request still under way, or behind an access still held, keeps its
+    # people: decisions and recertification read it. It follows once the request is done.
+    return (
+        RequestEvent.objects.filter(created_at__lt=cutoff)
+        .filter(_not_placeholder("actor") | _not_placeholder("on_behalf_of") | ~Q(comment=""))
+        .exclude(request__state__in=OPEN_STATES)
+        .exclude(Exists(_held_entitlements().filter(request=OuterRef("request_id"))))
     )
 
 
@@ -258,13 +262,7 @@ def inactive_people_past(cutoff: datetime):
                 )
             )
         )
-        .exclude(
-            Exists(
-                Entitlement.objects.filter(holder=OuterRef("pk")).exclude(
-                    state=EntitlementState.REVOKED
-                )
-            )
-        )
+        .exclude(Exists(_held_entitlements().filter(holder=OuterRef("pk"))))
     )
 
 

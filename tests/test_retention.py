@@ -264,6 +264,25 @@ def test_audit_records_stay_append_only_except_for_pseudonyms(history):
     assert event.actor_id == pseudonym
 
 
+def test_the_trail_of_requests_under_way_keeps_its_people(history, settings):
+    # Every record is past the period; those of the open request and of the held access stay.
+    settings.RETENTION_AUDIT_PSEUDONYMISE_DAYS = -1
+    settings.RETENTION_REQUESTS_DAYS = 5000  # the trail's own period, not the request's
+    org = history.org
+    counts = retention.retention_apply()
+    done = RequestEvent.objects.filter(request__in=[history.old, history.rejected]).count()
+    assert counts["requests"] == 0 and counts["audit_records"] == done > 0
+    placeholders = Placeholder.objects.values("user_id")
+    for kept in (history.open, history.held, history.recent):  # recent: its access is held
+        events = RequestEvent.objects.filter(request=kept)
+        assert events.exists() and not events.filter(actor__in=placeholders).exists()
+    assert RequestEvent.objects.filter(request=history.open, actor=org.bob.user).exists()
+    assert not RequestEvent.objects.exclude(request__in=[history.open, history.held,
+                                                         history.recent]).exclude(
+        actor__in=placeholders).exclude(actor=None).exists()  # fmt: skip
+    assert retention.retention_due()["audit_records"] == 0
+
+
 def test_other_kinds_past_their_period(org, history, settings):
     now = timezone.now()
     settings.RETENTION_REQUESTS_DAYS = 5000  # only the other kinds here
