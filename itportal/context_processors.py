@@ -10,4 +10,11 @@ def portal(request):
         "is_it_admin": bool(user and is_it_admin(user)),
         "is_controlling": bool(user and is_controlling(user)),
         "is_data_protection_officer": bool(user and is_data_protection_officer(user)),
+        # Kept in the session by the ordering pages (no query per page for the badge).
+        "cart_count": _session_value(request, "cart_count"),
     }
+
+
+def _session_value(request, key):
+    session = getattr(request, "session", None)
+    return session.get(key) if session is not None else None

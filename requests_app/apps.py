@@ -7,6 +7,6 @@ class RequestsAppConfig(AppConfig):
     verbose_name = _("Service requests")
 
     def ready(self) -> None:
-        from requests_app import notifications
+        from requests_app import notifications, receivers  # noqa: F401 - connects receivers
 
         notifications.register_mail_kinds()

@@ -22,6 +22,33 @@ from requests_app.choices import (
 S = RequestState
 
 
+class Submission(models.Model):
+    """Requests placed together: one cart or one bundle sent at once (Sammelbestellung).
+
+    The requester gets one confirmation for all of them, and an approver who decides
+    several of its requests sees them side by side.
+    """
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requester"),
+        on_delete=models.PROTECT,
+        related_name="submissions",
+    )
+    created_at = models.DateTimeField(_("submitted"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("joint order")
+        verbose_name_plural = _("joint orders")
+
+    def __str__(self) -> str:
+        return _("Joint order #%(number)s") % {"number": self.pk}
+
+    def get_absolute_url(self) -> str:
+        return reverse("ordering:submission", kwargs={"pk": self.pk})
+
+
 class ServiceRequest(ConcurrentStateMixin, models.Model):
     """One order of one catalogue item for one beneficiary (Antrag).
 
@@ -74,6 +101,15 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
         related_name="assigned_requests",
     )
     resolution_note = models.TextField(_("fulfilment note"), blank=True)
+    submission = models.ForeignKey(
+        Submission,
+        verbose_name=_("joint order"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+        help_text=_("Set when the request was placed together with others (cart, bundle)."),
+    )
 
     state = FSMField(_("state"), default=S.DRAFT, choices=S.choices, protected=True, db_index=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
@@ -521,3 +557,48 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.score}"
+
+
+# A cart is a short list; the limit keeps a submission (one transaction) small.
+CART_MAX_LINES = 20
+
+
+class CartLine(models.Model):
+    """One item in an employee's cart with its order form as posted (Warenkorb).
+
+    Kept in the database per user, not in the session: the cart survives logging out and
+    in and a session that expires, and is the same cart in every browser of its owner.
+    The posted form is kept so that submitting validates it again with the item's form of
+    that moment, exactly as the order page would.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="cart_lines",
+    )
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        verbose_name=_("item"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    beneficiary = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("beneficiary"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    form_data = models.JSONField(_("posted order form"), default=dict)
+    answers = models.JSONField(_("answers"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("cart line")
+        verbose_name_plural = _("cart lines")
+        indexes = [models.Index(fields=["owner", "created_at"], name="cartline_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}: {self.item_id}"

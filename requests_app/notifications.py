@@ -67,7 +67,41 @@ def mail_context(params: dict, recipient) -> dict | None:
     }
 
 
+SUBMISSION_PLACED = "submission.placed"
+
+
+def notify_submission(submission) -> None:
+    """One confirmation of a joint order (cart, bundle) to its requester, in its transaction."""
+    mail.mail_queue(
+        kind=SUBMISSION_PLACED,
+        recipients=[submission.requester],
+        params={"submission_id": submission.pk},
+    )
+
+
+def submission_mail_context(params: dict, recipient) -> dict | None:
+    from requests_app.models import Submission
+
+    submission = Submission.objects.filter(pk=params.get("submission_id")).first()
+    if submission is None:
+        return None
+    requests = submission.requests.select_related("item", "beneficiary").order_by("id")
+    return {
+        "submission": submission,
+        "requests": list(requests),
+        "url": settings.PORTAL_BASE_URL.rstrip("/") + submission.get_absolute_url(),
+    }
+
+
 def register_mail_kinds() -> None:
+    registry.register(
+        registry.MailKind(
+            name=SUBMISSION_PLACED,
+            label=_("Joint order placed"),
+            templates="mail/submission",
+            context=submission_mail_context,
+        )
+    )
     for event, label in EVENTS.items():
         registry.register(
             registry.MailKind(

@@ -1,11 +1,11 @@
-"""The order page of one item: the form built from the item, submitted as a request.
+"""Ordering: the order page of one item, the cart and the confirmation of a joint order.
 
 Ordering lives with the requests (it creates them); the catalogue only describes items.
 """
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -13,7 +13,17 @@ from catalogue import selectors as catalogue_selectors
 from catalogue.forms import OrderForm
 from catalogue.licences import licences_free
 from catalogue.models import CatalogueItem
-from requests_app import services
+from requests_app import cart, selectors, services
+
+# The header's cart badge reads the count from the session, so that no page pays a query
+# for it; it is set at login and whenever the cart page or a cart action touches the cart.
+CART_COUNT_KEY = "cart_count"
+
+
+def remember_cart_count(request) -> int:
+    count = selectors.cart_count(request.user)
+    request.session[CART_COUNT_KEY] = count
+    return count
 
 
 def _employee(request):
@@ -45,7 +55,16 @@ class OrderView(View):
     def post(self, request, slug):
         item = self._item(request, slug)
         form = self._form(request, item, request.POST)
-        if form.is_valid():
+        if form.is_valid() and "to_cart" in request.POST:
+            try:
+                cart.cart_line_add(owner=request.user, item=item, form=form)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                remember_cart_count(request)
+                messages.success(request, _("“%(item)s” is in your cart.") % {"item": item.name})
+                return redirect("ordering:cart")
+        elif form.is_valid():
             try:
                 service_request = services.request_create(
                     requester=request.user,
@@ -81,3 +100,83 @@ def _add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+def _cart_rows(lines, errors: dict) -> list[dict]:
+    """Each line with its answers under the field labels, from the prefetched form fields."""
+    rows = []
+    for line in lines:
+        labels = {f.key: f.label for f in line.item.form_fields.all()}
+        answers = [
+            {"label": labels.get(key, key), "value": value}
+            for key, value in line.answers.items()
+            if value not in (None, "", [])
+        ]
+        rows.append({"line": line, "answers": answers, "errors": errors.get(line.pk, [])})
+    return rows
+
+
+def _posted_ids(request) -> list[int] | None:
+    """The line ids posted with the cart, or None if one is not a plain number."""
+    values = request.POST.getlist("line")
+    if not all(v.isascii() and v.isdecimal() and len(v) < 18 for v in values):
+        return None
+    return [int(v) for v in values]
+
+
+class CartView(View):
+    """The cart: its lines with their answers; a post submits all of them at once."""
+
+    template_name = "requests/cart.html"
+
+    def _render(self, request, *, errors=None, message=None, status=200):
+        lines = list(selectors.cart_lines_of(request.user))
+        request.session[CART_COUNT_KEY] = len(lines)
+        context = {"rows": _cart_rows(lines, errors or {}), "error": message}
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request):
+        return self._render(request)
+
+    def post(self, request):
+        if _employee(request) is None:
+            raise PermissionDenied(_("Only employees can order services."))
+        line_ids = _posted_ids(request)
+        if line_ids is None:
+            return self._render(
+                request, message=_("The cart was posted with invalid lines."), status=400
+            )
+        try:
+            submission = cart.cart_submit(owner=request.user, line_ids=line_ids)
+        except cart.CartRefused as exc:
+            return self._render(request, errors=exc.lines, message=exc.message, status=400)
+        remember_cart_count(request)
+        messages.success(
+            request,
+            _("Your order #%(number)s has been placed.") % {"number": submission.pk},
+        )
+        return redirect(submission)
+
+
+class CartLineRemoveView(View):
+    def post(self, request, pk):
+        try:
+            cart.cart_line_remove(owner=request.user, line_id=pk)
+        except PermissionDenied:
+            remember_cart_count(request)
+            raise
+        remember_cart_count(request)
+        messages.success(request, _("The item was removed from your cart."))
+        return redirect("ordering:cart")
+
+
+class SubmissionView(View):
+    """The confirmation of a joint order: its requests, one per item."""
+
+    def get(self, request, pk):
+        submission = get_object_or_404(selectors.submissions_of(request.user), pk=pk)
+        context = {
+            "submission": submission,
+            "requests": list(selectors.submission_requests(submission)),
+        }
+        return render(request, "requests/submission.html", context)

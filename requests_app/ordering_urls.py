@@ -2,10 +2,17 @@
 
 from django.urls import path
 
-from requests_app.ordering import OrderView
+from requests_app import ordering
 
 app_name = "ordering"
 
 urlpatterns = [
-    path("leistung/<slug:slug>/bestellen/", OrderView.as_view(), name="order"),
+    path("leistung/<slug:slug>/bestellen/", ordering.OrderView.as_view(), name="order"),
+    path("warenkorb/", ordering.CartView.as_view(), name="cart"),
+    path(
+        "warenkorb/<int:pk>/entfernen/",
+        ordering.CartLineRemoveView.as_view(),
+        name="cart_remove",
+    ),
+    path("bestellung/<int:pk>/", ordering.SubmissionView.as_view(), name="submission"),
 ]

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from catalogue.models import Employee
 from itportal.roles import group_ids, is_it_admin
 from requests_app.choices import ApprovalStatus, RequestState
-from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
+from requests_app.models import (
+    Approval,
+    CartLine,
+    RequestEvent,
+    ServiceRequest,
+    Submission,
+    Substitution,
+)
 
 LIST_RELATED = ("item__category", "beneficiary__user", "requester", "cost_centre")
 
@@ -119,3 +126,57 @@ def request_approvals(service_request) -> QuerySet[Approval]:
     return service_request.approvals.select_related(
         "approver", "group", "decided_by", "on_behalf_of"
     ).order_by("position")
+
+
+# --- cart and joint orders -------------------------------------------------------------
+
+
+def cart_lines_of(user) -> QuerySet[CartLine]:
+    """The user's cart, oldest line first, with what the cart page shows of each line."""
+    return (
+        CartLine.objects.filter(owner=user)
+        .select_related("item", "beneficiary__user")
+        .prefetch_related("item__form_fields")
+        .order_by("created_at", "id")
+    )
+
+
+def cart_count(user) -> int:
+    return CartLine.objects.filter(owner=user).count()
+
+
+def submissions_of(user) -> QuerySet[Submission]:
+    """Joint orders the user placed; others' are not found (404), as with requests."""
+    return Submission.objects.filter(requester=user)
+
+
+def submission_requests(submission) -> QuerySet[ServiceRequest]:
+    return _base().filter(submission=submission).order_by("id")
+
+
+# Joint orders shown grouped on the approvals page, newest first; more wait in the table.
+APPROVAL_GROUPS_MAX = 20
+
+
+def approval_groups(user) -> list[dict]:
+    """Joint orders of which several requests await ``user``'s decision, for deciding them
+    together: each with its requests and the id of the step the user would decide.
+
+    One query, whatever the number of groups.
+    """
+    pending = Approval.objects.filter(request=OuterRef("pk"), status=ApprovalStatus.PENDING)
+    rows = (
+        requests_awaiting_decision_by(user)
+        .filter(submission__isnull=False)
+        .annotate(current_approval=Subquery(pending.values("pk")[:1]))
+        .order_by("-submission_id", "id")
+    )
+    groups: dict[int, list[ServiceRequest]] = {}
+    for service_request in rows[: APPROVAL_GROUPS_MAX * 10]:
+        groups.setdefault(service_request.submission_id, []).append(service_request)
+    result = [
+        {"submission_id": submission_id, "requests": requests}
+        for submission_id, requests in groups.items()
+        if len(requests) > 1
+    ]
+    return result[:APPROVAL_GROUPS_MAX]

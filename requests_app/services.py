@@ -37,6 +37,7 @@ from requests_app.models import (
     Rating,
     RequestEvent,
     ServiceRequest,
+    Submission,
     Substitution,
 )
 
@@ -240,8 +241,12 @@ def request_create(
     answers: dict,
     justification: str = "",
     submit: bool = True,
+    submission: Submission | None = None,
 ) -> ServiceRequest:
-    """Create a request from validated form data, and submit it unless a draft is wanted."""
+    """Create a request from validated form data, and submit it unless a draft is wanted.
+
+    ``submission``: the joint order (cart, bundle) the request is placed with.
+    """
     requester_employee = getattr(requester, "employee", None)
     if requester_employee is None:
         raise PermissionDenied(_("Only employees can order services."))
@@ -269,6 +274,7 @@ def request_create(
             price_once=item.price_once,
             price_monthly=item.price_monthly,
             fulfilment_group=item.service_owner,
+            submission=submission,
         )
         RequestEvent.objects.create(
             request=service_request,
@@ -775,3 +781,53 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
                 notifications.notify(service_request, notifications.REMINDER)
                 counts["reminded"] += 1
     return counts
+
+
+# --- deciding several requests of one joint order ---------------------------------------
+
+DECIDE_TOGETHER_MAX = 50
+
+
+@transaction.atomic
+def requests_decide_together(
+    *, user, steps: list[tuple[int, int | None]], approve: bool, comment: str = ""
+) -> list[ServiceRequest]:
+    """Approve or reject several requests at once: all or none.
+
+    ``steps``: (request id, id of the step the user saw). Each request gets its own
+    decision record through ``request_approve`` / ``request_reject``, so the four-eyes rules
+    and the checks against a step decided meanwhile hold for each one.
+    """
+    if not steps:
+        raise ValidationError({"request": _("Choose at least one request.")})
+    if len(steps) > DECIDE_TOGETHER_MAX:
+        raise ValidationError(
+            {
+                "request": _("Decide at most %(max)s requests at once.")
+                % {"max": DECIDE_TOGETHER_MAX}
+            }
+        )
+    decide = request_approve if approve else request_reject
+    decided = []
+    for request_id, approval_id in steps:
+        try:
+            decided.append(
+                decide(
+                    request_id=request_id,
+                    user=user,
+                    comment=comment,
+                    expected_state=RequestState.AWAITING_APPROVAL,
+                    expected_approval=approval_id,
+                )
+            )
+        except ActionConflict as exc:
+            raise ActionConflict(
+                _("Request #%(number)s: %(reason)s. Nothing was decided.")
+                % {"number": request_id, "reason": str(exc.message).rstrip(".")}
+            ) from exc
+        except PermissionDenied as exc:
+            raise PermissionDenied(
+                _("You may not decide on request #%(number)s. Nothing was decided.")
+                % {"number": request_id}
+            ) from exc
+    return decided

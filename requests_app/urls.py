@@ -7,6 +7,11 @@ app_name = "requests"
 urlpatterns = [
     path("", views.MyRequestsView.as_view(), name="mine"),
     path("genehmigungen/", views.ApprovalsView.as_view(), name="approvals"),
+    path(
+        "genehmigungen/gemeinsam/",
+        views.DecideTogetherView.as_view(),
+        name="decide_together",
+    ),
     path("bearbeitung/", views.QueueView.as_view(), name="queue"),
     path("vertretungen/", views.SubstitutionsView.as_view(), name="substitutions"),
     path(

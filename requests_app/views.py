@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import FormView
 
@@ -39,6 +39,7 @@ class MyRequestsView(FilteredTableView):
 
 
 class ApprovalsView(FilteredTableView):
+    template_name = "requests/approvals.html"
     table_class = RequestTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("Approvals for me")
@@ -48,6 +49,57 @@ class ApprovalsView(FilteredTableView):
 
     def get_queryset(self):
         return selectors.requests_awaiting_decision_by(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["groups"] = selectors.approval_groups(self.request.user)
+        return context
+
+
+def _number(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdecimal() and len(value) < 18 else None
+
+
+class DecideTogetherView(View):
+    """POST: approve or reject the chosen requests of a joint order at once, all or none;
+    403 for a request the user may not decide, a message when one was decided meanwhile."""
+
+    def post(self, request):
+        decision = request.POST.get("decision")
+        comment = request.POST.get("comment", "")
+        if decision not in DECISIONS or len(comment) > 4000 or "\x00" in comment:
+            messages.error(request, _("Please choose a decision and keep the comment short."))
+            return redirect("requests:approvals")
+        steps = []
+        for value in request.POST.getlist("request")[: services.DECIDE_TOGETHER_MAX + 1]:
+            request_id = _number(value)
+            if request_id is None:
+                messages.error(request, _("The form was posted with invalid requests."))
+                return redirect("requests:approvals")
+            steps.append((request_id, _number(request.POST.get(f"approval_{request_id}", ""))))
+        try:
+            decided = services.requests_decide_together(
+                user=request.user,
+                steps=steps,
+                approve=decision == "approve",
+                comment=comment,
+            )
+        except ActionConflict as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            count = len(decided)
+            if decision == "approve":
+                done = ngettext(
+                    "You approved %(count)s request.", "You approved %(count)s requests.", count
+                )
+            else:
+                done = ngettext(
+                    "You rejected %(count)s request.", "You rejected %(count)s requests.", count
+                )
+            messages.success(request, done % {"count": count})
+        return redirect("requests:approvals")
 
 
 class QueueView(FilteredTableView):

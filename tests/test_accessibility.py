@@ -32,7 +32,7 @@ from playwright.sync_api import sync_playwright
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
 from itportal import roles
 from requests_app import services
-from requests_app.models import Substitution
+from requests_app.models import CartLine, Substitution
 from tests.factories import (
     ApprovalPolicyStepFactory,
     CatalogueItemFactory,
@@ -363,7 +363,7 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     audit.check(page, "order")
     page.fill("#id_f_room", "<b>A 1.23</b>")
     page.fill("#id_beneficiary", "p99999")
-    submit(page, "main form.form button[type=submit]")
+    submit(page, "main form.form button.primary[type=submit]")
     assert page.locator(".error-summary").count() == 1
     assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
     audit.check(page, "order-errors")
@@ -504,6 +504,68 @@ def _assert_skip_link_works(page, where, *, tab_from_start=True):
     )
     outline = page.evaluate(f"getComputedStyle({FOCUSED}).outlineStyle")
     assert outline != "none", f"{where}: focused element in main has no visible outline"
+
+
+@pytest.fixture
+def stale_cart(portal):
+    """The head's cart holds a notebook whose required answers are missing (the form changed).
+
+    Not Bob's: the portal fixture locks Bob out."""
+    org = portal.org
+    return CartLine.objects.create(
+        owner=org.head.user,
+        item=portal.notebook,
+        beneficiary=org.head,
+        form_data={"item_version": [str(portal.notebook.version)]},
+        answers={"room": "C 3.01"},
+    )
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_cart_pages_have_no_serious_wcag_violations(live_server, portal, stale_cart, page, lang):
+    base = live_server.url
+    audit = Audit(lang)
+    org = portal.org
+    log_in_speaking(page, base, org.alice.user.username, lang)
+    page.goto(f"{base}/warenkorb/")
+    audit.check(page, "cart-empty")
+    page.goto(f"{base}/leistung/{portal.notebook.slug}/bestellen/")
+    page.fill("#id_f_room", "A 1.23")
+    page.select_option("#id_f_model", "14 Zoll")
+    page.select_option("#id_f_docking", "yes")
+    page.fill("#id_beneficiary", org.bob.personnel_number)
+    submit(page, "main form.form button[name=to_cart]")
+    assert "/warenkorb/" in page.url
+    page.goto(f"{base}/leistung/{portal.notebook.slug}/bestellen/")
+    page.fill("#id_f_room", "A 1.24")
+    page.select_option("#id_f_model", "16 Zoll")
+    page.select_option("#id_f_docking", "no")
+    submit(page, "main form.form button[name=to_cart]")
+    page.goto(f"{base}/leistung/fachverfahren/bestellen/")
+    submit(page, "main form.form button[name=to_cart]")
+    assert page.locator(".cart-line").count() == 3
+    assert page.locator(".site-header .badge").count() == 1
+    audit.check(page, "cart")
+    submit(page, "main form button.primary[type=submit]")
+    assert "/bestellung/" in page.url
+    assert page.locator(".cart-line").count() == 3
+    audit.check(page, "joint-order")
+    log_out(page)
+
+    # Both notebooks wait for the manager, grouped.
+    log_in_speaking(page, base, org.manager.user.username, lang)
+    page.goto(f"{base}/antraege/genehmigungen/")
+    assert page.locator(".approval-groups form").count() == 1
+    audit.check(page, "approvals-grouped")
+    log_out(page)
+
+    log_in_speaking(page, base, org.head.user.username, lang)
+    page.goto(f"{base}/warenkorb/")
+    submit(page, "main form button.primary[type=submit]")
+    assert page.locator(".error-summary").count() == 1
+    assert page.locator(".cart-line.has-error").count() == 1
+    audit.check(page, "cart-errors")
+    audit.assert_clean()
 
 
 def test_skip_link_is_first_focusable_and_moves_focus_to_main(live_server, portal, page):

@@ -29,7 +29,7 @@ from api import services as token_services
 from catalogue.choices import FieldType
 from itportal import roles
 from notifications.models import OutgoingMail
-from requests_app.models import Substitution
+from requests_app.models import CartLine, ServiceRequest, Submission, Substitution
 from tests.api_support import token_client
 from tests.factories import FormFieldFactory
 from tests.hostile_support import (
@@ -98,6 +98,13 @@ def hostile_world(world, settings):
     Substitution.objects.create(
         principal=org.alice.user, substitute=org.bob.user, starts_on="2026-01-01",
         ends_on="2026-12-31",
+    )  # fmt: skip
+    # The cart and a joint order, so that their pages and forms are reached.
+    submission = Submission.objects.create(requester=org.alice.user)
+    ServiceRequest.objects.filter(requester=org.alice.user).update(submission=submission)
+    CartLine.objects.create(
+        owner=org.alice.user, item=world.item, beneficiary=org.alice,
+        form_data={"item_version": [str(world.item.version)]},
     )  # fmt: skip
     endpoint, _secret = webhook_services.endpoint_create(
         url="https://hooks.stadt.example/x", events=[EventType.REQUEST_FAILED], user=admin
