@@ -254,6 +254,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # worker ends (exit code 75) for its supervisor to start a new one. 0 turns it off.
 WORKER_WATCHDOG_SECONDS = env.float("WORKER_WATCHDOG_SECONDS", default=15.0)
 WORKER_STALLED_AFTER_SECONDS = env.float("WORKER_STALLED_AFTER_SECONDS", default=120.0)
+# False: end a stalled worker at once (a fresh process) instead of first restarting its consumer.
+WORKER_STALLED_RESTARTS_CONSUMER = env.bool("WORKER_STALLED_RESTARTS_CONSUMER", default=True)
 # Publishing (after a commit, in a web request): a few quick tries, then the sweepers.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,

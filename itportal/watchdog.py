@@ -12,8 +12,9 @@ the worker has a free slot and has received nothing since the last check. Once t
 held for ``WORKER_STALLED_AFTER_SECONDS``, the consumer is restarted inside the process, as
 Celery does for a connection loss it notices itself (running tasks that acknowledge late
 are cancelled and come back; ours are idempotent). If the next period shows no progress
-either, the worker ends (warm shutdown, exit code 75) and its supervisor (systemd
-``Restart=always``, scripts/demo.sh) starts a new one. While the broker cannot be reached
+either (or ``WORKER_STALLED_RESTARTS_CONSUMER`` is off), the worker ends (warm shutdown,
+exit code 75) and its supervisor (systemd ``Restart=always``, scripts/demo.sh) starts a
+new one. While the broker cannot be reached
 there is no verdict: reconnecting is the consumer's own job then.
 """
 
@@ -96,9 +97,12 @@ def _raise_stalled() -> None:
 class Watchdog(threading.Thread):
     """The checking thread of one worker process."""
 
-    def __init__(self, consumer, *, interval: float, stalled_after: float):
+    def __init__(
+        self, consumer, *, interval: float, stalled_after: float, restart_consumer: bool = True
+    ):
         super().__init__(name="itportal-worker-watchdog", daemon=True)
         self.consumer, self.interval = consumer, interval
+        self.restart_consumer = restart_consumer and consumer.hub is not None
         self.verdict = Verdict(stalled_after, _Received.count)
         self.stopped = threading.Event()
 
@@ -139,17 +143,16 @@ class Watchdog(threading.Thread):
             reserved=len(state.reserved_requests),
             slots=slots,
         )
-        hub = self.consumer.hub
-        if outcome == Verdict.RESTART and hub is not None:
+        if outcome == Verdict.RESTART and self.restart_consumer:
             logger.warning(
                 "worker watchdog: messages wait but the consumer has taken none for %.0f s; "
                 "restarting the consumer",
                 self.verdict.stalled_after,
             )
-            hub.call_soon(_raise_stalled)  # thread-safe; runs in the event loop
+            self.consumer.hub.call_soon(_raise_stalled)  # thread-safe; runs in the event loop
         elif outcome in (Verdict.RESTART, Verdict.EXIT):
             logger.error(
-                "worker watchdog: the consumer still takes no messages; ending the worker "
+                "worker watchdog: messages wait but the consumer takes none; ending the worker "
                 "(exit code %d) for its supervisor to start a new one",
                 EXIT_STALLED,
             )
@@ -183,7 +186,10 @@ class WatchdogStep(bootsteps.StartStopStep):
         if self.watchdog is not None or stalled_after <= 0:
             return
         self.watchdog = Watchdog(
-            parent, interval=settings.WORKER_WATCHDOG_SECONDS, stalled_after=stalled_after
+            parent,
+            interval=settings.WORKER_WATCHDOG_SECONDS,
+            stalled_after=stalled_after,
+            restart_consumer=settings.WORKER_STALLED_RESTARTS_CONSUMER,
         )
         self.watchdog.start()
 

@@ -4,7 +4,9 @@ The trap (celery/celery#10302): every slot of a real worker runs a task, Redis g
 the tasks finish and their acknowledgements fail, Redis comes back empty. Nothing had read
 the worker's sockets meanwhile, so it never noticed, and kombu still counts the two
 messages as unacknowledged: the prefetch limit stays reached and the worker, alive, never
-asks for a message again. With the watchdog the worker takes the next message.
+asks for a message again. With the watchdog the worker takes the next message: after its
+consumer restarted in the process, or (WORKER_STALLED_RESTARTS_CONSUMER off) after it ended
+with exit code 75 and its supervisor started it again, as systemd and scripts/demo.sh do.
 """
 
 import os
@@ -16,7 +18,7 @@ import pytest
 from kombu import Connection
 
 from itportal.celery import app
-from itportal.watchdog import Verdict
+from itportal.watchdog import EXIT_STALLED, Verdict
 from tests.fault_support import PrivateRedis, Worker
 
 DEADLINE_SECONDS = 90  # a hang guard, not a timing assertion
@@ -39,7 +41,16 @@ def _wait_for(paths: list[Path], worker: Worker, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_busy_worker_takes_work_again_after_redis_restarted_and_flushed(tmp_path):
+@pytest.mark.parametrize(
+    ("restart_consumer", "exits"),
+    [
+        ("true", []),  # the consumer restarts inside the process
+        ("false", [EXIT_STALLED]),  # the worker ends, its supervisor starts a new one
+    ],
+)
+def test_busy_worker_takes_work_again_after_redis_restarted_and_flushed(
+    restart_consumer, exits, tmp_path
+):
     marks = tmp_path / "marks"
     marks.mkdir()
     broker = PrivateRedis(tmp_path)
@@ -52,28 +63,28 @@ def test_busy_worker_takes_work_again_after_redis_restarted_and_flushed(tmp_path
         "ITPORTAL_TEST_QUEUE": queue,
         "WORKER_WATCHDOG_SECONDS": "0.5",
         "WORKER_STALLED_AFTER_SECONDS": "3",
+        "WORKER_STALLED_RESTARTS_CONSUMER": restart_consumer,
         "LOG_LEVEL": "WARNING",
     }
     log = tmp_path / "worker.log"
     worker = Worker("watchdog", queue, env, log, concurrency=2, restart_after=1)
+    held = ["a", "b"]
     try:
-        _publish(broker.url, queue, marks, "a", "b")
-        _wait_for([marks / "a.started", marks / "b.started"], worker, "both slots busy")
+        _publish(broker.url, queue, marks, *held)
+        _wait_for([marks / f"{n}.started" for n in held], worker, "every slot busy")
         broker.stop()
         (marks / "release").touch()
-        _wait_for([marks / "a.done", marks / "b.done"], worker, "both tasks to finish")
+        _wait_for([marks / f"{n}.done" for n in held], worker, "the tasks to finish")
         broker.start()  # empty: what it held is lost
-        _publish(broker.url, queue, marks, "c")
-        _wait_for([marks / "c.done"], worker, "the worker to take the next message")
+        _publish(broker.url, queue, marks, "next")
+        _wait_for([marks / "next.done"], worker, "the worker to take the next message")
     finally:
         worker.stop()
         broker.stop()
     text = log.read_text(errors="replace")
     assert "Couldn't ack" in text  # the trap was set
     assert "worker watchdog" in text  # and the watchdog, not luck, got the worker out
-    # The consumer restarted inside the process; had it not helped, the worker would have
-    # ended (exit code 75) and been started again by its supervisor.
-    assert worker.exits in ([], [75])
+    assert worker.exits == exits
 
 
 def test_verdict_restarts_then_ends_only_a_worker_that_takes_nothing():
