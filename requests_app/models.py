@@ -426,6 +426,30 @@ class ImmutableError(RuntimeError):
     pass
 
 
+PSEUDONYMISE_SQL = """
+UPDATE requests_app_requestevent AS e
+SET comment = '',
+    actor_id = COALESCE(a.new, e.actor_id),
+    on_behalf_of_id = COALESCE(b.new, e.on_behalf_of_id)
+FROM requests_app_requestevent AS s
+LEFT JOIN unnest(%s::bigint[], %s::bigint[]) AS a(old, new) ON a.old = s.actor_id
+LEFT JOIN unnest(%s::bigint[], %s::bigint[]) AS b(old, new) ON b.old = s.on_behalf_of_id
+WHERE e.id = s.id AND s.id = ANY(%s)
+"""
+
+
+def _mapped(people: dict[int, int]) -> dict:
+    """actor and on_behalf_of through ``people`` (other databases than PostgreSQL)."""
+    if not people:
+        return {}
+
+    def mapped(field):
+        whens = [models.When(**{field: old}, then=models.Value(new)) for old, new in people.items()]
+        return models.Case(*whens, default=models.F(field), output_field=models.IntegerField())
+
+    return {"actor_id": mapped("actor_id"), "on_behalf_of_id": mapped("on_behalf_of_id")}
+
+
 class RequestEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise ImmutableError("Audit records are never changed.")
@@ -439,24 +463,18 @@ class RequestEventQuerySet(models.QuerySet):
         users must be listed in privacy's placeholder table (privacy migration 0002).
         """
 
-        def mapped(field):
-            whens = [
-                models.When(**{field: old}, then=models.Value(new)) for old, new in people.items()
-            ]
-            return models.Case(*whens, default=models.F(field), output_field=models.IntegerField())
-
-        changes = {"comment": ""}
-        if people:
-            changes.update(actor_id=mapped("actor_id"), on_behalf_of_id=mapped("on_behalf_of_id"))
         db = connections[self.db]
         with transaction.atomic(using=self.db):
-            if db.vendor == "postgresql":
-                with db.cursor() as cursor:
-                    cursor.execute("SELECT set_config('itportal.audit_pseudonymise', 'on', true)")
-            changed = super().update(**changes)
-            if db.vendor == "postgresql":
-                with db.cursor() as cursor:
-                    cursor.execute("SELECT set_config('itportal.audit_pseudonymise', '', true)")
+            if db.vendor != "postgresql":
+                return super().update(comment="", **_mapped(people))
+            with db.cursor() as cursor:
+                cursor.execute("SELECT set_config('itportal.audit_pseudonymise', 'on', true)")
+                # A join on the mapping, not a CASE with a branch per person: one pass.
+                ids = list(self.values_list("pk", flat=True))
+                old, new = list(people), list(people.values())
+                cursor.execute(PSEUDONYMISE_SQL, [old, new, old, new, ids])
+                changed = cursor.rowcount
+                cursor.execute("SELECT set_config('itportal.audit_pseudonymise', '', true)")
         return changed
 
     def delete(self):
