@@ -41,7 +41,15 @@ from privacy.models import Placeholder
 from provisioning.choices import EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app.choices import OPEN_STATES, RequestState
-from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest, Substitution
+from requests_app.models import (
+    Approval,
+    CartLine,
+    Rating,
+    RequestEvent,
+    ServiceRequest,
+    Submission,
+    Substitution,
+)
 from webhooks import services as webhook_services
 
 User = get_user_model()
@@ -204,6 +212,8 @@ def requests_anonymise(ids: list, ctx: Context) -> int:
     for field in ("approver", "decided_by", "on_behalf_of"):
         approvals.filter(**{f"{field}__isnull": False}).update(**{field: nobody})
     Approval.escalated_from.through.objects.filter(approval__request_id__in=ids).delete()
+    # A joint order (cart) names who placed it: that link goes with its requests.
+    Submission.objects.filter(requests__pk__in=ids).update(requester=nobody)
     jobs = ProvisioningJob.objects.filter(request_id__in=ids)
     jobs.update(user_uid="", attributes={}, log="", last_error="")
     jobs.filter(finished_by__isnull=False).update(finished_by=nobody)
@@ -279,6 +289,7 @@ def inactive_people_anonymise(ids: list, ctx: Context) -> int:
     EncryptedTOTPDevice.objects.filter(user_id__in=user_ids).delete()
     StaticDevice.objects.filter(user_id__in=user_ids).delete()
     LanguagePreference.objects.filter(user_id__in=user_ids).delete()
+    CartLine.objects.filter(Q(owner_id__in=user_ids) | Q(beneficiary_id__in=ids)).delete()
     Substitution.objects.filter(
         Q(principal_id__in=user_ids) | Q(substitute_id__in=user_ids)
     ).delete()

@@ -26,7 +26,14 @@ from privacy.tasks import apply_retention
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app import services
-from requests_app.models import Approval, ImmutableError, Rating, RequestEvent, ServiceRequest
+from requests_app.models import (
+    Approval,
+    ImmutableError,
+    Rating,
+    RequestEvent,
+    ServiceRequest,
+    Submission,
+)
 from runs.models import Run, RunState
 from tests.api_support import token_client
 from tests.factories import EmployeeFactory, UserFactory
@@ -70,6 +77,8 @@ class History:
             request_id=self.old.pk, user=org.alice.user, score=4, comment="Danke Herr Desk"
         )
         backdate(self.old, now - THREE_YEARS)
+        joint = Submission.objects.create(requester=org.alice.user, created_at=now - THREE_YEARS)
+        ServiceRequest.objects.filter(pk=self.old.pk).update(submission=joint)
         Entitlement.objects.filter(request=self.old).update(
             state=EntitlementState.REVOKED,
             revoked_at=now - THREE_YEARS + timedelta(days=200),
@@ -152,6 +161,7 @@ def test_a_three_year_old_closed_request_is_anonymised(history):
     entitlement = Entitlement.objects.get(request=old)
     assert entitlement.holder_id == old.beneficiary_id and entitlement.revoke_reason == ""
     assert entitlement.revoked_by_id != org.admin.user_id
+    assert old.submission.requester_id != org.alice.user_id  # the joint order's link too
     events = RequestEvent.objects.filter(request=old)
     assert events.exists() and not events.exclude(comment="").exists()
     real = {org.alice.user_id, org.manager.user_id, org.fulfiller.user_id}
