@@ -209,6 +209,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
             "allowed_groups",
             "orderable_for_others",
             "independent_fulfilment",
+            "grants_access",
             "is_active",
             "valid_until_field",
             "version",

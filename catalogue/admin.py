@@ -71,7 +71,7 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "category", "summary", "description", "keywords")}),
         (_("Delivery and price"), {
             "fields": (
-                "service_owner", "fulfilment_kind", "independent_fulfilment",
+                "service_owner", "fulfilment_kind", "grants_access", "independent_fulfilment",
                 "price_once", "price_monthly",
             ),
         }),

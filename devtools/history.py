@@ -200,6 +200,7 @@ def generate(
             "approvals": Approval._meta.db_table,
             "events": RequestEvent._meta.db_table,
             "entitlements": Entitlement._meta.db_table,
+            "items": CatalogueItem._meta.db_table,
             "ratings": Rating._meta.db_table,
         }
         counts = []
@@ -396,6 +397,7 @@ SELECT r.beneficiary_id, r.item_id, r.id,
 FROM {requests} r
 JOIN (SELECT id, random() < 0.12 AS revoke, random() AS r
       FROM {requests} WHERE id > %(before)s AND state = %(S)s.FULFILLED) x ON x.id = r.id
+JOIN {items} i ON i.id = r.item_id AND i.grants_access
 """
 
 # About a third of the requesters rate within ten days of fulfilment (and before now). Most

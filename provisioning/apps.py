@@ -21,10 +21,11 @@ class ProvisioningConfig(AppConfig):
             resolve_group_owner,
         )
         from provisioning.models import ProvisioningAction
-        from provisioning.selectors import with_licence_usage
+        from provisioning.selectors import held_by, with_licence_usage
         from provisioning.services import claims
         from provisioning.templating import parse_attribute_lines
         from requests_app import fulfilment
+        from requests_app.holdings import register_holding_lookup
         from requests_app.services import register_approver_resolver
 
         fulfilment.register_automation(claims)
@@ -32,6 +33,7 @@ class ProvisioningConfig(AppConfig):
         register_field_type(FieldType.DIRECTORY_GROUP, build_directory_group_field)
         register_approver_resolver(ApproverKind.GROUP_OWNER, resolve_group_owner)
         register_licence_usage(with_licence_usage)
+        register_holding_lookup(held_by)
         register_provisioning(
             action_model=ProvisioningAction,
             parse_attributes=parse_attribute_lines,

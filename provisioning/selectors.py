@@ -5,12 +5,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 
 from catalogue.choices import FulfilmentKind
 from itportal.roles import is_it_admin
-from provisioning.choices import Direction, EntitlementState, JobState
+from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from requests_app.choices import RequestState
+from requests_app.holdings import Holding
 from requests_app.models import ServiceRequest
 
 
@@ -28,6 +30,31 @@ def entitlements_visible_to(user) -> QuerySet[Entitlement]:
     if is_it_admin(user):
         return qs
     return qs.filter(Q(holder__user=user) | Q(holder__manager__user=user))
+
+
+def revoke_preview(entitlement: Entitlement) -> list[ProvisioningJob]:
+    """The directory changes that revoking would undo: the request's grant jobs that have
+    a reverse action (their revoke jobs are built from exactly these)."""
+    return [
+        job
+        for job in ProvisioningJob.objects.filter(
+            request_id=entitlement.request_id, direction=Direction.GRANT
+        ).order_by("position")
+        if job.kind in REVERSE
+    ]
+
+
+def held_by(employee, item) -> list:
+    """The employee's active entitlements to the item, for the order page's warning."""
+    rows = Entitlement.objects.active().filter(holder=employee, item=item).order_by("-granted_at")
+    return [
+        Holding(
+            since=e.granted_at,
+            until=e.expires_on,
+            url=reverse("requests:detail", kwargs={"pk": e.request_id}),
+        )
+        for e in rows[:5]
+    ]
 
 
 def with_licence_usage(items: QuerySet) -> QuerySet:

@@ -359,10 +359,20 @@ def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
 # --- entitlements -----------------------------------------------------------------------------
 
 
-def entitlement_grant(*, service_request) -> Entitlement:
-    """Called inside the fulfilling transaction (requests_app's request_fulfilled signal)."""
+def entitlement_grant(*, service_request) -> Entitlement | None:
+    """Called inside the fulfilling transaction (requests_app's request_fulfilled signal).
+
+    Only lasting access becomes an entitlement; a one-off delivery (a device, a password
+    reset) stays a fulfilled request. Decided by the item as ordered (its snapshot); orders
+    placed before the snapshot said so follow the item as it is now.
+    """
     from datetime import date
 
+    grants_access = service_request.item_snapshot.get("grants_access")
+    if grants_access is None:
+        grants_access = service_request.item.grants_access
+    if not grants_access:
+        return None
     expires_on = None
     key = service_request.item_snapshot.get("valid_until_field") or ""
     value = (service_request.answers or {}).get(key) if key else None

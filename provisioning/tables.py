@@ -46,7 +46,7 @@ class EntitlementTable(tables.Table):
         accessor="holder__user__last_name",
         order_by=("holder__user__last_name", "holder__user__first_name"),
     )
-    department = tables.Column(verbose_name=_("Department"), accessor="holder__department__code")
+    department = tables.Column(verbose_name=_("Department"), accessor="holder__department__name")
     granted_at = tables.DateTimeColumn(verbose_name=_("Since"), format="SHORT_DATE_FORMAT")
     expires_on = tables.DateColumn(verbose_name=_("Until"), format="SHORT_DATE_FORMAT", default="—")
     state = tables.Column(verbose_name=_("State"))

@@ -62,15 +62,35 @@ class EntitlementListView(FilteredTableView):
     table_class = EntitlementTable
     filterset_class = EntitlementFilterSet
     title = gettext_lazy("Entitlements")
-    intro = gettext_lazy("What you hold, and what the people reporting to you hold.")
+    intro = gettext_lazy(
+        "Lasting access you hold, and what the people reporting to you hold. Devices and "
+        "other one-off deliveries are listed under My requests."
+    )
 
     def get_queryset(self):
         return selectors.entitlements_visible_to(self.request.user)
 
 
 class EntitlementRevokeView(View):
+    """GET: a page that says what removing does and asks for a reason; POST: remove."""
+
+    template_name = "provisioning/entitlement_revoke.html"
+
+    def _entitlement(self, request, pk):
+        return get_object_or_404(selectors.entitlements_visible_to(request.user), pk=pk)
+
+    def get(self, request, pk):
+        entitlement = self._entitlement(request, pk)
+        if not services.may_revoke(entitlement, request.user):
+            raise PermissionDenied(_("You may not revoke this entitlement."))
+        context = {
+            "entitlement": entitlement,
+            "undone": selectors.revoke_preview(entitlement),
+        }
+        return render(request, self.template_name, context)
+
     def post(self, request, pk):
-        entitlement = get_object_or_404(selectors.entitlements_visible_to(request.user), pk=pk)
+        entitlement = self._entitlement(request, pk)
         reason = request.POST.get("reason", "")[:2000].replace("\x00", "")
         try:
             services.entitlement_revoke(

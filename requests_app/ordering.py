@@ -13,7 +13,7 @@ from catalogue import selectors as catalogue_selectors
 from catalogue.forms import OrderForm
 from catalogue.licences import licences_free
 from catalogue.models import CatalogueItem
-from requests_app import cart, selectors, services
+from requests_app import cart, holdings, selectors, services
 
 # The header's cart badge reads the count from the session, so that no page pays a query
 # for it; it is set at login and whenever the cart page or a cart action touches the cart.
@@ -43,14 +43,23 @@ class OrderView(View):
     def _form(self, request, item, data=None):
         return OrderForm(data, item=item, requester_employee=_employee(request))
 
+    def _context(self, request, item, form) -> dict:
+        # What the orderer already has of the item: ordering it again is allowed (a second
+        # device, a renewal), but should be a choice, not an oversight.
+        employee = _employee(request)
+        return {
+            "item": item,
+            "form": form,
+            "licences_free": licences_free(item),
+            "held": holdings.held_access(employee, item),
+            "open_requests": holdings.open_requests(employee, item),
+        }
+
     def get(self, request, slug):
         item = self._item(request, slug)
-        context = {
-            "item": item,
-            "form": self._form(request, item),
-            "licences_free": licences_free(item),
-        }
-        return render(request, self.template_name, context)
+        return render(
+            request, self.template_name, self._context(request, item, self._form(request, item))
+        )
 
     def post(self, request, slug):
         item = self._item(request, slug)
@@ -90,8 +99,7 @@ class OrderView(View):
             data = request.POST.copy()
             data["item_version"] = current.first() or item.version
             form.data = data
-        context = {"item": item, "form": form, "licences_free": licences_free(item)}
-        return render(request, self.template_name, context, status=400)
+        return render(request, self.template_name, self._context(request, item, form), status=400)
 
 
 def _add_errors(form, exc: ValidationError) -> None:

@@ -6,6 +6,7 @@ Thin: selectors read, services write.
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
@@ -117,7 +118,17 @@ DECISIONS = {"approve", "reject"}
 
 class ActionSpec:
     def __init__(
-        self, name, label, service, *, done, text=None, text_label="", required=False, style=""
+        self,
+        name,
+        label,
+        service,
+        *,
+        done,
+        text=None,
+        text_label="",
+        required=False,
+        style="",
+        confirm="",
     ):
         self.name = name
         self.label = label
@@ -127,6 +138,8 @@ class ActionSpec:
         self.text_label = text_label
         self.required = required
         self.style = style
+        # Asked on a page of its own before acting (the request page links there).
+        self.confirm = confirm
 
 
 ACTIONS = {
@@ -154,7 +167,10 @@ ACTIONS = {
         ActionSpec("cancel", gettext_lazy("Cancel request"), services.request_cancel,
                    done=gettext_lazy("The request is cancelled."),
                    text="comment", text_label=gettext_lazy("Comment (optional)"),
-                   style="danger"),
+                   style="danger",
+                   confirm=gettext_lazy("The request is withdrawn: pending approvals end and "
+                                        "nothing is delivered. This cannot be undone; to have "
+                                        "the service, order it again.")),
     ]
 }  # fmt: skip
 
@@ -280,7 +296,23 @@ class RequestRateView(View):
 
 
 class RequestActionView(View):
-    """POST one action; 404 if the request is not visible, 403 if not allowed."""
+    """POST one action; 404 if the request is not visible, 403 if not allowed.
+
+    GET shows the confirmation page of an action that asks first (cancel)."""
+
+    def get(self, request, pk, action):
+        service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+        spec = ACTIONS.get(action)
+        if spec is None:
+            raise Http404
+        if not spec.confirm:
+            return HttpResponseNotAllowed(["POST"])  # acts only on a POST
+        if spec not in available_actions(service_request, request.user):
+            messages.error(request, _("This action is not possible (any more)."))
+            return redirect(service_request)
+        return render(
+            request, "requests/confirm_action.html", {"req": service_request, "action": spec}
+        )
 
     def post(self, request, pk, action):
         service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)

@@ -360,6 +360,7 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     page.goto(f"{base}/leistung/{portal.notebook.slug}/")
     audit.check(page, "item")
     page.goto(f"{base}/leistung/{portal.notebook.slug}/bestellen/")
+    assert page.locator("#held-heading").count() == 1  # she holds one already
     audit.check(page, "order")
     page.fill("#id_f_room", "<b>A 1.23</b>")
     page.fill("#id_beneficiary", "p99999")
@@ -383,6 +384,16 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     submit(page, ".rating-form button[type=submit]")
     assert page.locator(".rating-form").count() == 1  # may still change it
     audit.check(page, "detail-rated")
+    page.goto(f"{base}/antraege/{portal.pending.pk}/cancel/")
+    assert page.locator("main form button.danger").count() == 1
+    audit.check(page, "cancel-confirm")
+    page.goto(f"{base}/provisionierung/berechtigungen/")
+    assert page.locator("main table tbody tr").count() == 1  # the fulfilled notebook
+    audit.check(page, "entitlements")
+    with page.expect_navigation():
+        page.locator("main table tbody a.button.danger").click()
+    assert page.locator("main form textarea[name=reason]").count() == 1
+    audit.check(page, "revoke-confirm")
     response = page.goto(f"{base}/leistung/{portal.restricted.slug}/")
     assert response.status == 403
     audit.check(page, "403")

@@ -66,6 +66,7 @@ ITEM_FIELDS = (
     Plain("licence_warning_below"),
     Plain("keywords"),
     Plain("independent_fulfilment"),
+    Plain("grants_access"),
 )
 
 FORM_FIELD_FIELDS = (

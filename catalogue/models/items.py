@@ -133,6 +133,16 @@ class CatalogueItem(models.Model):
             "its requester, its beneficiary nor one of its approvers."
         ),
     )
+    grants_access = models.BooleanField(
+        _("what fulfilment gives"),
+        choices=[(True, _("Lasting access")), (False, _("One-off delivery"))],
+        default=True,
+        help_text=_(
+            "Lasting access (an account, a group, a licence) is listed under Entitlements "
+            "until it is revoked; a one-off delivery (a device, a password reset) stays a "
+            "fulfilled order."
+        ),
+    )
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Retired items can no longer be ordered.")
     )
@@ -240,6 +250,7 @@ class CatalogueItem(models.Model):
             "slug": self.slug,
             "category": self.category.name,
             "fulfilment_kind": self.fulfilment_kind,
+            "grants_access": self.grants_access,
             "valid_until_field": self.valid_until_field,
             "independent_fulfilment": self.independent_fulfilment,
             "price_once": str(self.price_once),

@@ -1187,6 +1187,15 @@ def upsert(model, lookup: dict, values: dict):
 
 
 # Words people search for that the item's text does not contain (synonyms, everyday terms).
+# Delivered once: devices, one-time changes. Their fulfilled orders are the record; everything
+# else grants lasting access, listed under "Berechtigungen" until it is revoked.
+ONE_OFF_DELIVERIES = {
+    "benutzerkonto-anlegen", "konto-verlaengern", "konto-entsperren",
+    "gruppenlaufwerk-einrichten", "hardware-token", "diensthandy", "tablet",
+    "verlust-mobilgeraet", "notebook", "monitor", "dockingstation", "headset", "drucker",
+    "arbeitsplatz-umzug",
+}  # fmt: skip
+
 KEYWORDS = {
     "benutzerkonto-anlegen": "Account, Login, Anmeldung, neue Mitarbeiterin, neuer Mitarbeiter",
     "konto-verlaengern": "Account, Verlängerung, Befristung, Ablauf",
@@ -1409,6 +1418,7 @@ class Command(BaseCommand):
                 if spec["departments"] or spec["groups"]
                 else Audience.EVERYONE,
                 "orderable_for_others": spec["orderable_for_others"],
+                "grants_access": spec["slug"] not in ONE_OFF_DELIVERIES,
                 "is_active": spec["is_active"],
                 "licence_pool_size": spec["licence_pool_size"],
             }
