@@ -54,6 +54,8 @@ IT_ADMIN_PERMISSIONS = {
         for action in ("add", "change", "delete", "view")
     ],
     "auth": ["view_user"],
+    # Segregation-of-duties rules: which services one person must not hold together.
+    "governance": [f"{action}_sodrule" for action in ("add", "change", "delete", "view")],
     # API tokens: list everybody's and revoke them (keys are never stored, so never shown).
     "api": ["view_apitoken", "change_apitoken"],
 }

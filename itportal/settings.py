@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "privacy",
     "api",
     "runs",
+    "governance",
 ]
 # Development servers and demo data (devtools/): never installed in production.
 DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)

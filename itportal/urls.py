@@ -19,6 +19,7 @@ urlpatterns = [
     path("controlling/", include("metrics.controlling.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("laeufe/", include("runs.urls")),
+    path("funktionstrennung/", include("governance.urls")),
     path("postausgang/", include("notifications.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),

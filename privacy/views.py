@@ -2,18 +2,18 @@
 readable page and as JSON, and the audit trail export (CSV or JSON). Thin: reads in
 privacy.selectors."""
 
-import csv
 import json
 import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
+from itportal.csvexport import stream_csv
 from itportal.roles import is_data_protection_officer
 from privacy import selectors
 from privacy.forms import AuditFilterForm, PersonForm
@@ -57,11 +57,6 @@ class SubjectAccessView(OfficerOnlyMixin, View):
         return render(request, self.template, context, status=status)
 
 
-class Echo:
-    def write(self, value):
-        return value
-
-
 class AuditExportView(OfficerOnlyMixin, View):
     template = "privacy/audit.html"
 
@@ -87,15 +82,6 @@ class AuditExportView(OfficerOnlyMixin, View):
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         if wanted == "json":
             return _json_download(list(selectors.audit_rows(events)), f"audit-{stamp}.json")
-        writer = csv.DictWriter(Echo(), fieldnames=selectors.AUDIT_COLUMNS)
-
-        def lines():
-            yield "\ufeff" + writer.writerow(
-                dict(zip(writer.fieldnames, writer.fieldnames, strict=True))
-            )
-            for row in selectors.audit_rows(events):
-                yield writer.writerow(row)
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
-        return response
+        return stream_csv(
+            selectors.audit_rows(events), selectors.AUDIT_COLUMNS, f"audit-{stamp}.csv"
+        )

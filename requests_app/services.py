@@ -222,6 +222,21 @@ def resolve_approver(step: dict, service_request: ServiceRequest, *, taken: set[
     return None, _fallback_group(notes), " ".join(notes)
 
 
+# Checks other apps add to ordering and approving (governance: segregation of duties);
+# each is called as check(beneficiary=, item=, service_request=) and raises ValidationError.
+ORDER_CHECKS: list = []
+
+
+def register_order_check(check) -> None:
+    if check not in ORDER_CHECKS:
+        ORDER_CHECKS.append(check)
+
+
+def _run_order_checks(*, beneficiary, item, service_request=None) -> None:
+    for check in ORDER_CHECKS:
+        check(beneficiary=beneficiary, item=item, service_request=service_request)
+
+
 def _activate(approval: Approval, now: datetime) -> None:
     approval.status = ApprovalStatus.PENDING
     approval.activated_at = now
@@ -258,6 +273,7 @@ def request_create(
         raise ValidationError({"beneficiary": _("This service can only be ordered for yourself.")})
     if not beneficiary.is_active:
         raise ValidationError({"beneficiary": _("The beneficiary is not active.")})
+    _run_order_checks(beneficiary=beneficiary, item=item)
     with transaction.atomic():
         item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
         if item.version != item_version:
@@ -376,6 +392,14 @@ def _decide(
         # never let one click decide the next step too.
         raise ActionConflict(_("This step has already been decided; the request has moved on."))
     principal = permissions.deciding_principal(service_request, user, approval=approval)
+    if principal is not None and approve:
+        # What was allowed when ordering may conflict now (two orders placed in parallel,
+        # a rule added since): the approver is told and may reject instead.
+        _run_order_checks(
+            beneficiary=service_request.beneficiary,
+            item=service_request.item,
+            service_request=service_request,
+        )
     if principal is None:
         if permissions.barred_by_earlier_decision(service_request, user, approval=approval):
             raise PermissionDenied(

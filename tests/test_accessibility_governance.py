@@ -1,0 +1,63 @@
+"""Accessibility of the segregation-of-duties report (axe, WCAG 2.1 AA), with data in it.
+
+Uses the browser, page and data fixtures of tests/test_accessibility.py."""
+
+import pytest
+
+from governance.models import SodRule
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from tests.test_accessibility import (  # noqa: F401 (fixtures)
+    TOO_WIDE,
+    Audit,
+    browser,
+    log_in_speaking,
+    page,
+    portal,
+    pytestmark,
+)
+from tests.workflow_support import make_item
+
+
+@pytest.fixture
+def conflict(portal, place_order):  # noqa: F811 (the imported fixture)
+    """Anna-like alice holds both services of a rule (granted before the rule existed)."""
+    org = portal.org
+    create = make_item(org.service_desk, name="Zahlungen anlegen", slug="z-anlegen")
+    release = make_item(org.service_desk, name="Zahlungen freigeben", slug="z-freigeben")
+    for item in (create, release):
+        req = place_order(item, org.alice.user)
+        Entitlement.objects.create(
+            request=req, holder=org.alice, item=item, state=EntitlementState.ACTIVE
+        )
+    return SodRule.objects.create(
+        name="Kasse",
+        reason="Anlegen und Freigeben trennen.",
+        first_item=create,
+        second_item=release,
+    )
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_conflict_report_has_no_serious_wcag_violations(
+    live_server,
+    portal,  # noqa: F811
+    conflict,
+    page,  # noqa: F811
+    lang,
+):
+    base = live_server.url
+    log_in_speaking(page, base, portal.org.admin.user.username, lang)
+    page.goto(f"{base}/funktionstrennung/")
+    assert page.locator("main table tbody tr").count() == 1
+    audit = Audit(lang)
+    audit.check(page, "segregation-of-duties")
+    page.goto(f"{base}/funktionstrennung/?rule=abc")
+    audit.check(page, "segregation-of-duties-bad-filter")
+    audit.assert_clean()
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto(f"{base}/funktionstrennung/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, (
+        f"/funktionstrennung/: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
+    )
