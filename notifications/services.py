@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -40,6 +40,7 @@ from django.utils.translation import gettext as _
 
 from itportal import outbox
 from itportal.exceptions import ActionConflict
+from itportal.outages import DATABASE_ERRORS  # the database went away: the task retries
 from notifications import registry
 from notifications.choices import ATTENTION_MAIL_STATES, OPEN_MAIL_STATES, MailState
 from notifications.models import LanguagePreference, OutgoingMail
@@ -49,8 +50,6 @@ logger = logging.getLogger(__name__)
 ERROR_LENGTH = 500
 # A task may run a little before the time the row names (clocks of worker and database).
 DUE_TOLERANCE = timedelta(seconds=5)
-# The database went away: the task retries (itportal/outbox.py backoff).
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 SWEEP_BATCH = 500
 
 

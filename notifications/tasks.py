@@ -9,7 +9,7 @@ from django.conf import settings
 
 from itportal import outbox
 from itportal.locks import single_run
-from itportal.periodic import skip_on_database_errors
+from itportal.outages import skip_on_database_errors
 from notifications import services
 
 # Above the SMTP timeout (EMAIL_TIMEOUT) and below MAIL_STALLED_AFTER_SECONDS.

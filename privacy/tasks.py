@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from itportal.locks import single_run
-from itportal.periodic import RETRY_ON_DATABASE_ERRORS
+from itportal.outages import RETRY_ON_DATABASE_ERRORS
 from privacy import retention
 from runs.progress import track
 

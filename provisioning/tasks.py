@@ -6,7 +6,7 @@ from django.db import close_old_connections
 
 from itportal import outbox
 from itportal.locks import single_run
-from itportal.periodic import DATABASE_ERRORS, RETRY_ON_DATABASE_ERRORS, skip_on_database_errors
+from itportal.outages import DATABASE_ERRORS, RETRY_ON_DATABASE_ERRORS, skip_on_database_errors
 from provisioning import services
 from runs.progress import track
 

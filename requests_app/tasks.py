@@ -6,7 +6,7 @@ Mail goes through the outbox of the notifications app (notifications/tasks.py).
 from celery import shared_task
 
 from itportal.locks import single_run
-from itportal.periodic import RETRY_ON_DATABASE_ERRORS
+from itportal.outages import RETRY_ON_DATABASE_ERRORS
 from requests_app import services
 
 

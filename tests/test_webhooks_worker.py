@@ -2,6 +2,7 @@
 with Celery's countdown as in production (the other webhook tests call the service
 attempt by attempt). Uses the worker machinery of tests/test_worker_crash.py: the test's
 own queue, the test database through the environment, eager mode off in the worker.
+And the task meets a restarting database: it retries with backoff and delivers once.
 """
 
 import os
@@ -10,7 +11,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from celery.exceptions import Retry
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from tests.fault_support import Broker, Worker, database_url
@@ -23,6 +25,20 @@ from webhooks.tasks import deliver_webhook
 DEADLINE_SECONDS = 60
 
 
+def _due_delivery(org, receiver) -> tuple[WebhookDelivery, str]:
+    endpoint, secret = services.endpoint_create(
+        url=receiver.url, events=[EventType.REQUEST_APPROVED], user=org.admin.user
+    )
+    with transaction.atomic():
+        delivery = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
+        # The eager in-process send at commit finds it not due; the test sends it.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=timezone.now() + timedelta(days=1)
+        )
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    return delivery, secret
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_retries_and_delivers_once(org, settings, tmp_path):
     if connection.vendor != "postgresql":
@@ -33,16 +49,7 @@ def test_a_real_worker_retries_and_delivers_once(org, settings, tmp_path):
     allow_local_receiver(settings)
     with Receiver() as receiver:
         receiver.queue(500, 503)  # then 200
-        endpoint, secret = services.endpoint_create(
-            url=receiver.url, events=[EventType.REQUEST_APPROVED], user=org.admin.user
-        )
-        with transaction.atomic():
-            delivery = services.endpoint_send_test(endpoint_id=endpoint.pk, user=None)
-            # The eager in-process send at commit finds it not due; the worker sends it.
-            WebhookDelivery.objects.filter(pk=delivery.pk).update(
-                next_attempt_at=timezone.now() + timedelta(days=1)
-            )
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        delivery, secret = _due_delivery(org, receiver)
         assert receiver.received == []
 
         env = {
@@ -86,3 +93,25 @@ def test_a_real_worker_retries_and_delivers_once(org, settings, tmp_path):
         assert signing.verify(
             secret, got.body, got.headers["itportal-timestamp"], got.headers["itportal-signature"]
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivery_retries_a_database_outage_and_delivers_once(org, settings):
+    allow_local_receiver(settings)
+    with Receiver() as receiver:
+        delivery, _secret = _due_delivery(org, receiver)
+
+        def restarting_server(execute, sql, params, many, context):
+            # The claim of the delivery meets a server that is going down.
+            if "FOR UPDATE" in sql and "webhooks_webhookdelivery" in sql:
+                raise OperationalError("terminating connection due to administrator command")
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(restarting_server), pytest.raises(Retry) as retry:
+            deliver_webhook.apply(args=(str(delivery.pk),))  # as a worker runs it
+        assert receiver.received == []
+        assert 0 < retry.value.when <= settings.WEBHOOKS_RETRY_MAX_SECONDS
+        retry.value.sig.apply()  # the worker runs the retry after its countdown
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.DELIVERED
+    assert len(receiver.received) == 1

@@ -9,7 +9,7 @@ PostgreSQL: the job's database work fails once (as during a restart) right after
 directory write; the task closes the broken connection, retries with backoff, takes its
 own claim over and finishes the job. A real worker on a private PostgreSQL cluster that
 stops: a daily run retries until the server is back, a sweeper ends with a warning for
-beat's next run (itportal/periodic.py).
+beat's next run (itportal/outages.py).
 """
 
 import os
@@ -81,6 +81,10 @@ def test_worker_survives_a_redis_restart_and_runs_the_next_job(
             "ITPORTAL_TEST_QUEUE": QUEUE,
             "LOG_LEVEL": "WARNING",
             **{f"DIRECTORY_{k.upper()}": v for k, v in directory.config_kwargs().items()},
+            # Redis may stop before the first job's acknowledgement went out: the worker then
+            # no longer consumes (celery/celery#10302) until its watchdog restarts the consumer.
+            "WORKER_WATCHDOG_SECONDS": "0.5",
+            "WORKER_STALLED_AFTER_SECONDS": "3",
         }
         worker = Worker("restart", QUEUE, env, tmp_path / "worker.log")
         try:

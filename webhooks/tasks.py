@@ -6,7 +6,7 @@ from django.conf import settings
 
 from itportal import outbox
 from itportal.locks import single_run
-from itportal.periodic import DATABASE_ERRORS, RETRY_ON_DATABASE_ERRORS, skip_on_database_errors
+from itportal.outages import DATABASE_ERRORS, RETRY_ON_DATABASE_ERRORS, skip_on_database_errors
 from runs.progress import track
 from webhooks import services
 
