@@ -34,7 +34,7 @@ class Report(GenericAPIView):
     name = ""
     summary = ""
 
-    def rows(self, requests, filterset, first, last) -> list:
+    def rows(self, scope, filterset, first, last) -> list:
         raise NotImplementedError
 
     def get_serializer_class(self):
@@ -47,7 +47,7 @@ class Report(GenericAPIView):
         if not filterset.is_valid():
             raise serializers.ValidationError(filterset.errors)
         first, last = filterset.period()
-        rows = self.rows(filterset.qs, filterset, first, last)
+        rows = self.rows(filterset.scope(), filterset, first, last)
         rows = self._ordered(rows, request.query_params.get("ordering", ""))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.row_serializer(page, many=True).data)
@@ -107,8 +107,8 @@ class CostReport(Report):
     filterset_class = ControllingFilterSet
     row_serializer = s.CostRowSerializer
 
-    def rows(self, requests, filterset, first, last):
-        return selectors.costs_per_cost_centre(requests, first=first, last=last)
+    def rows(self, scope, filterset, first, last):
+        return selectors.costs_per_cost_centre(scope, first=first, last=last)
 
 
 class UsageReport(Report):
@@ -117,9 +117,9 @@ class UsageReport(Report):
     filterset_class = UsageFilterSet
     row_serializer = s.UsageRowSerializer
 
-    def rows(self, requests, filterset, first, last):
+    def rows(self, scope, filterset, first, last):
         return selectors.usage_per_service(
-            requests, first=first, last=last, breakdown=filterset.breakdown_value()
+            scope, first=first, last=last, breakdown=filterset.breakdown_value()
         )
 
 
@@ -128,8 +128,8 @@ class LeadTimeReport(Report):
     summary = "Lead times (p50/p90) and automation per service (controlling, IT admins)"
     row_serializer = s.LeadTimeRowSerializer
 
-    def rows(self, requests, filterset, first, last):
-        return selectors.lead_times_per_service(requests, first=first, last=last)
+    def rows(self, scope, filterset, first, last):
+        return selectors.lead_times_per_service(scope, first=first, last=last)
 
 
 class SatisfactionReport(Report):
@@ -137,8 +137,8 @@ class SatisfactionReport(Report):
     summary = "Ratings per service (controlling, IT admins)"
     row_serializer = s.SatisfactionRowSerializer
 
-    def rows(self, requests, filterset, first, last):
-        return selectors.satisfaction_per_service(requests, first=first, last=last)
+    def rows(self, scope, filterset, first, last):
+        return selectors.satisfaction_per_service(scope, first=first, last=last)
 
 
 REPORTS: list[type[Report]] = [CostReport, UsageReport, LeadTimeReport, SatisfactionReport]

@@ -253,6 +253,13 @@ class Entitlement(models.Model):
         indexes = [
             models.Index(fields=["holder", "state"], name="entitlement_holder_idx"),
             models.Index(fields=["state", "expires_on"], name="entitlement_expiry_idx"),
+            # Controlling roll-ups: the grants and revocations since the last rolled-up month.
+            models.Index(
+                fields=["granted_at"], include=["request"], name="entitlement_granted_idx"
+            ),
+            models.Index(
+                fields=["revoked_at"], include=["request"], name="entitlement_revoked_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -173,6 +173,8 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                 condition=models.Q(anonymised_at__isnull=True, closed_at__isnull=False),
                 name="request_to_anonymise_idx",
             ),
+            # Controlling, rarely ordered services: each one's last order.
+            models.Index(fields=["item", "submitted_at"], name="request_item_submitted_idx"),
         ]
 
     def __str__(self) -> str:

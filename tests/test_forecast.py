@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from catalogue.models import CatalogueItem
 from metrics.controlling import selectors
 from metrics.controlling.forecast import forecast
+from metrics.controlling.rollup import ALL, Scope
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 from tests.factories import (
@@ -149,9 +150,7 @@ def orders(org):
 def test_demand_forecast_from_monthly_counts(orders):
     rows = {
         row.service: row
-        for row in selectors.demand_forecast(
-            ServiceRequest.objects.all(), history_months=3, last=D(2025, 8, 1)
-        )
+        for row in selectors.demand_forecast(ALL, history_months=3, last=D(2025, 8, 1))
     }
     assert set(rows) == {"VPN", "Plotter"}  # Drucker's order is older than the history
     vpn = rows["VPN"]
@@ -171,7 +170,7 @@ def test_demand_forecast_from_monthly_counts(orders):
 @pytest.mark.django_db
 def test_demand_history_starts_at_first_order_and_follows_filters(orders):
     by_department = selectors.demand_forecast(
-        ServiceRequest.objects.filter(beneficiary__department=orders.department),
+        Scope(department_id=orders.department.pk),
         history_months=3,
         last=D(2025, 8, 1),
     )
@@ -179,16 +178,16 @@ def test_demand_history_starts_at_first_order_and_follows_filters(orders):
     assert [(r.service, r.first_month, r.history) for r in by_department] == [
         ("VPN", D(2025, 6, 1), [0, 0, 1])
     ]
-    assert selectors.demand_forecast(ServiceRequest.objects.none()) == []
+    assert selectors.demand_forecast(Scope(nothing=True)) == []
 
 
 @pytest.mark.django_db
 def test_rarely_ordered(orders):
-    def rare(fewer_than, items=None, requests=None):
+    def rare(fewer_than, items=None, scope=ALL):
         return [
             (row.service, row.orders, row.last_ordered_at)
             for row in selectors.rarely_ordered(
-                ServiceRequest.objects.all() if requests is None else requests,
+                scope,
                 items if items is not None else CatalogueItem.objects.all(),
                 first=D(2024, 9, 1),
                 last=D(2025, 8, 1),
@@ -208,7 +207,7 @@ def test_rarely_ordered(orders):
         ("Fax", 0, None)
     ]
     # No request in the filter: every active item has 0 orders.
-    assert len(rare(1, requests=ServiceRequest.objects.none())) == 4
+    assert len(rare(1, scope=Scope(department_id=DepartmentFactory().pk))) == 4
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from itportal.exceptions import ActionConflict
 from metrics.controlling import selectors
+from metrics.controlling.rollup import ALL, Scope
 from requests_app import services
 from requests_app.choices import EventKind, RequestState
 from requests_app.models import Rating, RequestEvent, ServiceRequest
@@ -246,7 +247,7 @@ def ratings(org):
 
 @pytest.mark.django_db
 def test_averages_and_distribution_by_hand(ratings):
-    rows = selectors.satisfaction_per_service(ServiceRequest.objects.all(), **JANUARY)
+    rows = selectors.satisfaction_per_service(ALL, **JANUARY)
     assert [
         (r.service, r.fulfilled, r.rated, r.average, r.distribution, r.is_total) for r in rows
     ] == [
@@ -255,22 +256,22 @@ def test_averages_and_distribution_by_hand(ratings):
         ("", 5, 4, Decimal("3.50"), (0, 1, 1, 1, 1), True),
     ]
     february = {"first": datetime.date(2025, 2, 1), "last": datetime.date(2025, 2, 1)}
-    rows = selectors.satisfaction_per_service(ServiceRequest.objects.all(), **february)
+    rows = selectors.satisfaction_per_service(ALL, **february)
     assert [(r.service, r.average, r.score_1) for r in rows] == [
         ("VPN", Decimal("1.00"), 1),
         ("", Decimal("1.00"), 1),
     ]
-    only_notebook = ServiceRequest.objects.filter(item=ratings.notebook)
+    only_notebook = Scope(item_id=ratings.notebook.pk)
     rows = selectors.satisfaction_per_service(only_notebook, **JANUARY)
     assert [(r.service, r.average) for r in rows] == [("Notebook", 3), ("", 3)]
-    assert selectors.satisfaction_per_service(ServiceRequest.objects.none(), **JANUARY) == []
+    assert selectors.satisfaction_per_service(Scope(nothing=True), **JANUARY) == []
 
 
 @pytest.mark.django_db
 def test_unrated_services_show_no_average(org):
     item = CatalogueItemFactory(name="Drucker")
     ServiceRequest.objects.bulk_create([fulfilled_row(item, org.alice, at(1, 5))])
-    rows = selectors.satisfaction_per_service(ServiceRequest.objects.all(), **JANUARY)
+    rows = selectors.satisfaction_per_service(ALL, **JANUARY)
     assert [(r.service, r.fulfilled, r.rated, r.average) for r in rows] == [
         ("Drucker", 1, 0, None),
         ("", 1, 0, None),
@@ -351,7 +352,7 @@ def test_satisfaction_csv_by_hand(client, ratings, controller):
         "/controlling/zufriedenheit.csv", {"period_from": "2025-01", "period_to": "2025-01"}
     )
     assert response.status_code == 200
-    text = response.content.decode("utf-8-sig")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     lines = [line.split(";") for line in text.splitlines()]
     assert lines[1:] == [
         ["Notebook", "1", "1", "3,00", "0", "0", "1", "0", "0"],

@@ -1,12 +1,15 @@
 """Exports: cost allocation for the finance system (CSV for German Excel, and XLSX); lead
-times and satisfaction as CSV."""
+times and satisfaction as CSV.
+
+Each renderer yields the file in pieces for a ``StreamingHttpResponse``: CSV line by line,
+XLSX (a zip archive, complete only at the end) in chunks once the workbook is written."""
 
 from __future__ import annotations
 
 import csv
 import datetime
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.utils.translation import gettext as _
@@ -39,13 +42,26 @@ def _amount_de(value: Decimal) -> str:
     return f"{value:.2f}".replace(".", ",")
 
 
-def costs_csv(rows: Iterable[CostRow]) -> bytes:
-    """UTF-8 with BOM, ``;`` separated, decimal comma: what German Excel opens directly."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(_header())
+class _Line:
+    """A file-like ``csv.writer`` target that hands back each line it writes."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(header: list[str], rows: Iterable[list]) -> Iterator[bytes]:
+    """UTF-8 with BOM, ``;`` separated: what German Excel opens directly; line by line."""
+    writer = csv.writer(_Line(), delimiter=";", lineterminator="\r\n")
+    yield writer.writerow(header).encode("utf-8-sig")
     for row in rows:
-        writer.writerow(
+        yield writer.writerow(row).encode("utf-8")
+
+
+def costs_csv(rows: Iterable[CostRow]) -> Iterator[bytes]:
+    """Decimal comma, amounts with two places."""
+    return _csv(
+        _header(),
+        (
             [
                 row.month.strftime("%Y-%m"),
                 escape_formula(row.cost_centre_code),
@@ -56,11 +72,15 @@ def costs_csv(rows: Iterable[CostRow]) -> bytes:
                 _amount_de(row.monthly),
                 _amount_de(row.total),
             ]
-        )
-    return out.getvalue().encode("utf-8-sig")
+            for row in rows
+        ),
+    )
 
 
-def costs_xlsx(rows: Iterable[CostRow]) -> bytes:
+CHUNK = 64 * 1024
+
+
+def costs_xlsx(rows: Iterable[CostRow]) -> Iterator[bytes]:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Costs"))
     sheet.append(_header())
@@ -79,15 +99,9 @@ def costs_xlsx(rows: Iterable[CostRow]) -> bytes:
         )
     out = io.BytesIO()
     workbook.save(out)
-    return out.getvalue()
-
-
-def _csv(header: list[str], rows: Iterable[list]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
+    data = out.getbuffer()
+    for start in range(0, len(data), CHUNK):
+        yield bytes(data[start : start + CHUNK])
 
 
 def _service(row) -> str:
@@ -102,7 +116,7 @@ def _hours_de(value: datetime.timedelta | None) -> str:
     return _amount_de(hours.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
 
 
-def lead_times_csv(rows: Iterable[LeadTimeRow]) -> bytes:
+def lead_times_csv(rows: Iterable[LeadTimeRow]) -> Iterator[bytes]:
     """Lead times in hours and the automation rate in per cent, one line per service."""
     header = [
         _("Service"),
@@ -152,7 +166,7 @@ def lead_times_csv(rows: Iterable[LeadTimeRow]) -> bytes:
     return _csv(header, lines)
 
 
-def satisfaction_csv(rows: Iterable[SatisfactionRow]) -> bytes:
+def satisfaction_csv(rows: Iterable[SatisfactionRow]) -> Iterator[bytes]:
     header = [
         _("Service"),
         _("Fulfilled requests"),

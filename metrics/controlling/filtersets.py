@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from catalogue.models import CatalogueItem, Category, CostCentre, Department
 from itportal.inputs import BoundedDateField
 from metrics.controlling import selectors
+from metrics.controlling.rollup import Scope
 from requests_app.models import ServiceRequest
 
 
@@ -47,6 +48,23 @@ class ControllingFilterSet(django_filters.FilterSet):
 
     def keep(self, queryset, name, value):
         return queryset
+
+    def scope(self) -> Scope:
+        """What the reports count: the filters as ids; invalid filters count nothing."""
+        if not self.is_valid():
+            return Scope(nothing=True)
+        data = self.form.cleaned_data
+
+        def pk(name):
+            value = data.get(name)
+            return value.pk if value is not None else None
+
+        return Scope(
+            department_id=pk("department"),
+            cost_centre_id=pk("cost_centre"),
+            category_id=pk("category"),
+            item_id=pk("item"),
+        )
 
     def period(self):
         """The first and last month to show; the last twelve months by default."""

@@ -1,7 +1,7 @@
 """Controlling pages: thin views over the selectors, for controlling and IT admins."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -89,7 +89,7 @@ class CostView(ControllingTableView):
 
     def get_rows(self):
         first, last = self.filterset.period()
-        return selectors.costs_per_cost_centre(self.object_list, first=first, last=last)
+        return selectors.costs_per_cost_centre(self.filterset.scope(), first=first, last=last)
 
     def get_charts(self):
         return [figures.cost_chart(self.rows(), *self.filterset.period())]
@@ -111,7 +111,10 @@ class UsageView(ControllingTableView):
     def get_rows(self):
         first, last = self.filterset.period()
         return selectors.usage_per_service(
-            self.object_list, first=first, last=last, breakdown=self.filterset.breakdown_value()
+            self.filterset.scope(),
+            first=first,
+            last=last,
+            breakdown=self.filterset.breakdown_value(),
         )
 
     def get_charts(self):
@@ -157,7 +160,7 @@ class ForecastView(ControllingTableView):
 
     def get_rows(self):
         return selectors.demand_forecast(
-            self.object_list,
+            self.filterset.scope(),
             history_months=self.filterset.history_value(),
             last=self.history()[1],
         )
@@ -204,7 +207,7 @@ class RarelyOrderedView(ControllingTableView):
         if category is not None:
             items = items.filter(category=category)
         return selectors.rarely_ordered(
-            self.object_list,
+            self.filterset.scope(),
             items,
             first=first,
             last=last,
@@ -237,7 +240,7 @@ class LeadTimeView(ControllingTableView):
 
     def get_rows(self):
         first, last = self.filterset.period()
-        return selectors.lead_times_per_service(self.object_list, first=first, last=last)
+        return selectors.lead_times_per_service(self.filterset.scope(), first=first, last=last)
 
     def get_charts(self):
         return [figures.lead_time_chart(self.rows())] if len(self.rows()) > 1 else []
@@ -264,7 +267,7 @@ class SatisfactionView(ControllingTableView):
 
     def get_rows(self):
         first, last = self.filterset.period()
-        return selectors.satisfaction_per_service(self.object_list, first=first, last=last)
+        return selectors.satisfaction_per_service(self.filterset.scope(), first=first, last=last)
 
     def get_charts(self):
         rated = [row for row in self.rows() if row.rated and not row.is_total]
@@ -294,8 +297,8 @@ class ReportExportView(ControllingRequiredMixin, View):
     Filters the page shows as invalid give a file with the header only, as the page shows an
     empty table."""
 
-    selector = None  # (requests, *, first, last) -> rows
-    formats = {}  # extension -> (render: rows -> bytes, content type)
+    selector = None  # (scope, *, first, last) -> rows
+    formats = {}  # extension -> (render: rows -> iterator of bytes, content type)
     filename = ""
 
     def get(self, request, fmt="csv"):
@@ -303,10 +306,10 @@ class ReportExportView(ControllingRequiredMixin, View):
             raise Http404
         render, content_type = self.formats[fmt]
         filterset = ControllingFilterSet(request.GET, queryset=ServiceRequest.objects.all())
-        requests = filterset.qs if filterset.is_valid() else ServiceRequest.objects.none()
+        scope = filterset.scope()  # validates the filters, so the period is the one asked for
         first, last = filterset.period()
-        rows = type(self).selector(requests, first=first, last=last)
-        response = HttpResponse(render(rows), content_type=content_type)
+        rows = type(self).selector(scope, first=first, last=last)
+        response = StreamingHttpResponse(render(rows), content_type=content_type)
         filename = f"{self.filename}_{first:%Y-%m}_{last:%Y-%m}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -1,0 +1,710 @@
+# ruff: noqa: S608 - SQL built from table names, constants and placeholders; values are parameters
+"""Monthly roll-ups of the controlling figures: how they are computed, kept and read.
+
+A *figures row* is one month × service × department (the beneficiary's) × cost centre
+(charged) with counts and amounts (``metrics.models.MonthlyFigures``); a *durations row* is
+one bucket of a lead-time histogram (``MonthlyDurations``). The same SQL computes them for
+the roll-up of a closed month and, live, for the months a page needs that are not rolled up
+(the open month, a month marked dirty, a month before the first run): a page's figures are
+the roll-up rows of the current months plus the live rows of the others, so they always equal
+the raw aggregate.
+
+Entitlement figures of a month depend on every entitlement granted before it. Live they are
+carried forward from the last current roll-up month *F* before the live months: its
+entitlements active at month end (stored per row) plus the grants since *F* minus the
+revocations since *F* (indexed ranges on ``granted_at`` and ``revoked_at``), so the open
+month reads one month of changes, not the half million active entitlements. Without a
+current month before, *F* is "the beginning" and every entitlement is read.
+
+Database triggers (installed by migration ``metrics.0001``, see ``TRIGGERS``) mark the closed
+months a change touches as dirty, in the changing transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from catalogue.models import CatalogueItem, Employee
+from metrics.models import MonthlyDurations, MonthlyFigures, RollupMonth
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app.choices import RequestState
+from requests_app.models import Rating, ServiceRequest
+
+logger = logging.getLogger(__name__)
+
+# Lead-time histograms: bucket k holds durations in (GAMMA^(k-1), GAMMA^k] seconds and reads
+# as 2·GAMMA^k / (GAMMA + 1): within (GAMMA − 1) / (GAMMA + 1) < 1 % of any value in it, so
+# a percentile interpolated between two buckets is within 1 % of the exact one.
+GAMMA = 1.02
+RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1)
+_BUCKET_OFFSET = 20000  # keeps every positive bucket above 0 (durations down to 1 µs)
+APPROVAL, FULFILMENT, TOTAL = 1, 2, 3
+
+FIGURES = (
+    "orders",
+    "fulfilled",
+    "once",
+    "automated",
+    "with_approval",
+    "rated",
+    "score_sum",
+    "score_1",
+    "score_2",
+    "score_3",
+    "score_4",
+    "score_5",
+    "charged",
+    "monthly",
+    "active_end",
+    "active_end_monthly",
+)
+DIMENSIONS = ("item_id", "department_id", "cost_centre_id")
+
+T_REQ = ServiceRequest._meta.db_table
+T_EMP = Employee._meta.db_table
+T_ENT = Entitlement._meta.db_table
+T_RATING = Rating._meta.db_table
+T_ITEM = CatalogueItem._meta.db_table
+T_FIG = MonthlyFigures._meta.db_table
+T_DUR = MonthlyDurations._meta.db_table
+T_MONTH = RollupMonth._meta.db_table
+
+FULFILLED = RequestState.FULFILLED.value
+REVOKED = EntitlementState.REVOKED.value
+
+
+def bucket_sql(seconds: str) -> str:
+    """SQL: the histogram bucket of a duration in seconds (float8); 0 for 0, negative for <0."""
+    k = f"CEIL(LN(GREATEST(ABS({seconds}), 1e-6)) / LN({GAMMA}))::int + {_BUCKET_OFFSET}"
+    return f"(CASE WHEN {seconds} = 0 THEN 0 WHEN {seconds} > 0 THEN {k} ELSE -({k}) END)"
+
+
+def bucket_seconds(bucket: int) -> float:
+    """The value a bucket reads as, in seconds."""
+    if bucket == 0:
+        return 0.0
+    k = abs(bucket) - _BUCKET_OFFSET
+    value = 2 * GAMMA**k / (GAMMA + 1)
+    return value if bucket > 0 else -value
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a page counts: the filters of ``ControllingFilterSet`` as ids (None = all)."""
+
+    department_id: int | None = None
+    cost_centre_id: int | None = None
+    category_id: int | None = None
+    item_id: int | None = None
+    nothing: bool = False  # invalid filters: an empty report
+
+    def sql(self, item: str, department: str, cost_centre: str) -> tuple[str, list]:
+        """`` AND …`` conditions on the given columns, and their parameters."""
+        parts, params = [], []
+        for column, value in (
+            (department, self.department_id),
+            (cost_centre, self.cost_centre_id),
+            (item, self.item_id),
+        ):
+            if value is not None:
+                parts.append(f" AND {column} = %s")
+                params.append(value)
+        if self.category_id is not None:
+            parts.append(f" AND {item} IN (SELECT id FROM {T_ITEM} WHERE category_id = %s)")
+            params.append(self.category_id)
+        return "".join(parts), params
+
+    @property
+    def level(self) -> int:
+        """The durations level that breaks down by exactly the filtered dimensions."""
+        return (self.department_id is not None) + 2 * (self.cost_centre_id is not None)
+
+
+ALL = Scope()
+
+
+# --- months ----------------------------------------------------------------------------------
+
+
+def add_months(month: datetime.date, n: int) -> datetime.date:
+    index = month.year * 12 + month.month - 1 + n
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    """Start of ``month`` and of the month after, in the portal's time zone."""
+    tz = timezone.get_default_timezone()
+    month = month.replace(day=1)
+    after = add_months(month, 1) if month < datetime.date(9999, 12, 1) else datetime.date.max
+    return (
+        datetime.datetime.combine(month, datetime.time(), tzinfo=tz),
+        datetime.datetime.combine(after, datetime.time(), tzinfo=tz),
+    )
+
+
+def open_month(now: datetime.datetime | None = None) -> datetime.date:
+    return timezone.localdate(now or timezone.now()).replace(day=1)
+
+
+def month_range(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        if month.year == 9999 and month.month == 12:
+            break
+        month = add_months(month, 1)
+    return months
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which months of a period come from the roll-up and which are read live."""
+
+    rolled: list[datetime.date]
+    live: list[datetime.date]
+    # Each run of consecutive live months, with the current roll-up month before it whose
+    # entitlements it carries forward (None: from the beginning).
+    runs: list[tuple[list[datetime.date], datetime.date | None]]
+    now: datetime.datetime
+
+
+def plan(first: datetime.date, last: datetime.date, now: datetime.datetime | None = None) -> Plan:
+    """One query: the current roll-up months up to ``last``."""
+    now = now or timezone.now()
+    current = list(
+        RollupMonth.objects.filter(dirty=False, month__lte=last)
+        .order_by("month")
+        .values_list("month", flat=True)
+    )
+    return _plan(current, first, last, now)
+
+
+def _plan(current, first, last, now) -> Plan:
+    fresh = set(current)
+    closed_before = open_month(now)
+    months = month_range(first, last)
+    rolled = [m for m in months if m in fresh and m < closed_before]
+    live = [m for m in months if m not in rolled and month_bounds(m)[0] <= now]
+    runs: list[tuple[list[datetime.date], datetime.date | None]] = []
+    for month in live:
+        if runs and runs[-1][0][-1] == add_months(month, -1):
+            runs[-1][0].append(month)
+        else:
+            earlier = [m for m in current if m < month and m < closed_before]
+            runs.append(([month], earlier[-1] if earlier else None))
+    return Plan(rolled=rolled, live=live, runs=runs, now=now)
+
+
+def _months_values(months: list[datetime.date]) -> tuple[str, list]:
+    rows, params = [], []
+    for month in months:
+        starts, ends = month_bounds(month)
+        rows.append("(%s::date, %s::timestamptz, %s::timestamptz)")
+        params += [month, starts, ends]
+    return f"(VALUES {', '.join(rows)}) AS m(month, starts, ends)", params
+
+
+# --- the figures SQL -------------------------------------------------------------------------
+
+# Amounts keep two decimal places even where only zeros are summed.
+_AMOUNTS = ("once", "monthly", "active_end_monthly")
+_ZERO = {name: "0.00" if name in _AMOUNTS else "0" for name in FIGURES}
+
+
+def _select(month: str, dims: tuple[str, str, str], **figures: str) -> str:
+    values = {**_ZERO, **figures}
+    return ", ".join([month, *dims, *(f"{values[name]} AS {name}" for name in FIGURES)])
+
+
+def live_figures_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
+    """Figures rows of ``plan.live`` from the raw tables (several rows per key possible)."""
+    months_sql, months_params = _months_values(plan.live)
+    where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
+    dims = ("r.item_id", "b.department_id", "r.cost_centre_id")
+    scores = {f"score_{n}": f"COUNT(*) FILTER (WHERE ra.score = {n})" for n in range(1, 6)}
+    parts = [
+        # orders, by submission month
+        (
+            f"""SELECT {_select("m.month", dims, orders="COUNT(*)")}
+            FROM {T_REQ} r JOIN {months_sql}
+                 ON r.submitted_at >= m.starts AND r.submitted_at < m.ends
+            JOIN {T_EMP} b ON b.id = r.beneficiary_id
+            WHERE true{where}
+            GROUP BY 1, 2, 3, 4""",
+            [*months_params, *where_params],
+        ),
+        # fulfilled, one-off costs, automation, approval steps, ratings: by fulfilment month
+        (
+            f"""SELECT {
+                _select(
+                    "m.month",
+                    dims,
+                    fulfilled="COUNT(*)",
+                    once="SUM(r.price_once)",
+                    automated="COUNT(*) FILTER (WHERE r.fulfilled_automatically)",
+                    with_approval="COUNT(*) FILTER (WHERE r.approval_steps > 0)",
+                    rated="COUNT(ra.id)",
+                    score_sum="COALESCE(SUM(ra.score), 0)",
+                    **scores,
+                )
+            }
+            FROM {T_REQ} r JOIN {months_sql}
+                 ON r.state = %s AND r.closed_at >= m.starts AND r.closed_at < m.ends
+            JOIN {T_EMP} b ON b.id = r.beneficiary_id
+            LEFT JOIN {T_RATING} ra ON ra.request_id = r.id
+            WHERE true{where}
+            GROUP BY 1, 2, 3, 4""",
+            [*months_params, FULFILLED, *where_params],
+        ),
+    ]
+    for months, base in plan.runs:
+        parts += _entitlement_parts(months, base, plan.now, scope)
+    return _union(parts)
+
+
+def _entitlement_parts(
+    months: list[datetime.date], base: datetime.date | None, now, scope: Scope
+) -> list[tuple[str, list]]:
+    """Entitlements charged in and active at the end of consecutive ``months``: those active
+    at the end of ``base`` (its roll-up rows), plus the grants since, minus the revocations
+    since (an entitlement's revocation at a month's first instant ends its charge there)."""
+    months_sql, months_params = _months_values(months)
+    where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
+    base_end = month_bounds(base)[1] if base else "-infinity"
+    max_end = month_bounds(months[-1])[1]
+    charged = (
+        "CASE WHEN e.g < %s::timestamptz THEN CASE WHEN e.rv <= m.starts THEN -1 ELSE 0 END"
+        " WHEN e.g < LEAST(m.ends, %s::timestamptz) AND (e.rv IS NULL OR e.rv > m.starts)"
+        " THEN 1 ELSE 0 END"
+    )
+    active = (
+        "CASE WHEN e.g < %s::timestamptz THEN CASE WHEN e.rv < m.ends THEN -1 ELSE 0 END"
+        " WHEN e.g < LEAST(m.ends, %s::timestamptz) AND (e.rv IS NULL OR e.rv >= m.ends)"
+        " THEN 1 ELSE 0 END"
+    )
+    parts = [
+        (
+            f"""SELECT {
+                _select(
+                    "m.month",
+                    ("e.item_id", "e.department_id", "e.cost_centre_id"),
+                    charged=f"SUM({charged})",
+                    monthly=f"SUM(({charged}) * e.price)",
+                    active_end=f"SUM({active})",
+                    active_end_monthly=f"SUM(({active}) * e.price)",
+                )
+            }
+            FROM (
+                SELECT e.granted_at AS g, e.revoked_at AS rv, r.price_monthly AS price,
+                       r.item_id, b.department_id, r.cost_centre_id
+                FROM {T_ENT} e
+                JOIN {T_REQ} r ON r.id = e.request_id
+                JOIN {T_EMP} b ON b.id = r.beneficiary_id
+                WHERE r.state = %s AND (e.revoked_at IS NOT NULL OR e.state <> %s)
+                  AND ((e.granted_at >= %s::timestamptz AND e.granted_at < %s)
+                       OR (e.granted_at < %s::timestamptz AND e.revoked_at >= %s::timestamptz
+                           AND e.revoked_at <= %s)){where}
+            ) e CROSS JOIN {months_sql}
+            GROUP BY 1, 2, 3, 4""",
+            [
+                *[base_end, now] * 4,
+                FULFILLED,
+                REVOKED,
+                base_end,
+                max_end,
+                base_end,
+                base_end,
+                max_end,
+                *where_params,
+                *months_params,
+            ],
+        )
+    ]
+    if base is not None:
+        base_where, base_params = scope.sql("f.item_id", "f.department_id", "f.cost_centre_id")
+        parts.append(
+            (
+                f"""SELECT {
+                    _select(
+                        "m.month",
+                        ("f.item_id", "f.department_id", "f.cost_centre_id"),
+                        charged="f.active_end",
+                        monthly="f.active_end_monthly",
+                        active_end="f.active_end",
+                        active_end_monthly="f.active_end_monthly",
+                    )
+                }
+                FROM {T_FIG} f CROSS JOIN {months_sql}
+                WHERE f.month = %s{base_where}""",
+                [*months_params, base, *base_params],
+            )
+        )
+    return parts
+
+
+def _union(parts: list[tuple[str, list]]) -> tuple[str, list]:
+    sql = "\nUNION ALL\n".join(f"({part})" for part, _ in parts)
+    return sql, [param for _, params in parts for param in params]
+
+
+def figures_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
+    """SQL of the period's figures rows: roll-up rows of ``plan.rolled``, live rows of
+    ``plan.live``; several rows per key possible, so sum them up by what the page groups."""
+    where, params = scope.sql("f.item_id", "f.department_id", "f.cost_centre_id")
+    columns = ", ".join(["f.month", *(f"f.{d}" for d in DIMENSIONS), *(f"f.{n}" for n in FIGURES)])
+    parts = [
+        (f"SELECT {columns} FROM {T_FIG} f WHERE f.month = ANY(%s){where}", [plan.rolled, *params])
+    ]
+    if plan.live:
+        parts.append(live_figures_sql(plan, scope))
+    return _union(parts)
+
+
+def live_durations_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
+    """(month, item, department, cost centre, measure, bucket, n) of the live months."""
+    months_sql, months_params = _months_values(plan.live)
+    where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
+    sql = f"""
+    SELECT m.month, r.item_id, b.department_id, r.cost_centre_id, x.measure,
+           {bucket_sql("x.seconds")} AS bucket, COUNT(*) AS n
+    FROM {T_REQ} r JOIN {months_sql}
+         ON r.state = %s AND r.closed_at >= m.starts AND r.closed_at < m.ends
+    JOIN {T_EMP} b ON b.id = r.beneficiary_id
+    CROSS JOIN LATERAL (VALUES
+        ({APPROVAL}, CASE WHEN r.approval_steps > 0
+                     THEN EXTRACT(EPOCH FROM r.approved_at - r.submitted_at)::float8 END),
+        ({FULFILMENT}, EXTRACT(EPOCH FROM r.closed_at - r.approved_at)::float8),
+        ({TOTAL}, EXTRACT(EPOCH FROM r.closed_at - r.submitted_at)::float8)
+    ) AS x(measure, seconds)
+    WHERE x.seconds IS NOT NULL{where}
+    GROUP BY 1, 2, 3, 4, 5, 6"""
+    return sql, [*months_params, FULFILLED, *where_params]
+
+
+def durations_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
+    """(item, measure, bucket, n) rows of the period: roll-up plus live."""
+    where, params = scope.sql("d.item_id", "d.department_id", "d.cost_centre_id")
+    parts = [
+        (
+            f"SELECT d.item_id, d.measure, d.bucket, d.count AS n FROM {T_DUR} d "
+            f"WHERE d.level = %s AND d.month = ANY(%s){where}",
+            [scope.level, plan.rolled, *params],
+        )
+    ]
+    if plan.live:
+        live_sql, live_params = live_durations_sql(plan, scope)
+        parts.append((f"SELECT item_id, measure, bucket, n FROM ({live_sql}) l", live_params))
+    return _union(parts)
+
+
+# --- keeping the roll-up ---------------------------------------------------------------------
+
+
+def _first_data_month() -> datetime.date | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT LEAST((SELECT MIN(submitted_at) FROM {T_REQ}),"
+            f" (SELECT MIN(granted_at) FROM {T_ENT}))"
+        )
+        first = cursor.fetchone()[0]
+    return timezone.localdate(first).replace(day=1) if first else None
+
+
+def months_to_compute(now: datetime.datetime | None = None) -> list[datetime.date]:
+    """Closed months that are dirty, or have data and were never rolled up; oldest first."""
+    closed_before = open_month(now)
+    known = dict(RollupMonth.objects.values_list("month", "dirty"))
+    todo = {m for m, dirty in known.items() if dirty and m < closed_before}
+    first = _first_data_month()
+    if first is not None:
+        todo |= {m for m in month_range(first, add_months(closed_before, -1)) if m not in known}
+    return sorted(todo)
+
+
+def recompute_month(month: datetime.date, *, now: datetime.datetime | None = None) -> bool:
+    """Roll up one closed month; False if a change marked it again meanwhile (stays dirty)."""
+    now = now or timezone.now()
+    if month >= open_month(now):
+        raise ValueError("only closed months are rolled up")
+    RollupMonth.objects.get_or_create(month=month)
+    outermost = not connection.in_atomic_block
+    try:
+        with transaction.atomic():
+            if outermost:
+                # One snapshot for the base month's rows, the raw tables and the version: a
+                # change committed meanwhile fails the final update (the month stays dirty).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _recompute(month, now)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "40001":  # serialization failure
+            raise
+        return False
+
+
+def _recompute(month: datetime.date, now: datetime.datetime) -> bool:
+    version = RollupMonth.objects.values_list("version", flat=True).get(month=month)
+    current = list(
+        RollupMonth.objects.filter(dirty=False, month__lt=month)
+        .order_by("-month")
+        .values_list("month", flat=True)[:1]
+    )
+    base = current[0] if current else None
+    p = Plan(rolled=[], live=[month], runs=[([month], base)], now=now)
+    MonthlyFigures.objects.filter(month=month).delete()
+    MonthlyDurations.objects.filter(month=month).delete()
+    figures, params = live_figures_sql(p, ALL)
+    names = ", ".join(FIGURES)
+    sums = ", ".join(f"SUM({n})" for n in FIGURES)
+    nonzero = " OR ".join(f"SUM({n}) <> 0" for n in FIGURES)
+    dims = ", ".join(DIMENSIONS)
+    durations, duration_params = live_durations_sql(p, ALL)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {T_FIG} (month, {dims}, {names})
+            SELECT month, {dims}, {sums} FROM ({figures}) AS x
+            GROUP BY month, {dims} HAVING {nonzero}""",
+            params,
+        )
+        cursor.execute(
+            f"""INSERT INTO {T_DUR}
+                (month, level, item_id, department_id, cost_centre_id, measure, bucket, count)
+            SELECT month, (1 - GROUPING(department_id)) + 2 * (1 - GROUPING(cost_centre_id)),
+                   item_id, department_id, cost_centre_id, measure, bucket, SUM(n)
+            FROM ({durations}) AS x
+            GROUP BY GROUPING SETS (
+                (month, item_id, measure, bucket),
+                (month, item_id, department_id, measure, bucket),
+                (month, item_id, cost_centre_id, measure, bucket),
+                (month, item_id, department_id, cost_centre_id, measure, bucket))""",
+            duration_params,
+        )
+    return bool(
+        RollupMonth.objects.filter(month=month, version=version).update(
+            dirty=False, computed_at=now
+        )
+    )
+
+
+def refresh(*, budget_seconds: float = 120.0, now: datetime.datetime | None = None) -> dict:
+    """Recompute the months that need it, oldest first, until the time budget is spent
+    (the next run goes on)."""
+    started = time.monotonic()
+    todo = months_to_compute(now)
+    done, raced = [], []
+    for month in todo:
+        if time.monotonic() - started > budget_seconds:
+            break
+        (done if recompute_month(month, now=now) else raced).append(month)
+    left = len(todo) - len(done) - len(raced)
+    result = {
+        "computed": [f"{m:%Y-%m}" for m in done],
+        "changed_meanwhile": [f"{m:%Y-%m}" for m in raced],
+        "left": left,
+    }
+    logger.info("controlling roll-up refreshed", extra=result)
+    return result
+
+
+def mark_all_dirty() -> int:
+    """After a change of TIME_ZONE or a restore: every month is recomputed by the next run."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {T_MONTH} SET dirty = true, version = version + 1")
+        return cursor.rowcount
+
+
+# --- percentiles from histograms --------------------------------------------------------------
+
+
+def percentile(buckets: list[tuple[int, int]], fraction: float) -> float | None:
+    """``percentile_cont(fraction)`` over a histogram [(bucket, n)] sorted by bucket, read
+    with each bucket's value (seconds)."""
+    total = sum(n for _, n in buckets)
+    if total == 0:
+        return None
+    position = fraction * (total - 1)
+    low = math.floor(position)
+    low_value = high_value = None
+    seen = 0
+    for bucket, n in buckets:
+        if low_value is None and seen + n > low:
+            low_value = bucket_seconds(bucket)
+        if seen + n > low + 1:
+            high_value = bucket_seconds(bucket)
+            break
+        seen += n
+    if high_value is None or position == low:
+        return low_value
+    return low_value + (position - low) * (high_value - low_value)
+
+
+# --- triggers that mark closed months dirty ----------------------------------------------------
+
+
+def _mark(ranges: str) -> str:
+    """SQL that marks the closed months of ``ranges`` (lo, hi timestamptz; hi NULL = up to
+    now) dirty. Months are locked in order, so two marking transactions cannot deadlock."""
+    tz = settings.TIME_ZONE.replace("'", "")
+    local = f"date_trunc('month', %s AT TIME ZONE '{tz}')"
+    last_closed = f"(date_trunc('month', now() AT TIME ZONE '{tz}') - interval '1 month')"
+    return f"""
+    INSERT INTO {T_MONTH} (month, dirty, version)
+    SELECT DISTINCT s.m::date, true, 1
+    FROM ({ranges}) AS ranges(lo, hi)
+    CROSS JOIN LATERAL generate_series(
+        {local % "ranges.lo"},
+        LEAST({local % "COALESCE(ranges.hi, 'infinity')"}, {last_closed}),
+        interval '1 month') AS s(m)
+    WHERE ranges.lo IS NOT NULL AND ranges.lo < now()
+    ORDER BY 1
+    ON CONFLICT (month) DO UPDATE SET dirty = true, version = {T_MONTH}.version + 1;"""
+
+
+# Whether a side of a request counts for the orders, the fulfilled figures, the entitlements.
+_ORDER_KEY = "({t}.submitted_at, {t}.item_id, {t}.cost_centre_id, {t}.beneficiary_id)"
+_FULFILLED_KEY = (
+    "({t}.state, {t}.closed_at, {t}.price_once, {t}.fulfilled_automatically, "
+    "{t}.approval_steps, {t}.approved_at, {t}.submitted_at, {t}.item_id, {t}.cost_centre_id, "
+    "{t}.beneficiary_id)"
+)
+_ENTITLEMENT_KEY = (
+    "({t}.state = '" + FULFILLED + "', {t}.price_monthly, {t}.item_id, {t}.cost_centre_id, "
+    "{t}.beneficiary_id)"
+)
+_COUNTED = "({t}.revoked_at IS NOT NULL OR {t}.state <> '" + REVOKED + "')"
+
+
+def _one_side_request(t: str) -> str:
+    return f"""
+        SELECT {t}.submitted_at, {t}.submitted_at FROM {t}
+        UNION ALL SELECT {t}.closed_at, {t}.closed_at FROM {t} WHERE {t}.state = '{FULFILLED}'"""
+
+
+def _request_update() -> str:
+    def changed(key):
+        return f"{key.format(t='o')} IS DISTINCT FROM {key.format(t='n')}"
+
+    return f"""
+        SELECT o.submitted_at, o.submitted_at FROM o JOIN n ON n.id = o.id
+            WHERE {changed(_ORDER_KEY)}
+        UNION ALL SELECT n.submitted_at, n.submitted_at FROM o JOIN n ON n.id = o.id
+            WHERE {changed(_ORDER_KEY)}
+        UNION ALL SELECT o.closed_at, o.closed_at FROM o JOIN n ON n.id = o.id
+            WHERE o.state = '{FULFILLED}' AND {changed(_FULFILLED_KEY)}
+        UNION ALL SELECT n.closed_at, n.closed_at FROM o JOIN n ON n.id = o.id
+            WHERE n.state = '{FULFILLED}' AND {changed(_FULFILLED_KEY)}
+        UNION ALL SELECT e.granted_at, e.revoked_at FROM o JOIN n ON n.id = o.id
+            JOIN {T_ENT} e ON e.request_id = o.id
+            WHERE {changed(_ENTITLEMENT_KEY)} AND {_COUNTED.format(t="e")}"""
+
+
+def _entitlement_update() -> str:
+    counted_o, counted_n = _COUNTED.format(t="o"), _COUNTED.format(t="n")
+    same = f"o.request_id = n.request_id AND {counted_o} = {counted_n}"
+    return f"""
+        SELECT o.granted_at, o.revoked_at FROM o JOIN n ON n.id = o.id
+            WHERE NOT ({same}) AND {counted_o}
+        UNION ALL SELECT n.granted_at, n.revoked_at FROM o JOIN n ON n.id = o.id
+            WHERE NOT ({same}) AND {counted_n}
+        UNION ALL SELECT LEAST(o.granted_at, n.granted_at), GREATEST(o.granted_at, n.granted_at)
+            FROM o JOIN n ON n.id = o.id
+            WHERE {same} AND {counted_n} AND o.granted_at IS DISTINCT FROM n.granted_at
+        UNION ALL SELECT LEAST(o.revoked_at, n.revoked_at),
+                CASE WHEN o.revoked_at IS NULL OR n.revoked_at IS NULL THEN NULL
+                     ELSE GREATEST(o.revoked_at, n.revoked_at) END
+            FROM o JOIN n ON n.id = o.id
+            WHERE {same} AND {counted_n} AND o.revoked_at IS DISTINCT FROM n.revoked_at"""
+
+
+def _rating_side(t: str) -> str:
+    return f"""
+        SELECT r.closed_at, r.closed_at FROM {t} JOIN {T_REQ} r ON r.id = {t}.request_id
+        WHERE r.state = '{FULFILLED}'"""
+
+
+def _rating_update() -> str:
+    # Only the score counts: a corrected comment changes no figure.
+    return f"""
+        SELECT r.closed_at, r.closed_at FROM o JOIN n ON n.id = o.id
+        JOIN {T_REQ} r ON r.id IN (o.request_id, n.request_id)
+        WHERE r.state = '{FULFILLED}'
+          AND (o.score, o.request_id) IS DISTINCT FROM (n.score, n.request_id)"""
+
+
+def _employee_update() -> str:
+    moved = "SELECT n.id FROM o JOIN n ON n.id = o.id WHERE o.department_id <> n.department_id"
+    return f"""
+        SELECT r.submitted_at, r.submitted_at FROM {T_REQ} r WHERE r.beneficiary_id IN ({moved})
+        UNION ALL SELECT r.closed_at, r.closed_at FROM {T_REQ} r
+            WHERE r.beneficiary_id IN ({moved}) AND r.state = '{FULFILLED}'
+        UNION ALL SELECT e.granted_at, e.revoked_at FROM {T_ENT} e
+            JOIN {T_REQ} r ON r.id = e.request_id WHERE r.beneficiary_id IN ({moved})"""
+
+
+def _trigger_bodies() -> dict[str, dict[str, str]]:
+    """table -> operation -> ranges SQL (transition tables ``o`` and ``n``)."""
+    return {
+        T_REQ: {
+            "INSERT": _one_side_request("n"),
+            "DELETE": _one_side_request("o"),
+            "UPDATE": _request_update(),
+        },
+        T_ENT: {
+            "INSERT": f"SELECT n.granted_at, n.revoked_at FROM n WHERE {_COUNTED.format(t='n')}",
+            "DELETE": f"SELECT o.granted_at, o.revoked_at FROM o WHERE {_COUNTED.format(t='o')}",
+            "UPDATE": _entitlement_update(),
+        },
+        T_RATING: {
+            "INSERT": _rating_side("n"),
+            "DELETE": _rating_side("o"),
+            "UPDATE": _rating_update(),
+        },
+        T_EMP: {"UPDATE": _employee_update()},
+    }
+
+
+_REFERENCING = {
+    "INSERT": "REFERENCING NEW TABLE AS n",
+    "DELETE": "REFERENCING OLD TABLE AS o",
+    "UPDATE": "REFERENCING OLD TABLE AS o NEW TABLE AS n",
+}
+
+
+def install_triggers_sql() -> str:
+    """CREATE OR REPLACE the marking functions and (re)create their statement triggers."""
+    statements = []
+    for table, operations in _trigger_bodies().items():
+        for operation, ranges in operations.items():
+            name = f"metrics_dirty_{table}_{operation.lower()}"
+            statements.append(
+                f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
+BEGIN
+{_mark(ranges)}
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS {name} ON {table};
+CREATE TRIGGER {name} AFTER {operation} ON {table} {_REFERENCING[operation]}
+    FOR EACH STATEMENT EXECUTE FUNCTION {name}();"""
+            )
+    return "\n".join(statements)
+
+
+def drop_triggers_sql() -> str:
+    statements = []
+    for table, operations in _trigger_bodies().items():
+        for operation in operations:
+            name = f"metrics_dirty_{table}_{operation.lower()}"
+            statements.append(
+                f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
+            )
+    return "\n".join(statements)

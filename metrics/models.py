@@ -1,0 +1,129 @@
+"""Monthly roll-ups of the controlling figures (see docs/controlling.md, "Roll-ups").
+
+Closed calendar months (portal time zone) are aggregated once by a Celery beat task
+(``metrics.tasks.refresh_controlling_rollups``); the open month and any month not rolled up
+yet are read live. Database triggers (migration ``metrics.0001``) mark a closed month dirty in
+the transaction that changes its history: a late rating, a revoked or back-dated
+entitlement, a moved beneficiary. Dirty months are read live until recomputed.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RollupMonth(models.Model):
+    """One closed month and whether its roll-up rows are current.
+
+    ``version`` grows with every mark, so a recomputation that raced a change leaves the
+    month dirty."""
+
+    month = models.DateField(_("month"), primary_key=True)
+    dirty = models.BooleanField(_("needs recomputing"), default=True)
+    version = models.BigIntegerField(_("version"), default=0)
+    computed_at = models.DateTimeField(_("computed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("roll-up month")
+        verbose_name_plural = _("roll-up months")
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
+class MonthlyFigures(models.Model):
+    """Counts and amounts of one month for one service, department and cost centre.
+
+    Department: the beneficiary's; cost centre: the one charged when the request was placed.
+    Orders by submission month; fulfilled, one-off costs, automation, approval steps and
+    ratings by fulfilment month; entitlements charged in the month (active at some time in
+    it) and active at its end, with their monthly prices.
+    """
+
+    month = models.DateField(_("month"))
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+    )
+    department = models.ForeignKey(
+        "catalogue.Department", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    cost_centre = models.ForeignKey(
+        "catalogue.CostCentre", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    orders = models.IntegerField(default=0)
+    fulfilled = models.IntegerField(default=0)
+    once = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    automated = models.IntegerField(default=0)
+    with_approval = models.IntegerField(default=0)
+    rated = models.IntegerField(default=0)
+    score_sum = models.IntegerField(default=0)
+    score_1 = models.IntegerField(default=0)
+    score_2 = models.IntegerField(default=0)
+    score_3 = models.IntegerField(default=0)
+    score_4 = models.IntegerField(default=0)
+    score_5 = models.IntegerField(default=0)
+    charged = models.IntegerField(default=0)
+    monthly = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    active_end = models.IntegerField(default=0)
+    active_end_monthly = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "item", "department", "cost_centre"],
+                name="monthlyfigures_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.item_id}/{self.department_id}/{self.cost_centre_id}"
+
+
+class MonthlyDurations(models.Model):
+    """Histogram of one lead-time measure: requests fulfilled in the month per duration bucket.
+
+    Buckets grow geometrically (``metrics.controlling.rollup.GAMMA``), so a percentile read
+    from them is within 1 % of the exact one. ``level`` says which of department and cost
+    centre the row is broken down by (0 none, 1 department, 2 cost centre, 3 both), so an
+    unfiltered page reads the few rows of level 0.
+    """
+
+    month = models.DateField(_("month"))
+    level = models.PositiveSmallIntegerField()
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+    )
+    department = models.ForeignKey(
+        "catalogue.Department",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        null=True,
+    )
+    cost_centre = models.ForeignKey(
+        "catalogue.CostCentre",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        null=True,
+    )
+    measure = models.PositiveSmallIntegerField()  # 1 approval, 2 fulfilment, 3 total
+    bucket = models.IntegerField()
+    count = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["level", "month"],
+                include=["item", "department", "cost_centre", "measure", "bucket", "count"],
+                name="monthlydurations_level_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.item_id} {self.measure}:{self.bucket}"
