@@ -1,7 +1,7 @@
 """Gauges read from the database at scrape time, with a fixed number of small queries.
 
 Each query filters on an indexed state column and groups in PostgreSQL, so a scrape
-costs six queries however many requests, jobs or entitlements exist.
+costs seven queries however many requests, jobs, entitlements or runs exist.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
@@ -19,6 +19,7 @@ from provisioning.models import Entitlement, ProvisioningJob
 from provisioning.selectors import stalled_jobs, stalled_requests
 from requests_app.choices import OPEN_STATES
 from requests_app.models import ServiceRequest
+from runs.models import Run, RunState
 
 WAITING_JOB_STATES = (JobState.PENDING, JobState.RUNNING, JobState.RETRYING)
 
@@ -40,6 +41,7 @@ class DatabaseCollector:
         yield from self._entitlements()
         yield from self._requests(now)
         yield from self._mails()
+        yield from self._runs()
 
     def _jobs(self, now):
         rows = {
@@ -142,4 +144,23 @@ class DatabaseCollector:
         )
         for state, count in mail_counts_by_state().items():
             family.add_metric([state], count)
+        yield family
+
+    def _runs(self):
+        # An alert on this catches a nightly run that stopped running: retention above all,
+        # where a silent failure means personal data kept past its period.
+        family = GaugeMetricFamily(
+            "itportal_run_last_success_timestamp_seconds",
+            "End of the last successful run of each long run (retention, directory sync, "
+            "reconciliation …), as Unix time.",
+            labels=["run"],
+        )
+        rows = (
+            Run.objects.filter(state=RunState.SUCCEEDED, finished_at__isnull=False)
+            .order_by()
+            .values("name")
+            .annotate(last=Max("finished_at"))
+        )
+        for row in rows:
+            family.add_metric([row["name"]], row["last"].timestamp())
         yield family

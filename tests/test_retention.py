@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 
 from api.controlling import report_views
 from itportal import roles
+from metrics.collectors import DatabaseCollector
 from metrics.controlling import urls as controlling_urls
 from metrics.controlling.tables import RatingCommentTable
 from privacy import retention
@@ -196,6 +197,12 @@ def test_rerun_is_a_no_op_and_dry_run_changes_nothing(history):
     call_command("retention", stdout=io.StringIO(), verbosity=0)
     run = Run.objects.get(name="retention")
     assert run.state == RunState.SUCCEEDED and "requests 2" in run.outcome
+    # Monitoring sees when it last succeeded (an alert catches a run that stopped).
+    gauges = {f.name: f for f in DatabaseCollector().collect()}
+    last = gauges["itportal_run_last_success_timestamp_seconds"].samples
+    assert [(s.labels["run"], s.value) for s in last] == [
+        ("retention", run.finished_at.timestamp())
+    ]
     after = {r.pk: snapshot(r) for r in ServiceRequest.objects.all()}
     placeholders = set(Placeholder.objects.values_list("pk", flat=True))
 
