@@ -6,7 +6,9 @@ with their committed jobs, woken as the approval's ``on_commit`` would. When a q
 settled, one fault hits the running pipeline:
 
 - ``postgresql_restarted``: the private cluster the workers use stops and starts again;
-- ``redis_restarted_flushed``: the private broker loses every message and restarts;
+- ``redis_restarted_flushed``: the private broker loses every message and restarts (a
+  worker busy then stops consuming, celery/celery#10302, until its watchdog restarts the
+  consumer: itportal/watchdog.py);
 - ``worker_sigkilled``: one of two provisioning workers is killed, its supervisor starts
   a new one;
 - ``slapd_stopped`` / ``slapd_hung``: the directory stops (or is frozen with SIGSTOP) for
@@ -15,10 +17,12 @@ settled, one fault hits the running pipeline:
   other half grant the second one: the member must stay.
 
 Nothing is done by hand afterwards: beat runs the sweepers every second with the short
-thresholds passed through the environment. The test waits until every job, request and
-mail has settled, then counts against what must be: memberships read back with ldapsearch,
-outbox rows (one per request, recipient and event) and the copies the SMTP server got.
-lost, extra and duplicated must be 0.
+thresholds passed through the environment, and every worker and beat is supervised as
+systemd's ``Restart=always`` does it (tests/fault_support.py); no process may end except
+the one killed and a worker the watchdog ends (exit code 75). The test waits until every
+job, request and mail has settled, then counts against what must be: memberships read back
+with ldapsearch, outbox rows (one per request, recipient and event) and the copies the SMTP
+server got. lost, extra and duplicated must be 0; the counts are shown at the end of the run.
 
 The workers use a private PostgreSQL cluster (the test database is copied there after
 seeding), a private redis-server and the session's private slapd; the shared services are
