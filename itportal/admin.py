@@ -3,6 +3,8 @@
 from django.forms.formsets import TOTAL_FORM_COUNT
 from django.forms.models import BaseInlineFormSet, _get_foreign_key
 
+from itportal.inputs import BoundedPaginator
+
 
 class BoundedInlineFormSet(BaseInlineFormSet):
     """Builds no form at all for a claimed form count above ``absolute_max``.
@@ -55,3 +57,15 @@ def bound_all_inlines(site) -> None:
             )
             for inline in model_admin.inlines
         ]
+
+
+class LargeTableAdminMixin:
+    """A changelist over a table of a million rows: counted up to COUNT_LIMIT (the
+    pagination says "more than …" beyond), and not counted a second time unfiltered.
+
+    Without an exact count, "select all N across pages" would name a wrong N: the
+    selection counter is off, an action applies to the rows ticked on the page."""
+
+    paginator = BoundedPaginator
+    show_full_result_count = False
+    actions_selection_counter = False

@@ -13,6 +13,8 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 # Dates a person can mean in this portal. Outside, ``date + timedelta`` and time-zone
@@ -22,6 +24,10 @@ DATE_MAX = datetime.date(2999, 12, 31)
 
 # Rows per page a list may be asked for with ``?per_page=``.
 PER_PAGE_MAX = 100
+
+# Lists count their rows up to this bound and then say "more than …": counting a million
+# requests costs more than the page itself, and nobody pages past page 400 of 25.
+COUNT_LIMIT = 10_000
 
 DATE_RANGE_MESSAGE = _("Please enter a date between %(min)s and %(max)s.")
 
@@ -52,8 +58,32 @@ class BoundedDateFilter(django_filters.DateFilter):
     field_class = BoundedDateField
 
 
+def queryset_of(rows) -> QuerySet | None:
+    """The queryset behind ``rows``: itself, or the one a django-tables2 table pages over."""
+    for _level in range(3):  # rows, BoundRows.data (TableData), TableData.data
+        if isinstance(rows, QuerySet):
+            return rows
+        rows = getattr(rows, "data", None)
+    return None
+
+
+def bounded_count(rows, limit: int = COUNT_LIMIT) -> int:
+    """The number of rows, but at most ``limit + 1``: ``limit + 1`` means "more than limit".
+
+    The count runs over ``LIMIT limit + 1`` without ordering, so it stops early on a large
+    table instead of reading every matching row."""
+    queryset = queryset_of(rows)
+    if queryset is None:
+        return min(len(rows), limit + 1)
+    return queryset.order_by()[: limit + 1].count()
+
+
 class BoundedPaginator(Paginator):
-    """A paginator whose page size stays within 1 … PER_PAGE_MAX, whatever was asked."""
+    """A paginator whose page size stays within 1 … PER_PAGE_MAX, whatever was asked, and
+    which counts at most ``count_limit`` rows: beyond, ``count_is_exact`` is False and the
+    pages reach the first ``count_limit`` rows (the template says so)."""
+
+    count_limit = COUNT_LIMIT
 
     def __init__(self, object_list, per_page, *args, **kwargs):
         try:
@@ -61,3 +91,15 @@ class BoundedPaginator(Paginator):
         except (TypeError, ValueError):
             per_page = 25
         super().__init__(object_list, min(max(per_page, 1), PER_PAGE_MAX), *args, **kwargs)
+
+    @cached_property
+    def _counted(self) -> int:
+        return bounded_count(self.object_list, self.count_limit)
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.count_limit)
+
+    @property
+    def count_is_exact(self) -> bool:
+        return self._counted <= self.count_limit

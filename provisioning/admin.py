@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from catalogue.admin import CatalogueItemAdmin
-from itportal.admin import BoundedInlineMixin
+from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin
 from provisioning.models import (
     DriftFinding,
     Entitlement,
@@ -26,7 +26,7 @@ CatalogueItemAdmin.inlines = [*CatalogueItemAdmin.inlines, ProvisioningActionInl
 
 
 @admin.register(ProvisioningJob)
-class ProvisioningJobAdmin(admin.ModelAdmin):
+class ProvisioningJobAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("id", "request", "kind", "user_uid", "target_dn", "state", "attempts")
     list_filter = ("state", "kind", "direction")
     search_fields = ("user_uid", "target_dn", "last_error")
@@ -40,7 +40,7 @@ class ProvisioningJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(admin.ModelAdmin):
+class EntitlementAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("holder", "item", "state", "granted_at", "expires_on")
     list_filter = ("state", "item")
     search_fields = ("holder__personnel_number", "holder__user__last_name", "item__name")

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from catalogue.choices import FulfilmentKind
+from catalogue.models import Employee
 from itportal.roles import is_it_admin
 from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
@@ -24,12 +25,29 @@ def jobs_visible_to(user) -> QuerySet[ProvisioningJob]:
     )
 
 
+def entitlement_holders(user) -> list[int]:
+    """Ids of the employees whose entitlements ``user`` sees: their own record and their
+    direct reports. A handful of rows, read once per user object."""
+    cached = getattr(user, "_portal_entitlement_holders", None)
+    if cached is None:
+        cached = list(
+            Employee.objects.filter(Q(user=user) | Q(manager__user=user))
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+        user._portal_entitlement_holders = cached
+    return cached
+
+
 def entitlements_visible_to(user) -> QuerySet[Entitlement]:
     """The user's own entitlements and those of their direct reports; IT admins see all."""
     qs = Entitlement.objects.select_related("holder__user", "holder__department", "item", "request")
     if is_it_admin(user):
         return qs
-    return qs.filter(Q(holder__user=user) | Q(holder__manager__user=user))
+    # The holders as literal ids: the planner then knows one holder from six (the column
+    # statistics) and walks the (holder, granted_at) or the granted_at index. An OR over
+    # joined employees made it scan all entitlements.
+    return qs.filter(holder__in=entitlement_holders(user))
 
 
 def revoke_preview(entitlement: Entitlement) -> list[ProvisioningJob]:

@@ -64,7 +64,9 @@ class EntitlementTable(tables.Table):
     class Meta:
         model = Entitlement
         fields = ("item", "holder", "department", "granted_at", "expires_on", "state", "request")
-        order_by = ("item",)
+        # Newest first, as the API: an index serves it, where sorting a manager's 30,000
+        # entitlements by service name for each page took a quarter of a second.
+        order_by = ("-granted_at",)
         empty_text = _("No entitlements found.")
 
     def render_holder(self, record):

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from itportal.admin import BoundedInlineMixin
+from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin
 from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
 
 
@@ -39,7 +39,7 @@ class RequestEventInline(BoundedInlineMixin, admin.TabularInline):
 
 
 @admin.register(ServiceRequest)
-class ServiceRequestAdmin(admin.ModelAdmin):
+class ServiceRequestAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("id", "item", "beneficiary", "requester", "state", "created_at")
     list_filter = ("state", "item__category")
     search_fields = (
@@ -66,8 +66,11 @@ class SubstitutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RequestEvent)
-class RequestEventAdmin(admin.ModelAdmin):
+class RequestEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("request", "created_at", "actor", "kind", "from_state", "to_state")
+    # Newest first along the primary key: six audit records per request, so sorting them
+    # by time (the model's order) meant sorting millions of rows for each page.
+    ordering = ("-id",)
     list_filter = ("kind",)
     list_select_related = ("actor",)
 

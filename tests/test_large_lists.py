@@ -1,0 +1,115 @@
+"""Lists stay cheap on a million requests: bounded counts, and plans that use the indexes.
+
+The counts are bounded at COUNT_LIMIT (10,000); here the bound is lowered to 3 so a few
+rows show what a city's million would. The plan tests turn sequential scans off, so the
+planner shows which index it can use for the list's filter and order (on a handful of rows
+it would rightly scan the table); what they check is that the query lets it.
+"""
+
+import pytest
+from django.db import connection
+
+from api.pagination import LimitOffsetPagination
+from itportal.inputs import BoundedPaginator
+from provisioning import selectors as provisioning_selectors
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app import selectors, services
+from tests.api_support import token_client
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bound(monkeypatch):
+    monkeypatch.setattr(BoundedPaginator, "count_limit", 3)
+    monkeypatch.setattr(LimitOffsetPagination, "count_limit", 3)
+
+
+@pytest.fixture
+def five_orders(org, manual_item, place_order):
+    return [place_order(manual_item, org.alice.user) for _ in range(5)]
+
+
+def plan(queryset) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    return queryset.explain()
+
+
+def test_the_pager_says_more_than_the_bound(client, org, five_orders, bound):
+    client.force_login(org.alice.user)
+    content = client.get("/antraege/", {"per_page": 2}).content.decode()
+    assert "Page 1 of 2 (more than 3 entries" in content
+    assert 'rel="next"' in content
+    last = client.get("/antraege/", {"per_page": 2, "page": 2}).content.decode()
+    assert "Page 2 of 2 (more than 3 entries" in last
+    assert 'rel="next"' not in last
+
+
+def test_the_pager_counts_exactly_below_the_bound(client, org, five_orders):
+    client.force_login(org.alice.user)
+    content = client.get("/antraege/", {"per_page": 2}).content.decode()
+    assert "Page 1 of 3 (5 entries)" in content
+
+
+def test_the_api_says_whether_its_count_is_exact(org, five_orders, bound):
+    api = token_client(org.alice.user)
+    first = api.get("/api/v1/requests/", {"limit": 2}).json()
+    assert (first["count"], first["count_exact"], len(first["results"])) == (3, False, 2)
+    # Past the bound the pages go on: ``next`` comes from reading one row more.
+    deep = api.get("/api/v1/requests/", {"limit": 2, "offset": 2}).json()
+    assert len(deep["results"]) == 2 and deep["next"]
+    last = api.get("/api/v1/requests/", {"limit": 2, "offset": 4}).json()
+    assert len(last["results"]) == 1 and last["next"] is None
+    ids = [r["id"] for page in (first, deep, last) for r in page["results"]]
+    assert sorted(ids) == sorted(r.pk for r in five_orders)
+
+
+def test_the_api_count_is_exact_below_the_bound(org, five_orders):
+    body = token_client(org.alice.user).get("/api/v1/requests/", {"limit": 2}).json()
+    assert (body["count"], body["count_exact"]) == (5, True)
+
+
+def test_the_admin_changelist_counts_once_and_up_to_the_bound(client, five_orders, bound):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.get("/admin/requests_app/servicerequest/")
+    content = response.content.decode()
+    assert "more than 3 service requests" in content
+    # No second, unfiltered count, and no "select all N" across pages with a wrong N.
+    assert response.context["cl"].full_result_count is None
+    assert "Select all" not in content
+
+
+def test_my_requests_use_both_indexes(org, five_orders):
+    text = plan(selectors.requests_of(org.alice.user))
+    # Both sides of the OR on an index; an IN (subquery) became a "hashed SubPlan" filter.
+    assert "requests_app_servicerequest_requester_id" in text
+    assert "requests_app_servicerequest_beneficiary_id" in text
+    assert "hashed SubPlan" not in text
+
+
+def test_the_queue_reads_its_partial_index(org, five_orders):
+    for order in five_orders[:2]:
+        services.request_approve(request_id=order.pk, user=org.manager.user)
+    queue = selectors.fulfilment_queue(org.admin.user).order_by("created_at")
+    assert "request_open_queue_idx" in plan(queue[:25])
+    assert {r.pk for r in queue} == {o.pk for o in five_orders[:2]}
+
+
+def test_entitlements_read_an_index_in_their_order(org, manual_item, place_order):
+    for person in (org.alice, org.bob, org.manager):
+        Entitlement.objects.create(
+            holder=person,
+            item=manual_item,
+            request=place_order(manual_item, person.user),
+            state=EntitlementState.ACTIVE,
+        )
+    mine = provisioning_selectors.entitlements_visible_to(org.alice.user)
+    assert [e.holder for e in mine] == [org.alice]
+    reports = provisioning_selectors.entitlements_visible_to(org.manager.user)
+    assert {e.holder for e in reports} == {org.alice, org.bob, org.manager}
+    text = plan(mine.order_by("-granted_at", "-id")[:25])
+    assert "entitlement_holder_granted_idx" in text or "entitlement_granted_idx" in text
+    assert "Sort" not in text.replace("Sort Key", "")
