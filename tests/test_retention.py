@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from api.controlling import report_views
 from itportal import roles
 from metrics.collectors import DatabaseCollector
+from metrics.controlling import rollup
 from metrics.controlling import urls as controlling_urls
 from metrics.controlling.tables import RatingCommentTable
 from privacy import retention
@@ -395,12 +396,19 @@ def controlling_figures(client, api, history, org) -> dict:
     return figures
 
 
-def test_every_controlling_page_and_export_shows_the_same_figures(client, org, history, settings):
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["live", "rolled-up"])
+def test_every_controlling_page_and_export_shows_the_same_figures(
+    client, org, history, settings, rolled_up
+):
+    """Read live, and read from the monthly roll-ups (metrics/controlling/rollup.py) computed
+    before the run and again after it: the same figures either way."""
     # Rating comments are texts, not figures: they go by their own period (above).
     settings.RETENTION_RATING_COMMENTS_DAYS = 5000
     controller = EmployeeFactory(department=org.department, user__groups=[org.controlling])
     client.force_login(controller.user)
     api = token_client(controller.user)
+    if rolled_up:
+        assert rollup.refresh(budget_seconds=600)["computed"]
     before = controlling_figures(client, api, history, org)
     # The old months have something to count: the notebook's one-off price in the costs.
     costs = reverse("controlling:costs_export", kwargs={"fmt": "csv"})
@@ -410,6 +418,9 @@ def test_every_controlling_page_and_export_shows_the_same_figures(client, org, h
 
     counts = retention.retention_apply()
     assert counts["requests"] == 2
+    if rolled_up:
+        rollup.refresh(budget_seconds=600)
+        assert not rollup.months_to_compute()
 
     after = controlling_figures(client, api, history, org)
     assert after.keys() == before.keys()
