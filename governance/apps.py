@@ -13,3 +13,6 @@ class GovernanceConfig(AppConfig):
         from requests_app.services import register_order_check
 
         register_order_check(checks.refuse_conflicting_order)
+        from governance import mails
+
+        mails.register()

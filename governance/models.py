@@ -64,3 +64,98 @@ class SodRule(models.Model):
 
     def other(self, item_id: int) -> int:
         return self.second_item_id if item_id == self.first_item_id else self.first_item_id
+
+
+class Campaign(models.Model):
+    """A recertification: every line manager confirms or removes the lasting access their
+    staff hold (access review, "Rezertifizierung")."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    name = models.CharField(_("name"), max_length=200)
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.OPEN)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    started_by = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("started by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    due_on = models.DateField(_("due"))
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recertification")
+        verbose_name_plural = _("recertifications")
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class Review(models.Model):
+    """One held access in a campaign, and the reviewer's decision on it."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", _("Not yet decided")
+        KEEP = "keep", _("Keep")
+        REMOVE = "remove", _("Remove")
+
+    campaign = models.ForeignKey(
+        Campaign,
+        verbose_name=_("recertification"),
+        on_delete=models.CASCADE,
+        related_name="reviews",
+    )
+    entitlement = models.ForeignKey(
+        "provisioning.Entitlement",
+        verbose_name=_("entitlement"),
+        on_delete=models.CASCADE,
+        related_name="reviews",
+    )
+    # The holder's line manager when the campaign started; none: IT administration decides.
+    reviewer = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("reviewer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="access_reviews",
+    )
+    decision = models.CharField(
+        _("decision"), max_length=10, choices=Decision, default=Decision.PENDING
+    )
+    decided_by = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("access review")
+        verbose_name_plural = _("access reviews")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "entitlement"], name="review_once_per_campaign"
+            ),
+        ]
+        indexes = [
+            # "Waiting for me": the reviewer's undecided rows.
+            models.Index(
+                fields=["reviewer", "campaign"],
+                condition=Q(decision="pending"),
+                name="review_pending_by_reviewer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign}: {self.entitlement_id}"

@@ -73,3 +73,90 @@ def holder_conflicts() -> QuerySet[Entitlement]:
         .filter(Exists(second))
         .select_related("holder__user", "holder__department", "item")
     )
+
+
+# --- recertification ---------------------------------------------------------------------
+
+
+def reviews_for(user) -> QuerySet:
+    """Undecided reviews of open campaigns that ``user`` decides: as reviewer, as the
+    reviewer's substitute today, or (IT admins) those without a reviewer; never their own."""
+    from governance.models import Campaign, Review
+    from itportal.roles import is_it_admin
+    from requests_app.selectors import principals_substituted_by
+
+    mine = Q(reviewer=user) | Q(reviewer__in=principals_substituted_by(user))
+    if is_it_admin(user):
+        mine |= Q(reviewer__isnull=True)
+    return (
+        Review.objects.filter(mine, decision=Review.Decision.PENDING)
+        .filter(campaign__state=Campaign.State.OPEN)
+        .exclude(entitlement__holder__user=user)
+        .select_related(
+            "campaign",
+            "entitlement__item",
+            "entitlement__holder__user",
+            "entitlement__holder__department",
+        )
+        .order_by("campaign__due_on", "entitlement__holder__user__last_name", "id")
+    )
+
+
+def flagged_for(user) -> QuerySet[Entitlement]:
+    """Access of the user's staff flagged after a change of department, still active."""
+    from requests_app.selectors import principals_substituted_by
+
+    managers = Q(holder__manager__user=user) | Q(
+        holder__manager__user__in=principals_substituted_by(user)
+    )
+    return (
+        Entitlement.objects.filter(managers, state=EntitlementState.ACTIVE)
+        .exclude(review_note="")
+        .exclude(holder__user=user)
+        .select_related("item", "holder__user", "holder__department")
+        .order_by("holder__user__last_name", "id")
+    )
+
+
+def campaigns_with_counts() -> QuerySet:
+    from django.db.models import Count
+
+    from governance.models import Campaign, Review
+
+    D = Review.Decision
+    return Campaign.objects.annotate(
+        total=Count("reviews"),
+        kept=Count("reviews", filter=Q(reviews__decision=D.KEEP)),
+        removed=Count("reviews", filter=Q(reviews__decision=D.REMOVE)),
+        pending=Count("reviews", filter=Q(reviews__decision=D.PENDING)),
+    ).select_related("started_by")
+
+
+def pending_by_reviewer(campaign) -> QuerySet:
+    """Who still has to decide how much: the campaign page's follow-up list."""
+    from django.db.models import Count
+
+    from governance.models import Review
+
+    return (
+        Review.objects.filter(campaign=campaign, decision=Review.Decision.PENDING)
+        .values("reviewer", "reviewer__first_name", "reviewer__last_name", "reviewer__username")
+        .annotate(pending=Count("id"))
+        .order_by("-pending")
+    )
+
+
+def campaign_rows(campaign) -> QuerySet:
+    from governance.models import Review
+
+    return (
+        Review.objects.filter(campaign=campaign)
+        .select_related(
+            "entitlement__item",
+            "entitlement__holder__user",
+            "entitlement__holder__department",
+            "reviewer",
+            "decided_by",
+        )
+        .order_by("id")
+    )

@@ -280,6 +280,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.tasks.prune_webhook_events": {"queue": "reports"},
     "privacy.tasks.apply_retention": {"queue": "reports"},
     "metrics.tasks.refresh_controlling_rollups": {"queue": "reports"},
+    "governance.tasks.start_due_recertification": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
     "webhooks.tasks.*": {"queue": "webhooks"},
@@ -330,10 +331,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.refresh_controlling_rollups",
         "schedule": 300.0,
     },
+    "governance-recertification": {
+        "task": "governance.tasks.start_due_recertification",
+        "schedule": crontab(minute=30, hour=6),
+    },
 }
 # Seconds one roll-up run may spend before it leaves the remaining months to the next run
 # (below CELERY_TASK_SOFT_TIME_LIMIT).
 CONTROLLING_ROLLUP_BUDGET_SECONDS = env.int("CONTROLLING_ROLLUP_BUDGET_SECONDS", default=120)
+
+# Recertification (access review): a campaign starts every RECERTIFICATION_INTERVAL_DAYS
+# (0: only by hand, under "Rezertifizierungen"); managers then have RECERTIFICATION_DUE_DAYS.
+RECERTIFICATION_INTERVAL_DAYS = env.int("RECERTIFICATION_INTERVAL_DAYS", default=365)
+RECERTIFICATION_DUE_DAYS = env.int("RECERTIFICATION_DUE_DAYS", default=28)
 
 # Directory (OpenLDAP or Active Directory) for provisioning. Empty URL = no automation:
 # automated items are then fulfilled by hand. The password comes from the environment only.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("laeufe/", include("runs.urls")),
     path("funktionstrennung/", include("governance.urls")),
+    path("zugriffspruefung/", include("governance.review_urls")),
     path("postausgang/", include("notifications.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),

@@ -392,8 +392,13 @@ def entitlement_grant(*, service_request) -> Entitlement | None:
     return entitlement
 
 
-def entitlement_revoke(*, entitlement_id: int, user, reason: str) -> Entitlement:
-    """Undo an entitlement: reverse directory actions as jobs, or mark it for manual removal."""
+def entitlement_revoke(
+    *, entitlement_id: int, user, reason: str, authorised: bool = False
+) -> Entitlement:
+    """Undo an entitlement: reverse directory actions as jobs, or mark it for manual removal.
+
+    ``authorised``: the caller checked the right itself (an access review decided by the
+    reviewer's substitute); ``user`` is then only recorded."""
     reason = (reason or "").strip()
     with transaction.atomic():
         entitlement = (
@@ -401,7 +406,7 @@ def entitlement_revoke(*, entitlement_id: int, user, reason: str) -> Entitlement
             .select_related("holder__user", "request")
             .get(pk=entitlement_id)
         )
-        if user is not None and not may_revoke(entitlement, user):
+        if user is not None and not authorised and not may_revoke(entitlement, user):
             raise PermissionDenied(_("You may not revoke this entitlement."))
         if entitlement.state != EntitlementState.ACTIVE:
             raise ActionConflict(_("This entitlement is already being revoked or revoked."))

@@ -61,3 +61,54 @@ def test_conflict_report_has_no_serious_wcag_violations(
     assert width <= 320, (
         f"/funktionstrennung/: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
     )
+
+
+@pytest.fixture
+def campaign(portal, conflict):  # noqa: F811
+    """A recertification under way: the manager decides on alice's two accesses."""
+    import datetime
+
+    from django.utils import timezone
+
+    from governance import services
+
+    Entitlement.objects.filter(holder=portal.org.alice).update(review_note="")
+    return services.campaign_start(
+        name="Rezertifizierung 2027", due_on=timezone.localdate() + datetime.timedelta(days=20)
+    )
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_recertification_pages_have_no_serious_wcag_violations(
+    live_server,
+    portal,  # noqa: F811
+    campaign,
+    page,  # noqa: F811
+    lang,
+):
+    base = live_server.url
+    org = portal.org
+    audit = Audit(lang)
+    log_in_speaking(page, base, org.manager.user.username, lang)
+    page.goto(f"{base}/zugriffspruefung/")
+    assert page.locator("main table tbody tr").count() >= 2
+    audit.check(page, "reviews")
+    page.locator("main table tbody tr").first.locator("input[value=keep]").check()
+    page.locator("main form.review-form button[type=submit]").click()
+    page.wait_for_load_state()
+    audit.check(page, "reviews-saved")
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto(f"{base}/zugriffspruefung/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"/zugriffspruefung/: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.context.clear_cookies()
+    log_in_speaking(page, base, org.admin.user.username, lang)
+    page.goto(f"{base}/zugriffspruefung/kampagnen/")
+    audit.check(page, "campaigns")
+    page.locator("main form button[type=submit]").click()  # empty form: errors
+    page.wait_for_load_state()
+    audit.check(page, "campaigns-errors")
+    page.goto(f"{base}/zugriffspruefung/kampagnen/{campaign.pk}/")
+    audit.check(page, "campaign")
+    audit.assert_clean()
