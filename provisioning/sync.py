@@ -15,7 +15,8 @@ import ldap3
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from catalogue.models import CostCentre, Department, Employee
 from provisioning import mails, services
@@ -23,6 +24,8 @@ from provisioning.backends import get_backend
 from provisioning.backends.active_directory import ACCOUNTDISABLE
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement, SyncRun
+from requests_app import services as request_services
+from requests_app.models import ServiceRequest
 
 DEFAULT_ATTRIBUTES = {
     "openldap": {
@@ -70,6 +73,7 @@ class SyncReport:
     updated: int = 0
     unchanged: int = 0
     leavers: int = 0
+    withdrawn: int = 0  # leavers' open requests cancelled
     movers: int = 0
     revoked: int = 0
     lines: list[str] = field(default_factory=list)
@@ -115,6 +119,15 @@ def _leave(employee: Employee, report: SyncReport, why: str) -> None:
     ).values_list("pk", flat=True):
         services.entitlement_revoke(entitlement_id=entitlement_id, user=None, reason=why)
         report.revoked += 1
+    # What the leaver ordered or had ordered for them and is not yet under way ends too,
+    # with the reason in its timeline; the requester is told as on any cancellation.
+    with translation.override(settings.LANGUAGE_CODE):
+        note = _("Cancelled: the beneficiary has left (%(why)s).") % {"why": why}
+    for request_id in ServiceRequest.objects.filter(
+        beneficiary=employee, state__in=request_services.WITHDRAWABLE_STATES
+    ).values_list("pk", flat=True):
+        if request_services.request_withdraw_for_leaver(request_id=request_id, reason=note):
+            report.withdrawn += 1
 
 
 def sync_people(

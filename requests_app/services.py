@@ -21,7 +21,7 @@ from catalogue.choices import ApproverKind
 from catalogue.models import CatalogueItem, CostCentre, Employee
 from itportal import roles
 from itportal.exceptions import ActionConflict
-from requests_app import notifications, permissions, signals
+from requests_app import fulfilment, notifications, permissions, signals
 from requests_app.choices import (
     MANUAL_FULFILMENT_EVENTS,
     ApprovalStatus,
@@ -500,6 +500,38 @@ def request_cancel(
 ) -> ServiceRequest:
     service_request = _lock(request_id, expected_state)
     _fire(service_request, "cancel", user=user, comment=(comment or "").strip())
+    service_request.approvals.filter(
+        status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING]
+    ).update(status=ApprovalStatus.WITHDRAWN)
+    notifications.notify(service_request, notifications.CANCELLED)
+    return service_request
+
+
+# Before approval nothing has happened yet; an approved request still waiting for a
+# person (no automation claimed it) has not either.
+WITHDRAWABLE_STATES = (
+    RequestState.DRAFT,
+    RequestState.SUBMITTED,
+    RequestState.AWAITING_APPROVAL,
+    RequestState.APPROVED,
+)
+
+
+@transaction.atomic
+def request_withdraw_for_leaver(*, request_id: int, reason: str) -> ServiceRequest | None:
+    """The beneficiary left: cancel their open request with a note, as the system.
+
+    Requests already being fulfilled stay (the fulfiller sees the person has left); an
+    approved request an automation has claimed is left to its jobs and the revocation that
+    follows. Returns None when the request was left alone."""
+    service_request = _lock(request_id)
+    if service_request.state not in WITHDRAWABLE_STATES:
+        return None
+    if service_request.state == RequestState.APPROVED and not fulfilment.needs_manual_fulfilment(
+        service_request
+    ):
+        return None
+    _fire(service_request, "cancel", user=None, comment=reason, check_permission=False)
     service_request.approvals.filter(
         status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING]
     ).update(status=ApprovalStatus.WITHDRAWN)

@@ -179,3 +179,34 @@ def test_directory_login_and_roles(ldap, org, settings):
         assert (
             authenticate(username=org.admin.user.username, password="lokal-123") == org.admin.user
         )
+
+
+def test_leavers_open_requests_are_cancelled_with_a_note(ldap, org, manual_item, place_order):
+    """Not yet approved, and approved but not taken: cancelled, the requester told why.
+    Already being fulfilled: left for the fulfiller, who sees the person has left."""
+    from requests_app import services as request_services
+    from requests_app.choices import EventKind, RequestState
+
+    ldap.load_ldif(person(ldap, org.bob.personnel_number, department=org.department.code))
+    sync_people(full=True)
+    waiting = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    approved = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    request_services.request_approve(request_id=approved.pk, user=org.manager.user)
+    taken = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    request_services.request_approve(request_id=taken.pk, user=org.manager.user)
+    request_services.request_take(request_id=taken.pk, user=org.fulfiller.user)
+    others = place_order(manual_item, org.bob.user, beneficiary=org.alice)  # for a colleague
+    ldapmodify(ldap, f"dn: {ldap.user_dn(org.bob.personnel_number)}\nchangetype: delete\n")
+    run = sync_people(full=True)
+    assert run.counts["withdrawn"] == 2
+    for req in (waiting, approved):
+        req.refresh_from_db()
+        assert req.state == RequestState.CANCELLED
+        event = req.events.get(kind=EventKind.CANCEL)
+        assert event.actor is None and "no longer in the directory" in event.comment
+        assert not req.approvals.filter(status="pending").exists()
+    taken.refresh_from_db()
+    others.refresh_from_db()
+    assert taken.state == RequestState.IN_FULFILMENT
+    assert others.state == RequestState.AWAITING_APPROVAL  # alice still works here
+    assert sync_people(full=True).counts["withdrawn"] == 0  # a rerun finds nothing more
