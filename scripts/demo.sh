@@ -64,11 +64,19 @@ if [ -n "$sso_issuer" ]; then
         --portal "http://127.0.0.1:$PORT" --portal "http://localhost:$PORT" --portal "http://$HOST:$PORT")"
 fi
 
+# The environment of the demo's database, for manage.py in another shell:
+# set -a; . var/demo.env; set +a; .venv/bin/python manage.py retention --dry-run
+printf '%s\n' "DATABASE_URL=$DATABASE_URL" "SECRET_KEY=$SECRET_KEY" \
+    "FIELD_ENCRYPTION_KEYS=$FIELD_ENCRYPTION_KEYS" "CELERY_BROKER_URL=$CELERY_BROKER_URL" \
+    "DEBUG=false" "DEV_TOOLS=true" > var/demo.env
+chmod 600 var/demo.env
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py seed_demo
 # A year of past orders for the controlling pages (only into an empty history).
 .venv/bin/python manage.py seed_history --if-empty
+# Anna Schmidt's notebook of three years ago, for the retention run to anonymise (README).
+.venv/bin/python manage.py seed_demo_retention
 
 # The demo's directory: a private OpenLDAP slapd under var/slapd on DIRECTORY_PORT (3890).
 .venv/bin/python manage.py directory_server start

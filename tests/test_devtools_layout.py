@@ -53,4 +53,10 @@ def test_tests_have_the_devtools():
     from django.core.management import get_commands
 
     commands = {name for name, app in get_commands().items() if app == "devtools"}
-    assert commands == {"seed_demo", "seed_demo_provisioning", "seed_history", "directory_server"}
+    assert commands == {
+        "seed_demo",
+        "seed_demo_provisioning",
+        "seed_demo_retention",
+        "seed_history",
+        "directory_server",
+    }

@@ -11,12 +11,14 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt, AccessLog
 from django.core.management import call_command
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
 from api.controlling import report_views
+from catalogue.models import Employee
 from itportal import roles
 from metrics.collectors import DatabaseCollector
 from metrics.controlling import rollup
@@ -24,6 +26,7 @@ from metrics.controlling import urls as controlling_urls
 from metrics.controlling.tables import RatingCommentTable
 from privacy import retention
 from privacy.models import Placeholder
+from privacy.selectors import personal_data
 from privacy.tasks import apply_retention
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
@@ -426,3 +429,21 @@ def test_every_controlling_page_and_export_shows_the_same_figures(
     assert after.keys() == before.keys()
     for key, value in before.items():
         assert after[key] == value, key
+
+
+def test_the_demo_shows_anna_schmidts_old_request_anonymised():
+    """make demo seeds Anna Schmidt's three-year-old notebook (seed_demo_retention); the
+    retention run anonymises it, and the demo's next start adds no second one."""
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo_retention", stdout=io.StringIO())
+    anna = Employee.objects.get(personnel_number="m10042")
+    before = json.dumps(personal_data(anna), cls=DjangoJSONEncoder, ensure_ascii=False)
+    assert "B 2.14" in before and "Schnell und freundlich" in before
+    assert retention.retention_due()["requests"] == 1
+
+    call_command("retention", stdout=io.StringIO(), verbosity=0)
+    after = json.dumps(personal_data(anna), cls=DjangoJSONEncoder, ensure_ascii=False)
+    assert "B 2.14" not in after and "Schnell und freundlich" not in after
+    call_command("seed_demo_retention", stdout=io.StringIO())
+    assert ServiceRequest.objects.count() == 1
+    assert retention.retention_due()["requests"] == 0
