@@ -281,6 +281,7 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.apply_retention": {"queue": "reports"},
     "metrics.tasks.refresh_controlling_rollups": {"queue": "reports"},
     "governance.tasks.start_due_recertification": {"queue": "reports"},
+    "metrics.tasks.compact_gauges": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
     "webhooks.tasks.*": {"queue": "webhooks"},
@@ -334,6 +335,11 @@ CELERY_BEAT_SCHEDULE = {
     "governance-recertification": {
         "task": "governance.tasks.start_due_recertification",
         "schedule": crontab(minute=30, hour=6),
+    },
+    # /metrics sums the deltas written since the last compaction.
+    "metrics-compact-gauges": {
+        "task": "metrics.tasks.compact_gauges",
+        "schedule": 60.0,
     },
 }
 # Seconds one roll-up run may spend before it leaves the remaining months to the next run

@@ -1,7 +1,9 @@
 """Gauges read from the database at scrape time, with a fixed number of small queries.
 
-Each query filters on an indexed state column and groups in PostgreSQL, so a scrape
-costs seven queries however many requests, jobs, entitlements or runs exist.
+Active entitlements and open requests are counted incrementally (``metrics.gauges``: deltas
+written by triggers in the changing transaction), the age of the oldest open request is one
+index look-up per state, and jobs and mails filter on indexed states of the few rows still
+waiting, so a scrape costs the same at ten thousand and at a million requests (seven queries).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from django.db.models import Count, Max, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from metrics import gauges
 from notifications.selectors import mail_counts_by_state
-from provisioning.choices import EntitlementState, JobState
-from provisioning.models import Entitlement, ProvisioningJob
+from provisioning.choices import JobState
+from provisioning.models import ProvisioningJob
 from provisioning.selectors import stalled_jobs, stalled_requests
 from requests_app.choices import OPEN_STATES
-from requests_app.models import ServiceRequest
 from runs.models import Run, RunState
 
 WAITING_JOB_STATES = (JobState.PENDING, JobState.RUNNING, JobState.RETRYING)
@@ -101,23 +103,14 @@ class DatabaseCollector:
             "Active entitlements, by catalogue item.",
             labels=["item"],
         )
-        rows = (
-            Entitlement.objects.filter(state=EntitlementState.ACTIVE)
-            .order_by()
-            .values("item__slug")
-            .annotate(count=Count("id"))
-        )
-        for row in rows:
-            family.add_metric([row["item__slug"]], row["count"])
+        for slug, count in gauges.entitlements_active_by_slug():
+            family.add_metric([slug], count)
         yield family
 
     def _requests(self, now):
         rows = {
-            row["state"]: row
-            for row in ServiceRequest.objects.filter(state__in=OPEN_STATES)
-            .order_by()
-            .values("state")
-            .annotate(count=Count("id"), oldest=Min("submitted_at"))
+            state: {"count": count, "oldest": oldest}
+            for state, count, oldest in gauges.requests_open([s.value for s in OPEN_STATES])
         }
         count = GaugeMetricFamily(
             "itportal_requests_open", "Open service requests, by state.", labels=["state"]

@@ -127,3 +127,18 @@ class MonthlyDurations(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.item_id} {self.measure}:{self.bucket}"
+
+
+class GaugeDelta(models.Model):
+    """A change of a gauge ``/metrics`` shows, written by database triggers in the changing
+    transaction (migration ``metrics.0002``): the scrape sums a handful of rows instead of
+    counting every active entitlement. Rows are only ever appended, so concurrent
+    transactions never wait for each other; ``metrics.tasks.compact_gauges`` folds them into
+    one row per gauge and label."""
+
+    gauge = models.CharField(max_length=40)
+    label = models.CharField(max_length=100)
+    delta = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.gauge}{{{self.label}}} {self.delta:+d}"

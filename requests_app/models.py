@@ -14,6 +14,7 @@ from itportal.fsm import ConcurrentStateMixin
 from requests_app import fulfilment, permissions
 from requests_app.choices import (
     CANCELLABLE_STATES,
+    OPEN_STATES,
     ApprovalStatus,
     EventKind,
     RequestState,
@@ -189,6 +190,12 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
             ),
             # Controlling, rarely ordered services: each one's last order.
             models.Index(fields=["item", "submitted_at"], name="request_item_submitted_idx"),
+            # /metrics: the oldest open request per state, one index step each.
+            models.Index(
+                fields=["state", "submitted_at"],
+                condition=models.Q(state__in=OPEN_STATES),
+                name="request_open_submitted_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -234,9 +234,13 @@ def live_figures_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
     parts = [
         # orders, by submission month
         (
-            f"""SELECT {_select("m.month", dims, orders="COUNT(*)")}
-            FROM {T_REQ} r JOIN {months_sql}
-                 ON r.submitted_at >= m.starts AND r.submitted_at < m.ends
+            f"""SELECT {_select("r.month", dims, orders="COUNT(*)")}
+            FROM (
+                SELECT m.month, r.item_id, r.beneficiary_id, r.cost_centre_id
+                FROM {T_REQ} r JOIN {months_sql}
+                     ON r.submitted_at >= m.starts AND r.submitted_at < m.ends
+                OFFSET 0
+            ) r
             JOIN {T_EMP} b ON b.id = r.beneficiary_id
             WHERE true{where}
             GROUP BY 1, 2, 3, 4""",
@@ -246,7 +250,7 @@ def live_figures_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
         (
             f"""SELECT {
                 _select(
-                    "m.month",
+                    "r.month",
                     dims,
                     fulfilled="COUNT(*)",
                     once="SUM(r.price_once)",
@@ -257,8 +261,7 @@ def live_figures_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
                     **scores,
                 )
             }
-            FROM {T_REQ} r JOIN {months_sql}
-                 ON r.state = %s AND r.closed_at >= m.starts AND r.closed_at < m.ends
+            FROM ({_fulfilled_in(months_sql)}) r
             JOIN {T_EMP} b ON b.id = r.beneficiary_id
             LEFT JOIN {T_RATING} ra ON ra.request_id = r.id
             WHERE true{where}
@@ -304,26 +307,33 @@ def _entitlement_parts(
                 )
             }
             FROM (
-                SELECT e.granted_at AS g, e.revoked_at AS rv, r.price_monthly AS price,
+                SELECT e.g, e.rv, r.price_monthly AS price,
                        r.item_id, b.department_id, r.cost_centre_id
-                FROM {T_ENT} e
+                FROM (
+                    -- The grants and revocations since the base month come first (fenced, so
+                    -- a filter cannot make the planner walk a department's whole history).
+                    SELECT e.request_id, e.granted_at AS g, e.revoked_at AS rv
+                    FROM {T_ENT} e
+                    WHERE (e.revoked_at IS NOT NULL OR e.state <> %s)
+                      AND ((e.granted_at >= %s::timestamptz AND e.granted_at < %s)
+                           OR (e.granted_at < %s::timestamptz AND e.revoked_at >= %s::timestamptz
+                               AND e.revoked_at <= %s))
+                    OFFSET 0
+                ) e
                 JOIN {T_REQ} r ON r.id = e.request_id
                 JOIN {T_EMP} b ON b.id = r.beneficiary_id
-                WHERE r.state = %s AND (e.revoked_at IS NOT NULL OR e.state <> %s)
-                  AND ((e.granted_at >= %s::timestamptz AND e.granted_at < %s)
-                       OR (e.granted_at < %s::timestamptz AND e.revoked_at >= %s::timestamptz
-                           AND e.revoked_at <= %s)){where}
+                WHERE r.state = %s{where}
             ) e CROSS JOIN {months_sql}
             GROUP BY 1, 2, 3, 4""",
             [
                 *[base_end, now] * 4,
-                FULFILLED,
                 REVOKED,
                 base_end,
                 max_end,
                 base_end,
                 base_end,
                 max_end,
+                FULFILLED,
                 *where_params,
                 *months_params,
             ],
@@ -351,6 +361,18 @@ def _entitlement_parts(
     return parts
 
 
+def _fulfilled_in(months_sql: str) -> str:
+    """The requests fulfilled in the months (one range each on ``request_state_closed_idx``,
+    whose included columns are all this reads), fenced so a filter cannot change the plan."""
+    return f"""
+        SELECT m.month, r.id, r.item_id, r.beneficiary_id, r.cost_centre_id, r.price_once,
+               r.fulfilled_automatically, r.approval_steps, r.submitted_at, r.approved_at,
+               r.closed_at
+        FROM {T_REQ} r JOIN {months_sql}
+             ON r.state = %s AND r.closed_at >= m.starts AND r.closed_at < m.ends
+        OFFSET 0"""
+
+
 def _union(parts: list[tuple[str, list]]) -> tuple[str, list]:
     sql = "\nUNION ALL\n".join(f"({part})" for part, _ in parts)
     return sql, [param for _, params in parts for param in params]
@@ -374,10 +396,9 @@ def live_durations_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
     months_sql, months_params = _months_values(plan.live)
     where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
     sql = f"""
-    SELECT m.month, r.item_id, b.department_id, r.cost_centre_id, x.measure,
+    SELECT r.month, r.item_id, b.department_id, r.cost_centre_id, x.measure,
            {bucket_sql("x.seconds")} AS bucket, COUNT(*) AS n
-    FROM {T_REQ} r JOIN {months_sql}
-         ON r.state = %s AND r.closed_at >= m.starts AND r.closed_at < m.ends
+    FROM ({_fulfilled_in(months_sql)}) r
     JOIN {T_EMP} b ON b.id = r.beneficiary_id
     CROSS JOIN LATERAL (VALUES
         ({APPROVAL}, CASE WHEN r.approval_steps > 0
