@@ -16,6 +16,7 @@ from catalogue.models import (
     CostCentre,
     Department,
     FormField,
+    FormRule,
 )
 from itportal.inputs import validate_date_range
 from provisioning.models import Entitlement, ProvisioningJob
@@ -142,11 +143,16 @@ class FormFieldSerializer(StrictModelSerializer):
             "required",
             "position",
             "choices",
+            "answer_format",
             "pattern",
             "min_value",
             "max_value",
             "max_length",
             "directory_base",
+            "condition_effect",
+            "condition_field",
+            "condition_operator",
+            "condition_value",
         ]
         extra_kwargs = {"key": {"validators": []}}
 
@@ -160,6 +166,12 @@ class FormFieldSerializer(StrictModelSerializer):
         if "choice_list" in values:
             values["choices"] = "\n".join(values.pop("choice_list"))
         return values
+
+
+class FormRuleSerializer(StrictModelSerializer):
+    class Meta:
+        model = FormRule
+        fields = ["position", "kind", "first_field", "second_field", "more_fields", "message"]
 
 
 class ApprovalStepSerializer(StrictModelSerializer):
@@ -186,6 +198,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
         slug_field="name", queryset=Group.objects.all(), many=True, required=False
     )
     form_fields = FormFieldSerializer(many=True, required=False, max_length=100)
+    form_rules = FormRuleSerializer(many=True, required=False, max_length=50)
     approval_policy = ApprovalStepSerializer(
         many=True, required=False, source="approval_steps", max_length=20
     )
@@ -216,6 +229,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
             "created_at",
             "updated_at",
             "form_fields",
+            "form_rules",
             "approval_policy",
         ]
         read_only_fields = ["version", "created_at", "updated_at"]

@@ -151,7 +151,13 @@ class CatalogueItemViewSet(
     ordering = ["category__position", "name"]
 
     def get_queryset(self):
-        related = ("form_fields", "approval_steps__group", "allowed_departments", "allowed_groups")
+        related = (
+            "form_fields",
+            "form_rules",
+            "approval_steps__group",
+            "allowed_departments",
+            "allowed_groups",
+        )
         if is_it_admin(self.request.user):
             items = CatalogueItem.objects.select_related("category", "service_owner")
         else:
@@ -170,8 +176,9 @@ class CatalogueItemViewSet(
         data = dict(serializer.validated_data)
         form_fields = data.pop("form_fields", None)
         steps = data.pop("approval_steps", None)
+        rules = data.pop("form_rules", None)
         serializer.instance = catalogue_services.item_save(
-            item=item, data=data, form_fields=form_fields, approval_steps=steps
+            item=item, data=data, form_fields=form_fields, approval_steps=steps, form_rules=rules
         )
 
     def perform_create(self, serializer):

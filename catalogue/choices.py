@@ -32,3 +32,24 @@ class ApproverKind(models.TextChoices):
     GROUP = "group", _("Member of a group")
     PERSON_FIELD = "person_field", _("Person chosen in a form field")
     GROUP_OWNER = "group_owner", _("Owner of the directory group chosen in a form field")
+
+
+class ConditionEffect(models.TextChoices):
+    """What a field's condition decides."""
+
+    SHOW = "show", _("shown only when")
+    REQUIRE = "require", _("required only when")
+
+
+class ConditionOperator(models.TextChoices):
+    EQUALS = "equals", _("equals")
+    ONE_OF = "one_of", _("is one of")
+    IS_SET = "is_set", _("is answered")
+
+
+class RuleKind(models.TextChoices):
+    """Rules across several answers of one order form."""
+
+    AFTER = "after", _("date A is after date B")
+    NOT_GREATER = "not_greater", _("A is not greater than B")
+    AT_LEAST_ONE = "at_least_one", _("at least one of the fields is answered")

@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
+from catalogue import conditions
 from catalogue.choices import FieldType
+from catalogue.formats import get_format
 from catalogue.models import CostCentre, Employee
 from catalogue.patterns import PatternValidator
 from itportal.inputs import BoundedDateField
@@ -79,17 +81,32 @@ def register_field_type(field_type: str, builder) -> None:
     FIELD_BUILDERS[field_type] = builder
 
 
+def _help_text(definition) -> str:
+    """The field's help, followed by the expected format's description if it has one."""
+    answer_format = get_format(definition.answer_format)
+    if answer_format is None:
+        return definition.help_text
+    expected = _("Format: %(format)s, %(description)s.") % {
+        "format": answer_format.label,
+        "description": answer_format.description,
+    }
+    return f"{definition.help_text} {expected}" if definition.help_text else expected
+
+
 def _field_for(definition) -> forms.Field:
     """A Django form field for one FormField definition."""
     common = {
         "label": definition.label,
-        "help_text": definition.help_text,
+        "help_text": _help_text(definition),
         "required": definition.required,
     }
     kind = definition.field_type
     if kind in (FieldType.TEXT, FieldType.LONG_TEXT):
         validators = [reject_markup]
-        if definition.pattern:
+        answer_format = get_format(definition.answer_format)
+        if answer_format is not None:
+            validators.append(answer_format.validator())
+        elif definition.pattern:
             validators.append(PatternValidator(definition.pattern))
         return forms.CharField(
             max_length=definition.max_length or DEFAULT_MAX_LENGTH[kind],
@@ -197,8 +214,16 @@ class OrderForm(forms.Form):
         if not item.orderable_for_others:
             del self.fields["beneficiary"]
         self.definitions = list(item.form_fields.all())
+        self.rules = list(item.form_rules.all())
         for definition in self.definitions:
             self.fields[self.FIELD_PREFIX + definition.key] = _field_for(definition)
+        self.conditional = {d.key for d in self.definitions if conditions.has_condition(d)}
+        for key in self.conditional:
+            # Judged in clean() from the other answers, never by the field alone.
+            self.fields[self.FIELD_PREFIX + key].required = False
+        self.field_states = conditions.field_states(self.definitions, {})
+        if not self.is_bound:
+            self._mark_required()
         # The page shows the item's own fields first; errors are listed in the same order.
         self.order_fields(
             [self.FIELD_PREFIX + d.key for d in self.definitions]
@@ -219,6 +244,7 @@ class OrderForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        self._apply_conditions(cleaned)
         if "beneficiary" not in self.fields:
             self._refuse_other_beneficiary()
         beneficiary = cleaned.get("beneficiary") or self.requester_employee
@@ -226,6 +252,50 @@ class OrderForm(forms.Form):
         if beneficiary is not None and not cleaned.get("cost_centre"):
             cleaned["cost_centre"] = beneficiary.effective_cost_centre
         return cleaned
+
+    def _apply_conditions(self, cleaned) -> None:
+        """Hidden fields: answers discarded, errors dropped. Conditionally required fields:
+        required now if their condition holds. Then the rules across fields."""
+        answers = {
+            d.key: _to_json(cleaned.get(self.FIELD_PREFIX + d.key)) for d in self.definitions
+        }
+        self.field_states = states = conditions.field_states(self.definitions, answers)
+        for definition in self.definitions:
+            name = self.FIELD_PREFIX + definition.key
+            state = states[definition.key]
+            if not state.visible:
+                self._errors.pop(name, None)
+                cleaned[name] = None
+            elif (
+                definition.key in self.conditional
+                and state.required
+                and name not in self._errors
+                and self._unanswered(name, cleaned.get(name))
+            ):
+                message = self.fields[name].error_messages["required"]
+                self.add_error(name, ValidationError(message, code="required"))
+        for _rule, key, message in conditions.broken_rules(
+            self.rules, self.definitions, answers, states
+        ):
+            name = self.FIELD_PREFIX + key if key else None
+            if name is None or name not in self._errors:
+                self.add_error(name, ValidationError(message, code="rule"))
+        self._mark_required()
+
+    def _unanswered(self, name, value) -> bool:
+        field = self.fields[name]
+        # A checkbox counts as answered only when ticked (as Django's own required check).
+        return value in field.empty_values or (isinstance(field, forms.BooleanField) and not value)
+
+    def _mark_required(self) -> None:
+        """Show conditional fields as required where their condition holds now."""
+        for key in self.conditional:
+            self.fields[self.FIELD_PREFIX + key].required = self.field_states[key].required
+
+    @property
+    def logic(self) -> dict:
+        """The conditions for the browser (static/js/form-conditions.js)."""
+        return conditions.form_logic(self.definitions, self.add_prefix(self.FIELD_PREFIX))
 
     def _refuse_other_beneficiary(self) -> None:
         """A colleague posted for a self-only item is an error, never silently replaced."""
@@ -246,6 +316,8 @@ class OrderForm(forms.Form):
         """The dynamic answers as JSON-ready values, keyed by field key."""
         return {
             d.key: _to_json(self.cleaned_data.get(self.FIELD_PREFIX + d.key))
+            if self.field_states[d.key].visible
+            else None
             for d in self.definitions
         }
 

@@ -37,8 +37,10 @@ class PatternValidator:
 
     message = _("The answer does not have the required format.")
 
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, message=None):
         self.pattern = pattern
+        if message is not None:
+            self.message = message  # a named format's own words (catalogue.formats)
 
     def __call__(self, value) -> None:
         if pattern_problem(self.pattern) is not None:
@@ -55,4 +57,8 @@ class PatternValidator:
             raise ValidationError(self.message, code="invalid")
 
     def __eq__(self, other):
-        return isinstance(other, PatternValidator) and other.pattern == self.pattern
+        return (
+            isinstance(other, PatternValidator)
+            and other.pattern == self.pattern
+            and str(other.message) == str(self.message)
+        )

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import F
 from django.forms.models import model_to_dict
 
-from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField
+from catalogue import conditions
+from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField, FormRule
 
 ITEM_M2M = ("allowed_departments", "allowed_groups")
 STEP_FIELDS = ("position", "approver_kind", "group", "person_field_key", "label")
@@ -31,6 +32,7 @@ def _state(item: CatalogueItem) -> dict:
     state = model_to_dict(item, exclude=["id", "version", "keywords"])
     state["form_fields"] = [f.snapshot() for f in item.form_fields.all()]
     state["approval_policy"] = [s.snapshot() for s in item.approval_steps.all()]
+    state["form_rules"] = [r.snapshot() for r in item.form_rules.all()]
     return state
 
 
@@ -58,10 +60,11 @@ def item_save(
     data: dict,
     form_fields: list[dict] | None = None,
     approval_steps: list[dict] | None = None,
+    form_rules: list[dict] | None = None,
 ) -> CatalogueItem:
-    """Create or change an item with its order form and approval policy, all or nothing.
+    """Create or change an item with its order form, rules and approval policy, all or nothing.
 
-    ``form_fields`` / ``approval_steps`` replace the existing rows when given.
+    ``form_fields`` / ``approval_steps`` / ``form_rules`` replace the existing rows when given.
     """
     created = item is None
     item = item or CatalogueItem()
@@ -88,6 +91,17 @@ def item_save(
         errors.update(
             _replace_rows(
                 item, ApprovalPolicyStep, "approval_steps", approval_steps, "approval_policy"
+            )
+        )
+    if form_rules is not None and not errors:
+        errors.update(_replace_rows(item, FormRule, "form_rules", form_rules, "form_rules"))
+    if not errors and (form_fields is not None or form_rules is not None):
+        # Conditions and rules name other fields: checked once all rows are in place, in
+        # the order given (ids), so an error's index is the row's index in the request.
+        errors.update(
+            conditions.definition_problems(
+                list(FormField.objects.filter(item=item).order_by("id")),
+                list(FormRule.objects.filter(item=item).order_by("id")),
             )
         )
     if errors:

@@ -82,6 +82,21 @@ FORM_FIELD_FIELDS = (
     Money("max_value"),
     Plain("max_length"),
     # directory_base: a DN, exported as a placeholder (services).
+    # Optional in the schema (added in 1.x): named formats and conditions.
+    Plain("answer_format"),
+    Plain("condition_effect"),
+    Plain("condition_field"),
+    Plain("condition_operator"),
+    Plain("condition_value"),
+)
+
+FORM_RULE_FIELDS = (
+    Plain("position"),
+    Plain("kind"),
+    Plain("first_field"),
+    Plain("second_field"),
+    Plain("more_fields"),
+    Plain("message"),
 )
 
 APPROVAL_STEP_FIELDS = (

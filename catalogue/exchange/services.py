@@ -29,6 +29,7 @@ from catalogue.models import (
     Category,
     Department,
     FormField,
+    FormRule,
 )
 
 SKIP, UPDATE, RENAME = "skip", "update", "rename"
@@ -82,7 +83,13 @@ def catalogue_export(*, category_slugs=(), item_slugs=()) -> dict:
     Deterministic: the same catalogue gives the same document (ordered by slug, position
     and key; placeholder names derived from the local values).
     """
-    related = ["allowed_departments", "allowed_groups", "form_fields", "approval_steps__group"]
+    related = [
+        "allowed_departments",
+        "allowed_groups",
+        "form_fields",
+        "form_rules",
+        "approval_steps__group",
+    ]
     if hooks.provisioning() is not None:
         related.append("provisioning_actions")
     items = CatalogueItem.objects.select_related("category", "service_owner").prefetch_related(
@@ -127,6 +134,10 @@ def catalogue_export(*, category_slugs=(), item_slugs=()) -> dict:
                 else "",
             }
             for field in sorted(item.form_fields.all(), key=lambda x: (x.position, x.key))
+        ]
+        data["form_rules"] = [
+            f.dump(rule, f.FORM_RULE_FIELDS)
+            for rule in sorted(item.form_rules.all(), key=lambda r: (r.position, r.pk))
         ]
         data["approval_steps"] = [
             {
@@ -371,6 +382,7 @@ def _apply(document, resolved, on_conflict, report: ImportReport) -> None:
         if updating:
             report.items_updated.append(data["slug"])
             item.form_fields.all().delete()
+            item.form_rules.all().delete()
             item.approval_steps.all().delete()
             if registered is not None:
                 item.provisioning_actions.all().delete()
@@ -403,6 +415,10 @@ def _apply(document, resolved, on_conflict, report: ImportReport) -> None:
             _clean(form_field, f"{at}.form_fields[{j}]")
             form_field.save()
             report.form_fields += 1
+        for j, rule_data in enumerate(data.get("form_rules", [])):
+            rule = FormRule(item=item, **f.load(rule_data, f.FORM_RULE_FIELDS))
+            _clean(rule, f"{at}.form_rules[{j}]")
+            rule.save()
         for j, step_data in enumerate(data["approval_steps"]):
             step = ApprovalPolicyStep(
                 item=item,

@@ -14,9 +14,13 @@ from pathlib import Path
 from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 
+from catalogue import conditions
 from catalogue.choices import ApproverKind, FieldType
 from catalogue.exchange import FORMAT_VERSION
+from catalogue.exchange import fields as exchange_fields
 from catalogue.exchange import placeholders as ph
+from catalogue.formats import FORMATS
+from catalogue.models import FormField, FormRule
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / f"catalogue-exchange-{FORMAT_VERSION}.json"
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -229,6 +233,26 @@ def semantic_problems(document: dict) -> list[Problem]:
             use(base_at, field["directory_base"], (ph.DIRECTORY_BASE,))
             if field["field_type"] == FieldType.DIRECTORY_GROUP and not field["directory_base"]:
                 add(base_at, _("directory-group fields need a directory base"))
+
+        for j, field in enumerate(fields):
+            name = field.get("answer_format") or ""
+            if name and name not in FORMATS:
+                add(
+                    f"{at}.form_fields[{j}].answer_format",
+                    _("unknown format “%(name)s”; known formats: %(known)s")
+                    % {"name": name, "known": ", ".join(FORMATS)},
+                )
+        # Conditions and rules must name fields of this item's form, in no circle.
+        definitions = [
+            FormField(**exchange_fields.load(x, exchange_fields.FORM_FIELD_FIELDS)) for x in fields
+        ]
+        rules = [
+            FormRule(**exchange_fields.load(x, exchange_fields.FORM_RULE_FIELDS))
+            for x in item.get("form_rules", [])
+        ]
+        for where, messages in conditions.definition_problems(definitions, rules).items():
+            for message in messages:
+                add(f"{at}.{where}", message)
 
         steps = item["approval_steps"]
         for position in sorted(_duplicates(s["position"] for s in steps)):

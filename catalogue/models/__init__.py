@@ -1,4 +1,4 @@
-from .items import ApprovalPolicyStep, CatalogueItem, Category, FormField
+from .items import ApprovalPolicyStep, CatalogueItem, Category, FormField, FormRule
 from .organisation import CostCentre, Department, Employee
 
 __all__ = [
@@ -9,4 +9,5 @@ __all__ = [
     "Department",
     "Employee",
     "FormField",
+    "FormRule",
 ]

@@ -10,7 +10,16 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
+from catalogue.choices import (
+    ApproverKind,
+    Audience,
+    ConditionEffect,
+    ConditionOperator,
+    FieldType,
+    FulfilmentKind,
+    RuleKind,
+)
+from catalogue.formats import format_choices, get_format
 from catalogue.patterns import pattern_problem
 from catalogue.search import folded
 
@@ -280,11 +289,20 @@ class FormField(models.Model):
     choices = models.TextField(
         _("choices"), blank=True, help_text=_("For choice fields: one option per line.")
     )
+    answer_format = models.CharField(
+        _("format"),
+        max_length=30,
+        blank=True,
+        choices=format_choices,
+        help_text=_("For text fields: the form the answer must have, e.g. a room number."),
+    )
     pattern = models.CharField(
         _("pattern"),
         max_length=200,
         blank=True,
-        help_text=_("Regular expression the whole answer must match (text fields)."),
+        help_text=_(
+            "For experts, instead of a format: a regular expression the whole answer must match."
+        ),
     )
     min_value = models.DecimalField(
         _("minimum"), max_digits=12, decimal_places=2, null=True, blank=True
@@ -302,6 +320,28 @@ class FormField(models.Model):
             "ou=fileshares,ou=groups,dc=musterstadt,dc=example."
         ),
     )
+    # A condition on another answer of the same form (catalogue.conditions evaluates it).
+    condition_effect = models.CharField(
+        _("condition"),
+        max_length=10,
+        blank=True,
+        choices=ConditionEffect,
+        help_text=_("Empty: the field is always shown."),
+    )
+    condition_field = models.CharField(
+        _("depends on field"), max_length=50, blank=True, help_text=_("Key of the other field.")
+    )
+    condition_operator = models.CharField(
+        _("comparison"), max_length=10, blank=True, choices=ConditionOperator
+    )
+    condition_value = models.TextField(
+        _("value"),
+        blank=True,
+        max_length=2000,
+        help_text=_('One value per line; for yes/no fields "yes" or "no".'),
+    )
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["position", "id"]
@@ -329,6 +369,26 @@ class FormField(models.Model):
             and not self.choice_list
         ):
             errors["choices"] = _("Choice fields need at least one option.")
+        if self.answer_format and get_format(self.answer_format) is None:
+            errors["answer_format"] = _("Unknown format.")
+        if (self.answer_format or self.pattern) and self.field_type not in (
+            FieldType.TEXT,
+            FieldType.LONG_TEXT,
+        ):
+            errors["answer_format" if self.answer_format else "pattern"] = _(
+                "Only text fields have a format."
+            )
+        if self.answer_format and self.pattern:
+            errors["pattern"] = _("Choose a format or enter a pattern, not both.")
+        if self.condition_effect:
+            if not self.condition_field:
+                errors["condition_field"] = _("Name the field the condition depends on.")
+            if not self.condition_operator:
+                errors["condition_operator"] = _("Choose how the answer is compared.")
+            elif self.condition_operator != ConditionOperator.IS_SET and not any(
+                line.strip() for line in self.condition_value.splitlines()
+            ):
+                errors["condition_value"] = _("Enter the value to compare with.")
         if self.pattern:
             problem = pattern_problem(self.pattern)
             if problem is not None:
@@ -352,7 +412,12 @@ class FormField(models.Model):
             "field_type": self.field_type,
             "required": self.required,
             "choices": self.choice_list,
+            "answer_format": self.answer_format,
             "pattern": self.pattern,
+            "condition_effect": self.condition_effect,
+            "condition_field": self.condition_field,
+            "condition_operator": self.condition_operator,
+            "condition_value": self.condition_value,
             "min_value": None if self.min_value is None else str(self.min_value),
             "max_value": None if self.max_value is None else str(self.max_value),
             "max_length": self.max_length,
@@ -392,6 +457,8 @@ class ApprovalPolicyStep(models.Model):
     label = models.CharField(
         _("label"), max_length=200, blank=True, help_text=_("e.g. 'IT security' or 'Data owner'.")
     )
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["position", "id"]
@@ -440,4 +507,49 @@ class ApprovalPolicyStep(models.Model):
             "person_field_key": self.person_field_key,
             # Raw label: the page shows the approver kind in the reader's language if empty.
             "label": self.label,
+        }
+
+
+class FormRule(models.Model):
+    """A rule across answers of an item's order form, e.g. the end date after the start date."""
+
+    item = models.ForeignKey(
+        CatalogueItem, verbose_name=_("item"), on_delete=models.CASCADE, related_name="form_rules"
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    kind = models.CharField(_("rule"), max_length=20, choices=RuleKind)
+    first_field = models.CharField(_("field A"), max_length=50, help_text=_("Key of a field."))
+    second_field = models.CharField(
+        _("field B"), max_length=50, blank=True, help_text=_("Key of a field.")
+    )
+    more_fields = models.TextField(
+        _("further fields"),
+        blank=True,
+        max_length=2000,
+        help_text=_('For "at least one of": further keys, one per line.'),
+    )
+    message = models.CharField(
+        _("error message"),
+        max_length=300,
+        blank=True,
+        help_text=_("Shown when the rule is broken; empty for the standard message."),
+    )
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("form rule")
+        verbose_name_plural = _("form rules")
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    def snapshot(self) -> dict:
+        return {
+            "kind": self.kind,
+            "first_field": self.first_field,
+            "second_field": self.second_field,
+            "more_fields": self.more_fields,
+            "message": self.message,
         }
