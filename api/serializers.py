@@ -225,6 +225,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
             "grants_access",
             "is_active",
             "valid_until_field",
+            "sla_target_days",
             "version",
             "created_at",
             "updated_at",

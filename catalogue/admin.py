@@ -1,12 +1,14 @@
 """Catalogue management for IT admins: items, their forms and approval policies, without code."""
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
+from catalogue import conditions
 from catalogue.models import (
     ApprovalPolicyStep,
     CatalogueItem,
@@ -15,12 +17,29 @@ from catalogue.models import (
     Department,
     Employee,
     FormField,
+    FormRule,
 )
-from itportal.admin import BoundedInlineMixin
+from itportal.admin import BoundedInlineFormSet, BoundedInlineMixin
+
+
+class FormFieldFormSet(BoundedInlineFormSet):
+    def clean(self):
+        super().clean()
+        # Conditions name other fields of the same form: checked across the rows, as the
+        # portal's editor and the API do (catalogue.conditions).
+        kept = [
+            form.instance
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        problems = conditions.definition_problems(kept, [])
+        if problems:
+            raise ValidationError([m for messages in problems.values() for m in messages])
 
 
 class FormFieldInline(BoundedInlineMixin, admin.StackedInline):
     model = FormField
+    formset = FormFieldFormSet
     extra = 0
     max_num = 100
     fields = (
@@ -28,10 +47,18 @@ class FormFieldInline(BoundedInlineMixin, admin.StackedInline):
         ("required", "position"),
         "help_text",
         "choices",
-        ("pattern", "max_length"),
+        ("answer_format", "pattern", "max_length"),
         ("min_value", "max_value"),
         "directory_base",
+        ("condition_effect", "condition_field", "condition_operator", "condition_value"),
     )
+
+
+class FormRuleInline(BoundedInlineMixin, admin.TabularInline):
+    model = FormRule
+    extra = 0
+    max_num = 50
+    fields = ("position", "kind", "first_field", "second_field", "more_fields", "message")
 
 
 class ApprovalPolicyStepInline(BoundedInlineMixin, admin.TabularInline):
@@ -65,7 +92,7 @@ class CatalogueItemAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("version", "created_at", "updated_at")
     filter_horizontal = ("allowed_departments", "allowed_groups")
-    inlines = [FormFieldInline, ApprovalPolicyStepInline]
+    inlines = [FormFieldInline, FormRuleInline, ApprovalPolicyStepInline]
     list_select_related = ("category",)
     fieldsets = (
         (None, {"fields": ("name", "slug", "category", "summary", "description", "keywords")}),
@@ -73,6 +100,7 @@ class CatalogueItemAdmin(admin.ModelAdmin):
             "fields": (
                 "service_owner", "fulfilment_kind", "grants_access", "independent_fulfilment",
                 "price_once", "price_monthly",
+                "sla_target_days",
             ),
         }),
         (_("Licence pool"), {

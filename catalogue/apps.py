@@ -12,5 +12,7 @@ class CatalogueConfig(AppConfig):
         from itportal.roles import ensure_role_groups
 
         # After every migrate (and every test-database flush) the role groups exist with
-        # their permissions; auth's own post_migrate handler has created those by then.
-        post_migrate.connect(ensure_role_groups, sender=self)
+        # their permissions. Run after each app's migrations, not only the catalogue's: the
+        # role also holds permissions of apps listed later (api, provisioning), which auth's
+        # own post_migrate handler creates only when their turn comes.
+        post_migrate.connect(ensure_role_groups, dispatch_uid="itportal_role_groups")

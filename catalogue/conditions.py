@@ -279,6 +279,21 @@ def definition_problems(definitions, rules) -> dict[str, list[str]]:
     return problems
 
 
+def describe(definition, labels: dict[str, str]) -> str:
+    """The condition in words, for the editor's preview."""
+    other = labels.get(definition.condition_field, definition.condition_field)
+    values = ", ".join(f"„{v}“" for v in condition_values(definition))
+    if definition.condition_operator == ConditionOperator.IS_SET:
+        test = _("“%(field)s” is answered") % {"field": other}
+    elif definition.condition_operator == ConditionOperator.ONE_OF:
+        test = _("“%(field)s” is one of %(values)s") % {"field": other, "values": values}
+    else:
+        test = _("“%(field)s” is %(values)s") % {"field": other, "values": values}
+    if definition.condition_effect == ConditionEffect.SHOW:
+        return _("Shown only when %(test)s.") % {"test": test}
+    return _("Required only when %(test)s.") % {"test": test}
+
+
 # --- the browser's copy -------------------------------------------------------------------
 
 

@@ -206,15 +206,17 @@ class OrderForm(forms.Form):
         validators=[reject_markup],
     )
 
-    def __init__(self, *args, item, requester_employee, **kwargs):
+    def __init__(self, *args, item, requester_employee, definitions=None, rules=None, **kwargs):
+        """``definitions`` / ``rules``: unsaved ones instead of the item's (the editor's
+        preview of a form being built)."""
         super().__init__(*args, **kwargs)
         self.item = item
         self.requester_employee = requester_employee
         self.fields["item_version"].initial = item.version
         if not item.orderable_for_others:
             del self.fields["beneficiary"]
-        self.definitions = list(item.form_fields.all())
-        self.rules = list(item.form_rules.all())
+        self.definitions = list(item.form_fields.all()) if definitions is None else definitions
+        self.rules = list(item.form_rules.all()) if rules is None else rules
         for definition in self.definitions:
             self.fields[self.FIELD_PREFIX + definition.key] = _field_for(definition)
         self.conditional = {d.key for d in self.definitions if conditions.has_condition(d)}

@@ -114,3 +114,10 @@ def employees_search(query: str, *, limit: int = 20) -> QuerySet[Employee]:
             | Q(personnel_number__istartswith=word)
         )
     return qs.order_by("user__last_name", "user__first_name")[:limit]
+
+
+def items_for_editor():
+    """Every item, retired ones too, for the catalogue editor's list (one query)."""
+    return CatalogueItem.objects.select_related("category").order_by(
+        "category__position", "category__name", "name"
+    )

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from catalogue import history_views, views
+from catalogue.editor import views as editor_views
 
 app_name = "catalogue"
 
@@ -17,6 +18,14 @@ urlpatterns = [
         "katalog/leistung/<int:pk>/verlauf/<int:history_id>/",
         history_views.ItemVersionView.as_view(),
         name="item_version",
+    ),
+    path("katalog/verwaltung/", editor_views.ItemListView.as_view(), name="editor_list"),
+    path("katalog/verwaltung/neu/", editor_views.ItemEditView.as_view(), name="editor_create"),
+    path("katalog/verwaltung/<int:pk>/", editor_views.ItemEditView.as_view(), name="editor_edit"),
+    path(
+        "katalog/verwaltung/vorschau/",
+        editor_views.ItemPreviewView.as_view(),
+        name="editor_preview",
     ),
     path("personen/suche/", views.PeopleSearchView.as_view(), name="people_search"),
     path("katalog/austausch/", include("catalogue.exchange.urls")),

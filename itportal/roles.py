@@ -46,6 +46,7 @@ IT_ADMIN_PERMISSIONS = {
             "category",
             "catalogueitem",
             "formfield",
+            "formrule",
             "approvalpolicystep",
             "costcentre",
             "department",
@@ -56,6 +57,20 @@ IT_ADMIN_PERMISSIONS = {
     "auth": ["view_user"],
     # Segregation-of-duties rules: which services one person must not hold together.
     "governance": [f"{action}_sodrule" for action in ("add", "change", "delete", "view")],
+    # README "The directory": provisioning actions inline on the item (and the editor's
+    # page), the jobs, entitlements, sync runs with their drift findings, and the memberships
+    # given by hand (delete one to let the portal remove the member with the last grant).
+    "provisioning": [
+        *(f"{a}_provisioningaction" for a in ("add", "change", "delete", "view")),
+        "view_provisioningjob",
+        "view_entitlement",
+        "view_syncrun",
+        "view_driftfinding",
+        "view_manualmembership",
+        "delete_manualmembership",
+    ],
+    # The requests and their audit trail, read-only (IT admins see every request).
+    "requests_app": ["view_servicerequest", "view_requestevent"],
     # API tokens: list everybody's and revoke them (keys are never stored, so never shown).
     "api": ["view_apitoken", "change_apitoken"],
 }

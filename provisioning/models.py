@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
+from simple_history.models import HistoricalRecords
 
 from itportal.fsm import ConcurrentStateMixin
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
@@ -46,6 +47,8 @@ class ProvisioningAction(models.Model):
         blank=True,
         help_text=_("For account actions: one 'attribute = template' per line."),
     )
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["item", "position", "id"]

@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalogue.choices import FulfilmentKind
+from catalogue.models import CatalogueItem
 from itportal.exceptions import ActionConflict
 from provisioning import templating
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
@@ -455,3 +457,31 @@ def may_revoke(entitlement: Entitlement, user) -> bool:
         or holder.user_id == user.pk
         or (holder.manager is not None and holder.manager.user_id == user.pk)
     )
+
+
+# --- the catalogue editor ------------------------------------------------------------------
+
+
+@transaction.atomic
+def item_actions_save(*, item, actions: list[dict]) -> None:
+    """Replace the item's provisioning actions, all or nothing; a change makes a new version
+    of the item (orders keep the one they were placed on). Errors keyed ``actions[i].field``."""
+    item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
+    before = [(a.kind, a.target, a.attributes) for a in item.provisioning_actions.all()]
+    item.provisioning_actions.all().delete()
+    errors: dict[str, list[str]] = {}
+    for index, values in enumerate(actions):
+        action = ProvisioningAction(item=item, **values)
+        try:
+            action.full_clean()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                suffix = "" if field == "__all__" else f".{field}"
+                errors[f"actions[{index}]{suffix}"] = messages
+        else:
+            action.save()
+    if errors:
+        raise ValidationError(errors)
+    after = [(a["kind"], a["target"], a["attributes"]) for a in actions]
+    if after != before:
+        CatalogueItem.objects.filter(pk=item.pk).update(version=F("version") + 1)

@@ -779,3 +779,34 @@ def test_outbox_page_has_no_serious_wcag_violations(live_server, portal, outbox_
     page.goto(f"{base}/postausgang/")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 320, f"/postausgang/: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_catalogue_editor_pages_have_no_serious_wcag_violations(live_server, portal, page, lang):
+    """The editor as an IT admin who is not superuser: list, item with its form builder and
+    preview, a failed save, a new item, the provisioning actions with a dry run."""
+    base = live_server.url
+    audit = Audit(lang)
+    log_in(page, base, portal.org.admin.user.username)
+    if lang != "de":
+        switch_language(page, lang)
+    page.goto(f"{base}/katalog/verwaltung/")
+    audit.check(page, "editor-list")
+    page.locator("main table a", has_text="Notebook").first.click()
+    page.wait_for_load_state()
+    assert "/katalog/verwaltung/" in page.url
+    edit_url = page.url
+    audit.check(page, "editor-item")
+    page.fill("#id_name", "")
+    submit(page, "main form.editor-form button.primary")
+    assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
+    audit.check(page, "editor-item-errors")
+    page.goto(f"{base}/katalog/verwaltung/neu/")
+    audit.check(page, "editor-new")
+    page.goto(edit_url)
+    page.locator("main a", has_text="Provision").first.click()
+    page.wait_for_load_state()
+    submit(page, "main button[name=dry_run]")
+    assert page.locator(".dry-run-result").count() == 1
+    audit.check(page, "editor-actions-dry-run")
+    audit.assert_clean()

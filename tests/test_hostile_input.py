@@ -61,6 +61,8 @@ UNREACHED = {
     "accounts/login/": "logged-in users are sent on; login input is tests/test_pages.py's",
     "accounts/logout/": "would end the crawling session",
     "katalog/austausch/schema/1.0.json": "a static document",
+    "katalog/verwaltung/vorschau/": "the editor's script posts the editor's form there (tested "
+    "at the editor's own route and in tests/test_catalogue_editor.py)",
 }
 # Query parameters every page is tried with, besides its own GET forms' fields.
 GENERIC_PARAMS = ["page", "per_page", "sort", "q", "next", "o", "p", "_changelist_filters"]

@@ -67,6 +67,7 @@ ITEM_FIELDS = (
     Plain("keywords"),
     Plain("independent_fulfilment"),
     Plain("grants_access"),
+    Plain("sla_target_days"),
 )
 
 FORM_FIELD_FIELDS = (

@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -177,6 +177,15 @@ class CatalogueItem(models.Model):
         help_text=_(
             "IT controlling is warned when fewer licences than this are free; empty means "
             "a tenth of the pool, rounded up."
+        ),
+    )
+    sla_target_days = models.PositiveSmallIntegerField(
+        _("SLA target (working days)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text=_(
+            "Working days from approval to fulfilment that IT promises; empty for no target."
         ),
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)

@@ -121,6 +121,8 @@
 
   function start() {
     document.querySelectorAll("form[data-form-logic]").forEach(function (form) {
+      if (form.hasAttribute("data-logic-ready")) { return; }
+      form.setAttribute("data-logic-ready", "");
       var source = document.getElementById(form.getAttribute("data-form-logic"));
       if (!source) { return; }
       var logic = JSON.parse(source.textContent);
@@ -130,6 +132,8 @@
       update();
     });
   }
+  // The catalogue editor swaps in a new preview form (static/js/editor.js).
+  document.addEventListener("itportal:content-swapped", start);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
   } else {
