@@ -186,6 +186,16 @@ def test_a_three_year_old_closed_request_is_anonymised(history):
     assert RequestEvent.objects.filter(request=history.open, actor=org.bob.user).exists()
 
 
+def test_the_request_page_says_it_was_anonymised(client, history):
+    retention.retention_apply()
+    client.force_login(history.org.admin.user)
+    page = client.get(f"/antraege/{history.old.pk}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Anonymised on" in text and "A 1.23" not in text
+    assert "Anonymised on" not in client.get(f"/antraege/{history.recent.pk}/").content.decode()
+
+
 def test_rerun_is_a_no_op_and_dry_run_changes_nothing(history):
     due = retention.retention_due()
     assert due["requests"] == 2
