@@ -72,7 +72,8 @@ class RequestEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     # by time (the model's order) meant sorting millions of rows for each page.
     ordering = ("-id",)
     list_filter = ("kind",)
-    list_select_related = ("actor",)
+    # The request column names the request: in the same query, not one query per row.
+    list_select_related = ("actor", "request")
 
     def has_add_permission(self, request):
         return False

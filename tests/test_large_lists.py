@@ -8,6 +8,7 @@ it would rightly scan the table); what they check is that the query lets it.
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from api.pagination import LimitOffsetPagination
 from itportal.inputs import BoundedPaginator
@@ -113,3 +114,17 @@ def test_entitlements_read_an_index_in_their_order(org, manual_item, place_order
     text = plan(mine.order_by("-granted_at", "-id")[:25])
     assert "entitlement_holder_granted_idx" in text or "entitlement_granted_idx" in text
     assert "Sort" not in text.replace("Sort Key", "")
+
+
+def test_the_admin_audit_list_runs_no_query_per_row(client, org, manual_item, place_order):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    url = "/admin/requests_app/requestevent/"
+    place_order(manual_item, org.alice.user)
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for _ in range(4):
+        place_order(manual_item, org.alice.user)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few)
