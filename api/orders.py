@@ -79,3 +79,48 @@ def order_form_errors(form: OrderForm) -> dict[str, list[str]]:
             name = "non_field_errors"
         result[name] = list(errors)
     return result
+
+
+def bundle_form_data(body: dict, entries_by_slug: dict) -> tuple[MultiValueDict, set, dict]:
+    """The bundle page's form data from an API body: the shared fields once, each chosen
+    item's answers under its entry's prefix; with the chosen entry ids and the type errors."""
+    data = MultiValueDict()
+    chosen: set[int] = set()
+    errors: dict[str, list[str]] = {}
+    shared = {name: body.get(name) for name in ("beneficiary", "cost_centre", "justification")}
+    for choice in body["items"]:
+        slug = choice["item"]
+        entry = entries_by_slug.get(slug)
+        if entry is None:
+            errors[f"items.{slug}"] = [_("The bundle has no such item.")]
+            continue
+        chosen.add(entry.pk)
+        item_body = {
+            **shared,
+            "item_version": choice["item_version"],
+            "answers": choice.get("answers"),
+        }
+        item_data, item_errors = order_form_data(item_body, entry.item)
+        for name, values in item_data.lists():
+            data.setlist(name if name in shared else f"e{entry.pk}-{name}", values)
+        errors.update({f"items.{slug}.{name}": messages for name, messages in item_errors.items()})
+    return data, chosen, errors
+
+
+def bundle_line_errors(lines, slug_of: dict) -> dict[str, list[str]]:
+    """Errors of the checked bundle lines under the API's names (``items.<slug>.…``); the
+    shared fields' errors once under their own names."""
+    errors: dict[str, list[str]] = {}
+    for line in lines:
+        if not line.errors:
+            continue
+        slug = slug_of[line.key]
+        if line.closed or line.form.is_valid():
+            errors[f"items.{slug}"] = list(line.errors)
+            continue
+        for name, messages in order_form_errors(line.form).items():
+            if name in ("beneficiary", "cost_centre", "justification"):
+                errors.setdefault(name, messages)
+            else:
+                errors[f"items.{slug}.{name}"] = messages
+    return errors

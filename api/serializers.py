@@ -568,3 +568,80 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
         read_only_fields = fields
+
+
+# --- bundles ----------------------------------------------------------------------------
+
+
+class BundleEntrySerializer(serializers.Serializer):
+    item = serializers.CharField(source="item.slug", read_only=True)
+    name = serializers.CharField(source="item.name", read_only=True)
+    item_version = serializers.IntegerField(source="item.version", read_only=True)
+    selected = serializers.BooleanField(
+        read_only=True, help_text=_("Chosen by default; the others are optional.")
+    )
+    orderable = serializers.BooleanField(
+        read_only=True, help_text=_("Whether you may order this item.")
+    )
+
+
+class BundleSerializer(serializers.Serializer):
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    items = BundleEntrySerializer(source="entry_list", many=True, read_only=True)
+
+
+class BundleOrderItemSerializer(StrictSerializer):
+    item = serializers.SlugField(max_length=100, help_text=_("Slug of an item of the bundle."))
+    item_version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text=_("The item version the answers were written for (from the bundle)."),
+    )
+    answers = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text=_("Answers keyed by the form field's key, as when ordering the item alone."),
+    )
+
+
+class BundleOrderSerializer(StrictSerializer):
+    beneficiary = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=_("Personnel number of the colleague to order for; empty for yourself."),
+    )
+    cost_centre = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text=_("Id of the cost centre to charge; empty for the beneficiary's."),
+    )
+    justification = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    items = BundleOrderItemSerializer(
+        many=True,
+        help_text=_("The chosen items of the bundle with their answers; the others are left out."),
+    )
+
+    def validate_items(self, value):
+        if not value:
+            raise serializers.ValidationError(_("Choose at least one item of the bundle."))
+        if len(value) > 50:
+            raise serializers.ValidationError(_("A bundle order has at most 50 items."))
+        slugs = [entry["item"] for entry in value]
+        if len(set(slugs)) != len(slugs):
+            raise serializers.ValidationError(_("Each item can be chosen only once."))
+        return value
+
+
+class SubmissionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    bundle = serializers.CharField(
+        source="bundle.slug", read_only=True, allow_null=True, default=None
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+    requests = RequestSerializer(source="request_list", many=True, read_only=True)

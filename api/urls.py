@@ -11,6 +11,7 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("categories", views.CategoryViewSet, basename="category")
 router.register("items", views.CatalogueItemViewSet, basename="item")
+router.register("bundles", views.BundleViewSet, basename="bundle")
 router.register("cost-centres", views.CostCentreViewSet, basename="costcentre")
 router.register("requests", views.RequestViewSet, basename="request")
 router.register("approvals", views.ApprovalViewSet, basename="approval")

@@ -28,17 +28,23 @@ from api import selectors as token_selectors
 from api import serializers as s
 from api import services as token_services
 from api.models import ApiToken
-from api.orders import order_form_data, order_form_errors
+from api.orders import (
+    bundle_form_data,
+    bundle_line_errors,
+    order_form_data,
+    order_form_errors,
+)
 from api.permissions import IsItAdmin, ItAdminWrites
 from catalogue import selectors as catalogue_selectors
 from catalogue import services as catalogue_services
 from catalogue.forms import OrderForm
-from catalogue.models import CatalogueItem, Category, CostCentre
+from catalogue.models import Bundle, CatalogueItem, Category, CostCentre
 from itportal.roles import is_it_admin
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.filtersets import EntitlementFilterSet, JobFilterSet
 from provisioning.models import Entitlement, ProvisioningJob
+from requests_app import cart
 from requests_app import selectors as request_selectors
 from requests_app import services as request_services
 from requests_app.choices import RequestState
@@ -186,6 +192,90 @@ class CatalogueItemViewSet(
 
     def perform_update(self, serializer):
         self._save(serializer, serializer.instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Bundles: items ordered together in one go", tags=["catalogue"]),
+    retrieve=extend_schema(summary="One bundle with its items", tags=["catalogue"]),
+)
+class BundleViewSet(viewsets.ReadOnlyModelViewSet):
+    """Active bundles, each item marked whether you may order it; ordering one creates a
+    joint order with one request per chosen item, validated as the bundle's page does."""
+
+    serializer_class = s.BundleSerializer
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    queryset = Bundle.objects.none()  # model for the schema; get_queryset decides
+    ordering = ["position", "name"]
+    ordering_fields = ["position", "name", "slug"]
+
+    def get_queryset(self):
+        return catalogue_selectors.bundles_active()
+
+    def _with_entries(self, bundles):
+        bundles = list(bundles)
+        entries = [entry for bundle in bundles for entry in bundle.entries.all()]
+        orderable = catalogue_selectors.orderable_item_ids(
+            _employee(self.request.user), {entry.item_id for entry in entries}
+        )
+        for bundle in bundles:
+            bundle.entry_list = list(bundle.entries.all())
+            for entry in bundle.entry_list:
+                entry.orderable = entry.item_id in orderable
+        return bundles
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        data = self.get_serializer(self._with_entries(page), many=True).data
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request, *args, **kwargs):
+        bundle = self._with_entries([self.get_object()])[0]
+        return Response(self.get_serializer(bundle).data)
+
+    @extend_schema(
+        summary="Order a bundle: the chosen items in one submission",
+        description=(
+            "One request per chosen item, all or none. Errors name `items.<slug>` (not in the "
+            "bundle, not open to you), `items.<slug>.answers.<key>`, "
+            "`items.<slug>.item_version`, `beneficiary` or `cost_centre`."
+        ),
+        request=s.BundleOrderSerializer,
+        responses={
+            201: s.SubmissionSerializer,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(s.ErrorSerializer, description="You are no employee."),
+            404: OpenApiResponse(s.ErrorSerializer, description="No such bundle, or retired."),
+        },
+        tags=["requests"],
+    )
+    @action(detail=True, methods=["post"])
+    def order(self, request, slug=None):
+        employee = _employee(request.user)
+        if employee is None:
+            raise PermissionDenied(_("Only employees can order services."))
+        bundle = catalogue_selectors.active_bundle(slug)
+        body = s.BundleOrderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entries = {entry.item.slug: entry for entry in bundle.entries.all()}
+        data, chosen, errors = bundle_form_data(body.validated_data, entries)
+        if errors:
+            raise ValidationError(errors)
+        slug_of = {entry.pk: item_slug for item_slug, entry in entries.items()}
+        try:
+            lines = cart.bundle_lines_checked(
+                requester_employee=employee, bundle=bundle, chosen=chosen, data=data
+            )
+            errors = bundle_line_errors(lines, slug_of)
+            if errors:
+                raise ValidationError(errors)
+            submission = cart.bundle_order(requester=request.user, bundle=bundle, lines=lines)
+        except cart.CartRefused as exc:
+            named = {f"items.{slug_of[key]}": messages for key, messages in exc.lines.items()}
+            raise ValidationError(named or {"items": [exc.message]}) from exc
+        submission.request_list = list(request_selectors.submission_requests(submission))
+        return Response(s.SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(

@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from catalogue import conditions
 from catalogue.models import (
     ApprovalPolicyStep,
+    Bundle,
+    BundleItem,
     CatalogueItem,
     Category,
     CostCentre,
@@ -133,6 +135,25 @@ class CatalogueItemAdmin(admin.ModelAdmin):
             with transaction.atomic():
                 CatalogueItem.objects.filter(pk=form.instance.pk).update(version=F("version") + 1)
             form.instance.refresh_from_db(fields=["version"])
+
+
+class BundleItemInline(BoundedInlineMixin, admin.TabularInline):
+    model = BundleItem
+    extra = 0
+    max_num = 50
+    fields = ("position", "item", "selected")
+    autocomplete_fields = ("item",)
+
+
+@admin.register(Bundle)
+class BundleAdmin(admin.ModelAdmin):
+    """Bundles such as "Neue Mitarbeiterin / neuer Mitarbeiter": items ordered in one go."""
+
+    list_display = ("name", "slug", "position", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [BundleItemInline]
 
 
 @admin.register(CostCentre)

@@ -8,7 +8,7 @@ from django.db.models.functions import Greatest
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from catalogue.models import CatalogueItem, Category, Employee
+from catalogue.models import Bundle, BundleItem, CatalogueItem, Category, Employee
 from catalogue.search import search_words, tsquery_text
 
 # How alike a search word and a word of an item's name or keywords must be to count as a typo
@@ -120,4 +120,37 @@ def items_for_editor():
     """Every item, retired ones too, for the catalogue editor's list (one query)."""
     return CatalogueItem.objects.select_related("category").order_by(
         "category__position", "category__name", "name"
+    )
+
+
+def bundles_active() -> QuerySet[Bundle]:
+    """Bundles that can be ordered, each with its items in order."""
+    entries = BundleItem.objects.select_related("item").order_by("position", "id")
+    return Bundle.objects.active().prefetch_related(Prefetch("entries", queryset=entries))
+
+
+def active_bundle(slug: str) -> Bundle:
+    """The bundle to order, with its items and their order forms; 404 if unknown or retired."""
+    entries = (
+        BundleItem.objects.select_related("item")
+        .prefetch_related("item__form_fields", "item__form_rules")
+        .order_by("position", "id")
+    )
+    bundle = (
+        Bundle.objects.active()
+        .prefetch_related(Prefetch("entries", queryset=entries))
+        .filter(slug=slug)
+        .first()
+    )
+    if bundle is None:
+        raise Http404(_("This bundle does not exist or has been retired."))
+    return bundle
+
+
+def orderable_item_ids(employee, item_ids) -> set[int]:
+    """Which of ``item_ids`` the employee may order (one query)."""
+    return set(
+        CatalogueItem.objects.orderable_by(employee)
+        .filter(pk__in=list(item_ids))
+        .values_list("pk", flat=True)
     )

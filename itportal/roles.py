@@ -48,6 +48,8 @@ IT_ADMIN_PERMISSIONS = {
             "formfield",
             "formrule",
             "approvalpolicystep",
+            "bundle",
+            "bundleitem",
             "costcentre",
             "department",
             "employee",

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 
+from catalogue import selectors as catalogue_selectors
 from catalogue.forms import OrderForm
 from catalogue.models import CatalogueItem
 from requests_app import notifications, services
@@ -40,18 +42,28 @@ class OrderLine:
     item: CatalogueItem
     form: OrderForm
     errors: list[str] = field(default_factory=list)
+    closed: bool = False  # the item is not open to the orderer (its form was not checked)
 
 
-def form_messages(form: OrderForm) -> list[str]:
-    """The form's errors as sentences, each naming its field, for a message per line."""
+# The fields a bundle's order page asks once for all its items.
+SHARED_FIELDS = ("beneficiary", "cost_centre", "justification")
+
+
+def _named_messages(form: OrderForm) -> list[tuple[str, str]]:
+    """(field name, sentence naming the field) for each of the form's errors."""
     messages = []
     for name, errors in form.errors.items():
         for error in errors:
             if name == "__all__" or name not in form.fields:
-                messages.append(str(error))
+                messages.append((name, str(error)))
             else:
-                messages.append(f"{form.fields[name].label}: {error}")
+                messages.append((name, f"{form.fields[name].label}: {error}"))
     return messages
+
+
+def form_messages(form: OrderForm) -> list[str]:
+    """The form's errors as sentences, each naming its field, for a message per line."""
+    return [message for _name, message in _named_messages(form)]
 
 
 def _exception_messages(exc: Exception) -> list[str]:
@@ -97,7 +109,7 @@ def cart_line_remove(*, owner, line_id: int) -> None:
         raise PermissionDenied(_("This is not a line of your cart."))
 
 
-def submission_place(*, requester, lines: list[OrderLine]) -> Submission:
+def submission_place(*, requester, lines: list[OrderLine], bundle=None) -> Submission:
     """Create one request per valid line, all or none, and one confirmation to the requester.
 
     Raises CartRefused naming the line that the request service refused (the item changed
@@ -106,7 +118,7 @@ def submission_place(*, requester, lines: list[OrderLine]) -> Submission:
     if not lines:
         raise CartRefused(_("There is nothing to order."))
     with transaction.atomic():
-        submission = Submission.objects.create(requester=requester)
+        submission = Submission.objects.create(requester=requester, bundle=bundle)
         for line in lines:
             data = line.form.cleaned_data
             try:
@@ -188,3 +200,57 @@ def cart_submit(*, owner, line_ids: list[int]) -> Submission:
         submission = submission_place(requester=owner, lines=lines)
         CartLine.objects.filter(pk__in=locked).delete()
     return submission
+
+
+def bundle_lines_checked(
+    *, requester_employee, bundle, chosen: set[int], data: QueryDict
+) -> list[OrderLine]:
+    """The chosen items of a bundle, each with its order form validated.
+
+    ``data`` is the posted page: the shared fields once (for whom, cost centre,
+    justification), each item's own answers under the prefix ``e<entry id>``. Every item keeps
+    its own rules (self-only, who may order it). An unknown entry id is refused.
+    """
+    entries = {entry.pk: entry for entry in bundle.entries.all()}
+    unknown = chosen - set(entries)
+    if unknown:
+        raise CartRefused(_("The bundle has no such item."))
+    if not chosen:
+        raise CartRefused(_("Choose at least one item of the bundle."))
+    orderable = catalogue_selectors.orderable_item_ids(
+        requester_employee, [entries[pk].item_id for pk in chosen]
+    )
+    lines = []
+    for pk, entry in entries.items():
+        if pk not in chosen:
+            continue
+        form = bundle_entry_form(entry, requester_employee, data)
+        line = OrderLine(key=pk, item=entry.item, form=form)
+        if entry.item_id not in orderable:
+            line.closed = True
+            line.errors.append(_("This service is not available to you."))
+        elif not form.is_valid():
+            shared = {form.add_prefix(name) for name in SHARED_FIELDS} | set(SHARED_FIELDS)
+            line.errors.extend(
+                message for name, message in _named_messages(form) if name not in shared
+            )
+        lines.append(line)
+    return lines
+
+
+def bundle_entry_form(entry, requester_employee, data: QueryDict | None = None) -> OrderForm:
+    """One bundle item's order form; the shared answers of the page are copied into it."""
+    prefix = f"e{entry.pk}"
+    if data is not None:
+        data = data.copy()
+        for name in SHARED_FIELDS:
+            data.setlist(f"{prefix}-{name}", data.getlist(name))
+    return OrderForm(data, item=entry.item, requester_employee=requester_employee, prefix=prefix)
+
+
+def bundle_order(*, requester, bundle, lines: list[OrderLine]) -> Submission:
+    """Order the chosen items of a bundle in one submission; all or nothing."""
+    errors = {line.key: line.errors for line in lines if line.errors}
+    if errors:
+        raise CartRefused(_("Nothing was ordered: please correct the marked items."), errors)
+    return submission_place(requester=requester, lines=lines, bundle=bundle)

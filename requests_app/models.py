@@ -43,6 +43,15 @@ class Submission(models.Model):
         related_name="submissions",
     )
     created_at = models.DateTimeField(_("submitted"), default=timezone.now)
+    bundle = models.ForeignKey(
+        "catalogue.Bundle",
+        verbose_name=_("bundle"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="submissions",
+        help_text=_("The bundle ordered, if the requests came from one."),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

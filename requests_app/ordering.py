@@ -3,6 +3,9 @@
 Ordering lives with the requests (it creates them); the catalogue only describes items.
 """
 
+import copy
+
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -188,3 +191,102 @@ class SubmissionView(View):
             "requests": list(selectors.submission_requests(submission)),
         }
         return render(request, "requests/submission.html", context)
+
+
+# --- bundles -----------------------------------------------------------------------------
+
+
+class BundleListView(View):
+    """The bundles an employee can order in one go (e.g. for a new colleague)."""
+
+    def get(self, request):
+        bundles = list(catalogue_selectors.bundles_active())
+        return render(request, "requests/bundles.html", {"bundles": bundles})
+
+
+class BundleOrderForm(forms.Form):
+    """What a bundle's order page asks once for all its items: the order form's own fields."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in cart.SHARED_FIELDS:
+            self.fields[name] = copy.deepcopy(OrderForm.base_fields[name])
+        self.fields["beneficiary"].help_text = _(
+            "Leave empty to order for yourself, or pick the colleague (e.g. the new one)."
+        )
+
+
+class BundleOrderView(View):
+    """One page for a bundle: who it is for once, then each item with its own form; the
+    items can be deselected. A valid post orders the chosen ones in one submission."""
+
+    template_name = "requests/bundle_order.html"
+
+    def _setup(self, request, slug):
+        employee = _employee(request)
+        if employee is None:
+            raise PermissionDenied(_("Only employees can order services."))
+        bundle = catalogue_selectors.active_bundle(slug)
+        entries = list(bundle.entries.all())
+        orderable = catalogue_selectors.orderable_item_ids(employee, [e.item_id for e in entries])
+        return employee, bundle, entries, orderable
+
+    def _render(self, request, bundle, entries, orderable, *, shared, forms_by_entry, chosen,
+                errors=None, message=None, status=200):  # fmt: skip
+        errors = errors or {}
+        rows = [
+            {
+                "entry": entry,
+                "orderable": entry.item_id in orderable,
+                "form": forms_by_entry.get(entry.pk),
+                "chosen": entry.pk in chosen,
+                "errors": errors.get(entry.pk, []),
+            }
+            for entry in entries
+        ]
+        context = {"bundle": bundle, "form": shared, "rows": rows, "error": message}
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request, slug):
+        employee, bundle, entries, orderable = self._setup(request, slug)
+        forms_by_entry = {
+            e.pk: cart.bundle_entry_form(e, employee) for e in entries if e.item_id in orderable
+        }
+        chosen = {e.pk for e in entries if e.selected and e.item_id in orderable}
+        return self._render(
+            request, bundle, entries, orderable,
+            shared=BundleOrderForm(), forms_by_entry=forms_by_entry, chosen=chosen,
+        )  # fmt: skip
+
+    def post(self, request, slug):
+        employee, bundle, entries, orderable = self._setup(request, slug)
+        shared = BundleOrderForm(request.POST)
+        shared_valid = shared.is_valid()
+        posted = request.POST.getlist("chosen")
+        chosen = {int(v) for v in posted if v.isascii() and v.isdecimal() and len(v) < 18}
+        if len(chosen) != len(set(posted)):
+            chosen.add(-1)  # a value that is not an id: refused as an unknown item
+        lines = []
+        try:
+            lines = cart.bundle_lines_checked(
+                requester_employee=employee, bundle=bundle, chosen=chosen, data=request.POST
+            )
+            if not shared_valid:
+                raise cart.CartRefused(_("Please correct the marked fields."))
+            submission = cart.bundle_order(requester=request.user, bundle=bundle, lines=lines)
+        except cart.CartRefused as exc:
+            # The chosen items show their answers and errors; the others their empty form.
+            forms_by_entry = {
+                e.pk: cart.bundle_entry_form(e, employee) for e in entries if e.item_id in orderable
+            }
+            forms_by_entry.update({line.key: line.form for line in lines})
+            return self._render(
+                request, bundle, entries, orderable, shared=shared,
+                forms_by_entry=forms_by_entry, chosen=chosen, errors=exc.lines,
+                message=exc.message, status=400,
+            )  # fmt: skip
+        messages.success(
+            request,
+            _("Your order #%(number)s has been placed.") % {"number": submission.pk},
+        )
+        return redirect(submission)

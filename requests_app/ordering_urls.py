@@ -14,5 +14,7 @@ urlpatterns = [
         ordering.CartLineRemoveView.as_view(),
         name="cart_remove",
     ),
+    path("pakete/", ordering.BundleListView.as_view(), name="bundles"),
+    path("paket/<slug:slug>/bestellen/", ordering.BundleOrderView.as_view(), name="bundle"),
     path("bestellung/<int:pk>/", ordering.SubmissionView.as_view(), name="submission"),
 ]

@@ -30,6 +30,7 @@ from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
+from catalogue.models import Bundle, BundleItem, CatalogueItem
 from itportal import roles
 from requests_app import services
 from requests_app.models import CartLine, Substitution
@@ -519,10 +520,17 @@ def _assert_skip_link_works(page, where, *, tab_from_start=True):
 
 @pytest.fixture
 def stale_cart(portal):
-    """The head's cart holds a notebook whose required answers are missing (the form changed).
+    """The head's cart holds a notebook whose required answers are missing (the form changed);
+    a joiner bundle offers the notebook and the specialised application.
 
     Not Bob's: the portal fixture locks Bob out."""
     org = portal.org
+    bundle = Bundle.objects.create(name="Neue Mitarbeiterin / neuer Mitarbeiter", slug="neu")
+    BundleItem.objects.create(bundle=bundle, item=portal.notebook, position=1)
+    BundleItem.objects.create(
+        bundle=bundle, item=CatalogueItem.objects.get(slug="fachverfahren"), position=2,
+        selected=False,
+    )  # fmt: skip
     return CartLine.objects.create(
         owner=org.head.user,
         item=portal.notebook,
@@ -568,6 +576,15 @@ def test_cart_pages_have_no_serious_wcag_violations(live_server, portal, stale_c
     page.goto(f"{base}/antraege/genehmigungen/")
     assert page.locator(".approval-groups form").count() == 1
     audit.check(page, "approvals-grouped")
+    page.goto(f"{base}/pakete/")
+    audit.check(page, "bundles")
+    page.goto(f"{base}/paket/neu/bestellen/")
+    audit.check(page, "bundle-order")
+    page.fill("#id_beneficiary", org.alice.personnel_number)
+    submit(page, "main form.form button.primary[type=submit]")
+    assert page.locator(".error-summary").count() == 1
+    assert page.locator("fieldset.cart-line.has-error").count() == 1
+    audit.check(page, "bundle-order-errors")
     log_out(page)
 
     log_in_speaking(page, base, org.head.user.username, lang)

@@ -27,6 +27,7 @@ from django.urls import get_resolver
 
 from api import services as token_services
 from catalogue.choices import FieldType
+from catalogue.models import Bundle, BundleItem
 from itportal import roles
 from notifications.models import OutgoingMail
 from requests_app.models import CartLine, ServiceRequest, Submission, Substitution
@@ -101,7 +102,9 @@ def hostile_world(world, settings):
         principal=org.alice.user, substitute=org.bob.user, starts_on="2026-01-01",
         ends_on="2026-12-31",
     )  # fmt: skip
-    # The cart and a joint order, so that their pages and forms are reached.
+    # The cart, a joint order and a bundle, so that their pages and forms are reached.
+    bundle = Bundle.objects.create(name="Neu", slug="neu")
+    BundleItem.objects.create(bundle=bundle, item=world.item)
     submission = Submission.objects.create(requester=org.alice.user)
     ServiceRequest.objects.filter(requester=org.alice.user).update(submission=submission)
     CartLine.objects.create(
