@@ -5,12 +5,16 @@ one joint order with the bundle, one confirmation; deselected items are left out
 answer, a tampered choice or an item closed to the orderer stops everything.
 """
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalogue.choices import Audience, FieldType
+from catalogue.exchange import services as exchange
+from catalogue.exchange.validation import ExchangeError, check_document, used_placeholders
 from catalogue.models import Bundle, BundleItem, CatalogueItem
 from notifications.models import OutgoingMail
 from requests_app.models import ServiceRequest, Submission
@@ -18,6 +22,11 @@ from tests.api_support import token_client
 from tests.factories import CatalogueItemFactory, EmployeeFactory, FormFieldFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def mapping_of(document) -> dict[str, str]:
+    """Every placeholder mapped to the value it had where it was exported."""
+    return {n: document["placeholders"][n]["example"] for n in used_placeholders(document)}
 
 
 class Joiner:
@@ -279,3 +288,70 @@ def test_the_api_names_a_stale_version_and_an_unknown_colleague(org, joiner):
     assert response.status_code == 400
     assert set(response.json()) >= {"items.konto.item_version", "beneficiary"}
     assert not ServiceRequest.objects.exists()
+
+
+# --- catalogue exchange ----------------------------------------------------------------------
+
+
+def test_bundles_travel_with_the_catalogue_exchange(org, joiner):
+    first = exchange.catalogue_export()
+    (exported,) = first["bundles"]
+    assert exported["slug"] == "neu"
+    assert [(e["item"], e["selected"]) for e in exported["items"]] == [
+        ("konto", True), ("postfach", True), ("notebook", True), ("vpn", False), ("handy", True),
+    ]  # fmt: skip
+    check_document(json.loads(exchange.dumps(first)))
+    Bundle.objects.all().delete()
+    report = exchange.catalogue_import(document=first, mapping=mapping_of(first))
+    assert report.bundles_created == ["neu"]
+    assert "Bundles: 1 new" in report.summary()
+    assert exchange.catalogue_export() == first
+    # Once more with "rename": the items and the bundle come in under new slugs, the bundle
+    # holding the renamed items.
+    report = exchange.catalogue_import(
+        document=first, mapping=mapping_of(first), on_conflict="rename"
+    )
+    assert report.bundles_renamed == [("neu", "neu-2")]
+    copy_ = Bundle.objects.get(slug="neu-2")
+    assert [e.item.slug for e in copy_.entries.order_by("position")] == [
+        "konto-2", "postfach-2", "notebook-2", "vpn-2", "handy-2",
+    ]  # fmt: skip
+
+
+def test_a_partial_export_carries_only_the_bundles_it_can_fill(org, joiner):
+    assert exchange.catalogue_export(item_slugs=["konto"])["bundles"] == []
+    whole = exchange.catalogue_export(item_slugs=[e.item.slug for e in joiner.entries.values()])
+    assert [b["slug"] for b in whole["bundles"]] == ["neu"]
+
+
+def test_bad_bundles_in_an_exchange_document_are_named_and_nothing_is_written(org, joiner):
+    document = exchange.catalogue_export()
+    document["bundles"][0]["items"].append({"item": "konto", "position": 9, "selected": True})
+    document["bundles"].append({**document["bundles"][0], "items": []})
+    with pytest.raises(ExchangeError) as info:
+        exchange.catalogue_import(document=document, mapping=mapping_of(document))
+    problems = [str(p) for p in info.value.problems]
+    assert "$.bundles: the bundle slug “neu” appears twice" in problems
+    assert "$.bundles[0].items: the item “konto” appears twice in the bundle" in problems
+
+    document = exchange.catalogue_export()
+    document["bundles"][0]["items"][0]["item"] = "gibt-es-nicht"
+    document["bundles"][0]["slug"] = "anders"
+    before = Bundle.objects.count(), BundleItem.objects.count(), CatalogueItem.objects.count()
+    with pytest.raises(ExchangeError) as info:
+        exchange.catalogue_import(document=document, mapping=mapping_of(document))
+    assert [str(p) for p in info.value.problems] == [
+        "$.bundles[0].items[0].item: there is no item “gibt-es-nicht” in the file or in this portal"
+    ]
+    assert (
+        Bundle.objects.count(),
+        BundleItem.objects.count(),
+        CatalogueItem.objects.count(),
+    ) == before
+
+    document["bundles"][0]["items"][0]["selected"] = "ja"
+    with pytest.raises(ExchangeError) as info:
+        exchange.catalogue_import(document=document, mapping=mapping_of(document))
+    assert "$.bundles[0].items[0].selected: expected a value of type boolean" in [
+        str(p) for p in info.value.problems
+    ]

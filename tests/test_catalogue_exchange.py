@@ -19,7 +19,7 @@ from catalogue.exchange.validation import (
     parse_bytes,
     used_placeholders,
 )
-from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField
+from catalogue.models import ApprovalPolicyStep, Bundle, CatalogueItem, Category, FormField
 from provisioning.choices import ActionKind
 from provisioning.models import ProvisioningAction
 from tests.factories import (
@@ -60,6 +60,7 @@ def examples(document) -> dict[str, str]:
 
 
 def wipe_catalogue():
+    Bundle.objects.all().delete()  # its items are protected while a bundle holds them
     ProvisioningAction.objects.all().delete()
     CatalogueItem.objects.all().delete()
     Category.objects.all().delete()

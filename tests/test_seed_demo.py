@@ -11,6 +11,7 @@ from django.core.management import call_command
 from catalogue.choices import ApproverKind, FieldType
 from catalogue.models import (
     ApprovalPolicyStep,
+    Bundle,
     CatalogueItem,
     Category,
     CostCentre,
@@ -213,3 +214,17 @@ def test_vpn_order_goes_to_the_line_manager(seeded):
     assert first.status == ApprovalStatus.PENDING
     assert first.approver.username == "vorgesetzter"
     assert first.approver.get_full_name() == "Thomas Becker"
+
+
+def test_the_joiner_bundle(seeded):
+    bundle = Bundle.objects.get(slug="neue-mitarbeiterin")
+    assert bundle.name == "Neue Mitarbeiterin / neuer Mitarbeiter"
+    entries = [(e.item.slug, e.selected) for e in bundle.entries.order_by("position")]
+    assert entries == [
+        ("benutzerkonto-anlegen", True),
+        ("notebook", True),
+        ("headset", True),
+        ("vpn-zugang", False),
+        ("diensthandy", False),
+    ]
+    bundle.full_clean()

@@ -108,6 +108,20 @@ APPROVAL_STEP_FIELDS = (
     # group: a placeholder (services).
 )
 
+BUNDLE_FIELDS = (
+    Plain("slug"),
+    Plain("name"),
+    Plain("description"),
+    Plain("is_active"),
+    Plain("position"),
+)
+
+BUNDLE_ITEM_FIELDS = (
+    Plain("position"),
+    Plain("selected"),
+    # item: its slug (services).
+)
+
 PROVISIONING_ACTION_FIELDS = (
     Plain("position"),
     Plain("kind"),

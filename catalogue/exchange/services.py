@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -25,6 +25,8 @@ from catalogue.exchange.validation import (
 )
 from catalogue.models import (
     ApprovalPolicyStep,
+    Bundle,
+    BundleItem,
     CatalogueItem,
     Category,
     Department,
@@ -161,7 +163,32 @@ def catalogue_export(*, category_slugs=(), item_slugs=()) -> dict:
             f.dump(c, f.CATEGORY_FIELDS) for c in sorted(categories, key=lambda c: c.slug)
         ],
         "items": ph.resolve_tokens(exported_items, names),
+        "bundles": _export_bundles(
+            {data["slug"] for data in exported_items},
+            whole_catalogue=not (category_slugs or item_slugs),
+        ),
     }
+
+
+def _export_bundles(item_slugs: set[str], *, whole_catalogue: bool) -> list[dict]:
+    """All bundles; for a part of the catalogue, those whose items are all in the part, so
+    that the document names no item it does not carry."""
+    entries = BundleItem.objects.select_related("item").order_by("position", "id")
+    bundles = Bundle.objects.prefetch_related(Prefetch("entries", queryset=entries))
+    exported = []
+    for bundle in sorted(bundles, key=lambda b: b.slug):
+        bundle_entries = list(bundle.entries.all())
+        if not whole_catalogue and not all(e.item.slug in item_slugs for e in bundle_entries):
+            continue
+        exported.append(
+            {
+                **f.dump(bundle, f.BUNDLE_FIELDS),
+                "items": [
+                    {"item": e.item.slug, **f.dump(e, f.BUNDLE_ITEM_FIELDS)} for e in bundle_entries
+                ],
+            }
+        )
+    return exported
 
 
 def dumps(document: dict) -> str:
@@ -264,8 +291,31 @@ class ImportReport:
     form_fields: int = 0
     approval_steps: int = 0
     provisioning_actions: int = 0
+    bundles_created: list[str] = field(default_factory=list)
+    bundles_updated: list[str] = field(default_factory=list)
+    bundles_skipped: list[str] = field(default_factory=list)
+    bundles_renamed: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        text = self._items_summary()
+        bundles = (
+            self.bundles_created,
+            self.bundles_updated,
+            self.bundles_skipped,
+            self.bundles_renamed,
+        )
+        if any(bundles):
+            text += " " + _(
+                "Bundles: %(bc)s new, %(bu)s updated, %(br)s under a new slug, %(bs)s skipped."
+            ) % {
+                "bc": len(self.bundles_created),
+                "bu": len(self.bundles_updated),
+                "br": len(self.bundles_renamed),
+                "bs": len(self.bundles_skipped),
+            }
+        return text
+
+    def _items_summary(self) -> str:
         return _(
             "Categories: %(cc)s new, %(cu)s updated, %(ck)s kept. Items: %(ic)s new, "
             "%(iu)s updated, %(ir)s under a new slug, %(is)s skipped. Form fields: %(ff)s, "
@@ -442,3 +492,69 @@ def _apply(document, resolved, on_conflict, report: ImportReport) -> None:
             _clean(action, f"{at}.provisioning_actions[{j}]")
             action.save()
             report.provisioning_actions += 1
+    _apply_bundles(document, on_conflict, report)
+
+
+def _apply_bundles(document, on_conflict, report: ImportReport) -> None:
+    """Bundles after the items: each item by its slug as imported (renamed ones under their
+    new slug), else an item the portal already has; an unknown one is a problem."""
+    bundles = document.get("bundles") or []
+    if not bundles:
+        return
+    renamed = dict(report.items_renamed)
+    wanted = {renamed.get(e["item"], e["item"]) for b in bundles for e in b["items"]}
+    items = CatalogueItem.objects.in_bulk(list(wanted), field_name="slug")
+    problems = [
+        Problem(
+            f"$.bundles[{i}].items[{j}].item",
+            _("there is no item “%(slug)s” in the file or in this portal") % {"slug": e["item"]},
+        )
+        for i, b in enumerate(bundles)
+        for j, e in enumerate(b["items"])
+        if renamed.get(e["item"], e["item"]) not in items
+    ]
+    if problems:
+        raise ExchangeError(problems)
+    local = Bundle.objects.select_for_update().in_bulk(
+        [b["slug"] for b in bundles], field_name="slug"
+    )
+    taken = {b["slug"] for b in bundles}
+    for i, data in enumerate(bundles):
+        bundle = local.get(data["slug"])
+        values = f.load(data, f.BUNDLE_FIELDS)
+        if bundle is not None and on_conflict == SKIP:
+            report.bundles_skipped.append(data["slug"])
+            continue
+        if bundle is not None and on_conflict == UPDATE:
+            report.bundles_updated.append(data["slug"])
+            bundle.entries.all().delete()
+        else:
+            if bundle is not None:  # RENAME
+                values["slug"] = _free_bundle_slug(data["slug"], taken)
+                taken.add(values["slug"])
+                report.bundles_renamed.append((data["slug"], values["slug"]))
+            else:
+                report.bundles_created.append(data["slug"])
+            bundle = Bundle()
+        for name, loaded in values.items():
+            setattr(bundle, name, loaded)
+        _clean(bundle, f"$.bundles[{i}]")
+        bundle.save()
+        for j, entry_data in enumerate(data["items"]):
+            entry = BundleItem(
+                bundle=bundle,
+                item=items[renamed.get(entry_data["item"], entry_data["item"])],
+                **f.load(entry_data, f.BUNDLE_ITEM_FIELDS),
+            )
+            _clean(entry, f"$.bundles[{i}].items[{j}]")
+            entry.save()
+
+
+def _free_bundle_slug(slug: str, taken: set[str]) -> str:
+    number = 2
+    while True:
+        suffix = f"-{number}"
+        candidate = f"{slug[: 100 - len(suffix)]}{suffix}"
+        if candidate not in taken and not Bundle.objects.filter(slug=candidate).exists():
+            return candidate
+        number += 1

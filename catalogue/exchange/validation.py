@@ -304,6 +304,26 @@ def semantic_problems(document: dict) -> list[Problem]:
                         f"{action_at}.attributes[{k}].template",
                         _("directory names must be placeholders, not literal DNs"),
                     )
+    return problems + bundle_problems(document)
+
+
+def bundle_problems(document: dict) -> list[Problem]:
+    """Bundles (optional): unique slugs, each item once per bundle. Whether an item exists
+    is checked on import, where the portal's own items are known."""
+    problems = []
+    bundles = document.get("bundles") or []
+    for slug in sorted(_duplicates(b["slug"] for b in bundles)):
+        problems.append(
+            Problem("$.bundles", _("the bundle slug “%(slug)s” appears twice") % {"slug": slug})
+        )
+    for i, bundle in enumerate(bundles):
+        for slug in sorted(_duplicates(entry["item"] for entry in bundle["items"])):
+            problems.append(
+                Problem(
+                    f"$.bundles[{i}].items",
+                    _("the item “%(slug)s” appears twice in the bundle") % {"slug": slug},
+                )
+            )
     return problems
 
 

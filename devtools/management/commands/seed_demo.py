@@ -24,6 +24,8 @@ from django.db.models import F
 from catalogue.choices import ApproverKind, Audience, FieldType, FulfilmentKind
 from catalogue.models import (
     ApprovalPolicyStep,
+    Bundle,
+    BundleItem,
     CatalogueItem,
     Category,
     CostCentre,
@@ -1240,6 +1242,26 @@ KEYWORDS = {
 }
 
 
+# Bundles: items a manager orders in one go. (item slug, selected by default)
+BUNDLES = [
+    {
+        "slug": "neue-mitarbeiterin",
+        "name": "Neue Mitarbeiterin / neuer Mitarbeiter",
+        "description": (
+            "Alles für den ersten Arbeitstag: Benutzerkonto mit E-Mail-Postfach, Notebook und "
+            "Headset; VPN-Zugang und Diensthandy bei Bedarf dazu wählen."
+        ),
+        "items": [
+            ("benutzerkonto-anlegen", True),
+            ("notebook", True),
+            ("headset", True),
+            ("vpn-zugang", False),
+            ("diensthandy", False),
+        ],
+    },
+]
+
+
 class Command(BaseCommand):
     help = f"Load demo data for {CITY}: organisation, ~200 employees, demo logins, catalogue."
 
@@ -1263,6 +1285,7 @@ class Command(BaseCommand):
         self.assign_heads(heads, leaders, employees, departments, cost_centres)
         categories = self.seed_categories()
         self.seed_items(categories, groups, departments)
+        self.seed_bundles()
         return {
             "groups": len(groups),
             "cost centres": len(cost_centres),
@@ -1278,7 +1301,25 @@ class Command(BaseCommand):
             "approval steps": ApprovalPolicyStep.objects.filter(
                 item__slug__in=[i["slug"] for i in ITEMS]
             ).count(),
+            "bundles": Bundle.objects.filter(slug__in=[b["slug"] for b in BUNDLES]).count(),
         }
+
+    def seed_bundles(self) -> None:
+        items = CatalogueItem.objects.in_bulk(
+            [slug for spec in BUNDLES for slug, _selected in spec["items"]], field_name="slug"
+        )
+        for spec in BUNDLES:
+            bundle, _changed = upsert(
+                Bundle,
+                {"slug": spec["slug"]},
+                {"name": spec["name"], "description": spec["description"], "is_active": True},
+            )
+            for position, (slug, selected) in enumerate(spec["items"], start=1):
+                upsert(
+                    BundleItem,
+                    {"bundle": bundle, "item": items[slug]},
+                    {"position": position, "selected": selected},
+                )
 
     def seed_groups(self) -> dict[str, Group]:
         names = (roles.IT_ADMIN, roles.CONTROLLING, *SERVICE_OWNER_GROUPS, G_DPO, G_FINANCE)
