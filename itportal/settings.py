@@ -277,6 +277,7 @@ CELERY_TASK_ROUTES = {
     "provisioning.tasks.sync_directory": {"queue": "reports"},
     "provisioning.tasks.reconcile_directory": {"queue": "reports"},
     "requests_app.tasks.approvals_remind_and_escalate": {"queue": "reports"},
+    "requests_app.tasks.sla_warn_and_escalate": {"queue": "reports"},
     "webhooks.tasks.prune_webhook_events": {"queue": "reports"},
     "privacy.tasks.apply_retention": {"queue": "reports"},
     "metrics.tasks.refresh_controlling_rollups": {"queue": "reports"},
@@ -290,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-remind-and-escalate": {
         "task": "requests_app.tasks.approvals_remind_and_escalate",
         "schedule": crontab(minute=15, hour="7-18", day_of_week="mon-fri"),
+    },
+    "sla-warn-and-escalate": {
+        "task": "requests_app.tasks.sla_warn_and_escalate",
+        "schedule": crontab(minute=45, hour="7-18", day_of_week="mon-fri"),
     },
     "provisioning-sweep": {
         "task": "provisioning.tasks.sweep_provisioning_jobs",
@@ -465,6 +470,9 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # holidays of the configured German Land (ISO 3166-2 code without "DE-").
 PORTAL_HOLIDAY_SUBDIVISION = env.str("PORTAL_HOLIDAY_SUBDIVISION", default="NW")
 PORTAL_REMINDER_WORKING_DAYS = env.int("PORTAL_REMINDER_WORKING_DAYS", default=3)
+# Fulfilment deadlines (an item's SLA target): the group is warned this many working days
+# before the due date (0: on the day itself).
+PORTAL_SLA_WARNING_WORKING_DAYS = env.int("PORTAL_SLA_WARNING_WORKING_DAYS", default=1)
 PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", default=5)
 PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
 # Where a catalogue search that finds nothing sends people: the item for requests the catalogue

@@ -17,6 +17,16 @@ def is_working_day(day: date, subdivision: str | None = None) -> bool:
     return day.weekday() < 5 and day not in _holidays(subdivision, day.year)
 
 
+def add_working_days(start: date, days: int, subdivision: str | None = None) -> date:
+    """The ``days``-th working day after ``start`` (``start`` itself when days is 0)."""
+    day = start
+    while days > 0:
+        day += timedelta(days=1)
+        if is_working_day(day, subdivision):
+            days -= 1
+    return day
+
+
 def working_days_between(start: date, end: date, subdivision: str | None = None) -> int:
     """Working days after ``start`` up to and including ``end`` (0 if end <= start)."""
     count = 0

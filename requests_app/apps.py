@@ -10,3 +10,6 @@ class RequestsAppConfig(AppConfig):
         from requests_app import notifications, receivers  # noqa: F401 - connects receivers
 
         notifications.register_mail_kinds()
+        from requests_app import sla
+
+        sla.register_mail_kinds()

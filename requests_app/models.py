@@ -133,6 +133,11 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
     approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
     fulfilment_started_at = models.DateTimeField(_("fulfilment started"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # The item's SLA target (working days from approval), fixed when approved; the warning
+    # before and the escalation after it are each sent once (requests_app/sla.py).
+    fulfilment_due_on = models.DateField(_("fulfilment due"), null=True, blank=True)
+    sla_warned_at = models.DateTimeField(_("deadline warning sent"), null=True, blank=True)
+    sla_escalated_at = models.DateTimeField(_("deadline escalated"), null=True, blank=True)
     approval_steps = models.PositiveSmallIntegerField(
         _("approval steps"),
         default=0,
@@ -199,6 +204,14 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
             ),
             # Controlling, rarely ordered services: each one's last order.
             models.Index(fields=["item", "submitted_at"], name="request_item_submitted_idx"),
+            # The SLA sweep: open requests with a due date, the few thousand of a million.
+            models.Index(
+                fields=["fulfilment_due_on"],
+                condition=models.Q(
+                    state__in=[S.APPROVED, S.IN_FULFILMENT], fulfilment_due_on__isnull=False
+                ),
+                name="request_sla_due_idx",
+            ),
             # /metrics: the oldest open request per state, one index step each.
             models.Index(
                 fields=["state", "submitted_at"],

@@ -21,7 +21,7 @@ from catalogue.choices import ApproverKind
 from catalogue.models import CatalogueItem, CostCentre, Employee
 from itportal import roles
 from itportal.exceptions import ActionConflict
-from requests_app import fulfilment, notifications, permissions, signals
+from requests_app import fulfilment, notifications, permissions, signals, sla
 from requests_app.choices import (
     MANUAL_FULFILMENT_EVENTS,
     ApprovalStatus,
@@ -129,6 +129,7 @@ def _role_may(service_request: ServiceRequest, name: str, user) -> bool:
 def _after_approval(service_request: ServiceRequest) -> None:
     """Tell whoever fulfils it: people by mail (outbox); automations by a signal inside this
     transaction, so their work (provisioning jobs) is recorded with the approval."""
+    sla.set_due_date(service_request)
     notifications.notify(service_request, notifications.APPROVED)
     signals.request_approved.send(sender=ServiceRequest, request_id=service_request.pk)
 

@@ -14,3 +14,11 @@ from requests_app import services
 @single_run("approvals-remind")
 def approvals_remind_and_escalate() -> dict:
     return services.approvals_remind_and_escalate()
+
+
+@shared_task(**RETRY_ON_DATABASE_ERRORS)  # hourly on workdays
+@single_run("sla-warn")
+def sla_warn_and_escalate() -> dict:
+    from requests_app import sla
+
+    return sla.sla_warn_and_escalate()

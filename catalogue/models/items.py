@@ -271,6 +271,7 @@ class CatalogueItem(models.Model):
             "grants_access": self.grants_access,
             "valid_until_field": self.valid_until_field,
             "independent_fulfilment": self.independent_fulfilment,
+            "sla_target_days": self.sla_target_days,
             "price_once": str(self.price_once),
             "price_monthly": str(self.price_monthly),
             "fields": [f.snapshot() for f in self.form_fields.all()],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from metrics.controlling import views
+from metrics.controlling import sla, views
 
 app_name = "controlling"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("zufriedenheit/", views.SatisfactionView.as_view(), name="satisfaction"),
     path("durchlaufzeiten.csv", views.LeadTimeCsvView.as_view(), name="lead_times_csv"),
     path("zufriedenheit.csv", views.SatisfactionCsvView.as_view(), name="satisfaction_csv"),
+    path("sla/", sla.SlaView.as_view(), name="sla"),
+    path("sla.csv", sla.SlaCsvView.as_view(), name="sla_csv"),
 ]
