@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("catalogue", "0013_item_sla_target"),
-        ("requests_app", "0010_request_open_submitted_idx"),
+        ("requests_app", "0011_submission_bundle"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
