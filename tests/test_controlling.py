@@ -222,6 +222,14 @@ def test_cost_page_renders_for_controlling(client, data, controller):
 
 
 @pytest.mark.django_db
+def test_page_without_filters_counts_everything(client, data, controller):
+    """Opened without a query string (an unbound filter set): the default period, all data."""
+    client.force_login(controller)
+    body = client.get("/controlling/").content.decode()
+    assert "KS1000" in body and "3.10" in body  # r2's VPN, still active: charged monthly
+
+
+@pytest.mark.django_db
 def test_usage_page_renders(client, data, org):
     client.force_login(org.admin.user)
     response = client.get("/controlling/nutzung/", {**PERIOD, "breakdown": "department"})

@@ -50,7 +50,10 @@ class ControllingFilterSet(django_filters.FilterSet):
         return queryset
 
     def scope(self) -> Scope:
-        """What the reports count: the filters as ids; invalid filters count nothing."""
+        """What the reports count: the filters as ids; invalid filters count nothing, a page
+        opened without any (unbound) counts everything."""
+        if not self.is_bound:
+            return Scope()
         if not self.is_valid():
             return Scope(nothing=True)
         data = self.form.cleaned_data
