@@ -241,6 +241,7 @@ class BundleOrderView(View):
                 "form": forms_by_entry.get(entry.pk),
                 "chosen": entry.pk in chosen,
                 "errors": errors.get(entry.pk, []),
+                "logic_id": f"form-logic-{entry.pk}",
             }
             for entry in entries
         ]

@@ -9,7 +9,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import sync_playwright
 
 from catalogue.choices import ConditionEffect, ConditionOperator, FieldType, RuleKind
-from catalogue.models import FormRule
+from catalogue.models import Bundle, BundleItem, FormRule
 from tests.factories import CatalogueItemFactory, FormFieldFactory
 from tests.test_accessibility import (
     AXE_OPTIONS,
@@ -135,3 +135,25 @@ def test_fields_appear_and_become_required_as_answers_change(live_server, org, i
     # The request page lists the answers kept: the hidden room's is gone.
     text = page.locator("main").inner_text()
     assert "Büro" in text and "Saal 1" not in text
+
+
+@pytest.fixture
+def bundle_entry(item):
+    """The same item in a bundle: its form appears with a prefix, next to other items'."""
+    bundle = Bundle.objects.create(name="Veranstaltung", slug="veranstaltung")
+    BundleItem.objects.create(bundle=bundle, item=CatalogueItemFactory(), position=1)
+    return BundleItem.objects.create(bundle=bundle, item=item, position=2)
+
+
+def test_conditions_work_per_item_on_a_bundle_page(live_server, org, item, bundle_entry, page):
+    log_in(page, live_server.url, org.alice.user.username)
+    page.goto(f"{live_server.url}/paket/veranstaltung/bestellen/")
+    prefix = f"e{bundle_entry.pk}-"
+    room = page.locator(f'[data-form-field="{prefix}f_room"]')
+    assert room.is_hidden()
+    page.select_option(f"#id_{prefix}f_place", "Saal")
+    assert room.is_visible()
+    assert "Pflichtfeld" in room.locator("label").inner_text()
+    page.select_option(f"#id_{prefix}f_place", "Büro")
+    assert room.is_hidden()
+    assert page.console_errors == []

@@ -5,22 +5,23 @@ Django admin. A capability the role lacks fails here, not in a demo.
 Promised (README "Roles", "Defining a catalogue item", "The directory", login protection,
 webhooks, mail, long runs, catalogue exchange and history; docs/controlling.md, docs/api.md):
 fulfil from every queue, manage the catalogue (portal editor and admin, provisioning actions
-inline), change history and restore, provisioning jobs (retry / done by hand), entitlements,
-memberships given by hand (admin), sync runs and drift findings, lock-outs, webhooks, the mail
-outbox, long runs, catalogue exchange, controlling pages, everybody's API tokens.
+inline, bundles in the admin), change history and restore, provisioning jobs (retry / done
+by hand), entitlements, memberships given by hand (admin), sync runs and drift findings,
+lock-outs, webhooks, the mail outbox, long runs, catalogue exchange, controlling pages,
+everybody's API tokens.
 """
 
 import pytest
 from django.contrib.auth.models import Permission
 
-from catalogue.models import CatalogueItem
+from catalogue.models import Bundle, CatalogueItem
 from itportal import roles
 from provisioning.choices import ActionKind
 from provisioning.models import DriftFinding, ManualMembership, ProvisioningAction, SyncRun
 from requests_app import services
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
-from tests.factories import CategoryFactory
+from tests.factories import CatalogueItemFactory, CategoryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +110,8 @@ ADMIN_PAGES = [
     "/admin/catalogue/catalogueitem/",
     "/admin/catalogue/catalogueitem/add/",
     "/admin/catalogue/category/",
+    "/admin/catalogue/bundle/",
+    "/admin/catalogue/bundle/add/",
     "/admin/catalogue/costcentre/",
     "/admin/catalogue/department/",
     "/admin/catalogue/employee/",
@@ -140,6 +143,33 @@ def test_admin_pages(admin_client, org, manual_item):
     assert admin_client.get(delete).status_code == 200
     assert admin_client.post(delete, {"post": "yes"}).status_code == 302
     assert not ManualMembership.objects.exists()
+
+
+def test_defines_a_bundle_in_the_admin(admin_client, manual_item):
+    other = CatalogueItemFactory(name="VPN", slug="vpn")
+    response = admin_client.post(
+        "/admin/catalogue/bundle/add/",
+        {
+            "name": "Neue Mitarbeiterin / neuer Mitarbeiter",
+            "slug": "neu",
+            "description": "Alles für den Start.",
+            "is_active": "on",
+            "position": "0",
+            "entries-TOTAL_FORMS": "2",
+            "entries-INITIAL_FORMS": "0",
+            "entries-0-position": "1",
+            "entries-0-item": str(manual_item.pk),
+            "entries-0-selected": "on",
+            "entries-1-position": "2",
+            "entries-1-item": str(other.pk),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    bundle = Bundle.objects.get(slug="neu")
+    assert [(e.item, e.selected) for e in bundle.entries.order_by("position")] == [
+        (manual_item, True),
+        (other, False),
+    ]
 
 
 def test_an_employee_gets_none_of_it(client, org, manual_item):

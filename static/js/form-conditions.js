@@ -120,7 +120,8 @@
   }
 
   function start() {
-    document.querySelectorAll("form[data-form-logic]").forEach(function (form) {
+    // A form, or one fieldset per item where a page shows several items' forms (bundles).
+    document.querySelectorAll("form[data-form-logic], fieldset[data-form-logic]").forEach(function (form) {
       if (form.hasAttribute("data-logic-ready")) { return; }
       form.setAttribute("data-logic-ready", "");
       var source = document.getElementById(form.getAttribute("data-form-logic"));
