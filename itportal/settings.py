@@ -470,6 +470,8 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # holidays of the configured German Land (ISO 3166-2 code without "DE-").
 PORTAL_HOLIDAY_SUBDIVISION = env.str("PORTAL_HOLIDAY_SUBDIVISION", default="NW")
 PORTAL_REMINDER_WORKING_DAYS = env.int("PORTAL_REMINDER_WORKING_DAYS", default=3)
+# The bundle (slug) a directory sync offers a new colleague's line manager by mail; empty: none.
+PORTAL_JOINER_BUNDLE = env.str("PORTAL_JOINER_BUNDLE", default="neue-mitarbeiterin")
 # Fulfilment deadlines (an item's SLA target): the group is warned this many working days
 # before the due date (0: on the day itself).
 PORTAL_SLA_WARNING_WORKING_DAYS = env.int("PORTAL_SLA_WARNING_WORKING_DAYS", default=1)

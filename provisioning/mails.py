@@ -10,6 +10,36 @@ from notifications import services as mail
 
 EXPIRY_NOTICE = "provisioning.expiry_notice"
 RUN_REPORT = "provisioning.run_report"
+JOINER_OFFER = "provisioning.joiner_offer"
+
+
+def queue_joiner_offer(employee, manager, bundle_slug: str) -> list:
+    """The directory brought a new colleague: offer the manager the joiner bundle for them."""
+    return mail.mail_queue(
+        kind=JOINER_OFFER,
+        recipients=[manager.user],
+        params={"employee_id": employee.pk, "bundle": bundle_slug},
+    )
+
+
+def _joiner_context(params: dict, recipient) -> dict | None:
+    from django.conf import settings
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    from catalogue.models import Bundle, Employee
+
+    employee = Employee.objects.select_related("user").filter(pk=params.get("employee_id")).first()
+    bundle = Bundle.objects.active().filter(slug=params.get("bundle") or "").first()
+    if employee is None or bundle is None:
+        return None
+    path = reverse("ordering:bundle", args=[bundle.slug])
+    query = urlencode({"fuer": employee.personnel_number})
+    return {
+        "employee": employee,
+        "bundle": bundle,
+        "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}?{query}",
+    }
 
 
 def queue_expiry_notice(entitlement) -> list:
@@ -54,6 +84,12 @@ KINDS = (
     ),
     registry.MailKind(
         RUN_REPORT, _("Directory sync or reconciliation report"), "mail/run_report", _run_context
+    ),
+    registry.MailKind(
+        JOINER_OFFER,
+        _("New colleague: order the joiner bundle"),
+        "mail/joiner_offer",
+        _joiner_context,
     ),
 )
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from catalogue.models import CostCentre, Department, Employee
+from catalogue.models import Bundle, CostCentre, Department, Employee
 from provisioning import mails, services
 from provisioning.backends import get_backend
 from provisioning.backends.active_directory import ACCOUNTDISABLE
@@ -70,6 +70,7 @@ def _first(attrs: dict, name: str) -> str:
 @dataclass
 class SyncReport:
     created: int = 0
+    joiner_offers: int = 0  # managers offered the joiner bundle for a new colleague
     updated: int = 0
     unchanged: int = 0
     leavers: int = 0
@@ -130,6 +131,19 @@ def _leave(employee: Employee, report: SyncReport, why: str) -> None:
             report.withdrawn += 1
 
 
+def _offer_joiner_bundles(joiners: list[Employee], report: SyncReport) -> None:
+    """Offer each new colleague's line manager the joiner bundle, pre-filled, by mail."""
+    slug = settings.PORTAL_JOINER_BUNDLE
+    if not slug or not joiners or not Bundle.objects.active().filter(slug=slug).exists():
+        return
+    for employee in joiners:
+        manager = employee.manager
+        if manager is None or not (manager.is_active and manager.user.is_active):
+            continue
+        mails.queue_joiner_offer(employee, manager, slug)
+        report.joiner_offers += 1
+
+
 def sync_people(
     *, full: bool = True, progress: Callable[[int], None] | None = None, page_size: int = 500
 ) -> SyncRun:
@@ -185,6 +199,7 @@ def sync_people(
     departments: dict[str, Department] = {}
     dn_to_uid: dict[str, str] = {}
     managers: dict[str, str] = {}
+    joiners: list[str] = []
     seen_uids: set[str] = set()
     with transaction.atomic():
         existing = {
@@ -219,6 +234,7 @@ def sync_people(
                 )
                 existing[uid] = employee
                 report.created += 1
+                joiners.append(uid)
             else:
                 changed = False
                 if employee.department_id != department.pk:
@@ -277,6 +293,7 @@ def sync_people(
             ):
                 employee.manager = manager
                 employee.save(update_fields=["manager"])
+        _offer_joiner_bundles([existing[uid] for uid in joiners], report)
         if full:
             vanished = (
                 Employee.objects.filter(is_active=True)

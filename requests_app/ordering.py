@@ -254,9 +254,14 @@ class BundleOrderView(View):
             e.pk: cart.bundle_entry_form(e, employee) for e in entries if e.item_id in orderable
         }
         chosen = {e.pk for e in entries if e.selected and e.item_id in orderable}
+        # The joiner mail links here with the new colleague (?fuer=personnel number).
+        initial = {}
+        for_whom = request.GET.get("fuer", "")
+        if for_whom and len(for_whom) <= 50 and for_whom.isprintable():
+            initial["beneficiary"] = for_whom
         return self._render(
             request, bundle, entries, orderable,
-            shared=BundleOrderForm(), forms_by_entry=forms_by_entry, chosen=chosen,
+            shared=BundleOrderForm(initial=initial), forms_by_entry=forms_by_entry, chosen=chosen,
         )  # fmt: skip
 
     def post(self, request, slug):

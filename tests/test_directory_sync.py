@@ -210,3 +210,37 @@ def test_leavers_open_requests_are_cancelled_with_a_note(ldap, org, manual_item,
     assert taken.state == RequestState.IN_FULFILMENT
     assert others.state == RequestState.AWAITING_APPROVAL  # alice still works here
     assert sync_people(full=True).counts["withdrawn"] == 0  # a rerun finds nothing more
+
+
+def test_joiner_offers_the_manager_the_bundle_prefilled(ldap, org, settings, client):
+    """A new person under the manager: one mail to the manager, with a link that opens the
+    joiner bundle for the new colleague; a second sync offers nothing again."""
+    from catalogue.models import Bundle, BundleItem
+    from notifications.models import OutgoingMail
+    from notifications.services import compose
+    from tests.factories import CatalogueItemFactory
+
+    settings.PORTAL_JOINER_BUNDLE = "neu"
+    bundle = Bundle.objects.create(name="Neue Mitarbeiterin / neuer Mitarbeiter", slug="neu")
+    BundleItem.objects.create(bundle=bundle, item=CatalogueItemFactory(), position=1)
+    manager_uid = org.manager.personnel_number
+    ldap.load_ldif(
+        person(ldap, manager_uid, department=org.department.code)
+        + "\n"
+        + person(ldap, "neu1", manager=manager_uid, department=org.department.code, sn="Neumann")
+    )
+    run = sync_people(full=True)
+    assert run.counts["joiner_offers"] == 1
+    mail = OutgoingMail.objects.get(kind="provisioning.joiner_offer")
+    assert mail.recipient_id == org.manager.user.pk
+    message = compose(mail)
+    assert "/paket/neu/bestellen/?fuer=neu1" in message.body
+    assert "Neumann" in message.subject
+    client.force_login(org.manager.user)
+    page = client.get("/paket/neu/bestellen/?fuer=neu1").content.decode()
+    assert 'value="neu1"' in page
+    assert sync_people(full=True).counts["joiner_offers"] == 0
+    # No bundle configured (or retired): no offer, no error.
+    settings.PORTAL_JOINER_BUNDLE = ""
+    ldap.load_ldif(person(ldap, "neu2", manager=manager_uid, department=org.department.code))
+    assert sync_people(full=True).counts["joiner_offers"] == 0
