@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "catalogue",
     "requests_app",
     "provisioning",
+    "assist",
     "metrics",
     "webhooks",
     "privacy",
@@ -482,6 +483,17 @@ PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
 PORTAL_GENERAL_REQUEST_ITEM = env.str("PORTAL_GENERAL_REQUEST_ITEM", default="sonstige-anfrage")
 PORTAL_SERVICE_DESK_PHONE = env.str("PORTAL_SERVICE_DESK_PHONE", default="")
 PORTAL_SERVICE_DESK_EMAIL = env.str("PORTAL_SERVICE_DESK_EMAIL", default="")
+
+# Assistance (docs/assistance.md): all of it, or each part, can be switched off.
+ASSIST_ENABLED = env.bool("ASSIST_ENABLED", default=True)
+ASSIST_DECISION_SUPPORT = env.bool("ASSIST_DECISION_SUPPORT", default=True)
+ASSIST_RECOMMENDATIONS = env.bool("ASSIST_RECOMMENDATIONS", default=True)
+# Smallest peer group whose figures are shown: below it one person's holdings could be inferred.
+ASSIST_MIN_PEER_GROUP = env.int("ASSIST_MIN_PEER_GROUP", default=5)
+# Outlier: fewer than this share of the peers hold the requested item.
+ASSIST_OUTLIER_SHARE = env.float("ASSIST_OUTLIER_SHARE", default=0.1)
+# Recommended: at least this share of the peers hold the item.
+ASSIST_RECOMMEND_SHARE = env.float("ASSIST_RECOMMEND_SHARE", default=0.5)
 
 # Security. HTTPS settings default on outside DEBUG; a reverse proxy terminates TLS.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -27,15 +27,17 @@ pytestmark = pytest.mark.django_db
 # Pinned query counts per page and viewer: session, user, the user's group names and ids,
 # the filter form's categories and cost centres, the rows (and their count), and for the
 # request page its approvals, timeline and the checks behind the action buttons. The
-# approvals page also reads the joint orders it groups (one query).
+# approvals page also reads the joint orders it groups (one query), and the decision support
+# (assist/) its rows' figures (one query); the request page, for whoever decides it, the
+# figures and the rejection reasons (two).
 # A change here must be deliberate: update the number and say why in the commit.
 QUERIES = {
     ("mine", "alice"): 7,
-    ("approvals", "manager"): 9,
+    ("approvals", "manager"): 10,
     ("queue", "fulfiller"): 8,
     ("queue", "admin"): 7,
     ("catalogue", "alice"): 6,
-    ("detail", "manager"): 10,
+    ("detail", "manager"): 12,
     ("detail", "alice"): 7,
     ("detail", "admin"): 13,
 }

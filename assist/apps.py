@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AssistConfig(AppConfig):
+    """Explainable assistance (issue 16): figures computed in PostgreSQL, shown with their
+    reason; the people decide. Sits above requests_app and provisioning and plugs into
+    their pages through template tags, so neither imports it."""
+
+    name = "assist"
+    verbose_name = _("Assistance")

@@ -1,0 +1,204 @@
+"""Reads behind the assistance: peer figures and decision history, aggregated in PostgreSQL.
+
+Every figure is counted in the database (correlated counts in one statement per page, however
+many rows) and comes back with what it was counted over, so the page can say why. Figures of a
+peer group smaller than ASSIST_MIN_PEER_GROUP are withheld: in a small group one person's
+holdings could be read off them.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Trim
+from django.utils import timezone
+from django.utils.text import Truncator
+
+from catalogue.licences import licences_free
+from catalogue.models import Employee
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app.choices import ApprovalStatus, RequestState
+from requests_app.models import Approval, ServiceRequest
+
+HISTORY_DAYS = 365
+REASONS_SHOWN = 3
+REASON_LENGTH = 80
+
+
+class _Count(Subquery):
+    """count(*) of a queryset as a scalar subquery (correlated through its OuterRefs)."""
+
+    template = "(SELECT count(*) FROM (%(subquery)s) _counted)"
+    output_field = IntegerField()
+
+
+def enabled(part: str) -> bool:
+    """Is assistance on, and this part of it (``decision_support``, ``recommendations``)?"""
+    return settings.ASSIST_ENABLED and getattr(settings, f"ASSIST_{part.upper()}", True)
+
+
+@dataclass(frozen=True)
+class PeerFigures:
+    """How many of a person's peers hold an item; ``size`` 0 and ``too_few`` when withheld."""
+
+    department: str
+    job_title: str  # empty: the whole department was compared
+    size: int
+    holders: int
+    minimum: int
+
+    @property
+    def too_few(self) -> bool:
+        return self.size < self.minimum
+
+    @property
+    def outlier(self) -> bool:
+        return not self.too_few and self.holders < self.size * settings.ASSIST_OUTLIER_SHARE
+
+    @property
+    def outlier_percent(self) -> int:
+        return round(settings.ASSIST_OUTLIER_SHARE * 100)
+
+
+def _peer_figures(*, department, job_title, by_title, by_title_holders, by_dept, by_dept_holders):
+    """The narrowest group big enough: same job title if the person has one and it is, else
+    the department."""
+    minimum = settings.ASSIST_MIN_PEER_GROUP
+    if job_title and by_title >= minimum:
+        return PeerFigures(str(department.name), job_title, by_title, by_title_holders, minimum)
+    if by_dept < minimum:
+        return PeerFigures(str(department.name), "", 0, 0, minimum)
+    return PeerFigures(str(department.name), "", by_dept, by_dept_holders, minimum)
+
+
+@dataclass
+class DecisionSupport:
+    """What an approver may want to know about one request; it never suggests a decision."""
+
+    request: ServiceRequest
+    peers: PeerFigures
+    approved: int
+    rejected: int
+    held_before: bool
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+    licences_free: int | None = None
+
+    @property
+    def decided(self) -> int:
+        return self.approved + self.rejected
+
+
+def _peers(**conditions) -> QuerySet:
+    """Active colleagues of the row's beneficiary (not the beneficiary), as a count source."""
+    return (
+        Employee.objects.filter(
+            is_active=True, department=OuterRef("beneficiary__department"), **conditions
+        )
+        .exclude(pk=OuterRef("beneficiary"))
+        .order_by()
+        .values("pk")
+    )
+
+
+def with_decision_figures(requests: QuerySet[ServiceRequest]) -> QuerySet[ServiceRequest]:
+    """Annotate requests with peer counts, last year's decisions on the item and whether the
+    beneficiary held it before: one statement whatever the number of rows."""
+    since = timezone.now() - timedelta(days=HISTORY_DAYS)
+    holds = Exists(
+        Entitlement.objects.filter(
+            holder=OuterRef("pk"), item=OuterRef(OuterRef("item")), state=EntitlementState.ACTIVE
+        )
+    )
+    same_title = {"job_title": OuterRef("beneficiary__job_title")}
+    others = ServiceRequest.objects.filter(item=OuterRef("item")).exclude(pk=OuterRef("pk"))
+    return requests.annotate(
+        peers_dept=_Count(_peers()),
+        holders_dept=_Count(_peers().filter(holds)),
+        peers_title=_Count(_peers(**same_title)),
+        holders_title=_Count(_peers(**same_title).filter(holds)),
+        # Decided by a person: approved with at least one step, or rejected.
+        approved_year=_Count(
+            others.filter(approved_at__gte=since, approval_steps__gt=0).order_by().values("pk")
+        ),
+        rejected_year=_Count(
+            others.filter(state=RequestState.REJECTED, closed_at__gte=since).order_by().values("pk")
+        ),
+        held_before=Exists(
+            Entitlement.objects.filter(
+                holder=OuterRef("beneficiary"),
+                item=OuterRef("item"),
+                state=EntitlementState.REVOKED,
+            )
+        ),
+    )
+
+
+def _support(row: ServiceRequest) -> DecisionSupport:
+    beneficiary = row.beneficiary
+    return DecisionSupport(
+        request=row,
+        peers=_peer_figures(
+            department=beneficiary.department,
+            job_title=beneficiary.job_title,
+            by_title=row.peers_title,
+            by_title_holders=row.holders_title,
+            by_dept=row.peers_dept,
+            by_dept_holders=row.holders_dept,
+        ),
+        approved=row.approved_year,
+        rejected=row.rejected_year,
+        held_before=row.held_before,
+    )
+
+
+def _annotated(request_ids) -> list[ServiceRequest]:
+    rows = ServiceRequest.objects.filter(pk__in=request_ids).select_related(
+        "item", "beneficiary__department", "beneficiary__user"
+    )
+    return list(with_decision_figures(rows).order_by("pk"))
+
+
+def rejection_reasons(service_request: ServiceRequest) -> list[tuple[str, int]]:
+    """The most common reasons given for rejecting the item in the last year, shortened."""
+    since = timezone.now() - timedelta(days=HISTORY_DAYS)
+    rows = (
+        Approval.objects.filter(
+            request__item=service_request.item_id,
+            status=ApprovalStatus.REJECTED,
+            decided_at__gte=since,
+        )
+        .exclude(request=service_request.pk)
+        .annotate(reason=Trim("comment"))
+        .exclude(reason="")
+        .values("reason")
+        .annotate(n=Count("*"))
+        .order_by("-n", "reason")[:REASONS_SHOWN]
+    )
+    return [(Truncator(r["reason"]).chars(REASON_LENGTH), r["n"]) for r in rows]
+
+
+def decision_support(service_request: ServiceRequest) -> DecisionSupport:
+    """Everything for the request page: two queries, a third for an item with a licence pool."""
+    (row,) = _annotated([service_request.pk])
+    support = _support(row)
+    support.reasons = rejection_reasons(service_request)
+    if row.item.licence_pool_size is not None:
+        support.licences_free = licences_free(row.item)
+    return support
+
+
+def decision_support_for_rows(requests) -> dict[int, DecisionSupport]:
+    """The compact figures for a list page's rows, by request id, in one query."""
+    ids = [r.pk for r in requests]
+    if not ids:
+        return {}
+    return {row.pk: _support(row) for row in _annotated(ids)}

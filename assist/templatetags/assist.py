@@ -1,0 +1,29 @@
+"""Assistance on other apps' pages: ``{% load assist %}`` in their templates, so the apps
+below (requests_app, catalogue) never import this one."""
+
+from django import template
+
+from assist import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("assist/decision_support.html")
+def decision_support(service_request, actions):
+    """The approver's figures on the request page, for whoever may decide it now."""
+    may_decide = any(action.name == "approve" for action in actions or ())
+    if not (may_decide and selectors.enabled("decision_support")):
+        return {"support": None}
+    return {"support": selectors.decision_support(service_request)}
+
+
+@register.inclusion_tag("assist/approvals_support.html")
+def approvals_support(table):
+    """One line per request of the approvals list's current page (one query for the page)."""
+    if not selectors.enabled("decision_support"):
+        return {"rows": []}
+    page = getattr(table, "page", None)
+    rows = page.object_list if page is not None else table.rows
+    records = [row.record for row in rows]
+    figures = selectors.decision_support_for_rows(records)
+    return {"rows": [figures[r.pk] for r in records if r.pk in figures]}

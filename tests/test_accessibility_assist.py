@@ -1,0 +1,54 @@
+"""Accessibility of the decision support (assist/) on the request page and the approvals
+list (axe, WCAG 2.1 AA). Uses the browser, page and data fixtures of tests/test_accessibility.py."""
+
+import pytest
+
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app import services
+from tests.test_accessibility import (  # noqa: F401 (fixtures)
+    Audit,
+    browser,
+    log_in_speaking,
+    page,
+    portal,
+    pytestmark,
+)
+
+
+@pytest.fixture
+def with_history(portal):  # noqa: F811 (the imported fixture)
+    """Bob's pending notebook: Alice holds one (her fulfilled order), another was rejected."""
+    org = portal.org
+    assert Entitlement.objects.filter(holder=org.alice, state=EntitlementState.ACTIVE).exists()
+    rejected = services.request_create(
+        requester=org.alice.user,
+        item=portal.notebook,
+        item_version=portal.notebook.version,
+        beneficiary=org.alice,
+        cost_centre=org.alice.effective_cost_centre,
+        answers={"room": "B 2.17", "model": "14 Zoll", "extras": [], "docking": True},
+    )
+    services.request_reject(
+        request_id=rejected.pk, user=org.manager.user, comment="Kein dienstlicher Bedarf."
+    )
+    return portal
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_decision_support_has_no_serious_wcag_violations(
+    live_server,
+    with_history,
+    page,  # noqa: F811
+    lang,
+):
+    base = live_server.url
+    log_in_speaking(page, base, with_history.org.manager.user.username, lang)
+    page.goto(f"{base}/antraege/{with_history.pending.pk}/")
+    assert page.locator("#assist-heading").count() == 1
+    audit = Audit(lang)
+    audit.check(page, "decision-support")
+    page.goto(f"{base}/antraege/genehmigungen/")
+    assert page.locator(".assist-row").count() == 1
+    audit.check(page, "approvals-decision-support")
+    audit.assert_clean()

@@ -1,0 +1,212 @@
+"""Decision support for approvers (issue 16): figures counted in PostgreSQL on constructed
+data, shown only to whoever may decide, withheld for small peer groups, switched off by
+setting, and a fixed number of queries however many rows."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from assist import selectors
+from provisioning.choices import EntitlementState
+from provisioning.models import Entitlement
+from requests_app import services
+from requests_app.models import Approval, ServiceRequest
+from tests.factories import DepartmentFactory, EmployeeFactory, request_row
+from tests.test_query_counts import assert_same_count, measure
+
+pytestmark = pytest.mark.django_db
+
+
+class Team:
+    """A department of people reporting to the org's manager, some holding the item."""
+
+    def __init__(self, org, item, place_order):
+        self.org = org
+        self.item = item
+        self.place_order = place_order
+        self.department = DepartmentFactory(name="Bürgeramt", cost_centre=org.cost_centre)
+
+    def person(self, job_title=""):
+        return EmployeeFactory(
+            department=self.department, manager=self.org.manager, job_title=job_title
+        )
+
+    def holder(self, job_title="", state=EntitlementState.ACTIVE, employee=None):
+        employee = employee or self.person(job_title)
+        now = timezone.now()
+        req = request_row(self.item, employee, submitted=now, approved=now, closed=now)
+        req.save()
+        Entitlement.objects.create(request=req, holder=employee, item=self.item, state=state)
+        return employee
+
+    def decided(self, *, approve, comment="", days_ago=0):
+        req = self.place_order(self.item, self.person().user)
+        decide = services.request_approve if approve else services.request_reject
+        decide(request_id=req.pk, user=self.org.manager.user, comment=comment)
+        if days_ago:
+            when = timezone.now() - timedelta(days=days_ago)
+            ServiceRequest.objects.filter(pk=req.pk).update(approved_at=when, closed_at=when)
+            Approval.objects.filter(request=req).update(decided_at=when)
+        return req
+
+
+@pytest.fixture
+def team(org, manual_item, place_order):
+    return Team(org, manual_item, place_order)
+
+
+def detail(client, req):
+    return client.get(f"/antraege/{req.pk}/").content.decode()
+
+
+def test_peer_and_history_figures_on_constructed_data(client, org, team):
+    for _ in range(3):
+        team.holder()
+    for _ in range(4):
+        team.person()
+    # 7 peers besides the beneficiary… minus the ones created by decided() below (they count too)
+    team.decided(approve=True)
+    team.decided(approve=True)
+    team.decided(approve=False, comment="Kein dienstlicher Bedarf.")
+    team.decided(approve=False, comment="  Kein dienstlicher Bedarf. ")
+    team.decided(approve=False, comment="Bitte über die Teamleitung bestellen.")
+    team.decided(approve=False, comment="x" * 200)
+    team.decided(approve=False, comment="Zu alt.", days_ago=400)
+    team.decided(approve=True, days_ago=400)
+    beneficiary = team.person()
+    former = team.holder(employee=beneficiary, state=EntitlementState.REVOKED)
+    assert former == beneficiary
+    req = team.place_order(team.item, beneficiary.user)
+
+    support = selectors.decision_support(req)
+    # Peers: 3 holders + 4 others + 8 from decided() (none holding) = 15; beneficiary excluded.
+    assert (support.peers.size, support.peers.holders) == (15, 3)
+    assert support.peers.job_title == ""
+    assert not support.peers.outlier  # 3/15 = 20 %
+    assert (support.approved, support.rejected) == (2, 4)
+    assert support.reasons[0] == ("Kein dienstlicher Bedarf.", 2)
+    assert len(support.reasons) == 3
+    assert all(len(reason) <= selectors.REASON_LENGTH for reason, _n in support.reasons)
+    assert "Zu alt." not in [reason for reason, _n in support.reasons]
+    assert support.held_before is True
+    assert support.licences_free is None
+
+    client.force_login(org.manager.user)
+    page = detail(client, req)
+    assert "Entscheidungshilfe" in page or "Decision support" in page
+    assert "3 von 15" in page or "3 of 15" in page
+
+
+def test_job_title_group_used_when_big_enough(team, settings):
+    settings.ASSIST_MIN_PEER_GROUP = 3
+    for _ in range(3):
+        team.holder(job_title="Sachbearbeitung")
+    team.person(job_title="Sachbearbeitung")
+    for _ in range(5):
+        team.person(job_title="Leitung")
+    beneficiary = team.person(job_title="Sachbearbeitung")
+    req = team.place_order(team.item, beneficiary.user)
+    peers = selectors.decision_support(req).peers
+    assert (peers.job_title, peers.size, peers.holders) == ("Sachbearbeitung", 4, 3)
+    # Too few with her title: the whole department is compared instead.
+    settings.ASSIST_MIN_PEER_GROUP = 5
+    peers = selectors.decision_support(req).peers
+    assert (peers.job_title, peers.size, peers.holders) == ("", 9, 3)
+
+
+@pytest.mark.parametrize(("peers", "withheld"), [(4, True), (5, False)])
+def test_minimum_group_size_boundary(client, org, team, peers, withheld):
+    team.holder()
+    for _ in range(peers - 1):
+        team.person()
+    req = team.place_order(team.item, team.person().user)
+    support = selectors.decision_support(req).peers
+    assert support.too_few is withheld
+    if withheld:
+        assert (support.size, support.holders) == (0, 0)
+    client.force_login(org.manager.user)
+    client.cookies["django_language"] = "de"
+    page = detail(client, req)
+    assert ("Zu wenige Vergleichspersonen" in page) is withheld
+    assert ("1 von 5 Kolleginnen und Kollegen" in page) is not withheld
+
+
+@pytest.mark.parametrize(("holders", "outlier"), [(0, True), (1, True), (2, False)])
+def test_outlier_flag_below_ten_percent(team, holders, outlier):
+    for _ in range(holders):
+        team.holder()
+    for _ in range(11 - holders):
+        team.person()
+    req = team.place_order(team.item, team.person().user)
+    peers = selectors.decision_support(req).peers
+    assert peers.size == 11
+    # 1 of 11 is 9 %: below 10 %; 2 of 11 is 18 %.
+    assert peers.outlier is outlier
+
+
+def test_licence_pool_shown(client, org, team):
+    team.item.licence_pool_size = 4
+    team.item.save()
+    team.holder()
+    req = team.place_order(team.item, team.person().user)
+    assert selectors.decision_support(req).licences_free == 3
+
+
+def test_only_those_who_may_decide_see_it(client, org, team):
+    for _ in range(5):
+        team.holder()
+    beneficiary = team.person()
+    req = team.place_order(team.item, beneficiary.user)
+    client.force_login(org.manager.user)
+    assert 'id="assist-heading"' in detail(client, req)
+    for user in (beneficiary.user, org.admin.user, org.head.user):
+        client.force_login(user)
+        response = client.get(f"/antraege/{req.pk}/")
+        assert 'id="assist-heading"' not in response.content.decode()
+    # Once decided nobody sees it.
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    client.force_login(org.manager.user)
+    assert 'id="assist-heading"' not in detail(client, req)
+
+
+@pytest.mark.parametrize("switch", ["ASSIST_ENABLED", "ASSIST_DECISION_SUPPORT"])
+def test_switched_off_by_setting(client, org, team, settings, switch):
+    for _ in range(5):
+        team.holder()
+    req = team.place_order(team.item, team.person().user)
+    client.force_login(org.manager.user)
+    assert 'id="assist-heading"' in detail(client, req)
+    assert 'id="assist-list-heading"' in client.get("/antraege/genehmigungen/").content.decode()
+    setattr(settings, switch, False)
+    assert 'id="assist-heading"' not in detail(client, req)
+    assert 'id="assist-list-heading"' not in client.get("/antraege/genehmigungen/").content.decode()
+
+
+def test_approvals_list_figures_and_constant_queries(client, org, team):
+    for _ in range(5):
+        team.holder()
+    client.force_login(org.manager.user)
+    reqs = [team.place_order(team.item, team.person().user) for _ in range(3)]
+    few, response = measure(client, "/antraege/genehmigungen/")
+    page = response.content.decode()
+    assert page.count('class="assist-row"') == 3
+    reqs += [team.place_order(team.item, team.person().user) for _ in range(27)]
+    many, response = measure(client, "/antraege/genehmigungen/")
+    assert response.content.decode().count('class="assist-row"') == 25  # one page
+    assert_same_count(few, many)
+    assert len(reqs) == 30
+
+
+def test_detail_queries_constant_with_history(client, org, team, django_assert_num_queries):
+    for _ in range(5):
+        team.holder()
+    req = team.place_order(team.item, team.person().user)
+    client.force_login(org.manager.user)
+    few, _response = measure(client, f"/antraege/{req.pk}/")
+    for i in range(20):
+        team.holder()
+        team.decided(approve=bool(i % 2), comment=f"Grund {i % 5}")
+    many, response = measure(client, f"/antraege/{req.pk}/")
+    assert "Grund" in response.content.decode()
+    assert_same_count(few, many)
