@@ -3,6 +3,9 @@ from rest_framework.response import Response
 
 from itportal.inputs import COUNT_LIMIT, bounded_count
 
+# No list holds two billion rows; a larger ?offset= reads nothing (10**20 would overflow SQL).
+OFFSET_MAX = 2**31
+
 
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
     """``?limit=&offset=``; 25 by default, at most 200. Bad values fall back to the default.
@@ -31,6 +34,9 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
             if self.count == 0 or self.offset > self.count:
                 return []
             return list(queryset[self.offset : self.offset + self.limit])
+        if self.offset > OFFSET_MAX:  # past any real list, and past PostgreSQL's bigint
+            self.has_next = False
+            return []
         rows = list(queryset[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
         return rows[: self.limit]

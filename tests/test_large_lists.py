@@ -64,6 +64,8 @@ def test_the_api_says_whether_its_count_is_exact(org, five_orders, bound):
     assert len(deep["results"]) == 2 and deep["next"]
     last = api.get("/api/v1/requests/", {"limit": 2, "offset": 4}).json()
     assert len(last["results"]) == 1 and last["next"] is None
+    beyond = api.get("/api/v1/requests/", {"limit": 2, "offset": 10**20})
+    assert beyond.status_code == 200 and beyond.json()["results"] == []
     ids = [r["id"] for page in (first, deep, last) for r in page["results"]]
     assert sorted(ids) == sorted(r.pk for r in five_orders)
 
