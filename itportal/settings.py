@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "api",
     "runs",
     "governance",
+    "home",
 ]
 # Development servers and demo data (devtools/): never installed in production.
 DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)
@@ -110,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "itportal.context_processors.portal",
+                "home.context_processors.navigation",
             ],
         },
     },
@@ -180,7 +182,7 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="IT-Portal")
 # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); without
 # them every login would count against the proxy's address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
-LOGIN_REDIRECT_URL = "catalogue:index"
+LOGIN_REDIRECT_URL = "home:start"
 LOGOUT_REDIRECT_URL = "login"
 
 # Internationalisation: German first, English selectable.
@@ -477,6 +479,12 @@ PORTAL_JOINER_BUNDLE = env.str("PORTAL_JOINER_BUNDLE", default="neue-mitarbeiter
 # before the due date (0: on the day itself).
 PORTAL_SLA_WARNING_WORKING_DAYS = env.int("PORTAL_SLA_WARNING_WORKING_DAYS", default=1)
 PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", default=5)
+# Start page: access ending within this many days is shown as expiring; IT admins see open
+# requests submitted more than PORTAL_STALE_REQUEST_DAYS ago as overdue.
+PORTAL_EXPIRING_WITHIN_DAYS = env.int("PORTAL_EXPIRING_WITHIN_DAYS", default=30)
+PORTAL_STALE_REQUEST_DAYS = env.int("PORTAL_STALE_REQUEST_DAYS", default=10)
+# The fulfilment queue shows a request as due this many working days after its approval.
+PORTAL_FULFILMENT_WORKING_DAYS = env.int("PORTAL_FULFILMENT_WORKING_DAYS", default=3)
 PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
 # Where a catalogue search that finds nothing sends people: the item for requests the catalogue
 # does not list (by slug; offered when it exists and is open to them) and the service desk.

@@ -13,6 +13,7 @@ bound_all_inlines(admin.site)
 
 urlpatterns = [
     path("", include("catalogue.urls")),
+    path("", include("home.urls")),
     path("", include("requests_app.ordering_urls")),
     path("antraege/", include("requests_app.urls")),
     path("provisionierung/", include("provisioning.urls")),

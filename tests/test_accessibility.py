@@ -239,6 +239,9 @@ def log_in(page, base_url, username):
 
 
 def log_out(page):
+    menu_button = page.locator(".menu-button")
+    if menu_button.is_visible() and menu_button.get_attribute("aria-expanded") == "false":
+        menu_button.click()  # small screen: the logout button sits in the folded menu
     submit(page, ".logout-form button[type=submit]")
     assert "/accounts/login/" in page.url
 
@@ -344,8 +347,12 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     assert page.evaluate(ERROR_SUMMARY_FOCUSED), "focus must move to the error summary"
     audit.check(page, "login-errors")
 
-    # Requester: catalogue, ordering, own requests, refusals.
+    # Requester: start page, catalogue, ordering, own requests, refusals.
     log_in(page, base, org.alice.user.username)
+    assert page.url.endswith("/start/")
+    assert page.locator(".request-card").count() >= 1  # her order for Bob
+    audit.check(page, "start-requester")
+    page.goto(f"{base}/")
     audit.check(page, "catalogue")
     # Results while typing (portal.js swaps the results region), a typo included.
     page.fill("#catalogue-search", "notbook")
@@ -405,6 +412,8 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
 
     # Approver: one request waits for the manager; substitutes.
     log_in(page, base, org.manager.user.username)
+    assert page.locator("main .tile").count() >= 1  # one request awaits the decision
+    audit.check(page, "start-approver")
     page.goto(f"{base}/antraege/genehmigungen/")
     assert page.locator("main table tbody tr").count() == 1
     audit.check(page, "approvals")
@@ -422,6 +431,7 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
 
     # Fulfiller: queue and a request in fulfilment.
     log_in(page, base, org.fulfiller.user.username)
+    audit.check(page, "start-fulfiller")
     page.goto(f"{base}/antraege/bearbeitung/")
     assert page.locator("main table tbody tr").count() == 1
     audit.check(page, "queue")
@@ -433,6 +443,9 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
 
     # IT admin: the login lock-outs.
     log_in(page, base, org.admin.user.username)
+    assert page.locator("#admin-heading").count() == 1
+    page.locator(".site-menu details.submenu summary").first.click()  # Administration menu
+    audit.check(page, "start-it-admin")
     page.goto(f"{base}/konto/anmeldesperren/")
     assert page.locator("main table tbody tr").count() == 2  # bob and the address
     audit.check(page, "lockouts")
@@ -459,6 +472,8 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
 
     # IT controlling: figures with charts (each with its text alternative and data table).
     log_in(page, base, portal.controller.username)
+    assert page.locator("#controlling-heading").count() == 1
+    audit.check(page, "start-controlling")
     for name, path in CONTROLLING_PAGES.items():
         page.goto(base + path)
         if name != "rarely-ordered":
@@ -625,7 +640,17 @@ def test_pages_reflow_at_320_css_pixels(live_server, portal, browser):
     base = live_server.url
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     log_in(page, base, portal.org.manager.user.username)
+    # The menu is folded behind its button and opens on a click.
+    button = page.locator(".menu-button")
+    assert button.is_visible()
+    assert button.get_attribute("aria-expanded") == "false"
+    assert not page.locator("#site-menu .nav").is_visible()
+    button.click()
+    assert button.get_attribute("aria-expanded") == "true"
+    assert page.locator("#site-menu .nav").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "de-320px-menu-open.png"), full_page=True)
     paths = {
+        "start": "/start/",
         "catalogue": "/",
         "search-empty": "/?q=Xylophon",
         "order": f"/leistung/{portal.notebook.slug}/bestellen/",

@@ -141,7 +141,7 @@ def test_login_with_wrong_password_shows_error(client, org):
 def test_login_and_follow_next(client, org):
     response = client.post(LOGIN, {"username": "alice", "password": "test-pass-123"})
     assert response.status_code == 302
-    assert response.url == "/"
+    assert response.url == "/start/"
     assert client.get("/antraege/").status_code == 200
     client.logout()
     response = client.post(
@@ -152,7 +152,7 @@ def test_login_and_follow_next(client, org):
     response = client.post(
         LOGIN, {"username": "alice", "password": "test-pass-123", "next": "https://evil.example/"}
     )
-    assert response.url == "/"
+    assert response.url == "/start/"
 
 
 def test_inactive_user_cannot_log_in(client, org):

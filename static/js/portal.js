@@ -77,3 +77,30 @@
     }, 250);
   });
 })();
+
+// Header menu on small screens: the button folds the menu away and opens it again. Without
+// JavaScript the button stays hidden and the menu open, so every link is still reachable.
+(function () {
+  "use strict";
+  var header = document.querySelector(".site-header");
+  var button = header && header.querySelector(".menu-button");
+  var menu = document.getElementById("site-menu");
+  if (!button || !menu) { return; }
+  function set(open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("closed", !open);
+  }
+  button.hidden = false;
+  header.classList.add("menu-ready");
+  set(false);
+  button.addEventListener("click", function () {
+    set(button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true" &&
+        getComputedStyle(button).display !== "none") {
+      set(false);
+      button.focus();
+    }
+  });
+})();
