@@ -109,7 +109,7 @@ def test_the_code_check_refuses_foreign_next_urls(client, org):
     client.post("/accounts/logout/")
     log_in(client, user)
     response = client.post(VERIFY, {"token": codes[2], "next": "https://evil.example/"})
-    assert response.status_code == 302 and response.url == "/start/"
+    assert response.status_code == 302 and response.url == "/"
 
 
 def test_optional_for_employees_and_required_once_set_up(client, org):
