@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
-from catalogue.models import CatalogueItem, Category
+from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField, FormRule
 from catalogue.services import item_save
 
 RESTORE_PREFIX = "restore:"
@@ -92,6 +92,81 @@ def item_history(item: CatalogueItem) -> list[HistoryEntry]:
         entries.append(entry)
         previous = record
     entries.reverse()
+    return entries
+
+
+@dataclass
+class RowEntry:
+    """One saved change of an order-form field, a rule or an approval step."""
+
+    record: object  # a historical row
+    part: str  # "form field", "rule", "approval step"
+    name: str
+    changes: list[FieldChange] = field(default_factory=list)
+
+
+def _row_name(record) -> str:
+    if isinstance(record, FormField.history.model):
+        return f"{record.label} ({record.key})"
+    if isinstance(record, FormRule.history.model):
+        return str(dict(FormRule._meta.get_field("kind").flatchoices).get(record.kind, record.kind))
+    kind = ApprovalPolicyStep._meta.get_field("approver_kind")
+    return record.label or str(dict(kind.flatchoices).get(record.approver_kind, ""))
+
+
+def form_history(item: CatalogueItem) -> list[RowEntry]:
+    """Changes of the item's order form, rules and approval steps, newest first, each with
+    its fields before and after; a fixed number of queries (one per kind, one for groups)."""
+    parts = (
+        (FormField, _("form field")),
+        (FormRule, _("rule")),
+        (ApprovalPolicyStep, _("approval step")),
+    )
+    loaded = []
+    for model, part in parts:
+        kept = {f.name for f in model.history.model._meta.fields}
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if f.name in kept and f.name not in ("id", "item")
+        ]
+        records = model.history.filter(item_id=item.pk).select_related("history_user")
+        loaded.append((part, fields, list(records.order_by("history_date", "history_id"))))
+    group_ids = {
+        r.group_id for _part, _fields, records in loaded for r in records if hasattr(r, "group_id")
+    }
+    groups = dict(Group.objects.filter(pk__in=group_ids).values_list("pk", "name"))
+
+    def shown(record, f) -> str:
+        value = getattr(record, f.attname)
+        if value is None or value == "":
+            return "—"
+        if f.name == "group":
+            return groups.get(value, f"#{value}")
+        if f.choices:
+            return str(dict(f.flatchoices).get(value, value))
+        if isinstance(value, bool):
+            return _("yes") if value else _("no")
+        return str(value)
+
+    entries = []
+    for part, fields, records in loaded:
+        last = {}
+        for record in records:
+            previous = last.get(record.id)
+            entry = RowEntry(record=record, part=str(part), name=_row_name(record))
+            for f in fields:
+                new = shown(record, f)
+                if record.history_type == "+" and new != "—":
+                    entry.changes.append(FieldChange(str(f.verbose_name), "", new))
+                elif record.history_type == "~" and previous is not None:
+                    old = shown(previous, f)
+                    if old != new:
+                        entry.changes.append(FieldChange(str(f.verbose_name), old, new))
+            last[record.id] = record
+            if record.history_type != "~" or entry.changes:
+                entries.append(entry)
+    entries.sort(key=lambda e: (e.record.history_date, e.record.history_id), reverse=True)
     return entries
 
 

@@ -21,7 +21,11 @@ def _item(request, pk) -> CatalogueItem:
 class ItemHistoryView(View):
     def get(self, request, pk):
         item = _item(request, pk)
-        context = {"item": item, "entries": history.item_history(item)}
+        context = {
+            "item": item,
+            "entries": history.item_history(item),
+            "form_entries": history.form_history(item),
+        }
         return render(request, "catalogue/history.html", context)
 
 

@@ -36,21 +36,58 @@ def _state(item: CatalogueItem) -> dict:
     return state
 
 
-def _replace_rows(item, model, related: str, rows: list[dict], name: str) -> dict:
-    """Replace the item's rows of ``model`` by ``rows``; errors keyed ``name[index].field``."""
-    getattr(item, related).all().delete()
+def _replace_rows(item, model, related: str, rows: list[dict], name: str, match=None) -> dict:
+    """Make the item's rows of ``model`` equal ``rows``; errors keyed ``name[index].field``.
+
+    With ``match`` (a field name), a row whose ``match`` value exists already is updated in
+    place and saved only if it changed, so the change history shows "label changed" rather
+    than a delete and a create for every row at every save. Rows that are gone are deleted
+    first (their keys become free); without ``match`` every row is replaced.
+    """
+    existing = list(getattr(item, related).all()) if match else []
+    wanted = {row.get(match) for row in rows} if match else set()
+    by_match = {getattr(obj, match): obj for obj in existing if getattr(obj, match) in wanted}
+    gone = [obj.pk for obj in existing if getattr(obj, match) not in wanted]
+    if match:
+        model.objects.filter(pk__in=gone).delete()
+    else:
+        getattr(item, related).all().delete()
     errors: dict[str, list[str]] = {}
     for index, row in enumerate(rows):
-        obj = model(item=item, **row)
+        obj = by_match.pop(row.get(match), None) if match else None
+        before = None if obj is None else _values(obj)
+        if obj is None:
+            obj = model(item=item, **row)
+        else:
+            # A row says the whole row: what it leaves out goes back to the default.
+            for f in model._meta.concrete_fields:
+                if f.primary_key or f.name == "item" or f.name in row or f.attname in row:
+                    continue
+                setattr(obj, f.attname, f.get_default())
+            for field, value in row.items():
+                setattr(obj, field, value)
         try:
-            obj.full_clean()
+            obj.full_clean()  # also turns the values into the field's types
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 suffix = "" if field == "__all__" else f".{field}"
                 errors[f"{name}[{index}]{suffix}"] = messages
-        else:
+            continue
+        if before is None or before != _values(obj):
             obj.save()  # saved one by one, so a duplicate key in ``rows`` is found
     return errors
+
+
+def _values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def _in_given_order(queryset, match: str, rows: list[dict] | None) -> list:
+    objects = list(queryset)
+    if rows is None:
+        return objects
+    order = {row.get(match): index for index, row in enumerate(rows)}
+    return sorted(objects, key=lambda obj: order.get(getattr(obj, match), len(order)))
 
 
 @transaction.atomic
@@ -85,25 +122,31 @@ def item_save(
             for step in ApprovalPolicyStep.objects.filter(item=item)
         ]
     if form_fields is not None:
-        errors.update(_replace_rows(item, FormField, "form_fields", form_fields, "form_fields"))
+        errors.update(
+            _replace_rows(item, FormField, "form_fields", form_fields, "form_fields", match="key")
+        )
     if approval_steps is not None and not errors:
         # Steps are checked against the new form (person and directory-group fields).
         errors.update(
             _replace_rows(
-                item, ApprovalPolicyStep, "approval_steps", approval_steps, "approval_policy"
+                item,
+                ApprovalPolicyStep,
+                "approval_steps",
+                approval_steps,
+                "approval_policy",
+                match="position",
             )
         )
     if form_rules is not None and not errors:
-        errors.update(_replace_rows(item, FormRule, "form_rules", form_rules, "form_rules"))
+        errors.update(
+            _replace_rows(item, FormRule, "form_rules", form_rules, "form_rules", match="position")
+        )
     if not errors and (form_fields is not None or form_rules is not None):
         # Conditions and rules name other fields: checked once all rows are in place, in
-        # the order given (ids), so an error's index is the row's index in the request.
-        errors.update(
-            conditions.definition_problems(
-                list(FormField.objects.filter(item=item).order_by("id")),
-                list(FormRule.objects.filter(item=item).order_by("id")),
-            )
-        )
+        # the order given, so an error's index is the row's index in the request.
+        fields = _in_given_order(FormField.objects.filter(item=item), "key", form_fields)
+        rules = _in_given_order(FormRule.objects.filter(item=item), "position", form_rules)
+        errors.update(conditions.definition_problems(fields, rules))
     if errors:
         raise ValidationError(errors)
     item._prefetched_objects_cache = {}  # read the rows just written

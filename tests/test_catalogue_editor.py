@@ -215,6 +215,11 @@ def test_reorder_remove_and_change_make_a_new_version(admin_client, org, categor
     assert FormField.history.filter(key="place", history_type="-").get().history_user == (
         org.admin.user
     )
+    # The item's history page lists them: who removed "place", who renamed "start".
+    page = admin_client.get(f"/katalog/leistung/{item.pk}/verlauf/").content.decode()
+    assert "Form field „Wo? (place)“: removed" in page
+    assert "Form field „Beginn (start)“: changed" in page
+    assert "label: Von → Beginn" in page
 
 
 def test_errors_come_back_on_the_row_and_nothing_is_saved(admin_client, org, category, item):

@@ -378,8 +378,10 @@ def test_form_fields_and_rules_keep_a_history_with_the_author(org, item, api_as)
         format="json",
     )
     assert response.status_code == 200, response.json()
-    created = FormField.history.filter(key="device", label="Welches Gerät?").get()
-    assert created.history_type == "+" and created.history_user == org.admin.user
+    # Changed in place: one "changed" record, none for the fields left as they were.
+    changed = FormField.history.filter(key="device", label="Welches Gerät?").get()
+    assert changed.history_type == "~" and changed.history_user == org.admin.user
+    assert not FormField.history.filter(key="room", history_type__in=["~", "-"]).exists()
     deleted = FormRule.history.filter(kind=RuleKind.AT_LEAST_ONE, history_type="-").get()
     assert deleted.history_user == org.admin.user
     assert CatalogueItem.objects.get(pk=item.pk).version == item.version + 1
