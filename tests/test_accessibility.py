@@ -846,6 +846,13 @@ def test_catalogue_editor_pages_have_no_serious_wcag_violations(live_server, por
     page.goto(f"{base}/katalog/verwaltung/neu/")
     audit.check(page, "editor-new")
     page.goto(edit_url)
+    page.locator("main a", has_text="istory").or_(
+        page.locator("main a", has_text="verlauf")
+    ).first.click()
+    page.wait_for_load_state()
+    assert "/verlauf/" in page.url
+    audit.check(page, "editor-history")
+    page.goto(edit_url)
     page.locator("main a", has_text="Provision").first.click()
     page.wait_for_load_state()
     submit(page, "main button[name=dry_run]")
