@@ -6,6 +6,7 @@ peer group smaller than ASSIST_MIN_PEER_GROUP are withheld: in a small group one
 holdings could be read off them.
 """
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -14,7 +15,9 @@ from django.db.models import (
     Count,
     Exists,
     IntegerField,
+    Max,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
 )
@@ -23,10 +26,10 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from catalogue.licences import licences_free
-from catalogue.models import Employee
+from catalogue.models import CatalogueItem, Employee
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
-from requests_app.choices import ApprovalStatus, RequestState
+from requests_app.choices import OPEN_STATES, ApprovalStatus, RequestState
 from requests_app.models import Approval, ServiceRequest
 
 HISTORY_DAYS = 365
@@ -74,10 +77,10 @@ def _peer_figures(*, department, job_title, by_title, by_title_holders, by_dept,
     the department."""
     minimum = settings.ASSIST_MIN_PEER_GROUP
     if job_title and by_title >= minimum:
-        return PeerFigures(str(department.name), job_title, by_title, by_title_holders, minimum)
+        return PeerFigures(department, job_title, by_title, by_title_holders, minimum)
     if by_dept < minimum:
-        return PeerFigures(str(department.name), "", 0, 0, minimum)
-    return PeerFigures(str(department.name), "", by_dept, by_dept_holders, minimum)
+        return PeerFigures(department, "", 0, 0, minimum)
+    return PeerFigures(department, "", by_dept, by_dept_holders, minimum)
 
 
 @dataclass
@@ -147,7 +150,7 @@ def _support(row: ServiceRequest) -> DecisionSupport:
     return DecisionSupport(
         request=row,
         peers=_peer_figures(
-            department=beneficiary.department,
+            department=beneficiary.department.name,
             job_title=beneficiary.job_title,
             by_title=row.peers_title,
             by_title_holders=row.holders_title,
@@ -202,3 +205,85 @@ def decision_support_for_rows(requests) -> dict[int, DecisionSupport]:
     if not ids:
         return {}
     return {row.pk: _support(row) for row in _annotated(ids)}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """An item most of the person's peers hold and she does not; ``peers`` says who counted."""
+
+    item: object
+    holders: int
+    peers: PeerFigures
+
+
+def _peer_group(employee) -> PeerFigures:
+    """The comparison group of one person (same rules as for approvers): one query."""
+    colleagues = Employee.objects.filter(is_active=True, department=employee.department_id).exclude(
+        pk=employee.pk
+    )
+    # The department's name comes along, so the page needs no query of its own for it.
+    sizes = colleagues.aggregate(
+        by_dept=Count("pk"),
+        by_title=Count("pk", filter=Q(job_title=employee.job_title)),
+        department=Max("department__name"),
+    )
+    return _peer_figures(
+        department=sizes["department"] or "",
+        job_title=employee.job_title,
+        by_title=sizes["by_title"],
+        by_title_holders=0,
+        by_dept=sizes["by_dept"],
+        by_dept_holders=0,
+    )
+
+
+def recommendations_for(employee, *, limit: int = 3) -> list[Recommendation]:
+    """Items at least ASSIST_RECOMMEND_SHARE of the person's peers hold, that she may order,
+    does not hold and has no open request for; most held first. Two queries (one for a
+    group too small to compare)."""
+    group = _peer_group(employee)
+    if group.too_few:
+        return []
+    peers = Employee.objects.filter(is_active=True, department=employee.department_id).exclude(
+        pk=employee.pk
+    )
+    if group.job_title:
+        peers = peers.filter(job_title=group.job_title)
+    holding = Exists(
+        Entitlement.objects.filter(
+            holder=OuterRef("pk"), item=OuterRef(OuterRef("pk")), state=EntitlementState.ACTIVE
+        )
+    )
+    needed = max(1, math.ceil(group.size * settings.ASSIST_RECOMMEND_SHARE))
+    items = (
+        CatalogueItem.objects.orderable_by(employee)
+        .annotate(holders=_Count(peers.filter(holding).order_by().values("pk")))
+        .filter(holders__gte=needed)
+        .exclude(
+            Exists(
+                Entitlement.objects.filter(
+                    holder=employee,
+                    item=OuterRef("pk"),
+                    state__in=[EntitlementState.ACTIVE, EntitlementState.REVOKING],
+                )
+            )
+        )
+        .exclude(
+            Exists(
+                ServiceRequest.objects.filter(
+                    beneficiary=employee, item=OuterRef("pk"), state__in=OPEN_STATES
+                )
+            )
+        )
+        .order_by("-holders", "name")[:limit]
+    )
+    return [
+        Recommendation(
+            item=item,
+            holders=item.holders,
+            peers=PeerFigures(
+                group.department, group.job_title, group.size, item.holders, group.minimum
+            ),
+        )
+        for item in items
+    ]

@@ -2,10 +2,13 @@
 list (axe, WCAG 2.1 AA). Uses the browser, page and data fixtures of tests/test_accessibility.py."""
 
 import pytest
+from django.utils import timezone
 
+from catalogue.models import CatalogueItem
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app import services
+from tests.factories import request_row
 from tests.test_accessibility import (  # noqa: F401 (fixtures)
     Audit,
     browser,
@@ -51,4 +54,33 @@ def test_decision_support_has_no_serious_wcag_violations(
     page.goto(f"{base}/antraege/genehmigungen/")
     assert page.locator(".assist-row").count() == 1
     audit.check(page, "approvals-decision-support")
+    audit.assert_clean()
+
+
+@pytest.fixture
+def team_holds(portal):  # noqa: F811 (the imported fixture)
+    """Three of Alice's five colleagues hold the Fachverfahren-Zugang: recommended to her."""
+    org = portal.org
+    item = CatalogueItem.objects.get(slug="fachverfahren")
+    now = timezone.now()
+    for peer in (org.bob, org.manager, org.head):
+        req = request_row(item, peer, submitted=now, approved=now, closed=now)
+        req.save()
+        Entitlement.objects.create(request=req, holder=peer, item=item)
+    return portal
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_recommendations_have_no_serious_wcag_violations(
+    live_server,
+    team_holds,
+    page,  # noqa: F811
+    lang,
+):
+    base = live_server.url
+    log_in_speaking(page, base, team_holds.org.alice.user.username, lang)
+    page.goto(f"{base}/")
+    assert page.locator(".assist-recommendation").count() == 1
+    audit = Audit(lang)
+    audit.check(page, "recommended-for-you")
     audit.assert_clean()

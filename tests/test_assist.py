@@ -210,3 +210,91 @@ def test_detail_queries_constant_with_history(client, org, team, django_assert_n
     many, response = measure(client, f"/antraege/{req.pk}/")
     assert "Grund" in response.content.decode()
     assert_same_count(few, many)
+
+
+# --- recommended for you ---------------------------------------------------------------------
+
+
+def test_recommendations_most_held_first_with_exclusions(client, org, team, settings):
+    from catalogue.choices import Audience
+    from tests.factories import CatalogueItemFactory
+
+    me = team.person()
+    peers = [team.person() for _ in range(9)]
+    items = {
+        name: CatalogueItemFactory(name=name, slug=name.lower())
+        for name in ("OKEWO", "VPN", "Drucker", "Selten", "Schon", "Offen", "Gesperrt")
+    }
+    items["Gesperrt"].audience = Audience.RESTRICTED
+    items["Gesperrt"].save()
+    counts = {"OKEWO": 8, "VPN": 6, "Drucker": 5, "Selten": 4, "Schon": 9, "Offen": 9}
+    counts["Gesperrt"] = 9
+    now = timezone.now()
+    for name, count in counts.items():
+        for peer in peers[:count]:
+            req = request_row(items[name], peer, submitted=now, approved=now, closed=now)
+            req.save()
+            Entitlement.objects.create(request=req, holder=peer, item=items[name])
+    mine = request_row(items["Schon"], me, submitted=now, approved=now, closed=now)
+    mine.save()
+    Entitlement.objects.create(request=mine, holder=me, item=items["Schon"])
+    team.place_order(items["Offen"], me.user)  # open request: not suggested again
+
+    found = selectors.recommendations_for(me)
+    assert [(r.item.name, r.holders, r.peers.size) for r in found] == [
+        ("OKEWO", 8, 9),
+        ("VPN", 6, 9),
+        ("Drucker", 5, 9),
+    ]
+    settings.ASSIST_RECOMMEND_SHARE = 0.7
+    assert [r.item.name for r in selectors.recommendations_for(me)] == ["OKEWO"]
+
+    client.force_login(me.user)
+    client.cookies["django_language"] = "de"
+    page = client.get("/").content.decode()
+    assert 'id="assist-recommended-heading"' in page
+    assert "8 von 9 Kolleginnen und Kollegen in Bürgeramt haben sie" in page or ("8 von 9" in page)
+    settings.ASSIST_RECOMMENDATIONS = False
+    assert 'id="assist-recommended-heading"' not in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize(("size", "shown"), [(4, False), (5, True)])
+def test_recommendations_need_a_big_enough_group(team, size, shown):
+    from tests.factories import CatalogueItemFactory
+
+    me = team.person()
+    item = CatalogueItemFactory()
+    now = timezone.now()
+    for _ in range(size):
+        peer = team.person()
+        req = request_row(item, peer, submitted=now, approved=now, closed=now)
+        req.save()
+        Entitlement.objects.create(request=req, holder=peer, item=item)
+    assert bool(selectors.recommendations_for(me)) is shown
+
+
+def test_order_page_recommends_for_the_colleague(client, org, team):
+    from tests.factories import CatalogueItemFactory
+
+    colleague = team.person()
+    item = CatalogueItemFactory(name="Fachverfahren OK.EWO", slug="okewo")
+    now = timezone.now()
+    for _ in range(5):
+        peer = team.person()
+        req = request_row(item, peer, submitted=now, approved=now, closed=now)
+        req.save()
+        Entitlement.objects.create(request=req, holder=peer, item=item)
+    client.force_login(org.alice.user)
+    # A bound form with an error (a justification too long) names the colleague.
+    response = client.post(
+        f"/leistung/{team.item.slug}/bestellen/",
+        {
+            "item_version": team.item.version,
+            "beneficiary": colleague.personnel_number,
+            "justification": "x" * 2001,
+        },
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="assist-recommended-heading"' in page
+    assert "Fachverfahren OK.EWO" in page

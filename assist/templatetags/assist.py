@@ -27,3 +27,25 @@ def approvals_support(table):
     records = [row.record for row in rows]
     figures = selectors.decision_support_for_rows(records)
     return {"rows": [figures[r.pk] for r in records if r.pk in figures]}
+
+
+@register.inclusion_tag("assist/recommendations.html")
+def recommendations(employee, for_other=False):
+    """Recommended for you (start page) or for your colleague (order page)."""
+    if employee is None or not selectors.enabled("recommendations"):
+        return {"suggestions": []}
+    return {
+        "suggestions": selectors.recommendations_for(employee),
+        "for_other": for_other,
+        "person": employee,
+    }
+
+
+@register.simple_tag
+def order_beneficiary(form, requester):
+    """The colleague a bound order form names, if valid and not the requester (else None)."""
+    cleaned = getattr(form, "cleaned_data", None) or {}
+    beneficiary = cleaned.get("beneficiary")
+    if beneficiary is None or beneficiary.pk == getattr(requester, "pk", None):
+        return None
+    return beneficiary
