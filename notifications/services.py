@@ -185,6 +185,11 @@ def _transmit(mail: OutgoingMail) -> Outcome:
         message = compose(mail)
     except MailGone as exc:
         return Outcome(attempt, sent=False, error=str(exc))
+    except DATABASE_ERRORS as exc:
+        # Composing reads the request and the recipient's language: a database that is away
+        # for a moment (a restart) is a reason to try again, not a broken mail. Nothing was
+        # sent. (The fault suite lost one mail this way: it was marked failed.)
+        return Outcome(attempt, sent=False, error=_error_text(exc), transient=True)
     except Exception as exc:  # a broken template: an IT admin must see it, not a retry loop
         logger.exception("mail %s could not be composed", mail.pk)
         return Outcome(attempt, sent=False, error=_error_text(exc))

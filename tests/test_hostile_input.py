@@ -121,6 +121,16 @@ def hostile_world(world, settings):
     mail.claim()
     mail.fail(error="550 no such mailbox")
     mail.save()
+    # A recertification under way: its campaign page and the review form are reached.
+    import datetime
+
+    from django.utils import timezone
+
+    from governance import services as governance_services
+
+    governance_services.campaign_start(
+        name="Rezertifizierung", due_on=timezone.localdate() + datetime.timedelta(days=20)
+    )
     return world
 
 

@@ -141,6 +141,29 @@ def test_unreachable_server_is_transient(approved_mails, settings):
     assert "ConnectionRefusedError" in mails[0].last_error
 
 
+def test_database_away_while_composing_is_transient(smtp, approved_mails, monkeypatch):
+    """Composing reads the database; a restart at that moment retries the mail instead of
+    failing it as if its template were broken (the fault suite lost a mail that way)."""
+    from django.db import OperationalError
+
+    from notifications import services as mail_services
+
+    _req, mails, _callbacks = approved_mails
+    real_compose = mail_services.compose
+
+    def away(mail):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(mail_services, "compose", away)
+    assert attempt(mails[0]) is not None
+    assert mails[0].state == MailState.RETRYING
+    assert "server closed the connection" in mails[0].last_error
+    monkeypatch.setattr(mail_services, "compose", real_compose)
+    attempt(mails[0], now=later(mails[0]))
+    assert mails[0].state == MailState.SENT
+    assert len(smtp.messages) == 1
+
+
 def test_a_redelivered_task_message_sends_nothing_twice(smtp, approved_mails):
     """A lost acknowledgement: the broker hands the same message to a worker again."""
     _req, mails, _callbacks = approved_mails
