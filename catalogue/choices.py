@@ -24,6 +24,9 @@ class FieldType(models.TextChoices):
     YES_NO = "yes_no", _("Yes/no")
     PERSON = "person", _("Person")
     DIRECTORY_GROUP = "directory_group", _("Directory group")
+    # A statement the orderer must accept ("I know the service agreement"): a checkbox that
+    # has to be ticked, never a yes/no that can be answered "no".
+    ACKNOWLEDGEMENT = "acknowledgement", _("Acknowledgement (must be accepted)")
 
 
 class ApproverKind(models.TextChoices):

@@ -144,6 +144,11 @@ def _field_for(definition) -> forms.Field:
                 **common,
             )
         return forms.BooleanField(**common)
+    if kind == FieldType.ACKNOWLEDGEMENT:
+        return forms.BooleanField(
+            **{**common, "required": True},
+            error_messages={"required": _("Please confirm this statement to order.")},
+        )
     if kind == FieldType.PERSON:
         return PersonField(**common)
     if kind in FIELD_BUILDERS:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from catalogue.models import CatalogueItem, Employee
 from itportal.roles import group_ids, is_controlling, is_it_admin
+from notifications.models import Notification
 from provisioning.choices import EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app import selectors as request_selectors
@@ -69,6 +70,7 @@ def nav_counts(user) -> dict:
             Approval.objects.filter(group__in=groups, status=ApprovalStatus.PENDING)
         ),
         "owns_items": Exists(CatalogueItem.objects.filter(service_owner__in=groups)),
+        "unread": _count(Notification.objects.filter(recipient=user, read_at__isnull=True)),
     }
     # Prefixed: the user model has relations named like some of the counts ("approvals").
     row = (
@@ -85,6 +87,7 @@ def nav_counts(user) -> dict:
         "queue": row["queue"] or 0,
         "assigned": row["assigned"] or 0,
         "expiring": row["expiring"] or 0,
+        "unread": row["unread"] or 0,
         "approver": bool(
             row["approvals"]
             or row["decided"]

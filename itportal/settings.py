@@ -483,8 +483,6 @@ PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", defau
 # requests submitted more than PORTAL_STALE_REQUEST_DAYS ago as overdue.
 PORTAL_EXPIRING_WITHIN_DAYS = env.int("PORTAL_EXPIRING_WITHIN_DAYS", default=30)
 PORTAL_STALE_REQUEST_DAYS = env.int("PORTAL_STALE_REQUEST_DAYS", default=10)
-# The fulfilment queue shows a request as due this many working days after its approval.
-PORTAL_FULFILMENT_WORKING_DAYS = env.int("PORTAL_FULFILMENT_WORKING_DAYS", default=3)
 PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
 # Where a catalogue search that finds nothing sends people: the item for requests the catalogue
 # does not list (by slug; offered when it exists and is open to them) and the service desk.

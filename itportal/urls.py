@@ -23,6 +23,7 @@ urlpatterns = [
     path("funktionstrennung/", include("governance.urls")),
     path("zugriffspruefung/", include("governance.review_urls")),
     path("postausgang/", include("notifications.urls")),
+    path("benachrichtigungen/", include("notifications.inbox_urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     # Single sign-on (OpenID Connect); answers 404 unless OIDC_ENABLED.

@@ -4,7 +4,7 @@ from django.db.models import Count, QuerySet
 
 from itportal.roles import is_it_admin
 from notifications.choices import MailState
-from notifications.models import OutgoingMail
+from notifications.models import Notification, OutgoingMail
 
 # The gauge's states: everything not sent yet, and what needs an admin.
 GAUGE_STATES = (
@@ -33,3 +33,10 @@ def mail_counts_by_state() -> dict[str, int]:
     )
     counts.update(dict(rows))
     return counts
+
+
+def notifications_of(user) -> QuerySet[Notification]:
+    """The person's own notifications, newest first; nobody sees another's."""
+    if not user.is_authenticated:
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user)

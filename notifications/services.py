@@ -43,7 +43,7 @@ from itportal.exceptions import ActionConflict
 from itportal.outages import DATABASE_ERRORS  # the database went away: the task retries
 from notifications import registry
 from notifications.choices import ATTENTION_MAIL_STATES, OPEN_MAIL_STATES, MailState
-from notifications.models import LanguagePreference, OutgoingMail
+from notifications.models import LanguagePreference, Notification, OutgoingMail
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ def mail_queue(*, kind: str, recipients: Iterable, params: dict) -> list[Outgoin
 
     if registry.get(kind) is None:
         raise ValueError(f"unknown mail kind {kind!r}")
+    recipients = list(recipients)
+    notifications_write(kind=kind, recipients=recipients, params=params)
     people = {user.pk: user for user in recipients if user.email}
     mails = OutgoingMail.objects.bulk_create(
         [
@@ -75,6 +77,37 @@ def mail_queue(*, kind: str, recipients: Iterable, params: dict) -> list[Outgoin
     )
     outbox.enqueue_after_commit(send_mail, [mail.pk for mail in mails])
     return mails
+
+
+def notifications_write(*, kind: str, recipients: Iterable, params: dict) -> list[Notification]:
+    """One entry in each recipient's list in the portal, with or without a mail address.
+
+    Called by ``mail_queue`` inside the event's transaction. The title is the mail's subject
+    in the recipient's language (without the city prefix), the link the page the mail
+    points to; what no longer exists gets no entry.
+    """
+    kind_spec = registry.get(kind)
+    rows = []
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    for user in {user.pk: user for user in recipients}.values():
+        context = kind_spec.context(params, user)
+        if context is None:
+            continue
+        context = {**context, "user": user, "city": "", "base_url": base}
+        with translation.override(language_of(user)):
+            subject = render_to_string(f"{kind_spec.templates}/subject.txt", context)
+        title = " ".join(subject.split()).removeprefix("[]").strip()
+        url = str(context.get("url") or "").removeprefix(base)
+        rows.append(Notification(recipient=user, kind=kind, title=title[:300], url=url[:500]))
+    return Notification.objects.bulk_create(rows)
+
+
+def notifications_mark_read(*, user, notification_id: int | None = None) -> int:
+    """Mark one of the user's notifications, or all of them, as read; returns how many."""
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())
 
 
 def language_remember(*, user, language: str) -> None:

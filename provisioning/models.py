@@ -147,7 +147,8 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
         return f"#{self.pk} {self.get_kind_display()} {self.user_uid} {self.target_dn}".strip()
 
     def add_log(self, line: str) -> None:
-        stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+        # Local time, as everywhere else in the portal (the log is read next to its pages).
+        stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
         self.log = f"{self.log}{stamp} {line}\n"
 
     # --- transitions: this row only ------------------------------------------------

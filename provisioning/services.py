@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from catalogue.choices import FulfilmentKind
 from catalogue.models import CatalogueItem
@@ -159,12 +160,19 @@ def provision_request(*, request_id: int) -> list[int]:
             request_services.request_finish_automation(
                 request_id=request_id,
                 succeeded=True,
-                note=_("Directory provisioning done (%(count)s changes).")
-                % {"count": grants.count()},
+                note=_provisioning_done(grants.count()),
                 done_by_hand=grants.filter(finished_by__isnull=False).exists(),
             )
         _enqueue_after_commit(job_ids)
     return job_ids
+
+
+def _provisioning_done(count: int) -> str:
+    return ngettext(
+        "Directory provisioning done (%(count)s change).",
+        "Directory provisioning done (%(count)s changes).",
+        count,
+    ) % {"count": count}
 
 
 # --- running one job ----------------------------------------------------------------------
@@ -252,7 +260,7 @@ def _settle(job: ProvisioningJob) -> None:
             request_services.request_finish_automation(
                 request_id=job.request_id,
                 succeeded=True,
-                note=_("Directory provisioning done (%(count)s changes).") % {"count": len(states)},
+                note=_provisioning_done(len(states)),
                 # A job marked done by hand is manual work: not "fulfilled automatically".
                 done_by_hand=siblings.filter(finished_by__isnull=False).exists(),
             )

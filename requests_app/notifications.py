@@ -18,6 +18,7 @@ from notifications import registry
 from notifications import services as mail
 from requests_app import fulfilment
 
+SUBMITTED = "submitted"
 APPROVAL_NEEDED = "approval_needed"
 REMINDER = "reminder"
 APPROVED = "approved"
@@ -27,6 +28,7 @@ FULFILLED = "fulfilled"
 FAILED = "failed"
 # The labels name the kinds of mail on "Postausgang".
 EVENTS = {
+    SUBMITTED: _("Request submitted"),
     APPROVAL_NEEDED: _("Request: approval needed"),
     REMINDER: _("Request: reminder to decide"),
     APPROVED: _("Request approved"),
@@ -54,17 +56,40 @@ def mail_context(params: dict, recipient) -> dict | None:
     from requests_app.models import ServiceRequest
 
     service_request = (
-        ServiceRequest.objects.select_related("item", "beneficiary__user", "requester")
+        ServiceRequest.objects.select_related(
+            "item", "beneficiary__user", "requester", "fulfilment_group"
+        )
         .filter(pk=params.get("request_id"))
         .first()
     )
     if service_request is None:
         return None
+    event = params.get("event")
     return {
         "request": service_request,
-        "event": params.get("event"),
+        "event": event,
         "url": settings.PORTAL_BASE_URL.rstrip("/") + service_request.get_absolute_url(),
+        # Who reads it decides what it asks: the fulfilling group is asked to act, the people
+        # the request is for are told what happens next.
+        "to_fulfil": event == APPROVED
+        and recipient is not None
+        and recipient.pk != service_request.requester_id
+        and service_request.beneficiary.user_id != recipient.pk,
+        "reason": _rejection_reason(service_request) if event == REJECTED else "",
     }
+
+
+def _rejection_reason(service_request) -> str:
+    from requests_app.choices import ApprovalStatus
+    from requests_app.models import Approval
+
+    return (
+        Approval.objects.filter(request=service_request, status=ApprovalStatus.REJECTED)
+        .order_by("-decided_at")
+        .values_list("comment", flat=True)
+        .first()
+        or ""
+    )
 
 
 SUBMISSION_PLACED = "submission.placed"

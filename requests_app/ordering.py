@@ -60,9 +60,13 @@ class OrderView(View):
 
     def get(self, request, slug):
         item = self._item(request, slug)
-        return render(
-            request, self.template_name, self._context(request, item, self._form(request, item))
-        )
+        form = self._form(request, item)
+        earlier = _earlier_request(request, item)
+        if earlier is not None:
+            form.initial.update(_initial_from(earlier, form, _employee(request)))
+        context = self._context(request, item, form)
+        context["earlier"] = earlier
+        return render(request, self.template_name, context)
 
     def post(self, request, slug):
         item = self._item(request, slug)
@@ -103,6 +107,48 @@ class OrderView(View):
             data["item_version"] = current.first() or item.version
             form.data = data
         return render(request, self.template_name, self._context(request, item, form), status=400)
+
+
+def _earlier_request(request, item):
+    """The request named by ``?wie=`` if the user may see it and it was for this item."""
+    number = request.GET.get("wie", "")
+    if not (number.isascii() and number.isdecimal() and len(number) < 18):
+        return None
+    return (
+        selectors.requests_visible_to(request.user)
+        .filter(pk=int(number), item=item)
+        .select_related("beneficiary")
+        .first()
+    )
+
+
+def _initial_from(earlier, form, requester_employee) -> dict:
+    """The order form's initial values from an earlier request's answers ("order again").
+
+    Only fields the item still has, in the form each field takes: a person as its personnel
+    number, a directory group as its DN, a required yes/no as "yes"/"no"; everything is
+    checked again when submitted.
+    """
+    initial = {}
+    for definition in form.definitions:
+        value = earlier.answers.get(definition.key)
+        if value in (None, "", []):
+            continue
+        if isinstance(value, dict):
+            # A person answer keeps the personnel number, a directory group its DN.
+            value = value.get("uid") or value.get("dn")
+            if not value:
+                continue
+        elif isinstance(value, bool) and definition.required:
+            value = "yes" if value else "no"
+        initial[form.FIELD_PREFIX + definition.key] = value
+    if "beneficiary" in form.fields and earlier.beneficiary_id != getattr(
+        requester_employee, "pk", None
+    ):
+        initial["beneficiary"] = earlier.beneficiary.personnel_number
+    if earlier.justification:
+        initial["justification"] = earlier.justification
+    return initial
 
 
 def _add_errors(form, exc: ValidationError) -> None:

@@ -1,7 +1,21 @@
 import django_tables2 as tables
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
+from requests_app import progress
 from requests_app.models import ServiceRequest
+
+
+def state_badge(record) -> str:
+    """The state as a badge: colour for a quick look, the text says it for everyone."""
+    return format_html(
+        '<span class="status-badge is-{}">{}</span>',
+        progress.tone(record.state),
+        record.get_state_display(),
+    )
 
 
 class RequestTable(tables.Table):
@@ -28,6 +42,8 @@ class RequestTable(tables.Table):
         fields = ("id", "item", "beneficiary", "requester", "cost_centre", "state", "created_at")
         order_by = ("-created_at",)
         empty_text = _("No requests found.")
+        # Rows become cards on small screens; the number's link covers the whole row.
+        attrs = {"class": "table stack row-links"}
 
     def render_item(self, record):
         return record.item_name
@@ -39,7 +55,7 @@ class RequestTable(tables.Table):
         return record.requester.get_full_name() or record.requester.get_username()
 
     def render_state(self, record):
-        return record.get_state_display()
+        return state_badge(record)
 
 
 class MyRequestTable(RequestTable):
@@ -55,19 +71,39 @@ class QueueTable(RequestTable):
         default="—",
     )
     fulfilment_group = tables.Column(verbose_name=_("Queue"), accessor="fulfilment_group__name")
+    approved_at = tables.Column(verbose_name=_("Waiting since"), default="—")
+    # The deadline from the item's SLA target (requests_app/sla.py); empty without one.
+    due = tables.Column(verbose_name=_("Due"), accessor="fulfilment_due_on", default="—")
 
     class Meta(RequestTable.Meta):
         fields = (
             "id",
             "item",
             "beneficiary",
-            "cost_centre",
             "state",
             "fulfilment_group",
             "assignee",
-            "created_at",
+            "approved_at",
+            "due",
         )
-        order_by = ("created_at",)
+        # Newest approvals first, so what just arrived is on the first page; the due date
+        # column sorts the other way for the oldest.
+        order_by = ("-approved_at",)
 
     def render_assignee(self, record):
         return record.assignee.get_full_name() or record.assignee.get_username()
+
+    def render_approved_at(self, value):
+        return format_html(
+            '<time datetime="{}">{}</time>',
+            value.isoformat(),
+            _("%(age)s ago") % {"age": timesince(value)},
+        )
+
+    def render_due(self, value):
+        due = value
+        overdue = due < timezone.localdate()
+        text = date_format(due, "SHORT_DATE_FORMAT")
+        if overdue:
+            return format_html('<span class="overdue">{} ({})</span>', text, _("overdue"))
+        return text

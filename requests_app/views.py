@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
@@ -18,7 +18,8 @@ from catalogue.forms import PersonField
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedDateField
 from itportal.views import FilteredTableView
-from requests_app import permissions, selectors, services
+from requests_app import permissions, progress, selectors, services
+from requests_app.choices import OPEN_STATES, RequestState
 from requests_app.filtersets import RequestFilterSet
 from requests_app.models import (
     RATING_COMMENT_MAX_LENGTH,
@@ -29,14 +30,53 @@ from requests_app.models import (
 from requests_app.tables import MyRequestTable, QueueTable, RequestTable
 
 
-class MyRequestsView(FilteredTableView):
+class Tab:
+    """One tab above a list: a name for the URL, a label, and what it keeps of the rows."""
+
+    def __init__(self, key, label, keep):
+        self.key = key
+        self.label = label
+        self.keep = keep  # (queryset, user) -> queryset
+
+
+class TabbedListMixin:
+    """Tabs (``?tab=``) that split a list before its filters apply; the first is the default."""
+
+    tabs: list[Tab] = []
+
+    def current_tab(self) -> Tab:
+        key = self.request.GET.get("tab", "")
+        if not key and self.request.GET.getlist("state"):
+            # Asking for states explicitly (a bookmark, a link) searches all of them.
+            key = "all"
+        return next((t for t in self.tabs if t.key == key), self.tabs[0])
+
+    def get_queryset(self):
+        return self.current_tab().keep(super().get_queryset(), self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        current = self.current_tab()
+        context["tabs"] = [
+            {"key": t.key, "label": t.label, "current": t is current} for t in self.tabs
+        ]
+        context["current_tab"] = current.key
+        return context
+
+
+class MyRequestsView(TabbedListMixin, FilteredTableView):
     table_class = MyRequestTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("My requests")
     intro = gettext_lazy("Requests you placed and requests placed for you.")
+    tabs = [
+        Tab("open", gettext_lazy("Open"), lambda qs, user: qs.filter(state__in=OPEN_STATES)),
+        Tab("closed", gettext_lazy("Closed"), lambda qs, user: qs.exclude(state__in=OPEN_STATES)),
+        Tab("all", gettext_lazy("All"), lambda qs, user: qs),
+    ]
 
     def get_queryset(self):
-        return selectors.requests_of(self.request.user)
+        return self.current_tab().keep(selectors.requests_of(self.request.user), self.request.user)
 
 
 class ApprovalsView(FilteredTableView):
@@ -103,14 +143,25 @@ class DecideTogetherView(View):
         return redirect("requests:approvals")
 
 
-class QueueView(FilteredTableView):
+class QueueView(TabbedListMixin, FilteredTableView):
     table_class = QueueTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("Fulfilment queue")
     intro = gettext_lazy("Approved requests that your groups fulfil by hand.")
+    tabs = [
+        Tab("all", gettext_lazy("All"), lambda qs, user: qs),
+        Tab(
+            "waiting",
+            gettext_lazy("Not yet taken"),
+            lambda qs, user: qs.filter(state=RequestState.APPROVED),
+        ),
+        Tab("mine", gettext_lazy("Assigned to me"), lambda qs, user: qs.filter(assignee=user)),
+    ]
 
     def get_queryset(self):
-        return selectors.fulfilment_queue(self.request.user)
+        return self.current_tab().keep(
+            selectors.fulfilment_queue(self.request.user), self.request.user
+        )
 
 
 DECISIONS = {"approve", "reject"}
@@ -232,6 +283,18 @@ def render_detail(request, service_request, *, rating_form=None, status=200):
         for f in service_request.item_snapshot.get("fields", [])
     ]
     is_requester = service_request.requester_id == request.user.pk
+    # Ordering again: for the requester or beneficiary of a closed request, or of one that
+    # cannot go on, through the order form filled in as this request was (?wie=<number>).
+    reorder_url = None
+    if (
+        service_request.state not in OPEN_STATES
+        and (is_requester or service_request.beneficiary.user_id == request.user.pk)
+        and service_request.item.is_active
+    ):
+        reorder_url = "{}?wie={}".format(
+            reverse("ordering:order", kwargs={"slug": service_request.item.slug}),
+            service_request.pk,
+        )
     rating = _rating_of(service_request) if is_requester else None
     if rating_form is None and services.may_rate(service_request, request.user):
         initial = {"score": rating.score, "comment": rating.comment} if rating else None
@@ -249,6 +312,10 @@ def render_detail(request, service_request, *, rating_form=None, status=200):
             "current_approval": current,
             "rating": rating,
             "rating_form": rating_form,
+            "progress_steps": progress.steps(service_request, current),
+            "now_with": progress.now_with(service_request, current),
+            "tone": progress.tone(service_request.state),
+            "reorder_url": reorder_url,
         },
         status=status,
     )

@@ -392,6 +392,15 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     submit(page, ".rating-form button[type=submit]")
     assert page.locator(".rating-form").count() == 1  # may still change it
     audit.check(page, "detail-rated")
+    page.goto(f"{base}/leistung/{portal.notebook.slug}/bestellen/?wie={portal.done.pk}")
+    assert page.input_value("#id_f_room") == "B 2.17"  # filled in as before
+    audit.check(page, "order-again")
+    page.goto(f"{base}/antraege/?tab=closed")
+    assert page.locator("main table tbody tr").count() >= 1
+    audit.check(page, "my-requests-closed")
+    page.goto(f"{base}/benachrichtigungen/")
+    assert page.locator(".notification").count() >= 1  # her submission confirmations
+    audit.check(page, "notifications")
     page.goto(f"{base}/antraege/{portal.pending.pk}/cancel/")
     assert page.locator("main form button.danger").count() == 1
     audit.check(page, "cancel-confirm")

@@ -86,7 +86,13 @@ def test_mails_go_out_only_after_commit_with_their_message_id(approved_mails, ma
     )
     for mail in sent.values():
         assert mail.attempts == 1
-        assert mail.subject == f"[Stadt Musterstadt] Request #{req.pk} (Notebook) approved"
+        if mail.to == req.fulfilment_group.user_set.get().email:
+            # The fulfilling group is asked to act; the people it is for are told.
+            assert (
+                mail.subject == f"[Stadt Musterstadt] Please fulfil: request #{req.pk} (Notebook)"
+            )
+        else:
+            assert mail.subject == f"[Stadt Musterstadt] Request #{req.pk} (Notebook) approved"
 
 
 def test_smtp_refusal_retries_with_backoff_and_the_mail_arrives_once(smtp, approved_mails):

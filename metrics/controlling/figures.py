@@ -82,6 +82,10 @@ def demand_chart(rows: Iterable[ForecastRow], first: datetime.date, last: dateti
             expected[month] += value
             horizon_months.add(month)
     past = months_between(first, last)
+    # Months before the first order are no information, only a long flat line: start with it.
+    first_orders = next((m for m in past if history.get(m)), None)
+    if first_orders is not None:
+        past = [m for m in past if m >= first_orders]
     future = sorted(horizon_months) or [add_months(last, k) for k in (1, 2, 3)]
     months = past + future
     measured = Series(_("Orders"), [history.get(m, 0) if m <= last else None for m in months])

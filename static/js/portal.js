@@ -104,3 +104,18 @@
     }
   });
 })();
+
+// Length limits: the field stops taking characters at its maximum (maxlength), so the count
+// of what is used is shown beside it instead of cutting text off without a word.
+(function () {
+  "use strict";
+  document.querySelectorAll(".char-count[data-for]").forEach(function (counter) {
+    var input = document.getElementById(counter.getAttribute("data-for"));
+    if (!input) { return; }
+    function update() {
+      counter.textContent = counter.getAttribute("data-used").replace("__COUNT__", String(input.value.length));
+    }
+    input.addEventListener("input", update);
+    update();
+  });
+})();
