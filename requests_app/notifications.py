@@ -51,6 +51,15 @@ def notify(service_request, event: str) -> None:
     )
 
 
+def notify_in_portal(service_request, event: str) -> None:
+    """Only the portal's notification list, no mail; inside the transaction of the change."""
+    mail.notifications_write(
+        kind=KIND_PREFIX + event,
+        recipients=recipients_for(service_request, event),
+        params={"request_id": service_request.pk, "event": event},
+    )
+
+
 def mail_context(params: dict, recipient) -> dict | None:
     """What the request templates need, read when the mail is sent."""
     from requests_app.models import ServiceRequest

@@ -325,8 +325,9 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
     service_request = _lock(request_id, expected_state)
     _fire(service_request, "submit", user=user)
     if service_request.submission_id is None:
-        # A joint order (cart) confirms all its requests in one mail of its own.
-        notifications.notify(service_request, notifications.SUBMITTED)
+        # Confirmed in the portal (the orderer is there); a joint order (cart) confirms all
+        # its requests in one mail of its own.
+        notifications.notify_in_portal(service_request, notifications.SUBMITTED)
     now = timezone.now()
     steps = _steps_with_charge_approval(service_request)
     approvals = []

@@ -46,8 +46,8 @@ class TabbedListMixin:
 
     def current_tab(self) -> Tab:
         key = self.request.GET.get("tab", "")
-        if not key and self.request.GET.getlist("state"):
-            # Asking for states explicitly (a bookmark, a link) searches all of them.
+        if not key and (self.request.GET.getlist("state") or self.request.GET.get("q")):
+            # Asking for states or searching (a bookmark, a link) looks at all requests.
             key = "all"
         return next((t for t in self.tabs if t.key == key), self.tabs[0])
 

@@ -195,7 +195,7 @@ def test_one_reminder_then_escalation_to_the_manager(
     assert step.reminded_at is None
     assert step.position == 1
     assert addresses(mailoutbox) == mail_of(org.head)
-    assert "Approval needed" in mailoutbox[0].subject
+    assert "Please decide" in mailoutbox[0].subject
 
     # The escalated step is the new approver's; the old one can no longer decide.
     mailoutbox.clear()
