@@ -324,7 +324,10 @@ def render_detail(request, service_request, *, rating_form=None, status=200):
 def _visible_request(request, pk):
     # The rating comes in the same query: the page shows it to the requester.
     return get_object_or_404(
-        selectors.requests_visible_to(request.user).select_related("rating"), pk=pk
+        selectors.requests_visible_to(request.user).select_related(
+            "rating", "fulfilment_group", "assignee"
+        ),
+        pk=pk,
     )
 
 
