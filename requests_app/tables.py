@@ -85,7 +85,12 @@ class QueueTable(RequestTable):
             "assignee",
             "approved_at",
             "due",
+            "requester",
         )
+        # "Waiting since" says more than the order date here, and the cost centre is on the
+        # request page: without them the queue fits a desktop window in German too (axe
+        # cannot judge the contrast of cells scrolled out of the table's container).
+        exclude = ("cost_centre", "created_at")
         # Newest approvals first, so what just arrived is on the first page; the due date
         # column sorts the other way for the oldest.
         order_by = ("-approved_at",)

@@ -660,8 +660,9 @@ Private Geräte werden **nicht** angebunden.
                 choices=("Mobiles Arbeiten / Homeoffice", "Rufbereitschaft", "Dienstreisen")),
             fld("geraet", "Gerät", CHOICE, choices=("Dienstnotebook", "Dienst-Tablet")),
             fld("beginn", "Benötigt ab", DATE),
+            # Must be accepted: "Nein" is no answer here (issue 11).
             fld("dienstvereinbarung", "Die Dienstvereinbarung Mobiles Arbeiten ist bekannt.",
-                YES_NO),
+                FieldType.ACKNOWLEDGEMENT),
         ),
         steps=(LINE_MANAGER,),
         kind=FulfilmentKind.AUTOMATED,
