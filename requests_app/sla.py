@@ -50,72 +50,69 @@ def _escalation_recipients(service_request):
     return list({u.pk: u for u in [*admins, *_group_and_assignee(service_request)]}.values())
 
 
+def _mark_once(request_id, *, stamp: str, now, event_kind, comment, mail_kind, recipients):
+    """In one transaction: stamp the request (once), write its timeline event and queue
+    the mail (outbox). False when another run or a state change got there first."""
+    from requests_app.models import RequestEvent, ServiceRequest
+
+    with transaction.atomic():
+        service_request = (
+            ServiceRequest.objects.select_for_update(of=("self",))
+            .filter(pk=request_id, state__in=OPEN, **{f"{stamp}__isnull": True})
+            .first()
+        )
+        if service_request is None:
+            return False
+        setattr(service_request, stamp, now)
+        service_request.save(update_fields=[stamp])
+        RequestEvent.objects.create(
+            request=service_request,
+            kind=event_kind,
+            from_state=service_request.state,
+            to_state=service_request.state,
+            comment=comment % {"date": service_request.fulfilment_due_on.strftime("%d.%m.%Y")},
+        )
+        mail.mail_queue(
+            kind=mail_kind,
+            recipients=recipients(service_request),
+            params={"request_id": service_request.pk, "event": mail_kind.split(".")[-1]},
+        )
+    return True
+
+
 def sla_warn_and_escalate(*, now: datetime | None = None) -> dict[str, int]:
     """Warn before and escalate after the deadline; each once per request. Safe to rerun."""
-    from requests_app.models import RequestEvent, ServiceRequest
+    from requests_app.models import ServiceRequest
 
     now = now or timezone.now()
     today = timezone.localdate(now)
     counts = {"warned": 0, "escalated": 0}
     due = ServiceRequest.objects.filter(state__in=OPEN, fulfilment_due_on__isnull=False)
-    for request_id in due.filter(
-        fulfilment_due_on__lt=today, sla_escalated_at__isnull=True
-    ).values_list("pk", flat=True):
-        with transaction.atomic():
-            service_request = (
-                ServiceRequest.objects.select_for_update(of=("self",))
-                .filter(pk=request_id, state__in=OPEN, sla_escalated_at__isnull=True)
-                .first()
-            )
-            if service_request is None:
-                continue
-            service_request.sla_escalated_at = now
-            service_request.save(update_fields=["sla_escalated_at"])
-            RequestEvent.objects.create(
-                request=service_request,
-                kind=EventKind.ESCALATE,
-                from_state=service_request.state,
-                to_state=service_request.state,
-                comment=_("Fulfilment deadline %(date)s passed; IT administration informed.")
-                % {"date": service_request.fulfilment_due_on.strftime("%d.%m.%Y")},
-            )
-            mail.mail_queue(
-                kind=BREACHED,
-                recipients=_escalation_recipients(service_request),
-                params={"request_id": service_request.pk, "event": "sla_breached"},
-            )
-            counts["escalated"] += 1
+    overdue = due.filter(fulfilment_due_on__lt=today, sla_escalated_at__isnull=True)
+    for request_id in overdue.values_list("pk", flat=True):
+        counts["escalated"] += _mark_once(
+            request_id,
+            stamp="sla_escalated_at",
+            now=now,
+            event_kind=EventKind.ESCALATE,
+            comment=_("Fulfilment deadline %(date)s passed; IT administration informed."),
+            mail_kind=BREACHED,
+            recipients=_escalation_recipients,
+        )
     warn_days = settings.PORTAL_SLA_WARNING_WORKING_DAYS
-    candidates = due.filter(fulfilment_due_on__gte=today, sla_warned_at__isnull=True).values_list(
-        "pk", "fulfilment_due_on"
-    )
-    for request_id, due_on in candidates:
+    coming = due.filter(fulfilment_due_on__gte=today, sla_warned_at__isnull=True)
+    for request_id, due_on in coming.values_list("pk", "fulfilment_due_on"):
         if working_days_between(today, due_on) > warn_days:
             continue
-        with transaction.atomic():
-            service_request = (
-                ServiceRequest.objects.select_for_update(of=("self",))
-                .filter(pk=request_id, state__in=OPEN, sla_warned_at__isnull=True)
-                .first()
-            )
-            if service_request is None:
-                continue
-            service_request.sla_warned_at = now
-            service_request.save(update_fields=["sla_warned_at"])
-            RequestEvent.objects.create(
-                request=service_request,
-                kind=EventKind.REMIND,
-                from_state=service_request.state,
-                to_state=service_request.state,
-                comment=_("Fulfilment due on %(date)s: the fulfilling group was reminded.")
-                % {"date": service_request.fulfilment_due_on.strftime("%d.%m.%Y")},
-            )
-            mail.mail_queue(
-                kind=WARNING,
-                recipients=_group_and_assignee(service_request),
-                params={"request_id": service_request.pk, "event": "sla_warning"},
-            )
-            counts["warned"] += 1
+        counts["warned"] += _mark_once(
+            request_id,
+            stamp="sla_warned_at",
+            now=now,
+            event_kind=EventKind.REMIND,
+            comment=_("Fulfilment due on %(date)s: the fulfilling group was reminded."),
+            mail_kind=WARNING,
+            recipients=_group_and_assignee,
+        )
     return counts
 
 
