@@ -9,6 +9,9 @@ Reads the Django database and writes, below ``suffix``:
   number, ``employeeNumber``, ``departmentNumber`` = department code, ``manager``
   = the line manager's DN, ``businessCategory`` = own cost centre if it differs
   from the department's, password "demo");
+* ``ou=people`` also holds one joiner who is not in the database yet (``JOINER``): the
+  first directory sync creates her with her start date (``itportalStartDate``) and offers
+  her line manager, Thomas Becker, the joiner bundle;
 * ``ou=groups``: groupOfNames for the demo's directory items (``vpn-users``,
   software licences, ``GG_*`` permission groups, the portal role groups) and
   ``ou=fileshares,ou=groups`` with one group per file share, owned by the
@@ -60,6 +63,11 @@ FILE_SHARES = (
     ("fs-stadtplanung-bauleitplanung", "61", r"\\fs01\amt61\Bauleitplanung"),
     ("fs-bauordnung-baugenehmigungen", "63", r"\\fs01\amt63\Baugenehmigungen"),
 )
+
+
+# The demo's joiner: (uid, first name, last name, department, manager's personnel number).
+# Her first working day is ten working days after seeding.
+JOINER = ("m10099", "Lena", "Hoffmann", "33", "m10017")
 
 
 class DemoTree:
@@ -130,6 +138,46 @@ def person_entry(tree: DemoTree, employee: Employee, password_hash: str) -> str:
     )
 
 
+def joiner_entries(tree: DemoTree, password: str) -> list[str]:
+    """The joiner, if the database does not know her yet (a second seed after the sync
+    leaves her as the sync wrote her) and her manager is there."""
+    from django.utils import timezone
+
+    from itportal.workdays import add_working_days
+
+    uid, first, last, department, manager = JOINER
+    known = set(
+        Employee.objects.filter(personnel_number__in=[uid, manager]).values_list(
+            "personnel_number", flat=True
+        )
+    )
+    if uid in known or manager not in known:  # synced already, or not the demo city
+        return []
+    start = add_working_days(timezone.localdate(), 10)
+    return [
+        ldif_entry(
+            tree.person(uid),
+            {
+                "objectClass": [
+                    "top", "person", "organizationalPerson", "inetOrgPerson", "itportalPerson"
+                ],
+                "uid": uid,
+                "cn": f"{first} {last}",
+                "sn": last,
+                "givenName": first,
+                "displayName": f"{first} {last}",
+                "mail": f"{first.lower()}.{last.lower()}@musterstadt.example",
+                "title": "Sachbearbeiterin Meldewesen",
+                "employeeNumber": uid,
+                "departmentNumber": department,
+                "manager": tree.person(manager),
+                "itportalStartDate": start.strftime("%Y%m%d000000Z"),
+                "userPassword": ssha(password),
+            },
+        )
+    ]  # fmt: skip
+
+
 def group_entry(tree: DemoTree, dn: str, cn: str, description: str, members, owner=None) -> str:
     return ldif_entry(
         dn,
@@ -165,6 +213,7 @@ def build_demo_ldif(suffix: str = DEFAULT_SUFFIX, *, password: str = DEMO_PASSWO
     )
     records += [person_entry(tree, employee, ssha(password)) for employee in employees]
     exported = {employee.pk for employee in employees}
+    records += joiner_entries(tree, password)
 
     for cn, description in GROUPS:
         records.append(group_entry(tree, tree.group(cn), cn, description, []))

@@ -49,6 +49,8 @@ DEFAULT_SUFFIX = "dc=musterstadt,dc=example"
 PACKAGES = ("slapd", "ldap-utils")
 SCHEMA_DIR = Path("/etc/ldap/schema")
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+# The portal's own attributes (a joiner's start date), after the standard schemas.
+PORTAL_SCHEMA = Path(__file__).resolve().parent / "schema" / "itportal.schema"
 MODULE_DIR = Path("/usr/lib/ldap")
 SERVICE_CN = "itportal"
 BASE_OUS = ("people", "groups", "departments", "services", "policies")
@@ -408,6 +410,7 @@ class PrivateSlapd:
         s, svc = self.suffix, self.bind_dn
         people, groups = self.people_base, self.group_base
         schemas = "\n".join(f"include {SCHEMA_DIR / name}.schema" for name in SCHEMAS)
+        schemas += f"\ninclude {PORTAL_SCHEMA}"
         # Access rules: first match wins, per entry and attribute.
         # fmt: off
         return f"""\

@@ -34,9 +34,14 @@ def _joiner_context(params: dict, recipient) -> dict | None:
     if employee is None or bundle is None:
         return None
     path = reverse("ordering:bundle", args=[bundle.slug])
-    query = urlencode({"fuer": employee.personnel_number})
+    # Pre-filled: for the new colleague, needed from their first working day.
+    query = {"fuer": employee.personnel_number}
+    if employee.start_date:
+        query["ab"] = employee.start_date.isoformat()
+    query = urlencode(query)
     return {
         "employee": employee,
+        "start_date": employee.start_date,
         "bundle": bundle,
         "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}?{query}",
     }

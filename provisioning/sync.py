@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, date
 
 import ldap3
 from django.conf import settings
@@ -38,6 +38,9 @@ DEFAULT_ATTRIBUTES = {
         "title": "title",
         "disabled": "pwdAccountLockedTime",
         "changed": "modifyTimestamp",
+        # The portal's schema (devtools/schema/itportal.schema); a directory without it
+        # simply returns no value (servers ignore unknown attributes asked for).
+        "start_date": "itportalStartDate",
         "filter": "(objectClass=inetOrgPerson)",
     },
     "ad": {
@@ -50,6 +53,7 @@ DEFAULT_ATTRIBUTES = {
         "title": "title",
         "disabled": "userAccountControl",
         "changed": "whenChanged",
+        "start_date": "",  # none by default: set e.g. "extensionAttribute1" (YYYY-MM-DD)
         "filter": "(&(objectClass=user)(!(objectClass=computer)))",
     },
 }
@@ -65,6 +69,18 @@ def _first(attrs: dict, name: str) -> str:
     if isinstance(value, list):
         value = value[0] if value else ""
     return "" if value is None else str(value)
+
+
+def parse_start_date(value: str) -> date | None:
+    """A start date as directories write it: generalized time (``20270104000000Z``) or an
+    ISO date (``2027-01-04``); anything else is no date."""
+    value = (value or "").strip()
+    try:
+        if len(value) >= 8 and value[:8].isdigit():
+            return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -176,7 +192,9 @@ def sync_people(
             "manager",
             "title",
             "disabled",
+            "start_date",
         )
+        if amap.get(k)
     ]
 
     def entries():
@@ -220,6 +238,11 @@ def sync_people(
             first, last, mail = (
                 _first(attrs, amap[k]) for k in ("first_name", "last_name", "mail")
             )
+            start_date = (
+                parse_start_date(_first(attrs, amap["start_date"]))
+                if amap.get("start_date")
+                else None
+            )
             if employee is None:
                 user, _c = User.objects.get_or_create(username=uid[:150])
                 user.first_name, user.last_name, user.email = first[:150], last[:150], mail[:254]
@@ -231,6 +254,7 @@ def sync_people(
                     department=department,
                     job_title=_first(attrs, amap["title"])[:200],
                     directory_dn=entry["dn"],
+                    start_date=start_date,
                 )
                 existing[uid] = employee
                 report.created += 1
@@ -249,6 +273,7 @@ def sync_people(
                 for attr, value in (
                     ("job_title", _first(attrs, amap["title"])[:200]),
                     ("directory_dn", entry["dn"]),
+                    *([("start_date", start_date)] if amap.get("start_date") else []),
                 ):
                     if getattr(employee, attr) != value:
                         setattr(employee, attr, value)

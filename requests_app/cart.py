@@ -109,7 +109,9 @@ def cart_line_remove(*, owner, line_id: int) -> None:
         raise PermissionDenied(_("This is not a line of your cart."))
 
 
-def submission_place(*, requester, lines: list[OrderLine], bundle=None) -> Submission:
+def submission_place(
+    *, requester, lines: list[OrderLine], bundle=None, needed_from=None
+) -> Submission:
     """Create one request per valid line, all or none, and one confirmation to the requester.
 
     Raises CartRefused naming the line that the request service refused (the item changed
@@ -131,6 +133,7 @@ def submission_place(*, requester, lines: list[OrderLine], bundle=None) -> Submi
                     answers=line.form.answers,
                     justification=data["justification"],
                     submission=submission,
+                    needed_from=needed_from,
                 )
             except (ValidationError, PermissionDenied) as exc:
                 raise CartRefused(
@@ -248,9 +251,13 @@ def bundle_entry_form(entry, requester_employee, data: QueryDict | None = None) 
     return OrderForm(data, item=entry.item, requester_employee=requester_employee, prefix=prefix)
 
 
-def bundle_order(*, requester, bundle, lines: list[OrderLine]) -> Submission:
-    """Order the chosen items of a bundle in one submission; all or nothing."""
+def bundle_order(*, requester, bundle, lines: list[OrderLine], needed_from=None) -> Submission:
+    """Order the chosen items of a bundle in one submission; all or nothing.
+
+    ``needed_from``: when the beneficiary needs them (a joiner's first working day)."""
     errors = {line.key: line.errors for line in lines if line.errors}
     if errors:
         raise CartRefused(_("Nothing was ordered: please correct the marked items."), errors)
-    return submission_place(requester=requester, lines=lines, bundle=bundle)
+    return submission_place(
+        requester=requester, lines=lines, bundle=bundle, needed_from=needed_from
+    )

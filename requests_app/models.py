@@ -117,6 +117,8 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
         related_name="assigned_requests",
     )
     resolution_note = models.TextField(_("fulfilment note"), blank=True)
+    # When the beneficiary needs it, e.g. a joiner's first working day (joiner bundle).
+    needed_from = models.DateField(_("needed from"), null=True, blank=True)
     submission = models.ForeignKey(
         Submission,
         verbose_name=_("joint order"),

@@ -4,11 +4,13 @@ Ordering lives with the requests (it creates them); the catalogue only describes
 """
 
 import copy
+import datetime
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -242,6 +244,16 @@ class SubmissionView(View):
 # --- bundles -----------------------------------------------------------------------------
 
 
+def _date_param(value: str):
+    """An ISO date from the query string (the joiner mail's ``ab``), or None."""
+    if len(value) != 10 or not value.isascii():
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 class BundleListView(View):
     """The bundles an employee can order in one go (e.g. for a new colleague)."""
 
@@ -260,6 +272,18 @@ class BundleOrderForm(forms.Form):
         self.fields["beneficiary"].help_text = _(
             "Leave empty to order for yourself, or pick the colleague (e.g. the new one)."
         )
+        self.fields["needed_from"] = forms.DateField(
+            label=_("Needed from"),
+            required=False,
+            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            help_text=_("E.g. the new colleague's first working day; empty: as soon as possible."),
+        )
+
+    def clean_needed_from(self):
+        needed_from = self.cleaned_data.get("needed_from")
+        if needed_from and needed_from < timezone.localdate():
+            raise ValidationError(_("The date must not lie in the past."))
+        return needed_from
 
 
 class BundleOrderView(View):
@@ -305,6 +329,9 @@ class BundleOrderView(View):
         for_whom = request.GET.get("fuer", "")
         if for_whom and len(for_whom) <= 50 and for_whom.isprintable():
             initial["beneficiary"] = for_whom
+        needed_from = _date_param(request.GET.get("ab", ""))
+        if needed_from and needed_from >= timezone.localdate():
+            initial["needed_from"] = needed_from
         return self._render(
             request, bundle, entries, orderable,
             shared=BundleOrderForm(initial=initial), forms_by_entry=forms_by_entry, chosen=chosen,
@@ -325,7 +352,12 @@ class BundleOrderView(View):
             )
             if not shared_valid:
                 raise cart.CartRefused(_("Please correct the marked fields."))
-            submission = cart.bundle_order(requester=request.user, bundle=bundle, lines=lines)
+            submission = cart.bundle_order(
+                requester=request.user,
+                bundle=bundle,
+                lines=lines,
+                needed_from=shared.cleaned_data.get("needed_from"),
+            )
         except cart.CartRefused as exc:
             # The chosen items show their answers and errors; the others their empty form.
             forms_by_entry = {

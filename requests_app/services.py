@@ -258,10 +258,12 @@ def request_create(
     justification: str = "",
     submit: bool = True,
     submission: Submission | None = None,
+    needed_from=None,
 ) -> ServiceRequest:
     """Create a request from validated form data, and submit it unless a draft is wanted.
 
-    ``submission``: the joint order (cart, bundle) the request is placed with.
+    ``submission``: the joint order (cart, bundle) the request is placed with;
+    ``needed_from``: the day the beneficiary needs the service (a joiner's first day).
     """
     requester_employee = getattr(requester, "employee", None)
     if requester_employee is None:
@@ -292,6 +294,7 @@ def request_create(
             price_monthly=item.price_monthly,
             fulfilment_group=item.service_owner,
             submission=submission,
+            needed_from=needed_from,
         )
         RequestEvent.objects.create(
             request=service_request,

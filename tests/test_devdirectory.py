@@ -247,8 +247,13 @@ def test_demo_ldif_loads_the_seeded_city(directory):
     directory.load_ldif(ldif, skip_existing=True)  # seeding twice is harmless
 
     people = entries(directory, "-b", directory.people_base, "(objectClass=inetOrgPerson)", "uid")
-    # Everyone active but the break-glass superuser, which is a local account only.
-    assert len(people) == Employee.objects.active().filter(user__is_superuser=False).count() == 199
+    # Everyone active but the break-glass superuser, which is a local account only, and the
+    # joiner whom only the directory knows yet (the first sync brings her in).
+    assert Employee.objects.active().filter(user__is_superuser=False).count() == 199
+    assert len(people) == 200
+    joiner = entries(directory, "(uid=m10099)", "itportalStartDate", "manager")
+    assert joiner[0][1]["manager"] == [directory.user_dn("m10017")]
+    assert len(joiner[0][1]["itportalStartDate"][0]) == len("20270104000000Z")
     assert entries(directory, "(|(uid=admin)(uid=m10001))", "1.1") == []
 
     anna = entries(directory, "(uid=mitarbeiterin)", "manager", "departmentNumber", "memberOf")

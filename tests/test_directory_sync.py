@@ -244,3 +244,96 @@ def test_joiner_offers_the_manager_the_bundle_prefilled(ldap, org, settings, cli
     settings.PORTAL_JOINER_BUNDLE = ""
     ldap.load_ldif(person(ldap, "neu2", manager=manager_uid, department=org.department.code))
     assert sync_people(full=True).counts["joiner_offers"] == 0
+
+
+def test_joiner_start_date_is_read_and_prefills_the_bundle_order(ldap, org, settings, client):
+    """The directory's start date (itportalStartDate, the portal's schema on the real slapd)
+    lands on the person; the manager's mail and portal notification link the bundle for the
+    joiner, needed from that day, and the order keeps the date on each request."""
+    import datetime
+
+    from django.utils import timezone
+
+    from catalogue.models import Bundle, BundleItem, Employee
+    from notifications.models import Notification, OutgoingMail
+    from notifications.services import compose
+    from requests_app.models import ServiceRequest
+    from tests.factories import CatalogueItemFactory
+
+    settings.PORTAL_JOINER_BUNDLE = "neu"
+    bundle = Bundle.objects.create(name="Neue Mitarbeiterin / neuer Mitarbeiter", slug="neu")
+    entry = BundleItem.objects.create(bundle=bundle, item=CatalogueItemFactory(), position=1)
+    start = timezone.localdate() + datetime.timedelta(days=20)
+    manager_uid = org.manager.personnel_number
+    ldap.load_ldif(
+        person(ldap, manager_uid, department=org.department.code)
+        + "\n"
+        + person(
+            ldap,
+            "neu3",
+            manager=manager_uid,
+            department=org.department.code,
+            sn="Becker",
+            objectClass=["inetOrgPerson", "itportalPerson"],
+            itportalStartDate=start.strftime("%Y%m%d000000Z"),
+        )
+    )
+    sync_people(full=True)
+    joiner = Employee.objects.get(personnel_number="neu3")
+    assert joiner.start_date == start
+    link = f"/paket/neu/bestellen/?fuer=neu3&ab={start.isoformat()}"
+    mail = OutgoingMail.objects.get(kind="provisioning.joiner_offer")
+    message = compose(mail)
+    assert link in message.body
+    assert "First working day" in message.body or "Erster Arbeitstag" in message.body
+    inbox = Notification.objects.get(recipient=org.manager.user, kind=mail.kind)
+    assert inbox.url == link
+    client.force_login(org.manager.user)
+    page = client.get(link).content.decode()
+    assert 'value="neu3"' in page and f'value="{start.isoformat()}"' in page
+    posted = client.post(
+        "/paket/neu/bestellen/",
+        {
+            "beneficiary": "neu3",
+            "needed_from": start.isoformat(),
+            "chosen": [entry.pk],
+            f"e{entry.pk}-item_version": entry.item.version,
+        },
+    )
+    assert posted.status_code == 302, posted.content.decode()[:2000]
+    ordered = ServiceRequest.objects.get(beneficiary=joiner)
+    assert ordered.needed_from == start
+    assert "Needed from" in client.get(ordered.get_absolute_url()).content.decode()
+    # A later change of the date in the directory follows; a date in the past is refused.
+    ldapmodify(
+        ldap,
+        f"dn: {ldap.user_dn('neu3')}\nchangetype: modify\n"
+        "replace: itportalStartDate\nitportalStartDate: 20270301000000Z\n",
+    )
+    sync_people(full=True)
+    joiner.refresh_from_db()
+    assert joiner.start_date == datetime.date(2027, 3, 1)
+    past = client.post(
+        "/paket/neu/bestellen/",
+        {"beneficiary": "neu3", "needed_from": "2020-01-01", "chosen": [entry.pk],
+         f"e{entry.pk}-item_version": entry.item.version},
+    )  # fmt: skip
+    assert past.status_code == 400 and ServiceRequest.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("20270104000000Z", (2027, 1, 4)),
+        ("2027-01-04", (2027, 1, 4)),
+        ("20271304000000Z", None),
+        ("", None),
+        ("gestern", None),
+    ],
+)
+def test_start_date_formats(raw, expected):
+    import datetime
+
+    from provisioning.sync import parse_start_date
+
+    assert parse_start_date(raw) == (datetime.date(*expected) if expected else None)

@@ -132,6 +132,15 @@ class Employee(models.Model):
         db_index=True,
         help_text=_("Set by the directory sync; empty for people kept only in the portal."),
     )
+    start_date = models.DateField(
+        _("start date"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "First working day, read by the directory sync; the joiner bundle is "
+            "offered as needed from this day."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     # Who switched the person off decides who may switch them on: the directory sync
     # re-admits a returning person it deactivated itself, never one the portal deactivated.
