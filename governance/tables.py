@@ -1,6 +1,7 @@
 import django_tables2 as tables
 from django.utils.translation import gettext_lazy as _
 
+from itportal.tables import DateTimeColumn
 from provisioning.models import Entitlement
 
 
@@ -14,7 +15,7 @@ class ConflictTable(tables.Table):
     rule_name = tables.Column(verbose_name=_("Rule"))
     item = tables.Column(verbose_name=_("Holds"), accessor="item__name")
     second_item_name = tables.Column(verbose_name=_("and also"))
-    granted_at = tables.DateTimeColumn(verbose_name=_("Since"), format="SHORT_DATE_FORMAT")
+    granted_at = DateTimeColumn(verbose_name=_("Since"), format="SHORT_DATE_FORMAT")
 
     class Meta:
         model = Entitlement

@@ -1,7 +1,7 @@
 import django_tables2 as tables
 from django.utils.translation import gettext_lazy as _
 
-from itportal.tables import OutboxColumns
+from itportal.tables import DateTimeColumn, OutboxColumns
 from notifications import registry
 from notifications.choices import OPEN_MAIL_STATES
 from notifications.models import OutgoingMail
@@ -11,7 +11,7 @@ ACTIONS = "notifications/mail_actions.html"  # send a failed or interrupted mail
 
 class MailTable(OutboxColumns, tables.Table):
     open_states = OPEN_MAIL_STATES
-    created_at = tables.DateTimeColumn(verbose_name=_("Created"), format="SHORT_DATETIME_FORMAT")
+    created_at = DateTimeColumn(verbose_name=_("Created"), format="SHORT_DATETIME_FORMAT")
     kind = tables.Column(verbose_name=_("Kind"))
     to = tables.Column(verbose_name=_("Recipient"), attrs={"td": {"class": "url"}})
     subject = tables.Column(verbose_name=_("Subject"), default="—")

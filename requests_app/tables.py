@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
+from itportal.tables import DateTimeColumn
 from requests_app import progress
 from requests_app.models import ServiceRequest
 
@@ -35,7 +36,7 @@ class RequestTable(tables.Table):
     )
     cost_centre = tables.Column(verbose_name=_("Cost centre"), accessor="cost_centre__code")
     state = tables.Column(verbose_name=_("State"))
-    created_at = tables.DateTimeColumn(verbose_name=_("Ordered"), format="SHORT_DATETIME_FORMAT")
+    created_at = DateTimeColumn(verbose_name=_("Ordered"), format="SHORT_DATETIME_FORMAT")
 
     class Meta:
         model = ServiceRequest

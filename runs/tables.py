@@ -2,6 +2,7 @@ import django_tables2 as tables
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
+from itportal.tables import DateTimeColumn
 from runs.models import Run
 
 
@@ -9,7 +10,7 @@ class RunTable(tables.Table):
     name = tables.Column(verbose_name=_("Run"))
     state = tables.Column(verbose_name=_("State"))
     progress = tables.Column(verbose_name=_("Progress"), accessor="done", orderable=False)
-    started_at = tables.DateTimeColumn(verbose_name=_("Started"), format="SHORT_DATETIME_FORMAT")
+    started_at = DateTimeColumn(verbose_name=_("Started"), format="SHORT_DATETIME_FORMAT")
     duration = tables.Column(verbose_name=_("Duration"), accessor="started_at", orderable=False)
     outcome = tables.Column(verbose_name=_("Outcome"), orderable=False)
     host = tables.Column(verbose_name=_("Host"))

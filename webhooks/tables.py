@@ -1,7 +1,7 @@
 import django_tables2 as tables
 from django.utils.translation import gettext_lazy as _
 
-from itportal.tables import OutboxColumns
+from itportal.tables import DateTimeColumn, OutboxColumns
 from webhooks.choices import OPEN_DELIVERY_STATES
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -18,7 +18,7 @@ class EndpointTable(tables.Table):
     is_active = tables.BooleanColumn(verbose_name=_("Active"), yesno=(_("yes"), _("no")))
     open_deliveries = tables.Column(verbose_name=_("Open deliveries"))
     failed_deliveries = tables.Column(verbose_name=_("Failed deliveries"))
-    created_at = tables.DateTimeColumn(verbose_name=_("Created"), format="SHORT_DATE_FORMAT")
+    created_at = DateTimeColumn(verbose_name=_("Created"), format="SHORT_DATE_FORMAT")
 
     class Meta:
         model = WebhookEndpoint
@@ -36,7 +36,7 @@ class EndpointTable(tables.Table):
 
 class DeliveryTable(OutboxColumns, tables.Table):
     open_states = OPEN_DELIVERY_STATES
-    created_at = tables.DateTimeColumn(
+    created_at = DateTimeColumn(
         verbose_name=_("Created"),
         format="SHORT_DATETIME_FORMAT",
         linkify=("webhooks:delivery", {"pk": tables.A("pk")}),

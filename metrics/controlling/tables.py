@@ -8,6 +8,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from itportal.tables import DateTimeColumn
+
 
 class MonthColumn(tables.Column):
     def render(self, value):
@@ -277,10 +279,10 @@ class RatingCommentTable(CaptionedTable):
     service = tables.Column(verbose_name=_("Service"), accessor="request__item__name")
     score = tables.Column(verbose_name=_("Score"))
     comment = tables.Column(verbose_name=_("Comment"), attrs={"td": {"class": "pre"}})
-    fulfilled = tables.DateTimeColumn(
+    fulfilled = DateTimeColumn(
         verbose_name=_("Fulfilled"), accessor="request__closed_at", format="SHORT_DATE_FORMAT"
     )
-    rated_at = tables.DateTimeColumn(verbose_name=_("Rated"), format="SHORT_DATE_FORMAT")
+    rated_at = DateTimeColumn(verbose_name=_("Rated"), format="SHORT_DATE_FORMAT")
 
     class Meta(CaptionedTable.Meta):
         empty_text = _("No comments in this period.")

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ItportalConfig(AppConfig):
+    name = "itportal"
+    verbose_name = "IT-Portal"
+
+    def ready(self):
+        from itportal.tables import memoise_tables2_signatures
+
+        memoise_tables2_signatures()

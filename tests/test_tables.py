@@ -1,0 +1,114 @@
+"""django-tables2 made cheaper per cell (itportal/tables.py) gives the same answers."""
+
+import datetime
+import zoneinfo
+
+import django_tables2 as tables
+import pytest
+from django.utils import translation
+from django_tables2 import utils
+from django_tables2.columns.datecolumn import DateColumn as LibraryDateColumn
+from django_tables2.columns.datetimecolumn import DateTimeColumn as LibraryDateTimeColumn
+
+from itportal.tables import DateColumn, DateTimeColumn
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+
+
+class _Holder:
+    def render_x(self, record, value):
+        return value
+
+    def render_y(self, value, **kwargs):
+        return value
+
+    def __call__(self, record):
+        return record
+
+
+def _function(record, bound_column, *args):
+    return record
+
+
+CALLABLES = [
+    _function,
+    lambda value: value,
+    lambda **kwargs: kwargs,
+    _Holder().render_x,
+    _Holder().render_y,
+    _Holder(),
+]
+
+
+def test_signatures_are_memoised_and_equal_the_librarys():
+    assert getattr(utils.signature, "memoised", False), "ItportalConfig.ready patches it"
+    uncached = utils.signature.__closure__  # the wrapper keeps the library's function
+    library = next(c.cell_contents for c in uncached if callable(c.cell_contents))
+    for fn in CALLABLES:
+        assert utils.signature(fn) == library(fn)
+        assert utils.signature(fn) == library(fn)  # the cached answer, asked again
+
+
+def test_a_bound_method_of_another_instance_gets_the_same_signature():
+    first, second = _Holder(), _Holder()
+    assert utils.signature(first.render_x) == (("record", "value"), None)
+    assert utils.signature(second.render_x) == (("record", "value"), None)
+    assert utils.signature(second.render_y) == (("value",), "kwargs")
+
+
+class _Row:
+    def __init__(self, day, moment):
+        self.day = day
+        self.moment = moment
+
+
+def _table(date_column, datetime_column, rows):
+    attrs = {
+        "day": date_column(format="SHORT_DATE_FORMAT", default="—"),
+        "moment": datetime_column(format="SHORT_DATETIME_FORMAT", default="—"),
+    }
+    table_class = type("T", (tables.Table,), attrs)
+    return table_class(rows)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_date_columns_render_like_the_librarys(language, settings):
+    settings.USE_TZ = True
+    rows = [
+        _Row(
+            datetime.date(2026, 12, 7), datetime.datetime(2026, 12, 4, 19, 54, tzinfo=datetime.UTC)
+        ),
+        _Row(None, None),
+        _Row(
+            datetime.date(2025, 1, 31), datetime.datetime(2025, 6, 30, 23, 30, tzinfo=datetime.UTC)
+        ),
+    ]
+    with translation.override(language):
+        ours = _table(DateColumn, DateTimeColumn, rows)
+        theirs = _table(LibraryDateColumn, LibraryDateTimeColumn, rows)
+        ours_cells = [[row.get_cell(c) for c in ("day", "moment")] for row in ours.rows]
+        their_cells = [[row.get_cell(c) for c in ("day", "moment")] for row in theirs.rows]
+    assert [[str(v) for v in r] for r in ours_cells] == [[str(v) for v in r] for r in their_cells]
+    if language == "de":
+        # Local time (CET), German order: 19:54 UTC is 20:54 in Berlin.
+        assert str(ours_cells[0][0]) == "07.12.2026"
+        assert str(ours_cells[0][1]) == "04.12.2026 20:54"
+    assert [str(v) for v in ours_cells[1]] == ["—", "—"]
+
+
+def test_date_columns_export_iso_8601():
+    rows = [_Row(datetime.date(2026, 12, 7), datetime.datetime(2026, 12, 4, 20, 54, tzinfo=BERLIN))]
+    ours = _table(DateColumn, DateTimeColumn, rows)
+    exported = list(ours.as_values())
+    assert exported[1] == ["2026-12-07", "2026-12-04 20:54:00+01:00"]
+
+
+def test_model_date_fields_get_the_fast_columns():
+    from provisioning.models import ProvisioningJob
+
+    table_class = type(
+        "JobDates",
+        (tables.Table,),
+        {"Meta": type("Meta", (), {"model": ProvisioningJob, "fields": ("created_at",)})},
+    )
+    assert isinstance(table_class.base_columns["created_at"], DateTimeColumn)
