@@ -38,6 +38,7 @@ class ItemVersionView(View):
             "item": item,
             "record": record,
             "fields": history.version_fields(record),
+            "parts": history.version_parts(record),
             "errors": errors,
             "may_restore": request.user.has_perm("catalogue.change_catalogueitem"),
         }

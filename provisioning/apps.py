@@ -22,7 +22,7 @@ class ProvisioningConfig(AppConfig):
         )
         from provisioning.models import ProvisioningAction
         from provisioning.selectors import held_by, with_licence_usage
-        from provisioning.services import claims
+        from provisioning.services import claims, item_actions_save
         from provisioning.templating import parse_attribute_lines
         from requests_app import fulfilment
         from requests_app.holdings import register_holding_lookup
@@ -38,4 +38,5 @@ class ProvisioningConfig(AppConfig):
             action_model=ProvisioningAction,
             parse_attributes=parse_attribute_lines,
             directory_groups=groups_below_group_base,
+            actions_save=item_actions_save,
         )

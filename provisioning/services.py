@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from catalogue.choices import FulfilmentKind
+from catalogue.history import ACTIONS_CHANGED
 from catalogue.models import CatalogueItem
 from itportal.exceptions import ActionConflict
 from provisioning import templating
@@ -470,26 +471,51 @@ def may_revoke(entitlement: Entitlement, user) -> bool:
 # --- the catalogue editor ------------------------------------------------------------------
 
 
+ACTION_FIELDS = ("kind", "target", "attributes")
+
+
 @transaction.atomic
-def item_actions_save(*, item, actions: list[dict]) -> None:
-    """Replace the item's provisioning actions, all or nothing; a change makes a new version
-    of the item (orders keep the one they were placed on). Errors keyed ``actions[i].field``."""
+def item_actions_save(*, item, actions: list[dict], record: bool = True) -> None:
+    """Make the item's provisioning actions equal ``actions``, all or nothing; a change makes
+    a new version of the item (orders keep the one they were placed on). Errors keyed
+    ``actions[i].field``.
+
+    Actions are matched by position and saved only when they changed, so the item's change
+    history says "target changed" instead of a removal and an addition of every action at
+    every save. With ``record`` a change also leaves a row in the item's own history (its
+    author, "provisioning actions changed") before the actions are written: each such change
+    is then a version that can be viewed and restored (catalogue.history reads a version's
+    rows up to the next row of the item). A restore records itself and passes False.
+    """
     item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
-    before = [(a.kind, a.target, a.attributes) for a in item.provisioning_actions.all()]
-    item.provisioning_actions.all().delete()
+    existing = {a.position: a for a in item.provisioning_actions.all()}
+    before = [tuple(getattr(a, name) for name in ACTION_FIELDS) for a in existing.values()]
+    rows = [{**values, "position": index} for index, values in enumerate(actions, start=1)]
+    after = [tuple(row.get(name, "") for name in ACTION_FIELDS) for row in rows]
+    if after == before:
+        return
+    if record:
+        item._change_reason = ACTIONS_CHANGED
+        item.save(update_fields=["updated_at"])
+    ProvisioningAction.objects.filter(item=item, position__gt=len(rows)).delete()
     errors: dict[str, list[str]] = {}
-    for index, values in enumerate(actions):
-        action = ProvisioningAction(item=item, **values)
+    for index, row in enumerate(rows):
+        action = existing.get(row["position"]) or ProvisioningAction(item=item)
+        unchanged = action.pk is not None and all(
+            getattr(action, name) == row.get(name, "") for name in ACTION_FIELDS
+        )
+        for name in ACTION_FIELDS:
+            setattr(action, name, row.get(name, ""))
+        action.position = row["position"]
         try:
             action.full_clean()
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 suffix = "" if field == "__all__" else f".{field}"
                 errors[f"actions[{index}]{suffix}"] = messages
-        else:
+            continue
+        if not unchanged:
             action.save()
     if errors:
         raise ValidationError(errors)
-    after = [(a["kind"], a["target"], a["attributes"]) for a in actions]
-    if after != before:
-        CatalogueItem.objects.filter(pk=item.pk).update(version=F("version") + 1)
+    CatalogueItem.objects.filter(pk=item.pk).update(version=F("version") + 1)

@@ -860,6 +860,11 @@ def test_catalogue_editor_pages_have_no_serious_wcag_violations(live_server, por
     page.wait_for_load_state()
     assert "/verlauf/" in page.url
     audit.check(page, "editor-history")
+    # One old version with its order form, rules, approval steps and provisioning actions.
+    page.locator("main .history-entry a").last.click()
+    page.wait_for_load_state()
+    assert page.locator("main form button.primary").count() == 1  # "Restore this version"
+    audit.check(page, "editor-history-version")
     page.goto(edit_url)
     page.locator("main a", has_text="Provision").first.click()
     page.wait_for_load_state()
