@@ -3,7 +3,7 @@
 
 install: .venv/.installed
 
-.venv/.installed: pyproject.toml scripts/bootstrap.sh scripts/oidc-provider/package-lock.json
+.venv/.installed: pyproject.toml scripts/bootstrap.sh scripts/oidc-provider/package-lock.json frontend/package-lock.json
 	scripts/bootstrap.sh
 	touch $@
 

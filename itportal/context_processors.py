@@ -7,6 +7,9 @@ def portal(request):
     user = getattr(request, "user", None)
     return {
         "PORTAL_CITY_NAME": settings.PORTAL_CITY_NAME,
+        "PORTAL_LOGO": settings.PORTAL_LOGO,
+        "PORTAL_KOPFZEILE": settings.PORTAL_KOPFZEILE,
+        "BRANDING_CSS_VERSION": settings.BRANDING_CSS_VERSION,
         "is_it_admin": bool(user and is_it_admin(user)),
         "is_controlling": bool(user and is_controlling(user)),
         "is_data_protection_officer": bool(user and is_data_protection_officer(user)),

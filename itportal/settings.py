@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from itportal import logs
+from itportal import branding, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -195,7 +195,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# KERN, the German administration's design system (npm @kern-ux/native, EUPL-1.2): installed
+# from the lockfile in frontend/ by scripts/bootstrap.sh and served under static/kern/ like the
+# portal's own files (no CDN; the Containerfile copies it in at build time).
+KERN_DIST = BASE_DIR / "frontend" / "node_modules" / "@kern-ux" / "native" / "dist"
+STATICFILES_DIRS = [BASE_DIR / "static", ("kern", KERN_DIST)]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -484,6 +488,21 @@ PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", defau
 PORTAL_EXPIRING_WITHIN_DAYS = env.int("PORTAL_EXPIRING_WITHIN_DAYS", default=30)
 PORTAL_STALE_REQUEST_DAYS = env.int("PORTAL_STALE_REQUEST_DAYS", default=10)
 PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
+# Look and feel (README, "Look and feel"): KERN with the city's action colour (links, buttons,
+# navigation bar; empty keeps KERN's blue) and the text colour on it, both checked for WCAG AA
+# contrast at start-up; the logo is a static file (PORTAL_BRANDING_DIR is served under
+# static/branding/, e.g. PORTAL_LOGO=branding/wappen.svg); the KERN "Kopfzeile" above the
+# header names the site as the administration's intranet (false: no Kopfzeile).
+PORTAL_BRAND_COLOUR, PORTAL_BRAND_ON_COLOUR = branding.brand_colours(
+    env.str("PORTAL_BRAND_COLOUR", default=""),
+    env.str("PORTAL_BRAND_ON_COLOUR", default="#ffffff"),
+)
+PORTAL_LOGO = env.str("PORTAL_LOGO", default="img/city-logo.svg")
+PORTAL_BRANDING_DIR = env.str("PORTAL_BRANDING_DIR", default="")
+if PORTAL_BRANDING_DIR:
+    STATICFILES_DIRS.append(("branding", PORTAL_BRANDING_DIR))
+PORTAL_KOPFZEILE = env.bool("PORTAL_KOPFZEILE", default=True)
+BRANDING_CSS_VERSION = branding.stylesheet_version(PORTAL_BRAND_COLOUR, PORTAL_BRAND_ON_COLOUR)
 # Where a catalogue search that finds nothing sends people: the item for requests the catalogue
 # does not list (by slug; offered when it exists and is open to them) and the service desk.
 PORTAL_GENERAL_REQUEST_ITEM = env.str("PORTAL_GENERAL_REQUEST_ITEM", default="sonstige-anfrage")
@@ -576,7 +595,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 DJANGO_TABLES2_TEMPLATE = "tables/table.html"
-DJANGO_TABLES2_TABLE_ATTRS = {"class": "table"}
+# "stack": on small screens every row becomes a card, each value under its column's name
+# (tables/table.html writes data-label), so no list scrolls sideways on a phone.
+DJANGO_TABLES2_TABLE_ATTRS = {"class": "table stack"}
 
 # Logs: one JSON object per line with request_id, task_id and order (itportal/logs.py).
 logs.configure()

@@ -6,6 +6,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 from accounts.views import LoginView, LogoutView, admin_login, sso_view
 from itportal import health
 from itportal.admin import bound_all_inlines
+from itportal.views import branding_css
 from notifications.views import set_language
 
 # Every app has registered its admin by now (autodiscover runs before the URLconf loads).
@@ -38,6 +39,7 @@ urlpatterns = [
         name="oidc_authentication_callback",
     ),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("branding.css", branding_css, name="branding_css"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", include("metrics.urls")),

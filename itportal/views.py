@@ -1,13 +1,19 @@
-"""Shared bases for the portal's pages: filtered table lists, the IT-admin gate."""
+"""Shared bases for the portal's pages: filtered table lists, the IT-admin gate; the city's
+colours as a stylesheet."""
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext_lazy as _
 from django.views import View
+from django.views.decorators.http import require_GET
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from itportal import branding
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedPaginator
 from itportal.roles import is_it_admin
@@ -81,3 +87,16 @@ class RowActionView(View):
         else:
             messages.success(request, message)
         return redirect(self.success_url(row))
+
+
+@require_GET
+@login_not_required  # the login page wears the city's colours too
+def branding_css(request):
+    """KERN's action colour set to the city's (itportal/branding.py); the URL carries a
+    version (``BRANDING_CSS_VERSION``), so the file may be cached for long."""
+    response = HttpResponse(
+        branding.stylesheet(settings.PORTAL_BRAND_COLOUR, settings.PORTAL_BRAND_ON_COLOUR),
+        content_type="text/css; charset=utf-8",
+    )
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

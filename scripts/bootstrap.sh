@@ -30,6 +30,9 @@ apt_install systemd haproxy pgbouncer docker-compose wrk
 # The OpenID provider the SSO tests start on loopback (npm oidc-provider, from the lockfile).
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 (cd scripts/oidc-provider && npm ci --no-audit --no-fund --silent)
+# KERN, the German administration's design system (npm @kern-ux/native, from the lockfile):
+# the portal serves its CSS and fonts itself as static files (settings.KERN_DIST), no CDN.
+(cd frontend && npm ci --no-audit --no-fund --silent)
 # oidc-provider 9 needs Node.js 20.18 or later (Debian 13 ships 20.19; Debian 12 only 18).
 if ! node scripts/oidc-provider/check-node.mjs; then
     echo "warning: the SSO tests and the demo's OpenID provider need Node.js >= 20.18" \

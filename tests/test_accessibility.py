@@ -292,7 +292,7 @@ class Audit:
         )
         skips = [(a, b) for a, b in pairwise(levels) if b > a + 1]
         assert not skips, f"{name}: heading levels skip (from, to): {skips}"
-        page.screenshot(path=str(SCREENSHOTS / f"{self.lang}-{name}.png"), full_page=True)
+        page.screenshot(path=str(self.screenshot_path(name)), full_page=True)
         results = self.axe.run(page, options=AXE_OPTIONS).response
         for violation in results["violations"]:
             target = self.failures if violation["impact"] in FAILING_IMPACTS else self.minor
@@ -302,6 +302,9 @@ class Audit:
         for violation in results["incomplete"]:
             if violation["impact"] in FAILING_IMPACTS and not _chart_text_only(page, violation):
                 self.failures.append((f"{name}, needs review", page.url, violation))
+
+    def screenshot_path(self, name) -> Path:
+        return SCREENSHOTS / f"{self.lang}-{name}.png"
 
     @staticmethod
     def _format(entries):

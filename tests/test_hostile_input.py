@@ -62,6 +62,7 @@ UNREACHED = {
     "accounts/login/": "logged-in users are sent on; login input is tests/test_pages.py's",
     "accounts/logout/": "would end the crawling session",
     "katalog/austausch/schema/1.0.json": "a static document",
+    "branding.css": "the city's colours from the settings; no input (?v= only renews caches)",
     "katalog/verwaltung/vorschau/": "the editor's script posts the editor's form there (tested "
     "at the editor's own route and in tests/test_catalogue_editor.py)",
 }

@@ -1101,7 +1101,7 @@ def test_german_is_the_default(client, org):
     client.force_login(org.alice.user)
     response = client.get("/")
     assert response.status_code == 200
-    assert '<html lang="de">' in text(response)
+    assert '<html lang="de" ' in text(response)
     assert response.headers["Content-Language"] == "de"
     assert "Meine Anträge" in text(response)
     assert "My requests" not in text(response)
@@ -1123,14 +1123,14 @@ def test_english_is_selectable(client, org):
     assert response.status_code == 302
     assert response.url == "/antraege/"
     response = client.get("/antraege/")
-    assert '<html lang="en">' in text(response)
+    assert '<html lang="en" ' in text(response)
     assert "My requests" in text(response)
     assert "Meine Anträge" not in text(response)
     assert response.headers["Content-Language"] == "en"
     # And back again.
     client.post("/i18n/setlang/", {"language": "de", "next": "/"})
     response = client.get("/")
-    assert '<html lang="de">' in text(response)
+    assert '<html lang="de" ' in text(response)
     assert "Meine Anträge" in text(response)
 
 
@@ -1140,7 +1140,7 @@ def test_language_switch_ignores_unknown_language_and_foreign_next(client, org):
     response = client.post("/i18n/setlang/", {"language": "xx", "next": "https://evil.example/"})
     assert response.status_code == 302
     assert not response.url.startswith("https://evil.example")
-    assert '<html lang="de">' in text(client.get("/"))
+    assert '<html lang="de" ' in text(client.get("/"))
 
 
 # --- substitutes page ----------------------------------------------------------------------------

@@ -1,0 +1,9 @@
+"""The main journeys of every role at desktop width (1280 px), in Debian's Chromium, with axe on
+every page and a screenshot of every step (tests/journey_support.py)."""
+
+from tests.journey_support import DESKTOP, browser, demo_city, run_journeys  # noqa: F401
+from tests.test_accessibility import pytestmark  # noqa: F401 (database, browser skip)
+
+
+def test_every_role_at_desktop_width(live_server, demo_city, browser):  # noqa: F811
+    run_journeys(browser, live_server.url, demo_city, DESKTOP, "desktop")
