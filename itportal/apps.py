@@ -6,6 +6,8 @@ class ItportalConfig(AppConfig):
     verbose_name = "IT-Portal"
 
     def ready(self):
+        from itportal import lookups
         from itportal.tables import memoise_tables2_signatures
 
         memoise_tables2_signatures()
+        lookups.register()

@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "accounts.middleware.SecondFactorMiddleware",
     "itportal.errors.BadInputMiddleware",
     "accounts.middleware.IdleSessionMiddleware",
+    "home.middleware.NavCountsMiddleware",
     # Last, as django-axes requires: turns a locked-out login into its lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -486,6 +487,9 @@ PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", defau
 # Start page: access ending within this many days is shown as expiring; IT admins see open
 # requests submitted more than PORTAL_STALE_REQUEST_DAYS ago as overdue.
 PORTAL_EXPIRING_WITHIN_DAYS = env.int("PORTAL_EXPIRING_WITHIN_DAYS", default=30)
+# How old the navigation's counts may be (seconds; 0: counted on every page). One's own
+# changes show at once; others' within this period; the start page always counts afresh.
+PORTAL_NAV_COUNTS_SECONDS = env.int("PORTAL_NAV_COUNTS_SECONDS", default=30)
 PORTAL_STALE_REQUEST_DAYS = env.int("PORTAL_STALE_REQUEST_DAYS", default=10)
 PORTAL_CITY_NAME = env.str("PORTAL_CITY_NAME", default="Stadt Musterstadt")
 # Look and feel (README, "Look and feel"): KERN with the city's action colour (links, buttons,

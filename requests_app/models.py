@@ -220,6 +220,19 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                 condition=models.Q(state__in=OPEN_STATES),
                 name="request_open_submitted_idx",
             ),
+            # The header's "my open requests" on every page: the user's open rows only,
+            # not their thousands of closed ones (26 ms at 1M requests with the full
+            # requester and beneficiary indexes, BitmapAnd'ed with the state index).
+            models.Index(
+                fields=["requester"],
+                condition=models.Q(state__in=OPEN_STATES),
+                name="request_open_requester_idx",
+            ),
+            models.Index(
+                fields=["beneficiary"],
+                condition=models.Q(state__in=OPEN_STATES),
+                name="request_open_beneficiary_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -412,6 +425,18 @@ class Approval(models.Model):
         indexes = [
             models.Index(fields=["approver", "status"], name="approval_approver_idx"),
             models.Index(fields=["group", "status"], name="approval_group_idx"),
+            # "Waiting for my decision" (the header on every page, the approvals list):
+            # the pending steps only, a few hundred of a million approvals.
+            models.Index(
+                fields=["approver"],
+                condition=models.Q(status="pending"),
+                name="approval_pending_approver_idx",
+            ),
+            models.Index(
+                fields=["group"],
+                condition=models.Q(status="pending"),
+                name="approval_pending_group_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -45,11 +46,18 @@ def _approvals_for(user, *, on_date=None) -> QuerySet[Approval]:
         .exclude(user_id=OuterRef("request__requester_id"))
         .exclude(user__employee=OuterRef("request__beneficiary_id"))
     )
+    principal_groups = (
+        get_user_model().groups.through.objects.filter(user_id__in=principals).values("group_id")
+    )
+    # Every branch an index condition (``= ANY(ARRAY(subquery))``, itportal/lookups.py), so
+    # the pending approvals come from a BitmapOr of index scans; the correlated four-eyes
+    # check runs only for groups a substituted principal is in. Before, the OR held
+    # subplans and every request awaiting approval was probed: 60-90 ms at 1M requests.
     return Approval.objects.filter(
         Q(approver=user)
         | Q(group__in=list(group_ids(user)))
-        | Q(approver__in=principals)
-        | Exists(substituted_member)
+        | Q(approver__any=ArraySubquery(principals))
+        | (Q(group__any=ArraySubquery(principal_groups)) & Exists(substituted_member))
     )
 
 
@@ -84,7 +92,9 @@ def requests_of(user) -> QuerySet[ServiceRequest]:
 
 def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
     """ "Approvals for me": requests whose current step the user may decide."""
-    pending = _approvals_for(user).filter(request=OuterRef("pk"), status=ApprovalStatus.PENDING)
+    # Driven from the user's pending approvals (a few index entries), not from every
+    # request awaiting approval with a probe each.
+    pending = _approvals_for(user).filter(status=ApprovalStatus.PENDING).values("request_id")
     # Four-eyes across steps: whoever decided an earlier step (in person or as the
     # principal of a substitute) does not decide the next one.
     decided_earlier = Approval.objects.filter(
@@ -92,8 +102,7 @@ def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
     )
     return (
         _base()
-        .filter(state=RequestState.AWAITING_APPROVAL)
-        .filter(Exists(pending))
+        .filter(state=RequestState.AWAITING_APPROVAL, pk__in=pending)
         .exclude(requester=user)
         .exclude(beneficiary__user=user)
         .exclude(Exists(decided_earlier))

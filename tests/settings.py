@@ -22,3 +22,6 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 - WhiteNoise warns about a missing root
+# Counted on every page: tests check counts right after another user's action;
+# tests/test_nav_counts_cache.py covers the session copy production uses.
+PORTAL_NAV_COUNTS_SECONDS = 0

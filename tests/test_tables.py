@@ -112,3 +112,64 @@ def test_model_date_fields_get_the_fast_columns():
         {"Meta": type("Meta", (), {"model": ProvisioningJob, "fields": ("created_at",)})},
     )
     assert isinstance(table_class.base_columns["created_at"], DateTimeColumn)
+
+
+# The row markup the template rendered before itportal/templatetags/portal_tables.py.
+TEMPLATE_ROWS = (
+    "{% load l10n %}{% for row in table.paginated_rows %}\n"
+    "<tr {{ row.attrs.as_html }}>{% for column, cell in row.items %}\n"
+    '  <td data-label="{{ column.header }}" {{ column.attrs.td.as_html }}>'
+    "{% if column.localize == None %}{{ cell }}{% else %}{% if column.localize %}"
+    "{{ cell|localize }}{% else %}{{ cell|unlocalize }}{% endif %}{% endif %}</td>"
+    "{% endfor %}\n</tr>{% empty %}{% if table.empty_text %}"
+    '<tr><td colspan="{{ table.columns|length }}">{{ table.empty_text }}</td></tr>'
+    "{% endif %}{% endfor %}"
+)
+
+
+class _Thing:
+    def __init__(self, pk, name, price, day):
+        self.pk, self.name, self.price, self.day = pk, name, price, day
+
+    def get_absolute_url(self):
+        return f"/things/{self.pk}/"
+
+
+class _ThingTable(tables.Table):
+    pk = tables.Column(verbose_name="No.", linkify=True)
+    name = tables.Column(verbose_name="Name <&>", attrs={"td": {"class": "url"}})
+    price = tables.Column(verbose_name="Price", localize=True)
+    raw = tables.Column(verbose_name="Raw", accessor="price", localize=False)
+    day = DateColumn(verbose_name="Day", default="—")
+
+    def render_name(self, value):
+        return value.upper()
+
+
+class _CallableAttrsTable(_ThingTable):
+    class Meta:
+        attrs = {"td": {"data-pk": lambda record: record.pk}}
+
+
+@pytest.mark.parametrize("table_class", [_ThingTable, _CallableAttrsTable])
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_rows_in_python_equal_the_templates(table_class, language):
+    from decimal import Decimal
+
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.templatetags.portal_tables import table_rows
+
+    rows = [
+        _Thing(1, "Notebook <b>", Decimal("1149.00"), datetime.date(2026, 12, 7)),
+        _Thing(2, "VPN & Co", Decimal("12345.5"), None),
+    ]
+    request = RequestFactory().get("/")
+    with translation.override(language):
+        for data in (rows, []):
+            table = table_class(data, empty_text="Nothing <here>")
+            table.request = request
+            context = Context({"table": table})
+            expected = Template(TEMPLATE_ROWS).render(context)
+            assert str(table_rows(context, table)) == expected
