@@ -100,7 +100,8 @@ class CatalogueItemAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "category", "summary", "description", "keywords")}),
         (_("Delivery and price"), {
             "fields": (
-                "service_owner", "fulfilment_kind", "grants_access", "independent_fulfilment",
+                "service_owner", "fulfilment_kind", "grants_access", "collect_on_leaving",
+                "independent_fulfilment",
                 "price_once", "price_monthly",
                 "sla_target_days",
             ),

@@ -33,7 +33,7 @@ from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from provisioning.signals import directory_error, entitlement_revoked, pipeline_swept
 from requests_app import services as request_services
 from requests_app.choices import RequestState
-from requests_app.models import ServiceRequest
+from requests_app.models import FulfilmentTask, ServiceRequest
 
 logger = logging.getLogger(__name__)
 
@@ -454,6 +454,13 @@ def entitlement_revoke(
             entitlement.revoked_at = timezone.now()
             entitlement.save()
             entitlement_revoked.send(sender=Entitlement, entitlement_id=entitlement.pk)
+            # No automation undoes it (a manual service, a token): the group that granted
+            # it removes it by hand, from its queue.
+            request_services.task_open(
+                request_id=entitlement.request_id,
+                kind=FulfilmentTask.Kind.REMOVE_ACCESS,
+                reason=reason,
+            )
     return entitlement
 
 

@@ -25,7 +25,8 @@ from provisioning.backends.active_directory import ACCOUNTDISABLE
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement, SyncRun
 from requests_app import services as request_services
-from requests_app.models import ServiceRequest
+from requests_app.choices import RequestState
+from requests_app.models import FulfilmentTask, ServiceRequest
 
 DEFAULT_ATTRIBUTES = {
     "openldap": {
@@ -91,6 +92,7 @@ class SyncReport:
     unchanged: int = 0
     leavers: int = 0
     withdrawn: int = 0  # leavers' open requests cancelled
+    tasks: int = 0  # leavers' devices to collect and manual access to remove, for the groups
     movers: int = 0
     revoked: int = 0
     lines: list[str] = field(default_factory=list)
@@ -131,11 +133,25 @@ def _leave(employee: Employee, report: SyncReport, why: str) -> None:
         get_user_model().objects.filter(pk=employee.user_id).update(is_active=False)
         report.leavers += 1
         report.lines.append(f"leaver {employee.personnel_number}: {why}")
+    tasks_before = FulfilmentTask.objects.filter(person=employee).count()
     for entitlement_id in Entitlement.objects.filter(
         holder=employee, state=EntitlementState.ACTIVE
     ).values_list("pk", flat=True):
         services.entitlement_revoke(entitlement_id=entitlement_id, user=None, reason=why)
         report.revoked += 1
+    # Devices delivered to the leaver (one-off deliveries, no entitlement): the group that
+    # delivered each one collects it.
+    devices = ServiceRequest.objects.filter(
+        beneficiary=employee,
+        state=RequestState.FULFILLED,
+        item__collect_on_leaving=True,
+        entitlement__isnull=True,
+    ).values_list("pk", flat=True)
+    for request_id in devices:
+        request_services.task_open(
+            request_id=request_id, kind=FulfilmentTask.Kind.COLLECT, reason=why
+        )
+    report.tasks += FulfilmentTask.objects.filter(person=employee).count() - tasks_before
     # What the leaver ordered or had ordered for them and is not yet under way ends too,
     # with the reason in its timeline; the requester is told as on any cancellation.
     with translation.override(settings.LANGUAGE_CODE):

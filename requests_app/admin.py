@@ -3,7 +3,13 @@
 from django.contrib import admin
 
 from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin
-from requests_app.models import Approval, RequestEvent, ServiceRequest, Substitution
+from requests_app.models import (
+    Approval,
+    FulfilmentTask,
+    RequestEvent,
+    ServiceRequest,
+    Substitution,
+)
 
 
 class ApprovalInline(BoundedInlineMixin, admin.TabularInline):
@@ -74,6 +80,25 @@ class RequestEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_filter = ("kind",)
     # The request column names the request: in the same query, not one query per row.
     list_select_related = ("actor", "request")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FulfilmentTask)
+class FulfilmentTaskAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """Read only: tasks are opened by the portal and marked done in the fulfilment queue."""
+
+    list_display = ("id", "kind", "request", "person", "fulfilment_group", "state", "created_at")
+    list_filter = ("state", "kind")
+    list_select_related = ("request", "person__user", "fulfilment_group")
+    readonly_fields = [f.name for f in FulfilmentTask._meta.fields]
 
     def has_add_permission(self, request):
         return False

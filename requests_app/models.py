@@ -692,3 +692,81 @@ class CartLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id}: {self.item_id}"
+
+
+class FulfilmentTask(models.Model):
+    """Work for a service group that nobody ordered: the portal opens it when a person
+    leaves (or loses a service that only a person can take away). "Collect the notebook"
+    for a device delivered to a leaver, "remove the access by hand" for a manual
+    entitlement revoked. Listed in the group's fulfilment queue until someone marks it done.
+
+    One per delivery and kind: a second sync finds the task there and opens none.
+    """
+
+    class Kind(models.TextChoices):
+        COLLECT = "collect", _("Collect the device")
+        REMOVE_ACCESS = "remove_access", _("Remove the access by hand")
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+
+    kind = models.CharField(_("task"), max_length=20, choices=Kind)
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.OPEN)
+    request = models.ForeignKey(
+        ServiceRequest,
+        verbose_name=_("delivered by request"),
+        on_delete=models.PROTECT,
+        related_name="tasks",
+    )
+    person = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("person"),
+        on_delete=models.PROTECT,
+        related_name="fulfilment_tasks",
+    )
+    fulfilment_group = models.ForeignKey(
+        Group,
+        verbose_name=_("fulfilling group"),
+        on_delete=models.PROTECT,
+        related_name="fulfilment_tasks",
+    )
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("opened"), default=timezone.now)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("done by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("fulfilment task")
+        verbose_name_plural = _("fulfilment tasks")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "kind"], name="task_once_per_delivery"),
+            models.CheckConstraint(
+                condition=models.Q(state="open", done_at__isnull=True)
+                | models.Q(state="done", done_at__isnull=False),
+                name="task_done_has_time",
+            ),
+        ]
+        indexes = [
+            # The queue: a group's open tasks, oldest first (IT admins: everyone's).
+            models.Index(
+                fields=["fulfilment_group", "created_at"],
+                condition=models.Q(state="open"),
+                name="task_open_group_idx",
+            ),
+            models.Index(
+                fields=["created_at"], condition=models.Q(state="open"), name="task_open_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.request.item_name} ({self.person})"

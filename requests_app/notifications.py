@@ -127,7 +127,42 @@ def submission_mail_context(params: dict, recipient) -> dict | None:
     }
 
 
+TASK_OPENED = "task.opened"
+
+
+def notify_task(task) -> None:
+    """A task for the group (collect a leaver's device): its members, in the transaction."""
+    members = get_user_model().objects.filter(is_active=True, groups=task.fulfilment_group_id)
+    mail.mail_queue(kind=TASK_OPENED, recipients=members, params={"task_id": task.pk})
+
+
+def task_mail_context(params: dict, recipient) -> dict | None:
+    from django.urls import reverse
+
+    from requests_app.models import FulfilmentTask
+
+    task = (
+        FulfilmentTask.objects.select_related("request", "person__user")
+        .filter(pk=params.get("task_id"))
+        .first()
+    )
+    if task is None:
+        return None
+    return {
+        "task": task,
+        "url": settings.PORTAL_BASE_URL.rstrip("/") + reverse("requests:queue") + "#tasks",
+    }
+
+
 def register_mail_kinds() -> None:
+    registry.register(
+        registry.MailKind(
+            name=TASK_OPENED,
+            label=_("Task for the fulfilling group"),
+            templates="mail/task",
+            context=task_mail_context,
+        )
+    )
     registry.register(
         registry.MailKind(
             name=SUBMISSION_PLACED,

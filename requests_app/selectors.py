@@ -14,6 +14,7 @@ from requests_app.models import (
     QUEUE_CONDITION,
     Approval,
     CartLine,
+    FulfilmentTask,
     RequestEvent,
     ServiceRequest,
     Submission,
@@ -120,6 +121,17 @@ def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
     if is_it_admin(user):
         return qs
     return qs.filter(fulfilment_group__in=list(group_ids(user)))
+
+
+def open_tasks(user) -> QuerySet[FulfilmentTask]:
+    """Open tasks (collect a leaver's device) of the user's groups, oldest first; IT admins
+    see all. Read through the partial indexes on open tasks."""
+    qs = FulfilmentTask.objects.filter(state=FulfilmentTask.State.OPEN).select_related(
+        "request", "person__user", "person__department", "fulfilment_group"
+    )
+    if not is_it_admin(user):
+        qs = qs.filter(fulfilment_group__in=list(group_ids(user)))
+    return qs.order_by("created_at", "id")
 
 
 def request_timeline(service_request) -> QuerySet[RequestEvent]:

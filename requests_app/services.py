@@ -34,6 +34,7 @@ from requests_app.models import (
     RATING_MIN,
     RATING_WINDOW_DAYS,
     Approval,
+    FulfilmentTask,
     Rating,
     RequestEvent,
     ServiceRequest,
@@ -895,3 +896,55 @@ def requests_decide_together(
                 % {"number": request_id}
             ) from exc
     return decided
+
+
+# --- fulfilment tasks: work nobody ordered (a leaver's notebook to collect) ---------------
+
+
+def task_open(*, request_id: int, kind: str, reason: str = "") -> FulfilmentTask | None:
+    """Open a task for the group that fulfilled ``request_id``; call inside the caller's
+    transaction. Once per request and kind: None when it exists already (open or done)."""
+    service_request = (
+        ServiceRequest.objects.select_related("beneficiary").filter(pk=request_id).first()
+    )
+    if service_request is None or kind not in FulfilmentTask.Kind.values:
+        return None
+    with transaction.atomic():
+        task, created = FulfilmentTask.objects.get_or_create(
+            request=service_request,
+            kind=kind,
+            defaults={
+                "person": service_request.beneficiary,
+                "fulfilment_group": service_request.fulfilment_group,
+                "reason": (reason or "")[:300],
+            },
+        )
+        if not created:
+            return None
+        notifications.notify_task(task)
+    return task
+
+
+def may_complete_task(task: FulfilmentTask, user) -> bool:
+    return user.is_authenticated and (
+        roles.is_it_admin(user) or task.fulfilment_group_id in roles.group_ids(user)
+    )
+
+
+@transaction.atomic
+def task_complete(*, task_id: int, user, note: str = "") -> FulfilmentTask:
+    """The group (or IT administration) did it: the task leaves the queue."""
+    note = (note or "").strip()
+    if len(note) > 500 or "\x00" in note:
+        raise ValidationError({"note": _("The note is too long or contains invalid characters.")})
+    task = FulfilmentTask.objects.select_for_update().get(pk=task_id)
+    if not may_complete_task(task, user):
+        raise PermissionDenied(_("This task is not for your groups."))
+    if task.state == FulfilmentTask.State.DONE:
+        raise ActionConflict(_("This task has been done already."))
+    task.state = FulfilmentTask.State.DONE
+    task.done_at = timezone.now()
+    task.done_by = user
+    task.note = note
+    task.save()
+    return task

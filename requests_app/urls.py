@@ -13,6 +13,11 @@ urlpatterns = [
         name="decide_together",
     ),
     path("bearbeitung/", views.QueueView.as_view(), name="queue"),
+    path(
+        "bearbeitung/aufgaben/<int:pk>/erledigt/",
+        views.TaskDoneView.as_view(),
+        name="task_done",
+    ),
     path("vertretungen/", views.SubstitutionsView.as_view(), name="substitutions"),
     path(
         "vertretungen/<int:pk>/loeschen/",

@@ -24,6 +24,7 @@ from requests_app.filtersets import RequestFilterSet
 from requests_app.models import (
     RATING_COMMENT_MAX_LENGTH,
     RATING_WINDOW_DAYS,
+    FulfilmentTask,
     Rating,
     Substitution,
 )
@@ -158,10 +159,46 @@ class QueueView(TabbedListMixin, FilteredTableView):
         Tab("mine", gettext_lazy("Assigned to me"), lambda qs, user: qs.filter(assignee=user)),
     ]
 
+    template_name = "requests/queue.html"
+
     def get_queryset(self):
         return self.current_tab().keep(
             selectors.fulfilment_queue(self.request.user), self.request.user
         )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        tasks = list(selectors.open_tasks(self.request.user)[: TASKS_SHOWN + 1])
+        context["tasks"] = tasks[:TASKS_SHOWN]
+        context["more_tasks"] = len(tasks) > TASKS_SHOWN
+        return context
+
+
+TASKS_SHOWN = 50  # oldest first; the rest follow as these are done
+
+
+class TaskDoneView(View):
+    """Mark a task of the queue done (POST only), with an optional note."""
+
+    def post(self, request, pk):
+        try:
+            task = services.task_complete(
+                task_id=pk, user=request.user, note=request.POST.get("note", "")
+            )
+        except FulfilmentTask.DoesNotExist as exc:
+            raise Http404 from exc
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(reverse("requests:queue") + "#tasks")
+        except ActionConflict as exc:
+            messages.info(request, str(exc))
+            return redirect(reverse("requests:queue") + "#tasks")
+        messages.success(
+            request,
+            _("Task done: %(item)s of %(name)s.")
+            % {"item": task.request.item_name, "name": task.person.display_name},
+        )
+        return redirect(reverse("requests:queue") + "#tasks")
 
 
 DECISIONS = {"approve", "reject"}

@@ -132,6 +132,15 @@ def hostile_world(world, settings):
     governance_services.campaign_start(
         name="Rezertifizierung", due_on=timezone.localdate() + datetime.timedelta(days=20)
     )
+    # A leaver's device to collect: the queue's task form (mark done) is reached.
+    from requests_app import services as request_services
+    from requests_app.models import FulfilmentTask
+
+    request_services.task_open(
+        request_id=ServiceRequest.objects.order_by("pk").first().pk,
+        kind=FulfilmentTask.Kind.COLLECT,
+        reason="Austritt",
+    )
     return world
 
 

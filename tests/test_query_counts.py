@@ -37,8 +37,8 @@ pytestmark = pytest.mark.django_db
 QUERIES = {
     ("mine", "alice"): 9,
     ("approvals", "manager"): 11,
-    ("queue", "fulfiller"): 9,
-    ("queue", "admin"): 9,
+    ("queue", "fulfiller"): 10,
+    ("queue", "admin"): 10,
     ("catalogue", "alice"): 10,
     ("detail", "manager"): 13,
     ("detail", "alice"): 8,

@@ -17,6 +17,7 @@ ITEM_FIELDS = [
     "service_owner",
     "fulfilment_kind",
     "grants_access",
+    "collect_on_leaving",
     "independent_fulfilment",
     "price_once",
     "price_monthly",

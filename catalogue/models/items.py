@@ -152,6 +152,14 @@ class CatalogueItem(models.Model):
             "fulfilled order."
         ),
     )
+    collect_on_leaving = models.BooleanField(
+        _("collected when the holder leaves"),
+        default=False,
+        help_text=_(
+            "For devices and tokens: when the person it was delivered to leaves, the service "
+            "owner group gets a task to collect it."
+        ),
+    )
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Retired items can no longer be ordered.")
     )

@@ -1198,6 +1198,10 @@ ONE_OFF_DELIVERIES = {
     "verlust-mobilgeraet", "notebook", "monitor", "dockingstation", "headset", "drucker",
     "arbeitsplatz-umzug",
 }  # fmt: skip
+# Devices the service desk collects when the person they were delivered to leaves.
+COLLECTED_ON_LEAVING = {
+    "hardware-token", "diensthandy", "tablet", "notebook", "monitor", "dockingstation",
+}  # fmt: skip
 
 KEYWORDS = {
     "benutzerkonto-anlegen": "Account, Login, Anmeldung, neue Mitarbeiterin, neuer Mitarbeiter",
@@ -1461,6 +1465,7 @@ class Command(BaseCommand):
                 else Audience.EVERYONE,
                 "orderable_for_others": spec["orderable_for_others"],
                 "grants_access": spec["slug"] not in ONE_OFF_DELIVERIES,
+                "collect_on_leaving": spec["slug"] in COLLECTED_ON_LEAVING,
                 "is_active": spec["is_active"],
                 "licence_pool_size": spec["licence_pool_size"],
             }
