@@ -1,8 +1,10 @@
 """Celery application: configured from Django settings (CELERY_* names)."""
 
 import os
+import warnings
 
-from celery import Celery
+from celery import Celery, signals
+from celery.exceptions import CPendingDeprecationWarning
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from itportal.watchdog import WatchdogStep
@@ -16,3 +18,16 @@ app.autodiscover_tasks()
 app.steps["worker"].add(DjangoStructLogInitStep)
 # Brings back a worker whose consumer stopped taking messages (itportal/watchdog.py).
 app.steps["consumer"].add(WatchdogStep)
+
+
+@signals.celeryd_after_setup.connect(weak=False)
+def _quiet_about_not_cancelling(**_kwargs) -> None:
+    """Running tasks are not cancelled when the consumer restarts, on purpose (itportal/
+    settings.py, CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS); Celery warns
+    about that choice at every restart. After its logging set-up, which lets all of its
+    deprecation warnings through."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"\s*In Celery 5\.1 we introduced an optional breaking change",
+        category=CPendingDeprecationWarning,
+    )

@@ -249,14 +249,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "retry_on_timeout": True,
 }
 # Workers survive their broker: they reconnect for as long as it takes (Celery's default
-# gives up after 100 tries and the worker exits), at start-up too. Running tasks that
-# acknowledge late are cancelled when the connection is lost (their acknowledgement
-# could not be sent anyway) and come back; jobs and outbox rows make a second run harmless.
+# gives up after 100 tries and the worker exits), at start-up too. Running tasks are NOT
+# cancelled when the consumer restarts (a lost connection, or the worker watchdog): they
+# finish and record their outcome. Cancelling (SIGTERM to the pool process) cut a mail off
+# between "sending" and its outcome, and the row ended "uncertain", unsent
+# (tests/test_mail_consumer_restart.py). Their acknowledgement cannot be sent on the new
+# connection, so Redis may hand the message out again after the visibility timeout: jobs
+# and outbox rows find the work done and do nothing twice.
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # The worker watchdog (itportal/watchdog.py): every WORKER_WATCHDOG_SECONDS it checks that a
 # worker with a free slot takes the messages waiting in its queues; after
 # WORKER_STALLED_AFTER_SECONDS without it the consumer restarts, and if that does not help the

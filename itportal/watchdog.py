@@ -10,8 +10,10 @@ What: a thread in the worker's main process checks every ``WORKER_WATCHDOG_SECON
 whether messages wait in the worker's queues (asked through a connection of its own) while
 the worker has a free slot and has received nothing since the last check. Once that has
 held for ``WORKER_STALLED_AFTER_SECONDS``, the consumer is restarted inside the process, as
-Celery does for a connection loss it notices itself (running tasks that acknowledge late
-are cancelled and come back; ours are idempotent). If the next period shows no progress
+Celery does for a connection loss it notices itself. Tasks running then are not cancelled
+(CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS is off): they finish and record
+their outcome; a mail cut off halfway would end "uncertain" and unsent
+(tests/test_mail_consumer_restart.py). If the next period shows no progress
 either (or ``WORKER_STALLED_RESTARTS_CONSUMER`` is off), the worker ends (warm shutdown,
 exit code 75) and its supervisor (systemd ``Restart=always``, scripts/demo.sh) starts a
 new one. While the broker cannot be reached

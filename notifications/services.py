@@ -12,6 +12,11 @@ transaction. So:
   marks it "uncertain" after MAIL_STALLED_AFTER_SECONDS. Such a mail may have arrived, so
   it is **not** sent again automatically: it shows on "Postausgang" for an IT admin, who
   may send it again (same Message-ID, so a mail system that deduplicates hides a repeat);
+- a worker stopped *before* it began handing the mail to the server (SIGTERM makes a pool
+  process raise SystemExit: a cold shutdown, a terminated task, systemd stopping the whole
+  control group) gives the attempt back: the row waits to retry instead of ending
+  "uncertain", as nothing can have been sent. A consumer restart (lost broker connection,
+  the worker watchdog) does not stop a running send at all (itportal/settings.py);
 - when the database fails while the outcome is recorded, the task retries recording that
   outcome (it knows it), never the sending;
 - an error answer of the server, or a connection that breaks before the server's final
@@ -211,7 +216,14 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
 
 
-def _transmit(mail: OutgoingMail) -> Outcome:
+@dataclass
+class Handover:
+    """Whether an attempt has begun to hand its mail to the server (MAIL FROM onwards)."""
+
+    begun: bool = False
+
+
+def _transmit(mail: OutgoingMail, handover: Handover) -> Outcome:
     """Compose and hand the mail to the server once; never raises for a mail problem."""
     attempt = mail.attempts
     try:
@@ -229,6 +241,10 @@ def _transmit(mail: OutgoingMail) -> Outcome:
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
+        smtp = getattr(connection, "connection", None)  # Django's SMTP backend: smtplib.SMTP
+        if smtp is not None:
+            smtp.ehlo_or_helo_if_needed()  # connecting and greeting hand nothing over
+        handover.begun = True
         accepted = connection.send_messages([message])
     except Exception as exc:
         return Outcome(attempt, sent=False, error=_error_text(exc), transient=transient(exc))
@@ -269,11 +285,35 @@ def mail_send(*, mail_id, now: datetime | None = None) -> RetryLater | None:
         raise NotRecorded(
             Outcome(claimed.attempts, sent=False, error=_error_text(exc), transient=True)
         ) from exc
-    outcome = _transmit(mail)
+    handover = Handover()
+    try:
+        outcome = _transmit(mail, handover)
+    except BaseException:
+        # The worker is being stopped (SIGTERM raises SystemExit in a pool process). Before
+        # the hand-over nothing can have been sent: give the attempt back, or the row would
+        # end "uncertain" and never be sent. After it the row stays "sending" (unknown).
+        if not handover.begun:
+            _give_back(mail)
+        raise
     try:
         return mail_record(mail_id=mail.pk, outcome=outcome)
     except DATABASE_ERRORS as exc:
         raise NotRecorded(outcome) from exc
+
+
+def _give_back(mail: OutgoingMail) -> None:
+    """Record an attempt stopped before its hand-over as not sent; it waits to retry (the
+    sweeper enqueues it when due). When even that fails the row stays "sending"."""
+    outcome = Outcome(
+        mail.attempts,
+        sent=False,
+        error=_("Stopped before the mail was handed to the mail server; it is sent again."),
+        transient=True,
+    )
+    try:
+        mail_record(mail_id=mail.pk, outcome=outcome)
+    except Exception:
+        logger.warning("mail %s: a stopped attempt could not be given back", mail.pk)
 
 
 def mail_record(*, mail_id, outcome: Outcome) -> RetryLater | None:

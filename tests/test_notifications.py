@@ -212,6 +212,54 @@ def test_a_worker_killed_between_sending_and_recording_never_resends(
     assert smtp.received(mail) == 1
 
 
+def stopped_in(monkeypatch, mail, method: str, *, after_running: bool = False) -> None:
+    """One attempt at ``mail`` whose worker is stopped in the SMTP backend's ``method``
+    (after running it, with ``after_running``): SIGTERM raises SystemExit in a pool
+    process (a cold shutdown, a terminated task, systemd stopping the control group)."""
+    from django.core.mail.backends.smtp import EmailBackend
+
+    original = getattr(EmailBackend, method)
+
+    def stopped(self, *args):
+        if after_running:
+            original(self, *args)
+        raise SystemExit(-15)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EmailBackend, method, stopped)
+        with pytest.raises(SystemExit):
+            services.mail_send(mail_id=mail.pk)
+    mail.refresh_from_db()
+
+
+def test_a_worker_stopped_before_the_handover_gives_the_attempt_back(
+    smtp, approved_mails, monkeypatch
+):
+    """Stopped while it connects, the attempt has sent nothing: the row waits to retry
+    instead of ending "uncertain", and is sent once."""
+    mail = approved_mails[1][0]
+    stopped_in(monkeypatch, mail, "open")
+    assert (mail.state, mail.attempts, smtp.received(mail)) == (MailState.RETRYING, 1, 0)
+    assert "handed to the mail server" in mail.last_error
+    assert attempt(mail, now=later(mail)) is None
+    assert (mail.state, mail.attempts, smtp.received(mail)) == (MailState.SENT, 2, 1)
+
+
+def test_a_worker_stopped_during_the_handover_leaves_the_mail_uncertain(
+    smtp, approved_mails, monkeypatch, settings
+):
+    """Stopped once the hand-over began (here: the server had accepted), nobody knows
+    whether the mail arrived: the row stays "sending", ends "uncertain", is not resent."""
+    mail = approved_mails[1][0]
+    stopped_in(monkeypatch, mail, "send_messages", after_running=True)
+    assert (mail.state, mail.attempts, smtp.received(mail)) == (MailState.SENDING, 1, 1)
+    stalled = timezone.now() + timedelta(seconds=settings.MAIL_STALLED_AFTER_SECONDS + 1)
+    assert services.mails_sweep(now=stalled)["interrupted"] == 1
+    send_mail.apply(args=[str(mail.pk)])
+    mail.refresh_from_db()
+    assert (mail.state, smtp.received(mail)) == (MailState.UNCERTAIN, 1)
+
+
 def test_database_outage_while_recording_retries_the_record_not_the_send(
     smtp, approved_mails, monkeypatch
 ):
