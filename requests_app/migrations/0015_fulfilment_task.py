@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
         ('catalogue', '0017_item_collect_on_leaving'),
-        ('requests_app', '0013_request_needed_from'),
+        ('requests_app', '0014_open_and_pending_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
