@@ -521,6 +521,13 @@ PORTAL_SERVICE_DESK_EMAIL = env.str("PORTAL_SERVICE_DESK_EMAIL", default="")
 ASSIST_ENABLED = env.bool("ASSIST_ENABLED", default=True)
 ASSIST_DECISION_SUPPORT = env.bool("ASSIST_DECISION_SUPPORT", default=True)
 ASSIST_RECOMMENDATIONS = env.bool("ASSIST_RECOMMENDATIONS", default=True)
+ASSIST_ORDERING_IN_WORDS = env.bool("ASSIST_ORDERING_IN_WORDS", default=True)
+# Typos in ordering in words: "trigram" (pg_trgm's measure) or "damerau" (also one edit in
+# five letters, by rapidfuzz; docs/assistance.md has the figures of both).
+ASSIST_WORDS_SIMILARITY = env.str("ASSIST_WORDS_SIMILARITY", default="damerau")
+ASSIST_ANOMALIES = env.bool("ASSIST_ANOMALIES", default=True)
+# Rarely used entitlements: the holder has not signed in to the portal for this many days.
+ASSIST_IDLE_DAYS = env.int("ASSIST_IDLE_DAYS", default=90)
 # Smallest peer group whose figures are shown: below it one person's holdings could be inferred.
 ASSIST_MIN_PEER_GROUP = env.int("ASSIST_MIN_PEER_GROUP", default=5)
 # Outlier: fewer than this share of the peers hold the requested item.

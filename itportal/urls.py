@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("catalogue.urls")),
     path("", include("home.urls")),
     path("", include("requests_app.ordering_urls")),
+    path("", include("assist.urls")),
     path("antraege/", include("requests_app.urls")),
     path("provisionierung/", include("provisioning.urls")),
     path("controlling/", include("metrics.controlling.urls")),

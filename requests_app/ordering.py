@@ -66,6 +66,7 @@ class OrderView(View):
         earlier = _earlier_request(request, item)
         if earlier is not None:
             form.initial.update(_initial_from(earlier, form, _employee(request)))
+        form.initial.update(_initial_from_query(request.GET, form))
         context = self._context(request, item, form)
         context["earlier"] = earlier
         return render(request, self.template_name, context)
@@ -122,6 +123,38 @@ def _earlier_request(request, item):
         .select_related("beneficiary")
         .first()
     )
+
+
+# A pre-filled answer in the address (``?f_laufwerk=cn=…``, from ordering in words) is at most
+# this long; everything is checked again when the form is sent.
+_QUERY_VALUE_LENGTH = 2000
+
+
+def _initial_from_query(query, form) -> dict:
+    """Initial values named in the address: answers as ``f_<key>=`` and the colleague as
+    ``fuer=<personnel number>`` (links from ordering in words and the joiner mail).
+
+    Only fields the form has; a value too long or with control characters is left out.
+    """
+    initial = {}
+
+    def fit(value: str) -> bool:
+        return len(value) <= _QUERY_VALUE_LENGTH and all(
+            c.isprintable() or c in "\r\n\t" for c in value
+        )
+
+    for name in query:
+        if not name.startswith(form.FIELD_PREFIX) or name not in form.fields:
+            continue
+        values = [v for v in query.getlist(name) if v and fit(v)]
+        if not values:
+            continue
+        multiple = isinstance(form.fields[name], forms.MultipleChoiceField)
+        initial[name] = values if multiple else values[0]
+    for_whom = query.get("fuer", "")
+    if "beneficiary" in form.fields and for_whom and len(for_whom) <= 64 and fit(for_whom):
+        initial["beneficiary"] = for_whom
+    return initial
 
 
 def _initial_from(earlier, form, requester_employee) -> dict:

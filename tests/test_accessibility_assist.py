@@ -84,3 +84,22 @@ def test_recommendations_have_no_serious_wcag_violations(
     audit = Audit(lang)
     audit.check(page, "recommended-for-you")
     audit.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_ordering_in_words_has_no_serious_wcag_violations(
+    live_server,
+    portal,  # noqa: F811
+    page,  # noqa: F811
+    lang,
+):
+    base = live_server.url
+    log_in_speaking(page, base, portal.org.alice.user.username, lang)
+    page.goto(f"{base}/was-brauchen-sie/?q=Ich+brauche+ein+neues+Notebok+bitte")
+    assert page.locator(".assist-suggestion").count() >= 1
+    assert page.locator(".assist-reasons li").count() >= 1
+    audit = Audit(lang)
+    audit.check(page, "ordering-in-words")
+    page.goto(f"{base}/was-brauchen-sie/?q=Kaffeemaschine")
+    audit.check(page, "ordering-in-words-nothing-fits")
+    audit.assert_clean()

@@ -4,6 +4,7 @@ below (requests_app, catalogue) never import this one."""
 from django import template
 
 from assist import selectors
+from catalogue.models import Employee
 
 register = template.Library()
 
@@ -32,7 +33,8 @@ def approvals_support(table):
 @register.inclusion_tag("assist/recommendations.html")
 def recommendations(employee, for_other=False):
     """Recommended for you (start page) or for your colleague (order page)."""
-    if employee is None or not selectors.enabled("recommendations"):
+    # No employee record: the template hands over "" (or None).
+    if not getattr(employee, "pk", None) or not selectors.enabled("recommendations"):
         return {"suggestions": []}
     return {
         "suggestions": selectors.recommendations_for(employee),
@@ -43,9 +45,26 @@ def recommendations(employee, for_other=False):
 
 @register.simple_tag
 def order_beneficiary(form, requester):
-    """The colleague a bound order form names, if valid and not the requester (else None)."""
+    """The colleague an order form names, if not the requester (else None): the valid
+    answer of a sent form, or before sending the one the address named (``?fuer=``, the
+    joiner mail's link), one query then."""
     cleaned = getattr(form, "cleaned_data", None) or {}
     beneficiary = cleaned.get("beneficiary")
+    if beneficiary is None and not form.is_bound:
+        number = str(form.initial.get("beneficiary") or "")
+        if number:
+            beneficiary = (
+                Employee.objects.active()
+                .select_related("user")
+                .filter(personnel_number=number)
+                .first()
+            )
     if beneficiary is None or beneficiary.pk == getattr(requester, "pk", None):
         return None
     return beneficiary
+
+
+@register.simple_tag
+def assist_on(part):
+    """Whether a part of the assistance is switched on (``ordering_in_words``, …)."""
+    return selectors.enabled(part)

@@ -574,6 +574,15 @@ Administrative Tätigkeiten dürfen **nicht** mit dem normalen Arbeitskonto erle
         groups=(G_SERVICE_DESK, G_NETWORK, G_WORKPLACE, G_APPLICATIONS, G_SECURITY),
         for_others=False,
     ),
+    item(
+        "sonstige-anfrage", "Sonstige Anfrage", "benutzerkonten", G_SERVICE_DESK,
+        "Für alles, was der Katalog nicht anbietet: beschreiben Sie, was Sie brauchen.",
+        """
+Der IT-Service Desk prüft Ihre Anfrage und meldet sich, oder er bestellt die passende
+Leistung für Sie.
+""",
+        fields=(reason("Was brauchen Sie?", "Beschreiben Sie Ihr Anliegen in eigenen Worten."),),
+    ),
     # --- Zugriff auf Netzlaufwerke und Gruppen ---
     item(
         "zugriff-netzlaufwerk", "Zugriff auf Netzlaufwerk", "zugriffe", G_SERVICE_DESK,
@@ -1196,7 +1205,7 @@ ONE_OFF_DELIVERIES = {
     "benutzerkonto-anlegen", "konto-verlaengern", "konto-entsperren",
     "gruppenlaufwerk-einrichten", "hardware-token", "diensthandy", "tablet",
     "verlust-mobilgeraet", "notebook", "monitor", "dockingstation", "headset", "drucker",
-    "arbeitsplatz-umzug",
+    "arbeitsplatz-umzug", "sonstige-anfrage",
 }  # fmt: skip
 # Devices the service desk collects when the person they were delivered to leaves.
 COLLECTED_ON_LEAVING = {
@@ -1205,6 +1214,7 @@ COLLECTED_ON_LEAVING = {
 
 KEYWORDS = {
     "benutzerkonto-anlegen": "Account, Login, Anmeldung, neue Mitarbeiterin, neuer Mitarbeiter",
+    "sonstige-anfrage": "Anfrage, Anliegen, Sonstiges",
     "konto-verlaengern": "Account, Verlängerung, Befristung, Ablauf",
     "konto-entsperren": "Passwort, Passwort vergessen, gesperrt, Login, Anmeldung",
     "gastkonto": "Gast, Externe, Praktikum, Besuch",
