@@ -359,7 +359,9 @@ class RequestDetailSerializer(RequestSerializer):
         ]
 
 
-class RequestCreateSerializer(StrictSerializer):
+class OrderBodySerializer(StrictSerializer):
+    """One item with its answers, as the order page posts it: for an order or a cart line."""
+
     item = serializers.SlugField(max_length=100, help_text=_("Slug of the catalogue item."))
     item_version = serializers.IntegerField(
         min_value=1,
@@ -390,6 +392,9 @@ class RequestCreateSerializer(StrictSerializer):
             "(personnel number)."
         ),
     )
+
+
+class RequestCreateSerializer(OrderBodySerializer):
     submit = serializers.BooleanField(
         default=True, help_text=_("false keeps the request as a draft; submit it later.")
     )
@@ -645,3 +650,38 @@ class SubmissionSerializer(serializers.Serializer):
     )
     created_at = serializers.DateTimeField(read_only=True)
     requests = RequestSerializer(source="request_list", many=True, read_only=True)
+
+
+# --- cart -------------------------------------------------------------------------------
+
+
+class CartLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    item = serializers.CharField(source="item.slug", read_only=True)
+    item_name = serializers.CharField(source="item.name", read_only=True)
+    item_version = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text=_("The item version the answers were written for."),
+    )
+    beneficiary = EmployeeRefSerializer(read_only=True)
+    answers = serializers.JSONField(
+        read_only=True, help_text=_("The answers keyed by the form field's key.")
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class CartLineCreateSerializer(OrderBodySerializer):
+    """An item for the cart: the same body as an order (``POST /requests/``), checked the
+    same way; nothing is ordered until the cart is submitted."""
+
+
+class CartSubmitSerializer(StrictSerializer):
+    lines = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        max_length=100,
+        help_text=_(
+            "The ids of all lines of your cart, as you last read them; if the cart has "
+            "changed since, nothing is ordered."
+        ),
+    )

@@ -49,7 +49,7 @@ from requests_app import selectors as request_selectors
 from requests_app import services as request_services
 from requests_app.choices import RequestState
 from requests_app.filtersets import RequestFilterSet
-from requests_app.models import ServiceRequest
+from requests_app.models import CartLine, ServiceRequest
 from requests_app.views import ACTIONS, DECISIONS, available_actions
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,24 @@ logger = logging.getLogger(__name__)
 
 def _employee(user):
     return getattr(user, "employee", None)
+
+
+def _checked_order_form(user, body: dict) -> tuple[CatalogueItem, OrderForm]:
+    """The item and its valid order form for an order body (an order or a cart line):
+    403 for no employee or an item not open to them, 404 for no such item, 400 with the
+    form's errors under the API's names."""
+    employee = _employee(user)
+    if employee is None:
+        raise PermissionDenied(_("Only employees can order services."))
+    item = catalogue_selectors.orderable_item(employee, body["item"])
+    data, errors = order_form_data(body, item)
+    form = OrderForm(data, item=item, requester_employee=employee)
+    valid = form.is_valid()
+    for name, messages in order_form_errors(form).items():
+        errors.setdefault(name, messages)  # a wrong type says more than "required"
+    if errors or not valid:
+        raise ValidationError(errors)
+    return item, form
 
 
 @extend_schema(exclude=True)
@@ -294,6 +312,93 @@ class CostCentreViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["code"]
 
 
+# --- cart ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="My cart: items with their answers, not yet ordered", tags=["cart"]),
+    create=extend_schema(
+        summary="Put an item into my cart",
+        description=(
+            "The same body as ordering one item (`POST /requests/`), checked the same way "
+            "(conditions, formats, rules across fields, who may order it); errors name "
+            "`answers.<key>`, `beneficiary`, `cost_centre`, `item_version` or "
+            "`non_field_errors` (e.g. the cart is full). Nothing is ordered yet."
+        ),
+        request=s.CartLineCreateSerializer,
+        responses={
+            201: s.CartLineSerializer,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(
+                s.ErrorSerializer,
+                description="The item is not open to you, or you are no employee.",
+            ),
+            404: OpenApiResponse(s.ErrorSerializer, description="No such item, or retired."),
+        },
+        tags=["cart"],
+    ),
+    destroy=extend_schema(
+        summary="Remove a line from my cart",
+        responses={
+            204: None,
+            404: OpenApiResponse(s.ErrorSerializer, description="Not a line of your cart."),
+        },
+        tags=["cart"],
+    ),
+)
+class CartViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's cart, the same as the portal's Warenkorb: lines are kept until
+    the cart is submitted, which places one request per line in one joint order."""
+
+    serializer_class = s.CartLineSerializer
+    queryset = CartLine.objects.none()  # model for the schema; get_queryset decides
+    lookup_value_regex = "[0-9]+"
+    ordering_fields = ["created_at", "id"]
+    ordering = ["created_at", "id"]
+
+    def get_queryset(self):
+        return request_selectors.cart_lines_of(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        body = s.CartLineCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item, form = _checked_order_form(request.user, body.validated_data)
+        line = cart.cart_line_add(owner=request.user, item=item, form=form)
+        line = self.get_queryset().get(pk=line.pk)
+        return Response(self.get_serializer(line).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        cart.cart_line_remove(owner=self.request.user, line_id=instance.pk)
+
+    @extend_schema(
+        summary="Order everything in my cart: one request per line, in one joint order",
+        description=(
+            "All or nothing: every line is checked again against its item as it is now. "
+            "Errors name `lines.<id>` (the line's problems, e.g. an answer the item's form "
+            "no longer accepts: remove the line and add it again) or `lines` (the cart is "
+            "empty, or changed since you read it)."
+        ),
+        request=s.CartSubmitSerializer,
+        responses={
+            201: s.SubmissionSerializer,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(s.ErrorSerializer, description="You are no employee."),
+        },
+        tags=["cart"],
+    )
+    @action(detail=False, methods=["post"])
+    def submit(self, request):
+        body = s.CartSubmitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            submission = cart.cart_submit(owner=request.user, line_ids=body.validated_data["lines"])
+        except cart.CartRefused as exc:
+            named = {f"lines.{key}": messages for key, messages in exc.lines.items()}
+            raise ValidationError(named or {"lines": [exc.message]}) from exc
+        submission.request_list = list(request_selectors.submission_requests(submission))
+        return Response(s.SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
 # --- requests -----------------------------------------------------------------------------
 
 
@@ -407,17 +512,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request, *args, **kwargs):
         body = s.RequestCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        employee = _employee(request.user)
-        if employee is None:
-            raise PermissionDenied(_("Only employees can order services."))
-        item = catalogue_selectors.orderable_item(employee, body.validated_data["item"])
-        data, errors = order_form_data(body.validated_data, item)
-        form = OrderForm(data, item=item, requester_employee=employee)
-        valid = form.is_valid()
-        for name, messages in order_form_errors(form).items():
-            errors.setdefault(name, messages)  # a wrong type says more than "required"
-        if errors or not valid:
-            raise ValidationError(errors)
+        item, form = _checked_order_form(request.user, body.validated_data)
         service_request = request_services.request_create(
             requester=request.user,
             item=item,

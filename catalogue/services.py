@@ -10,9 +10,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.forms.models import model_to_dict
+from django.utils.translation import gettext as _
 
 from catalogue import conditions
-from catalogue.models import ApprovalPolicyStep, CatalogueItem, Category, FormField, FormRule
+from catalogue.models import (
+    ApprovalPolicyStep,
+    Bundle,
+    BundleItem,
+    CatalogueItem,
+    Category,
+    FormField,
+    FormRule,
+)
 
 ITEM_M2M = ("allowed_departments", "allowed_groups")
 STEP_FIELDS = ("position", "approver_kind", "group", "person_field_key", "label")
@@ -69,13 +78,19 @@ def _replace_rows(item, model, related: str, rows: list[dict], name: str, match=
         try:
             obj.full_clean()  # also turns the values into the field's types
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                suffix = "" if field == "__all__" else f".{field}"
-                errors[f"{name}[{index}]{suffix}"] = messages
+            errors.update(row_errors(exc, name, index))
             continue
         if before is None or before != _values(obj):
             obj.save()  # saved one by one, so a duplicate key in ``rows`` is found
     return errors
+
+
+def row_errors(exc: ValidationError, name: str, index: int) -> dict[str, list[str]]:
+    """A row's validation errors keyed ``name[index].field`` (``name[index]`` for the row)."""
+    return {
+        f"{name}[{index}]" + ("" if field == "__all__" else f".{field}"): messages
+        for field, messages in exc.message_dict.items()
+    }
 
 
 def _values(obj) -> dict:
@@ -154,3 +169,53 @@ def item_save(
         CatalogueItem.objects.filter(pk=item.pk).update(version=F("version") + 1)
         item.refresh_from_db(fields=["version", "updated_at"])
     return item
+
+
+BUNDLE_MAX_ITEMS = 50
+
+
+@transaction.atomic
+def bundle_save(*, bundle: Bundle | None, data: dict, entries: list[dict]) -> Bundle:
+    """Create or change a bundle and make its items equal ``entries`` (``item``,
+    ``position``, ``selected``), all or nothing; errors keyed ``entries[i].field``.
+
+    An item already in the bundle keeps its row (changed only if it changed); items left out
+    are removed. The bundle grants nothing: each item stays open only to whom it is open.
+    """
+    bundle = bundle or Bundle()
+    for name, value in data.items():
+        setattr(bundle, name, value)
+    bundle.full_clean()
+    bundle.save()
+    if not entries:
+        raise ValidationError({"entries": [_("A bundle needs at least one item.")]})
+    if len(entries) > BUNDLE_MAX_ITEMS:
+        raise ValidationError(
+            {"entries": [_("A bundle has at most %(max)s items.") % {"max": BUNDLE_MAX_ITEMS}]}
+        )
+    wanted = {_item_id(entry["item"]) for entry in entries}
+    existing = {e.item_id: e for e in bundle.entries.all()}
+    BundleItem.objects.filter(bundle=bundle).exclude(item_id__in=wanted).delete()
+    errors: dict[str, list[str]] = {}
+    for index, entry in enumerate(entries):
+        item_id = _item_id(entry["item"])
+        row = existing.pop(item_id, None)
+        before = None if row is None else _values(row)
+        row = row or BundleItem(bundle=bundle)
+        row.item_id = item_id
+        row.position = entry.get("position") or 0
+        row.selected = bool(entry.get("selected"))
+        try:
+            row.full_clean()
+        except ValidationError as exc:
+            errors.update(row_errors(exc, "entries", index))
+            continue
+        if before != _values(row):
+            row.save()  # one by one, so an item named twice is found
+    if errors:
+        raise ValidationError(errors)
+    return bundle
+
+
+def _item_id(item) -> int | None:
+    return getattr(item, "pk", item)

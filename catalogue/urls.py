@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from catalogue import history_views, views
+from catalogue.editor import bundles as bundle_editor
 from catalogue.editor import views as editor_views
 
 app_name = "catalogue"
@@ -26,6 +27,21 @@ urlpatterns = [
         "katalog/verwaltung/vorschau/",
         editor_views.ItemPreviewView.as_view(),
         name="editor_preview",
+    ),
+    path(
+        "katalog/verwaltung/pakete/",
+        bundle_editor.BundleListView.as_view(),
+        name="editor_bundles",
+    ),
+    path(
+        "katalog/verwaltung/pakete/neu/",
+        bundle_editor.BundleEditView.as_view(),
+        name="editor_bundle_create",
+    ),
+    path(
+        "katalog/verwaltung/pakete/<int:pk>/",
+        bundle_editor.BundleEditView.as_view(),
+        name="editor_bundle",
     ),
     path("personen/suche/", views.PeopleSearchView.as_view(), name="people_search"),
     path("katalog/austausch/", include("catalogue.exchange.urls")),

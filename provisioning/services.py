@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 from catalogue.choices import FulfilmentKind
 from catalogue.history import ACTIONS_CHANGED
 from catalogue.models import CatalogueItem
+from catalogue.services import row_errors
 from itportal.exceptions import ActionConflict
 from provisioning import templating
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
@@ -517,9 +518,7 @@ def item_actions_save(*, item, actions: list[dict], record: bool = True) -> None
         try:
             action.full_clean()
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                suffix = "" if field == "__all__" else f".{field}"
-                errors[f"actions[{index}]{suffix}"] = messages
+            errors.update(row_errors(exc, "actions", index))
             continue
         if not unchanged:
             action.save()

@@ -693,6 +693,15 @@ class CartLine(models.Model):
     def __str__(self) -> str:
         return f"{self.owner_id}: {self.item_id}"
 
+    @property
+    def item_version(self) -> int | None:
+        """The item version the posted form was written for."""
+        values = self.form_data.get("item_version") or [None]
+        try:
+            return int(values[0])
+        except (TypeError, ValueError):
+            return None
+
 
 class FulfilmentTask(models.Model):
     """Work for a service group that nobody ordered: the portal opens it when a person

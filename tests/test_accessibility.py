@@ -875,3 +875,30 @@ def test_catalogue_editor_pages_have_no_serious_wcag_violations(live_server, por
     assert page.locator(".dry-run-result").count() == 1
     audit.check(page, "editor-actions-dry-run")
     audit.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_bundle_editor_pages_have_no_serious_wcag_violations(live_server, portal, page, lang):
+    """Bundles in the catalogue editor as an IT admin who is not superuser: the list, a new
+    bundle refused (no item), then saved with an item and opened again."""
+    base = live_server.url
+    audit = Audit(lang)
+    log_in(page, base, portal.org.admin.user.username)
+    if lang != "de":
+        switch_language(page, lang)
+    page.goto(f"{base}/katalog/verwaltung/")
+    page.locator("main a[href='/katalog/verwaltung/pakete/']").click()
+    page.wait_for_load_state()
+    audit.check(page, "bundle-list")
+    page.goto(f"{base}/katalog/verwaltung/pakete/neu/")
+    audit.check(page, "bundle-new")
+    page.fill("#id_name", "Eintritt")
+    page.fill("#id_slug", f"eintritt-{lang}")
+    submit(page, "main form.editor-form button.primary")
+    assert page.locator(".error-summary").count() >= 1
+    audit.check(page, "bundle-errors")
+    page.select_option("#id_entries-0-item", index=1)
+    submit(page, "main form.editor-form button.primary")
+    assert "/katalog/verwaltung/pakete/" in page.url and "/neu/" not in page.url
+    audit.check(page, "bundle-edit")
+    audit.assert_clean()

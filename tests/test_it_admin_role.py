@@ -60,6 +60,8 @@ PORTAL_PAGES = [
     "/provisionierung/berechtigungen/",
     "/katalog/verwaltung/",
     "/katalog/verwaltung/neu/",
+    "/katalog/verwaltung/pakete/",
+    "/katalog/verwaltung/pakete/neu/",
     "/katalog/austausch/",
     "/postausgang/",
     "/laeufe/",
@@ -143,6 +145,32 @@ def test_admin_pages(admin_client, org, manual_item):
     assert admin_client.get(delete).status_code == 200
     assert admin_client.post(delete, {"post": "yes"}).status_code == 302
     assert not ManualMembership.objects.exists()
+
+
+def test_defines_a_bundle_in_the_portal(admin_client, manual_item):
+    """The catalogue editor's bundle page, without the Django admin."""
+    other = CatalogueItemFactory(name="VPN", slug="vpn")
+    response = admin_client.post(
+        "/katalog/verwaltung/pakete/neu/",
+        {
+            "name": "Neue Mitarbeiterin / neuer Mitarbeiter",
+            "slug": "neu",
+            "description": "",
+            "is_active": "on",
+            "position": "0",
+            "entries-TOTAL_FORMS": "2",
+            "entries-INITIAL_FORMS": "0",
+            "entries-0-item": str(manual_item.pk),
+            "entries-0-selected": "on",
+            "entries-1-item": str(other.pk),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    bundle = Bundle.objects.get(slug="neu")
+    assert [(e.item, e.selected) for e in bundle.entries.order_by("position")] == [
+        (manual_item, True),
+        (other, False),
+    ]
 
 
 def test_defines_a_bundle_in_the_admin(admin_client, manual_item):
