@@ -1,24 +1,28 @@
-"""Recertification pages: the reviewer's decisions, the IT admins' campaigns. Thin: the
-decisions go through governance.services, the rows come from governance.selectors."""
+"""Recertification pages: the reviewers' decisions, the campaigns, the auditors' report.
+Thin: the decisions go through governance.services, the rows come from governance.selectors."""
+
+import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 
 from governance import selectors, services
-from governance.forms import CampaignForm
-from governance.models import Campaign, Review
+from governance.choices import TaskDecision
+from governance.forms import CampaignForm, RerunForm
+from governance.models import Review
 from itportal.csvexport import stream_csv
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedPaginator
-from itportal.views import ItAdminRequiredMixin
+from itportal.roles import is_data_protection_officer
 
 PER_PAGE = 50
-DECISIONS = {Review.Decision.KEEP, Review.Decision.REMOVE}
+DECISIONS = {TaskDecision.ACCEPT, TaskDecision.REVOKE, TaskDecision.REDUCE}
+FLAG_DECISIONS = {Review.Decision.KEEP, Review.Decision.REMOVE}
 
 
 def _page(request, queryset, name):
@@ -27,7 +31,7 @@ def _page(request, queryset, name):
 
 
 class ReviewsView(View):
-    """'Zugriffe prüfen': every undecided access the user decides, one form for the page."""
+    """'Zugriffe prüfen': every open review task the user decides, one form for the page."""
 
     template_name = "governance/reviews.html"
 
@@ -35,34 +39,40 @@ class ReviewsView(View):
         return self._render(request)
 
     def _render(self, request, errors=None, status=200):
-        reviews = _page(request, selectors.reviews_for(request.user), "page")
+        tasks = _page(request, selectors.tasks_for(request.user), "page")
         flagged = _page(request, selectors.flagged_for(request.user), "flagged_page")
-        context = {"reviews": reviews, "flagged": flagged, "errors": errors or []}
+        context = {
+            "tasks": tasks,
+            "flagged": flagged,
+            "errors": errors or [],
+            "tomorrow": timezone.localdate() + datetime.timedelta(days=1),
+        }
         return render(request, self.template_name, context, status=status)
 
     def post(self, request):
         decided, errors = 0, []
         # Only rows the user may decide are looked at; forged ids are simply not found.
-        review_ids = _posted_ids(request.POST, "decision-")
-        for review in selectors.reviews_for(request.user).filter(pk__in=review_ids):
-            decision = request.POST.get(f"decision-{review.pk}")
+        task_ids = _posted_ids(request.POST, "decision-")
+        for task in selectors.tasks_for(request.user).filter(pk__in=task_ids):
+            decision = request.POST.get(f"decision-{task.pk}")
             if decision not in DECISIONS:
                 continue
             try:
-                services.review_decide(
-                    review_id=review.pk,
+                services.review_task_decide(
+                    task_id=task.pk,
                     user=request.user,
                     decision=decision,
-                    comment=request.POST.get(f"comment-{review.pk}", ""),
+                    comment=request.POST.get(f"comment-{task.pk}", ""),
+                    reduce_until=_posted_date(request.POST.get(f"until-{task.pk}")),
                 )
             except (ValidationError, ActionConflict, PermissionDenied) as exc:
-                errors.append(_row_error(review.entitlement, exc))
+                errors.append(_row_error(task.review.entitlement, exc))
             else:
                 decided += 1
         flag_ids = _posted_ids(request.POST, "flag-")
         for entitlement in selectors.flagged_for(request.user).filter(pk__in=flag_ids):
             decision = request.POST.get(f"flag-{entitlement.pk}")
-            if decision not in DECISIONS:
+            if decision not in FLAG_DECISIONS:
                 continue
             try:
                 services.flagged_decide(
@@ -94,14 +104,36 @@ def _posted_ids(post, prefix: str) -> list[int]:
     return ids[:1000]
 
 
+def _posted_date(value) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat((value or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+def _posted_int(value) -> int:
+    value = (value or "").strip()
+    return int(value) if value.isdecimal() and len(value) < 6 else -1
+
+
 def _row_error(entitlement, exc) -> str:
     text = " ".join(getattr(exc, "messages", None) or [str(getattr(exc, "message", exc))])
     return f"{entitlement.holder.display_name}, {entitlement.item.name}: {text}"
 
 
-class CampaignListView(ItAdminRequiredMixin, View):
+class CampaignRunnerMixin:
+    """IT administration or IT controlling."""
+
+    denied_message = gettext_lazy("Only IT administration or IT controlling run recertifications.")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not services.may_run_campaigns(request.user):
+            raise PermissionDenied(self.denied_message)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class CampaignListView(CampaignRunnerMixin, View):
     template_name = "governance/campaigns.html"
-    denied_message = _("Only IT administration runs recertifications.")
 
     def get(self, request):
         return self._render(request, CampaignForm())
@@ -109,11 +141,17 @@ class CampaignListView(ItAdminRequiredMixin, View):
     def post(self, request):
         form = CampaignForm(request.POST)
         if form.is_valid():
+            data = form.cleaned_data
             try:
                 campaign = services.campaign_start(
-                    name=form.cleaned_data["name"],
-                    due_on=form.cleaned_data["due_on"],
+                    name=data["name"],
                     user=request.user,
+                    scope=data["scope"],
+                    item=data["scope_item"],
+                    department=data["scope_department"],
+                    risk_limit=data["risk_limit"],
+                    undecided_default=data["undecided_default"],
+                    stages=form.stages(),
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -130,67 +168,136 @@ class CampaignListView(ItAdminRequiredMixin, View):
         )
 
 
-class CampaignDetailView(ItAdminRequiredMixin, View):
+class CampaignDetailView(CampaignRunnerMixin, View):
     template_name = "governance/campaign.html"
-    denied_message = _("Only IT administration runs recertifications.")
 
     def get(self, request, pk):
         campaign = get_object_or_404(selectors.campaigns_with_counts(), pk=pk)
         if request.GET.get("format") == "csv":
-            return _campaign_csv(campaign)
+            return _report_csv(campaign)
+        return self._render(request, campaign, RerunForm())
+
+    def _render(self, request, campaign, rerun_form, status=200):
         context = {
             "campaign": campaign,
+            "stages": selectors.campaign_stages(campaign),
             "waiting": _page(request, selectors.pending_by_reviewer(campaign), "page"),
+            "rerun_form": rerun_form,
         }
-        return render(request, self.template_name, context)
+        return render(request, self.template_name, context, status=status)
 
     def post(self, request, pk):
+        campaign = get_object_or_404(selectors.campaigns_with_counts(), pk=pk)
+        action = request.POST.get("action")
         try:
-            services.campaign_close(campaign_id=pk, user=request.user)
-        except Campaign.DoesNotExist:
-            return redirect("reviews:campaigns")
+            if action == "rerun":
+                form = RerunForm(request.POST)
+                if not form.is_valid():
+                    return self._render(request, campaign, form, status=400)
+                count = services.campaign_rerun(
+                    campaign_id=pk,
+                    user=request.user,
+                    working_days=form.cleaned_data["working_days"],
+                )
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(count)d undecided access was put to its reviewer again.",
+                        "%(count)d undecided accesses were put to their reviewers again.",
+                        count,
+                    )
+                    % {"count": count},
+                )
+            elif action == "close":
+                services.campaign_stage_close(
+                    campaign_id=pk, user=request.user, stage=_posted_int(request.POST.get("stage"))
+                )
+                messages.success(request, _("The stage is closed; its decisions are locked."))
+            else:
+                messages.error(request, _("Nothing was changed."))
         except ActionConflict as exc:
             messages.error(request, exc.message)
-        else:
-            messages.success(request, _("The recertification is closed."))
         return redirect("reviews:campaign", pk=pk)
 
 
+class CampaignReportView(View):
+    """The auditors' report: who decided what, when, in which stage; page and CSV."""
+
+    template_name = "governance/campaign_report.html"
+
+    def get(self, request, pk):
+        user = request.user
+        if not (services.may_run_campaigns(user) or is_data_protection_officer(user)):
+            raise PermissionDenied(
+                _("Only IT administration, IT controlling and data protection see this report.")
+            )
+        campaign = get_object_or_404(selectors.campaigns_with_counts(), pk=pk)
+        if request.GET.get("format") == "csv":
+            return _report_csv(campaign)
+        context = {
+            "campaign": campaign,
+            "requirements": selectors.bsi_requirements(campaign),
+            "rows": _page(request, selectors.campaign_report_rows(campaign), "page"),
+        }
+        return render(request, self.template_name, context)
+
+
 CSV_COLUMNS = [
+    "campaign",
+    "bsi",
     "person",
     "personnel_number",
     "department",
     "service",
+    "stage",
+    "round",
     "reviewer",
+    "why_reviewer",
+    "escalated_from",
     "decision",
+    "keep_until",
+    "reason",
     "decided_by",
     "decided_at",
-    "comment",
+    "outcome",
+    "outcome_at",
 ]
 
 
-def _campaign_csv(campaign):
+def _report_csv(campaign):
+    bsi = " ".join(r.code for r in selectors.bsi_requirements(campaign))
+
     def rows():
-        for review in selectors.campaign_rows(campaign).iterator(chunk_size=2000):
+        for task in selectors.campaign_report_rows(campaign).iterator(chunk_size=2000):
+            review = task.review
             holder = review.entitlement.holder
             yield {
+                "campaign": campaign.name,
+                "bsi": bsi,
                 "person": holder.display_name,
                 "personnel_number": holder.personnel_number,
                 "department": holder.department.name if holder.department else "",
                 "service": review.entitlement.item.name,
-                "reviewer": _name(review.reviewer) or _("IT administration"),
-                "decision": review.get_decision_display(),
-                "decided_by": _name(review.decided_by),
-                "decided_at": (
-                    timezone.localtime(review.decided_at).isoformat(timespec="minutes")
-                    if review.decided_at
-                    else ""
-                ),
-                "comment": review.comment,
+                "stage": task.stage,
+                "round": task.iteration,
+                "reviewer": _name(task.reviewer) or _("IT administration"),
+                "why_reviewer": task.get_route_display(),
+                "escalated_from": _name(task.escalated_from),
+                "decision": task.get_decision_display(),
+                "keep_until": task.reduce_until.isoformat() if task.reduce_until else "",
+                "reason": task.comment,
+                "decided_by": _name(task.decided_by),
+                "decided_at": _stamp(task.decided_at),
+                "outcome": review.get_decision_display(),
+                "outcome_at": _stamp(review.decided_at),
             }
 
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return stream_csv(rows(), CSV_COLUMNS, f"rezertifizierung-{campaign.pk}-{stamp}.csv")
+
+
+def _stamp(value) -> str:
+    return timezone.localtime(value).isoformat(timespec="minutes") if value else ""
 
 
 def _name(user) -> str:

@@ -78,10 +78,12 @@ def holder_conflicts() -> QuerySet[Entitlement]:
 # --- recertification ---------------------------------------------------------------------
 
 
-def reviews_for(user) -> QuerySet:
-    """Undecided reviews of open campaigns that ``user`` decides: as reviewer, as the
-    reviewer's substitute today, or (IT admins) those without a reviewer; never their own."""
-    from governance.models import Campaign, Review
+def tasks_for(user) -> QuerySet:
+    """Open review tasks ``user`` decides (as reviewer, as the reviewer's substitute today,
+    or, IT admins, those without a reviewer), never on their own access; undecided first."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    from governance.models import Campaign, ReviewTask
     from itportal.roles import is_it_admin
     from requests_app.selectors import principals_substituted_by
 
@@ -89,16 +91,33 @@ def reviews_for(user) -> QuerySet:
     if is_it_admin(user):
         mine |= Q(reviewer__isnull=True)
     return (
-        Review.objects.filter(mine, decision=Review.Decision.PENDING)
-        .filter(campaign__state=Campaign.State.OPEN)
-        .exclude(entitlement__holder__user=user)
-        .select_related(
-            "campaign",
-            "entitlement__item",
-            "entitlement__holder__user",
-            "entitlement__holder__department",
+        ReviewTask.objects.filter(mine, locked=False)
+        .filter(
+            review__campaign__state=Campaign.State.OPEN,
+            # revoked meanwhile (a leaver, by hand): nothing left to decide
+            review__entitlement__state=EntitlementState.ACTIVE,
         )
-        .order_by("campaign__due_on", "entitlement__holder__user__last_name", "id")
+        .exclude(review__entitlement__holder__user=user)
+        .select_related(
+            "review__campaign",
+            "review__entitlement__item",
+            "review__entitlement__holder__user",
+            "review__entitlement__holder__department",
+            "escalated_from",
+        )
+        .annotate(
+            undecided=Case(
+                When(decision="pending", then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by(
+            "undecided",
+            "review__campaign__due_on",
+            "review__entitlement__holder__user__last_name",
+            "id",
+        )
     )
 
 
@@ -124,39 +143,117 @@ def campaigns_with_counts() -> QuerySet:
     from governance.models import Campaign, Review
 
     D = Review.Decision
-    return Campaign.objects.annotate(
-        total=Count("reviews"),
-        kept=Count("reviews", filter=Q(reviews__decision=D.KEEP)),
-        removed=Count("reviews", filter=Q(reviews__decision=D.REMOVE)),
-        pending=Count("reviews", filter=Q(reviews__decision=D.PENDING)),
-    ).select_related("started_by")
+    return (
+        Campaign.objects.annotate(
+            total=Count("reviews"),
+            kept=Count("reviews", filter=Q(reviews__decision__in=[D.KEEP, D.REDUCE])),
+            removed=Count("reviews", filter=Q(reviews__decision=D.REMOVE)),
+            unconfirmed=Count("reviews", filter=Q(reviews__decision=D.UNCONFIRMED)),
+            pending=Count("reviews", filter=Q(reviews__decision=D.PENDING)),
+        )
+        .select_related("started_by", "scope_item", "scope_department")
+        .order_by("-started_at", "-id")
+    )
+
+
+def campaign_stages(campaign) -> QuerySet:
+    return campaign.stages.order_by("number")
 
 
 def pending_by_reviewer(campaign) -> QuerySet:
-    """Who still has to decide how much: the campaign page's follow-up list."""
+    """Who still has to decide how much in the stage under way: the campaign page's
+    follow-up list."""
     from django.db.models import Count
 
-    from governance.models import Review
+    from governance.choices import TaskDecision
+    from governance.models import ReviewTask
 
     return (
-        Review.objects.filter(campaign=campaign, decision=Review.Decision.PENDING)
+        ReviewTask.objects.filter(
+            review__campaign=campaign,
+            stage=campaign.current_stage,
+            locked=False,
+            decision=TaskDecision.PENDING,
+        )
         .values("reviewer", "reviewer__first_name", "reviewer__last_name", "reviewer__username")
         .annotate(pending=Count("id"))
-        .order_by("-pending")
+        .order_by("-pending", "reviewer")
     )
 
 
-def campaign_rows(campaign) -> QuerySet:
-    from governance.models import Review
+def campaign_scope(campaign) -> QuerySet[Entitlement]:
+    """The active lasting access a campaign reviews: all, one service's, one department's
+    (and its sub-departments'), or the ``risk_limit`` riskiest (governance/risk.py)."""
+    from governance import risk
+    from governance.choices import CampaignScope
+
+    entitlements = Entitlement.objects.filter(
+        state=EntitlementState.ACTIVE, item__grants_access=True
+    ).order_by()
+    if campaign.scope == CampaignScope.ITEM:
+        return entitlements.filter(item=campaign.scope_item_id)
+    if campaign.scope == CampaignScope.DEPARTMENT:
+        return entitlements.filter(
+            Q(holder__department=campaign.scope_department_id)
+            | Q(holder__department__parent=campaign.scope_department_id)
+        )
+    if campaign.scope == CampaignScope.RISK:
+        return risk.riskiest(entitlements, campaign.risk_limit)
+    return entitlements
+
+
+def campaign_report_rows(campaign) -> QuerySet:
+    """Every reviewer's decision of a campaign, stage by stage: the auditors' report."""
+    from governance.models import ReviewTask
 
     return (
-        Review.objects.filter(campaign=campaign)
+        ReviewTask.objects.filter(review__campaign=campaign)
         .select_related(
-            "entitlement__item",
-            "entitlement__holder__user",
-            "entitlement__holder__department",
+            "review__entitlement__item",
+            "review__entitlement__holder__user",
+            "review__entitlement__holder__department",
             "reviewer",
             "decided_by",
+            "escalated_from",
         )
-        .order_by("id")
+        .order_by("review__entitlement__holder__user__last_name", "review_id", "stage", "id")
     )
+
+
+@dataclass(frozen=True)
+class Requirement:
+    code: str
+    title: str
+    how: str
+
+
+def bsi_requirements(campaign) -> list[Requirement]:
+    """The BSI IT-Grundschutz requirements a campaign serves, with how (for the auditors)."""
+    from django.utils.translation import gettext as _
+
+    from catalogue.choices import FulfilmentKind
+
+    result = [
+        Requirement(
+            "ORP.4.A3",
+            _("Documentation of the access rights: rights are checked regularly"),
+            _(
+                "Each access in scope was put to a reviewer; each decision is listed with who "
+                "made it and when. Removals ran through the portal's deprovisioning."
+            ),
+        )
+    ]
+    if campaign.reviews.filter(
+        entitlement__item__fulfilment_kind=FulfilmentKind.AUTOMATED
+    ).exists():
+        result.append(
+            Requirement(
+                "APP.2.2",
+                _("Active Directory: accounts and group memberships no longer needed removed"),
+                _(
+                    "Directory accounts and group memberships the portal provisions were in "
+                    "scope; removed ones were taken out of the directory by provisioning jobs."
+                ),
+            )
+        )
+    return result

@@ -294,6 +294,7 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.apply_retention": {"queue": "reports"},
     "metrics.tasks.refresh_controlling_rollups": {"queue": "reports"},
     "governance.tasks.start_due_recertification": {"queue": "reports"},
+    "governance.tasks.recertification_remind_and_escalate": {"queue": "reports"},
     "metrics.tasks.compact_gauges": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
@@ -353,6 +354,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.start_due_recertification",
         "schedule": crontab(minute=30, hour=6),
     },
+    # Reminders, escalation and stage closes of recertifications (working days only).
+    "governance-recertification-remind": {
+        "task": "governance.tasks.recertification_remind_and_escalate",
+        "schedule": crontab(minute=40, hour=6, day_of_week="mon-fri"),
+    },
     # /metrics sums the deltas written since the last compaction.
     "metrics-compact-gauges": {
         "task": "metrics.tasks.compact_gauges",
@@ -366,7 +372,17 @@ CONTROLLING_ROLLUP_BUDGET_SECONDS = env.int("CONTROLLING_ROLLUP_BUDGET_SECONDS",
 # Recertification (access review): a campaign starts every RECERTIFICATION_INTERVAL_DAYS
 # (0: only by hand, under "Rezertifizierungen"); managers then have RECERTIFICATION_DUE_DAYS.
 RECERTIFICATION_INTERVAL_DAYS = env.int("RECERTIFICATION_INTERVAL_DAYS", default=365)
-RECERTIFICATION_DUE_DAYS = env.int("RECERTIFICATION_DUE_DAYS", default=28)
+RECERTIFICATION_DUE_DAYS = env.int("RECERTIFICATION_DUE_DAYS", default=20)  # working days
+# Reminders this many working days before a stage's due date; after it, what is undecided goes
+# to the reviewer's line manager (or IT administration), who has RECERTIFICATION_ESCALATION_DAYS
+# working days more before the stage closes and its decisions are locked. What nobody decided
+# is then removed ("remove") or kept and reported ("report"); each campaign chooses, the
+# periodic one takes RECERTIFICATION_UNDECIDED_DEFAULT.
+RECERTIFICATION_REMINDER_DAYS = env.int("RECERTIFICATION_REMINDER_DAYS", default=3)
+RECERTIFICATION_ESCALATION_DAYS = env.int("RECERTIFICATION_ESCALATION_DAYS", default=5)
+RECERTIFICATION_UNDECIDED_DEFAULT = env.str("RECERTIFICATION_UNDECIDED_DEFAULT", default="report")
+if RECERTIFICATION_UNDECIDED_DEFAULT not in ("remove", "report"):
+    raise ImproperlyConfigured("RECERTIFICATION_UNDECIDED_DEFAULT must be remove or report")
 
 # Directory (OpenLDAP or Active Directory) for provisioning. Empty URL = no automation:
 # automated items are then fulfilled by hand. The password comes from the environment only.

@@ -93,7 +93,7 @@ def test_recertification_pages_have_no_serious_wcag_violations(
     page.goto(f"{base}/zugriffspruefung/")
     assert page.locator("main table tbody tr").count() >= 2
     audit.check(page, "reviews")
-    page.locator("main table tbody tr").first.locator("input[value=keep]").check()
+    page.locator("main table tbody tr").first.locator("input[value=accept]").check()
     page.locator("main form.review-form button[type=submit]").click()
     page.wait_for_load_state()
     audit.check(page, "reviews-saved")
@@ -111,4 +111,17 @@ def test_recertification_pages_have_no_serious_wcag_violations(
     audit.check(page, "campaigns-errors")
     page.goto(f"{base}/zugriffspruefung/kampagnen/{campaign.pk}/")
     audit.check(page, "campaign")
+    page.locator("main form button.danger").click()  # close the stage: the report has rows
+    page.wait_for_load_state()
+    audit.check(page, "campaign-closed")
+    page.goto(f"{base}/zugriffspruefung/kampagnen/{campaign.pk}/bericht/")
+    assert page.locator("main table tbody tr").count() >= 2
+    audit.check(page, "campaign-report")
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path in ("kampagnen/", f"kampagnen/{campaign.pk}/bericht/"):
+        page.goto(f"{base}/zugriffspruefung/{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, (
+            f"/zugriffspruefung/{path}: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
+        )
     audit.assert_clean()
