@@ -148,6 +148,9 @@ class FormFieldSerializer(StrictModelSerializer):
             "min_value",
             "max_value",
             "max_length",
+            "earliest_days",
+            "latest_days",
+            "needed_from",
             "directory_base",
             "condition_effect",
             "condition_field",
@@ -335,6 +338,7 @@ class RequestDetailSerializer(RequestSerializer):
         fields = [
             *RequestSerializer.Meta.fields,
             "justification",
+            "needed_from",
             "fulfilment_group",
             "assignee",
             "resolution_note",

@@ -51,6 +51,7 @@ class FormFieldInline(BoundedInlineMixin, admin.StackedInline):
         "choices",
         ("answer_format", "pattern", "max_length"),
         ("min_value", "max_value"),
+        ("earliest_days", "latest_days", "needed_from"),
         "directory_base",
         ("condition_effect", "condition_field", "condition_operator", "condition_value"),
     )

@@ -4,13 +4,21 @@ The same form validates the browser's post and (later) the API's body, so an
 answer is checked by one rule wherever it comes from.
 """
 
+from __future__ import annotations
+
+import datetime
 import re
 from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Value
+from django.db.models.functions import Concat
 from django.urls import reverse_lazy
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from catalogue import conditions
 from catalogue.choices import FieldType
@@ -24,6 +32,8 @@ DEFAULT_MAX_LENGTH = {FieldType.TEXT: 200, FieldType.LONG_TEXT: 4000}
 # them is nearly always an attack or a paste error worth pointing out.
 TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>")
 PERSON_RE = re.compile(r"\(([^()]+)\)\s*$")
+# Personnel numbers have no spaces; something with a space was typed as a name.
+NAME_RE = re.compile(r"\s")
 
 
 def reject_markup(value: str) -> None:
@@ -34,10 +44,21 @@ def reject_markup(value: str) -> None:
 
 
 class PersonField(forms.CharField):
-    """Picks an active employee by personnel number, or by "Name (number)"."""
+    """Picks an active employee by personnel number, by "Name (number)" as the picker
+    fills it in, or by a full name that only one active employee has.
+
+    The error speaks of what was typed: a personnel number, or a name."""
 
     default_error_messages = {
         "unknown": _("No active employee with the personnel number “%(value)s”."),
+        "unknown_name": _(
+            "No active employee is called “%(value)s”. Please pick a person from the list "
+            "or enter their personnel number."
+        ),
+        "ambiguous_name": _(
+            "Several employees are called “%(value)s”. Please pick the person from the list "
+            "or enter their personnel number."
+        ),
     }
 
     def __init__(self, *args, **kwargs):
@@ -51,24 +72,36 @@ class PersonField(forms.CharField):
             }
         )
 
+    @staticmethod
+    def _people():
+        return Employee.objects.active().filter(user__is_active=True).select_related("user")
+
     def clean(self, value):
         value = super().clean(value)
         if not value:
             return None
         match = PERSON_RE.search(value)
         uid = (match.group(1) if match else value).strip()
-        employee = (
-            Employee.objects.active()
-            .filter(user__is_active=True)
-            .select_related("user")
-            .filter(personnel_number=uid)
-            .first()
+        if match or not NAME_RE.search(uid):
+            employee = self._people().filter(personnel_number=uid).first()
+            if employee is None:
+                raise ValidationError(
+                    self.error_messages["unknown"], code="unknown", params={"value": uid}
+                )
+            return employee
+        return self._by_name(" ".join(uid.split()))
+
+    def _by_name(self, name: str):
+        """A typed name (it has a space): the one active employee of that full name."""
+        people = list(
+            self._people()
+            .annotate(full_name=Concat("user__first_name", Value(" "), "user__last_name"))
+            .filter(full_name__iexact=name)[:2]
         )
-        if employee is None:
-            raise ValidationError(
-                self.error_messages["unknown"], code="unknown", params={"value": uid}
-            )
-        return employee
+        if len(people) == 1:
+            return people[0]
+        code = "ambiguous_name" if people else "unknown_name"
+        raise ValidationError(self.error_messages[code], code=code, params={"value": name})
 
 
 # Field types whose form field another app supplies (provisioning: directory groups),
@@ -82,15 +115,107 @@ def register_field_type(field_type: str, builder) -> None:
 
 
 def _help_text(definition) -> str:
-    """The field's help, followed by the expected format's description if it has one."""
+    """The field's help, followed by the expected format's description or the dates
+    that may be chosen, if it has them."""
     answer_format = get_format(definition.answer_format)
-    if answer_format is None:
+    expected = ""
+    if answer_format is not None:
+        expected = _("Format: %(format)s, %(description)s.") % {
+            "format": answer_format.label,
+            "description": answer_format.description,
+        }
+    elif definition.field_type == FieldType.DATE:
+        expected = DateBounds.of(definition).describe()
+    if not expected:
         return definition.help_text
-    expected = _("Format: %(format)s, %(description)s.") % {
-        "format": answer_format.label,
-        "description": answer_format.description,
-    }
     return f"{definition.help_text} {expected}" if definition.help_text else expected
+
+
+def _short(day: datetime.date) -> str:
+    return date_format(day, "SHORT_DATE_FORMAT")
+
+
+class DateBounds:
+    """The dates a date field accepts, counted from today (the day the form is filled in)."""
+
+    def __init__(self, earliest_days: int | None, latest_days: int | None):
+        self.earliest_days = earliest_days
+        self.latest_days = latest_days
+
+    @classmethod
+    def of(cls, definition) -> DateBounds:
+        earliest = definition.earliest_days
+        if getattr(definition, "needed_from", False) and earliest is None:
+            earliest = 0  # a "needed from" date in the past would mean nothing
+        return cls(earliest, definition.latest_days)
+
+    @property
+    def earliest(self) -> datetime.date | None:
+        if self.earliest_days is None:
+            return None
+        return timezone.localdate() + datetime.timedelta(days=self.earliest_days)
+
+    @property
+    def latest(self) -> datetime.date | None:
+        if self.latest_days is None:
+            return None
+        return timezone.localdate() + datetime.timedelta(days=self.latest_days)
+
+    def describe(self) -> str:
+        earliest, latest = self.earliest, self.latest
+        if earliest and latest:
+            return _("A date from %(earliest)s to %(latest)s.") % {
+                "earliest": _short(earliest),
+                "latest": _short(latest),
+            }
+        if earliest:
+            return _("A date from %(earliest)s on.") % {"earliest": _short(earliest)}
+        if latest:
+            return _("A date up to %(latest)s.") % {"latest": _short(latest)}
+        return ""
+
+    def check(self, value: datetime.date) -> None:
+        earliest, latest = self.earliest, self.latest
+        if earliest and value < earliest:
+            if self.earliest_days == 0:
+                message = _("The date cannot lie in the past; please choose %(earliest)s or later.")
+            else:
+                message = ngettext(
+                    "Please choose %(earliest)s or later: this needs %(days)s day of lead time.",
+                    "Please choose %(earliest)s or later: this needs %(days)s days of lead time.",
+                    self.earliest_days,
+                )
+            raise ValidationError(
+                message,
+                code="too_early",
+                params={"earliest": _short(earliest), "days": self.earliest_days},
+            )
+        if latest and value > latest:
+            raise ValidationError(
+                _("Please choose %(latest)s or earlier."),
+                code="too_late",
+                params={"latest": _short(latest)},
+            )
+
+
+class AnswerDateField(BoundedDateField):
+    """A date answer: the browser's date picker limited to the bounds (min/max), and the
+    same bounds checked again here, with a message that names the first or last date."""
+
+    def __init__(self, *, bounds: DateBounds, **kwargs):
+        self.bounds = bounds
+        # ISO in the value: what <input type="date"> needs whatever the language.
+        attrs = {"type": "date"}
+        if bounds.earliest:
+            attrs["min"] = bounds.earliest.isoformat()
+        if bounds.latest:
+            attrs["max"] = bounds.latest.isoformat()
+        super().__init__(widget=forms.DateInput(attrs=attrs, format="%Y-%m-%d"), **kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None:
+            self.bounds.check(value)
 
 
 def _field_for(definition) -> forms.Field:
@@ -123,7 +248,7 @@ def _field_for(definition) -> forms.Field:
             **common,
         )
     if kind == FieldType.DATE:
-        return BoundedDateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+        return AnswerDateField(bounds=DateBounds.of(definition), **common)
     if kind == FieldType.CHOICE:
         choices = [(c, c) for c in definition.choice_list]
         if not definition.required:

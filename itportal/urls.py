@@ -6,7 +6,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 from accounts.views import LoginView, LogoutView, admin_login, sso_view
 from itportal import health
 from itportal.admin import bound_all_inlines
-from itportal.views import branding_css
+from itportal.views import branding_css, favicon
 from notifications.views import set_language
 
 # Every app has registered its admin by now (autodiscover runs before the URLconf loads).
@@ -41,6 +41,8 @@ urlpatterns = [
     ),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("branding.css", branding_css, name="branding_css"),
+    # Pages name the SVG icon; clients that ask for /favicon.ico anyway get it too, not a 404.
+    path("favicon.ico", favicon),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", include("metrics.urls")),

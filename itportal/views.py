@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.http import require_GET
@@ -100,3 +101,9 @@ def branding_css(request):
     )
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
+
+
+@login_not_required
+def favicon(request):
+    """/favicon.ico, for clients that ask for it although pages name the SVG icon."""
+    return redirect(static("favicon.svg"), permanent=True)

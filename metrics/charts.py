@@ -133,9 +133,15 @@ def bar_chart(
     y_label: str = "",
     summary: str | None = None,
     decimals: int = 0,
+    horizontal: bool = False,
 ) -> Chart:
-    """Grouped bars, one group per x label; each bar carries its value as a label."""
-    return _chart("bar", chart_id, title, x_labels, series, y_label, summary, decimals)
+    """Grouped bars, one group per x label; each bar carries its value as a label.
+
+    ``horizontal``: one row per label, the label written out to its left and the chart as
+    tall as the rows need: for many labels (services), which vertical bars squeeze into
+    slivers with cut-off names."""
+    kind = "hbar" if horizontal else "bar"
+    return _chart(kind, chart_id, title, x_labels, series, y_label, summary, decimals)
 
 
 def _fmt(value: Number | None, decimals: int = 0) -> str:
@@ -234,6 +240,8 @@ def _patterns(chart: Chart) -> str:
 
 
 def _render(chart: Chart) -> str:
+    if chart.kind == "hbar":
+        return _render_hbar(chart)
     cid = chart.chart_id
     values = [float(v) for s in chart.series for v in s.values if v is not None]
     top, step = _nice_max(max(values, default=0.0), whole=chart.decimals == 0)
@@ -358,20 +366,20 @@ def _bars(chart: Chart, slot: float, x_of, y_of) -> list[str]:
     return parts
 
 
-def _legend(chart: Chart, left: int) -> tuple[str, int]:
+def _legend(chart: Chart, left: int, bottom: int = HEIGHT) -> tuple[str, int]:
     """Sample line or hatched box plus full name per series, in rows under the x labels.
 
     Returns the markup and the extra height the rows after the first one need.
     """
     parts = []
-    x, y = left, HEIGHT - 12
+    x, y = left, bottom - 12
     for i, s in enumerate(chart.series):
         label = s.label if len(s.label) <= 60 else s.label[:59] + "…"
         width = 40 + 7 * len(label)
         if x > left and x + width > WIDTH:
             x, y = left, y + 18
         colour = COLOURS[i % len(COLOURS)]
-        if chart.kind == "bar":
+        if chart.kind in ("bar", "hbar"):
             fill = f"url(#{chart.chart_id}-p{i})" if HATCHES[i % len(HATCHES)] else colour
             parts.append(
                 f'<rect x="{x}" y="{y - 10}" width="14" height="12" fill="{fill}" '
@@ -389,4 +397,82 @@ def _legend(chart: Chart, left: int) -> tuple[str, int]:
             f'<text x="{x + 30}" y="{y}" font-size="12" fill="#1a1a1a">{escape(label)}</text>'
         )
         x += width
-    return "".join(parts), y - (HEIGHT - 12)
+    return "".join(parts), y - (bottom - 12)
+
+
+# Horizontal bars: one row per label.
+BAR_H = 12  # height of one bar
+ROW_GAP = 10  # between the rows of two labels
+LABEL_CHARS = 36  # longer labels are cut with "…" (the data table has them in full)
+VALUE_W = 52  # room right of the longest bar for its value
+
+
+def _render_hbar(chart: Chart) -> str:
+    cid = chart.chart_id
+    values = [float(v) for s in chart.series for v in s.values if v is not None]
+    top, step = _nice_max(max(values, default=0.0), whole=chart.decimals == 0)
+    count = max(len(chart.series), 1)
+    row_h = BAR_H * count + ROW_GAP
+    labels = [
+        label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+        for label in chart.x_labels
+    ]
+    left = 16 + round(6.5 * max((len(label) for label in labels), default=4))
+    plot_w = WIDTH - left - VALUE_W
+    plot_h = row_h * len(labels)
+    bottom = TOP + plot_h + 44 + 24  # tick labels, axis title, legend row
+
+    def x_of(value: float) -> float:
+        return left + (value / top) * plot_w
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg" viewBox="0 0 {WIDTH} '
+        f'{{height}}" role="img" aria-labelledby="{cid}-title {cid}-desc" focusable="false">',
+        f'<title id="{cid}-title">{escape(chart.title)}</title>',
+        f'<desc id="{cid}-desc">{escape(chart.summary)}</desc>',
+        _patterns(chart),
+    ]
+    ticks = round(top / step) + 1
+    for t in range(ticks):
+        x = x_of(step * t)
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
+            f'stroke="#c8c8c8" stroke-width="1"/>'
+            f'<text x="{x:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" font-size="12" '
+            f'fill="#1a1a1a">{escape(_fmt(step * t, _tick_decimals(step)))}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{left}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#1a1a1a"/>'
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" '
+        f'stroke="#1a1a1a"/>'
+    )
+    if chart.y_label:
+        parts.append(
+            f'<text x="{left + plot_w / 2:.1f}" y="{TOP + plot_h + 34}" text-anchor="middle" '
+            f'font-size="12" fill="#1a1a1a">{escape(chart.y_label)}</text>'
+        )
+    for j, label in enumerate(labels):
+        y0 = TOP + j * row_h + ROW_GAP / 2
+        parts.append(
+            f'<text x="{left - 6}" y="{y0 + BAR_H * count / 2 + 4:.1f}" text-anchor="end" '
+            f'font-size="12" fill="#1a1a1a">{escape(label)}</text>'
+        )
+        for i, s in enumerate(chart.series):
+            v = s.values[j]
+            if v is None:
+                continue
+            colour = COLOURS[i % len(COLOURS)]
+            fill = f"url(#{cid}-p{i})" if HATCHES[i % len(HATCHES)] else colour
+            y = y0 + BAR_H * i
+            end = x_of(float(v))
+            parts.append(
+                f'<rect x="{left}" y="{y:.1f}" width="{end - left:.1f}" height="{BAR_H}" '
+                f'fill="{fill}" stroke="{colour}" stroke-width="1.5"/>'
+                f'<text x="{end + 4:.1f}" y="{y + BAR_H - 2:.1f}" font-size="11" '
+                f'fill="#1a1a1a">{escape(_fmt(v, chart.decimals))}</text>'
+            )
+    legend, extra = _legend(chart, left, bottom)
+    parts.append(legend)
+    parts.append("</svg>")
+    parts[0] = parts[0].replace("{height}", str(bottom + extra))
+    return "".join(parts)

@@ -61,11 +61,14 @@ SWEEP_BATCH = 500
 # --- queueing ---------------------------------------------------------------------------
 
 
-def mail_queue(*, kind: str, recipients: Iterable, params: dict) -> list[OutgoingMail]:
+def mail_queue(
+    *, kind: str, recipients: Iterable, params: dict, mail_to: Iterable | None = None
+) -> list[OutgoingMail]:
     """Write one mail per recipient with an address; call inside the transaction of the event.
 
     A rolled-back event leaves no mail; a committed one is sent after commit (or by the
-    sweeper, when the wake-up message is lost).
+    sweeper, when the wake-up message is lost). ``mail_to``: only these of the recipients
+    get a mail; all of them find the notification in the portal.
     """
     from notifications.tasks import send_mail
 
@@ -73,6 +76,9 @@ def mail_queue(*, kind: str, recipients: Iterable, params: dict) -> list[Outgoin
         raise ValueError(f"unknown mail kind {kind!r}")
     recipients = list(recipients)
     notifications_write(kind=kind, recipients=recipients, params=params)
+    if mail_to is not None:
+        wanted = {user.pk for user in mail_to}
+        recipients = [user for user in recipients if user.pk in wanted]
     people = {user.pk: user for user in recipients if user.email}
     mails = OutgoingMail.objects.bulk_create(
         [

@@ -12,38 +12,54 @@ from __future__ import annotations
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from provisioning.backends import get_backend
 from provisioning.backends.errors import PermanentDirectoryError
 from provisioning.choices import ActionKind, Direction
 from provisioning.holders import other_holders, serialised
+from provisioning.joblog import in_log_language, log_line
 from provisioning.models import ProvisioningJob
-
-INTENT = "intended: "
-EARLIER = "already applied, e.g. by an earlier attempt"
 
 # What each kind does, for the intent line and the notes: (intent, done, already so).
 WORDS = {
-    ActionKind.ADD_TO_GROUP: ("add to group", "added to group", "already a member"),
-    ActionKind.REMOVE_FROM_GROUP: ("remove from group", "removed from group", "was not a member"),
-    ActionKind.CREATE_ACCOUNT: ("create account", "account created", "account already present"),
-    ActionKind.SET_ATTRIBUTES: ("set attributes", "attributes set", "attributes already set"),
+    ActionKind.ADD_TO_GROUP: (
+        gettext_lazy("add to group"),
+        gettext_lazy("added to group"),
+        gettext_lazy("already a member"),
+    ),
+    ActionKind.REMOVE_FROM_GROUP: (
+        gettext_lazy("remove from group"),
+        gettext_lazy("removed from group"),
+        gettext_lazy("was not a member"),
+    ),
+    ActionKind.CREATE_ACCOUNT: (
+        gettext_lazy("create account"),
+        gettext_lazy("account created"),
+        gettext_lazy("account already present"),
+    ),
+    ActionKind.SET_ATTRIBUTES: (
+        gettext_lazy("set attributes"),
+        gettext_lazy("attributes set"),
+        gettext_lazy("attributes already set"),
+    ),
     ActionKind.ENABLE_ACCOUNT: (
-        "enable account",
-        "account state changed",
-        "account state already right",
+        gettext_lazy("enable account"),
+        gettext_lazy("account state changed"),
+        gettext_lazy("account state already right"),
     ),
     ActionKind.DISABLE_ACCOUNT: (
-        "disable account",
-        "account state changed",
-        "account state already right",
+        gettext_lazy("disable account"),
+        gettext_lazy("account state changed"),
+        gettext_lazy("account state already right"),
     ),
 }
 
 
 def _append_log(job: ProvisioningJob, text: str) -> None:
     """Commit one log line now (autocommit in the worker), not with the job's next state."""
-    line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {text}\n"
+    line = log_line(text)
     job.log = f"{job.log}{line}"
     ProvisioningJob.objects.filter(pk=job.pk).update(
         log=Concat(F("log"), Value(line)), updated_at=timezone.now()
@@ -54,7 +70,7 @@ def execute(job: ProvisioningJob) -> str:
     """Apply the job to the directory; returns what it did, for the job log."""
     if job.kind not in WORDS:
         raise PermanentDirectoryError(f"unknown action {job.kind}")
-    with serialised(job):
+    with serialised(job), in_log_language():
         return _apply(job)
 
 
@@ -62,7 +78,11 @@ def _apply(job: ProvisioningJob) -> str:
     backend = get_backend()
     kind = job.kind
     intent, done, already = WORDS[kind]
-    intent_line = f"{INTENT}{intent} {job.target_dn}".rstrip() + f" (account {job.user_uid})"
+    intent_line = _("intended: %(action)s %(target)s (account %(uid)s)") % {
+        "action": intent,
+        "target": job.target_dn,
+        "uid": job.user_uid,
+    }
     earlier = intent_line in job.log  # an earlier attempt got as far as writing
     written = []
 
@@ -80,7 +100,10 @@ def _apply(job: ProvisioningJob) -> str:
         holders = other_holders(job, member_dn=user.dn)
         if holders:
             reasons = "; ".join(holder.describe() for holder in holders)
-            return f"left as it is ({intent} not needed): still held through {reasons}"
+            return _("left as it is (%(action)s not needed): still held through %(reasons)s") % {
+                "action": intent,
+                "reasons": reasons,
+            }
     if kind == ActionKind.ADD_TO_GROUP:
         changed = backend.add_member(job.target_dn, user.dn, before_write=before_write)
     elif kind == ActionKind.REMOVE_FROM_GROUP:
@@ -96,10 +119,12 @@ def _apply(job: ProvisioningJob) -> str:
 
 def _note(changed, written, earlier, intent, done, already) -> str:
     if changed:
-        return done
+        return str(done)
     if written:
         # The write was sent and the directory answered "already so" (confirmed by a read).
-        return f"{EARLIER} or by a concurrent job ({intent})"
+        return _("already applied, e.g. by an earlier attempt or by a concurrent job (%s)") % (
+            intent
+        )
     if earlier:
-        return f"{EARLIER} ({intent})"
-    return already
+        return _("already applied, e.g. by an earlier attempt (%s)") % intent
+    return str(already)

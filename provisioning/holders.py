@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, Subquery
+from django.utils.translation import gettext as _
 
 from itportal.locks import lock_key
 from provisioning.backends.errors import TransientDirectoryError
@@ -100,10 +101,17 @@ class Holder:
 
     def describe(self) -> str:
         if self.by_hand:
-            return "given by hand in the directory (found by reconciliation)"
+            return _("given by hand in the directory (found by reconciliation)")
         if self.entitlement_id is not None:
-            return f"entitlement #{self.entitlement_id} ({self.item}, request #{self.request_id})"
-        return f"request #{self.request_id} being fulfilled ({self.item})"
+            return _("entitlement #%(entitlement)s (%(item)s, request #%(request)s)") % {
+                "entitlement": self.entitlement_id,
+                "item": self.item,
+                "request": self.request_id,
+            }
+        return _("request #%(request)s being fulfilled (%(item)s)") % {
+            "request": self.request_id,
+            "item": self.item,
+        }
 
 
 def other_holders(job: ProvisioningJob, *, member_dn: str | None = None) -> list[Holder]:

@@ -12,6 +12,7 @@ from simple_history.models import HistoricalRecords
 
 from itportal.fsm import ConcurrentStateMixin
 from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
+from provisioning.joblog import in_log_language, log_line
 
 J = JobState
 
@@ -125,6 +126,9 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     wakes = models.PositiveIntegerField(_("re-enqueued by the sweeper"), default=0)
+    # A request needed from a later day: its first job waits (due_at empty) until then; the
+    # sweeper releases it from not_before on (pipeline_sweep).
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     finished_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("marked done by"),
@@ -141,15 +145,19 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
         indexes = [
             models.Index(fields=["state", "updated_at"], name="job_state_idx"),
             models.Index(fields=["state", "due_at"], name="job_due_idx"),
+            models.Index(
+                fields=["not_before"],
+                condition=models.Q(state="pending", due_at=None, not_before__isnull=False),
+                name="job_scheduled_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} {self.user_uid} {self.target_dn}".strip()
 
     def add_log(self, line: str) -> None:
-        # Local time, as everywhere else in the portal (the log is read next to its pages).
-        stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
-        self.log = f"{self.log}{stamp} {line}\n"
+        # Local time and the portal's language, as the pages it is read next to.
+        self.log = f"{self.log}{log_line(line)}"
 
     # --- transitions: this row only ------------------------------------------------
 
@@ -177,18 +185,23 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
         self.last_error = error
         self.due_at = timezone.now() + timedelta(seconds=countdown)
         self.lease_until = None
-        self.add_log(f"transient error, will retry: {error}")
+        with in_log_language():
+            self.add_log(_("transient error, will retry: %(error)s") % {"error": error})
 
     @transition(field=state, source=[J.PENDING, J.RUNNING, J.RETRYING], target=J.FAILED)
     def fail(self, *, error: str):
         self.last_error = error
         self._end()
-        self.add_log(f"failed: {error}")
+        with in_log_language():
+            self.add_log(_("failed: %(error)s") % {"error": error})
 
     @transition(field=state, source=J.FAILED, target=J.PENDING)
     def retry(self, *, user=None):
-        by = f" by {user.get_username()}" if user is not None else ""
-        self.add_log(f"retry requested{by}")
+        with in_log_language():
+            if user is not None:
+                self.add_log(_("retry requested by %(user)s") % {"user": user.get_username()})
+            else:
+                self.add_log(_("retry requested"))
         self.finished_at = None
         self.due_at = timezone.now()
 
@@ -196,7 +209,11 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
     def mark_done(self, *, user, note: str):
         self.finished_by = user
         self._end()
-        self.add_log(f"marked done by hand by {user.get_username()}: {note}")
+        with in_log_language():
+            self.add_log(
+                _("marked done by hand by %(user)s: %(note)s")
+                % {"user": user.get_username(), "note": note}
+            )
 
 
 class EntitlementQuerySet(models.QuerySet):

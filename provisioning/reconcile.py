@@ -15,12 +15,14 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from provisioning import mails
 from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError
 from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
 from provisioning.holders import IN_PROGRESS, dn_key
+from provisioning.joblog import in_log_language
 from provisioning.models import DriftFinding, ManualMembership, ProvisioningJob, SyncRun
 
 
@@ -211,7 +213,8 @@ def repair_missing(*, finding_id: int) -> ProvisioningJob:
             target_dn=finding.group_dn,
             dialect=get_backend().dialect,
         )
-        job.add_log("repair after reconciliation")
+        with in_log_language():
+            job.add_log(gettext("repair after reconciliation"))
         job.save()
         finding.repaired_by_job = job
         finding.save(update_fields=["repaired_by_job"])

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -148,6 +149,19 @@ def provision_request(*, request_id: int) -> list[int]:
                 )
                 return []
             ProvisioningJob.objects.bulk_create(jobs)
+            start = scheduled_start(service_request)
+            if start is not None:
+                # Needed from a later day: recorded now with the approval (the outbox), run
+                # from that day on. The first job waits with no due time; the sweeper
+                # releases it from not_before on, and the others follow it as always.
+                first = min(jobs, key=lambda job: job.position)
+                ProvisioningJob.objects.filter(pk=first.pk).update(not_before=start, due_at=None)
+                request_services.request_start_automation(
+                    request_id=request_id,
+                    comment=_("Directory provisioning scheduled for %(date)s.")
+                    % {"date": date_format(service_request.needed_from, "SHORT_DATE_FORMAT")},
+                )
+                return []
         request_services.request_start_automation(
             request_id=request_id, comment=_("Directory provisioning started.")
         )
@@ -166,6 +180,31 @@ def provision_request(*, request_id: int) -> list[int]:
                 done_by_hand=grants.filter(finished_by__isnull=False).exists(),
             )
         _enqueue_after_commit(job_ids)
+    return job_ids
+
+
+def scheduled_start(service_request) -> datetime | None:
+    """When a request needed from a later day may be provisioned: the start of that day in
+    the portal's time zone; None when it may run now."""
+    needed_from = service_request.needed_from
+    if needed_from is None or needed_from <= timezone.localdate():
+        return None
+    return timezone.make_aware(datetime.combine(needed_from, time.min))
+
+
+def release_scheduled(*, now: datetime | None = None) -> list[int]:
+    """Scheduled first jobs whose day has come: due now, and enqueued after commit."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        job_ids = list(
+            ProvisioningJob.objects.filter(state=JobState.PENDING, due_at=None, not_before__lte=now)
+            .select_for_update(skip_locked=True)
+            .order_by("not_before")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+        if job_ids:
+            ProvisioningJob.objects.filter(pk__in=job_ids).update(due_at=now)
+            _enqueue_after_commit(job_ids)
     return job_ids
 
 
@@ -214,6 +253,8 @@ def job_run(*, job_id: int, reclaim: bool = False) -> RetryLater | None:
             # Out of order (a duplicate message): the earlier job's end enqueues us.
             ProvisioningJob.objects.filter(pk=job.pk).update(due_at=None)
             return None
+        if job.state == JobState.PENDING and job.not_before and job.not_before > timezone.now():
+            return None  # needed from a later day: the sweeper releases it then
         job.start(lease_seconds=settings.PROVISIONING_LEASE_SECONDS)
         job.save()
     try:
@@ -319,8 +360,9 @@ MAX_WAKE_BACKOFF = 64  # times PROVISIONING_SWEEP_AFTER_SECONDS
 
 
 def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Enqueue again what stalled: jobs overdue or abandoned by a dead worker, and approved
-    automated requests whose provisioning was never recorded.
+    """Release the jobs whose scheduled day came (``release_scheduled``), and enqueue again
+    what stalled: jobs overdue or abandoned by a dead worker, and approved automated requests
+    whose provisioning was never recorded.
 
     A woken job is not woken again before PROVISIONING_SWEEP_AFTER_SECONDS times 2 to the
     power of its earlier wakes (capped): a job that only waits in a long queue gets few
@@ -330,6 +372,10 @@ def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
     now = now or timezone.now()
     after = timedelta(seconds=settings.PROVISIONING_SWEEP_AFTER_SECONDS)
+    # Not a stall: jobs of requests needed from today on, waiting for their day.
+    released = release_scheduled(now=now)
+    if released:
+        logger.info("provisioning sweep released %s scheduled jobs", len(released))
     counts = {}
     woken: list[int] = []
     with transaction.atomic():

@@ -44,19 +44,17 @@ def notify(service_request, event: str) -> None:
     """Queue the mails of one event; call inside the transaction of the change."""
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}")
+    recipients = recipients_for(service_request, event)
+    mail_to = None
+    if event == SUBMITTED:
+        # The confirmation goes by mail to whoever ordered; a colleague ordered for finds
+        # it in the portal.
+        mail_to = [user for user in recipients if user.pk == service_request.requester_id]
     mail.mail_queue(
         kind=KIND_PREFIX + event,
-        recipients=recipients_for(service_request, event),
+        recipients=recipients,
         params={"request_id": service_request.pk, "event": event},
-    )
-
-
-def notify_in_portal(service_request, event: str) -> None:
-    """Only the portal's notification list, no mail; inside the transaction of the change."""
-    mail.notifications_write(
-        kind=KIND_PREFIX + event,
-        recipients=recipients_for(service_request, event),
-        params={"request_id": service_request.pk, "event": event},
+        mail_to=mail_to,
     )
 
 
@@ -85,6 +83,12 @@ def mail_context(params: dict, recipient) -> dict | None:
         and recipient.pk != service_request.requester_id
         and service_request.beneficiary.user_id != recipient.pk,
         "reason": _rejection_reason(service_request) if event == REJECTED else "",
+        # The next step after an approval: an automation sets it up (maybe on a later day
+        # it is needed from), or a group fulfils it.
+        "automated": event == APPROVED and fulfilment.is_automated(service_request),
+        "scheduled": bool(
+            service_request.needed_from and service_request.needed_from > timezone.localdate()
+        ),
     }
 
 

@@ -198,9 +198,13 @@ def _cart_rows(lines, errors: dict) -> list[dict]:
     """Each line with its answers under the field labels, from the prefetched form fields."""
     rows = []
     for line in lines:
-        labels = {f.key: f.label for f in line.item.form_fields.all()}
+        fields = {f.key: f for f in line.item.form_fields.all()}
         answers = [
-            {"label": labels.get(key, key), "value": value}
+            {
+                "label": fields[key].label if key in fields else key,
+                "value": value,
+                "type": fields[key].field_type if key in fields else "",
+            }
             for key, value in line.answers.items()
             if value not in (None, "", [])
         ]

@@ -7,7 +7,7 @@ commit. Nothing here sends mail or talks to other systems inside a transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, can_proceed
 
 from catalogue.choices import ApproverKind
@@ -264,7 +265,8 @@ def request_create(
     """Create a request from validated form data, and submit it unless a draft is wanted.
 
     ``submission``: the joint order (cart, bundle) the request is placed with;
-    ``needed_from``: the day the beneficiary needs the service (a joiner's first day).
+    ``needed_from``: the day the beneficiary needs the service (a joiner's first day), unless
+    the form's own "needed from" field answers it.
     """
     requester_employee = getattr(requester, "employee", None)
     if requester_employee is None:
@@ -282,12 +284,13 @@ def request_create(
         item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
         if item.version != item_version:
             raise ValidationError({"item_version": _("This service was changed; please reload.")})
+        snapshot = item.snapshot()
         service_request = ServiceRequest.objects.create(
             requester=requester,
             beneficiary=beneficiary,
             item=item,
             item_version=item.version,
-            item_snapshot=item.snapshot(),
+            item_snapshot=snapshot,
             answers=answers,
             cost_centre=cost_centre,
             justification=justification,
@@ -295,7 +298,8 @@ def request_create(
             price_monthly=item.price_monthly,
             fulfilment_group=item.service_owner,
             submission=submission,
-            needed_from=needed_from,
+            # The item's own "needed from" answer, else the one given for the whole order.
+            needed_from=needed_from_answer(snapshot, answers) or needed_from,
         )
         RequestEvent.objects.create(
             request=service_request,
@@ -308,6 +312,18 @@ def request_create(
             request_submit(request_id=service_request.pk, user=requester)
             service_request.refresh_from_db()
     return service_request
+
+
+def needed_from_answer(snapshot: dict, answers: dict) -> date | None:
+    """The answer of the form's 'needed from' date field, if it has one and it was given."""
+    key = next((f["key"] for f in snapshot.get("fields", []) if f.get("needed_from")), None)
+    value = (answers or {}).get(key) if key else None
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _steps_with_charge_approval(service_request: ServiceRequest) -> list[dict]:
@@ -329,9 +345,9 @@ def request_submit(*, request_id: int, user, expected_state: str | None = None) 
     service_request = _lock(request_id, expected_state)
     _fire(service_request, "submit", user=user)
     if service_request.submission_id is None:
-        # Confirmed in the portal (the orderer is there); a joint order (cart) confirms all
-        # its requests in one mail of its own.
-        notifications.notify_in_portal(service_request, notifications.SUBMITTED)
+        # Confirmed by mail to whoever ordered (and in the portal to them and the
+        # beneficiary); a joint order (cart) confirms all its requests in one mail of its own.
+        notifications.notify(service_request, notifications.SUBMITTED)
     now = timezone.now()
     steps = _steps_with_charge_approval(service_request)
     approvals = []
@@ -818,9 +834,12 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
                         kind=EventKind.ESCALATE,
                         from_state=service_request.state,
                         to_state=service_request.state,
-                        comment=_(
+                        comment=ngettext(
                             "Step “%(step)s” passed from %(old)s to %(new)s "
-                            "after %(days)s working days."
+                            "after %(days)s working day.",
+                            "Step “%(step)s” passed from %(old)s to %(new)s "
+                            "after %(days)s working days.",
+                            waited,
                         )
                         % {
                             "step": approval.label or approval.get_approver_kind_display(),
@@ -840,7 +859,11 @@ def approvals_remind_and_escalate(*, now: datetime | None = None) -> dict[str, i
                     kind=EventKind.REMIND,
                     from_state=service_request.state,
                     to_state=service_request.state,
-                    comment=_("Reminder to %(approver)s after %(days)s working days.")
+                    comment=ngettext(
+                        "Reminder to %(approver)s after %(days)s working day.",
+                        "Reminder to %(approver)s after %(days)s working days.",
+                        waited,
+                    )
                     % {"approver": approval.approver_display, "days": waited},
                 )
                 notifications.notify(service_request, notifications.REMINDER)

@@ -25,12 +25,16 @@ OPEN = (RequestState.APPROVED, RequestState.IN_FULFILMENT)
 
 
 def set_due_date(service_request) -> None:
-    """Fix the deadline when the request is approved (called in that transaction)."""
+    """Fix the deadline when the request is approved (called in that transaction). A request
+    needed from a later day is not due before that day (it is delivered for it)."""
     target = service_request.item_snapshot.get("sla_target_days")
     if not target:
         return
     approved = timezone.localdate(service_request.approved_at or timezone.now())
-    service_request.fulfilment_due_on = add_working_days(approved, int(target))
+    due = add_working_days(approved, int(target))
+    if service_request.needed_from and service_request.needed_from > due:
+        due = service_request.needed_from
+    service_request.fulfilment_due_on = due
     type(service_request).objects.filter(pk=service_request.pk).update(
         fulfilment_due_on=service_request.fulfilment_due_on
     )

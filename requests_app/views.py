@@ -316,7 +316,7 @@ def render_detail(request, service_request, *, rating_form=None, status=200):
         principal = permissions.deciding_principal(service_request, request.user, approval=current)
     answers = service_request.answers
     fields = [
-        {"label": f["label"], "value": answers.get(f["key"])}
+        {"label": f["label"], "value": answers.get(f["key"]), "type": f.get("field_type", "")}
         for f in service_request.item_snapshot.get("fields", [])
     ]
     is_requester = service_request.requester_id == request.user.pk

@@ -39,7 +39,15 @@ from tests.mail_support import free_port
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The success note of each run; a job redelivered after its write says its change was
 # applied already ("... by an earlier attempt (add to group)").
-SUCCESS_NOTES = ("added to group", "already a member", "(add to group)")
+SUCCESS_NOTES = (
+    "added to group",
+    "already a member",
+    "(add to group)",
+    # The workers write the log in the portal's language (LANGUAGE_CODE, German by default).
+    "zur Gruppe hinzugefügt",
+    "bereits Mitglied",
+    "(zur Gruppe hinzufügen)",
+)
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis keys
 
 

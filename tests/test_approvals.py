@@ -211,7 +211,9 @@ def test_group_step_whose_only_member_is_requester_falls_back_to_it_admins(
     assert step.group_id == it_admins().pk
     assert "Lizenzverwaltung" in step.routing_note
     assert "IT administration" in step.routing_note
-    assert addresses(mailoutbox) == mail_of(org.admin)
+    assert addresses(mailoutbox) == mail_of(
+        org.admin, org.alice
+    )  # and the requester's confirmation
     assert_cannot_decide(req, org.alice.user)
     assert_decides(req, org.admin.user)
 
@@ -540,7 +542,9 @@ def test_substitute_is_told_when_approval_is_needed(
     substitute(org.manager, carol, days(0), days(3))
     with django_capture_on_commit_callbacks(execute=True):
         place_order(manual_item, org.alice.user, beneficiary=org.bob)
-    assert addresses(mailoutbox) == mail_of(org.manager, carol)
+    assert addresses(mailoutbox) == mail_of(
+        org.manager, carol, org.alice
+    )  # and the requester's confirmation
 
 
 def test_substitute_of_the_future_is_not_told(
@@ -549,7 +553,9 @@ def test_substitute_of_the_future_is_not_told(
     substitute(org.manager, carol, days(1), days(3))
     with django_capture_on_commit_callbacks(execute=True):
         place_order(manual_item, org.alice.user, beneficiary=org.bob)
-    assert addresses(mailoutbox) == mail_of(org.manager)
+    assert addresses(mailoutbox) == mail_of(
+        org.manager, org.alice
+    )  # and the requester's confirmation
 
 
 def test_substitute_decision_in_the_second_step(org, carol, place_order):

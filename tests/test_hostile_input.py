@@ -63,6 +63,7 @@ UNREACHED = {
     "accounts/logout/": "would end the crawling session",
     "katalog/austausch/schema/1.0.json": "a static document",
     "branding.css": "the city's colours from the settings; no input (?v= only renews caches)",
+    "favicon.ico": "a redirect to the static icon, no input",
     "katalog/verwaltung/vorschau/": "the editor's script posts the editor's form there (tested "
     "at the editor's own route and in tests/test_catalogue_editor.py)",
 }

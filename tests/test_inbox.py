@@ -16,8 +16,10 @@ def test_submission_confirms_to_the_requester(org, manual_item, place_order):
     note = Notification.objects.get(recipient=org.alice.user, kind="request.submitted")
     assert f"#{req.pk}" in note.title
     assert note.url == f"/antraege/{req.pk}/"
-    # In the portal only: the mails go to whoever must act.
-    assert not OutgoingMail.objects.filter(kind="request.submitted").exists()
+    # And by mail to whoever ordered, saying what happens next.
+    mail = OutgoingMail.objects.get(kind="request.submitted")
+    assert mail.recipient == org.alice.user
+    assert "Next it needs approval" in compose(mail).body
     # The approver is asked to act, with the way to the decision.
     asked = OutgoingMail.objects.get(recipient=org.manager.user, kind="request.approval_needed")
     assert "Please decide" in compose(asked).subject

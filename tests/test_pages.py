@@ -323,7 +323,7 @@ def test_item_page(client, org, manual_item):
     assert "<script>alert(1)</script>" not in content
     assert "javascript:" not in content
     assert "Line manager of the beneficiary" in content
-    assert "10.00 EUR once" in content
+    assert "€10.00 once" in content
     assert 'href="/leistung/notebook/bestellen/"' in content
 
 

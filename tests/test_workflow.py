@@ -276,8 +276,9 @@ def test_submit_without_policy_steps_is_approved(
         (EventKind.SUBMIT, S.DRAFT, S.SUBMITTED, org.alice.user.pk),
         (EventKind.APPROVE_WITHOUT_STEPS, S.SUBMITTED, S.APPROVED, org.alice.user.pk),
     ]
-    # Approved manual request: the fulfilling group and the people concerned are told.
-    assert addresses(mailoutbox) == mail_of(org.fulfiller, org.alice, org.bob)
+    # Approved manual request: the fulfilling group and the people concerned are told; the
+    # requester also had the confirmation of the submission.
+    assert addresses(mailoutbox) == mail_of(org.fulfiller, org.alice, org.bob, org.alice)
     assert req in selectors.fulfilment_queue(org.fulfiller.user)
 
 
@@ -293,7 +294,9 @@ def test_submit_of_draft_by_requester_creates_steps(
     assert approval.status == ApprovalStatus.PENDING
     assert approval.approver_id == org.manager.user.pk
     assert approval.activated_at is not None
-    assert addresses(mailoutbox) == mail_of(org.manager)
+    assert addresses(mailoutbox) == mail_of(
+        org.manager, org.alice
+    )  # and the requester's confirmation
 
 
 def test_automated_item_without_automation_is_fulfilled_by_hand(
@@ -330,8 +333,9 @@ def test_item_claimed_by_an_automation_is_not_taken_by_hand(
     with django_capture_on_commit_callbacks(execute=True):
         req = place_order(item, org.alice.user, beneficiary=org.bob)
     assert req.state == S.APPROVED
-    # Claimed: no mail to the fulfilling group, and nobody takes it by hand.
-    assert addresses(mailoutbox) == mail_of(org.alice, org.bob)
+    # Claimed: no mail to the fulfilling group (the requester's are the confirmation and the
+    # approval), and nobody takes it by hand.
+    assert addresses(mailoutbox) == mail_of(org.alice, org.bob, org.alice)
     probe = EventProbe(req)
     with pytest.raises(ActionConflict):
         services.request_take(request_id=req.pk, user=org.fulfiller.user)
@@ -379,7 +383,9 @@ def test_multi_step_policy_runs_in_order(
     assert steps[1].approver_id == org.head.user.pk  # owner of KS1000
     assert steps[2].group_id == group.pk and steps[2].approver_id is None
     assert steps[1].activated_at is None and steps[2].activated_at is None
-    assert addresses(mailoutbox) == mail_of(org.manager)
+    assert addresses(mailoutbox) == mail_of(
+        org.manager, org.alice
+    )  # and the requester's confirmation
 
     # Later approvers cannot jump the queue.
     for early in (org.head.user, sec.user):

@@ -65,6 +65,9 @@ class FieldRowForm(RowForm):
             "min_value",
             "max_value",
             "max_length",
+            "earliest_days",
+            "latest_days",
+            "needed_from",
             "directory_base",
             "condition_effect",
             "condition_field",
@@ -106,7 +109,7 @@ RuleFormSet = _formset(RuleRowForm, 50)
 StepFormSet = _formset(StepRowForm, 20)
 
 
-NULLABLE = ("min_value", "max_value", "max_length", "group")
+NULLABLE = ("min_value", "max_value", "max_length", "earliest_days", "latest_days", "group")
 
 
 def rows(formset, lenient=False) -> list[tuple[int, dict]]:

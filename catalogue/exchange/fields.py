@@ -89,6 +89,10 @@ FORM_FIELD_FIELDS = (
     Plain("condition_field"),
     Plain("condition_operator"),
     Plain("condition_value"),
+    # Optional in the schema (added in 1.x): date bounds and the 'needed from' date.
+    Plain("earliest_days"),
+    Plain("latest_days"),
+    Plain("needed_from"),
 )
 
 FORM_RULE_FIELDS = (

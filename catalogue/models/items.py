@@ -329,6 +329,33 @@ class FormField(models.Model):
         _("maximum"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     max_length = models.PositiveIntegerField(_("maximum length"), null=True, blank=True)
+    # Date fields: bounds relative to the day of ordering (a fixed date would go stale).
+    earliest_days = models.PositiveSmallIntegerField(
+        _("earliest date (days from today)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(3650)],
+        help_text=_(
+            "For date fields: the earliest date that may be chosen, in days from the day of "
+            "ordering, e.g. 5 for a delivery's lead time; 0 = not in the past; empty = no limit."
+        ),
+    )
+    latest_days = models.PositiveSmallIntegerField(
+        _("latest date (days from today)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(3650)],
+        help_text=_("For date fields: the latest date that may be chosen, in days from today."),
+    )
+    needed_from = models.BooleanField(
+        _("'needed from' date"),
+        default=False,
+        help_text=_(
+            "For one date field of the form: the day the service is needed from. The request "
+            "shows it, and an automated service is set up on that day, not before. The date "
+            "cannot lie in the past."
+        ),
+    )
     directory_base = models.CharField(
         _("directory base"),
         max_length=500,
@@ -370,7 +397,15 @@ class FormField(models.Model):
                 fields=["item", "key"],
                 name="formfield_unique_key_per_item",
                 violation_error_message=_("Each field of an item needs its own key."),
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["item"],
+                condition=models.Q(needed_from=True),
+                name="formfield_one_needed_from_per_item",
+                violation_error_message=_(
+                    "Only one field of a form can be the 'needed from' date."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -398,6 +433,19 @@ class FormField(models.Model):
             )
         if self.answer_format and self.pattern:
             errors["pattern"] = _("Choose a format or enter a pattern, not both.")
+        if self.field_type != FieldType.DATE:
+            if self.earliest_days is not None:
+                errors["earliest_days"] = _("Only date fields have an earliest date.")
+            if self.latest_days is not None:
+                errors["latest_days"] = _("Only date fields have a latest date.")
+            if self.needed_from:
+                errors["needed_from"] = _("Only a date field can be the 'needed from' date.")
+        elif (
+            self.earliest_days is not None
+            and self.latest_days is not None
+            and self.earliest_days > self.latest_days
+        ):
+            errors["latest_days"] = _("The latest date cannot come before the earliest.")
         if self.condition_effect:
             if not self.condition_field:
                 errors["condition_field"] = _("Name the field the condition depends on.")
@@ -438,6 +486,9 @@ class FormField(models.Model):
             "condition_value": self.condition_value,
             "min_value": None if self.min_value is None else str(self.min_value),
             "max_value": None if self.max_value is None else str(self.max_value),
+            "earliest_days": self.earliest_days,
+            "latest_days": self.latest_days,
+            "needed_from": self.needed_from,
             "max_length": self.max_length,
             "directory_base": self.directory_base,
         }

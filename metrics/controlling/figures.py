@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from metrics.charts import Chart, Series, bar_chart, describe, line_chart
 from metrics.controlling.forecast import add_months
@@ -109,7 +110,11 @@ def demand_chart(rows: Iterable[ForecastRow], first: datetime.date, last: dateti
 
 def pool_chart(rows: Iterable[PoolRow]) -> Chart:
     rows = list(rows)
-    summary = _("%(warn)s of %(count)s pools are below their warning level.") % {
+    summary = ngettext(
+        "%(warn)s of %(count)s pool is below its warning level.",
+        "%(warn)s of %(count)s pools are below their warning level.",
+        len(rows),
+    ) % {
         "warn": sum(row.is_warning for row in rows),
         "count": len(rows),
     }
@@ -121,6 +126,7 @@ def pool_chart(rows: Iterable[PoolRow]) -> Chart:
         }
     return bar_chart(
         chart_id="chart-pools",
+        horizontal=True,
         title=_("Share of each licence pool in use (%)"),
         x_labels=[row.service for row in rows],
         series=[Series(_("Used (%)"), [row.percent_used for row in rows])],
@@ -150,8 +156,10 @@ def _days(value: datetime.timedelta | None) -> float | None:
 
 
 def lead_time_chart(rows: Iterable[LeadTimeRow]) -> Chart:
-    """Submission to fulfilment per service, median and p90, in days."""
+    """Submission to fulfilment per service, median and p90, in days: one row per service
+    (horizontal bars, however many services), the longest median first."""
     rows = [row for row in rows if not row.is_total]
+    rows.sort(key=lambda row: (row.total_p50 is None, -(_days(row.total_p50) or 0), row.service))
     return bar_chart(
         summary=_extremes(
             [(row.service, _days(row.total_p50)) for row in rows],
@@ -162,6 +170,7 @@ def lead_time_chart(rows: Iterable[LeadTimeRow]) -> Chart:
             decimals=1,
         ),
         chart_id="chart-lead-times",
+        horizontal=True,
         title=_("Lead time from submission to fulfilment per service (days)"),
         x_labels=[row.service for row in rows],
         series=[
@@ -186,6 +195,7 @@ def satisfaction_chart(rows: Iterable[SatisfactionRow]) -> Chart:
             decimals=2,
         ),
         chart_id="chart-satisfaction",
+        horizontal=True,
         title=_("Average rating per service (1 to 5)"),
         x_labels=[row.service for row in rows],
         series=[Series(_("Average rating"), [row.average for row in rows])],

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from itportal.formatting import format_amount
 from itportal.tables import DateTimeColumn
 
 
@@ -26,6 +27,13 @@ class CaptionedTable(tables.Table):
         orderable = False
 
 
+class AmountColumn(tables.Column):
+    """Euro amounts with grouped thousands: "1.149,00" (the header says EUR)."""
+
+    def render(self, value):
+        return format_amount(value)
+
+
 class CostTable(CaptionedTable):
     caption = _("Charges per cost centre and month")
 
@@ -33,10 +41,10 @@ class CostTable(CaptionedTable):
     cost_centre_code = tables.Column(verbose_name=_("Cost centre"))
     cost_centre_name = tables.Column(verbose_name=_("Name"))
     fulfilled = tables.Column(verbose_name=_("Fulfilled requests"))
-    once = tables.Column(verbose_name=_("One-off costs (EUR)"))
+    once = AmountColumn(verbose_name=_("One-off costs (EUR)"))
     entitlements = tables.Column(verbose_name=_("Charged entitlements"))
-    monthly = tables.Column(verbose_name=_("Monthly costs (EUR)"))
-    total = tables.Column(verbose_name=_("Total (EUR)"))
+    monthly = AmountColumn(verbose_name=_("Monthly costs (EUR)"))
+    total = AmountColumn(verbose_name=_("Total (EUR)"))
 
     class Meta(CaptionedTable.Meta):
         empty_text = _("No costs in this period.")

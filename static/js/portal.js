@@ -112,6 +112,12 @@
   document.querySelectorAll(".char-count[data-for]").forEach(function (counter) {
     var input = document.getElementById(counter.getAttribute("data-for"));
     if (!input) { return; }
+    // Read out with the field, after its help: how much room is left.
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    if (counter.id && described.indexOf(counter.id) < 0) {
+      described.push(counter.id);
+      input.setAttribute("aria-describedby", described.join(" "));
+    }
     function update() {
       counter.textContent = counter.getAttribute("data-used").replace("__COUNT__", String(input.value.length));
     }

@@ -399,8 +399,12 @@ CATEGORIES = (
 
 
 def fld(key, label, field_type, help_text="", *, required=True, choices=(), pattern="",
-        min_value=None, max_value=None, max_length=None) -> dict:  # fmt: skip
+        min_value=None, max_value=None, max_length=None, earliest_days=None, latest_days=None,
+        needed_from=False) -> dict:  # fmt: skip
     return {
+        "earliest_days": earliest_days,
+        "latest_days": latest_days,
+        "needed_from": needed_from,
         "key": key,
         "label": label,
         "field_type": field_type,
@@ -492,7 +496,8 @@ persönlichem Laufwerk und den Standardberechtigungen des Amtes ein.
         fields=(
             fld("vorname", "Vorname", T, max_length=60),
             fld("nachname", "Nachname", T, max_length=60),
-            fld("eintrittsdatum", "Erster Arbeitstag", DATE),
+            # The account is set up for the first working day, not before (issue 11).
+            fld("eintrittsdatum", "Erster Arbeitstag", DATE, needed_from=True),
             fld("befristet_bis", "Befristet bis", DATE,
                 "Nur bei befristeten Arbeitsverträgen, Praktika und Ausbildung.", required=False),
             fld("beschaeftigungsart", "Beschäftigungsart", CHOICE, choices=(
@@ -668,7 +673,7 @@ Private Geräte werden **nicht** angebunden.
             fld("anlass", "Anlass", CHOICE,
                 choices=("Mobiles Arbeiten / Homeoffice", "Rufbereitschaft", "Dienstreisen")),
             fld("geraet", "Gerät", CHOICE, choices=("Dienstnotebook", "Dienst-Tablet")),
-            fld("beginn", "Benötigt ab", DATE),
+            fld("beginn", "Benötigt ab", DATE, needed_from=True),
             # Must be accepted: "Nein" is no answer here (issue 11).
             fld("dienstvereinbarung", "Die Dienstvereinbarung Mobiles Arbeiten ist bekannt.",
                 FieldType.ACKNOWLEDGEMENT),
@@ -942,7 +947,8 @@ Der bisherige PC wird bei der Auslieferung abgeholt.
                 "Standard 14 Zoll", "Leistungsstark 16 Zoll (CAD/GIS)")),
             fld("zubehoer", "Zubehör", MULTI, required=False, choices=(
                 "Notebooktasche", "Maus", "Tastatur", "Blickschutzfilter")),
-            fld("liefertermin", "Gewünschter Liefertermin", DATE, required=False),
+            fld("liefertermin", "Gewünschter Liefertermin", DATE, required=False,
+                earliest_days=5, latest_days=180),
             room(),
         ),
         steps=(LINE_MANAGER, CC_OWNER),
@@ -1041,7 +1047,7 @@ Das Melderegister enthält besonders schutzwürdige Daten (BMG). Jeder Zugriff w
             fld("rolle", "Rolle", CHOICE, choices=(
                 "Auskunft (nur lesen)", "Sachbearbeitung", "Fachadministration")),
             fld("schulung", "Datenschutzschulung Meldewesen besucht", YES_NO),
-            fld("ab", "Benötigt ab", DATE),
+            fld("ab", "Benötigt ab", DATE, needed_from=True),
         ),
         steps=(LINE_MANAGER, DPO),
     ),
@@ -1113,7 +1119,7 @@ Sozialdaten unterliegen dem **Sozialgeheimnis** (§ 35 SGB I).
         fields=(
             fld("rolle", "Rolle", CHOICE, choices=(
                 "Sachbearbeitung", "Sachgebietsleitung", "Auskunft")),
-            fld("ab", "Benötigt ab", DATE),
+            fld("ab", "Benötigt ab", DATE, needed_from=True),
         ),
         steps=(LINE_MANAGER, DPO),
     ),
@@ -1131,7 +1137,7 @@ Zugriff nur auf die Fälle des eigenen Sachgebiets. Sozialdaten unterliegen dem
             fld("bereich", "Bereich", CHOICE, choices=(
                 "Allgemeiner Sozialer Dienst", "Wirtschaftliche Jugendhilfe",
                 "Kindertagesbetreuung")),
-            fld("ab", "Benötigt ab", DATE),
+            fld("ab", "Benötigt ab", DATE, needed_from=True),
         ),
         steps=(LINE_MANAGER, DPO),
     ),
