@@ -283,7 +283,8 @@ class Audit:
         self.minor = []
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def check(self, page, name):
+    def check(self, page, name, *, context=None):
+        """``context``: a selector to limit axe to (the page's other checks still apply)."""
         assert page.get_attribute("html", "lang") == self.lang, f"{name}: wrong html lang"
         assert page.title().strip(), f"{name}: empty title"
         assert page.locator("h1").count() == 1, f"{name}: needs exactly one h1"
@@ -293,7 +294,7 @@ class Audit:
         skips = [(a, b) for a, b in pairwise(levels) if b > a + 1]
         assert not skips, f"{name}: heading levels skip (from, to): {skips}"
         page.screenshot(path=str(self.screenshot_path(name)), full_page=True)
-        results = self.axe.run(page, options=AXE_OPTIONS).response
+        results = self.axe.run(page, context=context, options=AXE_OPTIONS).response
         for violation in results["violations"]:
             target = self.failures if violation["impact"] in FAILING_IMPACTS else self.minor
             target.append((name, page.url, violation))
