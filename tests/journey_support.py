@@ -119,7 +119,7 @@ def browser(demo_city):
 # made from these by scripts/readme-screenshots.sh.
 README_STEPS = {
     "desktop": {
-        "employee-search-monitr",
+        "employee-catalogue-search",
         "employee-start-ordered",
         "manager-start",
         "it-admin-start",
@@ -219,6 +219,13 @@ def run_journeys(browser, base, city, viewport, width_name):
     return audit
 
 
+def first_result(page):
+    """The first item a search offers: the catalogue's result cards or the assistant's list."""
+    return page.locator(
+        "#catalogue-results .card-title a, .assist-words .assist-suggestion h3 a"
+    ).first
+
+
 def employee_orders(j, city):
     page = j.page
     j.go("/accounts/login/")
@@ -229,16 +236,21 @@ def employee_orders(j, city):
     if j.phone:  # the folded menu, opened (checked by axe too)
         j.open_menu()
         j.check("employee-menu")
-    # The start page's search, first try each: the right item is the first result.
+    # The start page's search ("Was brauchen Sie?": the catalogue search, or the assistant's
+    # ordering in words where it is on), first try each: the right item comes first.
     for query, expected in SEARCHES:
         j.go("/start/")
         page.fill("#start-search", query)
         submit(page, ".start-search button[type=submit]")
-        first = page.locator("#catalogue-results .cards .card-title a").first
-        expect(first).to_have_attribute("href", f"/leistung/{expected}/")
+        expect(first_result(page)).to_have_attribute("href", f"/leistung/{expected}/")
         j.check(f"employee-search-{query.lower()}")
-    # The last search found the monitor: open it and order it for herself.
-    j.follow(page.locator("#catalogue-results .cards .card-title a").first)
+    # The catalogue's own search, with results while typing (portal.js), finds it as well.
+    j.navigate("Katalog")
+    page.fill("#catalogue-search", "Monitr")
+    page.wait_for_url("**/?q=Monitr")
+    expect(first_result(page)).to_have_attribute("href", "/leistung/monitor/")
+    j.check("employee-catalogue-search")
+    j.follow(first_result(page))
     expect(page.locator("h1")).to_have_text("Zusätzlicher Monitor")
     j.check("employee-item")
     j.follow(page.locator("main a.button.primary", has_text="Bestellen"))
