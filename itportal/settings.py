@@ -297,6 +297,7 @@ CELERY_TASK_ROUTES = {
     "metrics.tasks.refresh_controlling_rollups": {"queue": "reports"},
     "governance.tasks.start_due_recertification": {"queue": "reports"},
     "governance.tasks.recertification_remind_and_escalate": {"queue": "reports"},
+    "provisioning.tasks.review_movers": {"queue": "reports"},
     "metrics.tasks.compact_gauges": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
@@ -351,6 +352,10 @@ CELERY_BEAT_SCHEDULE = {
     "controlling-rollups": {
         "task": "metrics.tasks.refresh_controlling_rollups",
         "schedule": 300.0,
+    },
+    "provisioning-review-movers": {
+        "task": "provisioning.tasks.review_movers",
+        "schedule": crontab(minute=40, hour=6),
     },
     "governance-recertification": {
         "task": "governance.tasks.start_due_recertification",
@@ -506,6 +511,11 @@ PORTAL_JOINER_BUNDLE = env.str("PORTAL_JOINER_BUNDLE", default="neue-mitarbeiter
 # before the due date (0: on the day itself).
 PORTAL_SLA_WARNING_WORKING_DAYS = env.int("PORTAL_SLA_WARNING_WORKING_DAYS", default=1)
 PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", default=5)
+# Movers (a new department or line manager in the directory): the new manager confirms the
+# access within this many working days, is reminded this many working days before, and what
+# is still undecided after the due day is removed (provisioning/movers.py).
+PORTAL_MOVER_REVIEW_WORKING_DAYS = env.int("PORTAL_MOVER_REVIEW_WORKING_DAYS", default=10)
+PORTAL_MOVER_REMINDER_WORKING_DAYS = env.int("PORTAL_MOVER_REMINDER_WORKING_DAYS", default=3)
 # Start page: access ending within this many days is shown as expiring; IT admins see open
 # requests submitted more than PORTAL_STALE_REQUEST_DAYS ago as overdue.
 PORTAL_EXPIRING_WITHIN_DAYS = env.int("PORTAL_EXPIRING_WITHIN_DAYS", default=30)

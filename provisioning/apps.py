@@ -13,6 +13,7 @@ class ProvisioningConfig(AppConfig):
         from catalogue.licences import register_licence_usage
         from provisioning import (
             mails,
+            movers,
             receivers,  # noqa: F401 - connects the signal receivers
         )
         from provisioning.form_fields import (
@@ -30,6 +31,7 @@ class ProvisioningConfig(AppConfig):
 
         fulfilment.register_automation(claims)
         mails.register()
+        movers.register()
         register_field_type(FieldType.DIRECTORY_GROUP, build_directory_group_field)
         register_approver_resolver(ApproverKind.GROUP_OWNER, resolve_group_owner)
         register_licence_usage(with_licence_usage)

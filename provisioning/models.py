@@ -264,6 +264,19 @@ class Entitlement(models.Model):
         blank=True,
         help_text=_("Set when the holder moved department: does the access still fit?"),
     )
+    # A mover's review (provisioning/movers.py): the new line manager keeps or removes the
+    # access by this day (working days of the Land), is reminded once before, and what is
+    # still undecided after it is removed through the usual revocation.
+    review_due_on = models.DateField(_("review due"), null=True, blank=True)
+    review_reminded_at = models.DateTimeField(_("review reminder sent"), null=True, blank=True)
+    review_old_department = models.BooleanField(
+        _("access of the old department"),
+        default=False,
+        help_text=_(
+            "Ordered for or charged to the department the holder left: most likely no "
+            "longer needed."
+        ),
+    )
 
     objects = EntitlementQuerySet.as_manager()
 
@@ -280,6 +293,13 @@ class Entitlement(models.Model):
                 fields=["holder", "-granted_at", "-id"], name="entitlement_holder_granted_idx"
             ),
             models.Index(fields=["state", "expires_on"], name="entitlement_expiry_idx"),
+            # The movers' sweep: the few flagged rows with a due date, not every entitlement.
+            models.Index(
+                fields=["review_due_on"],
+                condition=models.Q(state="active", review_due_on__isnull=False)
+                & ~models.Q(review_note=""),
+                name="entitlement_review_due_idx",
+            ),
             # Controlling roll-ups: the grants and revocations since the last rolled-up month.
             models.Index(
                 fields=["granted_at"], include=["request"], name="entitlement_granted_idx"

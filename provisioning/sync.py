@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from catalogue.models import Bundle, CostCentre, Department, Employee
 from provisioning import mails, services
+from provisioning import movers as movers_module
 from provisioning.backends import get_backend
 from provisioning.backends.active_directory import ACCOUNTDISABLE
 from provisioning.choices import EntitlementState
@@ -234,6 +235,7 @@ def sync_people(
     dn_to_uid: dict[str, str] = {}
     managers: dict[str, str] = {}
     joiners: list[str] = []
+    movers: dict[str, tuple[str, Department | None]] = {}  # uid: (note, department left)
     seen_uids: set[str] = set()
     with transaction.atomic():
         existing = {
@@ -278,12 +280,10 @@ def sync_people(
             else:
                 changed = False
                 if employee.department_id != department.pk:
-                    note = f"moved from {employee.department.code} to {department.code}"
-                    flagged = Entitlement.objects.filter(
-                        holder=employee, state=EntitlementState.ACTIVE
-                    ).update(review_note=note[:300])
-                    report.movers += 1
-                    report.lines.append(f"mover {uid}: {note}; {flagged} entitlements to review")
+                    movers[uid] = (
+                        f"moved from {employee.department.code} to {department.code}",
+                        employee.department,
+                    )
                     employee.department = department
                     changed = True
                 for attr, value in (
@@ -332,8 +332,19 @@ def sync_people(
                 and manager.pk != employee.pk
                 and employee.manager_id != manager.pk
             ):
+                if employee.manager_id is not None and uid not in movers:
+                    # A new line manager: they decide on the access now.
+                    movers[uid] = (f"new line manager {manager.personnel_number}", None)
                 employee.manager = manager
                 employee.save(update_fields=["manager"])
+        # Movers: the (new) line manager confirms their access within the review period.
+        for uid, (note, left) in movers.items():
+            employee = existing[uid]
+            flagged = movers_module.flag_mover(employee, note=note, old_department=left)
+            report.movers += 1
+            report.lines.append(f"mover {uid}: {note}; {flagged} entitlements to review")
+            if flagged and employee.is_active:
+                movers_module.notify_manager(employee)
         _offer_joiner_bundles([existing[uid] for uid in joiners], report)
         if full:
             vanished = (

@@ -49,6 +49,14 @@ def expire_entitlements() -> dict:
     return entitlements.expire_due(notice_days=settings.PROVISIONING_EXPIRY_NOTICE_DAYS)
 
 
+@shared_task(**RETRY_ON_DATABASE_ERRORS)  # daily
+@single_run("movers-review")
+def review_movers() -> dict:
+    from provisioning import movers
+
+    return movers.movers_sweep()
+
+
 @shared_task(**RETRY_ON_DATABASE_ERRORS)  # every 15 min, and the full one daily
 @single_run("directory-sync")  # full and incremental alike
 def sync_directory(full: bool = False) -> dict:

@@ -51,3 +51,35 @@ def test_queue_with_tasks_has_no_serious_wcag_violations(
     assert page.locator("#tasks").count() == 0
     audit.check(page, "queue-task-done")
     audit.assert_clean()
+
+
+@pytest.fixture
+def mover(portal):  # noqa: F811 (the imported fixture)
+    """Alice moved: her access is flagged, marked as her old department's."""
+    from provisioning import movers
+
+    org = portal.org
+    assert movers.flag_mover(org.alice, note="Wechsel von FB10", old_department=org.department)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_mover_review_has_no_serious_wcag_violations(
+    live_server,
+    portal,  # noqa: F811
+    mover,
+    page,  # noqa: F811
+    lang,
+):
+    """Her manager sees it with the due date and the mark of the old department."""
+    org = portal.org
+    base = live_server.url
+    audit = Audit(lang)
+    log_in_speaking(page, base, org.manager.user.username, lang)
+    page.goto(f"{base}/zugriffspruefung/")
+    assert page.locator("#moved-heading ~ .table-container tbody tr").count() >= 1
+    audit.check(page, "mover-review")
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto(f"{base}/zugriffspruefung/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"reviews: {width}px wide, because of {page.evaluate(TOO_WIDE)}"
+    audit.assert_clean()
