@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalogue', '0017_item_collect_on_leaving'),
-        ('provisioning', '0009_action_history'),
+        ('provisioning', '0010_job_not_before'),
         ('requests_app', '0015_fulfilment_task'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
