@@ -784,3 +784,55 @@ def test_report_names_app_2_2_when_directory_access_is_in_scope(org, grant, held
     grant(directory, org.alice)
     campaign = start(scope=CampaignScope.ITEM, item=directory)
     assert [r.code for r in selectors.bsi_requirements(campaign)] == ["ORP.4.A3", "APP.2.2"]
+
+
+def test_the_data_migration_turns_each_old_reviewer_into_a_task(org, held):
+    """Campaigns started before stages: one line-manager stage, each review's reviewer (none:
+    IT administration) a task, decided and locked where the review was decided."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    with connection.cursor() as cursor:  # the fixtures' rows: checked before ALTER TABLE
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    executor = MigrationExecutor(connection)
+    executor.migrate([("governance", "0002_recertification")])
+    rows = [
+        (held["alice"], org.manager.user.pk, "remove", ""),
+        (held["bob"], org.manager.user.pk, "keep", "passt"),
+        (held["head"], None, "pending", ""),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO governance_campaign (name, state, started_at, due_on) "
+            "VALUES ('Alt', 'open', now(), %s) RETURNING id",
+            [in_days(10)],
+        )
+        campaign_id = cursor.fetchone()[0]
+        for entitlement, reviewer, decision, comment in rows:
+            decided = decision != "pending"
+            cursor.execute(
+                "INSERT INTO governance_review (campaign_id, entitlement_id, reviewer_id, "
+                "decision, decided_by_id, decided_at, comment) "
+                "VALUES (%s, %s, %s, %s, %s, CASE WHEN %s THEN now() END, %s)",
+                [campaign_id, entitlement.pk, reviewer, decision,
+                 reviewer if decided else None, decided, comment],
+            )  # fmt: skip
+        # Inside the test's transaction: run the deferred checks before the next ALTER TABLE.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("governance"))
+    campaign = Campaign.objects.get(pk=campaign_id)
+    stage = campaign.stages.get()
+    assert (stage.reviewer_rule, stage.due_on) == (ReviewerRule.LINE_MANAGER, in_days(10))
+    tasks = {
+        t.review.entitlement_id: (t.reviewer_id, t.route, t.decision, t.locked, bool(t.comment))
+        for t in ReviewTask.objects.filter(review__campaign=campaign).select_related("review")
+    }
+    assert tasks == {
+        held["alice"].pk: (org.manager.user.pk, TaskRoute.LINE_MANAGER, T.REVOKE, True, True),
+        held["bob"].pk: (org.manager.user.pk, TaskRoute.LINE_MANAGER, T.ACCEPT, True, True),
+        held["head"].pk: (None, TaskRoute.FALLBACK, T.PENDING, False, False),
+    }
+    head = task_of(campaign, held["head"])
+    assert head in selectors.tasks_for(org.admin.user)
+    decide(head, org.admin.user)
