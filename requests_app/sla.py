@@ -1,10 +1,11 @@
 """Fulfilment deadlines: the item's SLA target in working days of the configured Land,
-counted from the approval; a warning to the fulfilling group before the deadline and an
-escalation to IT administration after it, each once, through the mail outbox."""
+counted from the approval (and counted again when the calendar changes); a warning to the
+fulfilling group before the deadline and an escalation to IT administration after it, each
+once, through the mail outbox."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,16 +25,30 @@ BREACHED = "request.sla_breached"
 OPEN = (RequestState.APPROVED, RequestState.IN_FULFILMENT)
 
 
+def due_on(approved_at, target, needed_from) -> date | None:
+    """The deadline: ``target`` working days of the Land after the day of approval, not
+    before the day the service is needed (it is delivered for it)."""
+    try:
+        target = int(target or 0)
+    except (TypeError, ValueError):
+        return None
+    if target <= 0:
+        return None
+    due = add_working_days(timezone.localdate(approved_at or timezone.now()), target)
+    if needed_from and needed_from > due:
+        due = needed_from
+    return due
+
+
 def set_due_date(service_request) -> None:
-    """Fix the deadline when the request is approved (called in that transaction). A request
-    needed from a later day is not due before that day (it is delivered for it)."""
-    target = service_request.item_snapshot.get("sla_target_days")
-    if not target:
+    """Fix the deadline when the request is approved (called in that transaction)."""
+    due = due_on(
+        service_request.approved_at,
+        service_request.item_snapshot.get("sla_target_days"),
+        service_request.needed_from,
+    )
+    if due is None:
         return
-    approved = timezone.localdate(service_request.approved_at or timezone.now())
-    due = add_working_days(approved, int(target))
-    if service_request.needed_from and service_request.needed_from > due:
-        due = service_request.needed_from
     service_request.fulfilment_due_on = due
     type(service_request).objects.filter(pk=service_request.pk).update(
         fulfilment_due_on=service_request.fulfilment_due_on
@@ -82,6 +97,30 @@ def _mark_once(request_id, *, stamp: str, now, event_kind, comment, mail_kind, r
             params={"request_id": service_request.pk, "event": mail_kind.split(".")[-1]},
         )
     return True
+
+
+def recompute_due_dates() -> int:
+    """Due dates of open requests counted again with today's calendar: a changed Land
+    (PORTAL_HOLIDAY_SUBDIVISION) or a holiday added by an update of the holidays package
+    moves them. Reads only the open requests with a due date (their partial index) and the
+    target out of the snapshot; writes only what moved. Returns how many moved."""
+    from django.db.models.fields.json import KT
+
+    from requests_app.models import ServiceRequest
+
+    rows = (
+        ServiceRequest.objects.filter(state__in=OPEN, fulfilment_due_on__isnull=False)
+        .annotate(target=KT("item_snapshot__sla_target_days"))
+        .values_list("pk", "approved_at", "target", "needed_from", "fulfilment_due_on")
+    )
+    moved = 0
+    for pk, approved_at, target, needed_from, current in rows.iterator(chunk_size=2000):
+        due = due_on(approved_at, target, needed_from)
+        if due is not None and due != current:
+            moved += ServiceRequest.objects.filter(
+                pk=pk, state__in=OPEN, fulfilment_due_on=current
+            ).update(fulfilment_due_on=due)
+    return moved
 
 
 def sla_warn_and_escalate(*, now: datetime | None = None) -> dict[str, int]:

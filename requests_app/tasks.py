@@ -21,4 +21,7 @@ def approvals_remind_and_escalate() -> dict:
 def sla_warn_and_escalate() -> dict:
     from requests_app import sla
 
-    return sla.sla_warn_and_escalate()
+    # The calendar may have changed since the deadlines were fixed (another Land, a holiday
+    # the holidays package learned): count them again first, then warn on the right ones.
+    moved = sla.recompute_due_dates()
+    return {**sla.sla_warn_and_escalate(), "recomputed": moved}

@@ -177,3 +177,40 @@ def test_sla_compliance_csv_and_filters(org, history, client):
     bad = client.get("/controlling/sla/?period_from=banana")
     assert bad.status_code == 200
     assert list(bad.context["table"].data.data) == []
+
+
+def test_due_dates_follow_a_changed_calendar(org, item, place_order, settings):
+    """Approved on Monday 1 June 2026 with a target of 3 working days: in NW Corpus Christi
+    (Thursday 4 June) is a holiday, due Friday; in Berlin it is not, due Thursday. Changing
+    the Land moves the open request's deadline, not a closed one's, and the beat task does
+    it before it warns."""
+    from requests_app import tasks
+
+    monday = datetime.datetime(2026, 6, 1, 9, tzinfo=BERLIN)
+    open_req, closed = (approved(org, item, place_order, None) for _n in range(2))
+    ServiceRequest.objects.filter(pk__in=[open_req.pk, closed.pk]).update(approved_at=monday)
+    for req in (open_req, closed):
+        req.refresh_from_db()
+        sla.set_due_date(req)
+    assert open_req.fulfilment_due_on == datetime.date(2026, 6, 5)
+    services.request_take(request_id=closed.pk, user=org.fulfiller.user)
+    services.request_complete(request_id=closed.pk, user=org.fulfiller.user, note="ok")
+    assert sla.recompute_due_dates() == 0  # nothing changed yet
+    settings.PORTAL_HOLIDAY_SUBDIVISION = "BE"
+    result = tasks.sla_warn_and_escalate.apply().get()
+    assert result["recomputed"] == 1
+    open_req.refresh_from_db()
+    closed.refresh_from_db()
+    assert open_req.fulfilment_due_on == datetime.date(2026, 6, 4)
+    assert closed.fulfilment_due_on == datetime.date(2026, 6, 5)
+    assert sla.recompute_due_dates() == 0
+    # A request needed from a later day stays due on that day.
+    ServiceRequest.objects.filter(pk=open_req.pk).update(needed_from=datetime.date(2026, 7, 1))
+    assert sla.recompute_due_dates() == 1
+    open_req.refresh_from_db()
+    assert open_req.fulfilment_due_on == datetime.date(2026, 7, 1)
+
+
+@pytest.mark.parametrize("target", [None, 0, "", "x", -2])
+def test_no_deadline_without_a_usable_target(target):
+    assert sla.due_on(timezone.now(), target, None) is None
