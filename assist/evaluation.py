@@ -91,6 +91,18 @@ class RecommendationResult:
     recommended: int = 0
     hits: int = 0
     entitlements: int = 0
+    # The same people given the items most held overall (that they do not hold): what the
+    # peer groups must beat.
+    baseline_recommended: int = 0
+    baseline_hits: int = 0
+
+    @property
+    def baseline_precision(self) -> float:
+        return self.baseline_hits / self.baseline_recommended if self.baseline_recommended else 0.0
+
+    @property
+    def baseline_recall(self) -> float:
+        return self.baseline_hits / self.held_out if self.held_out else 0.0
 
     @property
     def precision(self) -> float:
@@ -127,6 +139,14 @@ def evaluate_recommendations(
             held: dict[int, set[int]] = {}
             for _pk, holder, item in chosen:
                 held.setdefault(holder, set()).add(item)
+            chosen_ids = {pk for pk, _h, _i in chosen}
+            kept = [(h, i) for pk, h, i in active if pk not in chosen_ids]
+            popularity: dict[int, int] = {}
+            holds: dict[int, set[int]] = {}
+            for holder, item in kept:
+                popularity[item] = popularity.get(item, 0) + 1
+                holds.setdefault(holder, set()).add(item)
+            popular = sorted(popularity, key=lambda i: (-popularity[i], i))
             people = Employee.objects.filter(pk__in=held).select_related("user")
             for done, person in enumerate(people, start=1):
                 recommended = {
@@ -136,6 +156,10 @@ def evaluate_recommendations(
                 result.held_out += len(held[person.pk])
                 result.recommended += len(recommended)
                 result.hits += len(recommended & held[person.pk])
+                mine = holds.get(person.pk, set())
+                baseline = [i for i in popular if i not in mine][:limit]
+                result.baseline_recommended += len(baseline)
+                result.baseline_hits += len(set(baseline) & held[person.pk])
                 if progress:
                     progress(done)
             raise _Rollback

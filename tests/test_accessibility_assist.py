@@ -103,3 +103,32 @@ def test_ordering_in_words_has_no_serious_wcag_violations(
     page.goto(f"{base}/was-brauchen-sie/?q=Kaffeemaschine")
     audit.check(page, "ordering-in-words-nothing-fits")
     audit.assert_clean()
+
+
+@pytest.fixture
+def bob_holds_notebook(portal):  # noqa: F811 (the imported fixture)
+    """Bob never signed in and holds the notebook (a monthly price): a candidate to reclaim."""
+    org = portal.org
+    now = timezone.now()
+    req = request_row(portal.notebook, org.bob, submitted=now, approved=now, closed=now)
+    req.save()
+    Entitlement.objects.create(request=req, holder=org.bob, item=portal.notebook)
+    return portal
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_anomalies_page_has_no_serious_wcag_violations(
+    live_server,
+    bob_holds_notebook,
+    page,  # noqa: F811
+    lang,
+):
+    """Controlling's page of unusual months and entitlements to reclaim."""
+    base = live_server.url
+    log_in_speaking(page, base, "controller", lang)
+    page.goto(f"{base}/controlling/auffaelligkeiten/")
+    assert page.locator("#anomaly-method-heading").count() == 1
+    assert page.locator("table").count() == 2
+    audit = Audit(lang)
+    audit.check(page, "anomalies")
+    audit.assert_clean()

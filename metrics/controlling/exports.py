@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from metrics.controlling.selectors import CostRow, LeadTimeRow, SatisfactionRow
+from metrics.controlling.selectors import AnomalyRow, CostRow, LeadTimeRow, SatisfactionRow
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -188,4 +188,70 @@ def satisfaction_csv(rows: Iterable[SatisfactionRow]) -> Iterator[bytes]:
         ]
         for row in rows
     ]
+    return _csv(header, lines)
+
+
+def _number_de(value: float, places: int) -> str:
+    return f"{value:.{places}f}".replace(".", ",")
+
+
+def anomalies_csv(rows: Iterable[AnomalyRow]) -> Iterator[bytes]:
+    """Months outside the forecast's band: one line per service and month."""
+    header = [
+        _("Service"),
+        _("Category"),
+        _("Month"),
+        _("Orders"),
+        _("Expected"),
+        _("Ordinary range from"),
+        _("Ordinary range to"),
+        _("Direction"),
+        _("Deviation (orders)"),
+        _("Deviation (per cent)"),
+        _("Months of history"),
+    ]
+    lines = (
+        [
+            escape_formula(row.service),
+            escape_formula(row.category),
+            f"{row.month:%Y-%m}",
+            row.orders,
+            _number_de(row.band.expected, 1),
+            _number_de(row.band.low, 1),
+            _number_de(row.band.high, 1),
+            _("more") if row.direction == "up" else _("fewer"),
+            _number_de(row.size, 1),
+            "" if row.percent is None else _number_de(row.percent, 0),
+            row.history_months,
+        ]
+        for row in rows
+    )
+    return _csv(header, lines)
+
+
+def reclaim_csv(rows: Iterable) -> Iterator[bytes]:
+    """Rarely used entitlements (assist.reclaim.Candidate): one line per entitlement."""
+    header = [
+        _("Holder"),
+        _("Personnel number"),
+        _("Department"),
+        _("Service"),
+        _("Since"),
+        _("Monthly price (EUR)"),
+        _("Risk"),
+        _("Why"),
+    ]
+    lines = (
+        [
+            escape_formula(row.entitlement.holder.display_name),
+            escape_formula(row.entitlement.holder.personnel_number),
+            escape_formula(row.entitlement.holder.department.name),
+            escape_formula(row.entitlement.item.name),
+            f"{row.entitlement.granted_at:%Y-%m-%d}",
+            _amount_de(row.monthly),
+            row.risk,
+            escape_formula("; ".join(row.reasons)),
+        ]
+        for row in rows
+    )
     return _csv(header, lines)

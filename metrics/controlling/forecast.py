@@ -86,3 +86,42 @@ def _least_squares(points: Sequence[tuple[int, float]]) -> tuple[float, float]:
         return 0.0, mean_y
     slope = sum((t - mean_t) * (y - mean_y) for t, y in points) / spread
     return slope, mean_y - slope * mean_t
+
+
+# --- the band around a forecast, for demand anomalies (docs/assistance.md) -------------------
+
+BAND_WIDTH = 2.0  # how many spreads above and below the expected value
+ANOMALY_MIN_HISTORY = 6  # months of history before a month can be judged
+
+
+@dataclass(frozen=True)
+class Band:
+    """The orders expected in one month and the range that counts as ordinary."""
+
+    expected: float
+    low: float
+    high: float
+    spread: float  # one spread: the larger of the fit's scatter and √expected
+
+
+def band(
+    counts: Sequence[int | float], *, first_month: datetime.date, width: float = BAND_WIDTH
+) -> Band:
+    """The band for the month after ``counts``: the forecast of that month ± ``width`` spreads.
+
+    One spread is the standard deviation of the history around the forecast's own fit (trend ×
+    season, n − 2 degrees of freedom), but at least √expected (at least 1): counts of orders
+    scatter about that much even when nothing changes, so a quiet service with 0–1 orders a
+    month is not flagged for a month with two.
+    """
+    result = forecast(counts, first_month=first_month, horizon=1)
+    expected = result.values[0]
+    n = len(counts)
+    residuals = []
+    for t, y in enumerate(counts, start=1):
+        month = add_months(first_month, t - 1)
+        fitted = max(0.0, (result.intercept + result.slope * t) * result.indices[month.month])
+        residuals.append(float(y) - fitted)
+    scatter = (sum(r * r for r in residuals) / max(n - 2, 1)) ** 0.5 if n else 0.0
+    spread = max(scatter, expected**0.5, 1.0)
+    return Band(expected, max(0.0, expected - width * spread), expected + width * spread, spread)

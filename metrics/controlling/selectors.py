@@ -22,7 +22,16 @@ from django.utils import timezone
 
 from catalogue.models import CatalogueItem, Category, CostCentre, Department, Employee
 from metrics.controlling import rollup
-from metrics.controlling.forecast import HORIZON, Forecast, add_months, forecast
+from metrics.controlling.forecast import (
+    ANOMALY_MIN_HISTORY,
+    BAND_WIDTH,
+    HORIZON,
+    Band,
+    Forecast,
+    add_months,
+    band,
+    forecast,
+)
 from metrics.controlling.rollup import Scope
 from provisioning.models import Entitlement
 from provisioning.selectors import with_licence_usage
@@ -377,6 +386,87 @@ def demand_forecast(
                 forecast=forecast(history, first_month=rows[0].month, horizon=horizon),
             )
         )
+    return result
+
+
+@dataclass(frozen=True)
+class AnomalyRow:
+    """A month whose orders of a service fell outside the band its history gave."""
+
+    item_id: int
+    service: str
+    category: str
+    month: datetime.date
+    orders: int
+    band: Band
+    history_months: int
+
+    @property
+    def direction(self) -> str:
+        return "up" if self.orders > self.band.high else "down"
+
+    @property
+    def size(self) -> float:
+        """Orders above (positive) or below (negative) the expected value."""
+        return self.orders - self.band.expected
+
+    @property
+    def beyond(self) -> float:
+        """How far outside the band, in spreads: 0 at its edge."""
+        edge = self.band.high if self.direction == "up" else self.band.low
+        return abs(self.orders - edge) / self.band.spread
+
+    @property
+    def percent(self) -> float | None:
+        if self.band.expected <= 0:
+            return None
+        return 100 * self.size / self.band.expected
+
+
+def demand_anomalies(
+    scope: Scope,
+    *,
+    months: int = 12,
+    history_months: int = 24,
+    last: datetime.date | None = None,
+    width: float = BAND_WIDTH,
+) -> list[AnomalyRow]:
+    """Months among the last ``months`` up to ``last`` (default: the last complete month)
+    whose orders of a service fell outside the band of the forecast made from the up to
+    ``history_months`` months before it (``forecast.band``); a month needs at least
+    ANOMALY_MIN_HISTORY months of history before it. Largest deviations first.
+
+    One query for the monthly counts (``demand_history``); the rest is arithmetic over them.
+    """
+    last = month_start(last) if last else last_complete_month()
+    first_judged = add_months(last, -(months - 1))
+    first = add_months(first_judged, -history_months)
+    result = []
+    for item_id, rows in groupby(
+        demand_history(scope, first=first, last=last), key=lambda row: row.item_id
+    ):
+        rows = list(rows)
+        counts = [row.orders for row in rows]
+        for index, row in enumerate(rows):
+            if row.month < first_judged or index < ANOMALY_MIN_HISTORY:
+                continue
+            start = max(0, index - history_months)
+            history = counts[start:index]
+            expected = band(history, first_month=rows[start].month, width=width)
+            if expected.low <= row.orders <= expected.high:
+                continue
+            result.append(
+                AnomalyRow(
+                    item_id=item_id,
+                    service=row.service,
+                    category=row.category,
+                    month=row.month,
+                    orders=row.orders,
+                    band=expected,
+                    history_months=len(history),
+                )
+            )
+    result.sort(key=lambda r: (-r.beyond, r.service, r.month))
     return result
 
 

@@ -294,3 +294,67 @@ class RatingCommentTable(CaptionedTable):
 
     class Meta(CaptionedTable.Meta):
         empty_text = _("No comments in this period.")
+
+
+class AnomalyTable(CaptionedTable):
+    """Months outside the forecast's band (issue 16): size and direction."""
+
+    caption = _("Months with unusual demand")
+
+    service = tables.Column(verbose_name=_("Service"))
+    category = tables.Column(verbose_name=_("Category"))
+    month = MonthColumn(verbose_name=_("Month"))
+    orders = tables.Column(verbose_name=_("Orders"))
+    expected = tables.Column(verbose_name=_("Expected"), accessor="band__expected")
+    band = tables.Column(verbose_name=_("Ordinary range"), empty_values=())
+    direction = tables.Column(verbose_name=_("Deviation"), empty_values=())
+
+    class Meta(CaptionedTable.Meta):
+        empty_text = _("No month fell outside its band.")
+
+    def render_expected(self, value):
+        return localized(value, 1)
+
+    def render_band(self, record):
+        return f"{localized(record.band.low, 1)} – {localized(record.band.high, 1)}"
+
+    def render_direction(self, record):
+        size = localized(abs(record.size), 1)
+        if record.direction == "up":
+            text = gettext("%(size)s more than expected") % {"size": size}
+        else:
+            text = gettext("%(size)s fewer than expected") % {"size": size}
+        if record.percent is not None:
+            text += f" ({'+' if record.size > 0 else '−'}{localized(abs(record.percent), 0)} %)"
+        return text
+
+
+class ReclaimTable(CaptionedTable):
+    """Entitlements that cost something and show signs of not being needed."""
+
+    caption = _("Rarely used entitlements: candidates to reclaim")
+
+    holder = tables.Column(verbose_name=_("Holder"), accessor="entitlement__holder")
+    department = tables.Column(
+        verbose_name=_("Department"), accessor="entitlement__holder__department__name"
+    )
+    service = tables.Column(verbose_name=_("Service"), accessor="entitlement__item__name")
+    since = tables.Column(verbose_name=_("Since"), accessor="entitlement__granted_at")
+    monthly = tables.Column(verbose_name=_("Monthly price (EUR)"))
+    risk = tables.Column(verbose_name=_("Risk"))
+    reasons = tables.Column(verbose_name=_("Why"), empty_values=())
+
+    class Meta(CaptionedTable.Meta):
+        empty_text = _("No entitlement that costs something shows a sign of not being used.")
+
+    def render_holder(self, value):
+        return value.display_name
+
+    def render_since(self, value):
+        return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT")
+
+    def render_monthly(self, value):
+        return localized(value, 2)
+
+    def render_reasons(self, value):
+        return "; ".join(value)

@@ -15,6 +15,9 @@ urlpatterns = [
     path("zufriedenheit/", views.SatisfactionView.as_view(), name="satisfaction"),
     path("durchlaufzeiten.csv", views.LeadTimeCsvView.as_view(), name="lead_times_csv"),
     path("zufriedenheit.csv", views.SatisfactionCsvView.as_view(), name="satisfaction_csv"),
+    path("auffaelligkeiten/", views.AnomalyView.as_view(), name="anomalies"),
+    path("auffaelligkeiten.csv", views.AnomalyCsvView.as_view(), name="anomalies_csv"),
+    path("rueckholung.csv", views.ReclaimCsvView.as_view(), name="reclaim_csv"),
     path("sla/", sla.SlaView.as_view(), name="sla"),
     path("sla.csv", sla.SlaCsvView.as_view(), name="sla_csv"),
 ]

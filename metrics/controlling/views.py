@@ -1,5 +1,6 @@
 """Controlling pages: thin views over the selectors, for controlling and IT admins."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.utils.translation import gettext as _
@@ -19,8 +20,9 @@ from metrics.controlling.filtersets import (
     RarelyOrderedFilterSet,
     UsageFilterSet,
 )
-from metrics.controlling.forecast import SEASONAL_MIN_MONTHS
+from metrics.controlling.forecast import ANOMALY_MIN_HISTORY, BAND_WIDTH, SEASONAL_MIN_MONTHS
 from metrics.controlling.tables import (
+    AnomalyTable,
     AutomationTable,
     CostTable,
     ForecastMonthColumn,
@@ -29,6 +31,7 @@ from metrics.controlling.tables import (
     PoolTable,
     RareTable,
     RatingCommentTable,
+    ReclaimTable,
     SatisfactionTable,
     UsageTable,
 )
@@ -333,3 +336,79 @@ class SatisfactionCsvView(ReportExportView):
     selector = selectors.satisfaction_per_service
     formats = {"csv": (exports.satisfaction_csv, CSV)}
     filename = "zufriedenheit"
+
+
+# --- demand anomalies and rarely used entitlements (issue 16, docs/assistance.md) -----------
+
+
+def _anomalies_on():
+    # metrics reads from every app; assist says whether this part of the assistance is on.
+    from assist.selectors import enabled
+
+    if not enabled("anomalies"):
+        raise Http404
+
+
+ANOMALY_MONTHS = 12
+RECLAIM_SHOWN = 100
+
+
+class AnomalyView(ControllingTableView):
+    """Months whose orders fell outside the forecast's band, and entitlements to reclaim."""
+
+    table_class = AnomalyTable
+    filterset_class = ForecastFilterSet
+    title = gettext_lazy("Unusual demand and rarely used entitlements")
+    show_period = False
+    template_name = "controlling/anomalies.html"
+    csv_url_name = "controlling:anomalies_csv"
+
+    def dispatch(self, request, *args, **kwargs):
+        _anomalies_on()
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_rows(self):
+        return selectors.demand_anomalies(
+            self.filterset.scope(),
+            months=ANOMALY_MONTHS,
+            history_months=self.filterset.history_value(),
+        )
+
+    def get_context_data(self, **kwargs):
+        from assist import reclaim
+
+        context = super().get_context_data(**kwargs)
+        context["months"] = ANOMALY_MONTHS
+        context["width"] = BAND_WIDTH
+        context["min_history"] = ANOMALY_MIN_HISTORY
+        context["idle_days"] = settings.ASSIST_IDLE_DAYS
+        context["reclaim_shown"] = RECLAIM_SHOWN
+        context["extra_tables"] = [ReclaimTable(reclaim.reclaim_candidates(limit=RECLAIM_SHOWN))]
+        return context
+
+
+class AnomalyCsvView(ControllingRequiredMixin, View):
+    """The page's months as CSV, with the same filters."""
+
+    def get(self, request):
+        _anomalies_on()
+        filterset = ForecastFilterSet(request.GET, queryset=ServiceRequest.objects.all())
+        rows = selectors.demand_anomalies(
+            filterset.scope(), months=ANOMALY_MONTHS, history_months=filterset.history_value()
+        )
+        response = StreamingHttpResponse(exports.anomalies_csv(rows), content_type=CSV)
+        response["Content-Disposition"] = 'attachment; filename="auffaellige_monate.csv"'
+        return response
+
+
+class ReclaimCsvView(ControllingRequiredMixin, View):
+    """Every candidate to reclaim (not only the page's first hundred) as CSV."""
+
+    def get(self, request):
+        from assist import reclaim
+
+        _anomalies_on()
+        rows = reclaim.reclaim_candidates()
+        response = StreamingHttpResponse(exports.reclaim_csv(rows), content_type=CSV)
+        response["Content-Disposition"] = 'attachment; filename="rueckholung_berechtigungen.csv"'
+        return response

@@ -60,6 +60,8 @@ class Command(BaseCommand):
                 "hits": rec.hits,
                 "precision": round(rec.precision, 3),
                 "recall": round(rec.recall, 3),
+                "baseline_precision": round(rec.baseline_precision, 3),
+                "baseline_recall": round(rec.baseline_recall, 3),
                 "share": share,
                 "seed": seed,
                 "limit": limit,
@@ -91,7 +93,9 @@ class Command(BaseCommand):
                 f"Recommendations (top {r['limit']}, {r['share']:.0%} of {r['entitlements']} "
                 f"active entitlements held out, seed {r['seed']}): {r['people']} people, "
                 f"{r['held_out']} held out, {r['recommended']} recommended, {r['hits']} hits; "
-                f"precision {r['precision']:.3f}, recall {r['recall']:.3f}"
+                f"precision {r['precision']:.3f}, recall {r['recall']:.3f} (most held overall "
+                f"instead: precision {r['baseline_precision']:.3f}, "
+                f"recall {r['baseline_recall']:.3f})"
             )
         if "words" in figures:
             w = figures["words"]
