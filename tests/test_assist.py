@@ -298,3 +298,36 @@ def test_order_page_recommends_for_the_colleague(client, org, team):
     page = response.content.decode()
     assert 'id="assist-recommended-heading"' in page
     assert "Fachverfahren OK.EWO" in page
+
+
+def test_joiner_bundle_and_order_page_recommend_for_the_colleague_named_in_the_address(
+    client, org, team
+):
+    """The joiner mail links to the bundle with ?fuer=; the order page takes it too: the
+    colleague's recommendations are there before anything is sent."""
+    from catalogue.models import Bundle, BundleItem
+    from tests.factories import CatalogueItemFactory
+
+    newcomer = team.person()
+    item = CatalogueItemFactory(name="Fachverfahren OK.EWO", slug="okewo")
+    now = timezone.now()
+    for _ in range(5):
+        peer = team.person()
+        req = request_row(item, peer, submitted=now, approved=now, closed=now)
+        req.save()
+        Entitlement.objects.create(request=req, holder=peer, item=item)
+    bundle = Bundle.objects.create(name="Neue Mitarbeiterin", slug="neu")
+    BundleItem.objects.create(bundle=bundle, item=team.item, selected=True)
+    client.force_login(org.manager.user)
+    number = newcomer.personnel_number
+    for url in (
+        f"/paket/neu/bestellen/?fuer={number}",
+        f"/leistung/okewo/bestellen/?fuer={number}",
+    ):
+        page = client.get(url).content.decode()
+        assert 'id="assist-recommended-heading"' in page, url
+        assert "Fachverfahren OK.EWO" in page
+    # Nobody named, or an unknown number: nothing for a colleague.
+    for query in ("", "?fuer=unknown", "?fuer=" + "x" * 80):
+        page = client.get(f"/paket/neu/bestellen/{query}").content.decode()
+        assert 'id="assist-recommended-heading"' not in page
