@@ -232,7 +232,14 @@ def _field_for(definition) -> forms.Field:
         if answer_format is not None:
             validators.append(answer_format.validator())
         elif definition.pattern:
-            validators.append(PatternValidator(definition.pattern))
+            # An expert's own pattern: the field's help is where its format is explained,
+            # so the error repeats it instead of only saying that something is wrong.
+            message = None
+            if definition.help_text:
+                message = _("The answer does not have the required format: %(help)s") % {
+                    "help": definition.help_text
+                }
+            validators.append(PatternValidator(definition.pattern, message=message))
         return forms.CharField(
             max_length=definition.max_length or DEFAULT_MAX_LENGTH[kind],
             widget=forms.Textarea(attrs={"rows": 4}) if kind == FieldType.LONG_TEXT else None,

@@ -77,6 +77,28 @@ def test_a_typed_number_still_speaks_of_the_personnel_number(org, person_item):
         )
 
 
+@pytest.mark.django_db
+def test_an_expert_pattern_error_repeats_the_fields_explanation(org):
+    item = CatalogueItemFactory(slug="aktenzeichen")
+    FormFieldFactory(
+        item=item,
+        key="az",
+        label="Aktenzeichen",
+        pattern=r"[0-9]{2}\.[0-9]{3}",
+        help_text="Zwei Ziffern, Punkt, drei Ziffern, z. B. 32.101",
+    )
+    form = OrderForm(
+        {"item_version": str(item.version), "f_az": "32101"},
+        item=item,
+        requester_employee=org.alice,
+    )
+    assert not form.is_valid()
+    assert form.errors["f_az"] == [
+        "The answer does not have the required format: Zwei Ziffern, Punkt, drei Ziffern, "
+        "z. B. 32.101"
+    ]
+
+
 # --- amounts and dates ---------------------------------------------------------------------
 
 

@@ -113,3 +113,44 @@ def test_the_fulfilling_group_is_asked_to_act_the_requester_told_what_comes_next
     assert 'lang="en"' in html
     (bob,) = received(smtp, org.bob.user)
     assert "Als Nächstes setzt Service Desk ihn um." in parts(bob)[0]
+
+
+def test_fulfilment_and_failure_say_what_now(
+    smtp, german, org, manual_item, place_order, django_capture_on_commit_callbacks
+):
+    done = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    failed = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    for req in (done, failed):
+        request_services.request_approve(request_id=req.pk, user=org.manager.user)
+        request_services.request_take(request_id=req.pk, user=org.fulfiller.user)
+    smtp.messages.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        request_services.request_complete(
+            request_id=done.pk, user=org.fulfiller.user, note="Gerät liegt im Raum B 2.014."
+        )
+        request_services.request_fail(
+            request_id=failed.pk, user=org.fulfiller.user, reason="Modell nicht mehr lieferbar."
+        )
+    mails = {(m["To"], m["Subject"].split("Antrag Nr. ")[1].split()[0]): m for m in smtp.messages}
+    alice_done = parts(mails[(org.alice.user.email, str(done.pk))])
+    for body in alice_done:
+        assert "Hinweis: Gerät liegt im Raum B 2.014." in body
+        assert "können Sie die Umsetzung bewerten" in body  # the requester may rate
+    bob_done = parts(mails[(org.bob.user.email, str(done.pk))])[0]
+    assert "Hinweis: Gerät liegt im Raum B 2.014." in bob_done
+    assert "bewerten" not in bob_done  # only the requester rates
+    for body in parts(mails[(org.alice.user.email, str(failed.pk))]):
+        assert "Begründung: Modell nicht mehr lieferbar." in body
+        assert "müssen Sie nicht erneut bestellen" in body
+
+
+def test_a_cancellation_offers_ordering_again(
+    smtp, german, org, manual_item, place_order, django_capture_on_commit_callbacks
+):
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    smtp.messages.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        request_services.request_cancel(request_id=req.pk, user=org.alice.user)
+    (mail,) = received(smtp, org.alice.user)
+    assert mail["Subject"].endswith(f"Antrag Nr. {req.pk} (Notebook) storniert")
+    assert "können Sie sie auf der Seite des Antrags" in parts(mail)[0]
