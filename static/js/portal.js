@@ -125,3 +125,36 @@
     update();
   });
 })();
+
+// Wide tables: a table container that must scroll sideways (a table wider than the screen,
+// e.g. on a phone) becomes a focusable region named by its table's caption, so it can be
+// scrolled with the keyboard (WCAG 2.1.1). Containers that fit stay as they are.
+(function () {
+  "use strict";
+  function mark() {
+    document.querySelectorAll(".table-container:not([tabindex])").forEach(function (box) {
+      if (box.scrollWidth <= box.clientWidth + 1) { return; }
+      box.setAttribute("tabindex", "0");
+      if (!box.hasAttribute("role")) { box.setAttribute("role", "region"); }
+      if (!box.hasAttribute("aria-label") && !box.hasAttribute("aria-labelledby")) {
+        // Named by the table's caption, else by the section's heading, else by the page.
+        var caption = box.querySelector("caption");
+        var section = box.closest("[aria-labelledby]");
+        if (caption && caption.textContent.trim()) {
+          box.setAttribute("aria-label", caption.textContent.trim());
+        } else if (section) {
+          box.setAttribute("aria-labelledby", section.getAttribute("aria-labelledby"));
+        } else {
+          box.setAttribute("aria-label", document.title);
+        }
+      }
+    });
+  }
+  var timer = null;
+  window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(mark, 200); });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", mark);
+  } else {
+    mark();
+  }
+})();
