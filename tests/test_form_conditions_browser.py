@@ -157,3 +157,51 @@ def test_conditions_work_per_item_on_a_bundle_page(live_server, org, item, bundl
     page.select_option(f"#id_{prefix}f_place", "Büro")
     assert room.is_hidden()
     assert page.console_errors == []
+
+
+def test_conditions_in_the_cart_as_on_the_server(live_server, org, item, page):
+    """Adding to the cart: the browser shows and requires what the server then checks; the
+    line keeps only the answers of shown fields, and submitting the cart orders them."""
+    log_in(page, live_server.url, org.alice.user.username)
+    page.goto(f"{live_server.url}/leistung/{item.slug}/bestellen/")
+    page.select_option("#id_f_place", "Saal")
+    assert room_box(page).is_visible()
+    page.fill("#id_f_room", "Saal 1")  # not a room number
+    page.fill("#id_f_days", "6")  # the reason becomes required
+    reason = page.locator('[data-form-field="f_reason"]')
+    assert "Pflichtfeld" in reason.locator("label").inner_text()
+    page.fill("#id_f_start", "2030-05-10")
+    page.fill("#id_f_end", "2030-05-12")
+    submit(page, "main form button[name=to_cart]")
+    text = page.locator("main").inner_text()
+    assert "Erwartetes Format: Raumnummer" in text  # the server: the shown room's format
+    assert "Begründung" in page.locator(".error-summary").inner_text()  # and the reason
+    assert room_box(page).is_visible() and "Pflichtfeld" in reason.locator("label").inner_text()
+
+    page.select_option("#id_f_place", "Büro")  # the room is hidden: its bad answer goes
+    assert room_box(page).is_hidden()
+    page.fill("#id_f_reason", "Tagung")
+    submit(page, "main form button[name=to_cart]")
+    assert page.url.endswith("/warenkorb/"), page.url
+    cart = page.locator("main").inner_text()
+    assert "Beamer" in cart and "Büro" in cart and "Tagung" in cart
+    assert "Saal 1" not in cart
+
+    submit(page, "main form[action$='/warenkorb/'] button.primary")
+    assert re.search(r"/bestellung/[0-9]+/$", page.url), page.url
+    assert page.console_errors == []
+
+
+def test_the_editor_preview_follows_conditions_like_the_order_page(live_server, org, item, page):
+    """The catalogue editor's live preview of the order form (as an IT admin)."""
+    log_in(page, live_server.url, org.admin.user.username)
+    page.goto(f"{live_server.url}/katalog/verwaltung/{item.pk}/")
+    preview = page.locator("#preview")
+    room = preview.locator('[data-form-field="f_room"]')
+    assert room.is_hidden()
+    preview.locator("select#preview_f_place").select_option("Saal")
+    assert room.is_visible()
+    assert "Pflichtfeld" in room.locator("label").inner_text()
+    preview.locator("select#preview_f_place").select_option("Büro")
+    assert room.is_hidden()
+    assert page.console_errors == []
