@@ -9,3 +9,13 @@ class AssistConfig(AppConfig):
 
     name = "assist"
     verbose_name = _("Assistance")
+
+    def ready(self):
+        from django.conf import settings
+
+        if settings.ASSIST_ENABLED and settings.ASSIST_ANOMALIES:
+            # The recertification's "by risk" order counts the signs of disuse too.
+            from assist import reclaim
+            from governance import risk
+
+            risk.register("reclaim", reclaim.risk_expression())

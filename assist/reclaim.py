@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db.models import (
     BooleanField,
     Case,
+    DateTimeField,
     Exists,
     ExpressionWrapper,
     F,
@@ -38,7 +39,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Now
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -110,6 +112,59 @@ def with_reclaim_risk(queryset: QuerySet, *, entitlement: str = "") -> QuerySet:
         Value(0, output_field=IntegerField()),
     )
     return queryset.annotate(reclaim_risk=risk)
+
+
+# One point of reclaim risk in the recertification's "by risk" score (governance/risk.py), whose
+# own signals weigh 100 (segregation of duties), 30 (directory), 10 (no end date) and the
+# monthly price in euros: a holder who left (3 points) counts like a directory change.
+RECERTIFICATION_WEIGHT = 10
+
+
+def risk_expression():
+    """The reclaim risk as one integer expression over Entitlement rows (no annotations
+    needed), for governance.risk.register: registered by AssistConfig.ready while
+    ASSIST_ENABLED and ASSIST_ANOMALIES are on."""
+    # Computed when the query runs (the expression is built once, at start-up).
+    idle_since = ExpressionWrapper(
+        Now() - Value(timedelta(days=settings.ASSIST_IDLE_DAYS)), output_field=DateTimeField()
+    )
+    colleagues = (
+        Employee.objects.filter(is_active=True, department=OuterRef("holder__department"))
+        .exclude(pk=OuterRef("holder"))
+        .order_by()
+    )
+    holding = Exists(
+        Entitlement.objects.filter(
+            holder=OuterRef("pk"), item=OuterRef(OuterRef("item")), state=EntitlementState.ACTIVE
+        )
+    )
+    peers = _Count(colleagues.values("pk"))
+    holders = _Count(colleagues.filter(holding).values("pk"))
+
+    def points(condition, weight):
+        return Case(
+            When(condition, then=Value(weight)), default=Value(0), output_field=IntegerField()
+        )
+
+    few = points(
+        GreaterThanOrEqual(peers, settings.ASSIST_MIN_PEER_GROUP)
+        & LessThan(
+            ExpressionWrapper(holders * Value(1.0), output_field=FloatField()),
+            ExpressionWrapper(
+                peers * Value(settings.ASSIST_OUTLIER_SHARE), output_field=FloatField()
+            ),
+        ),
+        WEIGHTS["few_peers"],
+    )
+    return RECERTIFICATION_WEIGHT * (
+        points(Q(holder__is_active=False), WEIGHTS["left"])
+        + points(~Q(review_note=""), WEIGHTS["moved"])
+        + points(
+            Q(holder__user__last_login__isnull=True) | Q(holder__user__last_login__lt=idle_since),
+            WEIGHTS["idle"],
+        )
+        + few
+    )
 
 
 def reclaim_reasons(row) -> list[str]:

@@ -229,3 +229,19 @@ def test_entitlement_states_other_than_active_are_not_candidates(holdings):
     holdings.people[0].is_active = False
     holdings.people[0].save(update_fields=["is_active"])
     assert reclaim.reclaim_candidates() == []
+
+
+@pytest.mark.django_db
+def test_recertification_by_risk_counts_the_signs_of_disuse(holdings):
+    """governance.risk's score includes the reclaim signal (registered by AssistConfig):
+    the same licence, but its holder left, comes first."""
+    from governance import risk
+
+    left = holdings.people[2]
+    left.is_active = False
+    left.save(update_fields=["is_active"])
+    licences = Entitlement.objects.filter(item=holdings.licence)
+    scored = {e.holder_id: e.risk_score for e in risk.with_risk(licences)}
+    others = [score for holder, score in scored.items() if holder != left.pk]
+    assert scored[left.pk] == max(others) + reclaim.RECERTIFICATION_WEIGHT * 3
+    assert risk.riskiest(licences, 1)[0].holder_id == left.pk
