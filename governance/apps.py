@@ -13,6 +13,9 @@ class GovernanceConfig(AppConfig):
         from requests_app.services import register_order_check
 
         register_order_check(checks.refuse_conflicting_order)
-        from governance import mails
+        from governance import (
+            mails,
+            receivers,  # noqa: F401 (connects the signal receivers)
+        )
 
         mails.register()

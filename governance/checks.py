@@ -5,38 +5,65 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from governance.selectors import conflicts_of
+from governance.sod import conflicts_of_order, group_label
 
 
-def refuse_conflicting_order(*, beneficiary, item, service_request=None) -> None:
-    """Refuse an order (or its approval) that would give one person two services a rule
-    keeps apart; the message names the other service and the rule's reason."""
-    conflicts = conflicts_of(
-        beneficiary_id=beneficiary.pk,
-        item_id=item.pk,
-        ignore_request_id=service_request.pk if service_request is not None else None,
+def _other_holdings(hit) -> list[str]:
+    """What else the person holds that breaks the rule, with the way a group is reached."""
+    names = []
+    for reach in (*hit.first, *hit.second):
+        holding = reach.holding
+        if holding.source == "order":
+            continue
+        name = f"“{holding.label}”"
+        if holding.source == "manual":
+            name = _("the directory group “%(group)s”") % {"group": group_label(holding.label)}
+        if len(reach.group_path) > 1:
+            name += " " + _("(through %(path)s)") % {
+                "path": " → ".join(group_label(g) for g in reach.group_path)
+            }
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def refuse_conflicting_order(*, beneficiary, item, answers=None, service_request=None) -> None:
+    """Refuse an order (or its approval) that would give one person both sides of a rule at
+    overlapping times, unless an approved exception covers it; the message names what else
+    is held and the rule's reason."""
+    hits = conflicts_of_order(
+        beneficiary=beneficiary, item=item, answers=answers, service_request=service_request
     )
-    if not conflicts:
-        return
     messages = []
-    for conflict in conflicts:
+    for hit in hits:
+        if hit.excepted_until is not None:
+            continue
+        others = _other_holdings(hit)
         template = (
             _(
-                "%(person)s holds “%(other)s”, which must not be combined with this "
-                "service: %(reason)s"
+                "%(person)s has an open request for %(other)s, which must not be combined "
+                "with this service (rule “%(rule)s”, version %(version)s): %(reason)s"
             )
-            if conflict.held
+            if others
+            and all(
+                r.holding.source == "request"
+                for r in (*hit.first, *hit.second)
+                if r.holding.source != "order"
+            )
             else _(
-                "%(person)s has an open request for “%(other)s”, which must not be combined "
-                "with this service: %(reason)s"
+                "%(person)s holds %(other)s, which must not be combined with this service "
+                "(rule “%(rule)s”, version %(version)s): %(reason)s"
             )
         )
         messages.append(
             template
             % {
                 "person": beneficiary.display_name,
-                "other": conflict.other_item_name,
-                "reason": conflict.rule.reason,
+                "other": ", ".join(others),
+                "rule": hit.rule.name,
+                "version": hit.rule.version,
+                "reason": hit.rule.reason,
             }
         )
-    raise ValidationError({"item": messages})
+    if messages:
+        raise ValidationError({"item": messages})

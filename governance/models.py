@@ -5,7 +5,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -19,9 +18,28 @@ from governance.choices import (
 )
 
 
+class SodMatch(models.TextChoices):
+    """How one side of a rule is met: by holding any one of its members, or all of them."""
+
+    ANY = "any", _("any of")
+    ALL = "all", _("all of")
+
+
+class SodSide(models.TextChoices):
+    FIRST = "first", _("first side")
+    SECOND = "second", _("second side")
+
+
 class SodRule(models.Model):
-    """Two catalogue items no one may hold (or have ordered) at the same time, e.g. creating
-    payments in the finance system and releasing them."""
+    """Two sets of services or directory groups no one may hold at the same time, e.g.
+    creating payments in the finance system and releasing them.
+
+    Each side is met by holding any one of its members, or all of them (``first_match``,
+    ``second_match``). A directory group is held through any service that adds its holder
+    to it or to a group nested in it, and through a membership given by hand. Holdings
+    conflict only where their validity periods overlap. ``version`` counts the changes;
+    each version's content is kept in ``SodRuleVersion``.
+    """
 
     name = models.CharField(_("name"), max_length=200)
     reason = models.TextField(
@@ -29,52 +47,281 @@ class SodRule(models.Model):
         max_length=2000,
         help_text=_("Shown to whoever orders or approves a conflicting service."),
     )
-    first_item = models.ForeignKey(
-        "catalogue.CatalogueItem",
-        verbose_name=_("service"),
-        on_delete=models.CASCADE,
-        related_name="sod_first",
+    requirement = models.CharField(
+        _("requirement"),
+        max_length=100,
+        default="BSI IT-Grundschutz ORP.4.A4",
+        help_text=_("The audit requirement the rule implements, for the auditors' report."),
     )
-    second_item = models.ForeignKey(
-        "catalogue.CatalogueItem",
-        verbose_name=_("must not be held together with"),
-        on_delete=models.CASCADE,
-        related_name="sod_second",
+    first_match = models.CharField(
+        _("first side is met by"), max_length=3, choices=SodMatch, default=SodMatch.ANY
+    )
+    second_match = models.CharField(
+        _("second side is met by"), max_length=3, choices=SodMatch, default=SodMatch.ANY
     )
     is_active = models.BooleanField(_("active"), default=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now, editable=False)
 
     class Meta:
         verbose_name = _("segregation-of-duties rule")
         verbose_name_plural = _("segregation-of-duties rules")
         ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(first_item=F("second_item")), name="sod_rule_two_items"
-            ),
-            # One rule per pair, in either order.
-            models.UniqueConstraint(
-                Least("first_item", "second_item"),
-                Greatest("first_item", "second_item"),
-                name="sod_rule_one_per_pair",
-            ),
-        ]
 
     def __str__(self):
         return self.name
 
-    def clean(self):
-        if self.first_item_id and self.first_item_id == self.second_item_id:
-            raise ValidationError({"second_item": _("Choose two different services.")})
-        if self.first_item_id and self.second_item_id:
-            pair = Q(first_item=self.first_item_id, second_item=self.second_item_id) | Q(
-                first_item=self.second_item_id, second_item=self.first_item_id
-            )
-            if SodRule.objects.filter(pair).exclude(pk=self.pk).exists():
-                raise ValidationError(_("A rule for these two services exists already."))
 
-    def other(self, item_id: int) -> int:
-        return self.second_item_id if item_id == self.first_item_id else self.first_item_id
+class SodRuleMember(models.Model):
+    """One service or directory group on one side of a rule."""
+
+    rule = models.ForeignKey(
+        SodRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="members"
+    )
+    side = models.CharField(_("side"), max_length=6, choices=SodSide)
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        verbose_name=_("service"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sod_members",
+    )
+    group_dn = models.CharField(
+        _("directory group"),
+        max_length=1000,
+        blank=True,
+        help_text=_("The group's DN; members of groups nested in it count too."),
+    )
+
+    class Meta:
+        verbose_name = _("rule member")
+        verbose_name_plural = _("rule members")
+        ordering = ["rule", "side", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(item__isnull=False) & Q(group_dn=""))
+                | (Q(item__isnull=True) & ~Q(group_dn="")),
+                name="sod_member_item_or_group",
+                violation_error_message=_("Choose either a service or a directory group."),
+            ),
+            # A member sits on one side of a rule only, once.
+            models.UniqueConstraint(
+                fields=["rule", "item"],
+                condition=Q(item__isnull=False),
+                name="sod_member_item_once",
+                violation_error_message=_("This service is in the rule already."),
+            ),
+            models.UniqueConstraint(
+                fields=["rule", "group_dn"],
+                condition=~Q(group_dn=""),
+                name="sod_member_group_once",
+                violation_error_message=_("This group is in the rule already."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["group_dn"], condition=~Q(group_dn=""), name="sod_member_group")
+        ]
+
+    def __str__(self):
+        return self.item.name if self.item_id else self.group_dn
+
+    def clean(self):
+        if bool(self.item_id) == bool(self.group_dn):
+            raise ValidationError(_("Choose either a service or a directory group."))
+
+
+class SodRuleVersion(models.Model):
+    """What a rule said in one of its versions: the "Warum?" pages name the version a
+    decision or finding was made under."""
+
+    rule = models.ForeignKey(
+        SodRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="versions"
+    )
+    version = models.PositiveIntegerField(_("version"))
+    content = models.JSONField(_("content"), default=dict)
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+    changed_by = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("changed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("rule version")
+        verbose_name_plural = _("rule versions")
+        ordering = ["rule", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "version"], name="sod_rule_version_once")
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id} v{self.version}"
+
+
+class GroupNesting(models.Model):
+    """A directory group that is a member of another (``child`` in ``parent``), as last
+    read from the directory. Whoever is in the child reaches the parent. DNs in one
+    spelling (``provisioning.holders.dn_key``)."""
+
+    parent_dn = models.CharField(_("group"), max_length=1000)
+    child_dn = models.CharField(_("nested group"), max_length=1000)
+    seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("nested group")
+        verbose_name_plural = _("nested groups")
+        ordering = ["parent_dn", "child_dn"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent_dn", "child_dn"], name="group_nesting_once")
+        ]
+        indexes = [models.Index(fields=["child_dn"], name="group_nesting_child")]
+
+    def __str__(self):
+        return f"{self.child_dn} in {self.parent_dn}"
+
+
+class SodFinding(models.Model):
+    """A person who holds both sides of a rule at overlapping times, as the last scan
+    found: one open row per rule and person; closed (``resolved_at``) when no longer found.
+    ``evidence`` names the holdings on each side (service, entitlement or request, group
+    path, period), for the report and its "Warum?" page."""
+
+    rule = models.ForeignKey(
+        SodRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="findings"
+    )
+    rule_version = models.PositiveIntegerField(_("rule version"))
+    holder = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("person"),
+        on_delete=models.CASCADE,
+        related_name="sod_findings",
+    )
+    overlap_from = models.DateField(_("together from"), null=True, blank=True)
+    overlap_until = models.DateField(_("together until"), null=True, blank=True)
+    evidence = models.JSONField(_("evidence"), default=dict)
+    first_found_at = models.DateTimeField(_("first found"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segregation-of-duties finding")
+        verbose_name_plural = _("segregation-of-duties findings")
+        ordering = ["rule", "holder"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "holder"],
+                condition=Q(resolved_at__isnull=True),
+                name="sod_finding_open_once",
+            )
+        ]
+        indexes = [
+            # The report: open findings by rule and person.
+            models.Index(
+                fields=["rule", "holder"],
+                condition=Q(resolved_at__isnull=True),
+                name="sod_finding_open",
+            ),
+            models.Index(
+                fields=["holder"], condition=Q(resolved_at__isnull=True), name="sod_finding_holder"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule}: {self.holder_id}"
+
+
+class SodException(models.Model):
+    """An approved exception: this person may hold both sides of the rule until
+    ``valid_until``, with a justification and a compensating control. Nobody approves an
+    exception that concerns themselves or that they asked for; at expiry it has to be
+    asked for and approved again (re-certified)."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("Awaiting approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        REVOKED = "revoked", _("Revoked")
+
+    rule = models.ForeignKey(
+        SodRule, verbose_name=_("rule"), on_delete=models.PROTECT, related_name="exceptions"
+    )
+    holder = models.ForeignKey(
+        "catalogue.Employee",
+        verbose_name=_("person"),
+        on_delete=models.PROTECT,
+        related_name="sod_exceptions",
+    )
+    justification = models.TextField(_("justification"), max_length=2000)
+    compensating_control = models.TextField(
+        _("compensating control"),
+        max_length=2000,
+        help_text=_("What makes up for the missing separation, e.g. a monthly spot check."),
+    )
+    valid_until = models.DateField(_("valid until"))
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.REQUESTED)
+    requested_by = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("requested by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decision_comment = models.CharField(_("comment"), max_length=500, blank=True)
+    rule_version = models.PositiveIntegerField(_("rule version"))
+    renews = models.ForeignKey(
+        "self",
+        verbose_name=_("renews"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="renewals",
+    )
+
+    class Meta:
+        verbose_name = _("segregation-of-duties exception")
+        verbose_name_plural = _("segregation-of-duties exceptions")
+        ordering = ["valid_until", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="approved") | Q(decided_by__isnull=False),
+                name="sod_exception_approved_by_someone",
+            ),
+            # Whoever asked does not approve (the holder is checked by the service: the
+            # holder's user is on another table).
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="sod_exception_not_by_requester",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["holder", "rule", "valid_until"],
+                condition=Q(state="approved"),
+                name="sod_exception_effective",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule}: {self.holder}"
+
+    def is_effective(self, on_date=None) -> bool:
+        on_date = on_date or timezone.localdate()
+        return self.state == self.State.APPROVED and self.valid_until >= on_date
 
 
 class Campaign(models.Model):

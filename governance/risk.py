@@ -12,7 +12,7 @@ riskiest N are picked in one query. Other apps add signals with ``register`` (in
 
 from __future__ import annotations
 
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
 
 SOD_WEIGHT = 100
@@ -29,11 +29,10 @@ def register(name: str, expression) -> None:
 
 def _builtin() -> dict[str, object]:
     from catalogue.choices import FulfilmentKind
-    from governance.models import SodRule
+    from governance.models import SodRuleMember
 
-    in_rule = SodRule.objects.filter(
-        Q(first_item=OuterRef("item")) | Q(second_item=OuterRef("item")), is_active=True
-    )
+    # Named as a member of either side (rules over sets and groups: governance.sod).
+    in_rule = SodRuleMember.objects.filter(item=OuterRef("item"), rule__is_active=True)
     return {
         "sod": Case(When(Exists(in_rule), then=Value(SOD_WEIGHT)), default=Value(0)),
         "directory": Case(

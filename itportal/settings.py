@@ -298,6 +298,8 @@ CELERY_TASK_ROUTES = {
     "governance.tasks.start_due_recertification": {"queue": "reports"},
     "governance.tasks.recertification_remind_and_escalate": {"queue": "reports"},
     "provisioning.tasks.review_movers": {"queue": "reports"},
+    "governance.tasks.scan_segregation_of_duties": {"queue": "reports"},
+    "governance.tasks.refresh_group_nesting": {"queue": "reports"},
     "metrics.tasks.compact_gauges": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
@@ -365,6 +367,16 @@ CELERY_BEAT_SCHEDULE = {
     "governance-recertification-remind": {
         "task": "governance.tasks.recertification_remind_and_escalate",
         "schedule": crontab(minute=40, hour=6, day_of_week="mon-fri"),
+    },
+    # Segregation of duties: the holder report's findings (also after each rule change and
+    # grant), and the directory's nested groups that rules over groups follow.
+    "governance-sod-scan": {
+        "task": "governance.tasks.scan_segregation_of_duties",
+        "schedule": crontab(minute=5),
+    },
+    "governance-group-nesting": {
+        "task": "governance.tasks.refresh_group_nesting",
+        "schedule": crontab(minute=0, hour=4),
     },
     # /metrics sums the deltas written since the last compaction.
     "metrics-compact-gauges": {

@@ -24,6 +24,7 @@ urlpatterns = [
     path("laeufe/", include("runs.urls")),
     path("funktionstrennung/", include("governance.urls")),
     path("zugriffspruefung/", include("governance.review_urls")),
+    path("warum/", include("governance.why_urls")),
     path("postausgang/", include("notifications.urls")),
     path("benachrichtigungen/", include("notifications.inbox_urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),

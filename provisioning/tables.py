@@ -79,11 +79,20 @@ class EntitlementTable(tables.Table):
         return record.get_state_display()
 
     def render_actions(self, record):
-        if record.state != EntitlementState.ACTIVE:
-            return "—"
-        return format_html(
-            '<a class="button small danger" href="{}">{}'
+        why = format_html(
+            '<a class="button small secondary" href="{}">{}'
             '<span class="visually-hidden"> {}, {}</span></a>',
+            reverse("why:entitlement", args=[record.pk]),
+            _("Why?"),
+            record.item.name,
+            record.holder.display_name,
+        )
+        if record.state != EntitlementState.ACTIVE:
+            return why
+        return format_html(
+            '{} <a class="button small danger" href="{}">{}'
+            '<span class="visually-hidden"> {}, {}</span></a>',
+            why,
             reverse("provisioning:entitlement_revoke", args=[record.pk]),
             _("Remove…"),
             record.item.name,

@@ -226,7 +226,8 @@ def resolve_approver(step: dict, service_request: ServiceRequest, *, taken: set[
 
 
 # Checks other apps add to ordering and approving (governance: segregation of duties);
-# each is called as check(beneficiary=, item=, service_request=) and raises ValidationError.
+# each is called as check(beneficiary=, item=, answers=, service_request=) and raises
+# ValidationError. ``answers``: the order form's answers (a new order has no request yet).
 ORDER_CHECKS: list = []
 
 
@@ -235,9 +236,48 @@ def register_order_check(check) -> None:
         ORDER_CHECKS.append(check)
 
 
-def _run_order_checks(*, beneficiary, item, service_request=None) -> None:
+def _run_order_checks(*, beneficiary, item, answers=None, service_request=None) -> None:
+    if service_request is not None:
+        answers = service_request.answers
     for check in ORDER_CHECKS:
-        check(beneficiary=beneficiary, item=item, service_request=service_request)
+        check(beneficiary=beneficiary, item=item, answers=answers, service_request=service_request)
+
+
+def _route_past_deciders(approval: Approval, service_request: ServiceRequest) -> None:
+    """The step about to start belongs to someone who decided an earlier step (as a group
+    member, or as a substitute, which routing at submission could not know): pass it up
+    their manager chain, else to IT administration, with the reason on the step, instead
+    of leaving it to a person who may not decide it."""
+    excluded = permissions.excluded_user_ids(service_request)
+    notes: list[str] = []
+    if approval.approver_id is None:
+        group = approval.group
+        if group is None or group.name == roles.IT_ADMIN:
+            return  # IT administration: the top; escalation keeps reminding
+        if group.user_set.filter(is_active=True).exclude(pk__in=excluded).exists():
+            return  # another member decides
+        notes.append(
+            _("No member of %(group)s may decide on this request.") % {"group": group.name}
+        )
+        approval.group = _fallback_group(notes)
+        approval.routing_note = " ".join([approval.routing_note, *notes]).strip()[:300]
+        approval.save(update_fields=["group", "routing_note"])
+        return
+    if approval.approver_id not in excluded:
+        return
+    employee = (
+        Employee.objects.select_related("user", "manager__user")
+        .filter(user_id=approval.approver_id)
+        .first()
+    )
+    target = _walk_up(employee, excluded, notes)
+    approval.escalated_from.add(approval.approver_id)
+    if target is not None:
+        approval.approver, approval.group = target.user, None
+    else:
+        approval.approver, approval.group = None, _fallback_group(notes)
+    approval.routing_note = " ".join([approval.routing_note, *notes]).strip()[:300]
+    approval.save(update_fields=["approver", "group", "routing_note"])
 
 
 def _activate(approval: Approval, now: datetime) -> None:
@@ -279,7 +319,7 @@ def request_create(
         raise ValidationError({"beneficiary": _("This service can only be ordered for yourself.")})
     if not beneficiary.is_active:
         raise ValidationError({"beneficiary": _("The beneficiary is not active.")})
-    _run_order_checks(beneficiary=beneficiary, item=item)
+    _run_order_checks(beneficiary=beneficiary, item=item, answers=answers)
     with transaction.atomic():
         item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
         if item.version != item_version:
@@ -454,6 +494,7 @@ def _decide(
             .first()
         )
         if following is not None:
+            _route_past_deciders(following, service_request)
             _activate(following, now)
     else:
         service_request.approvals.filter(status=ApprovalStatus.WAITING).update(
@@ -764,9 +805,24 @@ def substitution_delete(*, substitution_id: int, user) -> None:
 # --- reminders and escalation ---------------------------------------------------------
 
 
+def _other_steps_approvers(approval: Approval, service_request: ServiceRequest) -> set[int]:
+    """The named approvers of the request's other steps still to decide: escalating to one
+    of them would leave their own step to nobody (they may decide only one)."""
+    return set(
+        service_request.approvals.filter(
+            status__in=[ApprovalStatus.PENDING, ApprovalStatus.WAITING], approver__isnull=False
+        )
+        .exclude(pk=approval.pk)
+        .values_list("approver_id", flat=True)
+    )
+
+
 def _escalation_target(approval: Approval, service_request: ServiceRequest):
-    """The next level above the current approver: their manager chain, else IT admins."""
-    excluded = permissions.excluded_user_ids(service_request)
+    """The next level above the current approver: their manager chain, else IT admins.
+    Never whoever decided an earlier step, nor the approver of another open step."""
+    excluded = permissions.excluded_user_ids(service_request) | _other_steps_approvers(
+        approval, service_request
+    )
     notes: list[str] = []
     if approval.approver_id is not None:
         employee = (

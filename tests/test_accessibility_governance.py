@@ -4,7 +4,7 @@ Uses the browser, page and data fixtures of tests/test_accessibility.py."""
 
 import pytest
 
-from governance.models import SodRule
+from governance import sod_services
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from tests.test_accessibility import (  # noqa: F401 (fixtures)
@@ -30,12 +30,11 @@ def conflict(portal, place_order):  # noqa: F811 (the imported fixture)
         Entitlement.objects.create(
             request=req, holder=org.alice, item=item, state=EntitlementState.ACTIVE
         )
-    return SodRule.objects.create(
-        name="Kasse",
-        reason="Anlegen und Freigeben trennen.",
-        first_item=create,
-        second_item=release,
+    rule = sod_services.sod_rule_create(
+        name="Kasse", reason="Anlegen und Freigeben trennen.", first=[create], second=[release]
     )
+    sod_services.sod_scan()
+    return rule
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from catalogue.choices import ApproverKind
 from itportal import roles
+from itportal.exceptions import ActionConflict
 from requests_app import notifications, permissions, selectors, services
 from requests_app.choices import ApprovalStatus, RequestState
 from requests_app.models import Approval
@@ -49,6 +50,18 @@ def assert_barred(service_request, user):
     for decide in (services.request_approve, services.request_reject):
         with pytest.raises(PermissionDenied, match="four-eyes"):
             decide(request_id=service_request.pk, user=user, comment="Noch einmal.")
+    service_request.refresh_from_db()
+    assert service_request.state == RequestState.AWAITING_APPROVAL
+
+
+def assert_cannot_decide(service_request, user):
+    """As ``assert_barred``, for a step that moved on to someone else: refused either way
+    (a conflict: the step the user decided has moved on)."""
+    service_request.refresh_from_db()
+    assert permissions.deciding_principal(service_request, user) is None
+    assert service_request not in selectors.requests_awaiting_decision_by(user)
+    with pytest.raises((PermissionDenied, ActionConflict)):
+        services.request_approve(request_id=service_request.pk, user=user)
     service_request.refresh_from_db()
     assert service_request.state == RequestState.AWAITING_APPROVAL
 
@@ -284,3 +297,146 @@ def test_api_refuses_an_involved_fulfiller(org, independent_item, place_order, a
     response = api_as(org.fulfiller).post(f"/api/v1/requests/{req.pk}/take/", {}, format="json")
     assert response.status_code == 403
     assert "not involved" in str(response.json())
+
+
+# --- every path: routing, escalation, joint decisions, substitutes (ORP.1.A4) -----------------
+
+
+def test_escalation_never_hands_a_step_to_the_approver_of_another_step(org, two_step, settings):
+    """Step 1 (manager) is overdue; above the manager is the head, who owns step 2. Handing
+    step 1 to the head would leave step 2 to nobody: it goes past the head instead."""
+    settings.PORTAL_REMINDER_WORKING_DAYS = 1
+    settings.PORTAL_ESCALATION_WORKING_DAYS = 2
+    Approval.objects.filter(pk=pending_step(two_step).pk).update(
+        activated_at=timezone.now() - datetime.timedelta(days=30)
+    )
+    services.approvals_remind_and_escalate(now=timezone.now())
+    step = pending_step(two_step)
+    assert step.position == 1 and step.escalation_level == 1
+    assert step.approver_id is None and step.group.name == roles.IT_ADMIN
+    services.request_approve(request_id=two_step.pk, user=org.admin.user)
+    services.request_approve(request_id=two_step.pk, user=org.head.user)
+    two_step.refresh_from_db()
+    assert two_step.state == RequestState.APPROVED
+
+
+def test_the_approver_a_step_was_escalated_from_decides_it_no_more(
+    org, place_order, settings, api_as
+):
+    item = make_item(org.service_desk, LINE_MANAGER)
+    req = place_order(item, org.alice.user)
+    settings.PORTAL_ESCALATION_WORKING_DAYS = 2
+    Approval.objects.filter(pk=pending_step(req).pk).update(
+        activated_at=timezone.now() - datetime.timedelta(days=30)
+    )
+    services.approvals_remind_and_escalate(now=timezone.now())
+    assert pending_step(req).approver_id == org.head.user.pk
+    with pytest.raises(PermissionDenied):
+        services.request_approve(request_id=req.pk, user=org.manager.user)
+    response = api_as(org.manager).post(f"/api/v1/requests/{req.pk}/approve/", {}, format="json")
+    assert response.status_code == 403
+
+
+def test_a_step_whose_approver_decided_an_earlier_one_as_group_member_is_passed_on(
+    org, place_order
+):
+    """Step 1: the security group, of which the manager is a member; step 2: the line
+    manager. Routing at submission cannot know who of the group will decide step 1; when
+    the manager does, step 2 goes up to the head at once, with the reason."""
+    security = Group.objects.create(name="IT-Sicherheit")
+    org.manager.user.groups.add(security)
+    item = make_item(
+        org.service_desk, {"approver_kind": ApproverKind.GROUP, "group": security}, LINE_MANAGER
+    )
+    req = place_order(item, org.alice.user, beneficiary=org.bob)
+    assert req.approvals.get(position=2).approver_id == org.manager.user.pk
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    step = pending_step(req)
+    assert step.position == 2 and step.approver_id == org.head.user.pk
+    assert "four-eyes" in step.routing_note
+    assert_cannot_decide(req, org.manager.user)
+    services.request_approve(request_id=req.pk, user=org.head.user)
+    req.refresh_from_db()
+    assert req.state == RequestState.APPROVED
+
+
+def test_a_group_step_whose_only_member_decided_the_step_before_goes_to_it_admins(org, place_order):
+    first, second = Group.objects.create(name="G1"), Group.objects.create(name="G2")
+    for group in (first, second):
+        org.outsider.user.groups.add(group)
+    item = make_item(
+        org.service_desk,
+        {"approver_kind": ApproverKind.GROUP, "group": first},
+        {"approver_kind": ApproverKind.GROUP, "group": second},
+    )
+    req = place_order(item, org.alice.user, beneficiary=org.bob)
+    services.request_approve(request_id=req.pk, user=org.outsider.user)
+    step = pending_step(req)
+    assert step.group.name == roles.IT_ADMIN and "G2" in step.routing_note
+    assert_cannot_decide(req, org.outsider.user)
+
+
+def test_the_requester_standing_in_for_the_approver_does_not_decide(org, place_order):
+    """ORP.1.A4: substitutes too. alice stands in for her manager: not for her own order,
+    nor for one placed for her."""
+    stand_in(org.manager, org.alice)
+    item = make_item(org.service_desk, LINE_MANAGER)
+    own = place_order(item, org.alice.user)
+    for_her = place_order(item, org.bob.user, beneficiary=org.alice)
+    for req in (own, for_her):
+        assert permissions.deciding_principal(req, org.alice.user) is None
+        with pytest.raises(PermissionDenied):
+            services.request_approve(request_id=req.pk, user=org.alice.user)
+    # For bob's own order she may decide as the manager's substitute.
+    bobs = place_order(item, org.bob.user)
+    services.request_approve(request_id=bobs.pk, user=org.alice.user)
+
+
+def test_deciding_a_joint_order_together_keeps_four_eyes(org, becker, two_step, client):
+    """The approvals page's "decide together": one person, two steps of one request, no."""
+    services.requests_decide_together(
+        user=becker.user, steps=[(two_step.pk, pending_step(two_step).pk)], approve=True
+    )
+    with pytest.raises(PermissionDenied, match="Nothing was decided"):
+        services.requests_decide_together(
+            user=becker.user, steps=[(two_step.pk, pending_step(two_step).pk)], approve=True
+        )
+    client.force_login(becker.user)
+    page = client.post(
+        "/antraege/genehmigungen/gemeinsam/",
+        {"decision": "approve", "request": [two_step.pk],
+         f"approval_{two_step.pk}": pending_step(two_step).pk},
+    )  # fmt: skip
+    assert page.status_code == 403
+    assert pending_step(two_step).position == 2
+
+
+def test_who_decided_as_substitute_does_not_fulfil_an_independent_item(org, becker, place_order):
+    """Becker decided step 1 for the manager: neither he nor the manager fulfils."""
+    item = make_item(org.service_desk, LINE_MANAGER, independent_fulfilment=True)
+    for person in (becker, org.manager):
+        person.user.groups.add(org.service_desk)
+    req = place_order(item, org.alice.user, beneficiary=org.bob)
+    services.request_approve(request_id=req.pk, user=becker.user)
+    req.refresh_from_db()
+    for person in (becker, org.manager):
+        assert not permissions.can_fulfil(req, person.user)
+        with pytest.raises(PermissionDenied, match="not involved"):
+            services.request_take(request_id=req.pk, user=person.user)
+    services.request_take(request_id=req.pk, user=org.fulfiller.user)
+
+
+def test_the_admin_offers_no_way_to_decide_exceptions_or_approvals(org, client):
+    """Approvals are not in the admin; exceptions are read-only there (decided in the
+    portal, where nobody decides their own)."""
+    from governance.models import SodException
+
+    org.admin.user.is_staff = org.admin.user.is_superuser = True
+    org.admin.user.save()
+    client.force_login(org.admin.user)
+    assert Approval not in admin.site._registry
+    model_admin = admin.site._registry[SodException]
+    request = type("R", (), {"user": org.admin.user})()
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert client.get("/admin/governance/sodexception/add/").status_code == 403

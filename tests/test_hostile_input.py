@@ -142,6 +142,26 @@ def hostile_world(world, settings):
         kind=FulfilmentTask.Kind.COLLECT,
         reason="Austritt",
     )
+    # Segregation of duties: alice holds "Maus" and, by hand, a group nested in the rule's
+    # group: a finding with its "Warum?" page, and an exception asked for.
+    from governance import sod_services
+    from governance.models import GroupNesting
+    from provisioning.models import ManualMembership
+
+    GroupNesting.objects.create(parent_dn="cn=vpn,dc=example", child_dn="cn=vpn-lesen,dc=example")
+    ManualMembership.objects.create(
+        group_dn="cn=vpn-lesen,dc=example",
+        member_dn="uid=alice",
+        member_uid=org.alice.personnel_number,
+    )
+    rule = sod_services.sod_rule_create(
+        name="Kasse", reason="Trennen.", first=[world.free_item], second=["cn=vpn,dc=example"]
+    )
+    sod_services.sod_scan()
+    sod_services.sod_exception_request(
+        rule_id=rule.pk, holder=org.alice, user=admin, justification="Vertretung.",
+        compensating_control="Stichprobe.", valid_until=timezone.localdate(),
+    )  # fmt: skip
     return world
 
 

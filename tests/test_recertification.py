@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalogue.choices import FulfilmentKind
-from governance import outcomes, risk, selectors, services
+from governance import outcomes, risk, selectors, services, sod_services
 from governance.choices import (
     CampaignScope,
     OutcomeStrategy,
@@ -28,7 +28,7 @@ from governance.choices import (
     TaskRoute,
     UndecidedDefault,
 )
-from governance.models import Campaign, Review, ReviewTask, SodRule
+from governance.models import Campaign, Review, ReviewTask
 from governance.services import StageSpec
 from itportal import roles, workdays
 from itportal.exceptions import ActionConflict
@@ -195,7 +195,7 @@ def test_scope_per_item_and_per_department(org, held, grant):
 def test_scope_by_risk_takes_the_riskiest_first(org, held, grant):
     payments = make_item(org.service_desk, name="Zahlungen", slug="zahlungen")
     release = make_item(org.service_desk, name="Freigabe", slug="freigabe")
-    SodRule.objects.create(name="Kasse", reason="trennen", first_item=payments, second_item=release)
+    sod_services.sod_rule_create(name="Kasse", reason="trennen", first=[payments], second=[release])
     risky = grant(payments, org.bob)
     directory = make_item(
         org.service_desk, name="AD-Gruppe", slug="ad", kind=FulfilmentKind.AUTOMATED

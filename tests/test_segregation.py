@@ -1,7 +1,8 @@
 """Segregation of duties: services one person must not hold together.
 
 Refused when ordering (page, API, service) and when approving; reported for existing
-holders (page and CSV) to IT administration and data protection.
+holders (page and CSV) to IT administration and data protection. Rules over sets and
+nested directory groups, validity periods and exceptions: tests/test_sod_sets.py.
 """
 
 import csv
@@ -11,8 +12,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from governance import selectors
-from governance.models import SodRule
+from governance import selectors, sod_services
+from governance.models import SodRuleMember, SodSide
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app import services
@@ -33,10 +34,12 @@ def pair(org):
     release = make_item(
         org.service_desk, LINE_MANAGER, name="Zahlungen freigeben", slug="freigeben"
     )
-    rule = SodRule.objects.create(
-        name="Kasse", reason=REASON, first_item=create, second_item=release
-    )
+    rule = pair_rule(create, release)
     return create, release, rule
+
+
+def pair_rule(first, second, name="Kasse", reason=REASON):
+    return sod_services.sod_rule_create(name=name, reason=reason, first=[first], second=[second])
 
 
 @pytest.fixture
@@ -93,7 +96,7 @@ def test_approval_refused_when_a_conflict_arose_after_ordering(org, pair, place_
     rule.delete()
     first = place_order(create, org.alice.user)
     second = place_order(release, org.alice.user)
-    SodRule.objects.create(name="Kasse", reason=REASON, first_item=create, second_item=release)
+    pair_rule(create, release)
     with pytest.raises(ValidationError, match="Zahlungen"):
         services.request_approve(request_id=second.pk, user=org.manager.user)
     second.refresh_from_db()
@@ -132,18 +135,16 @@ def test_api_refuses_the_conflicting_order(org, pair, grant, api_as):
     assert REASON in str(response.json())
 
 
-def test_one_rule_per_pair_in_either_order(pair):
-    create, release, _rule = pair
-    reverse = SodRule(name="Doppelt", reason="x", first_item=release, second_item=create)
-    with pytest.raises(ValidationError, match="exists already"):
-        reverse.full_clean()
+def test_a_member_sits_on_one_side_once_and_each_side_has_one(pair):
+    create, _release, rule = pair
     with pytest.raises(IntegrityError), transaction.atomic():
-        reverse.save()
-    same = SodRule(name="Selbst", reason="x", first_item=create, second_item=create)
-    with pytest.raises(ValidationError):
-        same.full_clean()
+        SodRuleMember.objects.create(rule=rule, side=SodSide.SECOND, item=create)
     with pytest.raises(IntegrityError), transaction.atomic():
-        same.save()
+        SodRuleMember.objects.create(rule=rule, side=SodSide.FIRST, item=create, group_dn="cn=x")
+    with pytest.raises(ValidationError, match="one side of a rule only"):
+        sod_services.sod_rule_create(name="Selbst", reason="x", first=[create], second=[create])
+    with pytest.raises(ValidationError, match="at least one"):
+        sod_services.sod_rule_create(name="Leer", reason="x", first=[create], second=[])
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -157,13 +158,13 @@ def legacy_holder(org, pair, grant):
     grant(create, org.alice)
     grant(release, org.alice)
     grant(create, org.bob)  # only one of the pair
-    return SodRule.objects.create(
-        name="Kasse", reason=REASON, first_item=create, second_item=release
-    )
+    rule = pair_rule(create, release)
+    sod_services.sod_scan()
+    return rule
 
 
 def test_report_lists_holders_of_both(org, legacy_holder, client):
-    rows = list(selectors.holder_conflicts())
+    rows = list(selectors.open_findings())
     assert [(r.holder_id, r.rule_id) for r in rows] == [(org.alice.pk, legacy_holder.pk)]
     client.force_login(org.admin.user)
     page = client.get("/funktionstrennung/")
@@ -188,9 +189,12 @@ def test_report_csv(org, legacy_holder, client):
             "personnel_number": org.alice.personnel_number,
             "department": org.alice.department.name,
             "rule": "Kasse",
+            "rule_version": "1",
+            "requirement": "BSI IT-Grundschutz ORP.4.A4",
             "holds": "Zahlungen anlegen",
             "and_also": "Zahlungen freigeben",
             "since": rows[0]["since"],
+            "exception_until": "",
         }
     ]
 
@@ -217,7 +221,8 @@ def test_report_queries_do_not_grow_with_rules(
         b = make_item(org.service_desk, LINE_MANAGER, slug=f"b{n}", name=f"B{n}")
         grant(a, org.alice)
         grant(b, org.alice)
-        SodRule.objects.create(name=f"R{n}", reason="x", first_item=a, second_item=b)
+        pair_rule(a, b, name=f"R{n}", reason="x")
+    sod_services.sod_scan()
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = client.get("/funktionstrennung/")
     assert page.content.decode().count("<tr") == 1 + 4  # header and four conflicts
