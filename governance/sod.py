@@ -152,6 +152,13 @@ class Context:
     members: dict[int, dict[str, list[str]]] = field(default_factory=dict)  # rule → side → keys
     item_groups: dict[int, tuple[str, ...]] = field(default_factory=dict)
     parents: dict[str, set[str]] = field(default_factory=dict)
+    _paths: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def paths(self, group: str) -> dict[str, tuple[str, ...]]:
+        """``group_paths`` of ``group``, worked out once per check or scan."""
+        if group not in self._paths:
+            self._paths[group] = group_paths(group, self.parents)
+        return self._paths[group]
 
 
 def group_label(dn: str) -> str:
@@ -221,7 +228,7 @@ def _reaches(holding: Holding, key: str, context: Context) -> tuple[str, ...] | 
     if kind == "item":
         return () if holding.item_id is not None and str(holding.item_id) == value else None
     for group in holding.groups:
-        paths = group_paths(group, context.parents)
+        paths = context.paths(group)
         if value in paths:
             return paths[value]
     return None

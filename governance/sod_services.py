@@ -125,6 +125,10 @@ def _scan_after_commit(holder_ids=None) -> None:
     transaction.on_commit(lambda: tasks.scan_segregation_of_duties.delay(holder_ids=ids))
 
 
+def values_fields() -> list[str]:
+    return ["rule_version", "overlap_from", "overlap_until", "evidence"]
+
+
 def sod_scan(*, holder_ids=None, now=None) -> dict[str, int]:
     """Find who holds both sides of an active rule at overlapping times; keep one open
     finding per rule and person, close those no longer found. Idempotent.
@@ -142,7 +146,9 @@ def sod_scan(*, holder_ids=None, now=None) -> dict[str, int]:
         people = sod.candidates(rule, context)
         if only is not None:
             people &= only
-        single = sod.Context(rules=[rule], members=context.members, parents=context.parents)
+        single = sod.Context(
+            rules=[rule], members=context.members, parents=context.parents, _paths=context._paths
+        )
         ordered = sorted(people)
         for start in range(0, len(ordered), SCAN_CHUNK):
             chunk = ordered[start : start + SCAN_CHUNK]
@@ -156,7 +162,7 @@ def sod_scan(*, holder_ids=None, now=None) -> dict[str, int]:
         if only is not None:
             open_rows = open_rows.filter(holder__in=only)
         existing = {(f.rule_id, f.holder_id): f for f in open_rows}
-        new = []
+        new, changed, seen = [], [], []
         for (rule_id, holder_id), hit in found.items():
             row = existing.pop((rule_id, holder_id), None)
             values = {
@@ -164,15 +170,23 @@ def sod_scan(*, holder_ids=None, now=None) -> dict[str, int]:
                 "overlap_from": hit.window.start,
                 "overlap_until": hit.window.end,
                 "evidence": hit.evidence(),
-                "last_seen_at": now,
             }
             if row is None:
-                new.append(SodFinding(rule_id=rule_id, holder_id=holder_id, **values))
-            else:
+                new.append(
+                    SodFinding(rule_id=rule_id, holder_id=holder_id, last_seen_at=now, **values)
+                )
+            elif any(getattr(row, name) != value for name, value in values.items()):
                 for name, value in values.items():
                     setattr(row, name, value)
-                row.save(update_fields=list(values))
-        SodFinding.objects.bulk_create(new)
+                row.last_seen_at = now
+                changed.append(row)
+            else:
+                seen.append(row.pk)
+        # Writes in bulk: a rescan of thousands of unchanged findings is one UPDATE.
+        SodFinding.objects.bulk_create(new, batch_size=1000)
+        SodFinding.objects.bulk_update(changed, [*values_fields(), "last_seen_at"], batch_size=500)
+        for start in range(0, len(seen), 10000):
+            SodFinding.objects.filter(pk__in=seen[start : start + 10000]).update(last_seen_at=now)
         SodFinding.objects.filter(pk__in=[f.pk for f in existing.values()]).update(resolved_at=now)
         counts.update(found=len(found), new=len(new), resolved=len(existing))
     return counts
