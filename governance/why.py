@@ -136,6 +136,28 @@ def due_date_explained(service_request: ServiceRequest) -> DueDate | None:
     return DueDate(end, start, int(target), subdivision, weekend, skipped)
 
 
+def review_tasks_of(entitlement: Entitlement) -> list:
+    """The access reviews of the entitlement: per task the reviewer, why them (the stage's
+    reviewer rule, a fallback or an escalation), the stage's due date and its calendar
+    (working days of the Land from the stage's opening), and the decision."""
+    from governance.models import CampaignStage, ReviewTask
+
+    tasks = list(
+        ReviewTask.objects.filter(review__entitlement=entitlement)
+        .select_related("review__campaign", "reviewer", "decided_by", "escalated_from")
+        .order_by("-review__campaign__started_at", "stage", "iteration", "id")[:30]
+    )
+    stages = {
+        (stage.campaign_id, stage.number): stage
+        for stage in CampaignStage.objects.filter(
+            campaign__in={t.review.campaign_id for t in tasks}
+        )
+    }
+    for task in tasks:
+        task.stage_row = stages.get((task.review.campaign_id, task.stage))
+    return tasks
+
+
 def entitlement_explained(entitlement: Entitlement) -> dict:
     """Why the holder has it: the order, its approvals (who, when, for whom), the directory
     groups it adds the holder to and the groups those are nested in, its period, the open
@@ -163,17 +185,7 @@ def entitlement_explained(entitlement: Entitlement) -> dict:
         .select_related("actor", "on_behalf_of")
         .order_by("created_at", "id")[:100]
     )
-    reviews = []
-    try:
-        from governance.models import Review
-
-        reviews = list(
-            Review.objects.filter(entitlement=entitlement)
-            .select_related("campaign", "reviewer", "decided_by")
-            .order_by("-campaign__started_at")[:20]
-        )
-    except ImportError:  # pragma: no cover - recertification is part of governance
-        pass
+    reviews = review_tasks_of(entitlement)
     return {
         "entitlement": entitlement,
         "req": service_request,
@@ -183,6 +195,7 @@ def entitlement_explained(entitlement: Entitlement) -> dict:
         "window": sod.entitlement_window(entitlement),
         "findings": findings,
         "reviews": reviews,
+        "subdivision": settings.PORTAL_HOLIDAY_SUBDIVISION,
         "due": due_date_explained(service_request),
     }
 

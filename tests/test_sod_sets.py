@@ -441,6 +441,14 @@ def test_entitlement_why_page(org, items, grant, client, officer, settings):
         assert client.get(url).status_code == 404
     client.force_login(org.alice.user)
     assert url.encode() in client.get("/provisionierung/berechtigungen/").content
+    # A recertification: the reviewer, why them, and the stage's due date with its calendar.
+    from governance import services as governance_services
+
+    governance_services.campaign_start(name="Rezertifizierung 2027", due_on=day(20))
+    settings.PORTAL_HOLIDAY_SUBDIVISION = "BY"
+    body = client.get(url).content.decode()
+    assert "Rezertifizierung 2027" in body and "Line manager" in body and "BY" in body
+    assert org.manager.user.get_full_name() in body
 
 
 def test_request_why_page_names_the_calendar(org, place_order, client, settings):
