@@ -27,12 +27,18 @@ def _other_holdings(hit) -> list[str]:
     return names
 
 
-def refuse_conflicting_order(*, beneficiary, item, answers=None, service_request=None) -> None:
+def refuse_conflicting_order(
+    *, beneficiary, item, answers=None, needed_from=None, service_request=None
+) -> None:
     """Refuse an order (or its approval) that would give one person both sides of a rule at
     overlapping times, unless an approved exception covers it; the message names what else
     is held and the rule's reason."""
     hits = conflicts_of_order(
-        beneficiary=beneficiary, item=item, answers=answers, service_request=service_request
+        beneficiary=beneficiary,
+        item=item,
+        answers=answers,
+        needed_from=needed_from,
+        service_request=service_request,
     )
     messages = []
     for hit in hits:

@@ -66,11 +66,19 @@ def _date_answer(answers: dict, key: str) -> datetime.date | None:
         return None
 
 
-def request_window(answers: dict, snapshot: dict, *, today: datetime.date | None = None) -> Window:
-    """An order's period: from today (it is granted when approved) until its "valid until"
-    answer, if the item has one."""
+def request_window(
+    answers: dict,
+    snapshot: dict,
+    *,
+    needed_from: datetime.date | None = None,
+    today: datetime.date | None = None,
+) -> Window:
+    """An order's period: from the day it is needed (provisioning waits for it), today at
+    the earliest, until its "valid until" answer, if the item has one."""
     today = today or timezone.localdate()
-    return Window(today, _date_answer(answers, (snapshot or {}).get("valid_until_field") or ""))
+    start = max(today, needed_from) if needed_from else today
+    end = _date_answer(answers, (snapshot or {}).get("valid_until_field") or "")
+    return Window(start, end)
 
 
 def entitlement_window(entitlement) -> Window:
@@ -323,7 +331,7 @@ def holdings_of(
                 r.pk,
                 r.item_id,
                 r.item.name,
-                request_window(r.answers, r.item_snapshot, today=today),
+                request_window(r.answers, r.item_snapshot, needed_from=r.needed_from, today=today),
                 groups.get(r.item_id, ()),
             )
         )
@@ -384,7 +392,7 @@ def rules_touching(item_id: int) -> list[SodRule]:
 
 
 def conflicts_of_order(
-    *, beneficiary, item, answers=None, service_request=None, today=None
+    *, beneficiary, item, answers=None, needed_from=None, service_request=None, today=None
 ) -> list[Hit]:
     """The rules that ordering (or approving) ``item`` for ``beneficiary`` would break,
     with what else is held; hits covered by an approved exception are marked."""
@@ -396,6 +404,7 @@ def conflicts_of_order(
     context.item_groups = item_groups([item.pk])
     if service_request is not None:
         answers, snapshot = service_request.answers, service_request.item_snapshot
+        needed_from = service_request.needed_from
     else:
         snapshot = item.snapshot() if hasattr(item, "snapshot") else {}
     order = Holding(
@@ -403,7 +412,7 @@ def conflicts_of_order(
         None,
         item.pk,
         item.name,
-        request_window(answers or {}, snapshot, today=today),
+        request_window(answers or {}, snapshot, needed_from=needed_from, today=today),
         context.item_groups.get(item.pk, ()),
     )
     held = holdings_of(

@@ -226,8 +226,9 @@ def resolve_approver(step: dict, service_request: ServiceRequest, *, taken: set[
 
 
 # Checks other apps add to ordering and approving (governance: segregation of duties);
-# each is called as check(beneficiary=, item=, answers=, service_request=) and raises
-# ValidationError. ``answers``: the order form's answers (a new order has no request yet).
+# each is called as check(beneficiary=, item=, answers=, needed_from=, service_request=) and
+# raises ValidationError. ``answers``, ``needed_from``: the order form's answers and the day the
+# service is needed from (a new order has no request yet).
 ORDER_CHECKS: list = []
 
 
@@ -236,11 +237,21 @@ def register_order_check(check) -> None:
         ORDER_CHECKS.append(check)
 
 
-def _run_order_checks(*, beneficiary, item, answers=None, service_request=None) -> None:
+def _run_order_checks(
+    *, beneficiary, item, answers=None, needed_from=None, service_request=None
+) -> None:
     if service_request is not None:
-        answers = service_request.answers
+        answers, needed_from = service_request.answers, service_request.needed_from
+    else:
+        needed_from = needed_from_answer(item.snapshot(), answers or {}) or needed_from
     for check in ORDER_CHECKS:
-        check(beneficiary=beneficiary, item=item, answers=answers, service_request=service_request)
+        check(
+            beneficiary=beneficiary,
+            item=item,
+            answers=answers,
+            needed_from=needed_from,
+            service_request=service_request,
+        )
 
 
 def _route_past_deciders(approval: Approval, service_request: ServiceRequest) -> None:
@@ -319,7 +330,7 @@ def request_create(
         raise ValidationError({"beneficiary": _("This service can only be ordered for yourself.")})
     if not beneficiary.is_active:
         raise ValidationError({"beneficiary": _("The beneficiary is not active.")})
-    _run_order_checks(beneficiary=beneficiary, item=item, answers=answers)
+    _run_order_checks(beneficiary=beneficiary, item=item, answers=answers, needed_from=needed_from)
     with transaction.atomic():
         item = CatalogueItem.objects.select_for_update().get(pk=item.pk)
         if item.version != item_version:

@@ -199,6 +199,20 @@ def test_periods_that_do_not_overlap_do_not_conflict(org, items, grant, place_or
     assert (finding.overlap_from, finding.overlap_until) == (day(0), day(1))
 
 
+def test_an_order_needed_after_the_held_one_ends_does_not_conflict(org, items, grant, place_order):
+    """Freigeben until day 10 (a stand-in); Anlegen needed from day 11 (provisioning waits
+    for that day): no overlap. Needed from day 10: refused."""
+    sod_services.sod_rule_create(
+        name="Kasse", reason="Trennen.", first=[items["Anlegen"]], second=[items["Freigeben"]]
+    )
+    held = grant(items["Freigeben"], org.alice)
+    Entitlement.objects.filter(pk=held.pk).update(expires_on=day(10))
+    with pytest.raises(ValidationError):
+        place_order(items["Anlegen"], org.alice.user, needed_from=day(10))
+    later = place_order(items["Anlegen"], org.alice.user, needed_from=day(11))
+    services.request_approve(request_id=later.pk, user=org.manager.user)  # approving too
+
+
 def test_window_arithmetic():
     a = sod.Window(day(0), day(10))
     assert a.intersect(sod.Window(day(11), None)) is None
