@@ -139,6 +139,8 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
     # before and the escalation after it are each sent once (requests_app/sla.py).
     fulfilment_due_on = models.DateField(_("fulfilment due"), null=True, blank=True)
     sla_warned_at = models.DateTimeField(_("deadline warning sent"), null=True, blank=True)
+    # Half of the time from approval to the deadline used: a first, earlier warning.
+    sla_half_warned_at = models.DateTimeField(_("half-time warning sent"), null=True, blank=True)
     sla_escalated_at = models.DateTimeField(_("deadline escalated"), null=True, blank=True)
     approval_steps = models.PositiveSmallIntegerField(
         _("approval steps"),

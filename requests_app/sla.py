@@ -123,6 +123,47 @@ def recompute_due_dates() -> int:
     return moved
 
 
+def used_share(approved_at, due: date, today: date) -> float:
+    """Share of the working days from approval to the deadline that have passed."""
+    start = timezone.localdate(approved_at) if approved_at else today
+    window = working_days_between(start, due)
+    if window <= 0:
+        return 1.0
+    return working_days_between(start, today) / window
+
+
+def sla_warn_at_half(*, now: datetime | None = None) -> int:
+    """The first warning, once half of the time to the deadline is used (the second comes
+    at three quarters or the configured working days before it, the escalation after it)."""
+    from requests_app.models import ServiceRequest
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    warned = 0
+    coming = ServiceRequest.objects.filter(
+        state__in=OPEN,
+        fulfilment_due_on__isnull=False,
+        fulfilment_due_on__gte=today,
+        sla_half_warned_at__isnull=True,
+        sla_warned_at__isnull=True,  # the later warning went out already: no earlier one
+    )
+    for request_id, due_on, approved_at in coming.values_list(
+        "pk", "fulfilment_due_on", "approved_at"
+    ):
+        if used_share(approved_at, due_on, today) < 0.5:
+            continue
+        warned += _mark_once(
+            request_id,
+            stamp="sla_half_warned_at",
+            now=now,
+            event_kind=EventKind.REMIND,
+            comment=_("Half of the time to the fulfilment deadline %(date)s is used."),
+            mail_kind=WARNING,
+            recipients=_group_and_assignee,
+        )
+    return warned
+
+
 def sla_warn_and_escalate(*, now: datetime | None = None) -> dict[str, int]:
     """Warn before and escalate after the deadline; each once per request. Safe to rerun."""
     from requests_app.models import ServiceRequest
@@ -144,8 +185,11 @@ def sla_warn_and_escalate(*, now: datetime | None = None) -> dict[str, int]:
         )
     warn_days = settings.PORTAL_SLA_WARNING_WORKING_DAYS
     coming = due.filter(fulfilment_due_on__gte=today, sla_warned_at__isnull=True)
-    for request_id, due_on in coming.values_list("pk", "fulfilment_due_on"):
-        if working_days_between(today, due_on) > warn_days:
+    for request_id, due_on, approved_at in coming.values_list(
+        "pk", "fulfilment_due_on", "approved_at"
+    ):
+        near = working_days_between(today, due_on) <= warn_days
+        if not near and used_share(approved_at, due_on, today) < 0.75:
             continue
         counts["warned"] += _mark_once(
             request_id,

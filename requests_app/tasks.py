@@ -24,4 +24,5 @@ def sla_warn_and_escalate() -> dict:
     # The calendar may have changed since the deadlines were fixed (another Land, a holiday
     # the holidays package learned): count them again first, then warn on the right ones.
     moved = sla.recompute_due_dates()
-    return {**sla.sla_warn_and_escalate(), "recomputed": moved}
+    counts = sla.sla_warn_and_escalate()  # three quarters (or the last days), and the breach
+    return {**counts, "half_warned": sla.sla_warn_at_half(), "recomputed": moved}

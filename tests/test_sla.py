@@ -214,3 +214,30 @@ def test_due_dates_follow_a_changed_calendar(org, item, place_order, settings):
 @pytest.mark.parametrize("target", [None, 0, "", "x", -2])
 def test_no_deadline_without_a_usable_target(target):
     assert sla.due_on(timezone.now(), target, None) is None
+
+
+def test_warnings_at_half_and_three_quarters_breach_after(org, item, place_order):
+    """Approved Monday 7 December 2026, due Thursday 17 December: eight working days.
+    At half (Friday 11th) the first warning, at three quarters (Tuesday 15th) the second,
+    after the due day the escalation; each once."""
+    req = approved(org, item, place_order, datetime.date(2026, 12, 17))
+    ServiceRequest.objects.filter(pk=req.pk).update(
+        approved_at=datetime.datetime(2026, 12, 7, 9, tzinfo=BERLIN)
+    )
+
+    def run(day):
+        now = datetime.datetime(2026, 12, day, 10, tzinfo=BERLIN)
+        counts = sla.sla_warn_and_escalate(now=now)
+        return counts["warned"], sla.sla_warn_at_half(now=now), counts["escalated"]
+
+    assert run(9) == (0, 0, 0)  # a quarter
+    assert run(11) == (0, 1, 0)  # half
+    assert run(11) == (0, 0, 0)
+    assert run(14) == (0, 0, 0)
+    assert run(15) == (1, 0, 0)  # three quarters
+    assert run(16) == (0, 0, 0)
+    assert run(18) == (0, 0, 1)  # breached
+    req.refresh_from_db()
+    assert req.sla_half_warned_at and req.sla_warned_at and req.sla_escalated_at
+    assert mails(sla.WARNING) == ["desk", "desk"]
+    assert "Half of the time" in req.events.filter(kind=EventKind.REMIND).first().comment
