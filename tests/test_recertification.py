@@ -203,8 +203,13 @@ def test_scope_by_risk_takes_the_riskiest_first(org, held, grant):
     second = grant(directory, org.alice)
     campaign = start(scope=CampaignScope.RISK, risk_limit=2)
     assert set(campaign.reviews.values_list("entitlement", flat=True)) == {risky.pk, second.pk}
+    # assist's reclaim signs count too: access of a holder no longer active ranks higher
+    gone = EmployeeFactory(department=org.department)
+    left_behind = grant(held["alice"].item, gone)
+    type(gone).objects.filter(pk=gone.pk).update(is_active=False)  # left; access still held
     scores = dict(risk.with_risk(Entitlement.objects.all()).values_list("pk", "risk_score"))
     assert scores[risky.pk] > scores[second.pk] > scores[held["alice"].pk]
+    assert scores[left_behind.pk] > scores[held["alice"].pk]
 
 
 def test_item_owner_stage_asks_every_member_but_never_the_holder(org, held, grant):
