@@ -23,7 +23,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Trim
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 
 from catalogue.licences import licences_free
 from catalogue.models import CatalogueItem, Employee
@@ -33,6 +35,9 @@ from requests_app.choices import OPEN_STATES, ApprovalStatus, RequestState
 from requests_app.models import Approval, ServiceRequest
 
 HISTORY_DAYS = 365
+# Last year's decisions on an item are counted up to this many each: a popular service has
+# tens of thousands, and "more than 1,000" tells an approver as much as the exact figure.
+DECISIONS_COUNTED = 1000
 REASONS_SHOWN = 3
 REASON_LENGTH = 80
 
@@ -99,6 +104,22 @@ class DecisionSupport:
     def decided(self) -> int:
         return self.approved + self.rejected
 
+    @property
+    def approved_label(self) -> str:
+        return _bounded_label(self.approved)
+
+    @property
+    def rejected_label(self) -> str:
+        return _bounded_label(self.rejected)
+
+
+def _bounded_label(count: int) -> str:
+    if count <= DECISIONS_COUNTED:
+        return number_format(count, force_grouping=True)
+    return gettext("more than %(count)s") % {
+        "count": number_format(DECISIONS_COUNTED, force_grouping=True)
+    }
+
 
 def _peers(**conditions) -> QuerySet:
     """Active colleagues of the row's beneficiary (not the beneficiary), as a count source."""
@@ -129,11 +150,19 @@ def with_decision_figures(requests: QuerySet[ServiceRequest]) -> QuerySet[Servic
         peers_title=_Count(_peers(**same_title)),
         holders_title=_Count(_peers(**same_title).filter(holds)),
         # Decided by a person: approved with at least one step, or rejected.
+        # Bounded (DECISIONS_COUNTED + 1 rows at most), each from a partial index of its
+        # own: counting a popular item's 57,000 approvals of a year took 1.3 s per row.
+        # Ordered like the index, so the planner walks it and stops (a bitmap scan reads
+        # every entry before the limit applies).
         approved_year=_Count(
-            others.filter(approved_at__gte=since, approval_steps__gt=0).order_by().values("pk")
+            others.filter(approved_at__gte=since, approval_steps__gt=0)
+            .order_by("-approved_at")
+            .values("pk")[: DECISIONS_COUNTED + 1]
         ),
         rejected_year=_Count(
-            others.filter(state=RequestState.REJECTED, closed_at__gte=since).order_by().values("pk")
+            others.filter(state=RequestState.REJECTED, closed_at__gte=since)
+            .order_by("-closed_at")
+            .values("pk")[: DECISIONS_COUNTED + 1]
         ),
         held_before=Exists(
             Entitlement.objects.filter(

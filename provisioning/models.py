@@ -286,6 +286,9 @@ class Entitlement(models.Model):
         verbose_name_plural = _("entitlements")
         indexes = [
             models.Index(fields=["holder", "state"], name="entitlement_holder_idx"),
+            # Decision support and recommendations: does this person hold (or did they hold)
+            # this item — one probe, not a walk through the holder's thousands of rows.
+            models.Index(fields=["holder", "item", "state"], name="entitlement_holder_item_idx"),
             # The lists, newest first: a holder's (page, API); everyone's (IT admins, the
             # admin site) read entitlement_granted_idx backwards. ORDER BY … LIMIT reads 25
             # index entries instead of sorting.

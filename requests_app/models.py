@@ -235,6 +235,19 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                 condition=models.Q(state__in=OPEN_STATES),
                 name="request_open_beneficiary_idx",
             ),
+            # Decision support (assist): last year's approvals and rejections of an item.
+            models.Index(
+                fields=["item", "approved_at"],
+                include=["id"],
+                condition=models.Q(approval_steps__gt=0),
+                name="request_item_approved_idx",
+            ),
+            models.Index(
+                fields=["item", "closed_at"],
+                include=["id"],
+                condition=models.Q(state=S.REJECTED),
+                name="request_item_rejected_idx",
+            ),
         ]
 
     def __str__(self) -> str:
