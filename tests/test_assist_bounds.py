@@ -14,7 +14,7 @@ def test_counts_stop_past_the_bound_and_say_so(client, org, team, monkeypatch): 
     monkeypatch.setattr(selectors, "DECISIONS_COUNTED", 2)
     for _ in range(4):
         team.decided(approve=True)
-    team.decided(approve=False)
+    team.decided(approve=False, comment="Kein dienstlicher Bedarf.")
     req = team.place_order(team.item, team.person().user)
 
     support = selectors.decision_support(req)
