@@ -388,12 +388,12 @@ WHERE r.id > %(before)s AND e.happened
 # at a random time between the grant and now.
 _ENTITLEMENTS_SQL = """
 INSERT INTO {entitlements} (holder_id, item_id, request_id, state, granted_at, expires_on,
-                            revoked_at, revoke_reason, review_note)
+                            revoked_at, revoke_reason, review_note, review_old_department)
 SELECT r.beneficiary_id, r.item_id, r.id,
        CASE WHEN x.revoke THEN %(revoked)s ELSE %(active)s END,
        r.closed_at, NULL,
        CASE WHEN x.revoke THEN r.closed_at + x.r * (%(now)s - r.closed_at) END,
-       CASE WHEN x.revoke THEN 'No longer needed' ELSE '' END, ''
+       CASE WHEN x.revoke THEN 'No longer needed' ELSE '' END, '', false
 FROM {requests} r
 JOIN (SELECT id, random() < 0.12 AS revoke, random() AS r
       FROM {requests} WHERE id > %(before)s AND state = %(S)s.FULFILLED) x ON x.id = r.id

@@ -7,22 +7,21 @@ riskiest N are picked in one query. Other apps add signals with ``register`` (in
 - the service is named in an active segregation-of-duties rule (``SOD_WEIGHT``);
 - the service changes the directory (automated fulfilment: groups, accounts);
 - the access has no end date;
-- the service's monthly price (what forgotten access costs);
-- where the assist app is installed, its reclaim signs (``assist.reclaim``: holder no longer
-  active, moved department, not signed in for long, few peers hold it), ``RECLAIM_WEIGHT``
-  per point of its ``reclaim_risk``.
+- the service's monthly price (what forgotten access costs).
+
+The assist app registers its reclaim signs (``assist.reclaim``: holder no longer active,
+moved department, not signed in for long, few peers hold it) in ``AssistConfig.ready``;
+governance does not import it, and each sign counts once.
 """
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
 
 SOD_WEIGHT = 100
 DIRECTORY_WEIGHT = 30
 OPEN_ENDED_WEIGHT = 10
-RECLAIM_WEIGHT = 30
 
 _signals: dict[str, object] = {}
 
@@ -56,11 +55,6 @@ def with_risk(queryset: QuerySet) -> QuerySet:
     score = None
     for expression in {**_builtin(), **_signals}.values():
         score = expression if score is None else score + expression
-    if apps.is_installed("assist"):
-        from assist.reclaim import with_reclaim_risk
-
-        queryset = with_reclaim_risk(queryset)
-        score = score + F("reclaim_risk") * Value(RECLAIM_WEIGHT)
     return queryset.annotate(risk_score=Cast(score, IntegerField()))
 
 
