@@ -2,6 +2,7 @@
 
 import logging
 
+from celery import signals as celery_signals
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -27,3 +28,15 @@ def start_provisioning(sender, request_id: int, **kwargs) -> None:
 @receiver(request_fulfilled)
 def grant_entitlement(sender, service_request, **kwargs) -> None:
     services.entitlement_grant(service_request=service_request)
+
+
+@celery_signals.worker_process_shutdown.connect(weak=False)
+def close_directory_connections(**kwargs) -> None:
+    """A worker process ends (pool shrink, max-tasks-per-child, warm shutdown): unbind its
+    directory connection instead of leaving the server to time the session out."""
+    from provisioning.backends import reset_backends
+
+    try:
+        reset_backends()
+    except Exception:  # the process ends anyway; never block that
+        logger.warning("could not close the directory connection", exc_info=True)
