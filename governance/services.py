@@ -28,6 +28,7 @@ from itportal.exceptions import ActionConflict
 from itportal.roles import IT_ADMIN, is_controlling, is_it_admin
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
+from provisioning.movers import review_done
 from provisioning.services import entitlement_revoke
 from requests_app.selectors import principals_substituted_by
 
@@ -275,9 +276,8 @@ def review_task_decide(
 
 
 def _settle_entitlement(entitlement, user, decision, *, reason) -> None:
-    """Clear the mover's review flag; remove the access where so decided."""
-    if entitlement.review_note:
-        Entitlement.objects.filter(pk=entitlement.pk).update(review_note="")
+    """Mark the mover's review of the access done; remove the access where so decided."""
+    review_done([entitlement.pk])
     if decision == D.REMOVE and entitlement.state == EntitlementState.ACTIVE:
         entitlement_revoke(entitlement_id=entitlement.pk, user=user, reason=reason, authorised=True)
 

@@ -32,6 +32,17 @@ def flagged() -> Q:
     return Q(state=EntitlementState.ACTIVE, review_due_on__isnull=False) & ~Q(review_note="")
 
 
+def review_done(entitlement_ids) -> int:
+    """Mark the mover's review of these accesses decided: the note, the due date and the
+    reminder stamp go, so no later sweep reminds of or removes them, and a later move starts
+    afresh. Returns how many were still flagged."""
+    return (
+        Entitlement.objects.filter(pk__in=entitlement_ids)
+        .exclude(review_note="", review_due_on__isnull=True)
+        .update(review_note="", review_due_on=None, review_reminded_at=None)
+    )
+
+
 def flag_mover(employee, *, note: str, old_department=None, today: date | None = None) -> int:
     """Flag the person's active access for review by their (new) line manager; returns how
     many. Access ordered for or charged to the department they left is marked as such."""
@@ -104,7 +115,7 @@ def movers_sweep(*, today: date | None = None) -> dict[str, int]:
             )
             if not still:
                 continue  # decided meanwhile
-            Entitlement.objects.filter(pk=entitlement_id).update(review_note="")
+            review_done([entitlement_id])
             services.entitlement_revoke(entitlement_id=entitlement_id, user=None, reason=reason)
             counts["removed"] += 1
     return counts

@@ -142,3 +142,29 @@ def test_a_new_line_manager_alone_makes_a_mover(org, directory_settings, place_o
     # Nothing flagged, nothing to remove: a sweep on any later day leaves it to the manager
     # until its due day.
     assert movers.movers_sweep(today=timezone.localdate())["removed"] == 0
+
+
+def test_a_decided_review_is_done_its_due_date_no_longer_counts(org, moved, client):
+    """Once the new manager has decided every flagged access, the review is done: no due
+    date left, no reminder before it and no removal after it."""
+    _ldap, held = moved
+    today = timezone.localdate()
+    sync_people(full=True)
+    client.force_login(org.head.user)
+    token, licence = held["token"], held["licence"]
+    client.post(reverse("reviews:pending"), {f"flag-{token.pk}": "keep"})
+    client.post(reverse("reviews:pending"), {f"flag-{licence.pk}": "remove"})
+    token.refresh_from_db()
+    licence.refresh_from_db()
+    assert (token.review_note, token.review_due_on, token.review_reminded_at) == ("", None, None)
+    assert (licence.review_due_on, licence.state) == (None, EntitlementState.REVOKED)
+    mails = OutgoingMail.objects.filter(kind=MAIL).count()
+    due = add_working_days(today, 10)
+    for day in (add_working_days(today, 7), due, due + datetime.timedelta(days=1)):
+        assert movers.movers_sweep(today=day) == {"reminded": 0, "removed": 0}
+    token.refresh_from_db()
+    assert token.state == EntitlementState.ACTIVE
+    assert OutgoingMail.objects.filter(kind=MAIL).count() == mails
+    # The review page lists nothing left to decide for Bob.
+    page = client.get(reverse("reviews:pending")).content.decode()
+    assert f'name="flag-{token.pk}"' not in page
