@@ -547,6 +547,11 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing (Debian: apt-get install wrk).")
+    return run_and_report(args, run, report)
+
+
+def run_and_report(args, run, report) -> dict:
+    """Run, print the report, write the figures to ``--json`` if asked (bench_cpu.py too)."""
     result = run(args)
     print(report(result))
     if args.json:

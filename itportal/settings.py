@@ -118,6 +118,9 @@ TEMPLATES = [
     },
 ]
 
+# Django's renderer, its plain widget templates rendered in Python (itportal/renderers.py).
+FORM_RENDERER = "itportal.renderers.FastWidgetRenderer"
+
 WSGI_APPLICATION = "itportal.wsgi.application"
 
 # PostgreSQL everywhere: the controlling reports use its window and percentile functions.
