@@ -1,15 +1,15 @@
 """Rarely used entitlements: held, but probably not needed any more; candidates to reclaim
 licences and to review first in a recertification.
 
-What counts as a sign, from what the portal stores (the directory sync keeps no logon
-times: no ``lastLogon``/``lastLogonTimestamp``, ``pwdLastSet`` or ``authTimestamp``; see
-docs/assistance.md):
+What counts as a sign, from what the portal stores (see docs/assistance.md):
 
 * **left**: the holder is no longer active (the directory sync or the portal switched them
   off) but the access is still active — weighs 3;
 * **moved**: the sync flagged the access after a change of department (``review_note``) — 2;
-* **not signed in**: the holder has not signed in to the portal for ASSIST_IDLE_DAYS days (or
-  never) — 1. The portal's own sign-in, not the use of the service: a weak sign, said so;
+* **not signed in**: the holder has signed in neither to the portal nor to the directory for
+  ASSIST_IDLE_DAYS days (or never) — 1. The directory's last sign-in is read by the sync
+  (OpenLDAP's lastbind ``authTimestamp``, AD's ``lastLogonTimestamp``); a directory that keeps
+  none leaves the portal's sign-in alone. Sign-ins, not the use of the service: a weak sign;
 * **few peers**: fewer than ASSIST_OUTLIER_SHARE of the holder's department colleagues hold
   it, in a department of at least ASSIST_MIN_PEER_GROUP — 1.
 
@@ -53,9 +53,20 @@ WEIGHTS = {"left": 3, "moved": 2, "idle": 1, "few_peers": 1}
 LABELS = {
     "left": _("holder no longer active"),
     "moved": _("holder changed department"),
-    "idle": _("holder not signed in to the portal for a long time"),
+    "idle": _("holder not signed in to the portal or the directory for a long time"),
     "few_peers": _("few colleagues in the department hold it"),
 }
+
+
+def _idle(holder: str, idle_since) -> Q:
+    """Neither the portal's nor the directory's last sign-in since ``idle_since`` (or ever)."""
+    return (
+        Q(**{f"{holder}user__last_login__isnull": True})
+        | Q(**{f"{holder}user__last_login__lt": idle_since})
+    ) & (
+        Q(**{f"{holder}directory_last_logon__isnull": True})
+        | Q(**{f"{holder}directory_last_logon__lt": idle_since})
+    )
 
 
 def _flag(condition: Q) -> Case:
@@ -86,10 +97,7 @@ def with_reclaim_risk(queryset: QuerySet, *, entitlement: str = "") -> QuerySet:
     queryset = queryset.annotate(
         reclaim_left=_flag(Q(**{f"{p}holder__is_active": False})),
         reclaim_moved=_flag(~Q(**{f"{p}review_note": ""})),
-        reclaim_idle=_flag(
-            Q(**{f"{p}holder__user__last_login__isnull": True})
-            | Q(**{f"{p}holder__user__last_login__lt": idle_since})
-        ),
+        reclaim_idle=_flag(_idle(f"{p}holder__", idle_since)),
         reclaim_peers=_Count(colleagues.values("pk")),
         reclaim_peer_holders=_Count(colleagues.filter(holding).values("pk")),
     )
@@ -159,10 +167,7 @@ def risk_expression():
     return RECERTIFICATION_WEIGHT * (
         points(Q(holder__is_active=False), WEIGHTS["left"])
         + points(~Q(review_note=""), WEIGHTS["moved"])
-        + points(
-            Q(holder__user__last_login__isnull=True) | Q(holder__user__last_login__lt=idle_since),
-            WEIGHTS["idle"],
-        )
+        + points(_idle("holder__", idle_since), WEIGHTS["idle"])
         + few
     )
 

@@ -185,3 +185,4 @@ class EmployeeAdmin(admin.ModelAdmin):
         "chargeable_cost_centres",
     )
     list_select_related = ("user", "department", "manager__user")
+    readonly_fields = ("directory_last_logon",)

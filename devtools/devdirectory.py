@@ -422,6 +422,7 @@ moduleload back_mdb
 moduleload memberof
 moduleload refint
 moduleload ppolicy
+moduleload lastbind
 
 pidfile {self.pid_file}
 argsfile {self.root / "slapd.args"}
@@ -458,6 +459,11 @@ refint_nothing "{self.admin_dn}"
 # pwdAccountLockedTime 000001010000Z disables an account (the OpenLDAP dialect's switch).
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{s}"
+
+# Every successful bind stamps authTimestamp (at most once a minute per person): the sync
+# reads it as the last sign-in, a sign of unused accounts and access (BSI APP.2.2).
+overlay lastbind
+lastbind-precision 60
 
 # Passwords below ou=people: the service may set them but never read them.
 access to dn.children="{people}" attrs=userPassword

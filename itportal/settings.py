@@ -569,7 +569,8 @@ ASSIST_ORDERING_IN_WORDS = env.bool("ASSIST_ORDERING_IN_WORDS", default=True)
 # five letters, by rapidfuzz; docs/assistance.md has the figures of both).
 ASSIST_WORDS_SIMILARITY = env.str("ASSIST_WORDS_SIMILARITY", default="damerau")
 ASSIST_ANOMALIES = env.bool("ASSIST_ANOMALIES", default=True)
-# Rarely used entitlements: the holder has not signed in to the portal for this many days.
+# Rarely used entitlements: the holder has signed in neither to the portal nor to the directory
+# (its last sign-in, read by the sync) for this many days.
 ASSIST_IDLE_DAYS = env.int("ASSIST_IDLE_DAYS", default=90)
 # Smallest peer group whose figures are shown: below it one person's holdings could be inferred.
 ASSIST_MIN_PEER_GROUP = env.int("ASSIST_MIN_PEER_GROUP", default=5)

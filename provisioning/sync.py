@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime, timedelta
 
 import ldap3
 from django.conf import settings
@@ -43,6 +43,8 @@ DEFAULT_ATTRIBUTES = {
         # The portal's schema (devtools/schema/itportal.schema); a directory without it
         # simply returns no value (servers ignore unknown attributes asked for).
         "start_date": "itportalStartDate",
+        # Written by the lastbind overlay (operational: read only when asked for by name).
+        "last_logon": "authTimestamp",
         "filter": "(objectClass=inetOrgPerson)",
     },
     "ad": {
@@ -56,6 +58,9 @@ DEFAULT_ATTRIBUTES = {
         "disabled": "userAccountControl",
         "changed": "whenChanged",
         "start_date": "",  # none by default: set e.g. "extensionAttribute1" (YYYY-MM-DD)
+        # Replicated to every domain controller (lastLogon is not): late by up to ~14 days,
+        # which is far below the months that make an account "unused".
+        "last_logon": "lastLogonTimestamp",
         "filter": "(&(objectClass=user)(!(objectClass=computer)))",
     },
 }
@@ -83,6 +88,37 @@ def parse_start_date(value: str) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+# Active Directory's FILETIME: 100-ns intervals since 1601-01-01 UTC; 0 means never.
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+def parse_logon_time(value) -> datetime | None:
+    """A last sign-in as the directory returns it: a datetime (ldap3 with schema), generalized
+    time (``20261205101500Z``) or AD's FILETIME integer; never, or nonsense, is None."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    else:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        try:
+            if text.isdigit() and len(text) > 14:
+                ticks = int(text)
+                if ticks <= 0:
+                    return None
+                moment = _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+            else:
+                moment = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            return None
+    # ldap3 turns AD's "never" (0) into 1601-01-01; a date before any directory is none.
+    if moment.year < 1980 or moment > timezone.now() + timedelta(days=1):
+        return None
+    return moment
 
 
 @dataclass
@@ -210,6 +246,7 @@ def sync_people(
             "title",
             "disabled",
             "start_date",
+            "last_logon",
         )
         if amap.get(k)
     ]
@@ -237,6 +274,7 @@ def sync_people(
     joiners: list[str] = []
     movers: dict[str, tuple[str, Department | None]] = {}  # uid: (note, department left)
     seen_uids: set[str] = set()
+    logons: list[Employee] = []
     with transaction.atomic():
         existing = {
             e.personnel_number: e for e in Employee.objects.select_related("user", "department")
@@ -261,6 +299,9 @@ def sync_people(
                 if amap.get("start_date")
                 else None
             )
+            last_logon = (
+                parse_logon_time(attrs.get(amap["last_logon"])) if amap.get("last_logon") else None
+            )
             if employee is None:
                 user, _c = User.objects.get_or_create(username=uid[:150])
                 user.first_name, user.last_name, user.email = first[:150], last[:150], mail[:254]
@@ -273,6 +314,7 @@ def sync_people(
                     job_title=_first(attrs, amap["title"])[:200],
                     directory_dn=entry["dn"],
                     start_date=start_date,
+                    directory_last_logon=last_logon,
                 )
                 existing[uid] = employee
                 report.created += 1
@@ -312,6 +354,14 @@ def sync_people(
                     report.updated += 1
                 else:
                     report.unchanged += 1
+                # A sign-in is not a change of the person (it would make every run report
+                # everyone updated): saved in bulk below; times only move forward.
+                if last_logon and (
+                    employee.directory_last_logon is None
+                    or last_logon > employee.directory_last_logon
+                ):
+                    employee.directory_last_logon = last_logon
+                    logons.append(employee)
             if _is_disabled(attrs, amap, dialect):
                 _leave(employee, report, "disabled in the directory")
             elif not employee.is_active and employee.deactivated_by_directory:
@@ -322,6 +372,7 @@ def sync_people(
                 User.objects.filter(pk=employee.user_id).update(is_active=True)
             if progress:
                 progress(index)
+        Employee.objects.bulk_update(logons, ["directory_last_logon"], batch_size=1000)
         # Managers once everyone exists; a manager outside this run is looked up by DN.
         by_dn = {e.directory_dn.lower(): e for e in existing.values() if e.directory_dn}
         for uid, manager_dn in managers.items():

@@ -44,6 +44,20 @@ def can_bind(samba_dc, dn, password) -> bool:
         conn.unbind()
 
 
+def use_active_directory(settings, samba_dc, ad_ou) -> None:
+    """Point the portal's directory settings at the Samba DC (reset_backends() afterwards)."""
+    from provisioning.backends import reset_backends
+
+    settings.DIRECTORY = {
+        **settings.DIRECTORY,
+        "dialect": "ad",
+        "user_base": ad_ou,
+        "group_base": ad_ou,
+        **samba_dc.config_kwargs("ldaps"),
+    }
+    reset_backends()
+
+
 def make_group(admin, ad_ou, name):
     dn = f"CN={name},{ad_ou}"
     assert admin.add(
@@ -157,14 +171,7 @@ def test_vpn_order_through_jobs_against_active_directory(
     from requests_app import services as request_services
     from tests.provisioning_support import automated_item, group_action
 
-    settings.DIRECTORY = {
-        **settings.DIRECTORY,
-        "dialect": "ad",
-        "user_base": ad_ou,
-        "group_base": ad_ou,
-        **samba_dc.config_kwargs("ldaps"),
-    }
-    reset_backends()
+    use_active_directory(settings, samba_dc, ad_ou)
     try:
         group = make_group(admin, ad_ou, "vpn-users")
         assert admin.add(
@@ -191,3 +198,30 @@ def test_vpn_order_through_jobs_against_active_directory(
         assert read(admin, group, "member").get("member", []) == []
     finally:
         reset_backends()
+
+
+@pytest.mark.django_db
+def test_sync_reads_the_last_sign_in_from_active_directory(ad, admin, samba_dc, ad_ou, settings):
+    """AD's replicated lastLogonTimestamp (set at the first sign-in) is the last directory
+    sign-in the sync stores; an account never used has none."""
+    import datetime
+
+    from django.utils import timezone
+
+    from catalogue.models import Employee
+    from provisioning.backends import reset_backends
+    from provisioning.sync import sync_people
+
+    password = "Sehr-geheim-2026!"
+    ad.create_user("m10077", {"cn": "Lea Vogel", "givenName": "Lea", "sn": "Vogel"}, password)
+    ad.create_user("m10078", {"cn": "Ole Kranz", "givenName": "Ole", "sn": "Kranz"}, password)
+    before = timezone.now() - datetime.timedelta(minutes=5)
+    assert can_bind(samba_dc, ad.require_user("m10077").dn, password)
+    use_active_directory(settings, samba_dc, ad_ou)
+    try:
+        assert sync_people(full=True).succeeded
+    finally:
+        reset_backends()
+    seen = Employee.objects.get(personnel_number="m10077").directory_last_logon
+    assert seen is not None and before <= seen <= timezone.now() + datetime.timedelta(minutes=5)
+    assert Employee.objects.get(personnel_number="m10078").directory_last_logon is None

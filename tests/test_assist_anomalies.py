@@ -166,6 +166,30 @@ def test_reclaim_signs_and_order(holdings, settings):
 
 
 @pytest.mark.django_db
+def test_a_recent_directory_sign_in_is_not_idle(holdings, settings):
+    """The directory's last sign-in (read by the sync) counts like the portal's: a person who
+    works in the directory every day but never opens the portal is not idle; one idle in both
+    is, and a stale directory time does not hide a recent portal sign-in."""
+    from catalogue.models import Employee
+
+    worker, absent, portal_only = holdings.people[:3]
+    long_ago = timezone.now() - timedelta(days=settings.ASSIST_IDLE_DAYS + 5)
+    for person in (worker, absent, portal_only):
+        person.user.last_login = None if person is not portal_only else timezone.now()
+        person.user.save(update_fields=["last_login"])
+    Employee.objects.filter(pk=worker.pk).update(directory_last_logon=timezone.now())
+    Employee.objects.filter(pk__in=[absent.pk, portal_only.pk]).update(
+        directory_last_logon=long_ago
+    )
+    found = {c.entitlement.holder_id: c for c in reclaim.reclaim_candidates()}
+    assert worker.pk not in found and portal_only.pk not in found
+    assert found[absent.pk].risk == 1
+    assert found[absent.pk].reasons == [
+        "holder not signed in to the portal or the directory for a long time"
+    ]
+
+
+@pytest.mark.django_db
 def test_reclaim_risk_sorts_another_apps_rows(holdings, django_assert_max_num_queries):
     """The recertification (governance) sorts its reviews by it: rows pointing to an
     entitlement, one statement however many rows."""

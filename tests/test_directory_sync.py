@@ -337,3 +337,55 @@ def test_start_date_formats(raw, expected):
     from provisioning.sync import parse_start_date
 
     assert parse_start_date(raw) == (datetime.date(*expected) if expected else None)
+
+
+def test_the_directory_sign_in_is_read_from_lastbind(ldap, org):
+    """OpenLDAP's lastbind overlay (loaded by the private slapd) stamps authTimestamp on a
+    successful bind; the sync stores it as the last directory sign-in. A sign-in is no change
+    of the person (the run reports them unchanged), and a person who never bound has none."""
+    import datetime
+
+    import ldap3
+    from django.utils import timezone
+
+    ldap.load_ldif(person(ldap, "aktiv1") + "\n" + person(ldap, "ruhig1"))
+    sync_people(full=True)
+    assert Employee.objects.get(personnel_number="aktiv1").directory_last_logon is None
+    before = timezone.now() - datetime.timedelta(seconds=5)
+    conn = ldap3.Connection(
+        ldap3.Server(ldap.url), user=ldap.user_dn("aktiv1"), password="Geheim-123"
+    )
+    assert conn.bind()
+    conn.unbind()
+    run = sync_people(full=True)
+    assert run.counts["updated"] == 0
+    seen = Employee.objects.get(personnel_number="aktiv1").directory_last_logon
+    assert seen is not None and before <= seen <= timezone.now() + datetime.timedelta(seconds=5)
+    assert Employee.objects.get(personnel_number="ruhig1").directory_last_logon is None
+    # A wrong password leaves no trace.
+    wrong = ldap3.Connection(ldap3.Server(ldap.url), user=ldap.user_dn("ruhig1"), password="falsch")
+    assert not wrong.bind()
+    sync_people(full=True)
+    assert Employee.objects.get(personnel_number="ruhig1").directory_last_logon is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("20261205101500Z", "2026-12-05T10:15:00+00:00"),
+        (["20261205101500.5Z"], "2026-12-05T10:15:00+00:00"),
+        ("134094033000000000", "2025-12-05T10:15:00+00:00"),  # AD FILETIME
+        ("0", None),  # AD: never
+        ("9223372036854775807", None),  # AD: never expires / nonsense
+        ("", None),
+        (None, None),
+        ([], None),
+        ("gestern", None),
+        ("16010101000000Z", None),  # ldap3's rendering of AD's 0
+    ],
+)
+def test_logon_times_as_directories_write_them(raw, expected):
+    from provisioning.sync import parse_logon_time
+
+    parsed = parse_logon_time(raw)
+    assert (parsed.isoformat() if parsed else None) == expected

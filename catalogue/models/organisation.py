@@ -141,6 +141,13 @@ class Employee(models.Model):
             "offered as needed from this day."
         ),
     )
+    # The directory's own record of the last sign-in (OpenLDAP's lastbind overlay:
+    # authTimestamp; Active Directory: lastLogonTimestamp, replicated within ~14 days),
+    # read by the sync. The portal's sign-in alone says little about whether an account
+    # or a service is used: most people never open the portal once they have what they need.
+    directory_last_logon = models.DateTimeField(
+        _("last sign-in in the directory"), null=True, blank=True, editable=False
+    )
     is_active = models.BooleanField(_("active"), default=True)
     # Who switched the person off decides who may switch them on: the directory sync
     # re-admits a returning person it deactivated itself, never one the portal deactivated.
