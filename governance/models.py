@@ -562,6 +562,12 @@ class ReviewTask(models.Model):
                 condition=Q(locked=False),
                 name="review_task_open_by_reviewer",
             ),
+            # The header's "Zugriffe prüfen" count on every page: only what is undecided.
+            models.Index(
+                fields=["reviewer"],
+                condition=Q(locked=False, decision="pending"),
+                name="review_task_undecided",
+            ),
         ]
 
     def __str__(self):

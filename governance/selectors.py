@@ -34,11 +34,8 @@ def open_findings() -> QuerySet[SodFinding]:
 # --- recertification ---------------------------------------------------------------------
 
 
-def tasks_for(user) -> QuerySet:
-    """Open review tasks ``user`` decides (as reviewer, as the reviewer's substitute today,
-    or, IT admins, those without a reviewer), never on their own access; undecided first."""
-    from django.db.models import Case, IntegerField, Value, When
-
+def _tasks_of(user) -> QuerySet:
+    """The review tasks ``user`` decides, unlocked, filters only (pages and counts)."""
     from governance.models import Campaign, ReviewTask
     from itportal.roles import is_it_admin
     from requests_app.selectors import principals_substituted_by
@@ -54,6 +51,24 @@ def tasks_for(user) -> QuerySet:
             review__entitlement__state=EntitlementState.ACTIVE,
         )
         .exclude(review__entitlement__holder__user=user)
+    )
+
+
+def undecided_tasks_for(user) -> QuerySet:
+    """What still waits for ``user``'s decision on "Zugriffe prüfen" (the header's count;
+    read through the partial index review_task_undecided)."""
+    from governance.choices import TaskDecision
+
+    return _tasks_of(user).filter(decision=TaskDecision.PENDING)
+
+
+def tasks_for(user) -> QuerySet:
+    """Open review tasks ``user`` decides (as reviewer, as the reviewer's substitute today,
+    or, IT admins, those without a reviewer), never on their own access; undecided first."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    return (
+        _tasks_of(user)
         .select_related(
             "review__campaign",
             "review__entitlement__item",

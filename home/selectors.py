@@ -13,6 +13,7 @@ from django.db.models import Count, Exists, F, Func, Prefetch, Q, QuerySet, Subq
 from django.utils import timezone
 
 from catalogue.models import CatalogueItem, Employee
+from governance import selectors as governance_selectors
 from itportal.roles import group_ids, is_controlling, is_it_admin
 from notifications.models import Notification
 from provisioning.choices import EntitlementState, JobState
@@ -44,7 +45,7 @@ def _expiring(user) -> QuerySet[Entitlement]:
 def nav_counts(user) -> dict:
     """What waits for the user, and which menus apply to them, in one query.
 
-    ``approvals``/``queue``/``assigned``/``expiring`` are counts; ``approver`` and
+    ``approvals``/``queue``/``assigned``/``expiring``/``reviews`` are counts; ``approver`` and
     ``fulfiller`` say whether the menus apply at all: someone is an approver who has
     something to decide, decided before, manages people or substitutes someone; a fulfiller
     is in a group that owns a catalogue item. Cached on the user object for the request.
@@ -71,6 +72,8 @@ def nav_counts(user) -> dict:
         ),
         "owns_items": Exists(CatalogueItem.objects.filter(service_owner__in=groups)),
         "unread": _count(Notification.objects.filter(recipient=user, read_at__isnull=True)),
+        "reviews": _count(governance_selectors.undecided_tasks_for(user)),
+        "moved": _count(governance_selectors.flagged_for(user)),
     }
     # Prefixed: the user model has relations named like some of the counts ("approvals").
     row = (
@@ -88,6 +91,8 @@ def nav_counts(user) -> dict:
         "assigned": row["assigned"] or 0,
         "expiring": row["expiring"] or 0,
         "unread": row["unread"] or 0,
+        # Recertification tasks and movers' access still to decide: the link shows only then.
+        "reviews": (row["reviews"] or 0) + (row["moved"] or 0),
         "approver": bool(
             row["approvals"]
             or row["decided"]

@@ -683,6 +683,46 @@ def test_mover_flag_is_decided_and_cleared(org, held, client):
         services.flagged_decide(entitlement_id=alice.pk, user=org.alice.user, decision=D.KEEP)
 
 
+def review_link(client, url="/antraege/") -> str | None:
+    """The header's "Zugriffe prüfen" link, or None where it is hidden."""
+    content = client.get(url).content.decode()
+    menu = content[content.index('aria-label="Main navigation"') : content.index("</nav>")]
+    if 'href="/zugriffspruefung/"' not in menu:
+        return None
+    link = menu[menu.index('href="/zugriffspruefung/"') :]
+    return link[: link.index("</a>")]
+
+
+def test_the_header_leads_reviewers_to_their_open_items(org, held, client, settings):
+    settings.PORTAL_NAV_COUNTS_SECONDS = 0  # count afresh on each page
+    client.force_login(org.manager.user)
+    assert review_link(client) is None  # nothing to decide: no link
+    campaign = start(due_on=in_days(10))
+    link = review_link(client)
+    assert '<span class="count">2<span class="visually-hidden"> to decide' in link
+    # A mover's flagged access counts too; deciding takes it off.
+    Entitlement.objects.filter(pk=held["alice"].pk).update(
+        review_note="Wechsel", review_due_on=in_days(14)
+    )
+    assert '<span class="count">3<' in review_link(client)
+    decide(task_of(campaign, held["alice"]), org.manager.user)
+    services.flagged_decide(entitlement_id=held["alice"].pk, user=org.manager.user, decision=D.KEEP)
+    assert '<span class="count">1<' in review_link(client)
+    assert 'aria-current="page"' in review_link(client, "/zugriffspruefung/")
+    # The holder sees no link for her own access; once all is decided it goes.
+    client.force_login(org.alice.user)
+    assert review_link(client) is None
+    client.force_login(org.manager.user)
+    decide(task_of(campaign, held["bob"]), org.manager.user, T.REVOKE)
+    assert review_link(client) is None
+    # In German.
+    client.force_login(org.head.user)
+    with_task = review_link(client, "/antraege/")
+    assert with_task is not None  # the head reviews the manager's VPN
+    response = client.get("/antraege/", HTTP_ACCEPT_LANGUAGE="de")
+    assert "Zugriffe prüfen" in response.content.decode()
+
+
 def start_form(**fields):
     return {
         "name": "Rezertifizierung 2027",
