@@ -351,6 +351,46 @@ def test_rolled_up_figures_equal_raw(world):
     assert_reports_equal_raw(ALL, first=datetime.date(2025, 10, 1), last=datetime.date(2026, 1, 1))
 
 
+def summed(plan, scope: Scope, figures: frozenset[str], computed: frozenset[str] | None):
+    """``figures`` summed per month and key from the figures SQL that computes ``computed``
+    (None: all); keys whose sums are all zero left out."""
+    sql, params = rollup.figures_sql(plan, scope, computed)
+    names = sorted(figures)
+    sums = ", ".join(f"SUM(f.{name})" for name in names)
+    with connection.cursor() as cursor:
+        query = f"SELECT f.month, f.item_id, f.department_id, f.cost_centre_id, {sums} FROM ({sql}) AS f GROUP BY 1, 2, 3, 4"  # noqa: S608, E501 - the roll-up's SQL and figure names
+        cursor.execute(query, params)
+        return {row[:4]: row[4:] for row in cursor.fetchall() if any(row[4:])}
+
+
+@pytest.mark.django_db
+def test_pages_figures_equal_the_full_computation(world):
+    """Each page has only its figures computed live (selectors.*_FIGURES); they equal those
+    of the full computation, with every month live and with the roll-up before the open
+    month, in every scope."""
+    pages = [
+        selectors.COST_FIGURES,
+        selectors.USAGE_FIGURES,
+        selectors.DEMAND_FIGURES,
+        selectors.LEAD_TIME_FIGURES,
+        selectors.SATISFACTION_FIGURES,
+    ]
+    for rolled_up in (False, True):
+        if rolled_up:
+            clean_rollup()
+        plan = rollup.plan(FIRST, rollup.open_month(world.now))
+        assert bool(plan.rolled) is rolled_up and plan.live
+        for scope in scopes(world):
+            for figures in pages:
+                full = summed(plan, scope, figures, None)
+                assert summed(plan, scope, figures, figures) == full
+                assert full or scope.item_id  # the data reach every page's figures
+    with pytest.raises(ValueError):
+        rollup.figures_sql(plan, ALL, frozenset())
+    with pytest.raises(ValueError):
+        rollup.figures_sql(plan, ALL, frozenset({"orders", "no such figure"}))
+
+
 @pytest.mark.django_db
 def test_nothing_rolled_up_twice(world):
     clean_rollup()

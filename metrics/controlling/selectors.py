@@ -82,9 +82,21 @@ def default_period() -> tuple[datetime.date, datetime.date]:
     return first, last
 
 
-def _figures(scope: Scope, first: datetime.date, last: datetime.date) -> tuple[str, list]:
-    """The period's figures rows (roll-up of current closed months, the rest live)."""
-    return rollup.figures_sql(rollup.plan(month_start(first), month_start(last)), scope)
+def _figures(
+    scope: Scope, first: datetime.date, last: datetime.date, figures: frozenset[str]
+) -> tuple[str, list]:
+    """The period's figures rows (roll-up of current closed months, the rest live); only
+    ``figures`` are complete, the others may read 0 in the live months' rows."""
+    return rollup.figures_sql(rollup.plan(month_start(first), month_start(last)), scope, figures)
+
+
+COST_FIGURES = frozenset({"fulfilled", "once", "charged", "monthly"})
+USAGE_FIGURES = frozenset({"orders", "active_end"})
+DEMAND_FIGURES = frozenset({"orders"})
+LEAD_TIME_FIGURES = frozenset({"fulfilled", "with_approval", "automated"})
+SATISFACTION_FIGURES = frozenset(
+    {"fulfilled", "rated", "score_sum", *(f"score_{n}" for n in range(1, 6))}
+)
 
 
 def costs_per_cost_centre(
@@ -100,7 +112,7 @@ def costs_per_cost_centre(
     """
     if scope.nothing:
         return []
-    figures, params = _figures(scope, first, last)
+    figures, params = _figures(scope, first, last, COST_FIGURES)
     sql = f"""
     SELECT f.month, cc.code, cc.name, SUM(f.fulfilled)::bigint, SUM(f.once), SUM(f.charged)::bigint,
            SUM(f.monthly)
@@ -138,7 +150,7 @@ def usage_per_service(
     if scope.nothing:
         return []
     group, label_sql = _BREAKDOWN[breakdown]
-    figures, params = _figures(scope, first, last)
+    figures, params = _figures(scope, first, last, USAGE_FIGURES)
     sql = f"""
     WITH counts AS (
         SELECT f.month, f.item_id, {group} AS grp, SUM(f.orders)::bigint AS orders,
@@ -308,7 +320,7 @@ def demand_history(scope: Scope, *, first: datetime.date, last: datetime.date) -
     if scope.nothing:
         return []
     lead_in = add_months(month_start(first), -1)
-    figures, params = _figures(scope, lead_in, last)
+    figures, params = _figures(scope, lead_in, last, DEMAND_FIGURES)
     sql = f"""
     WITH months AS (
         SELECT m::date AS month FROM generate_series(%s::date, %s::date, interval '1 month') m
@@ -494,11 +506,11 @@ def rarely_ordered(
     The fewest orders first, and among those the longest unordered.
 
     The counts come from the figures; the last order is one indexed look-up
-    (``request_item_submitted_idx``) per listed item."""
+    (``request_item_last_order_idx``, index-only) per listed item."""
     if items.query.is_empty() or scope.nothing:
         return []
     items_sql, items_params = items.order_by().values("pk").query.sql_with_params()
-    figures, params = _figures(scope, first, last)
+    figures, params = _figures(scope, first, last, DEMAND_FIGURES)
     last_where, last_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
     sql = f"""
     WITH agg AS (
@@ -611,7 +623,7 @@ def lead_times_per_service(
     if scope.nothing:
         return []
     p = rollup.plan(month_start(first), month_start(last))
-    figures, params = rollup.figures_sql(p, scope)
+    figures, params = rollup.figures_sql(p, scope, LEAD_TIME_FIGURES)
     ctes = f"""
     agg AS (
         SELECT f.item_id, GROUPING(f.item_id) AS overall, SUM(f.fulfilled)::bigint AS fulfilled,
@@ -710,7 +722,7 @@ def satisfaction_per_service(
     """
     if scope.nothing:
         return []
-    figures, params = _figures(scope, first, last)
+    figures, params = _figures(scope, first, last, SATISFACTION_FIGURES)
     scores = ", ".join(f"SUM(f.score_{n})::bigint AS s{n}" for n in range(1, 6))
     ctes = f"""
     agg AS (
