@@ -7,7 +7,8 @@ class ItportalConfig(AppConfig):
 
     def ready(self):
         from itportal import lookups
-        from itportal.tables import memoise_tables2_signatures
+        from itportal.tables import memoise_choice_displays, memoise_tables2_signatures
 
         memoise_tables2_signatures()
+        memoise_choice_displays()
         lookups.register()

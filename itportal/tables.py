@@ -5,7 +5,9 @@ import datetime
 import django_tables2 as tables
 from django.db import models
 from django.utils import timezone
+from django.utils.encoding import force_str
 from django.utils.formats import date_format
+from django.utils.hashable import make_hashable
 from django.utils.timezone import localtime
 from django_tables2.columns.base import library
 
@@ -115,3 +117,44 @@ def memoise_tables2_signatures() -> None:
 
     signature.memoised = True
     utils.signature = signature
+
+
+def memoise_choice_displays() -> None:
+    """Make every model's ``get_FOO_display()`` look its choices up in a kept dict.
+
+    Django rebuilds the field's choices as a dict (``make_hashable`` over every choice) on
+    each call: 30 µs for a request's state, and django-tables2 calls it for every cell of a
+    column with choices, the state badge once more. The dict maps values to the same (lazy)
+    labels, so it is kept per field and the label is still translated per call; fields
+    whose choices are computed (a callable) are left to Django. Patched on the models'
+    classes (Django binds ``_get_FIELD_display`` there when the class is made), except where
+    a model defines its own ``get_FOO_display``. Called once from ``ItportalConfig.ready``;
+    tests/test_tables.py compares the answers with Django's.
+    """
+    from functools import partialmethod
+
+    from django.apps import apps
+    from django.db.models import Model
+
+    for model in apps.get_models(include_auto_created=True):
+        for field in model._meta.get_fields():
+            name = f"get_{getattr(field, 'name', '')}_display"
+            method = model.__dict__.get(name)
+            if (
+                isinstance(method, partialmethod)
+                and method.func is Model._get_FIELD_display
+                and method.keywords.get("field") is field
+            ):
+                setattr(model, name, partialmethod(_choice_display, field=field))
+
+
+def _choice_display(instance, field):
+    choices = field.choices
+    if not isinstance(choices, list | tuple):
+        return instance._get_FIELD_display(field)
+    kept = field.__dict__.get("_portal_choice_labels")
+    if kept is None or kept[0] is not choices:
+        kept = (choices, dict(make_hashable(field.flatchoices)))
+        field.__dict__["_portal_choice_labels"] = kept
+    value = getattr(instance, field.attname)
+    return force_str(kept[1].get(make_hashable(value), value), strings_only=True)

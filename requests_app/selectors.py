@@ -176,16 +176,19 @@ def submission_requests(submission) -> QuerySet[ServiceRequest]:
 APPROVAL_GROUPS_MAX = 20
 
 
-def approval_groups(user) -> list[dict]:
+def approval_groups(user, awaiting: QuerySet[ServiceRequest] | None = None) -> list[dict]:
     """Joint orders of which several requests await ``user``'s decision, for deciding them
     together: each with its requests and the id of the step the user would decide.
 
-    One query, whatever the number of groups.
+    One query, whatever the number of groups. ``awaiting`` is
+    ``requests_awaiting_decision_by(user)`` if the caller has it already (building that
+    query is a tenth of the approvals page's CPU).
     """
     pending = Approval.objects.filter(request=OuterRef("pk"), status=ApprovalStatus.PENDING)
+    if awaiting is None:
+        awaiting = requests_awaiting_decision_by(user)
     rows = (
-        requests_awaiting_decision_by(user)
-        .filter(submission__isnull=False)
+        awaiting.filter(submission__isnull=False)
         .annotate(current_approval=Subquery(pending.values("pk")[:1]))
         .order_by("-submission_id", "id")
     )

@@ -90,11 +90,13 @@ class ApprovalsView(FilteredTableView):
     )
 
     def get_queryset(self):
-        return selectors.requests_awaiting_decision_by(self.request.user)
+        # Kept for the groups above the table (unfiltered; the filters work on clones).
+        self.awaiting = selectors.requests_awaiting_decision_by(self.request.user)
+        return self.awaiting
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["groups"] = selectors.approval_groups(self.request.user)
+        context["groups"] = selectors.approval_groups(self.request.user, self.awaiting)
         return context
 
 

@@ -173,3 +173,76 @@ def test_rows_in_python_equal_the_templates(table_class, language):
             context = Context({"table": table})
             expected = Template(TEMPLATE_ROWS).render(context)
             assert str(table_rows(context, table)) == expected
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_choice_displays_are_kept_and_equal_djangos(language):
+    from django.db.models import Model
+
+    from requests_app.choices import RequestState
+    from requests_app.models import ServiceRequest
+
+    field = ServiceRequest._meta.get_field("state")
+    with translation.override(language):
+        for value in [*RequestState.values, "no-such-state", None]:
+            request = ServiceRequest(state=value)
+            assert request.get_state_display() == Model._get_FIELD_display(request, field)
+    assert "_portal_choice_labels" in field.__dict__  # kept, not rebuilt per call
+    with translation.override("de"):
+        german = ServiceRequest(state=RequestState.APPROVED).get_state_display()
+    with translation.override("en"):
+        english = ServiceRequest(state=RequestState.APPROVED).get_state_display()
+    assert german != english  # the label is still translated per call
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
+    """The cells ``_Cell`` computes for model rows (related rows, missing relations, states
+    with choices, links, defaults) are django-tables2's, on the portal's own tables."""
+    from django.core.management import call_command
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.templatetags.portal_tables import table_rows
+    from provisioning.models import Entitlement, ProvisioningJob
+    from provisioning.tables import EntitlementTable, JobTable
+    from requests_app.models import ServiceRequest
+    from requests_app.tables import MyRequestTable, QueueTable, RequestTable
+
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_history", count=60, months=2, verbosity=0)
+    requests = ServiceRequest.objects.order_by("-pk")
+    for index, service_request in enumerate(requests[:3]):
+        ProvisioningJob.objects.create(
+            request=service_request, direction="grant", kind="add_to_group",
+            user_uid=f"u{index} <&>", target_dn="cn=x,ou=groups" if index else "",
+            dialect="openldap", last_error="" if index else "Server <down> & out",
+        )  # fmt: skip
+    cases = [
+        (RequestTable, requests),
+        (MyRequestTable, requests),
+        (QueueTable, requests.exclude(approved_at=None)),
+        (EntitlementTable, Entitlement.objects.order_by("-pk")),
+        (JobTable, ProvisioningJob.objects.order_by("-pk")),
+    ]
+    request = RequestFactory().get("/")
+    from django_tables2.rows import BoundRow
+
+    library_cells = []
+    get_cell = BoundRow.get_cell
+    monkeypatch.setattr(
+        BoundRow, "get_cell", lambda row, name: library_cells.append(name) or get_cell(row, name)
+    )
+    with translation.override(language):
+        for table_class, rows in cases:
+            assert rows.exists(), table_class
+            table = table_class(list(rows[:40]), order_by=())
+            table.request = request
+            context = Context({"table": table})
+            expected = Template(TEMPLATE_ROWS).render(context)
+            table = table_class(list(rows[:40]), order_by=())
+            table.request = request
+            library_cells.clear()
+            assert str(table_rows(Context({"table": table}), table)) == expected, table_class
+            assert not library_cells, "model rows take the fast path"
