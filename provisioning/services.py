@@ -27,7 +27,7 @@ from catalogue.history import ACTIONS_CHANGED
 from catalogue.models import CatalogueItem
 from catalogue.services import row_errors
 from itportal.exceptions import ActionConflict
-from provisioning import templating
+from provisioning import batch, templating
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
 from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
 from provisioning.executor import execute
@@ -72,14 +72,15 @@ def _first_pending(jobs) -> list[int]:
     return [first.pk]
 
 
-def _enqueue(job_ids: list[int]) -> None:
-    """Wake a worker for each job; never raises: the rows are committed, the sweeper
-    enqueues whatever a broker outage kept from being sent."""
+def _enqueue(job_ids: list[int], countdowns: dict[int, float] | None = None) -> None:
+    """Wake a worker for each job (after its countdown, if any); never raises: the rows are
+    committed, the sweeper enqueues whatever a broker outage kept from being sent."""
     from provisioning.tasks import run_provisioning_job
 
     for job_id in job_ids:
         try:
-            run_provisioning_job.delay(job_id)
+            countdown = (countdowns or {}).get(job_id)
+            run_provisioning_job.apply_async((job_id,), countdown=countdown)
         except Exception:
             logger.warning(
                 "could not enqueue provisioning job %s; the sweeper will", job_id, exc_info=True
@@ -231,12 +232,14 @@ def retry_countdown(attempt: int) -> float:
     return capped * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
-def job_run(*, job_id: int, reclaim: bool = False) -> RetryLater | None:
+def job_run(*, job_id: int, reclaim: bool = False, coalesce: bool = True) -> RetryLater | None:
     """Run one job once; returns RetryLater when a transient error should be retried.
 
     ``reclaim``: the caller's own earlier attempt may hold the job's lease (the database
-    failed after it claimed the job), so a running job is taken over.
+    failed after it claimed the job), so a running job is taken over. ``coalesce``: a
+    group-membership job takes the other due jobs on its group along (provisioning.batch).
     """
+    companions: list[ProvisioningJob] = []
     with transaction.atomic():
         job = ProvisioningJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
@@ -255,8 +258,16 @@ def job_run(*, job_id: int, reclaim: bool = False) -> RetryLater | None:
             return None
         if job.state == JobState.PENDING and job.not_before and job.not_before > timezone.now():
             return None  # needed from a later day: the sweeper releases it then
-        job.start(lease_seconds=settings.PROVISIONING_LEASE_SECONDS)
-        job.save()
+        if coalesce and batch.eligible(job):
+            companions, released = batch.claim(job, now=timezone.now())
+            _enqueue_after_commit(released)
+        if companions:
+            batch.start_all([job, *companions])
+        else:
+            job.start(lease_seconds=settings.PROVISIONING_LEASE_SECONDS)
+            job.save()
+    if companions:
+        return _run_batch([job, *companions])
     try:
         note = execute(job)
     except DirectoryError as exc:
@@ -281,6 +292,25 @@ def job_run(*, job_id: int, reclaim: bool = False) -> RetryLater | None:
             job.save()
             _settle(job)
     return None
+
+
+def _run_batch(jobs: list[ProvisioningJob]) -> RetryLater | None:
+    """Run claimed jobs together; those the directory refused as a batch run on their own.
+    The first is the caller's job: its retry goes back to the caller, the others' are sent."""
+    trigger = jobs[0].pk
+    outcome = batch.apply(jobs)
+    countdowns = batch.record(jobs, outcome)
+    mine = countdowns.pop(trigger, None)
+    _enqueue(sorted(countdowns), countdowns)
+    for job_id in outcome.alone:
+        retry = job_run(job_id=job_id, reclaim=True, coalesce=False)
+        if retry is None:
+            continue
+        if job_id == trigger:
+            mine = retry.countdown
+        else:
+            _enqueue([job_id], {job_id: retry.countdown})
+    return RetryLater(mine) if mine is not None else None
 
 
 def _settle(job: ProvisioningJob) -> None:

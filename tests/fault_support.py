@@ -459,12 +459,10 @@ def seed_group_jobs(requests, groups: list[str], **fields) -> list[ProvisioningJ
             request=request,
             direction=Direction.GRANT,
             position=1,
-            kind=ActionKind.ADD_TO_GROUP,
             user_uid=request.beneficiary.personnel_number,
             target_dn=groups[i % len(groups)],
-            dialect="openldap",
             due_at=now,
-            **fields,
+            **{"kind": ActionKind.ADD_TO_GROUP, "dialect": "openldap", **fields},
         )
         for i, request in enumerate(requests)
     )

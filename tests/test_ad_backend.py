@@ -225,3 +225,67 @@ def test_sync_reads_the_last_sign_in_from_active_directory(ad, admin, samba_dc, 
     seen = Employee.objects.get(personnel_number="m10077").directory_last_logon
     assert seen is not None and before <= seen <= timezone.now() + datetime.timedelta(minutes=5)
     assert Employee.objects.get(personnel_number="m10078").directory_last_logon is None
+
+
+def test_coalesced_membership_reads_and_one_modify(ad, admin, ad_ou):
+    """provisioning.batch's reads and modify in the AD dialect: who is in, who is out, by
+    filters on the members asked about, then many adds and removals in one modify."""
+    dns = []
+    for index in range(6):
+        ad.create_user(f"m2010{index}", {"cn": f"Batch ({index})*"}, None)
+        dns.append(ad.require_user(f"m2010{index}").dn)
+    assert set(ad.find_user_dns([f"m2010{i}" for i in range(6)] + ["nobody"])) == {
+        f"m2010{i}" for i in range(6)
+    }
+    group = make_group(admin, ad_ou, "batch-users")
+    assert admin.modify(group, {"member": [(ldap3.MODIFY_ADD, dns[:2])]}), admin.result
+    assert ad.members_present(group, dns) == {dn.lower() for dn in dns[:2]}
+    assert ad.members_absent(group, dns) == {dn.lower() for dn in dns[2:]}
+    ad.modify_members(group, add=dns[2:], delete=dns[:1])
+    assert {str(m).lower() for m in read(admin, group, "member")["member"]} == {
+        dn.lower() for dn in dns[1:]
+    }
+    # An "already so" member fails the whole modify (the batch then runs job by job).
+    with pytest.raises(PermanentDirectoryError):
+        ad.modify_members(group, add=dns[1:3])
+
+
+@pytest.mark.django_db
+def test_coalesced_jobs_against_active_directory(samba_dc, ad_ou, admin, org, settings):
+    from provisioning import services
+    from provisioning.backends import reset_backends
+    from requests_app.choices import RequestState
+    from tests.factories import EmployeeFactory
+    from tests.fault_support import seed_group_jobs, seed_requests
+    from tests.provisioning_support import automated_item, group_action
+
+    settings.DIRECTORY = {
+        **settings.DIRECTORY,
+        "dialect": "ad",
+        "user_base": ad_ou,
+        "group_base": ad_ou,
+        **samba_dc.config_kwargs("ldaps"),
+    }
+    reset_backends()
+    try:
+        group = make_group(admin, ad_ou, "vpn-batch")
+        people = [EmployeeFactory(personnel_number=f"m3010{i}") for i in range(4)]
+        for person in people:
+            assert admin.add(
+                f"CN={person.personnel_number},{ad_ou}",
+                ["top", "person", "organizationalPerson", "user"],
+                {"sAMAccountName": person.personnel_number},
+            )
+        item = automated_item(org.service_desk, group_action(group))
+        jobs = seed_group_jobs(seed_requests(org, people, [item]), [group], dialect="ad")
+        services.job_run(job_id=jobs[0].pk)
+        for job in jobs:
+            job.refresh_from_db()
+            assert job.state == "succeeded", job.log
+            job.request.refresh_from_db()
+            assert job.request.state == RequestState.FULFILLED
+        assert {str(m).lower() for m in read(admin, group, "member")["member"]} == {
+            f"CN={p.personnel_number},{ad_ou}".lower() for p in people
+        }
+    finally:
+        reset_backends()
