@@ -288,6 +288,27 @@ def test_comments_latest_first_in_the_period(ratings):
     ]
 
 
+@pytest.mark.django_db
+def test_comments_counted_up_to_the_bound_latest_first(client, ratings, controller, monkeypatch):
+    """Past the bound the pager says "more than" and pages through the latest comments; the
+    count keeps the list's order (so it walks the commented ratings newest first)."""
+    from metrics.controlling.views import CommentPaginator
+
+    monkeypatch.setattr(CommentPaginator, "count_limit", 2)
+    client.force_login(controller)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(
+            "/controlling/zufriedenheit/", {"period_from": "2025-01", "period_to": "2025-01"}
+        )
+    (comments,) = response.context["extra_tables"]
+    assert comments.paginator.count == 2 and comments.paginator.count_is_exact is False
+    body = response.content.decode()
+    assert "Zu langsam" in body and "Ging so" in body and "Super" not in body
+    prefix = 'SELECT COUNT(*) FROM (SELECT "requests_app_rating"'
+    (count,) = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith(prefix)]
+    assert 'ORDER BY "requests_app_rating"."rated_at" DESC' in count and "LIMIT 3" in count
+
+
 @pytest.fixture
 def controller(org):
     return UserFactory(username="controller", groups=[org.controlling])

@@ -3,13 +3,14 @@
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django_tables2 import RequestConfig
 
 from catalogue.models import CatalogueItem
-from itportal.inputs import BoundedPaginator
+from itportal.inputs import BoundedPaginator, queryset_of
 from itportal.roles import is_controlling, is_it_admin
 from itportal.views import FilteredTableView
 from metrics.controlling import exports, figures, selectors
@@ -254,6 +255,25 @@ class LeadTimeView(ControllingTableView):
         return context
 
 
+class CommentPaginator(BoundedPaginator):
+    """The comments, latest first, counted up to 1,000 in the list's order.
+
+    Counted unordered, the comments of a year at a million requests were hash-joined with
+    the year's 250,000 fulfilled requests (0.3 s); in the list's order the count walks the
+    partial index of commented ratings (``rating_comment_idx``) from the newest and looks
+    up each one's request, so it costs what it counts. Beyond the bound the pager says
+    "more than 1,000" and shows the newest thousand, which is what the list is for."""
+
+    count_limit = 1000
+
+    @cached_property
+    def _counted(self) -> int:
+        queryset = queryset_of(self.object_list)
+        if queryset is None:
+            return min(len(self.object_list), self.count_limit + 1)
+        return queryset[: self.count_limit + 1].count()
+
+
 class SatisfactionView(ControllingTableView):
     """Ratings per service and the requesters' comments (without names)."""
 
@@ -284,7 +304,7 @@ class SatisfactionView(ControllingTableView):
             prefix="comments-",
         )
         RequestConfig(
-            self.request, paginate={"per_page": 25, "paginator_class": BoundedPaginator}
+            self.request, paginate={"per_page": 25, "paginator_class": CommentPaginator}
         ).configure(comments)
         context["extra_tables"] = [comments]
         return context
