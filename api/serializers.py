@@ -21,7 +21,7 @@ from catalogue.models import (
 from itportal.inputs import validate_date_range
 from provisioning.models import Entitlement, ProvisioningJob
 from requests_app.choices import RequestState
-from requests_app.models import Approval, RequestEvent, ServiceRequest
+from requests_app.models import Approval, FulfilmentTask, RequestEvent, ServiceRequest
 
 TEXT_MAX = 4000
 
@@ -226,6 +226,7 @@ class CatalogueItemSerializer(StrictModelSerializer):
             "orderable_for_others",
             "independent_fulfilment",
             "grants_access",
+            "collect_on_leaving",
             "is_active",
             "valid_until_field",
             "sla_target_days",
@@ -455,6 +456,28 @@ class EntitlementSerializer(serializers.ModelSerializer):
         fields = ["id", "holder", "item", "request", "state", "granted_at", "expires_on",
                   "revoked_at", "revoke_reason", "review_note"]  # fmt: skip
         read_only_fields = fields
+
+
+class FulfilmentTaskSerializer(serializers.ModelSerializer):
+    """Work nobody ordered: collect a leaver's device, remove a manual access by hand."""
+
+    request = serializers.PrimaryKeyRelatedField(read_only=True)
+    item_name = serializers.CharField(source="request.item_name", read_only=True)
+    person = EmployeeRefSerializer(read_only=True)
+    fulfilment_group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    done_by = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FulfilmentTask
+        fields = ["id", "kind", "state", "request", "item_name", "person", "fulfilment_group",
+                  "reason", "created_at", "done_at", "done_by", "note"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TaskDoneBodySerializer(StrictSerializer):
+    note = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text=_("What was done, optional.")
+    )
 
 
 class RevokeBodySerializer(StrictSerializer):

@@ -48,8 +48,8 @@ from requests_app import cart
 from requests_app import selectors as request_selectors
 from requests_app import services as request_services
 from requests_app.choices import RequestState
-from requests_app.filtersets import RequestFilterSet
-from requests_app.models import CartLine, ServiceRequest
+from requests_app.filtersets import RequestFilterSet, TaskFilterSet
+from requests_app.models import CartLine, FulfilmentTask, ServiceRequest
 from requests_app.views import ACTIONS, DECISIONS, available_actions
 
 logger = logging.getLogger(__name__)
@@ -654,6 +654,67 @@ class FulfilmentQueueViewSet(RequestListViewSet):
     selector = staticmethod(request_selectors.fulfilment_queue)
 
 
+def _object_action_schema(summary, body, result, conflict, tag):
+    """The schema of a POST action on one object: its body, the object after it, and the
+    errors (409 when the object's state does not allow it)."""
+    return extend_schema(
+        summary=summary,
+        request=body,
+        responses={
+            200: result,
+            400: OpenApiResponse(s.ValidationErrorSerializer),
+            403: OpenApiResponse(s.ErrorSerializer),
+            404: OpenApiResponse(s.ErrorSerializer),
+            409: OpenApiResponse(s.ErrorSerializer, description=conflict),
+        },
+        tags=[tag],
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Fulfilment tasks of my groups (IT admins: all)",
+        description=(
+            "Work nobody ordered: collect a leaver's device (`collect`), remove a manual "
+            "access by hand (`remove_access`). Oldest first; filter by `state`, `kind` and "
+            "`group` (the fulfilling group's name)."
+        ),
+        tags=["requests"],
+    ),
+    retrieve=extend_schema(summary="One fulfilment task", tags=["requests"]),
+)
+class FulfilmentTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """The tasks of the fulfilment queue page, with the same rights: IT admins and the
+    members of the task's fulfilling group."""
+
+    queryset = FulfilmentTask.objects.none()
+    lookup_value_regex = "[0-9]+"
+    serializer_class = s.FulfilmentTaskSerializer
+    filterset_class = TaskFilterSet
+    ordering_fields = ["id", "created_at", "done_at"]
+    ordering = ["created_at", "id"]
+
+    def get_queryset(self):
+        return request_selectors.tasks_visible_to(self.request.user)
+
+    @_object_action_schema(
+        "Mark a task done, with an optional note (its group, IT admins)",
+        s.TaskDoneBodySerializer,
+        s.FulfilmentTaskSerializer,
+        "Done already.",
+        "requests",
+    )
+    @action(detail=True, methods=["post"])
+    def done(self, request, pk=None):
+        task = self.get_object()
+        body = s.TaskDoneBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        request_services.task_complete(
+            task_id=task.pk, user=request.user, note=body.validated_data.get("note", "")
+        )
+        return Response(s.FulfilmentTaskSerializer(self.get_object()).data)
+
+
 # --- provisioning -------------------------------------------------------------------------
 
 
@@ -675,17 +736,12 @@ class EntitlementViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return provisioning_selectors.entitlements_visible_to(self.request.user)
 
-    @extend_schema(
-        summary="Have an entitlement removed (holder, their manager, IT admins)",
-        request=s.RevokeBodySerializer,
-        responses={
-            200: s.EntitlementSerializer,
-            400: OpenApiResponse(s.ValidationErrorSerializer),
-            403: OpenApiResponse(s.ErrorSerializer),
-            404: OpenApiResponse(s.ErrorSerializer),
-            409: OpenApiResponse(s.ErrorSerializer, description="Already being revoked."),
-        },
-        tags=["entitlements"],
+    @_object_action_schema(
+        "Have an entitlement removed (holder, their manager, IT admins)",
+        s.RevokeBodySerializer,
+        s.EntitlementSerializer,
+        "Already being revoked.",
+        "entitlements",
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
@@ -718,17 +774,12 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return provisioning_selectors.jobs_visible_to(self.request.user)
 
-    @extend_schema(
-        summary="Retry a failed job (IT admins)",
-        request=s.EmptyBodySerializer,
-        responses={
-            200: s.JobDetailSerializer,
-            400: OpenApiResponse(s.ValidationErrorSerializer),
-            403: OpenApiResponse(s.ErrorSerializer),
-            404: OpenApiResponse(s.ErrorSerializer),
-            409: OpenApiResponse(s.ErrorSerializer, description="Only failed jobs."),
-        },
-        tags=["provisioning"],
+    @_object_action_schema(
+        "Retry a failed job (IT admins)",
+        s.EmptyBodySerializer,
+        s.JobDetailSerializer,
+        "Only failed jobs.",
+        "provisioning",
     )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):

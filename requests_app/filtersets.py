@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from catalogue.models import Category, CostCentre
 from itportal.inputs import BoundedDateFilter
 from requests_app.choices import RequestState
-from requests_app.models import ServiceRequest
+from requests_app.models import FulfilmentTask, ServiceRequest
 
 
 class RequestFilterSet(django_filters.FilterSet):
@@ -51,3 +51,17 @@ class RequestFilterSet(django_filters.FilterSet):
         if number.isdecimal() and len(number) <= 18:  # isdigit() lets "²" through
             condition |= Q(pk=int(number))
         return queryset.filter(condition)
+
+
+class TaskFilterSet(django_filters.FilterSet):
+    """Fulfilment tasks by state, kind and the fulfilling group's name."""
+
+    state = django_filters.ChoiceFilter(label=_("State"), choices=FulfilmentTask.State.choices)
+    kind = django_filters.ChoiceFilter(label=_("Task"), choices=FulfilmentTask.Kind.choices)
+    group = django_filters.CharFilter(
+        label=_("Fulfilling group"), field_name="fulfilment_group__name", max_length=150
+    )
+
+    class Meta:
+        model = FulfilmentTask
+        fields = ["state", "kind", "group"]

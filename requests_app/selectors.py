@@ -123,15 +123,23 @@ def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
     return qs.filter(fulfilment_group__in=list(group_ids(user)))
 
 
-def open_tasks(user) -> QuerySet[FulfilmentTask]:
-    """Open tasks (collect a leaver's device) of the user's groups, oldest first; IT admins
-    see all. Read through the partial indexes on open tasks."""
-    qs = FulfilmentTask.objects.filter(state=FulfilmentTask.State.OPEN).select_related(
-        "request", "person__user", "person__department", "fulfilment_group"
+def tasks_visible_to(user) -> QuerySet[FulfilmentTask]:
+    """Fulfilment tasks of the user's groups, open and done; IT admins see all. The page
+    and the API alike."""
+    qs = FulfilmentTask.objects.select_related(
+        "request", "person__user", "person__department", "fulfilment_group", "done_by"
     )
     if not is_it_admin(user):
         qs = qs.filter(fulfilment_group__in=list(group_ids(user)))
-    return qs.order_by("created_at", "id")
+    return qs
+
+
+def open_tasks(user) -> QuerySet[FulfilmentTask]:
+    """Open tasks (collect a leaver's device) of the user's groups, oldest first; IT admins
+    see all. Read through the partial indexes on open tasks."""
+    return (
+        tasks_visible_to(user).filter(state=FulfilmentTask.State.OPEN).order_by("created_at", "id")
+    )
 
 
 def request_timeline(service_request) -> QuerySet[RequestEvent]:

@@ -168,3 +168,23 @@ def test_removing_a_field_that_a_kept_step_names_is_refused(world, api_as):
     item = CatalogueItem.objects.get(slug="vpn")
     assert [f.key for f in item.form_fields.all()] == ["reason", "deputy"]  # unchanged
     assert item.version == 1
+
+
+def test_collect_on_leaving_travels_through_the_item_api(world, api_as):
+    """Written, read back and written again unchanged (GET body → PUT) in the item API."""
+    admin = api_as(world.org.admin)
+    body = item_body(world, slug="notebook", name="Notebook", collect_on_leaving=True)
+    created = admin.post("/api/v1/items/", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["collect_on_leaving"] is True
+    assert CatalogueItem.objects.get(slug="notebook").collect_on_leaving is True
+    read = admin.get("/api/v1/items/notebook/").json()
+    assert read["collect_on_leaving"] is True
+    for key in ("id", "version", "created_at", "updated_at"):
+        read.pop(key)
+    again = admin.put("/api/v1/items/notebook/", read, format="json")
+    assert again.status_code == 200, again.json()
+    assert again.json()["collect_on_leaving"] is True
+    off = admin.patch("/api/v1/items/notebook/", {"collect_on_leaving": False}, format="json")
+    assert off.json()["collect_on_leaving"] is False
+    assert CatalogueItem.objects.get(slug="notebook").collect_on_leaving is False

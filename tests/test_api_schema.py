@@ -44,7 +44,8 @@ def test_every_operation_documents_auth_and_its_errors(document):
         if path.startswith("/api/v1/requests/{id}/") and method == "post":
             assert "409" in codes, (method, path)
         assert any(code.startswith("2") for code in codes), (method, path)
-    assert seen == 47  # bundles: list, one, order; cart: list, add, remove, submit
+    # bundles: list, one, order; cart: list, add, remove, submit; fulfilment tasks: list, one, done
+    assert seen == 50
 
 
 def test_lists_are_paginated_filtered_and_ordered(document):

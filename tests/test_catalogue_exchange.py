@@ -98,6 +98,7 @@ def rich(org, group_base):
         audience=Audience.RESTRICTED,
         orderable_for_others=False,
         valid_until_field="bis",
+        collect_on_leaving=True,
     )
     item.allowed_groups.set([security, org.it_admins])
     item.allowed_departments.set([department])
@@ -217,11 +218,22 @@ def test_rich_item_round_trip_is_lossless(rich):
     assert counts() == before
     assert services.catalogue_export() == first
     item = CatalogueItem.objects.get(slug="fachverfahren-zugang")
+    exported_item = next(i for i in first["items"] if i["slug"] == item.slug)
+    assert exported_item["collect_on_leaving"] is True and item.collect_on_leaving
     action = item.provisioning_actions.get(position=1)
     assert "manager = uid=m1,ou=people,dc=musterstadt,dc=example" in action.attributes
     assert item.provisioning_actions.get(position=4).target == (
         f"cn=mw-{{{{ answers.rolle }}}},ou=apps,{GROUP_BASE}"
     )
+
+
+def test_a_file_without_collect_on_leaving_imports_items_as_not_collected(rich):
+    document = services.catalogue_export()
+    for item in document["items"]:
+        del item["collect_on_leaving"]
+    wipe_catalogue()
+    services.catalogue_import(document=document, mapping=examples(document))
+    assert CatalogueItem.objects.get(slug="fachverfahren-zugang").collect_on_leaving is False
 
 
 def test_demo_round_trip_is_lossless(demo):

@@ -68,6 +68,7 @@ ITEM_FIELDS = (
     Plain("independent_fulfilment"),
     Plain("grants_access"),
     Plain("sla_target_days"),
+    Plain("collect_on_leaving"),
 )
 
 FORM_FIELD_FIELDS = (
