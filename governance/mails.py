@@ -10,6 +10,7 @@ from notifications import services as mail
 REVIEW_REQUESTED = "governance.review_requested"
 REVIEW_REMINDER = "governance.review_reminder"
 REVIEW_ESCALATED = "governance.review_escalated"
+SOD_EXCEPTION_EXPIRING = "governance.sod_exception_expiring"
 
 
 def queue_review_requested(campaign, reviewers) -> list:
@@ -28,6 +29,36 @@ def queue_review_escalated(campaign, reviewers) -> list:
     return mail.mail_queue(
         kind=REVIEW_ESCALATED, recipients=reviewers, params={"campaign_id": campaign.pk}
     )
+
+
+def queue_sod_exception_expiring(exception, recipients) -> list:
+    return mail.mail_queue(
+        kind=SOD_EXCEPTION_EXPIRING,
+        recipients=recipients,
+        params={"exception_id": exception.pk, "reminder": exception.reminders_sent},
+    )
+
+
+def _sod_exception_context(params: dict, recipient) -> dict | None:
+    from django.urls import reverse
+
+    from governance.models import SodException
+    from governance.sod import exceptions_to_recertify
+
+    exception = (
+        SodException.objects.select_related("rule", "holder__user")
+        .filter(pk=params.get("exception_id"))
+        .first()
+    )
+    if exception is None:
+        return None
+    # Renewed, revoked or expired meanwhile: nothing to ask any more.
+    if not exceptions_to_recertify(within_days=366).filter(pk=exception.pk).exists():
+        return None
+    return {
+        "exception": exception,
+        "url": reverse("governance:exception", args=[exception.pk]),
+    }
 
 
 def _campaign_context(params: dict, recipient) -> dict | None:
@@ -58,3 +89,11 @@ def register() -> None:
         (REVIEW_ESCALATED, _("Recertification: escalated to you"), "mail/review_escalated"),
     ):
         registry.register(registry.MailKind(name, label, templates, _campaign_context))
+    registry.register(
+        registry.MailKind(
+            SOD_EXCEPTION_EXPIRING,
+            _("Segregation of duties: an exception expires"),
+            "mail/sod_exception_expiring",
+            _sod_exception_context,
+        )
+    )

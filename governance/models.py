@@ -246,6 +246,8 @@ class SodException(models.Model):
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
         REVOKED = "revoked", _("Revoked")
+        # Ran out without a renewal: the conflict counts again from the day after.
+        EXPIRED = "expired", _("Expired")
 
     rule = models.ForeignKey(
         SodRule, verbose_name=_("rule"), on_delete=models.PROTECT, related_name="exceptions"
@@ -283,6 +285,8 @@ class SodException(models.Model):
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     decision_comment = models.CharField(_("comment"), max_length=500, blank=True)
     rule_version = models.PositiveIntegerField(_("rule version"))
+    # How many of the reminders before expiry (SOD_EXCEPTION_REMINDER_WORKING_DAYS) went out.
+    reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
     renews = models.ForeignKey(
         "self",
         verbose_name=_("renews"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -21,9 +23,10 @@ from governance.models import (
     SodRuleVersion,
     SodSide,
 )
+from itportal import workdays
 from itportal.exceptions import ActionConflict
 from itportal.locks import advisory_lock
-from itportal.roles import is_data_protection_officer, is_it_admin
+from itportal.roles import DATA_PROTECTION, IT_ADMIN, is_data_protection_officer, is_it_admin
 from provisioning.holders import dn_key
 
 SCAN_CHUNK = 500
@@ -372,3 +375,73 @@ def sod_exception_renew(*, exception_id: int, user) -> SodException:
         valid_until=valid_until,
         renews=old,
     )
+
+
+# --- re-certification at expiry ------------------------------------------------------------
+
+
+def exception_reviewers(exception: SodException) -> list:
+    """Who is reminded before ``exception`` expires: whoever approved it, while they still
+    handle exceptions; else IT administration and data protection. Never the person it
+    concerns (they cannot decide its renewal anyway)."""
+    holder_user = exception.holder.user_id
+    approver = exception.decided_by
+    if (
+        approver is not None
+        and approver.is_active
+        and approver.pk != holder_user
+        and may_handle_exceptions(approver)
+    ):
+        return [approver]
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=[IT_ADMIN, DATA_PROTECTION])
+        .exclude(pk=holder_user)
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def _reminders_due(valid_until: datetime.date, today: datetime.date) -> int:
+    """How many of the reminders before expiry are due by ``today`` (0 to their number)."""
+    left = workdays.working_days_between(today, valid_until)
+    return sum(1 for days in settings.SOD_EXCEPTION_REMINDER_WORKING_DAYS if left <= days)
+
+
+def sod_exceptions_remind_and_lapse(*, today: datetime.date | None = None) -> dict[str, int]:
+    """Daily. Exceptions past their last day lapse (the conflict counts again: the report,
+    the order and approval checks see no exception). On working days, whoever approved an
+    exception is reminded ``SOD_EXCEPTION_REMINDER_WORKING_DAYS`` before it expires, once
+    per exception and reminder, unless a renewal is asked for or approved already.
+    Idempotent: what was sent is counted on the exception in the same transaction as the
+    mail (outbox)."""
+    from governance import mails
+
+    today = today or timezone.localdate()
+    counts = {"reminded": 0, "lapsed": 0}
+    counts["lapsed"] = SodException.objects.filter(
+        state=SodException.State.APPROVED, valid_until__lt=today
+    ).update(state=SodException.State.EXPIRED)
+    if not workdays.is_working_day(today):
+        return counts
+    # The last calendar day with at most the first reminder's working days left (a weekend
+    # after its last working day still counts as that many).
+    beyond = workdays.add_working_days(today, settings.SOD_EXCEPTION_REMINDER_WORKING_DAYS[0] + 1)
+    due = sod.exceptions_to_recertify(within_days=(beyond - today).days - 1, today=today)
+    for exception_id, valid_until, sent in due.values_list("pk", "valid_until", "reminders_sent"):
+        wanted = _reminders_due(valid_until, today)
+        if wanted <= sent:
+            continue
+        with transaction.atomic():
+            exception = (
+                SodException.objects.select_for_update(of=("self",))
+                .select_related("holder", "decided_by")
+                .get(pk=exception_id)
+            )
+            if exception.reminders_sent >= wanted or exception.state != exception.State.APPROVED:
+                continue  # another run got there first, or it was revoked meanwhile
+            exception.reminders_sent = wanted
+            exception.save(update_fields=["reminders_sent"])
+            mails.queue_sod_exception_expiring(exception, exception_reviewers(exception))
+        counts["reminded"] += 1
+    return counts

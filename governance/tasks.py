@@ -41,3 +41,13 @@ def refresh_group_nesting():
     if not directory_configured():
         return {}
     return sod_services.group_nesting_refresh()
+
+
+@shared_task(**RETRY_ON_DATABASE_ERRORS)
+@single_run("governance.sod-exceptions")
+def sod_exceptions_remind_and_lapse():
+    """Daily: remind whoever approved an exception before it expires (once per reminder),
+    and let expired ones lapse (idempotent: each reminder recorded on its exception)."""
+    from governance import sod_services
+
+    return sod_services.sod_exceptions_remind_and_lapse()

@@ -316,6 +316,7 @@ CELERY_TASK_ROUTES = {
     "provisioning.tasks.review_movers": {"queue": "reports"},
     "governance.tasks.scan_segregation_of_duties": {"queue": "reports"},
     "governance.tasks.refresh_group_nesting": {"queue": "reports"},
+    "governance.tasks.sod_exceptions_remind_and_lapse": {"queue": "reports"},
     "metrics.tasks.compact_gauges": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
@@ -390,6 +391,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.scan_segregation_of_duties",
         "schedule": crontab(minute=5),
     },
+    # Segregation-of-duties exceptions: reminders before expiry (working days), lapse after.
+    "governance-sod-exceptions": {
+        "task": "governance.tasks.sod_exceptions_remind_and_lapse",
+        "schedule": crontab(minute=50, hour=6),
+    },
     "governance-group-nesting": {
         "task": "governance.tasks.refresh_group_nesting",
         "schedule": crontab(minute=0, hour=4),
@@ -406,6 +412,15 @@ CONTROLLING_ROLLUP_BUDGET_SECONDS = env.int("CONTROLLING_ROLLUP_BUDGET_SECONDS",
 
 # Recertification (access review): a campaign starts every RECERTIFICATION_INTERVAL_DAYS
 # (0: only by hand, under "Rezertifizierungen"); managers then have RECERTIFICATION_DUE_DAYS.
+# Segregation-of-duties exceptions: their approver (or, if gone, IT administration and data
+# protection) is reminded this many working days before an exception expires, once each;
+# at expiry it lapses and the conflict counts again.
+SOD_EXCEPTION_REMINDER_WORKING_DAYS = sorted(
+    {int(n) for n in env.list("SOD_EXCEPTION_REMINDER_WORKING_DAYS", default=["20", "5"])},
+    reverse=True,
+)
+if not SOD_EXCEPTION_REMINDER_WORKING_DAYS or min(SOD_EXCEPTION_REMINDER_WORKING_DAYS) < 1:
+    raise ImproperlyConfigured("SOD_EXCEPTION_REMINDER_WORKING_DAYS: working days, at least 1")
 RECERTIFICATION_INTERVAL_DAYS = env.int("RECERTIFICATION_INTERVAL_DAYS", default=365)
 RECERTIFICATION_DUE_DAYS = env.int("RECERTIFICATION_DUE_DAYS", default=20)  # working days
 # Reminders this many working days before a stage's due date; after it, what is undecided goes

@@ -9,7 +9,8 @@ import datetime
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 
 from governance import selectors, sod, sod_services
 from governance.models import (
@@ -380,6 +381,122 @@ def test_report_marks_excepted_findings(org, items, kasse, grant, officer, clien
     text = client.get("/funktionstrennung/?format=csv")
     body = b"".join(text.streaming_content).decode("utf-8-sig")
     assert exception.valid_until.isoformat() in body
+
+
+def exception_mails():
+    from notifications.models import OutgoingMail
+
+    return list(
+        OutgoingMail.objects.filter(kind="governance.sod_exception_expiring").order_by("id")
+    )
+
+
+def test_expiring_exceptions_remind_the_approver_then_lapse_and_the_conflict_returns(
+    org, items, kasse, grant, officer, client, settings, place_order
+):
+    """Reminders in working days before expiry, once per exception and reminder, to whoever
+    approved it (never the person concerned); the day after expiry it lapses and the
+    report shows the conflict without an exception again."""
+    from governance.tasks import sod_exceptions_remind_and_lapse
+    from itportal.workdays import add_working_days
+    from notifications.services import compose
+
+    settings.SOD_EXCEPTION_REMINDER_WORKING_DAYS = [10, 3]
+    assert settings.CELERY_TASK_ROUTES["governance.tasks.sod_exceptions_remind_and_lapse"] == {
+        "queue": "reports"
+    }
+    start = add_working_days(day(), 0 if sod_services.workdays.is_working_day(day()) else 1)
+    grant(items["Anlegen"], org.alice)
+    exception = ask(kasse, org.alice, org.admin.user, until=0)
+    SodException.objects.filter(pk=exception.pk).update(valid_until=add_working_days(start, 15))
+    sod_services.sod_exception_decide(exception_id=exception.pk, user=officer.user, approve=True)
+    grant(items["Freigeben"], org.alice)  # allowed by the exception
+    sod_services.sod_scan()
+    client.force_login(officer.user)
+    report = client.get("/funktionstrennung/").content.decode()
+    valid_until = add_working_days(start, 15)
+    assert "until " in report and SodFinding.objects.filter(resolved_at__isnull=True).count() == 1
+
+    def run(on):
+        return sod_services.sod_exceptions_remind_and_lapse(today=on)
+
+    assert run(start) == {"reminded": 0, "lapsed": 0}  # 15 working days left
+    first = add_working_days(start, 5)  # 10 left
+    assert run(first) == {"reminded": 1, "lapsed": 0}
+    assert run(first) == {"reminded": 0, "lapsed": 0}  # once
+    assert run(add_working_days(start, 8)) == {"reminded": 0, "lapsed": 0}
+    (mail,) = exception_mails()
+    assert mail.recipient == officer.user  # the approver, not the holder or the requester
+    text = compose(mail)
+    with translation.override("en"):
+        assert "Kasse" in text.subject
+        assert date_format(valid_until, "SHORT_DATE_FORMAT") in text.subject
+    assert org.alice.display_name in text.body
+    assert f"/funktionstrennung/ausnahmen/{exception.pk}/" in text.body
+    # A later run that missed days sends the next reminder once, not the ones it missed.
+    assert run(add_working_days(start, 13)) == {"reminded": 1, "lapsed": 0}
+    assert run(add_working_days(start, 14)) == {"reminded": 0, "lapsed": 0}
+    assert len(exception_mails()) == 2
+    # The approver has gone: IT administration and data protection are reminded instead,
+    # never the person concerned even where she is one of them.
+    officer.user.is_active = False
+    officer.user.save()
+    exception.refresh_from_db()
+    reviewers = sod_services.exception_reviewers(exception)
+    assert org.admin.user in reviewers and org.alice.user not in reviewers
+    # On the last day it holds; the day after, it lapses (beat task, eager as in production's
+    # worker: routed, idempotent).
+    assert run(valid_until)["lapsed"] == 0
+    SodException.objects.filter(pk=exception.pk).update(valid_until=day(-1))
+    assert sod_exceptions_remind_and_lapse.apply().get() == {"reminded": 0, "lapsed": 1}
+    assert sod_exceptions_remind_and_lapse.apply().get()["lapsed"] == 0
+    exception.refresh_from_db()
+    assert exception.state == SodException.State.EXPIRED and not exception.is_effective()
+    row = selectors.open_findings().get()
+    assert row.excepted_until is None
+    client.force_login(org.admin.user)
+    report = client.get("/funktionstrennung/").content.decode()
+    assert "until " not in report.split("<tbody")[1] and "Kasse" in report
+    # Ordering again is refused: the conflict counts again.
+    Entitlement.objects.filter(holder=org.alice, item=items["Freigeben"]).update(
+        state=EntitlementState.REVOKED
+    )
+    refused(place_order, items["Freigeben"], org.alice)
+
+
+def test_a_renewal_is_never_approved_by_the_person_concerned(
+    org, items, kasse, officer, group, client, settings
+):
+    from itportal.workdays import add_working_days
+
+    settings.SOD_EXCEPTION_REMINDER_WORKING_DAYS = [10, 3]
+    org.alice.user.groups.add(group("Datenschutz"))  # she handles exceptions herself
+    exception = ask(kasse, org.alice, org.admin.user, until=20)
+    sod_services.sod_exception_decide(exception_id=exception.pk, user=officer.user, approve=True)
+    # The reminder never goes to her, though she is data protection.
+    remind_on = add_working_days(day(), 1)
+    while sod_services.workdays.working_days_between(remind_on, exception.valid_until) > 10:
+        remind_on = add_working_days(remind_on, 1)
+    assert sod_services.sod_exceptions_remind_and_lapse(today=remind_on)["reminded"] == 1
+    assert [m.recipient for m in exception_mails()] == [officer.user]
+    renewal = sod_services.sod_exception_renew(exception_id=exception.pk, user=org.admin.user)
+    # Nor by her on the page: refused, nothing decided.
+    client.force_login(org.alice.user)
+    page = client.get(f"/funktionstrennung/ausnahmen/{renewal.pk}/").content.decode()
+    assert "Nobody decides an exception that concerns themselves." in page
+    response = client.post(f"/funktionstrennung/ausnahmen/{renewal.pk}/", {"action": "approve"})
+    assert response.status_code == 403
+    with pytest.raises(PermissionDenied, match="concerns themselves"):
+        sod_services.sod_exception_decide(
+            exception_id=renewal.pk, user=org.alice.user, approve=True
+        )
+    renewal.refresh_from_db()
+    assert renewal.state == SodException.State.REQUESTED and renewal.decided_by is None
+    # A renewal asked for: no further reminder for the old one.
+    last = add_working_days(remind_on, 8)
+    assert sod_services.sod_exceptions_remind_and_lapse(today=last)["reminded"] == 0
+    sod_services.sod_exception_decide(exception_id=renewal.pk, user=officer.user, approve=True)
+    assert renewal.renews == exception
 
 
 # --- pages -----------------------------------------------------------------------------
