@@ -380,6 +380,9 @@ class Campaign(models.Model):
         default=UndecidedDefault.REPORT,
     )
     current_stage = models.PositiveSmallIntegerField(_("stage"), default=1)
+    # Set while a worker closes the stage (its decisions are locked from then on): the
+    # outbox row of the close, cleared by the close itself.
+    closing_requested_at = models.DateTimeField(_("closing since"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("recertification")

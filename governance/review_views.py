@@ -209,10 +209,16 @@ class CampaignDetailView(CampaignRunnerMixin, View):
                     % {"count": count},
                 )
             elif action == "close":
-                services.campaign_stage_close(
+                services.campaign_stage_close_request(
                     campaign_id=pk, user=request.user, stage=_posted_int(request.POST.get("stage"))
                 )
-                messages.success(request, _("The stage is closed; its decisions are locked."))
+                messages.success(
+                    request,
+                    _(
+                        "The stage is being closed; its decisions are locked. Reload the page "
+                        "to see when it is done."
+                    ),
+                )
             else:
                 messages.error(request, _("Nothing was changed."))
         except ActionConflict as exc:

@@ -318,6 +318,41 @@ def _require_runner(user) -> None:
         raise PermissionDenied(_("Only IT administration or IT controlling run recertifications."))
 
 
+def _campaign_to_close(campaign_id: int, user, stage: int | None) -> Campaign:
+    """The campaign, locked, whose stage ``stage`` (the one the caller saw) is to close;
+    ActionConflict when it closed meanwhile."""
+    _require_runner(user)
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if campaign.state == Campaign.State.CLOSED:
+        raise ActionConflict(_("This recertification is closed."))
+    if stage is not None and stage != campaign.current_stage:
+        raise ActionConflict(_("This stage of the recertification is closed."))
+    return campaign
+
+
+@transaction.atomic
+def campaign_stage_close_request(*, campaign_id: int, user, stage: int | None = None) -> Campaign:
+    """Start closing the stage under way in the background (a large stage takes longer than
+    a page may): its decisions are locked at once, the request is recorded with the campaign
+    (the outbox row) and a worker is woken after commit; the sweeper picks up a close whose
+    wake-up was lost. A second request while one is under way changes nothing."""
+    from governance import tasks
+
+    campaign = _campaign_to_close(campaign_id, user, stage)
+    if campaign.closing_requested_at is not None:
+        return campaign
+    ReviewTask.objects.filter(
+        review__campaign=campaign, stage=campaign.current_stage, locked=False
+    ).update(locked=True)
+    campaign.closing_requested_at = timezone.now()
+    campaign.save(update_fields=["closing_requested_at"])
+    stage = campaign.current_stage
+    transaction.on_commit(
+        lambda: tasks.close_recertification_stage.delay(campaign_id=campaign_id, stage=stage)
+    )
+    return campaign
+
+
 @transaction.atomic
 def campaign_stage_close(*, campaign_id: int, user=None, stage: int | None = None) -> Campaign:
     """Close the stage under way: lock its decisions, work out each access's outcome by the
@@ -326,12 +361,7 @@ def campaign_stage_close(*, campaign_id: int, user=None, stage: int | None = Non
     campaign. ``user`` None: the beat task at the stage's closing day. ``stage``: the stage
     the caller saw; when another close came first (a second click, the beat task), nothing
     happens twice."""
-    _require_runner(user)
-    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
-    if campaign.state == Campaign.State.CLOSED:
-        raise ActionConflict(_("This recertification is closed."))
-    if stage is not None and stage != campaign.current_stage:
-        raise ActionConflict(_("This stage of the recertification is closed."))
+    campaign = _campaign_to_close(campaign_id, user, stage)
     stage = campaign.stages.get(number=campaign.current_stage)
     ReviewTask.objects.filter(review__campaign=campaign, stage=stage.number, locked=False).update(
         locked=True
@@ -394,7 +424,21 @@ def campaign_stage_close(*, campaign_id: int, user=None, stage: int | None = Non
         campaign.state = Campaign.State.CLOSED
         campaign.closed_at = now
         campaign.save(update_fields=["state", "closed_at"])
+    if campaign.closing_requested_at is not None:
+        campaign.closing_requested_at = None
+        campaign.save(update_fields=["closing_requested_at"])
     return campaign
+
+
+def stalled_stage_closes(*, older_than_seconds: int = 120) -> list[tuple[int, int]]:
+    """Campaigns whose close was asked for but not done (a lost wake-up, a worker gone):
+    (campaign id, stage) for the sweeper."""
+    before = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    return list(
+        Campaign.objects.filter(
+            state=Campaign.State.OPEN, closing_requested_at__lt=before
+        ).values_list("pk", "current_stage")
+    )
 
 
 def _apply_outcomes(campaign, removals, shortened) -> None:
@@ -429,6 +473,8 @@ def campaign_rerun(*, campaign_id: int, user, working_days: int) -> int:
     campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
     if campaign.state == Campaign.State.CLOSED:
         raise ActionConflict(_("This recertification is closed."))
+    if campaign.closing_requested_at is not None:
+        raise ActionConflict(_("This stage is being closed; its decisions are locked."))
     stage = campaign.stages.get(number=campaign.current_stage)
     silent = ReviewTask.objects.filter(
         review__campaign=campaign, stage=stage.number, locked=False, decision=T.PENDING
@@ -459,6 +505,8 @@ def campaigns_remind_and_escalate(*, today: datetime.date | None = None) -> dict
         return counts
     stages = CampaignStage.objects.filter(
         campaign__state=Campaign.State.OPEN,
+        # being closed by a worker (asked for on the page): nothing to remind or escalate
+        campaign__closing_requested_at__isnull=True,
         number=F("campaign__current_stage"),
         closed_at__isnull=True,
     ).values_list("campaign_id", "number", "due_on", "closes_on")

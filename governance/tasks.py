@@ -1,8 +1,9 @@
 from celery import shared_task
 
 from governance import services
+from itportal.exceptions import ActionConflict
 from itportal.locks import single_run
-from itportal.outages import RETRY_ON_DATABASE_ERRORS
+from itportal.outages import RETRY_ON_DATABASE_ERRORS, skip_on_database_errors
 
 
 @shared_task(**RETRY_ON_DATABASE_ERRORS)
@@ -51,3 +52,25 @@ def sod_exceptions_remind_and_lapse():
     from governance import sod_services
 
     return sod_services.sod_exceptions_remind_and_lapse()
+
+
+@shared_task(acks_late=True, **RETRY_ON_DATABASE_ERRORS)
+def close_recertification_stage(campaign_id: int, stage: int):
+    """Close one stage asked for on the campaign page (idempotent: a stage closed already,
+    by a redelivery or the daily run, is left as it is)."""
+    try:
+        campaign = services.campaign_stage_close(campaign_id=campaign_id, stage=stage)
+    except ActionConflict:
+        return {"skipped": "closed already"}
+    return {"closed": stage, "state": campaign.state}
+
+
+@shared_task
+@skip_on_database_errors("governance.sweep_stage_closes")
+@single_run("governance.sweep-stage-closes")
+def sweep_stage_closes():
+    """Every few minutes: wake the close of a stage whose wake-up was lost."""
+    stalled = services.stalled_stage_closes()
+    for campaign_id, stage in stalled:
+        close_recertification_stage.delay(campaign_id=campaign_id, stage=stage)
+    return {"woken": len(stalled)}

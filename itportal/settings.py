@@ -317,6 +317,8 @@ CELERY_TASK_ROUTES = {
     "governance.tasks.scan_segregation_of_duties": {"queue": "reports"},
     "governance.tasks.refresh_group_nesting": {"queue": "reports"},
     "governance.tasks.sod_exceptions_remind_and_lapse": {"queue": "reports"},
+    "governance.tasks.close_recertification_stage": {"queue": "reports"},
+    "governance.tasks.sweep_stage_closes": {"queue": "reports"},
     "metrics.tasks.compact_gauges": {"queue": "reports"},
     "provisioning.tasks.*": {"queue": "provisioning"},
     "notifications.tasks.*": {"queue": "notifications"},
@@ -395,6 +397,11 @@ CELERY_BEAT_SCHEDULE = {
     "governance-sod-exceptions": {
         "task": "governance.tasks.sod_exceptions_remind_and_lapse",
         "schedule": crontab(minute=50, hour=6),
+    },
+    # A recertification stage's close asked for on the page whose wake-up was lost.
+    "governance-sweep-stage-closes": {
+        "task": "governance.tasks.sweep_stage_closes",
+        "schedule": 300.0,
     },
     "governance-group-nesting": {
         "task": "governance.tasks.refresh_group_nesting",

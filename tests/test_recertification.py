@@ -738,7 +738,9 @@ def start_form(**fields):
     }
 
 
-def test_campaign_pages_for_it_admins_and_controlling(org, held, client):
+def test_campaign_pages_for_it_admins_and_controlling(
+    org, held, client, django_capture_on_commit_callbacks
+):
     controller = EmployeeFactory(department=org.department, user__groups=[org.controlling])
     for person in (org.manager, org.alice):
         client.force_login(person.user)
@@ -774,7 +776,10 @@ def test_campaign_pages_for_it_admins_and_controlling(org, held, client):
     client.post(f"/zugriffspruefung/kampagnen/{campaign.pk}/", {"action": "closing"})
     client.post(f"/zugriffspruefung/kampagnen/{campaign.pk}/", {"action": "close", "stage": "2"})
     assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.OPEN  # not so
-    client.post(f"/zugriffspruefung/kampagnen/{campaign.pk}/", {"action": "close", "stage": "1"})
+    with django_capture_on_commit_callbacks(execute=True):  # the worker, eager
+        client.post(
+            f"/zugriffspruefung/kampagnen/{campaign.pk}/", {"action": "close", "stage": "1"}
+        )
     campaign.refresh_from_db()
     assert (campaign.state, campaign.current_stage) == (Campaign.State.CLOSED, 1)
     # everything else was undecided and removed as configured; nothing went on to stage 2
@@ -783,6 +788,59 @@ def test_campaign_pages_for_it_admins_and_controlling(org, held, client):
     assert (
         client.post("/zugriffspruefung/kampagnen/999999/", {"action": "close"}).status_code == 404
     )
+
+
+def test_closing_a_stage_on_the_page_runs_in_a_worker_and_locks_decisions_at_once(
+    org, held, client, django_capture_on_commit_callbacks
+):
+    """The page only asks: decisions are locked in that transaction, the page says "being
+    closed", and the worker (eager, as the other task tests run it) does the close; a
+    second request, a redelivery and a lost wake-up (the sweeper) each close it once."""
+    from governance import tasks
+
+    campaign = start(due_on=in_days(10), stages=[StageSpec(), OWNERS])
+    decide(task_of(campaign, held["bob"]), org.manager.user, T.REVOKE)
+    decide(task_of(campaign, held["alice"]), org.manager.user)
+    url = f"/zugriffspruefung/kampagnen/{campaign.pk}/"
+    client.force_login(org.admin.user)
+    with django_capture_on_commit_callbacks() as woken:
+        response = client.post(url, {"action": "close", "stage": "1"})
+        assert response.status_code == 302
+        assert client.post(url, {"action": "close", "stage": "1"}).status_code == 302
+    assert len(woken) == 1  # the second click found the close under way
+    campaign.refresh_from_db()
+    assert campaign.closing_requested_at is not None and campaign.current_stage == 1
+    # Locked from now on: no decision changes, no re-run; nothing removed yet.
+    assert not ReviewTask.objects.filter(review__campaign=campaign, locked=False).exists()
+    with pytest.raises(ActionConflict):
+        decide(task_of(campaign, held["alice"]), org.manager.user, T.REVOKE)
+    with pytest.raises(ActionConflict, match="being closed"):
+        services.campaign_rerun(campaign_id=campaign.pk, user=org.admin.user, working_days=3)
+    assert state_of(held["bob"]) == EntitlementState.ACTIVE
+    page = client.get(url).content.decode()
+    assert "Stage 1 is being closed" in page and 'value="close"' not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        woken[0]()  # the worker picks the message up
+    campaign.refresh_from_db()
+    assert (campaign.current_stage, campaign.closing_requested_at) == (2, None)
+    assert state_of(held["bob"]) == EntitlementState.REVOKED
+    assert "being closed" not in client.get(url).content.decode()
+    # A redelivered message: nothing twice.
+    assert tasks.close_recertification_stage.apply(
+        kwargs={"campaign_id": campaign.pk, "stage": 1}
+    ).get() == {"skipped": "closed already"}
+    assert Campaign.objects.get(pk=campaign.pk).current_stage == 2
+    # Stage 2's close loses its wake-up (the broker was away): the sweeper finds it.
+    with django_capture_on_commit_callbacks():  # never run
+        services.campaign_stage_close_request(campaign_id=campaign.pk, user=org.admin.user)
+    assert tasks.sweep_stage_closes.apply().get() == {"woken": 0}  # not stalled yet
+    Campaign.objects.filter(pk=campaign.pk).update(
+        closing_requested_at=timezone.now() - datetime.timedelta(minutes=5)
+    )
+    assert tasks.sweep_stage_closes.apply().get() == {"woken": 1}
+    campaign.refresh_from_db()
+    assert (campaign.state, campaign.closing_requested_at) == (Campaign.State.CLOSED, None)
+    assert tasks.sweep_stage_closes.apply().get() == {"woken": 0}
 
 
 def test_report_for_auditors_as_page_and_streamed_csv(org, held, client):
