@@ -70,6 +70,25 @@ def test_the_api_says_whether_its_count_is_exact(org, five_orders, bound):
     assert sorted(ids) == sorted(r.pk for r in five_orders)
 
 
+@pytest.mark.parametrize("ordering", ["", "id", "-id", "created_at"])  # total orders
+def test_deep_api_pages_read_the_same_rows_with_the_same_queries(org, five_orders, ordering):
+    """Past the first page the ids are chosen first (LimitOffsetPagination.rows): every page
+    holds the rows a plain slice would, in order, with as many queries as the first page."""
+    api = token_client(org.alice.user)
+    params = {"limit": 2, **({"ordering": ordering} if ordering else {})}
+    expected = [
+        r["id"] for r in api.get("/api/v1/requests/", {**params, "limit": 5}).json()["results"]
+    ]
+    counts, ids = [], []
+    for offset in (0, 2, 4):
+        with CaptureQueriesContext(connection) as ctx:
+            body = api.get("/api/v1/requests/", {**params, "offset": offset}).json()
+        counts.append(len(ctx.captured_queries))
+        ids += [r["id"] for r in body["results"]]
+    assert ids == expected and len(set(ids)) == 5
+    assert len(set(counts)) == 1
+
+
 def test_the_api_count_is_exact_below_the_bound(org, five_orders):
     body = token_client(org.alice.user).get("/api/v1/requests/", {"limit": 2}).json()
     assert (body["count"], body["count_exact"]) == (5, True)
