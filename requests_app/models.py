@@ -174,6 +174,13 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                 condition=QUEUE_CONDITION,
                 name="request_open_queue_idx",
             ),
+            # The HTML queue lists the newest approvals first (QueueTable): 25 index entries,
+            # where sorting the joined open queue took 150 ms at a million requests.
+            models.Index(
+                fields=["approved_at"],
+                condition=QUEUE_CONDITION,
+                name="request_queue_approved_idx",
+            ),
             # Controlling: requests fulfilled (or closed) in a period, orders in a period.
             # The reports read only the included columns: an index-only scan instead of the
             # wide rows (item snapshot, answers). Costs join entitlements to the fulfilled
