@@ -501,6 +501,9 @@ PROVISIONING_SWEEP_AFTER_SECONDS = env.int("PROVISIONING_SWEEP_AFTER_SECONDS", d
 # and may run again. Above the run's hard time limit (90 s), so two workers never run it
 # at the same time.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=120)
+# Due membership jobs of one group that one worker runs together in one LDAP modify
+# (provisioning/batch.py); 1 runs every job on its own.
+PROVISIONING_BATCH_SIZE = env.int("PROVISIONING_BATCH_SIZE", default=500)
 # Redis hands a message again after the visibility timeout: it must outlast a retry's
 # countdown (the worker holds the message until then) and a job's lease (the sweeper, not
 # a redelivery, recovers a killed worker's job).

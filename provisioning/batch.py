@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -50,7 +51,7 @@ LOCK_WAIT_SECONDS = 2  # then the jobs whose membership another job holds are de
 
 
 def batch_size() -> int:
-    return getattr(settings, "PROVISIONING_BATCH_SIZE", 500)
+    return settings.PROVISIONING_BATCH_SIZE
 
 
 def eligible(job: ProvisioningJob) -> bool:
@@ -109,9 +110,9 @@ def start_all(jobs: list[ProvisioningJob]) -> None:
     for job in jobs:
         job.start(lease_seconds=settings.PROVISIONING_LEASE_SECONDS)
         job.updated_at = now
-    ProvisioningJob.objects.bulk_update(
-        jobs, ["state", "attempts", "started_at", "lease_until", "updated_at"]
-    )
+    fields = ["state", "attempts", "started_at", "lease_until", "updated_at"]
+    ProvisioningJob.objects.bulk_update(jobs, fields)
+    _saved(jobs, fields)
 
 
 @dataclass
@@ -264,10 +265,51 @@ def record(jobs: list[ProvisioningJob], outcome: Outcome) -> dict[int, float]:
                 job.fail(error=outcome.deferred[job.pk])
                 ended.append(job)
             job.updated_at = now
-        ProvisioningJob.objects.bulk_update(
-            rows,
-            ["state", "finished_at", "due_at", "lease_until", "last_error", "log", "updated_at"],
-        )
-        for job in ended:
-            _settle(job)
+        ProvisioningJob.objects.bulk_update(rows, RECORDED)
+        _saved(rows, RECORDED)
+        _settle_all(ended, _settle)
     return countdowns
+
+
+def _saved(jobs: list[ProvisioningJob], fields) -> None:
+    """What ``save()`` would tell about each job (metrics count its outcome, the trail logs
+    it); bulk_update tells nobody."""
+    for job in jobs:
+        post_save.send(
+            sender=ProvisioningJob,
+            instance=job,
+            created=False,
+            update_fields=frozenset(fields),
+            raw=False,
+            using=job._state.db,
+        )
+
+
+def _settle_all(ended: list[ProvisioningJob], settle_one) -> None:
+    """``services._settle`` for many ended jobs: requests whose every job succeeded are
+    fulfilled together (``requests_finish_automation``); the rest (a failure, a next job
+    to start) one by one, as always."""
+    from provisioning.services import _provisioning_done
+    from requests_app.services import requests_finish_automation
+
+    states: dict[int, list[tuple[str, int | None]]] = {}
+    for request_id, state, finished_by in ProvisioningJob.objects.filter(
+        request_id__in={job.request_id for job in ended},
+        direction=Direction.GRANT,
+        entitlement=None,
+    ).values_list("request_id", "state", "finished_by_id"):
+        states.setdefault(request_id, []).append((state, finished_by))
+    notes, by_hand, seen = {}, set(), set()
+    for job in ended:
+        if job.request_id in seen:
+            continue
+        seen.add(job.request_id)
+        siblings = states[job.request_id]
+        if all(state == JobState.SUCCEEDED for state, _by in siblings):
+            notes[job.request_id] = _provisioning_done(len(siblings))
+            if any(by is not None for _state, by in siblings):
+                by_hand.add(job.request_id)
+        else:
+            settle_one(job)
+    if notes:
+        requests_finish_automation(notes=notes, done_by_hand=frozenset(by_hand))

@@ -702,6 +702,67 @@ def request_finish_automation(
     return service_request
 
 
+def requests_finish_automation(
+    *, notes: dict[int, str], done_by_hand: frozenset[int] = frozenset()
+) -> list[ServiceRequest]:
+    """``request_finish_automation(succeeded=True)`` for many requests in one transaction
+    (coalesced provisioning): the locks, the manual-work check, the transitions and their
+    audit records in one statement each, then each request's own follow-ups (the
+    ``request_fulfilled`` receivers, the mails), as one by one. ``notes``: request id →
+    resolution note; ``done_by_hand``: ids with a job marked done by hand."""
+    from django.db.models.signals import post_save
+
+    with transaction.atomic():
+        rows = list(
+            ServiceRequest.objects.select_for_update(of=("self",))
+            .select_related("beneficiary__user", "item", "requester")
+            .filter(pk__in=list(notes), state=RequestState.IN_FULFILMENT)
+            .order_by("pk")
+        )
+        if not rows:
+            return []
+        by_hand = set(
+            RequestEvent.objects.filter(
+                request_id__in=[row.pk for row in rows],
+                actor__isnull=False,
+                kind__in=MANUAL_FULFILMENT_EVENTS,
+            ).values_list("request_id", flat=True)
+        )
+        events = []
+        for row in rows:
+            row.fulfilled_automatically = row.pk not in done_by_hand and row.pk not in by_hand
+            from_state = row.state
+            row.complete(note=notes[row.pk])
+            events.append(
+                RequestEvent(
+                    request=row,
+                    kind=EventKind.COMPLETE,
+                    from_state=from_state,
+                    to_state=row.state,
+                    comment=notes[row.pk],
+                )
+            )
+        ServiceRequest.objects.bulk_update(
+            rows, ["state", "resolution_note", "closed_at", "fulfilled_automatically"]
+        )
+        for row in rows:  # saved: the concurrency guard compares with the new state now
+            row._update_initial_state()
+        RequestEvent.objects.bulk_create(events)
+        for event in events:  # what RequestEvent.objects.create would tell (webhooks, metrics)
+            post_save.send(
+                sender=RequestEvent,
+                instance=event,
+                created=True,
+                update_fields=None,
+                raw=False,
+                using=event._state.db,
+            )
+        for row in rows:
+            signals.request_fulfilled.send(sender=ServiceRequest, service_request=row)
+            notifications.notify(row, notifications.FULFILLED)
+    return rows
+
+
 # --- satisfaction ----------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ directory refuses falls back to one job at a time. Read back with ldapsearch."""
 import ldap3
 import pytest
 
+from metrics.prometheus import JOB_OUTCOMES
 from provisioning import services
 from provisioning.backends import get_backend
 from provisioning.choices import ActionKind, EntitlementState, JobState
@@ -63,9 +64,12 @@ def test_many_adds_go_out_in_one_modify(group_jobs, settings):
     conn.modify(group, {"member": [(ldap3.MODIFY_ADD, [slapd.user_dn("b005")])]})
     conn.unbind()
     modifies = spy(get_backend(), "modify_members")
+    outcomes = JOB_OUTCOMES.labels(action="add_to_group", backend="openldap", outcome="succeeded")
+    finished = outcomes._value.get()
     assert services.job_run(job_id=jobs[0].pk) is None
     assert len(modifies) == 1
     assert_settled(jobs)
+    assert outcomes._value.get() - finished == len(uids)  # bulk writes still count each job
     assert {slapd.user_dn(uid).lower() for uid in uids} <= members(slapd, group)
     notes = {job.user_uid: job.log for job in ProvisioningJob.objects.all()}
     assert "already a member" in notes["b005"]
