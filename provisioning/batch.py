@@ -179,7 +179,7 @@ def apply(jobs: list[ProvisioningJob]) -> Outcome:
     with in_log_language(), serialised_many(jobs) as locked:
         for job in jobs:
             if job.pk not in locked:
-                outcome.deferred[job.pk] = _("Another job is changing the same membership.")
+                outcome.deferred[job.pk] = "Another job is changing the same membership."
         jobs = [job for job in jobs if job.pk in locked]
         if not jobs:
             return outcome
