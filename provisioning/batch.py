@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 KINDS = (ActionKind.ADD_TO_GROUP, ActionKind.REMOVE_FROM_GROUP)
 RECORDED = ["state", "finished_at", "due_at", "lease_until", "last_error", "log", "updated_at"]
+# Each job's request is fulfilled with its follow-ups (audit, entitlement, mails): about
+# 0.1 s of a loaded 2-core machine per job. A chunk commits what is done.
+RECORD_CHUNK = 50
 LOCK_WAIT_SECONDS = 2  # then the jobs whose membership another job holds are deferred
 
 
@@ -237,12 +240,21 @@ def _unchanged_note(job: ProvisioningJob) -> str:
 
 
 def record(jobs: list[ProvisioningJob], outcome: Outcome) -> dict[int, float]:
-    """Every job's own transition and its request's settling, in one transaction.
-    Returns the retry countdowns of the deferred jobs."""
-    from provisioning.services import _settle, retry_countdown
-
+    """Every job's own transition and its request's settling, a transaction per
+    RECORD_CHUNK jobs: a run cut short (time limit, worker killed) keeps what it recorded;
+    the rest stay running until their lease ends and the sweeper hands them on (their
+    directory change is in place, so that run only records it). Returns the retry
+    countdowns of the deferred jobs."""
     countdowns: dict[int, float] = {}
     ids = [job.pk for job in jobs if job.pk not in outcome.alone]
+    for start in range(0, len(ids), RECORD_CHUNK):
+        _record_chunk(ids[start : start + RECORD_CHUNK], outcome, countdowns)
+    return countdowns
+
+
+def _record_chunk(ids: list[int], outcome: Outcome, countdowns: dict[int, float]) -> None:
+    from provisioning.services import _settle, retry_countdown
+
     with transaction.atomic(), in_log_language():
         rows = list(
             ProvisioningJob.objects.select_for_update()
@@ -268,7 +280,6 @@ def record(jobs: list[ProvisioningJob], outcome: Outcome) -> dict[int, float]:
         ProvisioningJob.objects.bulk_update(rows, RECORDED)
         _saved(rows, RECORDED)
         _settle_all(ended, _settle)
-    return countdowns
 
 
 def _saved(jobs: list[ProvisioningJob], fields) -> None:

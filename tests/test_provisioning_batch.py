@@ -6,7 +6,7 @@ import ldap3
 import pytest
 
 from metrics.prometheus import JOB_OUTCOMES
-from provisioning import services
+from provisioning import batch, services
 from provisioning.backends import get_backend
 from provisioning.choices import ActionKind, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
@@ -54,8 +54,9 @@ def assert_settled(jobs, state=JobState.SUCCEEDED, request_state=RequestState.FU
         assert job.request.state == request_state, job.request.resolution_note
 
 
-def test_many_adds_go_out_in_one_modify(group_jobs, settings):
+def test_many_adds_go_out_in_one_modify(group_jobs, settings, monkeypatch):
     settings.LANGUAGE_CODE = "en"
+    monkeypatch.setattr(batch, "RECORD_CHUNK", 5)  # recorded in three transactions
     slapd, group, make = group_jobs
     uids = [f"b{i:03d}" for i in range(12)]
     jobs = make(uids)
