@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalogue.models import CostCentre
@@ -389,6 +390,34 @@ def test_pages_figures_equal_the_full_computation(world):
         rollup.figures_sql(plan, ALL, frozenset())
     with pytest.raises(ValueError):
         rollup.figures_sql(plan, ALL, frozenset({"orders", "no such figure"}))
+
+
+@pytest.mark.django_db
+def test_kept_lead_time_histograms_follow_the_rollup(world):
+    """The closed months' histograms are summed once per plan and kept; a month marked dirty
+    or recomputed changes the plan's stamp, so the kept sum is not read for it again."""
+    clean_rollup()
+    period = {"first": FIRST, "last": rollup.open_month(world.now)}
+    selectors._ROLLED_HISTOGRAMS.clear()
+    first_view = selectors.lead_times_per_service(ALL, **period)
+    kept = set(selectors._ROLLED_HISTOGRAMS)
+    assert len(kept) == 1
+    with CaptureQueriesContext(connection) as ctx:
+        assert selectors.lead_times_per_service(ALL, **period) == first_view
+    assert not any("metrics_monthlydurations" in q["sql"] for q in ctx.captured_queries)
+    # Every fulfilment of a closed month a day later: the month is dirty, then recomputed.
+    month = datetime.date(2025, 6, 1)
+    starts, ends = rollup.month_bounds(month)
+    ServiceRequest.objects.filter(
+        state=RequestState.FULFILLED, closed_at__gte=starts, closed_at__lt=ends
+    ).update(closed_at=F("closed_at") + datetime.timedelta(days=1))
+    assert month in dirty_months()
+    assert_reports_equal_raw(ALL)
+    dirty_key = set(selectors._ROLLED_HISTOGRAMS) - kept
+    assert len(dirty_key) == 1
+    clean_rollup()
+    assert_reports_equal_raw(ALL)
+    assert len(set(selectors._ROLLED_HISTOGRAMS) - kept - dirty_key) == 1
 
 
 @pytest.mark.django_db

@@ -22,6 +22,7 @@ months a change touches as dirty, in the changing transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import math
@@ -183,17 +184,22 @@ class Plan:
     # entitlements it carries forward (None: from the beginning).
     runs: list[tuple[list[datetime.date], datetime.date | None]]
     now: datetime.datetime
+    # (month, version, computed_at) of each rolled month: what the roll-up rows the plan
+    # reads were computed from. A recomputed month or one marked dirty changes it.
+    stamp: tuple = ()
 
 
 def plan(first: datetime.date, last: datetime.date, now: datetime.datetime | None = None) -> Plan:
     """One query: the current roll-up months up to ``last``."""
     now = now or timezone.now()
-    current = list(
+    rows = list(
         RollupMonth.objects.filter(dirty=False, month__lte=last)
         .order_by("month")
-        .values_list("month", flat=True)
+        .values_list("month", "version", "computed_at")
     )
-    return _plan(current, first, last, now)
+    result = _plan([row[0] for row in rows], first, last, now)
+    rolled = set(result.rolled)
+    return dataclasses.replace(result, stamp=tuple(row for row in rows if row[0] in rolled))
 
 
 def _plan(current, first, last, now) -> Plan:
@@ -461,19 +467,24 @@ def live_durations_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
     return sql, [*months_params, FULFILLED, *where_params]
 
 
-def durations_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
-    """(item, measure, bucket, n) rows of the period: roll-up plus live."""
+def durations_sql(plan: Plan, scope: Scope, *, rolled: bool = True) -> tuple[str, list]:
+    """(item, measure, bucket, n, live) rows of the period: roll-up (unless not ``rolled``;
+    ``live`` 0) plus live (``live`` 1)."""
     where, params = scope.sql("d.item_id", "d.department_id", "d.cost_centre_id")
-    parts = [
-        (
-            f"SELECT d.item_id, d.measure, d.bucket, d.count AS n FROM {T_DUR} d "
-            f"WHERE d.level = %s AND d.month = ANY(%s){where}",
-            [scope.level, plan.rolled, *params],
+    parts = []
+    if rolled:
+        parts.append(
+            (
+                f"SELECT d.item_id, d.measure, d.bucket, d.count AS n, 0 AS live FROM {T_DUR} d "
+                f"WHERE d.level = %s AND d.month = ANY(%s){where}",
+                [scope.level, plan.rolled, *params],
+            )
         )
-    ]
     if plan.live:
         live_sql, live_params = live_durations_sql(plan, scope)
-        parts.append((f"SELECT item_id, measure, bucket, n FROM ({live_sql}) l", live_params))
+        parts.append(
+            (f"SELECT item_id, measure, bucket, n, 1 AS live FROM ({live_sql}) l", live_params)
+        )
     return _union(parts)
 
 

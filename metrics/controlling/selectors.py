@@ -10,6 +10,7 @@ Months are calendar months in the portal's time zone (``settings.TIME_ZONE``).
 from __future__ import annotations
 
 import datetime
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -635,19 +636,7 @@ def lead_times_per_service(
     rows = _per_service(ctes, "a.fulfilled, a.with_approval, a.automated", params)
     if not rows:
         return []
-    durations, duration_params = rollup.durations_sql(p, scope)
-    sql = f"""
-    SELECT d.item_id, GROUPING(d.item_id), d.measure, d.bucket, SUM(d.n)::bigint
-    FROM ({durations}) AS d
-    GROUP BY GROUPING SETS ((d.item_id, d.measure, d.bucket), (d.measure, d.bucket))
-    ORDER BY 2, 1, 3, 4
-    """  # noqa: S608 - only the roll-up's SQL
-    histograms: dict[tuple[int | None, int], list[tuple[int, int]]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, duration_params)
-        for item_id, overall, measure, bucket, n in cursor.fetchall():
-            key = (None if overall else item_id, measure)
-            histograms.setdefault(key, []).append((bucket, int(n)))
+    histograms = _histograms(p, scope)
 
     def pair(item_id, measure):
         buckets = histograms.get((item_id, measure), [])
@@ -669,6 +658,57 @@ def lead_times_per_service(
         )
         for item_id, name, fulfilled, with_approval, automated in rows
     ]
+
+
+Histograms = dict[tuple[int | None, int], list[tuple[int, int]]]
+
+# The closed months' lead-time histograms summed, per scope and plan, in this process: at a
+# million requests eleven months are 216,000 roll-up rows, 0.6-1.8 s to sum on every view.
+# They change only when a month is recomputed or marked dirty, and either changes the
+# plan's stamp (rolled months, their versions and computation times), hence the key.
+_ROLLED_HISTOGRAMS: OrderedDict[tuple, Histograms] = OrderedDict()
+ROLLED_HISTOGRAMS_KEPT = 32
+
+
+def _histograms(p: rollup.Plan, scope: Scope) -> Histograms:
+    """(item or None for all, measure) -> sorted [(bucket, n)] of the plan's months: the
+    closed months' sum as kept (or read, in the same statement as the live months')."""
+    key = (scope, tuple(p.rolled), p.stamp)
+    rolled = _ROLLED_HISTOGRAMS.get(key) if p.rolled else {}
+    if rolled is not None and p.rolled:
+        _ROLLED_HISTOGRAMS.move_to_end(key)
+    live: dict[tuple[int | None, int], dict[int, int]] = {}
+    if rolled is None or p.live:
+        fresh: dict[tuple[int | None, int], list[tuple[int, int]]] = {}
+        durations, params = rollup.durations_sql(p, scope, rolled=rolled is None)
+        sql = f"""
+        SELECT d.live, d.item_id, GROUPING(d.item_id), d.measure, d.bucket, SUM(d.n)::bigint
+        FROM ({durations}) AS d
+        GROUP BY GROUPING SETS (
+            (d.live, d.item_id, d.measure, d.bucket), (d.live, d.measure, d.bucket))
+        ORDER BY 1, 3, 2, 4, 5
+        """  # noqa: S608 - only the roll-up's SQL
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for is_live, item_id, overall, measure, bucket, n in cursor.fetchall():
+                group = (None if overall else item_id, measure)
+                if is_live:
+                    live.setdefault(group, {})[bucket] = int(n)
+                else:
+                    fresh.setdefault(group, []).append((bucket, int(n)))
+        if rolled is None:
+            rolled = _ROLLED_HISTOGRAMS[key] = fresh
+            while len(_ROLLED_HISTOGRAMS) > ROLLED_HISTOGRAMS_KEPT:
+                _ROLLED_HISTOGRAMS.popitem(last=False)
+    if not live:
+        return rolled
+    merged = dict(rolled)
+    for group, buckets in live.items():
+        counts = dict(rolled.get(group, ()))
+        for bucket, n in buckets.items():
+            counts[bucket] = counts.get(bucket, 0) + n
+        merged[group] = sorted(counts.items())
+    return merged
 
 
 def _per_service(ctes: str, columns: str, params) -> list[tuple]:
