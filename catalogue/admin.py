@@ -105,6 +105,7 @@ class CatalogueItemAdmin(admin.ModelAdmin):
                 "independent_fulfilment",
                 "price_once", "price_monthly",
                 "sla_target_days",
+                "response_target_hours",
             ),
         }),
         (_("Licence pool"), {

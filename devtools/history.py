@@ -28,7 +28,7 @@ from catalogue.models import CatalogueItem, Employee
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
-from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest
+from requests_app.models import Approval, Rating, RequestEvent, RequestHold, ServiceRequest
 
 # More orders when people join (September) and at the start of the year; fewer in the
 # summer holidays and around Christmas.
@@ -43,6 +43,7 @@ class HistoryResult:
     events: int
     entitlements: int
     ratings: int = 0
+    holds: int = 0
 
 
 def working_days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
@@ -113,7 +114,25 @@ def _temp_table(cursor, name: str, columns: str, rows: list[tuple]) -> None:
     cursor.execute(f"ANALYZE {name}")
 
 
-STEPS = 7  # requests, approvals, events, entitlements, ratings, rating events, vacuum
+STEPS = 10  # requests, approvals, events, entitlements, ratings, rating events, holds,
+# hold events, SLA due dates, vacuum
+
+
+def working_time_rows(first: datetime.date, last: datetime.date) -> list[tuple]:
+    """Per working day of the Land (holidays too): its ordinal, business hours and the
+    working seconds before it, so the SQL turns instants into working time and back."""
+    from itportal.workdays import _window, is_working_day
+
+    rows, day, n, cum = [], first, 0, 0
+    while day <= last:
+        if is_working_day(day):
+            opens, closes = _window(day)
+            length = int((closes - opens).total_seconds())
+            n += 1
+            rows.append((n, day, opens, length, cum))
+            cum += length
+        day += datetime.timedelta(days=1)
+    return rows
 
 
 def generate(
@@ -188,6 +207,15 @@ def generate(
             person_rows,
         )
         _temp_table(cursor, "hist_days", "cum float8, day date", day_rows)
+        # Deadlines may lie up to a year of working days (and the holds) after today.
+        _temp_table(
+            cursor,
+            "hist_wt",
+            "n int, day date, opens timestamptz, len int, cum_before bigint",
+            working_time_rows(first - datetime.timedelta(days=14), today + datetime.timedelta(800)),
+        )
+        for column in ("n", "day", "opens", "cum_before"):
+            cursor.execute(f"CREATE INDEX ON hist_wt ({column})")
         cursor.execute("CREATE INDEX ON hist_days (cum)")
         cursor.execute("CREATE INDEX ON hist_items (cum)")
         cursor.execute("SELECT setseed(%s)", [((seed % 1000) / 1000.0)])
@@ -202,6 +230,7 @@ def generate(
             "entitlements": Entitlement._meta.db_table,
             "items": CatalogueItem._meta.db_table,
             "ratings": Rating._meta.db_table,
+            "holds": RequestHold._meta.db_table,
         }
         counts = []
         for template, params in (
@@ -212,14 +241,21 @@ def generate(
                                  "revoked": EntitlementState.REVOKED, "now": now}),
             (_RATINGS_SQL, {"now": now}),
             (_RATING_EVENTS_SQL, {}),
+            (_HOLDS_SQL, {"now": now}),
+            (_HOLD_EVENTS_SQL, {}),
+            (_SLA_SQL, {"now": now, "tz": tz}),
         ):  # fmt: skip
             cursor.execute(_sql(template, **tables), _params(before=before, **params))
             counts.append(cursor.rowcount)
             progress(len(counts))
     _vacuum(tables.values())
     progress(STEPS)
-    requests, approvals, events, entitlements, ratings, rating_events = counts
-    return HistoryResult(requests, approvals, events + rating_events, entitlements, ratings)
+    requests, approvals, events, entitlements, ratings, rating_events, holds, hold_events = counts[
+        :8
+    ]
+    return HistoryResult(
+        requests, approvals, events + rating_events + hold_events, entitlements, ratings, holds
+    )
 
 
 def _vacuum(tables) -> None:
@@ -297,7 +333,8 @@ INSERT INTO {table} (
     requester_id, beneficiary_id, item_id, item_version, item_snapshot, answers,
     cost_centre_id, justification, price_once, price_monthly, fulfilment_group_id, assignee_id,
     resolution_note, state, created_at, submitted_at, approved_at, fulfilment_started_at,
-    closed_at, approval_steps, fulfilled_automatically)
+    closed_at, approval_steps, fulfilled_automatically, hold_reason, sla_paused_seconds,
+    responded_at)
 SELECT requester_id, beneficiary_id, id, version, snapshot, '{{}}'::jsonb,
        cost_centre_id, '', price_once, price_monthly, group_id,
        CASE WHEN NOT automated AND outcome IN ('fulfil', 'fail') AND started <= %(now)s
@@ -308,7 +345,8 @@ SELECT requester_id, beneficiary_id, id, version, snapshot, '{{}}'::jsonb,
        CASE WHEN state IN (%(S)s.REJECTED, %(S)s.CANCELLED, %(S)s.FULFILLED, %(S)s.FAILED)
             THEN CASE WHEN outcome IN ('reject', 'cancel') THEN decided ELSE finished END END,
        CASE WHEN step_kind IS NULL THEN 0 ELSE 1 END,
-       automated AND state = %(S)s.FULFILLED
+       automated AND state = %(S)s.FULFILLED, '', 0,
+       CASE WHEN outcome IN ('fulfil', 'fail') AND started <= %(now)s THEN started END
 FROM (
     SELECT s.*,
            CASE WHEN s.decided > %(now)s THEN
@@ -427,3 +465,99 @@ SELECT g.request_id, g.rated_at, g.rated_by_id, NULL, %(E)s.RATE, %(S)s.FULFILLE
 FROM {ratings} g
 WHERE g.request_id > %(before)s
 """
+
+# About one in twenty-five requests taken by hand waited on hold once, for the requester or
+# a supplier, during the middle of its fulfilment; half of those still open still wait.
+_HOLDS_SQL = """
+INSERT INTO {holds} (request_id, reason, note, started_at, started_by_id, ended_at, ended_by_id)
+SELECT x.id, CASE WHEN x.requester THEN 'requester' ELSE 'supplier' END,
+       CASE WHEN x.requester THEN 'Bitte Raumnummer und Telefon angeben.'
+            ELSE 'Lieferant hat einen Liefertermin genannt.' END,
+       x.hold_from, x.assignee_id,
+       CASE WHEN NOT x.still THEN x.hold_to END,
+       CASE WHEN x.still THEN NULL WHEN x.requester THEN x.requester_id ELSE x.assignee_id END
+FROM (SELECT r.id, r.assignee_id, r.requester_id, d.r_reason < 0.5 AS requester,
+             r.state = %(S)s.IN_FULFILMENT AND d.r_hold < 0.02 AS still, d.r_hold,
+             r.fulfilment_started_at
+                 + 0.2 * (COALESCE(r.closed_at, %(now)s) - r.fulfilment_started_at) AS hold_from,
+             r.fulfilment_started_at
+                 + 0.6 * (COALESCE(r.closed_at, %(now)s) - r.fulfilment_started_at) AS hold_to
+      FROM {requests} r
+      CROSS JOIN LATERAL (SELECT random() + 0 * r.id AS r_hold, random() + 0 * r.id AS r_reason) d
+      WHERE r.id > %(before)s AND r.assignee_id IS NOT NULL
+        AND r.fulfilment_started_at IS NOT NULL
+        AND r.state IN (%(S)s.IN_FULFILMENT, %(S)s.FULFILLED, %(S)s.FAILED)) x
+WHERE x.r_hold < 0.04
+"""
+
+_HOLD_EVENTS_SQL = """
+INSERT INTO {events} (request_id, created_at, actor_id, on_behalf_of_id, kind, from_state,
+                      to_state, comment)
+SELECT h.request_id, e.at, e.actor, NULL, e.kind, %(S)s.IN_FULFILMENT, %(S)s.IN_FULFILMENT,
+       e.comment
+FROM {holds} h
+CROSS JOIN LATERAL (VALUES
+    (h.started_at, h.started_by_id, %(E)s.HOLD,
+     CASE WHEN h.reason = 'requester' THEN 'Wartet auf Antragsteller(in): '
+          ELSE 'Wartet auf Lieferant: ' END || h.note, true),
+    (h.ended_at, h.ended_by_id, %(E)s.RESUME, '', h.ended_at IS NOT NULL)
+) AS e(at, actor, kind, comment, happened)
+WHERE h.request_id > %(before)s AND e.happened
+"""
+
+# Working seconds (since the start of hist_wt) at an instant, and the instant at a number of
+# working seconds: the same business hours and holidays as itportal/workdays.py.
+_WS_AT = """(SELECT w.cum_before + LEAST(GREATEST(EXTRACT(EPOCH FROM {t} - w.opens), 0), w.len)
+    FROM hist_wt w WHERE w.opens <= {t} ORDER BY w.opens DESC LIMIT 1)"""
+
+# The deadlines as requests_app/sla.py sets them at the approval (and moves them after a
+# hold); the breaches of the past stamped as sent, so the demo's beat mails only new ones.
+_SLA_SQL = """
+WITH paused AS (
+    SELECT h.request_id AS id,
+           SUM(floor(WS[h.ended_at] - WS[GREATEST(h.started_at, r.approved_at)]))::bigint AS seconds
+    FROM {holds} h JOIN {requests} r ON r.id = h.request_id
+    WHERE h.request_id > %(before)s AND h.ended_at IS NOT NULL
+    GROUP BY h.request_id
+),
+targets AS (
+    SELECT r.id, r.responded_at, r.state,
+           NULLIF(r.item_snapshot->>'sla_target_days', '')::int AS days,
+           NULLIF(r.item_snapshot->>'response_target_hours', '')::int AS hours,
+           COALESCE(p.seconds, 0) AS paused,
+           (SELECT max(w.n) FROM hist_wt w
+            WHERE w.day <= (r.approved_at AT TIME ZONE %(tz)s)::date) AS approved_n,
+           WS[r.approved_at] AS approved_ws
+    FROM {requests} r LEFT JOIN paused p ON p.id = r.id
+    WHERE r.id > %(before)s AND r.approved_at IS NOT NULL
+),
+due AS (
+    SELECT t.*, b.day AS base_day, b.cum_before + b.len AS base_close_ws,
+           (SELECT w.opens + (t.approved_ws + t.hours * 3600 - w.cum_before) * interval '1 second'
+            FROM hist_wt w WHERE t.hours > 0 AND w.cum_before < t.approved_ws + t.hours * 3600
+            ORDER BY w.cum_before DESC LIMIT 1) AS respond_by
+    FROM targets t LEFT JOIN hist_wt b ON t.days > 0 AND b.n = t.approved_n + t.days
+),
+final AS (
+    SELECT d.id, d.paused, d.respond_by, d.state, d.responded_at,
+           CASE WHEN d.paused > 0 THEN
+                (SELECT w.day FROM hist_wt w WHERE w.cum_before < d.base_close_ws + d.paused
+                 ORDER BY w.cum_before DESC LIMIT 1)
+                ELSE d.base_day END AS due_on
+    FROM due d
+)
+UPDATE {requests} r
+SET sla_paused_seconds = f.paused,
+    fulfilment_due_on = f.due_on,
+    response_due_at = f.respond_by,
+    hold_reason = COALESCE((SELECT h.reason FROM {holds} h
+                            WHERE h.request_id = r.id AND h.ended_at IS NULL), ''),
+    sla_escalated_at = CASE WHEN f.state IN (%(S)s.APPROVED, %(S)s.IN_FULFILMENT)
+                             AND f.due_on < (%(now)s AT TIME ZONE %(tz)s)::date THEN %(now)s END,
+    response_breached_at = CASE WHEN f.state IN (%(S)s.APPROVED, %(S)s.IN_FULFILMENT)
+                                 AND f.responded_at IS NULL AND f.respond_by < %(now)s
+                                THEN f.respond_by END
+FROM final f
+WHERE r.id = f.id
+"""
+_SLA_SQL = re.sub(r"WS\[([^\]]*)\]", lambda m: _WS_AT.format(t=m.group(1)), _SLA_SQL)

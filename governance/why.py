@@ -7,7 +7,7 @@ Reads only, in a fixed number of queries per page (no query per approval or per 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils import timezone
@@ -104,24 +104,42 @@ def _day(value):
 
 @dataclass
 class DueDate:
-    due_on: datetime.date
+    due_on: datetime.date | None
     start: datetime.date
     target_days: int
     subdivision: str
     weekend_days: int
     holidays: list[tuple[datetime.date, str]]
+    # The clock starts at the approval (the wait for approval is not counted) and stands
+    # still while the request is on hold: those periods, and their working time.
+    approved_at: datetime.datetime | None = None
+    holds: list = field(default_factory=list)
+    paused_seconds: int = 0
+    response_hours: int = 0
+    response_due_at: datetime.datetime | None = None
+    responded_at: datetime.datetime | None = None
+    business_hours: tuple = ()
+
+    @property
+    def paused_hours(self) -> str:
+        return f"{self.paused_seconds / 3600:.1f}".replace(".", ",")
 
 
 def due_date_explained(service_request: ServiceRequest) -> DueDate | None:
-    """The calendar behind a request's fulfilment due date: the target in working days from
-    the approval, the Land whose public holidays were skipped, and which ones."""
+    """The calendar behind a request's due dates: the resolution target in working days
+    from the approval, the response target in business hours, the periods on hold that
+    moved the due date, the Land whose public holidays were skipped, and which ones."""
     import holidays as holiday_calendars
 
-    if service_request.fulfilment_due_on is None:
+    from itportal.workdays import business_hours
+    from requests_app.models import RequestHold
+    from requests_app.sla import paused_seconds
+
+    if service_request.fulfilment_due_on is None and service_request.response_due_at is None:
         return None
     target = service_request.item_snapshot.get("sla_target_days") or 0
     start = timezone.localdate(service_request.approved_at or service_request.created_at)
-    end = service_request.fulfilment_due_on
+    end = service_request.fulfilment_due_on or start
     subdivision = settings.PORTAL_HOLIDAY_SUBDIVISION
     years = list(range(start.year, end.year + 1)) if end >= start else [start.year]
     calendar = holiday_calendars.Germany(subdiv=subdivision or None, years=years)
@@ -133,7 +151,32 @@ def due_date_explained(service_request: ServiceRequest) -> DueDate | None:
         elif day in calendar:
             skipped.append((day, calendar.get(day)))
         day += datetime.timedelta(days=1)
-    return DueDate(end, start, int(target), subdivision, weekend, skipped)
+    holds = list(
+        RequestHold.objects.filter(request=service_request)
+        .select_related("started_by", "ended_by")
+        .order_by("started_at", "id")[:100]
+    )
+    for hold in holds:
+        hold.working_hours = (
+            f"{paused_seconds([hold], since=service_request.approved_at) / 3600:.1f}".replace(
+                ".", ","
+            )
+        )
+    return DueDate(
+        service_request.fulfilment_due_on,
+        start,
+        int(target),
+        subdivision,
+        weekend,
+        skipped,
+        approved_at=service_request.approved_at,
+        holds=holds,
+        paused_seconds=service_request.sla_paused_seconds,
+        response_hours=int(service_request.item_snapshot.get("response_target_hours") or 0),
+        response_due_at=service_request.response_due_at,
+        responded_at=service_request.responded_at,
+        business_hours=business_hours(),
+    )
 
 
 def review_tasks_of(entitlement: Entitlement) -> list:

@@ -331,7 +331,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sla-warn-and-escalate": {
         "task": "requests_app.tasks.sla_warn_and_escalate",
-        "schedule": crontab(minute=45, hour="7-18", day_of_week="mon-fri"),
+        # Quarter-hourly: response targets are in working hours.
+        "schedule": crontab(minute="*/15", hour="7-18", day_of_week="mon-fri"),
     },
     "provisioning-sweep": {
         "task": "provisioning.tasks.sweep_provisioning_jobs",
@@ -562,9 +563,14 @@ PORTAL_HOLIDAY_SUBDIVISION = env.str("PORTAL_HOLIDAY_SUBDIVISION", default="NW")
 PORTAL_REMINDER_WORKING_DAYS = env.int("PORTAL_REMINDER_WORKING_DAYS", default=3)
 # The bundle (slug) a directory sync offers a new colleague's line manager by mail; empty: none.
 PORTAL_JOINER_BUNDLE = env.str("PORTAL_JOINER_BUNDLE", default="neue-mitarbeiterin")
-# Fulfilment deadlines (an item's SLA target): the group is warned this many working days
-# before the due date (0: on the day itself).
-PORTAL_SLA_WARNING_WORKING_DAYS = env.int("PORTAL_SLA_WARNING_WORKING_DAYS", default=1)
+# SLA (requests_app/sla.py): warnings at 50 % and 75 % of the target, breach at 100 %.
+# Optionally the 75 % warning comes earlier, this many working days before the resolution
+# due date (0: off, the percentages alone, as the SLA promises).
+PORTAL_SLA_WARNING_WORKING_DAYS = env.int("PORTAL_SLA_WARNING_WORKING_DAYS", default=0)
+# Business hours (local time) on working days: response targets count working hours in them,
+# and paused time (a request on hold) is counted in them.
+PORTAL_BUSINESS_HOURS_START = env.str("PORTAL_BUSINESS_HOURS_START", default="07:30")
+PORTAL_BUSINESS_HOURS_END = env.str("PORTAL_BUSINESS_HOURS_END", default="16:00")
 PORTAL_ESCALATION_WORKING_DAYS = env.int("PORTAL_ESCALATION_WORKING_DAYS", default=5)
 # Movers (a new department or line manager in the directory): the new manager confirms the
 # access within this many working days, is reminded this many working days before, and what

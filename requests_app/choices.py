@@ -55,6 +55,16 @@ class EventKind(models.TextChoices):
     REMIND = "remind", _("Reminder sent")
     ESCALATE = "escalate", _("Escalated")
     RATE = "rate", _("Rated")
+    COMMENT = "comment", _("Comment")
+    HOLD = "hold", _("Put on hold")
+    RESUME = "resume", _("Resumed")
+
+
+class HoldReason(models.TextChoices):
+    """Why a request in fulfilment waits: its SLA clock is paused meanwhile."""
+
+    REQUESTER = "requester", _("Waiting for the requester")
+    SUPPLIER = "supplier", _("Waiting for a supplier")
 
 
 # Events that mean a person worked on the fulfilment when a person (not the system) is the

@@ -17,6 +17,7 @@ from requests_app.choices import (
     OPEN_STATES,
     ApprovalStatus,
     EventKind,
+    HoldReason,
     RequestState,
 )
 
@@ -142,6 +143,25 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
     # Half of the time from approval to the deadline used: a first, earlier warning.
     sla_half_warned_at = models.DateTimeField(_("half-time warning sent"), null=True, blank=True)
     sla_escalated_at = models.DateTimeField(_("deadline escalated"), null=True, blank=True)
+    # Response target (working hours from approval, requests_app/sla.py): the deadline for
+    # the first reaction, the reaction itself, and its warnings (50 %, 75 %) and breach.
+    response_due_at = models.DateTimeField(_("response due"), null=True, blank=True)
+    responded_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    response_half_warned_at = models.DateTimeField(
+        _("response half-time warning sent"), null=True, blank=True
+    )
+    response_warned_at = models.DateTimeField(_("response warning sent"), null=True, blank=True)
+    response_breached_at = models.DateTimeField(_("response breached"), null=True, blank=True)
+    # On hold: a flag (the reason; empty when not on hold) next to the state rather than a
+    # state of its own, so the many queries and indexes on "in fulfilment" stay as they are.
+    # The periods are rows (RequestHold); holds and resumptions are timeline events.
+    hold_reason = models.CharField(
+        _("on hold"), max_length=20, choices=HoldReason, blank=True, default="", db_default=""
+    )
+    # Working seconds of the finished holds: the resolution due date moved by them.
+    sla_paused_seconds = models.PositiveIntegerField(
+        _("paused working time (s)"), default=0, db_default=0
+    )
     approval_steps = models.PositiveSmallIntegerField(
         _("approval steps"),
         default=0,
@@ -229,6 +249,16 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                     state__in=[S.APPROVED, S.IN_FULFILMENT], fulfilment_due_on__isnull=False
                 ),
                 name="request_sla_due_idx",
+            ),
+            # The response sweep: open requests nobody has reacted to yet.
+            models.Index(
+                fields=["response_due_at"],
+                condition=models.Q(
+                    state__in=[S.APPROVED, S.IN_FULFILMENT],
+                    response_due_at__isnull=False,
+                    responded_at__isnull=True,
+                ),
+                name="request_response_due_idx",
             ),
             # /metrics: the oldest open request per state, one index step each.
             models.Index(
@@ -342,11 +372,13 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
     def take(self, *, assignee):
         self.assignee = assignee
         self.fulfilment_started_at = timezone.now()
+        self.responded_at = self.responded_at or self.fulfilment_started_at
 
     @transition(field=state, source=S.APPROVED, target=S.IN_FULFILMENT)
     def start_automation(self):
         """An automation (directory provisioning) claimed the request and runs it."""
         self.fulfilment_started_at = timezone.now()
+        self.responded_at = self.responded_at or self.fulfilment_started_at
 
     @transition(
         field=state, source=S.IN_FULFILMENT, target=S.FULFILLED, permission=permissions.can_fulfil
@@ -370,6 +402,54 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
         """IT admins put a failed request back into the queue after fixing the cause."""
         self.assignee = None
         self.closed_at = None
+
+
+class RequestHold(models.Model):
+    """One period a request in fulfilment waited for the requester or a supplier: its SLA
+    clock stood still. Rows, not a sum, so the paused working time stays exact and can be
+    counted again when the calendar changes; "Warum?" lists them."""
+
+    request = models.ForeignKey(
+        ServiceRequest, verbose_name=_("request"), on_delete=models.CASCADE, related_name="holds"
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=HoldReason)
+    note = models.TextField(_("note"), max_length=2000)
+    started_at = models.DateTimeField(_("on hold since"), default=timezone.now)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("put on hold by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    ended_at = models.DateTimeField(_("resumed"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("resumed by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=models.Q(ended_at__isnull=True),
+                name="hold_one_open_per_request",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True)
+                | models.Q(ended_at__gte=models.F("started_at")),
+                name="hold_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.reason} {self.started_at:%Y-%m-%d %H:%M}"
 
 
 class Approval(models.Model):

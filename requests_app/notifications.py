@@ -26,6 +26,7 @@ REJECTED = "rejected"
 CANCELLED = "cancelled"
 FULFILLED = "fulfilled"
 FAILED = "failed"
+ON_HOLD = "on_hold"
 # The labels name the kinds of mail on "Postausgang".
 EVENTS = {
     SUBMITTED: _("Request submitted"),
@@ -36,6 +37,7 @@ EVENTS = {
     CANCELLED: _("Request cancelled"),
     FULFILLED: _("Request fulfilled"),
     FAILED: _("Request failed"),
+    ON_HOLD: _("Request: waiting for the requester"),
 }
 KIND_PREFIX = "request."
 
@@ -82,7 +84,11 @@ def mail_context(params: dict, recipient) -> dict | None:
         and recipient is not None
         and recipient.pk != service_request.requester_id
         and service_request.beneficiary.user_id != recipient.pk,
-        "reason": _rejection_reason(service_request) if event == REJECTED else "",
+        "reason": _rejection_reason(service_request)
+        if event == REJECTED
+        else _hold_note(service_request)
+        if event == ON_HOLD
+        else "",
         # The next step after an approval: an automation sets it up (maybe on a later day
         # it is needed from), or a group fulfils it.
         "automated": event == APPROVED and fulfilment.is_automated(service_request),
@@ -90,6 +96,13 @@ def mail_context(params: dict, recipient) -> dict | None:
             service_request.needed_from and service_request.needed_from > timezone.localdate()
         ),
     }
+
+
+def _hold_note(service_request) -> str:
+    return (
+        service_request.holds.filter(ended_at__isnull=True).values_list("note", flat=True).first()
+        or ""
+    )
 
 
 def _rejection_reason(service_request) -> str:

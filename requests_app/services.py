@@ -27,6 +27,7 @@ from requests_app.choices import (
     MANUAL_FULFILMENT_EVENTS,
     ApprovalStatus,
     EventKind,
+    HoldReason,
     RequestState,
 )
 from requests_app.models import (
@@ -38,6 +39,7 @@ from requests_app.models import (
     FulfilmentTask,
     Rating,
     RequestEvent,
+    RequestHold,
     ServiceRequest,
     Submission,
     Substitution,
@@ -105,6 +107,8 @@ def _fire(
     from_state = service_request.state
     try:
         method(**kwargs)
+        if service_request.hold_reason and service_request.state not in sla.OPEN:
+            _end_hold(service_request, user=user)  # fulfilled, failed or cancelled on hold
         service_request.save()
     except ConcurrentTransition as exc:
         raise ActionConflict() from exc
@@ -1099,3 +1103,178 @@ def task_complete(*, task_id: int, user, note: str = "") -> FulfilmentTask:
     task.note = note
     task.save()
     return task
+
+
+# --- comments and holds (the SLA clock) ------------------------------------------------
+
+COMMENT_MAX_LENGTH = 4000
+
+
+def _clean_text(value, message: str, *, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationError({"comment": message})
+    if len(value) > COMMENT_MAX_LENGTH or "\x00" in value:
+        raise ValidationError(
+            {"comment": _("The text is too long or contains invalid characters.")}
+        )
+    return value
+
+
+def _may_comment(service_request: ServiceRequest, user) -> bool:
+    return (
+        is_requesting_side(service_request, user)
+        or permissions.can_fulfil(service_request, user)
+        or roles.is_it_admin(user)
+    )
+
+
+def is_requesting_side(service_request: ServiceRequest, user) -> bool:
+    return user.is_authenticated and user.pk in (
+        service_request.requester_id,
+        service_request.beneficiary.user_id,
+    )
+
+
+def _audit(
+    service_request: ServiceRequest, kind: str, *, user, comment: str, now=None
+) -> RequestEvent:
+    return RequestEvent.objects.create(
+        request=service_request,
+        created_at=now or timezone.now(),
+        actor=user if user is not None and user.is_authenticated else None,
+        kind=kind,
+        from_state=service_request.state,
+        to_state=service_request.state,
+        comment=comment,
+    )
+
+
+def _end_hold(service_request: ServiceRequest, *, user, now: datetime | None = None) -> None:
+    """Close the open hold row and move the due date by its working time (the caller saves
+    the request)."""
+    now = now or timezone.now()
+    RequestHold.objects.filter(request=service_request, ended_at__isnull=True).update(
+        ended_at=now, ended_by=user if user is not None and user.is_authenticated else None
+    )
+    service_request.hold_reason = ""
+    sla.holds_ended(service_request)
+
+
+@transaction.atomic
+def request_comment(*, request_id: int, user, comment: str) -> RequestEvent:
+    """A comment on an open request, in its timeline. A fulfiller's first comment after the
+    approval is the response (SLA); the requester's (or beneficiary's) reply ends a hold
+    that waits for them."""
+    comment = _clean_text(comment, _("Please write a comment."))
+    service_request = _lock(request_id)
+    if not _may_comment(service_request, user):
+        raise PermissionDenied(_("You may not do this on this request."))
+    if service_request.state not in (
+        RequestState.SUBMITTED,
+        RequestState.AWAITING_APPROVAL,
+        *sla.OPEN,
+    ):
+        raise ActionConflict(
+            _("This action is not possible while the request is “%(state)s”.")
+            % {"state": service_request.get_state_display()}
+        )
+    now = timezone.now()
+    event = _audit(service_request, EventKind.COMMENT, user=user, comment=comment, now=now)
+    fields = []
+    if (
+        service_request.state in sla.OPEN
+        and service_request.responded_at is None
+        and permissions.can_fulfil(service_request, user)
+    ):
+        service_request.responded_at = now
+        fields.append("responded_at")
+    if service_request.hold_reason == HoldReason.REQUESTER and is_requesting_side(
+        service_request, user
+    ):
+        _end_hold(service_request, user=user, now=now)
+        fields += ["hold_reason", "sla_paused_seconds", "fulfilment_due_on"]
+        _audit(
+            service_request,
+            EventKind.RESUME,
+            user=user,
+            comment=_resumed_text(service_request, _("The requester replied.")),
+            now=now,
+        )
+    if fields:
+        service_request.save(update_fields=fields)
+    return event
+
+
+def _resumed_text(service_request: ServiceRequest, why: str) -> str:
+    if service_request.fulfilment_due_on is None:
+        return why
+    return "{} {}".format(
+        why,
+        _("Fulfilment now due on %(date)s.")
+        % {"date": service_request.fulfilment_due_on.strftime("%d.%m.%Y")},
+    )
+
+
+@transaction.atomic
+def request_hold(
+    *, request_id: int, user, reason: str, note: str, expected_state: str | None = None
+) -> RequestHold:
+    """A fulfiller puts a request in fulfilment on hold, waiting for the requester or a
+    supplier: its SLA clock stops until it is resumed (or the requester replies).
+
+    A flag and a period row rather than an FSM state: the request stays "in fulfilment" for
+    every query, index and report on the state, the hold is its own fact next to it, and
+    both changes are timeline events."""
+    if reason not in HoldReason.values:
+        raise ValidationError({"reason": _("Please choose what the request waits for.")})
+    note = _clean_text(note, _("Please say what the request waits for."))
+    service_request = _lock(request_id, expected_state)
+    if not permissions.can_fulfil(service_request, user):
+        raise PermissionDenied(_("You may not do this on this request."))
+    if service_request.state != RequestState.IN_FULFILMENT:
+        raise ActionConflict(_("Only a request in fulfilment can be put on hold."))
+    if service_request.hold_reason:
+        raise ActionConflict(_("This request is on hold already."))
+    now = timezone.now()
+    hold = RequestHold.objects.create(
+        request=service_request, reason=reason, note=note, started_at=now, started_by=user
+    )
+    service_request.hold_reason = reason
+    service_request.responded_at = service_request.responded_at or now
+    service_request.save(update_fields=["hold_reason", "responded_at"])
+    _audit(
+        service_request,
+        EventKind.HOLD,
+        user=user,
+        comment=f"{HoldReason(reason).label}: {note}",
+        now=now,
+    )
+    if reason == HoldReason.REQUESTER:
+        notifications.notify(service_request, notifications.ON_HOLD)
+    return hold
+
+
+@transaction.atomic
+def request_resume(
+    *, request_id: int, user, comment: str = "", expected_state: str | None = None
+) -> ServiceRequest:
+    """The fulfiller ends the hold: the clock runs again, the due date moved by the paused
+    working time."""
+    comment = _clean_text(comment, "", required=False)
+    service_request = _lock(request_id, expected_state)
+    if not permissions.can_fulfil(service_request, user):
+        raise PermissionDenied(_("You may not do this on this request."))
+    if not service_request.hold_reason:
+        raise ActionConflict(_("This request is not on hold."))
+    now = timezone.now()
+    _end_hold(service_request, user=user, now=now)
+    service_request.save(update_fields=["hold_reason", "sla_paused_seconds", "fulfilment_due_on"])
+    _audit(
+        service_request,
+        EventKind.RESUME,
+        user=user,
+        comment=_resumed_text(service_request, comment),
+        now=now,
+    )
+    return service_request

@@ -106,10 +106,22 @@ class QueueTable(RequestTable):
             _("%(age)s ago") % {"age": timesince(value)},
         )
 
-    def render_due(self, value):
+    def render_state(self, record):
+        if not record.hold_reason:
+            return state_badge(record)
+        return format_html(
+            '{} <span class="status-badge is-waiting">{}</span>',
+            state_badge(record),
+            record.get_hold_reason_display(),
+        )
+
+    def render_due(self, value, record):
+        # The stored due date already moved by the finished holds; while on hold the clock
+        # stands still, so it is not overdue and moves again when resumed.
         due = value
-        overdue = due < timezone.localdate()
         text = date_format(due, "SHORT_DATE_FORMAT")
-        if overdue:
+        if record.hold_reason:
+            return format_html("{} ({})", text, _("paused"))
+        if due < timezone.localdate():
             return format_html('<span class="overdue">{} ({})</span>', text, _("overdue"))
         return text

@@ -25,4 +25,5 @@ def sla_warn_and_escalate() -> dict:
     # the holidays package learned): count them again first, then warn on the right ones.
     moved = sla.recompute_due_dates()
     counts = sla.sla_warn_and_escalate()  # three quarters (or the last days), and the breach
-    return {**counts, "half_warned": sla.sla_warn_at_half(), "recomputed": moved}
+    response = {f"response_{k}": n for k, n in sla.response_warn_and_escalate().items()}
+    return {**counts, "half_warned": sla.sla_warn_at_half(), "recomputed": moved, **response}

@@ -26,5 +26,8 @@ urlpatterns = [
     ),
     path("<int:pk>/", views.RequestDetailView.as_view(), name="detail"),
     path("<int:pk>/bewertung/", views.RequestRateView.as_view(), name="rate"),
+    path("<int:pk>/kommentar/", views.RequestCommentView.as_view(), name="comment"),
+    path("<int:pk>/anhalten/", views.RequestHoldView.as_view(), name="hold"),
+    path("<int:pk>/fortsetzen/", views.RequestResumeView.as_view(), name="resume"),
     path("<int:pk>/<slug:action>/", views.RequestActionView.as_view(), name="action"),
 ]

@@ -19,13 +19,14 @@ from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedDateField
 from itportal.views import FilteredTableView
 from requests_app import permissions, progress, selectors, services
-from requests_app.choices import OPEN_STATES, RequestState
+from requests_app.choices import OPEN_STATES, HoldReason, RequestState
 from requests_app.filtersets import RequestFilterSet
 from requests_app.models import (
     RATING_COMMENT_MAX_LENGTH,
     RATING_WINDOW_DAYS,
     FulfilmentTask,
     Rating,
+    RequestHold,
     Substitution,
 )
 from requests_app.tables import MyRequestTable, QueueTable, RequestTable
@@ -159,6 +160,7 @@ class QueueView(TabbedListMixin, FilteredTableView):
             lambda qs, user: qs.filter(state=RequestState.APPROVED),
         ),
         Tab("mine", gettext_lazy("Assigned to me"), lambda qs, user: qs.filter(assignee=user)),
+        Tab("on_hold", gettext_lazy("On hold"), lambda qs, user: qs.exclude(hold_reason="")),
     ]
 
     template_name = "requests/queue.html"
@@ -355,9 +357,42 @@ def render_detail(request, service_request, *, rating_form=None, status=200):
             "now_with": progress.now_with(service_request, current),
             "tone": progress.tone(service_request.state),
             "reorder_url": reorder_url,
+            **_sla_context(service_request, request.user),
         },
         status=status,
     )
+
+
+def _sla_context(service_request, user) -> dict:
+    """The hold (its note, since when), and which of comment / hold / resume the user may."""
+    fulfiller = service_request.state in (
+        RequestState.APPROVED,
+        RequestState.IN_FULFILMENT,
+    ) and permissions.can_fulfil(service_request, user)
+    hold = None
+    if service_request.hold_reason:
+        hold = (
+            RequestHold.objects.filter(request=service_request, ended_at__isnull=True)
+            .select_related("started_by")
+            .first()
+        )
+    may_comment = service_request.state in (
+        RequestState.SUBMITTED,
+        RequestState.AWAITING_APPROVAL,
+        RequestState.APPROVED,
+        RequestState.IN_FULFILMENT,
+    ) and (fulfiller or services.is_requesting_side(service_request, user))
+    return {
+        "hold": hold,
+        "may_hold": fulfiller
+        and service_request.state == RequestState.IN_FULFILMENT
+        and not service_request.hold_reason,
+        "may_resume": fulfiller and bool(service_request.hold_reason),
+        "may_comment": may_comment,
+        "hold_reasons": HoldReason.choices,
+        "replies_end_hold": service_request.hold_reason == HoldReason.REQUESTER
+        and services.is_requesting_side(service_request, user),
+    }
 
 
 def _visible_request(request, pk):
@@ -402,6 +437,71 @@ class RequestRateView(View):
         else:
             messages.success(request, _("Thank you for your rating."))
         return redirect(service_request)
+
+
+def _posted_text(request, name: str = "text") -> str | None:
+    text = request.POST.get(name, "")
+    if len(text) > services.COMMENT_MAX_LENGTH or "\x00" in text:
+        messages.error(request, _("The text is too long or contains invalid characters."))
+        return None
+    return text
+
+
+class _RequestTextPostView(View):
+    """POST a text to a service about a visible request (404 if not visible, 403 if not
+    allowed, a message for bad input or a conflict)."""
+
+    done = ""
+
+    def call(self, request, service_request, text):
+        raise NotImplementedError
+
+    def post(self, request, pk):
+        service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+        text = _posted_text(request)
+        if text is not None:
+            try:
+                self.call(request, service_request, text)
+            except ActionConflict as exc:
+                messages.error(request, exc.message)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, self.done)
+        return redirect(service_request)
+
+
+class RequestCommentView(_RequestTextPostView):
+    """A comment (requester, beneficiary, fulfillers)."""
+
+    done = gettext_lazy("Your comment is in the timeline.")
+
+    def call(self, request, service_request, text):
+        services.request_comment(request_id=service_request.pk, user=request.user, comment=text)
+
+
+class RequestHoldView(_RequestTextPostView):
+    """A fulfiller puts the request on hold (waiting for the requester or a supplier)."""
+
+    done = gettext_lazy("The request is on hold; its SLA clock is paused.")
+
+    def call(self, request, service_request, text):
+        services.request_hold(
+            request_id=service_request.pk,
+            user=request.user,
+            reason=request.POST.get("reason", "")[:20],
+            note=text,
+            expected_state=request.POST.get("state") or None,
+        )
+
+
+class RequestResumeView(_RequestTextPostView):
+    """A fulfiller ends the hold; the due date moves by the paused working time."""
+
+    done = gettext_lazy("The request is resumed; its SLA clock runs again.")
+
+    def call(self, request, service_request, text):
+        services.request_resume(request_id=service_request.pk, user=request.user, comment=text)
 
 
 class RequestActionView(View):

@@ -452,6 +452,15 @@ def test_key_pages_have_no_serious_wcag_violations(live_server, portal, page, la
     assert page.locator(".timeline li").count() >= 5
     assert page.locator(".action-form").count() >= 2  # complete, fail
     audit.check(page, "detail-fulfiller")
+    # On hold, waiting for a supplier: the note on the page, the mark in the queue.
+    page.fill("#text-hold", "Lieferant liefert am Donnerstag")
+    page.locator("form[action$='/anhalten/'] input[value=supplier]").check()
+    submit(page, "form[action$='/anhalten/'] button[type=submit]")
+    assert page.locator("#on-hold").count() == 1
+    audit.check(page, "detail-on-hold")
+    page.goto(f"{base}/antraege/bearbeitung/?tab=on_hold")
+    assert page.locator("main table tbody tr").count() == 1
+    audit.check(page, "queue-on-hold")
     log_out(page)
 
     # IT admin: the login lock-outs.

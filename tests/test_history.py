@@ -148,3 +148,40 @@ def test_licence_pools_are_not_oversubscribed(catalogue):
     active = Entitlement.objects.filter(item=pooled, state=EntitlementState.ACTIVE).count()
     # 1.1 × 50 orders expected, of which about 78 % end as active entitlements: about 43.
     assert 25 < active < 70
+
+
+def test_history_has_the_deadlines_sla_would_set_and_some_holds(catalogue, settings):
+    """Every approved request gets the due dates requests_app/sla.py computes (response in
+    business hours, resolution in working days of the Land moved by its holds); a few waited
+    on hold, with timeline events, and open holds mark their requests."""
+    from requests_app import sla
+    from requests_app.models import RequestHold
+
+    settings.PORTAL_HOLIDAY_SUBDIVISION = "NW"
+    for number, item in enumerate(catalogue):
+        item.sla_target_days, item.response_target_hours = 2 + number, 1 + number
+        item.save()
+    result = history.generate(count=3000, months=12, seed=5)
+    holds = RequestHold.objects.all()
+    assert result.holds == holds.count() > 0
+    assert holds.filter(ended_at__isnull=False).exists()
+    assert RequestEvent.objects.filter(kind=EventKind.HOLD).count() == holds.count()
+    resumed = RequestEvent.objects.filter(kind=EventKind.RESUME).count()
+    assert resumed == holds.filter(ended_at__isnull=False).count()
+    assert not holds.filter(ended_at__lt=F("started_at")).exists()
+    on_hold = set(ServiceRequest.objects.exclude(hold_reason="").values_list("pk", flat=True))
+    assert on_hold == set(holds.filter(ended_at__isnull=True).values_list("request_id", flat=True))
+    approved = ServiceRequest.objects.filter(approved_at__isnull=False).prefetch_related("holds")
+    checked = 0
+    for req in approved:
+        paused = sla.paused_seconds(req.holds.all(), since=req.approved_at)
+        assert req.sla_paused_seconds == paused, req.pk
+        snapshot = req.item_snapshot
+        assert req.fulfilment_due_on == sla.due_on(
+            req.approved_at, snapshot["sla_target_days"], None, paused
+        ), req.pk
+        assert req.response_due_at == sla.response_due_at(
+            req.approved_at, snapshot["response_target_hours"]
+        ), req.pk
+        checked += 1
+    assert checked > 1000

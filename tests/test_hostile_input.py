@@ -64,12 +64,15 @@ UNREACHED = {
     "katalog/austausch/schema/1.0.json": "a static document",
     "branding.css": "the city's colours from the settings; no input (?v= only renews caches)",
     "favicon.ico": "a redirect to the static icon, no input",
+    "antraege/<int:pk>/fortsetzen/": "shown only on a request on hold; the same view as "
+    "anhalten/ and kommentar/ (a text posted to a service), reached with hostile values there; "
+    "tests/test_sla_holds.py posts to it",
     "katalog/verwaltung/vorschau/": "the editor's script posts the editor's form there (tested "
     "at the editor's own route and in tests/test_catalogue_editor.py)",
 }
 # Query parameters every page is tried with, besides its own GET forms' fields.
 GENERIC_PARAMS = ["page", "per_page", "sort", "q", "next", "o", "p", "_changelist_filters"]
-PER_ROUTE = 3  # pages per route with parameters (a request in several states)
+PER_ROUTE = 4  # pages per route with parameters (a request in several states)
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +145,12 @@ def hostile_world(world, settings):
         kind=FulfilmentTask.Kind.COLLECT,
         reason="Austritt",
     )
+    # A request in fulfilment: the comment and hold forms are reached.
+    taken = request_services.request_create(
+        requester=org.alice.user, item=world.free_item, item_version=world.free_item.version,
+        beneficiary=org.alice, cost_centre=org.alice.effective_cost_centre, answers={},
+    )  # fmt: skip
+    request_services.request_take(request_id=taken.pk, user=org.fulfiller.user)
     # Segregation of duties: alice holds "Maus" and, by hand, a group nested in the rule's
     # group: a finding with its "Warum?" page, and an exception asked for.
     from governance import sod_services

@@ -167,8 +167,9 @@ def test_sla_compliance_csv_and_filters(org, history, client):
     response = client.get(f"/controlling/sla.csv?{PERIOD}")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     lines = list(csv.reader(io.StringIO(text), delimiter=";"))
-    assert lines[1] == ["2026-11", "Monitor", "3", "2", "1", "66,7 %"]
-    assert lines[2][2:] == ["3", "2", "1", "66,7 %"]
+    # No response target on this item: its response columns count nothing.
+    assert lines[1] == ["2026-11", "Monitor", "3", "2", "1", "66,7 %", "0", "0", "0", ""]
+    assert lines[2][2:] == ["3", "2", "1", "66,7 %", "0", "0", "0", ""]
     elsewhere = EmployeeFactory().department  # a department that ordered nothing
     filtered = client.get(f"/controlling/sla/?{PERIOD}&department={elsewhere.pk}")
     assert list(filtered.context["table"].data.data) == []

@@ -22,6 +22,7 @@ ITEM_FIELDS = [
     "price_once",
     "price_monthly",
     "sla_target_days",
+    "response_target_hours",
     "orderable_for_others",
     "is_active",
 ]

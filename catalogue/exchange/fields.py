@@ -69,6 +69,7 @@ ITEM_FIELDS = (
     Plain("grants_access"),
     Plain("sla_target_days"),
     Plain("collect_on_leaving"),
+    Plain("response_target_hours"),
 )
 
 FORM_FIELD_FIELDS = (

@@ -188,12 +188,24 @@ class CatalogueItem(models.Model):
         ),
     )
     sla_target_days = models.PositiveSmallIntegerField(
-        _("SLA target (working days)"),
+        _("resolution target (working days)"),
         null=True,
         blank=True,
         validators=[MaxValueValidator(365)],
         help_text=_(
             "Working days from approval to fulfilment that IT promises; empty for no target."
+        ),
+    )
+    # Working hours within the business hours (PORTAL_BUSINESS_HOURS_*), not working days:
+    # a first reaction is promised within hours (requests_app/sla.py).
+    response_target_hours = models.PositiveSmallIntegerField(
+        _("response target (working hours)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(2000)],
+        help_text=_(
+            "Working hours from approval to the first reaction of IT (taken into "
+            "fulfilment, a comment, or the automation started); empty for no target."
         ),
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
@@ -280,6 +292,7 @@ class CatalogueItem(models.Model):
             "valid_until_field": self.valid_until_field,
             "independent_fulfilment": self.independent_fulfilment,
             "sla_target_days": self.sla_target_days,
+            "response_target_hours": self.response_target_hours,
             "price_once": str(self.price_once),
             "price_monthly": str(self.price_monthly),
             "fields": [f.snapshot() for f in self.form_fields.all()],

@@ -1,6 +1,8 @@
-"""SLA compliance per service and month: fulfilled requests with a deadline, and how many
-were fulfilled by it. Read live over the fulfilled requests of the period (the deadline is
-not part of the monthly roll-ups); one grouped query."""
+"""SLA compliance per service and month, for the resolution and the response target: of the
+requests fulfilled in the month, those with a fulfilment deadline and how many were fulfilled
+by it (the due date moved by the time on hold), and those with a response target and how many
+got their first response by it. Read live over the fulfilled requests of the period (the
+deadlines are not part of the monthly roll-ups); one grouped query."""
 
 from __future__ import annotations
 
@@ -25,13 +27,21 @@ from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 
 
+def _share(met: int, of: int) -> str:
+    if not of:
+        return ""
+    return f"{100 * met / of:.1f} %".replace(".", ",")
+
+
 @dataclass(frozen=True)
 class SlaRow:
     month: datetime.date | None  # None: the whole period
     service: str
-    fulfilled: int
+    fulfilled: int  # with a resolution target (a fulfilment deadline)
     met: int
     is_total: bool = False
+    responded: int = 0  # with a response target
+    response_met: int = 0
 
     @property
     def missed(self) -> int:
@@ -39,9 +49,15 @@ class SlaRow:
 
     @property
     def share(self) -> str:
-        if not self.fulfilled:
-            return ""
-        return f"{100 * self.met / self.fulfilled:.1f} %".replace(".", ",")
+        return _share(self.met, self.fulfilled)
+
+    @property
+    def response_missed(self) -> int:
+        return self.responded - self.response_met
+
+    @property
+    def response_share(self) -> str:
+        return _share(self.response_met, self.responded)
 
 
 def _scoped(requests, scope: Scope):
@@ -58,7 +74,8 @@ def _scoped(requests, scope: Scope):
 
 def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -> list[SlaRow]:
     """Per month and service: fulfilled requests that had a deadline, and those fulfilled on
-    or before it (the local date of fulfilment); the last row totals the period."""
+    or before it (the local date of fulfilment); those that had a response target, and those
+    answered by it (never answered: missed); the last row totals the period."""
     if scope.nothing:
         return []
     starts, ends = period_bounds(first, last)
@@ -67,8 +84,7 @@ def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -
             state=RequestState.FULFILLED,
             closed_at__gte=starts,
             closed_at__lt=ends,
-            fulfilment_due_on__isnull=False,
-        ),
+        ).filter(Q(fulfilment_due_on__isnull=False) | Q(response_due_at__isnull=False)),
         scope,
     )
     tz = timezone.get_default_timezone()
@@ -76,13 +92,22 @@ def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -
         requests.annotate(month=TruncMonth("closed_at", tzinfo=tz))
         .values("month", "item__name")
         .annotate(
-            fulfilled=Count("id"),
+            fulfilled=Count("id", filter=Q(fulfilment_due_on__isnull=False)),
             met=Count("id", filter=Q(closed_at__date__lte=F("fulfilment_due_on"))),
+            responded=Count("id", filter=Q(response_due_at__isnull=False)),
+            response_met=Count("id", filter=Q(responded_at__lte=F("response_due_at"))),
         )
         .order_by("month", "item__name")
     )
     rows = [
-        SlaRow(row["month"].date(), row["item__name"], row["fulfilled"], row["met"])
+        SlaRow(
+            row["month"].date(),
+            row["item__name"],
+            row["fulfilled"],
+            row["met"],
+            responded=row["responded"],
+            response_met=row["response_met"],
+        )
         for row in grouped
     ]
     if rows:
@@ -93,6 +118,8 @@ def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -
                 sum(r.fulfilled for r in rows),
                 sum(r.met for r in rows),
                 is_total=True,
+                responded=sum(r.responded for r in rows),
+                response_met=sum(r.response_met for r in rows),
             )
         )
     return rows
@@ -105,8 +132,10 @@ class _Month(MonthColumn):
 
 class SlaTable(TotalRowTable):
     caption = gettext_lazy(
-        "Requests fulfilled in the period that had a fulfilment deadline (the service's SLA "
-        "target in working days from approval), and how many were fulfilled by it"
+        "Requests fulfilled in the period that had a fulfilment deadline (the service's "
+        "resolution target in working days from approval, moved by the time on hold) and how "
+        "many were fulfilled by it; those that had a response target (working hours) and how "
+        "many got their first response by it"
     )
 
     month = _Month(verbose_name=gettext_lazy("Month"), empty_values=())
@@ -115,10 +144,17 @@ class SlaTable(TotalRowTable):
     met = tables.Column(verbose_name=gettext_lazy("By the deadline"))
     missed = tables.Column(verbose_name=gettext_lazy("Late"), empty_values=())
     share = tables.Column(verbose_name=gettext_lazy("Share on time"), empty_values=())
+    responded = tables.Column(verbose_name=gettext_lazy("With a response target"))
+    response_met = tables.Column(verbose_name=gettext_lazy("Answered in time"))
+    response_missed = tables.Column(verbose_name=gettext_lazy("Answered late"), empty_values=())
+    response_share = tables.Column(
+        verbose_name=gettext_lazy("Share answered in time"), empty_values=()
+    )
 
     class Meta(TotalRowTable.Meta):
         empty_text = gettext_lazy(
-            "No request with a fulfilment deadline was fulfilled in this period."
+            "No request with a fulfilment deadline or a response target was fulfilled in this "
+            "period."
         )
 
 
@@ -129,8 +165,10 @@ class SlaView(ControllingTableView):
     title = gettext_lazy("SLA compliance")
     csv_url_name = "controlling:sla_csv"
     intro = gettext_lazy(
-        "Services with an SLA target get a fulfilment deadline when a request is approved: "
-        "that many working days of the Land later. Counted by the month of fulfilment."
+        "Services with SLA targets get deadlines when a request is approved: the response "
+        "within that many working hours (business hours of working days), the fulfilment "
+        "within that many working days of the Land, moved by the time the request waited on "
+        "hold for the requester or a supplier. Counted by the month of fulfilment."
     )
 
     def get_rows(self):
@@ -146,6 +184,10 @@ def sla_csv(rows: Iterable[SlaRow]) -> Iterator[bytes]:
         _("By the deadline"),
         _("Late"),
         _("Share on time"),
+        _("With a response target"),
+        _("Answered in time"),
+        _("Answered late"),
+        _("Share answered in time"),
     ]
     lines = (
         [
@@ -155,6 +197,10 @@ def sla_csv(rows: Iterable[SlaRow]) -> Iterator[bytes]:
             row.met,
             row.missed,
             row.share,
+            row.responded,
+            row.response_met,
+            row.response_missed,
+            row.response_share,
         ]
         for row in rows
     )

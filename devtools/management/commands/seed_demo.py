@@ -1218,6 +1218,17 @@ COLLECTED_ON_LEAVING = {
     "hardware-token", "diensthandy", "tablet", "notebook", "monitor", "dockingstation",
 }  # fmt: skip
 
+# Service levels per category (resolution in working days, response in working hours): the
+# demo's due dates, warnings and the SLA compliance in controlling. Automated items answer
+# at once (the automation starts); they keep a resolution target for the odd failure.
+SLA_TARGETS = {
+    "hardware": (10, 8),
+    "mobile-geraete": (10, 8),
+    "software": (5, 4),
+    "fachverfahren": (5, 4),
+}
+SLA_DEFAULT = (3, 4)
+
 KEYWORDS = {
     "benutzerkonto-anlegen": "Account, Login, Anmeldung, neue Mitarbeiterin, neuer Mitarbeiter",
     "sonstige-anfrage": "Anfrage, Anliegen, Sonstiges",
@@ -1484,6 +1495,8 @@ class Command(BaseCommand):
                 "collect_on_leaving": spec["slug"] in COLLECTED_ON_LEAVING,
                 "is_active": spec["is_active"],
                 "licence_pool_size": spec["licence_pool_size"],
+                "sla_target_days": SLA_TARGETS.get(spec["category"], SLA_DEFAULT)[0],
+                "response_target_hours": SLA_TARGETS.get(spec["category"], SLA_DEFAULT)[1],
             }
             item = existing.get(spec["slug"])
             created = item is None
