@@ -119,6 +119,9 @@ def pages(context: dict) -> list[Page]:
         ("it_admin", "API requests (visible: all)", "/api/v1/requests/?scope=visible"),
         ("it_admin", "API entitlements (all)", "/api/v1/entitlements/"),
         ("it_admin", "API provisioning jobs", "/api/v1/provisioning-jobs/"),
+        ("it_admin", "API fulfilment tasks", "/api/v1/fulfilment-tasks/"),
+        ("it_admin", "segregation of duties report", "/funktionstrennung/"),
+        ("it_admin", "recertification campaigns", "/zugriffspruefung/"),
         ("controlling", "costs", "/controlling/"),
         ("controlling", "usage", "/controlling/nutzung/"),
         ("controlling", "licence pools", "/controlling/lizenzpools/"),
@@ -127,6 +130,8 @@ def pages(context: dict) -> list[Page]:
         ("controlling", "rarely ordered", "/controlling/selten-bestellt/"),
         ("controlling", "forecast", "/controlling/prognose/"),
         ("controlling", "costs export (CSV)", "/controlling/kosten.csv"),
+        ("controlling", "SLA compliance", "/controlling/sla/"),
+        ("controlling", "anomalies and reclaim candidates", "/controlling/auffaelligkeiten/"),
     ]
     return [Page(role, name, url) for role, name, url in listed]
 
