@@ -243,35 +243,26 @@ class DirectoryBackend(ABC):
         """Which of ``member_dns`` are members of the group (lower-cased), asking the server
         about these members only: "is any of them a member" per hundred, halved where the
         answer is yes. New members (the usual add) cost one search per hundred."""
-        present: set[str] = set()
-
-        def walk(dns: list[str]) -> None:
-            wanted = "".join(f"(member={filter_value(dn)})" for dn in dns)
-            if not self._base_match(group_dn, f"(|{wanted})"):
-                return
-            if len(dns) == 1:
-                present.add(dns[0].lower())
-                return
-            walk(dns[: len(dns) // 2])
-            walk(dns[len(dns) // 2 :])
-
-        dns = sorted({str(dn) for dn in member_dns})
-        for start in range(0, len(dns), self.FILTER_CHUNK):
-            walk(dns[start : start + self.FILTER_CHUNK])
-        return present
+        return self._bisect_members(group_dn, member_dns, present=True)
 
     def members_absent(self, group_dn: str, member_dns) -> set[str]:
         """Which of ``member_dns`` are not members (lower-cased): "are all of them members"
         per hundred, halved where the answer is no. Members to remove, usually all there,
         cost one search per hundred."""
-        absent: set[str] = set()
+        return self._bisect_members(group_dn, member_dns, present=False)
+
+    def _bisect_members(self, group_dn: str, member_dns, *, present: bool) -> set[str]:
+        """The DNs (lower-cased) that are members (``present``) or are not: one base-scope
+        check per hundred, "any of them" (|) or "all of them" (&), halved where it says so."""
+        operator = "|" if present else "&"
+        found: set[str] = set()
 
         def walk(dns: list[str]) -> None:
             wanted = "".join(f"(member={filter_value(dn)})" for dn in dns)
-            if self._base_match(group_dn, f"(&{wanted})"):
-                return
+            if self._base_match(group_dn, f"({operator}{wanted})") is not present:
+                return  # none of them present / all of them present: nothing to find here
             if len(dns) == 1:
-                absent.add(dns[0].lower())
+                found.add(dns[0].lower())
                 return
             walk(dns[: len(dns) // 2])
             walk(dns[len(dns) // 2 :])
@@ -279,7 +270,7 @@ class DirectoryBackend(ABC):
         dns = sorted({str(dn) for dn in member_dns})
         for start in range(0, len(dns), self.FILTER_CHUNK):
             walk(dns[start : start + self.FILTER_CHUNK])
-        return absent
+        return found
 
     group_object_filter = "(objectClass=groupOfNames)"
     group_owner_attribute = "owner"
