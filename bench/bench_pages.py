@@ -353,6 +353,8 @@ def status_of(url: str, cookie: str) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0  # a worker gunicorn timed out and replaced
 
 
 def wrk(url: str, cookie: str, *, seconds: float, connections: int, script: str) -> dict:
@@ -415,7 +417,13 @@ def run(args) -> dict:
         floor_every = max(len(selected) // (1 if args.quick else 4), 1)
 
         def measure_floor():
-            if status_of(floor_url, cookies["employee"]) != 200:
+            # A slow page before may still hold a worker (or gunicorn may have just replaced
+            # one it timed out): wait for the floor to answer instead of ending the run.
+            for _attempt in range(10):
+                if status_of(floor_url, cookies["employee"]) == 200:
+                    break
+                time.sleep(5)
+            else:
                 sys.exit("The floor view did not answer 200 for a logged-in session.")
             wrk(floor_url, cookies["employee"], seconds=1, connections=args.connections,
                 script=script)  # fmt: skip

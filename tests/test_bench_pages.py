@@ -12,6 +12,7 @@ from django.db import connection
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import bench_pages
+import pages_table
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -54,3 +55,7 @@ def test_the_page_benchmark_runs_on_tiny_data(city, tmp_path):
         assert {"rps", "share", "p50_ms", "p95_ms", "p95_ratio"} <= page["result"].keys()
     assert any(page["plans"] for page in result["pages"])
     assert "| role | page | req/s |" in bench_pages.report(result)
+    # The BENCHMARKS.md table from two runs (here the same run twice).
+    text = pages_table.main([str(out), str(out)])
+    assert text.count("\n| ") == len(result["pages"]) + 1
+    assert "pages reach 0.2 of the floor at both sizes" in text
