@@ -439,6 +439,18 @@ class RequestRateView(View):
         return redirect(service_request)
 
 
+def _act_with_messages(request, action, done: str) -> None:
+    """Run a service call; a conflict or invalid input becomes the user's error message."""
+    try:
+        action()
+    except ActionConflict as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, done)
+
+
 def _posted_text(request, name: str = "text") -> str | None:
     text = request.POST.get(name, "")
     if len(text) > services.COMMENT_MAX_LENGTH or "\x00" in text:
@@ -460,14 +472,9 @@ class _RequestTextPostView(View):
         service_request = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
         text = _posted_text(request)
         if text is not None:
-            try:
-                self.call(request, service_request, text)
-            except ActionConflict as exc:
-                messages.error(request, exc.message)
-            except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
-            else:
-                messages.success(request, self.done)
+            _act_with_messages(
+                request, lambda: self.call(request, service_request, text), self.done
+            )
         return redirect(service_request)
 
 
@@ -538,19 +545,11 @@ class RequestActionView(View):
             step = request.POST.get("approval", "")
             kwargs["expected_approval"] = int(step) if step.isdecimal() and len(step) < 18 else None
         if spec.text:
-            text = request.POST.get("text", "")
-            if len(text) > 4000 or "\x00" in text:
-                messages.error(request, _("The text is too long or contains invalid characters."))
+            text = _posted_text(request)
+            if text is None:
                 return redirect(service_request)
             kwargs[spec.text] = text
-        try:
-            spec.service(**kwargs)
-        except ActionConflict as exc:
-            messages.error(request, exc.message)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, spec.done)
+        _act_with_messages(request, lambda: spec.service(**kwargs), spec.done)
         return redirect(service_request)
 
 
