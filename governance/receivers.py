@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from requests_app.signals import request_fulfilled
+from requests_app.signals import request_fulfilled, requests_fulfilled
 
 
 @receiver(request_fulfilled)
@@ -12,3 +12,11 @@ def rescan_the_holder(sender, service_request, **kwargs) -> None:
     from governance.sod_services import _scan_after_commit
 
     _scan_after_commit([service_request.beneficiary_id])
+
+
+@receiver(requests_fulfilled)
+def rescan_the_holders(sender, service_requests, **kwargs) -> None:
+    """Many requests fulfilled together: one rescan of all their holders."""
+    from governance.sod_services import _scan_after_commit
+
+    _scan_after_commit({service_request.beneficiary_id for service_request in service_requests})

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import smtplib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -61,6 +61,18 @@ SWEEP_BATCH = 500
 # --- queueing ---------------------------------------------------------------------------
 
 
+@dataclass
+class Mailing:
+    """One event's mail to its recipients, for ``mails_queue``. ``context``: the kind's
+    context for a recipient, built from what the caller holds in hand (None: the kind reads
+    it, as when the mail is sent)."""
+
+    recipients: list
+    params: dict
+    mail_to: Iterable | None = None
+    context: Callable[[object], dict | None] | None = None
+
+
 def mail_queue(
     *, kind: str, recipients: Iterable, params: dict, mail_to: Iterable | None = None
 ) -> list[OutgoingMail]:
@@ -70,22 +82,31 @@ def mail_queue(
     sweeper, when the wake-up message is lost). ``mail_to``: only these of the recipients
     get a mail; all of them find the notification in the portal.
     """
+    return mails_queue(
+        kind=kind, mailings=[Mailing(recipients=list(recipients), params=params, mail_to=mail_to)]
+    )
+
+
+def mails_queue(*, kind: str, mailings: list[Mailing]) -> list[OutgoingMail]:
+    """``mail_queue`` for many events of one kind at once (requests fulfilled together): one
+    INSERT for the notifications, one for the mails, one wake-up after commit."""
     from notifications.tasks import send_mail
 
     if registry.get(kind) is None:
         raise ValueError(f"unknown mail kind {kind!r}")
-    recipients = list(recipients)
-    notifications_write(kind=kind, recipients=recipients, params=params)
-    if mail_to is not None:
-        wanted = {user.pk for user in mail_to}
-        recipients = [user for user in recipients if user.pk in wanted]
-    people = {user.pk: user for user in recipients if user.email}
-    mails = OutgoingMail.objects.bulk_create(
-        [
-            OutgoingMail(kind=kind, params=params, recipient=user, to=user.email)
+    _notifications_write(kind, mailings)
+    rows = []
+    for mailing in mailings:
+        recipients = mailing.recipients
+        if mailing.mail_to is not None:
+            wanted = {user.pk for user in mailing.mail_to}
+            recipients = [user for user in recipients if user.pk in wanted]
+        people = {user.pk: user for user in recipients if user.email}
+        rows += [
+            OutgoingMail(kind=kind, params=mailing.params, recipient=user, to=user.email)
             for user in people.values()
         ]
-    )
+    mails = OutgoingMail.objects.bulk_create(rows)
     outbox.enqueue_after_commit(send_mail, [mail.pk for mail in mails])
     return mails
 
@@ -97,19 +118,26 @@ def notifications_write(*, kind: str, recipients: Iterable, params: dict) -> lis
     in the recipient's language (without the city prefix), the link the page the mail
     points to; what no longer exists gets no entry.
     """
+    return _notifications_write(kind, [Mailing(recipients=list(recipients), params=params)])
+
+
+def _notifications_write(kind: str, mailings: list[Mailing]) -> list[Notification]:
     kind_spec = registry.get(kind)
     rows = []
     base = settings.PORTAL_BASE_URL.rstrip("/")
-    for user in {user.pk: user for user in recipients}.values():
-        context = kind_spec.context(params, user)
-        if context is None:
-            continue
-        context = {**context, "user": user, "city": "", "base_url": base}
-        with translation.override(language_of(user)):
-            subject = render_to_string(f"{kind_spec.templates}/subject.txt", context)
-        title = " ".join(subject.split()).removeprefix("[]").strip()
-        url = str(context.get("url") or "").removeprefix(base)
-        rows.append(Notification(recipient=user, kind=kind, title=title[:300], url=url[:500]))
+    languages = languages_of(user for mailing in mailings for user in mailing.recipients)
+    for mailing in mailings:
+        context_for = mailing.context or (lambda user, p=mailing.params: kind_spec.context(p, user))
+        for user in {user.pk: user for user in mailing.recipients}.values():
+            context = context_for(user)
+            if context is None:
+                continue
+            context = {**context, "user": user, "city": "", "base_url": base}
+            with translation.override(languages[user.pk]):
+                subject = render_to_string(f"{kind_spec.templates}/subject.txt", context)
+            title = " ".join(subject.split()).removeprefix("[]").strip()
+            url = str(context.get("url") or "").removeprefix(base)
+            rows.append(Notification(recipient=user, kind=kind, title=title[:300], url=url[:500]))
     return Notification.objects.bulk_create(rows)
 
 
@@ -138,6 +166,15 @@ class MailGone(Exception):
 def language_of(user) -> str:
     preference = LanguagePreference.objects.filter(user=user).values_list("language", flat=True)
     return preference.first() or settings.LANGUAGE_CODE
+
+
+def languages_of(users: Iterable) -> dict[int, str]:
+    """``language_of`` for many people, in one query: user id → language."""
+    ids = {user.pk for user in users}
+    chosen = dict(
+        LanguagePreference.objects.filter(user_id__in=ids).values_list("user_id", "language")
+    )
+    return {pk: chosen.get(pk) or settings.LANGUAGE_CODE for pk in ids}
 
 
 def compose(mail: OutgoingMail) -> EmailMultiAlternatives:

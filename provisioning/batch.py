@@ -33,6 +33,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from itportal import bulk
 from itportal.locks import lock_key
 from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError
@@ -114,7 +115,7 @@ def start_all(jobs: list[ProvisioningJob]) -> None:
         job.start(lease_seconds=settings.PROVISIONING_LEASE_SECONDS)
         job.updated_at = now
     fields = ["state", "attempts", "started_at", "lease_until", "updated_at"]
-    ProvisioningJob.objects.bulk_update(jobs, fields)
+    bulk.update_rows(jobs, fields)
     _saved(jobs, fields)
 
 
@@ -277,7 +278,7 @@ def _record_chunk(ids: list[int], outcome: Outcome, countdowns: dict[int, float]
                 job.fail(error=outcome.deferred[job.pk])
                 ended.append(job)
             job.updated_at = now
-        ProvisioningJob.objects.bulk_update(rows, RECORDED)
+        bulk.update_rows(rows, RECORDED)
         _saved(rows, RECORDED)
         _settle_all(ended, _settle)
 

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from provisioning import services
-from requests_app.signals import request_approved, request_fulfilled
+from requests_app.signals import request_approved, request_fulfilled, requests_fulfilled
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,11 @@ def start_provisioning(sender, request_id: int, **kwargs) -> None:
 @receiver(request_fulfilled)
 def grant_entitlement(sender, service_request, **kwargs) -> None:
     services.entitlement_grant(service_request=service_request)
+
+
+@receiver(requests_fulfilled)
+def grant_entitlements(sender, service_requests, **kwargs) -> None:
+    services.entitlements_grant(service_requests=service_requests)
 
 
 @celery_signals.worker_process_shutdown.connect(weak=False)

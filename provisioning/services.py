@@ -240,6 +240,8 @@ def job_run(*, job_id: int, reclaim: bool = False, coalesce: bool = True) -> Ret
     group-membership job takes the other due jobs on its group along (provisioning.batch).
     """
     companions: list[ProvisioningJob] = []
+    if _nothing_to_do(job_id, reclaim=reclaim):
+        return None
     with transaction.atomic():
         job = ProvisioningJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
@@ -292,6 +294,23 @@ def job_run(*, job_id: int, reclaim: bool = False, coalesce: bool = True) -> Ret
             job.save()
             _settle(job)
     return None
+
+
+def _nothing_to_do(job_id: int, *, reclaim: bool) -> bool:
+    """The message of a job that a batch ran already (or runs now): one plain read, no
+    transaction and no lock. A job that looks open here is checked again under its lock."""
+    row = ProvisioningJob.objects.filter(pk=job_id).values_list("state", "lease_until").first()
+    if row is None:
+        return True
+    state, lease_until = row
+    if state in (JobState.SUCCEEDED, JobState.FAILED):
+        return True
+    return (
+        state == JobState.RUNNING
+        and not reclaim
+        and lease_until is not None
+        and lease_until > timezone.now()
+    )
 
 
 def _run_batch(jobs: list[ProvisioningJob]) -> RetryLater | None:
@@ -447,37 +466,61 @@ def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
 # --- entitlements -----------------------------------------------------------------------------
 
 
-def entitlement_grant(*, service_request) -> Entitlement | None:
-    """Called inside the fulfilling transaction (requests_app's request_fulfilled signal).
-
-    Only lasting access becomes an entitlement; a one-off delivery (a device, a password
+def _grants_access(service_request) -> bool:
+    """Only lasting access becomes an entitlement; a one-off delivery (a device, a password
     reset) stays a fulfilled request. Decided by the item as ordered (its snapshot); orders
-    placed before the snapshot said so follow the item as it is now.
-    """
-    from datetime import date
-
+    placed before the snapshot said so follow the item as it is now."""
     grants_access = service_request.item_snapshot.get("grants_access")
     if grants_access is None:
         grants_access = service_request.item.grants_access
-    if not grants_access:
-        return None
-    expires_on = None
+    return bool(grants_access)
+
+
+def _expires_on(service_request):
+    from datetime import date
+
     key = service_request.item_snapshot.get("valid_until_field") or ""
     value = (service_request.answers or {}).get(key) if key else None
     if value:
         try:
-            expires_on = date.fromisoformat(value)
+            return date.fromisoformat(value)
         except (TypeError, ValueError):
-            expires_on = None
+            return None
+    return None
+
+
+def entitlement_grant(*, service_request) -> Entitlement | None:
+    """Called inside the fulfilling transaction (requests_app's request_fulfilled signal)."""
+    if not _grants_access(service_request):
+        return None
     entitlement, _created = Entitlement.objects.get_or_create(
         request=service_request,
         defaults={
             "holder_id": service_request.beneficiary_id,
             "item_id": service_request.item_id,
-            "expires_on": expires_on,
+            "expires_on": _expires_on(service_request),
         },
     )
     return entitlement
+
+
+def entitlements_grant(*, service_requests) -> None:
+    """``entitlement_grant`` for many requests fulfilled together (requests_fulfilled): one
+    INSERT for all; a request that has its entitlement already keeps it (the request is
+    the entitlement's unique key, so a second grant of the same request writes nothing)."""
+    Entitlement.objects.bulk_create(
+        [
+            Entitlement(
+                request=service_request,
+                holder_id=service_request.beneficiary_id,
+                item_id=service_request.item_id,
+                expires_on=_expires_on(service_request),
+            )
+            for service_request in service_requests
+            if _grants_access(service_request)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def entitlement_revoke(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +60,48 @@ def notify(service_request, event: str) -> None:
     )
 
 
+def notify_many(service_requests, event: str) -> None:
+    """``notify`` for many requests and one event (requests fulfilled together): the people
+    concerned in one query, their languages in one, each request's context from the row in
+    hand, the notifications and mails in one INSERT each. Events whose recipients are
+    approvers or a fulfilling group go one by one."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    service_requests = list(service_requests)
+    if event in (APPROVAL_NEEDED, REMINDER, APPROVED):
+        for service_request in service_requests:
+            notify(service_request, event)
+        return
+    users = list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(pk__in={r.requester_id for r in service_requests})
+            | Q(employee__in={r.beneficiary_id for r in service_requests})
+        )
+        .annotate(employee_pk=F("employee"))
+    )
+    by_pk = {user.pk: user for user in users}
+    by_employee = {user.employee_pk: user for user in users if user.employee_pk is not None}
+    mailings = []
+    for service_request in service_requests:
+        concerned = [by_pk.get(service_request.requester_id)]
+        concerned.append(by_employee.get(service_request.beneficiary_id))
+        recipients = list({user.pk: user for user in concerned if user is not None}.values())
+        mailings.append(
+            mail.Mailing(
+                recipients=recipients,
+                params={"request_id": service_request.pk, "event": event},
+                # The confirmation of an order goes by mail to whoever ordered (as notify).
+                mail_to=[u for u in recipients if u.pk == service_request.requester_id]
+                if event == SUBMITTED
+                else None,
+                context=lambda user, r=service_request: request_context(r, event, user),
+            )
+        )
+    mail.mails_queue(kind=KIND_PREFIX + event, mailings=mailings)
+
+
 def mail_context(params: dict, recipient) -> dict | None:
     """What the request templates need, read when the mail is sent."""
     from requests_app.models import ServiceRequest
@@ -73,7 +115,11 @@ def mail_context(params: dict, recipient) -> dict | None:
     )
     if service_request is None:
         return None
-    event = params.get("event")
+    return request_context(service_request, params.get("event"), recipient)
+
+
+def request_context(service_request, event: str, recipient) -> dict:
+    """The request templates' context for one recipient, from the request in hand."""
     return {
         "request": service_request,
         "event": event,

@@ -20,7 +20,7 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from catalogue.choices import ApproverKind
 from catalogue.models import CatalogueItem, CostCentre, Employee
-from itportal import roles
+from itportal import bulk, roles
 from itportal.exceptions import ActionConflict
 from requests_app import fulfilment, notifications, permissions, signals, sla
 from requests_app.choices import (
@@ -712,11 +712,12 @@ def requests_finish_automation(
     """``request_finish_automation(succeeded=True)`` for many requests in one transaction
     (coalesced provisioning): the locks, the manual-work check, the transitions and their
     audit records in one statement each, then each request's own follow-ups (the
-    ``request_fulfilled`` receivers, the mails), as one by one. ``notes``: request id →
-    resolution note; ``done_by_hand``: ids with a job marked done by hand."""
+    ``requests_fulfilled`` receivers, the mails) written once for all of them: the same rows
+    as one by one. ``notes``: request id → resolution note; ``done_by_hand``: ids with a job
+    marked done by hand."""
     from django.db.models.signals import post_save
 
-    with transaction.atomic():
+    with transaction.atomic(), bulk.memo_scope():
         rows = list(
             ServiceRequest.objects.select_for_update(of=("self",))
             .select_related("beneficiary__user", "item", "requester")
@@ -746,9 +747,7 @@ def requests_finish_automation(
                     comment=notes[row.pk],
                 )
             )
-        ServiceRequest.objects.bulk_update(
-            rows, ["state", "resolution_note", "closed_at", "fulfilled_automatically"]
-        )
+        bulk.update_rows(rows, ["state", "resolution_note", "closed_at", "fulfilled_automatically"])
         for row in rows:  # saved: the concurrency guard compares with the new state now
             row._update_initial_state()
         RequestEvent.objects.bulk_create(events)
@@ -761,9 +760,8 @@ def requests_finish_automation(
                 raw=False,
                 using=event._state.db,
             )
-        for row in rows:
-            signals.request_fulfilled.send(sender=ServiceRequest, service_request=row)
-            notifications.notify(row, notifications.FULFILLED)
+        signals.requests_fulfilled.send(sender=ServiceRequest, service_requests=rows)
+        notifications.notify_many(rows, notifications.FULFILLED)
     return rows
 
 

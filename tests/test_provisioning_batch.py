@@ -92,6 +92,60 @@ def test_many_adds_go_out_in_one_modify(group_jobs, settings, monkeypatch):
     assert RequestEvent.objects.filter(kind="complete").count() == len(uids)
 
 
+def test_a_batch_leaves_the_rows_one_by_one_would(
+    group_jobs, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Notifications, mails, entitlements and the rescan of a batch are written for all its
+    requests at once: the same rows as each request's own follow-ups, one rescan for all."""
+    from governance import tasks as governance_tasks
+    from notifications.models import LanguagePreference, Notification, OutgoingMail
+    from requests_app import notifications
+
+    settings.LANGUAGE_CODE = "en"
+    _slapd, _group, make = group_jobs
+    jobs = make([f"n{i:03d}" for i in range(4)])
+    german = jobs[1].request.beneficiary.user
+    LanguagePreference.objects.create(user=german, language="de")
+    scans = []
+    monkeypatch.setattr(
+        governance_tasks.scan_segregation_of_duties, "delay", lambda **kw: scans.append(kw)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_run(job_id=jobs[0].pk)
+    assert_settled(jobs)
+    assert scans == [{"holder_ids": sorted(job.request.beneficiary_id for job in jobs)}]
+
+    def rows():
+        notes = Notification.objects.order_by("recipient_id").values_list(
+            "recipient_id", "kind", "title", "url"
+        )
+        mails = OutgoingMail.objects.order_by("recipient_id").values_list(
+            "recipient_id", "kind", "params", "to"
+        )
+        return list(notes), list(mails)
+
+    batched = rows()
+    assert len(batched[0]) == len(batched[1]) == len(jobs)
+    titles = {recipient: title for recipient, _kind, title, _url in batched[0]}
+    assert titles[german.pk].startswith("Antrag Nr.")  # in the recipient's language
+    Notification.objects.all().delete()
+    OutgoingMail.objects.all().delete()
+    for job in jobs:
+        job.request.refresh_from_db()
+        notifications.notify(job.request, notifications.FULFILLED)
+    assert rows() == batched
+    for job in jobs:
+        entitlement = Entitlement.objects.get(request=job.request)
+        assert (entitlement.holder_id, entitlement.item_id, entitlement.expires_on) == (
+            job.request.beneficiary_id,
+            job.request.item_id,
+            None,
+        )
+    # A second grant of the same requests writes nothing.
+    services.entitlements_grant(service_requests=[job.request for job in jobs])
+    assert Entitlement.objects.count() == len(jobs)
+
+
 def test_removals_and_a_missing_account(group_jobs, settings):
     settings.LANGUAGE_CODE = "en"
     slapd, group, make = group_jobs

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from itportal import outbox
+from itportal import bulk, outbox
 from itportal.exceptions import ActionConflict
 from webhooks import addresses, client, signing
 from webhooks.choices import (
@@ -150,10 +150,13 @@ def event_publish(
     Call inside the transaction of what happened; ``build_data`` runs only when someone
     subscribed, so events nobody wants cost one query.
     """
-    endpoint_ids = list(
-        WebhookEndpoint.objects.filter(
-            is_active=True, subscriptions__event_type=event_type
-        ).values_list("pk", flat=True)
+    endpoint_ids = bulk.memoised(  # once per bulk operation (many requests fulfilled at once)
+        ("webhook-endpoints", event_type),
+        lambda: list(
+            WebhookEndpoint.objects.filter(
+                is_active=True, subscriptions__event_type=event_type
+            ).values_list("pk", flat=True)
+        ),
     )
     if not endpoint_ids:
         return None
