@@ -1,10 +1,11 @@
 """Monthly roll-ups of the controlling figures (see docs/controlling.md, "Roll-ups").
 
 Closed calendar months (portal time zone) are aggregated once by a Celery beat task
-(``metrics.tasks.refresh_controlling_rollups``); the open month and any month not rolled up
-yet are read live. Database triggers (migration ``metrics.0001``) mark a closed month dirty in
-the transaction that changes its history: a late rating, a revoked or back-dated
-entitlement, a moved beneficiary. Dirty months are read live until recomputed.
+(``metrics.tasks.refresh_controlling_rollups``), the open month up to the start of the day;
+today and any month not rolled up yet are read live. Database triggers (migrations
+``metrics.0001``, ``metrics.0003``) mark a month dirty in the transaction that changes its
+history before today: a late rating, a revoked or back-dated entitlement, a moved
+beneficiary. Dirty months are read live until recomputed.
 """
 
 from django.db import models
@@ -15,12 +16,14 @@ class RollupMonth(models.Model):
     """One closed month and whether its roll-up rows are current.
 
     ``version`` grows with every mark, so a recomputation that raced a change leaves the
-    month dirty."""
+    month dirty. ``through`` is set while the month is the open one and rolled up only up to
+    the start of a day (its rest is read live); a closed month with it is recomputed."""
 
     month = models.DateField(_("month"), primary_key=True)
     dirty = models.BooleanField(_("needs recomputing"), default=True)
     version = models.BigIntegerField(_("version"), default=0)
     computed_at = models.DateTimeField(_("computed"), null=True, blank=True)
+    through = models.DateTimeField(_("rolled up until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("roll-up month")

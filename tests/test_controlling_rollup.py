@@ -343,7 +343,13 @@ def test_rolled_up_figures_equal_raw(world):
     assert result["computed"] == [f"{m:%Y-%m}" for m in closed]
     assert MonthlyFigures.objects.exists() and MonthlyDurations.objects.exists()
     plan = rollup.plan(FIRST, rollup.open_month(world.now))
-    assert plan.rolled == closed and plan.live == [rollup.open_month(world.now)]
+    open_month = rollup.open_month(world.now)
+    cut = rollup.open_month_cut()
+    if cut is None:  # the first day of the month, or its first minutes
+        assert plan.rolled == closed and plan.live == [open_month] and plan.tail is None
+    else:  # the open month up to today from the roll-up, today live
+        assert plan.rolled == [*closed, open_month] and plan.live == []
+        assert plan.tail == (open_month, cut) and result["open_month_through"] == cut.isoformat()
     for scope in scopes(world):
         assert_reports_equal_raw(scope)
     # A single month on both sides of the March/April edge, and a period of closed months.
@@ -380,7 +386,7 @@ def test_pages_figures_equal_the_full_computation(world):
         if rolled_up:
             clean_rollup()
         plan = rollup.plan(FIRST, rollup.open_month(world.now))
-        assert bool(plan.rolled) is rolled_up and plan.live
+        assert bool(plan.rolled) is rolled_up and (plan.live or plan.tail)
         for scope in scopes(world):
             for figures in pages:
                 full = summed(plan, scope, figures, None)
@@ -401,7 +407,8 @@ def test_kept_lead_time_histograms_follow_the_rollup(world):
     selectors._ROLLED_HISTOGRAMS.clear()
     first_view = selectors.lead_times_per_service(ALL, **period)
     kept = set(selectors._ROLLED_HISTOGRAMS)
-    assert len(kept) == 1
+    # The closed months, and apart from them the open month up to today.
+    assert len(kept) == (1 if rollup.open_month_cut() is None else 2)
     with CaptureQueriesContext(connection) as ctx:
         assert selectors.lead_times_per_service(ALL, **period) == first_view
     assert not any("metrics_monthlydurations" in q["sql"] for q in ctx.captured_queries)
@@ -552,3 +559,161 @@ def test_percentile_from_histogram_matches_percentile_cont():
         assert abs(rollup.percentile(histogram, fraction) - exact) <= exact * RELATIVE_ERROR
     assert rollup.percentile([], 0.5) is None
     assert rollup.bucket_seconds(0) == 0
+
+
+# --- the open month rolled up to the start of a day -------------------------------------------
+
+
+def days_of_the_open_month(world):
+    """Starts of the days of the open month after its first, up to today's (may be none)."""
+    today = rollup.open_month_cut()
+    days, day = [], world.open_start
+    while today is not None:
+        day = datetime.datetime.combine(
+            day.astimezone(BERLIN).date() + datetime.timedelta(days=1), datetime.time(), BERLIN
+        )
+        if day > today:
+            break
+        days.append(day)
+    return days
+
+
+def at_day_edges(world, days):
+    """Requests fulfilled, entitlements granted and revoked, ratings given at the last instant
+    before and the first instant of each day of the open month."""
+    rng = random.Random(3)
+    micro = datetime.timedelta(microseconds=1)
+    rows = []
+    for k, day in enumerate(days):
+        later = min(day + datetime.timedelta(hours=7), world.now - datetime.timedelta(minutes=1))
+        for n, closed in enumerate((day - micro, day, later)):
+            submitted = max(world.open_start, closed - datetime.timedelta(hours=30))
+            rows.append(world.request(300 + 3 * k + n, submitted=submitted, closed=closed, rng=rng))
+    rows = ServiceRequest.objects.bulk_create(rows)
+    entitlements = []
+    for k, r in enumerate(rows):
+        revoked_at = None
+        if k % 3 == 0:  # granted before a day, revoked at its first instant
+            revoked_at = r.closed_at + micro
+        elif k % 3 == 1 and k + 1 < len(rows):  # revoked at the next edge
+            revoked_at = rows[k + 1].closed_at
+        entitlements.append(
+            Entitlement(
+                holder=r.beneficiary,
+                item=r.item,
+                request=r,
+                state=EntitlementState.REVOKED if revoked_at else EntitlementState.ACTIVE,
+                granted_at=r.closed_at,
+                revoked_at=revoked_at,
+            )
+        )
+    Entitlement.objects.bulk_create(entitlements)
+    Rating.objects.bulk_create(
+        [Rating(request=r, score=1 + k % 5, rated_by=r.requester) for k, r in enumerate(rows)]
+    )
+    return rows
+
+
+@pytest.mark.django_db
+def test_open_month_rolled_up_to_each_day_equals_raw(world):
+    """The open month from its roll-up up to the start of a day plus the rest live equals the
+    raw aggregate, for every day of the month as the cut-off (the cut-off of an earlier day
+    is what the pages read until the beat task moves it), at day and month edges."""
+    days = days_of_the_open_month(world)
+    if not days:
+        pytest.skip("the open month has no finished day yet")
+    at_day_edges(world, days)
+    clean_rollup()
+    month = rollup.open_month(world.now)
+    row = RollupMonth.objects.get(month=month)
+    assert row.through == days[-1] and not row.dirty
+    assert MonthlyFigures.objects.filter(month=month).exists()
+    for day in reversed(days):
+        assert rollup.recompute_month(month, through=day)
+        plan = rollup.plan(FIRST, month)
+        assert plan.tail == (month, day) and month in plan.rolled and month not in plan.live
+        for scope in scopes(world):
+            assert_reports_equal_raw(scope)
+        assert_reports_equal_raw(ALL, first=month, last=month)
+    # The month with the one before, from the roll-up and live: across the month edge.
+    assert_reports_equal_raw(ALL, first=rollup.add_months(month, -1), last=month)
+    moved = rollup.refresh()["open_month_through"]  # from the first day's start to today's
+    assert moved == (days[-1].isoformat() if len(days) > 1 else None)
+
+
+@pytest.mark.django_db
+def test_open_month_changes_before_today_mark_it(world):
+    days = days_of_the_open_month(world)
+    if not days:
+        pytest.skip("the open month has no finished day yet")
+    rows = at_day_edges(world, days)
+    clean_rollup()
+    month = rollup.open_month(world.now)
+    # A late rating of yesterday's fulfilment: the open month is read live meanwhile.
+    yesterdays = rows[-3]  # fulfilled at the last instant before today
+    Rating.objects.filter(request=yesterdays).delete()
+    assert dirty_months() == [month]
+    assert rollup.plan(FIRST, month).tail is None
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    result = clean_rollup()
+    assert result["open_month_through"] == days[-1].isoformat() and result["computed"] == []
+    Rating.objects.create(request=yesterdays, score=4, rated_by=yesterdays.requester)
+    assert dirty_months() == [month]
+    clean_rollup()
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    # A revocation back-dated to the open month's first instant, of an entitlement granted
+    # before: not charged in the open month at all, active at the end of the last one.
+    old = Entitlement.objects.filter(
+        state=EntitlementState.ACTIVE, granted_at__lt=world.open_start
+    ).first()
+    Entitlement.objects.filter(pk=old.pk).update(
+        state=EntitlementState.REVOKED, revoked_at=world.open_start
+    )
+    assert dirty_months() == [month]
+    assert_reports_equal_raw(ALL)
+    clean_rollup()
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    # A correction of a price of a request fulfilled in the open month before today.
+    ServiceRequest.objects.filter(pk=rows[0].pk).update(
+        price_once=D("77.70"), price_monthly=D("1.11")
+    )
+    assert dirty_months() == [month]
+    clean_rollup()
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    # Today's work marks nothing: ordered, fulfilled, granted, rated and revoked now.
+    new = world.request(400, submitted=timezone.now(), closed=timezone.now(), rng=random.Random(2))
+    new.save()
+    Entitlement.objects.create(holder=new.beneficiary, item=new.item, request=new)
+    Rating.objects.create(request=new, score=3, rated_by=new.requester)
+    earlier = Entitlement.objects.filter(request__in=rows, state=EntitlementState.ACTIVE)
+    Entitlement.objects.filter(pk=earlier.first().pk).update(
+        state=EntitlementState.REVOKED, revoked_at=timezone.now()
+    )
+    assert dirty_months() == []
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+
+
+@pytest.mark.django_db
+def test_a_month_rolled_up_to_a_day_is_recomputed_once_closed(world):
+    """What the beat task finds on the first of a month: last month's roll-up reaches only
+    up to a day of it. It is read live and recomputed whole."""
+    month = rollup.add_months(rollup.open_month(world.now), -2)
+    clean_rollup()
+    starts, ends = rollup.month_bounds(month)
+    assert rollup.recompute_month(month, through=starts + datetime.timedelta(days=12))
+    plan = rollup.plan(FIRST, rollup.open_month(world.now))
+    assert month in plan.live and month not in plan.rolled
+    assert month in rollup.months_to_compute()
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    assert clean_rollup()["computed"] == [f"{month:%Y-%m}"]
+    assert RollupMonth.objects.get(month=month).through is None
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    with pytest.raises(ValueError):
+        rollup.recompute_month(month, through=ends + datetime.timedelta(days=1), now=starts)

@@ -187,26 +187,38 @@ class Plan:
     # (month, version, computed_at) of each rolled month: what the roll-up rows the plan
     # reads were computed from. A recomputed month or one marked dirty changes it.
     stamp: tuple = ()
+    # (open month, cut-off): the open month is in ``rolled`` with its roll-up up to the
+    # cut-off (the start of a day), and only the rest of it, from the cut-off on, is live.
+    tail: tuple[datetime.date, datetime.datetime] | None = None
+    # Computing a roll-up of the open month up to a day: the live months end here.
+    cut: datetime.datetime | None = None
 
 
 def plan(first: datetime.date, last: datetime.date, now: datetime.datetime | None = None) -> Plan:
-    """One query: the current roll-up months up to ``last``."""
+    """One query: the current roll-up months up to ``last``, and the open month's roll-up up
+    to a day if it is current."""
     now = now or timezone.now()
     rows = list(
         RollupMonth.objects.filter(dirty=False, month__lte=last)
         .order_by("month")
-        .values_list("month", "version", "computed_at")
+        .values_list("month", "version", "computed_at", "through")
     )
-    result = _plan([row[0] for row in rows], first, last, now)
+    tail = None
+    for month, _version, _computed, through in rows:
+        if through is not None and month == open_month(now) and through <= now:
+            tail = (month, through)
+    result = _plan([row[0] for row in rows if row[3] is None], first, last, now, tail=tail)
     rolled = set(result.rolled)
-    return dataclasses.replace(result, stamp=tuple(row for row in rows if row[0] in rolled))
+    return dataclasses.replace(result, stamp=tuple(row[:3] for row in rows if row[0] in rolled))
 
 
-def _plan(current, first, last, now) -> Plan:
+def _plan(current, first, last, now, *, tail=None) -> Plan:
     fresh = set(current)
     closed_before = open_month(now)
     months = month_range(first, last)
-    rolled = [m for m in months if m in fresh and m < closed_before]
+    if tail is not None and tail[0] not in months:
+        tail = None
+    rolled = [m for m in months if (m in fresh and m < closed_before) or (tail and m == tail[0])]
     live = [m for m in months if m not in rolled and month_bounds(m)[0] <= now]
     runs: list[tuple[list[datetime.date], datetime.date | None]] = []
     for month in live:
@@ -215,16 +227,42 @@ def _plan(current, first, last, now) -> Plan:
         else:
             earlier = [m for m in current if m < month and m < closed_before]
             runs.append(([month], earlier[-1] if earlier else None))
-    return Plan(rolled=rolled, live=live, runs=runs, now=now)
+    return Plan(rolled=rolled, live=live, runs=runs, now=now, tail=tail)
 
 
-def _months_values(months: list[datetime.date]) -> tuple[str, list]:
-    rows, params = [], []
+def _months_values(
+    months: list[datetime.date], cut: datetime.datetime | None = None
+) -> tuple[str, list]:
+    """The months with their bounds (each ending at ``cut`` at the latest)."""
+    periods = []
     for month in months:
         starts, ends = month_bounds(month)
+        periods.append((month, starts, min(ends, cut) if cut else ends))
+    return _periods_values(periods)
+
+
+def _periods_values(
+    periods: list[tuple[datetime.date, datetime.datetime, datetime.datetime]],
+) -> tuple[str, list]:
+    """(month, starts, ends) rows: the instants [starts, ends) count for that month."""
+    rows, params = [], []
+    for month, starts, ends in periods:
         rows.append("(%s::date, %s::timestamptz, %s::timestamptz)")
         params += [month, starts, ends]
     return f"(VALUES {', '.join(rows)}) AS m(month, starts, ends)", params
+
+
+def _live_periods(plan: Plan) -> list[tuple[datetime.date, datetime.datetime, datetime.datetime]]:
+    """What orders, fulfilments and durations read live: the live months, and the open
+    month from its roll-up's cut-off on."""
+    periods = []
+    for month in plan.live:
+        starts, ends = month_bounds(month)
+        periods.append((month, starts, min(ends, plan.cut) if plan.cut else ends))
+    if plan.tail is not None:
+        month, since = plan.tail
+        periods.append((month, since, month_bounds(month)[1]))
+    return periods
 
 
 # --- the figures SQL -------------------------------------------------------------------------
@@ -249,7 +287,7 @@ def live_figures_sql(
     needed = frozenset(FIGURES) if figures is None else figures
     if not needed or not needed <= set(FIGURES):
         raise ValueError(f"figures to compute, of {FIGURES}: not {sorted(needed)}")
-    months_sql, months_params = _months_values(plan.live)
+    months_sql, months_params = _periods_values(_live_periods(plan))
     where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
     dims = ("r.item_id", "b.department_id", "r.cost_centre_id")
     parts = []
@@ -268,7 +306,10 @@ def live_figures_sql(
         )
     if needed & ENTITLEMENT_FIGURES:
         for months, base in plan.runs:
-            parts += _entitlement_parts(months, base, plan.now, scope)
+            parts += _entitlement_parts(months, base, plan.now, scope, cut=plan.cut)
+        if plan.tail is not None:
+            month, since = plan.tail
+            parts += _entitlement_parts([month], None, plan.now, scope, since=since)
     return _union(parts)
 
 
@@ -328,15 +369,32 @@ def _live_fulfilled(
 
 
 def _entitlement_parts(
-    months: list[datetime.date], base: datetime.date | None, now, scope: Scope
+    months: list[datetime.date],
+    base: datetime.date | None,
+    now,
+    scope: Scope,
+    *,
+    cut: datetime.datetime | None = None,
+    since: datetime.datetime | None = None,
 ) -> list[tuple[str, list]]:
     """Entitlements charged in and active at the end of consecutive ``months``: those active
     at the end of ``base`` (its roll-up rows), plus the grants since, minus the revocations
-    since (an entitlement's revocation at a month's first instant ends its charge there)."""
-    months_sql, months_params = _months_values(months)
+    since (an entitlement's revocation at a month's first instant ends its charge there).
+
+    ``cut``: the months end there (the open month's roll-up up to a day: charged up to the
+    cut-off, active at it). ``since``: only the changes from this cut-off on, to add to the
+    open month's roll-up rows up to it (read as a rolled month): its ``charged`` already
+    holds every entitlement of the month granted before, its ``active_end`` those active at
+    the cut-off, so a grant since adds to both, a revocation since of an earlier grant ends
+    only its activity."""
+    months_sql, months_params = _months_values(months, cut)
     where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
-    base_end = month_bounds(base)[1] if base else "-infinity"
+    base_end = since or (month_bounds(base)[1] if base else "-infinity")
     max_end = month_bounds(months[-1])[1]
+    if cut:
+        max_end = min(max_end, cut)
+    # (With ``since``, the earlier grants read are revoked at or after it, so after the
+    # month's start: the first branch of ``charged`` is 0 for them, as it must be.)
     charged = (
         "CASE WHEN e.g < %s::timestamptz THEN CASE WHEN e.rv <= m.starts THEN -1 ELSE 0 END"
         " WHEN e.g < LEAST(m.ends, %s::timestamptz) AND (e.rv IS NULL OR e.rv > m.starts)"
@@ -392,7 +450,7 @@ def _entitlement_parts(
             ],
         )
     ]
-    if base is not None:
+    if base is not None and since is None:
         base_where, base_params = scope.sql("f.item_id", "f.department_id", "f.cost_centre_id")
         parts.append(
             (
@@ -442,14 +500,15 @@ def figures_sql(
     parts = [
         (f"SELECT {columns} FROM {T_FIG} f WHERE f.month = ANY(%s){where}", [plan.rolled, *params])
     ]
-    if plan.live:
+    if plan.live or plan.tail:
         parts.append(live_figures_sql(plan, scope, figures))
     return _union(parts)
 
 
 def live_durations_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
-    """(month, item, department, cost centre, measure, bucket, n) of the live months."""
-    months_sql, months_params = _months_values(plan.live)
+    """(month, item, department, cost centre, measure, bucket, n) of the live months (and
+    of the open month from its roll-up's cut-off on)."""
+    months_sql, months_params = _periods_values(_live_periods(plan))
     where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
     sql = f"""
     SELECT r.month, r.item_id, b.department_id, r.cost_centre_id, x.measure,
@@ -480,10 +539,32 @@ def durations_sql(plan: Plan, scope: Scope, *, rolled: bool = True) -> tuple[str
                 [scope.level, plan.rolled, *params],
             )
         )
-    if plan.live:
+    if plan.live or plan.tail:
         live_sql, live_params = live_durations_sql(plan, scope)
         parts.append(
             (f"SELECT item_id, measure, bucket, n, 1 AS live FROM ({live_sql}) l", live_params)
+        )
+    return _union(parts)
+
+
+def durations_parts_sql(
+    plan: Plan, scope: Scope, groups: list[list[datetime.date]]
+) -> tuple[str, list]:
+    """(part, item, measure, bucket, n) rows: the roll-up rows of each group of rolled months
+    (``part`` its index), and the live rows (``part`` -1: live months, the open month's rest)."""
+    where, params = scope.sql("d.item_id", "d.department_id", "d.cost_centre_id")
+    parts = [
+        (
+            f"SELECT {i} AS part, d.item_id, d.measure, d.bucket, d.count AS n FROM {T_DUR} d "
+            f"WHERE d.level = %s AND d.month = ANY(%s){where}",
+            [scope.level, months, *params],
+        )
+        for i, months in enumerate(groups)
+    ]
+    if plan.live or plan.tail:
+        live_sql, live_params = live_durations_sql(plan, scope)
+        parts.append(
+            (f"SELECT -1 AS part, item_id, measure, bucket, n FROM ({live_sql}) l", live_params)
         )
     return _union(parts)
 
@@ -502,21 +583,66 @@ def _first_data_month() -> datetime.date | None:
 
 
 def months_to_compute(now: datetime.datetime | None = None) -> list[datetime.date]:
-    """Closed months that are dirty, or have data and were never rolled up; oldest first."""
+    """Closed months that are dirty, rolled up only up to a day while they were open, or have
+    data and were never rolled up; oldest first."""
     closed_before = open_month(now)
-    known = dict(RollupMonth.objects.values_list("month", "dirty"))
-    todo = {m for m, dirty in known.items() if dirty and m < closed_before}
+    known = {
+        m: (dirty, through)
+        for m, dirty, through in RollupMonth.objects.values_list("month", "dirty", "through")
+    }
+    todo = {
+        m
+        for m, (dirty, through) in known.items()
+        if (dirty or through is not None) and m < closed_before
+    }
     first = _first_data_month()
     if first is not None:
         todo |= {m for m in month_range(first, add_months(closed_before, -1)) if m not in known}
     return sorted(todo)
 
 
-def recompute_month(month: datetime.date, *, now: datetime.datetime | None = None) -> bool:
-    """Roll up one closed month; False if a change marked it again meanwhile (stays dirty)."""
+# The open month is rolled up to the start of the current day once the day is this old: a
+# transaction that began before the cut-off and commits after the computation read the
+# raw tables would otherwise be missed (its trigger judged its change to be of today).
+OPEN_MONTH_MARGIN = datetime.timedelta(minutes=10)
+
+
+def open_month_cut(now: datetime.datetime | None = None) -> datetime.datetime | None:
+    """Up to where the open month is rolled up now: the start of the current day (portal
+    time zone), if that is after the month's start and at least ``OPEN_MONTH_MARGIN`` ago."""
     now = now or timezone.now()
-    if month >= open_month(now):
+    tz = timezone.get_default_timezone()
+    cut = datetime.datetime.combine(timezone.localdate(now), datetime.time(), tzinfo=tz)
+    if cut <= month_bounds(open_month(now))[0] or now - cut < OPEN_MONTH_MARGIN:
+        return None
+    return cut
+
+
+def open_month_due(now: datetime.datetime | None = None) -> datetime.datetime | None:
+    """The cut-off to roll up the open month to, if its roll-up is dirty, missing or older."""
+    now = now or timezone.now()
+    cut = open_month_cut(now)
+    if cut is None:
+        return None
+    row = RollupMonth.objects.filter(month=open_month(now)).values_list("dirty", "through").first()
+    if row is not None and not row[0] and row[1] == cut:
+        return None
+    return cut
+
+
+def recompute_month(
+    month: datetime.date,
+    *,
+    now: datetime.datetime | None = None,
+    through: datetime.datetime | None = None,
+) -> bool:
+    """Roll up one closed month, or (``through``: a cut-off in it) the open month up to the
+    cut-off; False if a change marked it again meanwhile (stays dirty)."""
+    now = now or timezone.now()
+    if through is None and month >= open_month(now):
         raise ValueError("only closed months are rolled up")
+    if through is not None and not (month_bounds(month)[0] < through <= now):
+        raise ValueError("the open month is rolled up to an instant in it, in the past")
     RollupMonth.objects.get_or_create(month=month)
     outermost = not connection.in_atomic_block
     try:
@@ -526,22 +652,24 @@ def recompute_month(month: datetime.date, *, now: datetime.datetime | None = Non
                 # change committed meanwhile fails the final update (the month stays dirty).
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return _recompute(month, now)
+            return _recompute(month, now, through)
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "40001":  # serialization failure
             raise
         return False
 
 
-def _recompute(month: datetime.date, now: datetime.datetime) -> bool:
+def _recompute(
+    month: datetime.date, now: datetime.datetime, through: datetime.datetime | None
+) -> bool:
     version = RollupMonth.objects.values_list("version", flat=True).get(month=month)
     current = list(
-        RollupMonth.objects.filter(dirty=False, month__lt=month)
+        RollupMonth.objects.filter(dirty=False, through__isnull=True, month__lt=month)
         .order_by("-month")
         .values_list("month", flat=True)[:1]
     )
     base = current[0] if current else None
-    p = Plan(rolled=[], live=[month], runs=[([month], base)], now=now)
+    p = Plan(rolled=[], live=[month], runs=[([month], base)], now=through or now, cut=through)
     MonthlyFigures.objects.filter(month=month).delete()
     MonthlyDurations.objects.filter(month=month).delete()
     figures, params = live_figures_sql(p, ALL)
@@ -572,14 +700,14 @@ def _recompute(month: datetime.date, now: datetime.datetime) -> bool:
         )
     return bool(
         RollupMonth.objects.filter(month=month, version=version).update(
-            dirty=False, computed_at=now
+            dirty=False, computed_at=now, through=through
         )
     )
 
 
 def refresh(*, budget_seconds: float = 120.0, now: datetime.datetime | None = None) -> dict:
-    """Recompute the months that need it, oldest first, until the time budget is spent
-    (the next run goes on)."""
+    """Recompute the months that need it, oldest first, then the open month up to the start
+    of the day, until the time budget is spent (the next run goes on)."""
     started = time.monotonic()
     todo = months_to_compute(now)
     done, raced = [], []
@@ -588,7 +716,15 @@ def refresh(*, budget_seconds: float = 120.0, now: datetime.datetime | None = No
             break
         (done if recompute_month(month, now=now) else raced).append(month)
     left = len(todo) - len(done) - len(raced)
-    if done and not connection.in_atomic_block:
+    open_through = None
+    # The open month's roll-up carries its entitlements forward from the closed months'.
+    cut = open_month_due(now) if not left else None
+    if cut is not None and time.monotonic() - started <= budget_seconds:
+        if recompute_month(open_month(now), now=now, through=cut):
+            open_through = cut
+        else:
+            raced.append(open_month(now))
+    if (done or open_through) and not connection.in_atomic_block:
         # Fresh rows are not yet all-visible: without this the pages' index-only scans visit
         # the heap for every row until autovacuum comes by (three times slower at 1M).
         with connection.cursor() as cursor:
@@ -597,6 +733,7 @@ def refresh(*, budget_seconds: float = 120.0, now: datetime.datetime | None = No
         "computed": [f"{m:%Y-%m}" for m in done],
         "changed_meanwhile": [f"{m:%Y-%m}" for m in raced],
         "left": left,
+        "open_month_through": open_through.isoformat() if open_through else None,
     }
     logger.info("controlling roll-up refreshed", extra=result)
     return result
@@ -639,17 +776,25 @@ def percentile(buckets: list[tuple[int, int]], fraction: float) -> float | None:
 
 def _mark(ranges: str) -> str:
     """SQL that marks the closed months of ``ranges`` (lo, hi timestamptz; hi NULL = up to
-    now) dirty. Months are locked in order, so two marking transactions cannot deadlock."""
+    now) dirty, and the open month if a range begins before today (its roll-up reaches up to
+    the start of a day at most). Months are locked in order, so two marking transactions
+    cannot deadlock; changes of today (new orders, fulfilments, revocations) lock nothing."""
     tz = settings.TIME_ZONE.replace("'", "")
     local = f"date_trunc('month', %s AT TIME ZONE '{tz}')"
     last_closed = f"(date_trunc('month', now() AT TIME ZONE '{tz}') - interval '1 month')"
+    # The clock, not the transaction's start: a transaction begun before midnight that
+    # changes yesterday marks the open month.
+    open_month = f"date_trunc('month', clock_timestamp() AT TIME ZONE '{tz}')"
+    today = f"date_trunc('day', clock_timestamp() AT TIME ZONE '{tz}')"
     return f"""
     INSERT INTO {T_MONTH} (month, dirty, version)
     SELECT DISTINCT s.m::date, true, 1
     FROM ({ranges}) AS ranges(lo, hi)
     CROSS JOIN LATERAL generate_series(
         {local % "ranges.lo"},
-        LEAST({local % "COALESCE(ranges.hi, 'infinity')"}, {last_closed}),
+        LEAST({local % "COALESCE(ranges.hi, 'infinity')"},
+              CASE WHEN ranges.lo AT TIME ZONE '{tz}' < {today} THEN {open_month}
+                   ELSE {last_closed} END),
         interval '1 month') AS s(m)
     WHERE ranges.lo IS NOT NULL AND ranges.lo < now()
     ORDER BY 1

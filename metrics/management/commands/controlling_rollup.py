@@ -8,7 +8,8 @@ from metrics.controlling import rollup
 
 class Command(BaseCommand):
     help = (
-        "Rolls up every closed month that is dirty or new. --rebuild recomputes all months "
+        "Rolls up every closed month that is dirty or new, and the open month up to the "
+        "start of today. --rebuild recomputes all months "
         "and reinstalls the triggers (after a change of TIME_ZONE or a restore)."
     )
 
@@ -25,3 +26,5 @@ class Command(BaseCommand):
             f"{len(result['computed'])} months rolled up, "
             f"{len(result['changed_meanwhile'])} changed meanwhile (left dirty)"
         )
+        if result["open_month_through"]:
+            self.stdout.write(f"open month rolled up until {result['open_month_through']}")
