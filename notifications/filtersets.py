@@ -12,7 +12,10 @@ class MailFilterSet(django_filters.FilterSet):
     """Without a chosen state the page shows every mail not sent yet."""
 
     state = django_filters.MultipleChoiceFilter(
-        label=_("State"), choices=MailState.choices, widget=forms.CheckboxSelectMultiple
+        label=_("State"),
+        choices=MailState.choices,
+        widget=forms.CheckboxSelectMultiple,
+        distinct=False,
     )
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=registry.choices)
     q = django_filters.CharFilter(label=_("Address or subject"), method="search")

@@ -10,7 +10,10 @@ from provisioning.models import Entitlement, ProvisioningJob
 class JobFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(label=_("Account, group or error"), method="search")
     state = django_filters.MultipleChoiceFilter(
-        label=_("State"), choices=JobState.choices, widget=forms.CheckboxSelectMultiple
+        label=_("State"),
+        choices=JobState.choices,
+        widget=forms.CheckboxSelectMultiple,
+        distinct=False,
     )
     kind = django_filters.ChoiceFilter(label=_("Action"), choices=ActionKind.choices)
 

@@ -24,7 +24,10 @@ class EndpointFilterSet(django_filters.FilterSet):
 
 class DeliveryFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(
-        label=_("State"), choices=DeliveryState.choices, widget=forms.CheckboxSelectMultiple
+        label=_("State"),
+        choices=DeliveryState.choices,
+        widget=forms.CheckboxSelectMultiple,
+        distinct=False,
     )
     event_type = django_filters.ChoiceFilter(
         label=_("Event"), field_name="event__event_type", choices=EventType.choices
