@@ -275,6 +275,89 @@ class RequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    # The lists read these columns as values (requests_app.selectors.list_values): a row is
+    # one dict, not seven model objects (request, item, category, beneficiary and their
+    # user, requester, cost centre) walked field by field. ``rows`` gives each the same
+    # body as ``to_representation`` of the request (tests/test_api_requests.py compares).
+    ROW_COLUMNS = (
+        "id",
+        "state",
+        "item__slug",
+        "listed_item_name",
+        "item__name",
+        "item__category__name",
+        "item_version",
+        "requester__username",
+        "requester__first_name",
+        "requester__last_name",
+        "beneficiary__personnel_number",
+        "beneficiary__user__username",
+        "beneficiary__user__first_name",
+        "beneficiary__user__last_name",
+        "cost_centre_id",
+        "cost_centre__code",
+        "cost_centre__name",
+        "price_once",
+        "price_monthly",
+        "created_at",
+        "submitted_at",
+        "approved_at",
+        "fulfilment_started_at",
+        "closed_at",
+    )
+    ROW_TIMES = ("created_at", "submitted_at", "approved_at", "fulfilment_started_at", "closed_at")
+
+    @classmethod
+    def rows(cls, values) -> list[dict]:
+        """The bodies of ``values`` (dicts of ROW_COLUMNS), as ``to_representation`` makes
+        them: its own fields format the prices and times."""
+        fields = cls().fields
+        once, monthly = fields["price_once"], fields["price_monthly"]
+        time = fields["created_at"]
+        bodies = []
+        for row in values:
+            body = {
+                "id": row["id"],
+                "state": row["state"],
+                "item": row["item__slug"],
+                "item_name": row["listed_item_name"] or row["item__name"],
+                "category": row["item__category__name"],
+                "item_version": row["item_version"],
+                "requester": {
+                    "username": row["requester__username"],
+                    "name": _full_name(
+                        row["requester__first_name"],
+                        row["requester__last_name"],
+                        row["requester__username"],
+                    ),
+                },
+                "beneficiary": {
+                    "uid": row["beneficiary__personnel_number"],
+                    "name": _full_name(
+                        row["beneficiary__user__first_name"],
+                        row["beneficiary__user__last_name"],
+                        row["beneficiary__user__username"],
+                    ),
+                },
+                "cost_centre": {
+                    "id": row["cost_centre_id"],
+                    "code": row["cost_centre__code"],
+                    "name": row["cost_centre__name"],
+                },
+                "price_once": once.to_representation(row["price_once"]),
+                "price_monthly": monthly.to_representation(row["price_monthly"]),
+            }
+            for name in cls.ROW_TIMES:
+                value = row[name]
+                body[name] = None if value is None else time.to_representation(value)
+            bodies.append(body)
+        return bodies
+
+
+def _full_name(first_name: str, last_name: str, username: str) -> str:
+    """``User.get_full_name() or get_username()`` from the columns."""
+    return f"{first_name} {last_name}".strip() or username
+
 
 class ApprovalSerializer(serializers.ModelSerializer):
     approver = UserRefSerializer(read_only=True, allow_null=True)

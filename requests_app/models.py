@@ -302,6 +302,10 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
 
     @property
     def item_name(self) -> str:
+        # Lists read the snapshot's name alone (requests_app.selectors.listed), not the
+        # whole snapshot.
+        if "listed_item_name" in self.__dict__:
+            return self.listed_item_name or self.item.name
         return self.item_snapshot.get("name") or self.item.name
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from catalogue.models import Employee
@@ -24,8 +25,38 @@ from requests_app.models import (
 LIST_RELATED = ("item__category", "beneficiary__user", "requester", "cost_centre")
 
 
+# What a list row never shows: the item as ordered (a kilobyte of JSON per request, most of
+# the row), the answers and the free texts; of the item its texts and search columns. Lists
+# read the snapshot's name only (``listed_item_name``, see ServiceRequest.item_name), so
+# PostgreSQL sorts narrow rows and Python decodes no JSON per row.
+LIST_DEFERRED = (
+    "item_snapshot",
+    "answers",
+    "justification",
+    "resolution_note",
+    "item__description",
+    "item__summary",
+    "item__keywords",
+    "item__search_vector",
+    "item__search_words",
+)
+
+
 def _base() -> QuerySet[ServiceRequest]:
     return ServiceRequest.objects.select_related(*LIST_RELATED)
+
+
+def listed(queryset: QuerySet[ServiceRequest]) -> QuerySet[ServiceRequest]:
+    """``queryset`` with the columns its list rows show, not the wide ones (LIST_DEFERRED)."""
+    return queryset.defer(*LIST_DEFERRED).annotate(listed_item_name=KT("item_snapshot__name"))
+
+
+def list_values(queryset: QuerySet[ServiceRequest], columns) -> QuerySet:
+    """``queryset`` (filtered and ordered) as dicts of ``columns``, for lists built from
+    values; the item's name as ordered comes as ``listed_item_name``."""
+    if "listed_item_name" not in queryset.query.annotations:
+        queryset = queryset.annotate(listed_item_name=KT("item_snapshot__name"))
+    return queryset.values(*columns)
 
 
 def principals_substituted_by(user, *, on_date=None) -> QuerySet:
@@ -88,7 +119,7 @@ def requests_of(user) -> QuerySet[ServiceRequest]:
     # the column statistics and answers with a BitmapOr of two index scans. With ``IN
     # (subquery)`` it guessed a hundred times too many rows and scanned the whole table.
     own_record = Employee.objects.filter(user=user).order_by().values("pk")[:1]
-    return _base().filter(Q(requester=user) | Q(beneficiary=Subquery(own_record)))
+    return listed(_base().filter(Q(requester=user) | Q(beneficiary=Subquery(own_record))))
 
 
 def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
@@ -101,7 +132,7 @@ def requests_awaiting_decision_by(user) -> QuerySet[ServiceRequest]:
     decided_earlier = Approval.objects.filter(
         Q(decided_by=user) | Q(on_behalf_of=user), request=OuterRef("pk")
     )
-    return (
+    return listed(
         _base()
         .filter(state=RequestState.AWAITING_APPROVAL, pk__in=pending)
         .exclude(requester=user)
@@ -117,7 +148,7 @@ def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
     approved request is fulfilled by hand, automated items included.
     """
     # In fulfilment without an assignee means an automation runs it: not a queue item.
-    qs = _base().select_related("assignee", "fulfilment_group").filter(QUEUE_CONDITION)
+    qs = listed(_base().select_related("assignee", "fulfilment_group").filter(QUEUE_CONDITION))
     if is_it_admin(user):
         return qs
     return qs.filter(fulfilment_group__in=list(group_ids(user)))

@@ -263,3 +263,32 @@ def test_only_employees_order(org, item):
     assert response.status_code == 403
     assert response.json() == {"detail": "Only employees can order services."}
     assert robot.get("/api/v1/items/").json()["count"] == 0
+
+
+def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as):
+    """The request lists build their bodies from values (RequestSerializer.rows): each row
+    is exactly what the serializer makes of the request, on every list that uses them."""
+    from api.serializers import RequestSerializer
+
+    alice = api_as(org.alice)
+    placed = [
+        alice.post("/api/v1/requests/", order_body(item), format="json").json()["id"]
+        for _ in range(3)
+    ]
+    draft = alice.post("/api/v1/requests/", order_body(item, submit=False), format="json")
+    placed.append(draft.json()["id"])
+    ServiceRequest.objects.filter(pk=placed[0]).update(item_snapshot={})  # name from the item
+    lists = [
+        (alice, "/api/v1/requests/"),
+        (api_as(org.manager), "/api/v1/approvals/"),
+        (api_as(org.manager), "/api/v1/requests/?scope=visible&offset=1"),
+    ]
+    seen = 0
+    for client, url in lists:
+        rows = client.get(url).json()["results"]
+        assert rows
+        for row in rows:
+            request = ServiceRequest.objects.get(pk=row["id"])
+            assert row == RequestSerializer(request).data
+            seen += 1
+    assert seen >= 7
