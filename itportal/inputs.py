@@ -14,8 +14,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.db.models.query import ModelIterable
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django_tables2.rows import BoundRows
 
 # Dates a person can mean in this portal. Outside, ``date + timedelta`` and time-zone
 # conversions overflow (9999-12-31, 0001-01-01); inside, there is room for both.
@@ -78,6 +80,17 @@ def bounded_count(rows, limit: int = COUNT_LIMIT) -> int:
     return queryset.order_by()[: limit + 1].count()
 
 
+def _narrowable(queryset: QuerySet) -> bool:
+    """Whether ``queryset``'s rows can be chosen by ``pk__in`` a sliced ``values("pk")``:
+    model rows, not sliced, combined or DISTINCT (whose ordering columns join the select)."""
+    query = queryset.query
+    return (
+        queryset._fields is None
+        and queryset._iterable_class is ModelIterable
+        and not (query.is_sliced or query.combinator or query.distinct)
+    )
+
+
 class BoundedPaginator(Paginator):
     """A paginator whose page size stays within 1 … PER_PAGE_MAX, whatever was asked, and
     which counts at most ``count_limit`` rows: beyond, ``count_is_exact`` is False and the
@@ -103,3 +116,25 @@ class BoundedPaginator(Paginator):
     @property
     def count_is_exact(self) -> bool:
         return self._counted <= self.count_limit
+
+    def page(self, number):
+        """Past the first page, the page's ids are chosen first, from the narrow rows in the
+        list's order, and only those rows are read whole with their joins (as the API's
+        offsets, api/pagination.py): page 50 of the admin's requests joined and sorted
+        1,250 rows to show 25."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = self.object_list
+        queryset = queryset_of(rows)
+        if bottom == 0 or queryset is None or not _narrowable(queryset):
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        chosen = queryset.filter(pk__in=queryset.values("pk")[bottom:top])
+        if isinstance(rows, QuerySet):
+            return self._get_page(chosen, number, self)
+        if isinstance(rows, BoundRows):  # a django-tables2 table's rows
+            chosen = BoundRows(chosen, table=rows.table, pinned_data=rows.pinned_data)
+            return self._get_page(chosen, number, self)
+        return super().page(number)
