@@ -428,10 +428,13 @@ def request_rows_list(view, request):
     """A list of requests read as values and given the list body by
     ``RequestSerializer.rows``: a sixth of the CPU of serialising model objects."""
     queryset = view.filter_queryset(view.get_queryset())
-    values = request_selectors.list_values(queryset, s.RequestSerializer.ROW_COLUMNS)
-    page = view.paginate_queryset(values)
+
+    def values(rows):
+        return request_selectors.list_values(rows, s.RequestSerializer.ROW_COLUMNS)
+
+    page = view.paginator.paginate_queryset(queryset, request, view=view, read=values)
     if page is None:
-        return Response(s.RequestSerializer.rows(values))
+        return Response(s.RequestSerializer.rows(values(queryset)))
     return view.get_paginated_response(s.RequestSerializer.rows(page))
 
 

@@ -77,7 +77,9 @@ def bounded_count(rows, limit: int = COUNT_LIMIT) -> int:
     queryset = queryset_of(rows)
     if queryset is None:
         return min(len(rows), limit + 1)
-    return queryset.order_by()[: limit + 1].count()
+    # Of the rows only their ids: annotations a list reads per row (a key of a JSON column)
+    # would otherwise be computed for each counted row.
+    return queryset.order_by().values("pk")[: limit + 1].count()
 
 
 def _narrowable(queryset: QuerySet) -> bool:
