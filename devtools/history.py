@@ -512,6 +512,9 @@ _WS_AT = """(SELECT w.cum_before + LEAST(GREATEST(EXTRACT(EPOCH FROM {t} - w.ope
 
 # The deadlines as requests_app/sla.py sets them at the approval (and moves them after a
 # hold); the breaches of the past stamped as sent, so the demo's beat mails only new ones.
+# Each lookup in hist_wt must be one index probe (a million requests): the approval day's
+# ordinal through the day index (n grows with day), and working seconds compared as bigint
+# (a numeric bound makes PostgreSQL filter cum_before row by row).
 _SLA_SQL = """
 WITH paused AS (
     SELECT h.request_id AS id,
@@ -525,8 +528,9 @@ targets AS (
            NULLIF(r.item_snapshot->>'sla_target_days', '')::int AS days,
            NULLIF(r.item_snapshot->>'response_target_hours', '')::int AS hours,
            COALESCE(p.seconds, 0) AS paused,
-           (SELECT max(w.n) FROM hist_wt w
-            WHERE w.day <= (r.approved_at AT TIME ZONE %(tz)s)::date) AS approved_n,
+           (SELECT w.n FROM hist_wt w
+            WHERE w.day <= (r.approved_at AT TIME ZONE %(tz)s)::date
+            ORDER BY w.day DESC LIMIT 1) AS approved_n,
            WS[r.approved_at] AS approved_ws
     FROM {requests} r LEFT JOIN paused p ON p.id = r.id
     WHERE r.id > %(before)s AND r.approved_at IS NOT NULL
@@ -534,7 +538,8 @@ targets AS (
 due AS (
     SELECT t.*, b.day AS base_day, b.cum_before + b.len AS base_close_ws,
            (SELECT w.opens + (t.approved_ws + t.hours * 3600 - w.cum_before) * interval '1 second'
-            FROM hist_wt w WHERE t.hours > 0 AND w.cum_before < t.approved_ws + t.hours * 3600
+            FROM hist_wt w
+            WHERE t.hours > 0 AND w.cum_before < ceil(t.approved_ws + t.hours * 3600)::bigint
             ORDER BY w.cum_before DESC LIMIT 1) AS respond_by
     FROM targets t LEFT JOIN hist_wt b ON t.days > 0 AND b.n = t.approved_n + t.days
 ),
