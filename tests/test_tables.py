@@ -246,3 +246,63 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
             library_cells.clear()
             assert str(table_rows(Context({"table": table}), table)) == expected, table_class
             assert not library_cells, "model rows take the fast path"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_report_rows_in_python_equal_the_templates(language, monkeypatch):
+    """The controlling reports' rows are dataclasses: ``_Cell`` looks their attributes up
+    (nested ones, properties, missing values, render methods with the record) and gives
+    django-tables2's cells."""
+    from django.core.management import call_command
+    from django.template import Context, Template
+    from django.test import RequestFactory
+    from django_tables2.rows import BoundRow
+
+    from catalogue.models import CatalogueItem
+    from itportal.templatetags.portal_tables import table_rows
+    from metrics.controlling import selectors
+    from metrics.controlling import tables as report_tables
+    from metrics.controlling.rollup import ALL
+
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_history", count=300, months=14, verbosity=0)
+    first, last = selectors.default_period()
+    period = {"first": first, "last": last}
+    forecast_last = selectors.last_complete_month()
+    cases = [
+        (report_tables.CostTable, selectors.costs_per_cost_centre(ALL, **period)),
+        (report_tables.UsageTable, selectors.usage_per_service(ALL, **period)),
+        (report_tables.LeadTimeTable, selectors.lead_times_per_service(ALL, **period)),
+        (report_tables.AutomationTable, selectors.lead_times_per_service(ALL, **period)),
+        (report_tables.SatisfactionTable, selectors.satisfaction_per_service(ALL, **period)),
+        (report_tables.PoolTable, selectors.licence_pools(CatalogueItem.objects.all())),
+        (
+            report_tables.ForecastTable,
+            selectors.demand_forecast(ALL, history_months=12, last=forecast_last),
+        ),
+        (
+            report_tables.RareTable,
+            selectors.rarely_ordered(
+                ALL, CatalogueItem.objects.active(), **period, fewer_than=10**6
+            ),
+        ),
+    ]
+    request = RequestFactory().get("/")
+    library_cells = []
+    get_cell = BoundRow.get_cell
+    monkeypatch.setattr(
+        BoundRow, "get_cell", lambda row, name: library_cells.append(name) or get_cell(row, name)
+    )
+    with translation.override(language):
+        for table_class, rows in cases:
+            assert rows, table_class
+            table = table_class(rows)
+            table.request = request
+            expected = Template(TEMPLATE_ROWS).render(Context({"table": table}))
+            table = table_class(rows)
+            table.request = request
+            library_cells.clear()
+            assert str(table_rows(Context({"table": table}), table)) == expected, table_class
+            # Only cells whose row has no such attribute (a render method with the record).
+            assert not any(hasattr(rows[0], name) for name in library_cells), table_class
