@@ -717,3 +717,17 @@ def test_a_month_rolled_up_to_a_day_is_recomputed_once_closed(world):
         assert_reports_equal_raw(scope)
     with pytest.raises(ValueError):
         rollup.recompute_month(month, through=ends + datetime.timedelta(days=1), now=starts)
+
+
+def test_percentiles_of_a_histogram_are_percentile_cont_of_its_bucket_values():
+    """One pass for several fractions (the lead-time page's p50 and p90) gives
+    ``percentile_cont`` over the values the buckets read as, empty buckets included."""
+    rng = random.Random(5)
+    for _ in range(2000):
+        buckets = sorted(rng.sample(range(-20500, 20600), rng.randint(0, 8)))
+        histogram = [(b, rng.choice([0, 1, 2, 5, 100])) for b in buckets]
+        values = [rollup.bucket_seconds(b) for b, n in histogram for _ in range(n)]
+        fractions = (0.0, 0.5, 0.9, 1.0, rng.random())
+        for fraction, got in zip(fractions, rollup.percentiles(histogram, fractions), strict=True):
+            exact = percentile_cont(values, fraction)
+            assert got == exact or abs(got - exact) <= 1e-9 * abs(exact), (histogram, fraction)

@@ -639,11 +639,8 @@ def lead_times_per_service(
     histograms = _histograms(p, scope)
 
     def pair(item_id, measure):
-        buckets = histograms.get((item_id, measure), [])
-        return (
-            _seconds(rollup.percentile(buckets, 0.5)),
-            _seconds(rollup.percentile(buckets, 0.9)),
-        )
+        p50, p90 = rollup.percentiles(histograms.get((item_id, measure), []), (0.5, 0.9))
+        return _seconds(p50), _seconds(p90)
 
     return [
         LeadTimeRow(
