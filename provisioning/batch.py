@@ -15,8 +15,11 @@ of its jobs runs again on its own (``services.job_run``), so a bad DN fails only
 with the directory's own message. A transient error defers every job of the batch, with
 backoff, as for a single job.
 
-Only grants of orders (not revocations: those ask who else holds the membership, job by
-job) are coalesced, and only jobs whose earlier actions of the same order are done.
+Grants of orders and revocations of entitlements are coalesced, each with its own kind
+(a batch is all grants or all revocations), and only jobs whose earlier actions of the
+same order (or revocation) are done. A revocation asks, under the batch's membership
+locks, who else holds the membership (``holders.other_holders``) and leaves it alone
+while someone does, as a revocation on its own does.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from itportal.locks import lock_key
 from provisioning.backends import get_backend
 from provisioning.backends.errors import DirectoryError
 from provisioning.choices import ActionKind, Direction, JobState
-from provisioning.executor import WORDS
-from provisioning.holders import membership_key
+from provisioning.executor import WORDS, held_note
+from provisioning.holders import membership_key, other_holders
 from provisioning.joblog import in_log_language, log_line
 from provisioning.models import ProvisioningJob
 from provisioning.signals import directory_error
@@ -62,10 +65,20 @@ def eligible(job: ProvisioningJob) -> bool:
     return (
         batch_size() > 1
         and job.kind in KINDS
-        and job.direction == Direction.GRANT
-        and job.entitlement_id is None
         and bool(job.target_dn)
+        and (
+            (job.direction == Direction.GRANT and job.entitlement_id is None)
+            or (job.direction == Direction.REVOKE and job.entitlement_id is not None)
+        )
     )
+
+
+def _same_run(job: ProvisioningJob) -> dict:
+    """The filter of the jobs that run one after another with ``job`` (as
+    ``services._siblings``): an order's grants, or an entitlement's revocation."""
+    if job.direction == Direction.REVOKE:
+        return {"direction": Direction.REVOKE, "entitlement_id": OuterRef("entitlement_id")}
+    return {"direction": Direction.GRANT, "entitlement": None, "request_id": OuterRef("request_id")}
 
 
 def claim(job: ProvisioningJob, *, now) -> tuple[list[ProvisioningJob], list[int]]:
@@ -74,20 +87,15 @@ def claim(job: ProvisioningJob, *, now) -> tuple[list[ProvisioningJob], list[int
     are left for later (the same member both added and removed in the batch) and must be
     enqueued again after commit, since their own message may have found them locked."""
     earlier_open = (
-        ProvisioningJob.objects.filter(
-            request_id=OuterRef("request_id"),
-            direction=Direction.GRANT,
-            entitlement=None,
-            position__lt=OuterRef("position"),
-        )
+        ProvisioningJob.objects.filter(position__lt=OuterRef("position"), **_same_run(job))
         .exclude(state=JobState.SUCCEEDED)
         .values("pk")
     )
     companions = list(
         ProvisioningJob.objects.filter(
             state__in=[JobState.PENDING, JobState.RETRYING],
-            direction=Direction.GRANT,
-            entitlement=None,
+            direction=job.direction,
+            entitlement__isnull=job.direction == Direction.GRANT,
             kind__in=KINDS,
             target_dn=job.target_dn,
             due_at__lte=now,
@@ -195,6 +203,12 @@ def apply(jobs: list[ProvisioningJob]) -> Outcome:
                 if job.user_uid.lower() not in dns:
                     outcome.failed[job.pk] = f"No such user in the directory: {job.user_uid}"
             jobs = [job for job in jobs if job.pk not in outcome.failed]
+            for job in jobs:
+                if job.direction == Direction.REVOKE:
+                    holders = other_holders(job, member_dn=dns[job.user_uid.lower()])
+                    if holders:
+                        outcome.notes[job.pk] = held_note(job, holders)
+            jobs = [job for job in jobs if job.pk not in outcome.notes]
             adds = [job for job in jobs if job.kind == ActionKind.ADD_TO_GROUP]
             removes = [job for job in jobs if job.kind == ActionKind.REMOVE_FROM_GROUP]
             present = backend.members_present(group, [dns[j.user_uid.lower()] for j in adds])
@@ -306,13 +320,16 @@ def _settle_all(ended: list[ProvisioningJob], settle_one) -> None:
 
     states: dict[int, list[tuple[str, int | None]]] = {}
     for request_id, state, finished_by in ProvisioningJob.objects.filter(
-        request_id__in={job.request_id for job in ended},
+        request_id__in={job.request_id for job in ended if job.direction == Direction.GRANT},
         direction=Direction.GRANT,
         entitlement=None,
     ).values_list("request_id", "state", "finished_by_id"):
         states.setdefault(request_id, []).append((state, finished_by))
     notes, by_hand, seen = {}, set(), set()
     for job in ended:
+        if job.direction == Direction.REVOKE:
+            settle_one(job)  # its entitlement revoked once all its revocation's jobs are done
+            continue
         if job.request_id in seen:
             continue
         seen.add(job.request_id)

@@ -99,11 +99,7 @@ def _apply(job: ProvisioningJob) -> str:
     if job.direction == Direction.REVOKE:
         holders = other_holders(job, member_dn=user.dn)
         if holders:
-            reasons = "; ".join(holder.describe() for holder in holders)
-            return _("left as it is (%(action)s not needed): still held through %(reasons)s") % {
-                "action": intent,
-                "reasons": reasons,
-            }
+            return held_note(job, holders)
     if kind == ActionKind.ADD_TO_GROUP:
         changed = backend.add_member(job.target_dn, user.dn, before_write=before_write)
     elif kind == ActionKind.REMOVE_FROM_GROUP:
@@ -115,6 +111,15 @@ def _apply(job: ProvisioningJob) -> str:
             user.dn, kind == ActionKind.ENABLE_ACCOUNT, before_write=before_write
         )
     return _note(changed, written, earlier, intent, done, already)
+
+
+def held_note(job: ProvisioningJob, holders) -> str:
+    """A revoke left undone: the membership (or account state) is held through others."""
+    reasons = "; ".join(holder.describe() for holder in holders)
+    return _("left as it is (%(action)s not needed): still held through %(reasons)s") % {
+        "action": WORDS[job.kind][0],
+        "reasons": reasons,
+    }
 
 
 def _note(changed, written, earlier, intent, done, already) -> str:

@@ -170,6 +170,47 @@ def test_removals_and_a_missing_account(group_jobs, settings):
     assert "was not a member" in logs["r004"]
 
 
+def test_revocations_go_out_in_one_modify_and_leave_what_a_twin_holds(group_jobs, org, settings):
+    """Entitlements revoked at once (an access review, leavers): their removals go out in
+    one modify; a member whose membership another active entitlement holds stays."""
+    settings.LANGUAGE_CODE = "en"
+    slapd, group, make = group_jobs
+    uids = [f"v{i:03d}" for i in range(5)]
+    grants = make(uids)
+    services.job_run(job_id=grants[0].pk)
+    assert_settled(grants)
+    # v000 holds the membership twice: a second order of another item on the same group.
+    twin_item = automated_item(org.service_desk, group_action(group))
+    twin = seed_group_jobs(
+        seed_requests(org, [grants[0].request.beneficiary], [twin_item]), [group]
+    )
+    services.job_run(job_id=twin[0].pk, coalesce=False)
+    assert_settled(twin)
+    for job in grants:
+        services.entitlement_revoke(
+            entitlement_id=job.request.entitlement.pk, user=None, reason="review"
+        )
+    revokes = list(ProvisioningJob.objects.filter(direction="revoke").order_by("pk"))
+    assert len(revokes) == len(uids)
+    modifies = spy(get_backend(), "modify_members")
+    services.job_run(job_id=revokes[0].pk)
+    assert len(modifies) == 1
+    for job in revokes:
+        job.refresh_from_db()
+        assert job.state == JobState.SUCCEEDED, (job.pk, job.last_error, job.log)
+    assert set(
+        Entitlement.objects.filter(request__in=[g.request for g in grants]).values_list(
+            "state", flat=True
+        )
+    ) == {EntitlementState.REVOKED}
+    assert members(slapd, group) & {slapd.user_dn(uid).lower() for uid in uids} == {
+        slapd.user_dn("v000").lower()
+    }
+    logs = {job.user_uid: job.log for job in revokes}
+    assert "still held through" in logs["v000"]
+    assert all("removed from group" in logs[uid] for uid in uids[1:])
+
+
 def test_a_refused_batch_runs_one_by_one(group_jobs, settings):
     """The directory refuses the whole modify (here: a member added by someone else between
     the read and the write): every job runs again alone and ends right."""
