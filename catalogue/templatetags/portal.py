@@ -1,8 +1,13 @@
 import datetime
 from decimal import Decimal
+from urllib.parse import quote
 
 from django import template
+from django.urls import reverse
 from django.utils.formats import date_format, number_format
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from catalogue import markdown
 from itportal.formatting import format_money
@@ -51,3 +56,45 @@ def answer_display(value, field_type=""):
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def item_price(item):
+    """An item's price in words ("12,00 € once, 3,00 € per month", "free of charge").
+
+    In Python rather than a template: the catalogue shows it on every card, and a template
+    include per card cost more than the rest of the card.
+    """
+    once, monthly = item.price_once, item.price_monthly
+    if not (once or monthly):
+        return conditional_escape(gettext("free of charge"))
+    parts = []
+    if once:
+        parts.append(gettext("%(price)s once") % {"price": escape(format_money(once))})
+    if monthly:
+        parts.append(gettext("%(price)s per month") % {"price": escape(format_money(monthly))})
+    return mark_safe(", ".join(parts))  # the amounts are escaped above
+
+
+_SLUG = "--slug--"
+
+
+@register.simple_tag
+def item_cards(items, heading="h3"):
+    """The catalogue's cards (``<li class="card">``) of ``items``, rendered in one go: one
+    URL reversed for all cards, no template include per card."""
+    url = reverse("catalogue:item", args=[_SLUG])
+    heading = escape(heading)
+    cards = []
+    for item in items:
+        summary = f"<p>{escape(item.summary)}</p>" if item.summary else ""
+        href = escape(url.replace(_SLUG, quote(item.slug)))
+        cards.append(
+            f'<li class="card">\n'
+            f'  <{heading} class="card-title"><a href="{href}">'
+            f"{escape(item.name)}</a></{heading}>\n"
+            f"  {summary}\n"
+            f'  <p class="price">{item_price(item)}\n</p>\n'
+            f"</li>\n"
+        )
+    return mark_safe("".join(cards))  # every value is escaped above
