@@ -4,9 +4,10 @@ from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 from home.selectors import nav_counts
+from itportal import session_copies
 
 # The navigation's counts, kept in the session for PORTAL_NAV_COUNTS_SECONDS.
-SESSION_KEY = "home_nav_counts"
+SESSION_KEY = session_copies.NAV_COUNTS
 
 
 def navigation(request):

@@ -331,3 +331,38 @@ def test_joiner_bundle_and_order_page_recommend_for_the_colleague_named_in_the_a
     for query in ("", "?fuer=unknown", "?fuer=" + "x" * 80):
         page = client.get(f"/paket/neu/bestellen/{query}").content.decode()
         assert 'id="assist-recommended-heading"' not in page
+
+
+def recommended_section(client) -> str:
+    page = client.get("/").content.decode()
+    if 'id="assist-recommended-heading"' not in page:
+        return ""
+    start = page.index('<section aria-labelledby="assist-recommended-heading"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_recommendations_kept_in_the_session_and_dropped_on_post(client, org, team, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from itportal.session_copies import RECOMMENDATIONS
+
+    settings.PORTAL_NAV_COUNTS_SECONDS = 30
+    me = team.person()
+    for _ in range(6):
+        team.holder()
+    client.force_login(me.user)
+    first = recommended_section(client)
+    assert team.item.name in first
+    assert client.session[RECOMMENDATIONS]["employee"] == me.pk
+    with CaptureQueriesContext(connection) as ctx:
+        again = recommended_section(client)
+    assert again == first  # the same figures and links, from the copy
+    assert not any("_counted" in q["sql"] for q in ctx.captured_queries)
+
+    team.place_order(team.item, me.user)  # outside this session: shown until the period ends
+    assert recommended_section(client) == first
+    # Any POST of the session drops the copy: an order placed in the portal shows at once.
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert RECOMMENDATIONS not in client.session
+    assert team.item.name not in recommended_section(client)
