@@ -11,6 +11,7 @@ from django_fsm import RETURN_VALUE, FSMField, transition
 
 from catalogue.choices import ApproverKind, FulfilmentKind
 from itportal.fsm import ConcurrentStateMixin
+from itportal.reversing import reverse_number
 from requests_app import fulfilment, permissions
 from requests_app.choices import (
     CANCELLABLE_STATES,
@@ -298,7 +299,8 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
         return _("Request #%(number)s") % {"number": self.pk}
 
     def get_absolute_url(self) -> str:
-        return reverse("requests:detail", kwargs={"pk": self.pk})
+        # Once per row of every request list: the reversed URL is kept (itportal/reversing.py).
+        return reverse_number("requests:detail", "pk", self.pk)
 
     @property
     def item_name(self) -> str:
