@@ -6,6 +6,10 @@ from typing import NamedTuple
 
 from django import template
 from django.conf import settings
+from django.utils.formats import localize
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from assist import selectors
 from catalogue.models import Employee
@@ -32,7 +36,67 @@ def approvals_support(table):
     rows = page.object_list if page is not None else table.rows
     records = [row.record for row in rows]
     figures = selectors.decision_support_for_rows(records)
-    return {"rows": [figures[r.pk] for r in records if r.pk in figures]}
+    found = [figures[r.pk] for r in records if r.pk in figures]
+    return {"rows": found, "rows_html": mark_safe("".join(_support_row(s) for s in found))}
+
+
+def _text(value) -> str:
+    """A value as ``{{ value }}`` or ``{% blocktranslate with x=value %}`` write it."""
+    value = localize(value)
+    return conditional_escape(value if isinstance(value, str) else str(value))
+
+
+def peer_figures(peers) -> str:
+    """templates/assist/peers.html in Python (tests/test_assist_rows.py compares them): the
+    approvals list shows it for each of its rows, an include each."""
+    if peers.too_few:
+        text = gettext(
+            "Too few colleagues to compare (fewer than %(minimum)s): no figures, so "
+            "nobody's access can be inferred."
+        ) % {"minimum": _text(peers.minimum)}
+    elif peers.job_title:
+        text = gettext(
+            "%(holders)s of %(size)s colleagues in %(department)s with the job title "
+            "“%(title)s” hold this service."
+        ) % {
+            "holders": _text(peers.holders),
+            "size": _text(peers.size),
+            "department": _text(peers.department),
+            "title": _text(peers.job_title),
+        }
+    else:
+        text = gettext(
+            "%(holders)s of %(size)s colleagues in %(department)s hold this service."
+        ) % {
+            "holders": _text(peers.holders),
+            "size": _text(peers.size),
+            "department": _text(peers.department),
+        }
+    if peers.outlier:
+        unusual = gettext("Unusual: fewer than %(percent)s %% of them hold it.") % {
+            "percent": _text(peers.outlier_percent)
+        }
+        text += f' <strong class="assist-outlier">{unusual}</strong>'
+    return text + "\n"
+
+
+def _support_row(support) -> str:
+    """One ``<li>`` of assist/approvals_support.html, as its loop wrote it."""
+    request = support.request
+    link = gettext("#%(number)s %(item)s for %(beneficiary)s") % {
+        "number": _text(request.pk),
+        "item": _text(request.item_name),
+        "beneficiary": _text(request.beneficiary.display_name),
+    }
+    year = gettext("Last 12 months: %(approved)s approved, %(rejected)s rejected.") % {
+        "approved": _text(support.approved_label),
+        "rejected": _text(support.rejected_label),
+    }
+    held = f" {conditional_escape(gettext('Held it before.'))}" if support.held_before else ""
+    return (
+        f'\n    <li class="assist-row"><a href="{conditional_escape(request.get_absolute_url())}">'
+        f"{link}</a>:\n      {peer_figures(support.peers)}\n      {year}{held}</li>\n    "
+    )
 
 
 @register.inclusion_tag("assist/recommendations.html", takes_context=True)

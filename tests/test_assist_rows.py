@@ -1,0 +1,66 @@
+"""The approvals list's decision-support rows rendered in Python (assist/templatetags)
+give the markup of the template loop they replaced (kept here as the reference) and of
+templates/assist/peers.html."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.template import Context, engines
+from django.utils import translation
+
+from assist.selectors import DecisionSupport, PeerFigures
+from assist.templatetags.assist import _support_row, peer_figures
+from catalogue.models import Employee
+from requests_app.models import ServiceRequest
+
+# The loop of templates/assist/approvals_support.html as it was.
+ROWS = (
+    "{% load i18n %}"
+    "{% for support in rows %}\n"
+    '    <li class="assist-row"><a href="{{ support.request.get_absolute_url }}">'
+    "{% blocktranslate with number=support.request.pk item=support.request.item_name "
+    "beneficiary=support.request.beneficiary.display_name %}"
+    "#{{ number }} {{ item }} for {{ beneficiary }}{% endblocktranslate %}</a>:\n"
+    '      {% include "assist/peers.html" with peers=support.peers %}\n'
+    "      {% blocktranslate with approved=support.approved_label "
+    "rejected=support.rejected_label trimmed %}Last 12 months: {{ approved }} approved, "
+    "{{ rejected }} rejected.{% endblocktranslate %}"
+    '{% if support.held_before %} {% translate "Held it before." %}{% endif %}</li>\n'
+    "    {% endfor %}"
+)
+
+PEERS = [
+    PeerFigures("Bürgeramt", "", 0, 0, 5),  # too few
+    PeerFigures('Amt <für> "Zahlen" & Co', "", 12, 1, 5),  # outlier
+    PeerFigures("Bürgeramt", "Sachbearbeitung <1>", 1234, 1000, 5),
+    PeerFigures("Bürgeramt", "", 9, 9, 5),
+]
+
+
+def support(number, peers, approved, rejected, held):
+    user = get_user_model()(username="u", first_name="Anna <b>", last_name="Schmidt & Co")
+    request = ServiceRequest(pk=number, item_snapshot={"name": 'VPN <script> "x" & y'})
+    request.beneficiary = Employee(user=user, personnel_number="1")
+    return DecisionSupport(
+        request=request, peers=peers, approved=approved, rejected=rejected, held_before=held
+    )
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_rows_equal_the_template(language):
+    rows = [
+        support(7, PEERS[0], 0, 0, False),
+        support(12345, PEERS[1], 1001, 3, True),
+        support(1000000, PEERS[2], 999, 1500, False),
+        support(42, PEERS[3], 1, 1, True),
+    ]
+    template = engines["django"].from_string(ROWS)
+    with translation.override(language):
+        assert "".join(_support_row(s) for s in rows) == template.render({"rows": rows})
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_peer_figures_equal_the_template(language):
+    template = engines["django"].engine.get_template("assist/peers.html")
+    with translation.override(language):
+        for peers in PEERS:
+            assert peer_figures(peers) == template.render(Context({"peers": peers}))
