@@ -145,3 +145,40 @@ class GaugeDelta(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gauge}{{{self.label}}} {self.delta:+d}"
+
+
+class MonthlySla(models.Model):
+    """Service levels of one month for one service, department and cost centre: of the
+    requests fulfilled in the month, those with a resolution target (a fulfilment deadline)
+    and how many were fulfilled by it, those with a response target and how many got their
+    first response by it (``metrics.controlling.sla``). Kept with the other roll-up rows of
+    the month, from the same SQL the page reads the live months with."""
+
+    month = models.DateField(_("month"))
+    item = models.ForeignKey(
+        "catalogue.CatalogueItem",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+    )
+    department = models.ForeignKey(
+        "catalogue.Department", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    cost_centre = models.ForeignKey(
+        "catalogue.CostCentre", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    fulfilled = models.IntegerField(default=0)  # with a fulfilment deadline
+    met = models.IntegerField(default=0)
+    responded = models.IntegerField(default=0)  # with a response target
+    response_met = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "item", "department", "cost_centre"],
+                name="monthlysla_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.item_id}/{self.department_id}/{self.cost_centre_id}"

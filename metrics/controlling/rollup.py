@@ -36,7 +36,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from catalogue.models import CatalogueItem, Employee
-from metrics.models import MonthlyDurations, MonthlyFigures, RollupMonth
+from metrics.models import MonthlyDurations, MonthlyFigures, MonthlySla, RollupMonth
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app.choices import RequestState
@@ -88,6 +88,7 @@ T_ITEM = CatalogueItem._meta.db_table
 T_FIG = MonthlyFigures._meta.db_table
 T_DUR = MonthlyDurations._meta.db_table
 T_MONTH = RollupMonth._meta.db_table
+T_SLA = MonthlySla._meta.db_table
 
 FULFILLED = RequestState.FULFILLED.value
 REVOKED = EntitlementState.REVOKED.value
@@ -571,6 +572,75 @@ def durations_parts_sql(
     return _union(parts)
 
 
+# --- service levels ----------------------------------------------------------------------------
+
+SLA_FIGURES = ("fulfilled", "met", "responded", "response_met")
+
+
+def live_sla_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
+    """(month, item, department, cost centre, fulfilled, met, responded, response_met) of
+    the live months (and the open month from its roll-up's cut-off on): requests fulfilled
+    in the month with a fulfilment deadline and those fulfilled on or before its day (the
+    local date of fulfilment), with a response target and those answered by it (never
+    answered: missed). One row per key."""
+    months_sql, months_params = _periods_values(_live_periods(plan))
+    where, where_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
+    sql = f"""
+    SELECT m.month, r.item_id, b.department_id, r.cost_centre_id,
+           COUNT(*) FILTER (WHERE r.fulfilment_due_on IS NOT NULL) AS fulfilled,
+           COUNT(*) FILTER (
+               WHERE (r.closed_at AT TIME ZONE %s)::date <= r.fulfilment_due_on) AS met,
+           COUNT(*) FILTER (WHERE r.response_due_at IS NOT NULL) AS responded,
+           COUNT(*) FILTER (WHERE r.responded_at <= r.response_due_at) AS response_met
+    FROM {T_REQ} r
+    JOIN {months_sql} ON r.state = %s AND r.closed_at >= m.starts AND r.closed_at < m.ends
+    JOIN {T_EMP} b ON b.id = r.beneficiary_id
+    WHERE (r.fulfilment_due_on IS NOT NULL OR r.response_due_at IS NOT NULL){where}
+    GROUP BY 1, 2, 3, 4"""
+    return sql, [settings.TIME_ZONE, *months_params, FULFILLED, *where_params]
+
+
+def sla_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
+    """The period's SLA rows: roll-up rows of ``plan.rolled``, live rows of ``plan.live``
+    (``live_sla_sql``); several rows per key possible, so sum them up by what is shown."""
+    where, params = scope.sql("s.item_id", "s.department_id", "s.cost_centre_id")
+    columns = ", ".join(
+        ["s.month", *(f"s.{d}" for d in DIMENSIONS), *(f"s.{n}" for n in SLA_FIGURES)]
+    )
+    parts = [
+        (f"SELECT {columns} FROM {T_SLA} s WHERE s.month = ANY(%s){where}", [plan.rolled, *params])
+    ]
+    if plan.live or plan.tail:
+        parts.append(live_sla_sql(plan, scope))
+    return _union(parts)
+
+
+def fill_sla_rows() -> int:
+    """The SLA rows of every current roll-up month that has none (after migration
+    ``metrics.0003`` added them to months rolled up before; the open month up to its
+    roll-up's cut-off): computed from the requests as they are now, which is what the
+    month's other rows were computed from (a change since would have marked it dirty)."""
+    months = list(
+        RollupMonth.objects.filter(dirty=False)
+        .exclude(month__in=MonthlySla.objects.values("month"))
+        .order_by("month")
+        .values_list("month", "through")
+    )
+    closed = [month for month, through in months if through is None]
+    plans = [Plan(rolled=[], live=closed, runs=[], now=timezone.now())] if closed else []
+    plans += [
+        Plan(rolled=[], live=[month], runs=[], now=through, cut=through)
+        for month, through in months
+        if through is not None
+    ]
+    names = ", ".join(["month", *DIMENSIONS, *SLA_FIGURES])
+    with connection.cursor() as cursor:
+        for p in plans:
+            sql, params = live_sla_sql(p, ALL)
+            cursor.execute(f"INSERT INTO {T_SLA} ({names}) SELECT * FROM ({sql}) AS x", params)
+    return len(months)
+
+
 # --- keeping the roll-up ---------------------------------------------------------------------
 
 
@@ -674,6 +744,7 @@ def _recompute(
     p = Plan(rolled=[], live=[month], runs=[([month], base)], now=through or now, cut=through)
     MonthlyFigures.objects.filter(month=month).delete()
     MonthlyDurations.objects.filter(month=month).delete()
+    MonthlySla.objects.filter(month=month).delete()
     figures, params = live_figures_sql(p, ALL)
     names = ", ".join(FIGURES)
     sums = ", ".join(f"SUM({n})" for n in FIGURES)
@@ -700,6 +771,9 @@ def _recompute(
                 (month, item_id, department_id, cost_centre_id, measure, bucket))""",
             duration_params,
         )
+        sla, sla_params = live_sla_sql(p, ALL)
+        sla_names = ", ".join(["month", *DIMENSIONS, *SLA_FIGURES])
+        cursor.execute(f"INSERT INTO {T_SLA} ({sla_names}) SELECT * FROM ({sla}) AS x", sla_params)
     return bool(
         RollupMonth.objects.filter(month=month, version=version).update(
             dirty=False, computed_at=now, through=through
@@ -730,7 +804,7 @@ def refresh(*, budget_seconds: float = 120.0, now: datetime.datetime | None = No
         # Fresh rows are not yet all-visible: without this the pages' index-only scans visit
         # the heap for every row until autovacuum comes by (three times slower at 1M).
         with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM (ANALYZE) {T_FIG}, {T_DUR}")
+            cursor.execute(f"VACUUM (ANALYZE) {T_FIG}, {T_DUR}, {T_SLA}")
     result = {
         "computed": [f"{m:%Y-%m}" for m in done],
         "changed_meanwhile": [f"{m:%Y-%m}" for m in raced],
@@ -919,12 +993,11 @@ _REFERENCING = {
 }
 
 
-def install_triggers_sql() -> str:
-    """CREATE OR REPLACE the marking functions and (re)create their statement triggers."""
+def _install_sql(bodies: dict[str, dict[str, str]], prefix: str) -> str:
     statements = []
-    for table, operations in _trigger_bodies().items():
+    for table, operations in bodies.items():
         for operation, ranges in operations.items():
-            name = f"metrics_dirty_{table}_{operation.lower()}"
+            name = f"{prefix}_{table}_{operation.lower()}"
             statements.append(
                 f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
 BEGIN
@@ -939,12 +1012,48 @@ CREATE TRIGGER {name} AFTER {operation} ON {table} {_REFERENCING[operation]}
     return "\n".join(statements)
 
 
-def drop_triggers_sql() -> str:
+def _drop_sql(bodies: dict[str, dict[str, str]], prefix: str) -> str:
     statements = []
-    for table, operations in _trigger_bodies().items():
+    for table, operations in bodies.items():
         for operation in operations:
-            name = f"metrics_dirty_{table}_{operation.lower()}"
+            name = f"{prefix}_{table}_{operation.lower()}"
             statements.append(
                 f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
             )
     return "\n".join(statements)
+
+
+def install_triggers_sql() -> str:
+    """CREATE OR REPLACE the marking functions and (re)create their statement triggers."""
+    return _install_sql(_trigger_bodies(), "metrics_dirty")
+
+
+def drop_triggers_sql() -> str:
+    return _drop_sql(_trigger_bodies(), "metrics_dirty")
+
+
+# Service levels (``MonthlySla``): a fulfilled request's deadlines and first response. Its
+# other columns are in the figures' key above; these have their own trigger, installed by
+# migration ``metrics.0004`` once the columns exist.
+_SLA_KEY = "({t}.fulfilment_due_on, {t}.response_due_at, {t}.responded_at)"
+
+
+def _sla_trigger_bodies() -> dict[str, dict[str, str]]:
+    changed = f"{_SLA_KEY.format(t='o')} IS DISTINCT FROM {_SLA_KEY.format(t='n')}"
+    return {
+        T_REQ: {
+            "UPDATE": f"""
+        SELECT o.closed_at, o.closed_at FROM o JOIN n ON n.id = o.id
+            WHERE o.state = '{FULFILLED}' AND {changed}
+        UNION ALL SELECT n.closed_at, n.closed_at FROM o JOIN n ON n.id = o.id
+            WHERE n.state = '{FULFILLED}' AND {changed}"""
+        }
+    }
+
+
+def install_sla_triggers_sql() -> str:
+    return _install_sql(_sla_trigger_bodies(), "metrics_dirty_sla")
+
+
+def drop_sla_triggers_sql() -> str:
+    return _drop_sql(_sla_trigger_bodies(), "metrics_dirty_sla")

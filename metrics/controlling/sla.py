@@ -1,8 +1,9 @@
 """SLA compliance per service and month, for the resolution and the response target: of the
 requests fulfilled in the month, those with a fulfilment deadline and how many were fulfilled
 by it (the due date moved by the time on hold), and those with a response target and how many
-got their first response by it. Read live over the fulfilled requests of the period (the
-deadlines are not part of the monthly roll-ups); one grouped query."""
+got their first response by it. Closed months come from the monthly roll-up (``MonthlySla``,
+kept with the other figures), the open month and months not rolled up are read live with the
+same SQL (``metrics.controlling.rollup.live_sla_sql``)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import django_tables2 as tables
-from django.db.models import Count, F, Q
-from django.db.models.functions import TruncMonth
-from django.utils import timezone
+from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from catalogue.models import CatalogueItem
+from metrics.controlling import rollup
 from metrics.controlling.exports import _csv, escape_formula
 from metrics.controlling.filtersets import ControllingFilterSet
 from metrics.controlling.rollup import Scope
-from metrics.controlling.selectors import period_bounds
 from metrics.controlling.tables import MonthColumn, TotalRowTable
 from metrics.controlling.views import ControllingTableView, ReportExportView
-from requests_app.choices import RequestState
-from requests_app.models import ServiceRequest
 
 
 def _share(met: int, of: int) -> str:
@@ -60,56 +58,30 @@ class SlaRow:
         return _share(self.response_met, self.responded)
 
 
-def _scoped(requests, scope: Scope):
-    if scope.department_id is not None:
-        requests = requests.filter(beneficiary__department_id=scope.department_id)
-    if scope.cost_centre_id is not None:
-        requests = requests.filter(cost_centre_id=scope.cost_centre_id)
-    if scope.category_id is not None:
-        requests = requests.filter(item__category_id=scope.category_id)
-    if scope.item_id is not None:
-        requests = requests.filter(item_id=scope.item_id)
-    return requests
-
-
 def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -> list[SlaRow]:
     """Per month and service: fulfilled requests that had a deadline, and those fulfilled on
     or before it (the local date of fulfilment); those that had a response target, and those
-    answered by it (never answered: missed); the last row totals the period."""
+    answered by it (never answered: missed); the last row totals the period.
+
+    Closed months from the roll-up (``MonthlySla``), the others live (``rollup.sla_sql``):
+    two queries, the plan and the sums."""
     if scope.nothing:
         return []
-    starts, ends = period_bounds(first, last)
-    requests = _scoped(
-        ServiceRequest.objects.filter(
-            state=RequestState.FULFILLED,
-            closed_at__gte=starts,
-            closed_at__lt=ends,
-        ).filter(Q(fulfilment_due_on__isnull=False) | Q(response_due_at__isnull=False)),
-        scope,
-    )
-    tz = timezone.get_default_timezone()
-    grouped = (
-        requests.annotate(month=TruncMonth("closed_at", tzinfo=tz))
-        .values("month", "item__name")
-        .annotate(
-            fulfilled=Count("id", filter=Q(fulfilment_due_on__isnull=False)),
-            met=Count("id", filter=Q(closed_at__date__lte=F("fulfilment_due_on"))),
-            responded=Count("id", filter=Q(response_due_at__isnull=False)),
-            response_met=Count("id", filter=Q(responded_at__lte=F("response_due_at"))),
-        )
-        .order_by("month", "item__name")
-    )
-    rows = [
-        SlaRow(
-            row["month"].date(),
-            row["item__name"],
-            row["fulfilled"],
-            row["met"],
-            responded=row["responded"],
-            response_met=row["response_met"],
-        )
-        for row in grouped
-    ]
+    sla, params = rollup.sla_sql(rollup.plan(first, last), scope)
+    sql = f"""
+    SELECT s.month, i.name, SUM(s.fulfilled)::bigint, SUM(s.met)::bigint,
+           SUM(s.responded)::bigint, SUM(s.response_met)::bigint
+    FROM ({sla}) AS s
+    JOIN {CatalogueItem._meta.db_table} i ON i.id = s.item_id
+    GROUP BY 1, 2
+    HAVING SUM(s.fulfilled) + SUM(s.responded) > 0
+    ORDER BY 1, 2"""  # noqa: S608 - only table names and the roll-up's SQL are interpolated
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [
+            SlaRow(month, service, fulfilled, met, responded=responded, response_met=response_met)
+            for month, service, fulfilled, met, responded, response_met in cursor.fetchall()
+        ]
     if rows:
         rows.append(
             SlaRow(

@@ -20,6 +20,7 @@ class Command(BaseCommand):
         if rebuild:
             with connection.cursor() as cursor:
                 cursor.execute(rollup.install_triggers_sql())
+                cursor.execute(rollup.install_sla_triggers_sql())
             rollup.mark_all_dirty()
         result = rollup.refresh(budget_seconds=float("inf"))
         self.stdout.write(
