@@ -311,6 +311,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.tasks.prune_webhook_events": {"queue": "reports"},
     "privacy.tasks.apply_retention": {"queue": "reports"},
     "metrics.tasks.refresh_controlling_rollups": {"queue": "reports"},
+    "assist.tasks.refresh_reclaim_candidates": {"queue": "reports"},
     "governance.tasks.start_due_recertification": {"queue": "reports"},
     "governance.tasks.recertification_remind_and_escalate": {"queue": "reports"},
     "provisioning.tasks.review_movers": {"queue": "reports"},
@@ -374,6 +375,10 @@ CELERY_BEAT_SCHEDULE = {
     "controlling-rollups": {
         "task": "metrics.tasks.refresh_controlling_rollups",
         "schedule": 300.0,
+    },
+    "reclaim-candidates": {
+        "task": "assist.tasks.refresh_reclaim_candidates",
+        "schedule": 600.0,
     },
     "provisioning-review-movers": {
         "task": "provisioning.tasks.review_movers",

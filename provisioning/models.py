@@ -289,6 +289,13 @@ class Entitlement(models.Model):
             # Decision support and recommendations: does this person hold (or did they hold)
             # this item — one probe, not a walk through the holder's thousands of rows.
             models.Index(fields=["holder", "item", "state"], name="entitlement_holder_item_idx"),
+            # Reclaim candidates (assist.reclaim): the holder and service pairs with an active
+            # entitlement the sync flagged after a move; the few of 900,000, one probe each.
+            models.Index(
+                fields=["holder", "item"],
+                condition=models.Q(state=EntitlementState.ACTIVE) & ~models.Q(review_note=""),
+                name="entitlement_reclaim_moved_idx",
+            ),
             # The lists, newest first: a holder's (page, API); everyone's (IT admins, the
             # admin site) read entitlement_granted_idx backwards. ORDER BY … LIMIT reads 25
             # index entries instead of sorting.

@@ -61,6 +61,7 @@ def test_every_task_meets_a_database_outage_in_a_documented_way():
         ("requests_app.tasks.approvals_remind_and_escalate", "reports"),
         ("privacy.tasks.apply_retention", "reports"),
         ("metrics.tasks.refresh_controlling_rollups", "reports"),
+        ("assist.tasks.refresh_reclaim_candidates", "reports"),
     ],
 )
 def test_routes(task, queue):

@@ -133,7 +133,9 @@ class SlaTable(TotalRowTable):
 class SlaView(ControllingTableView):
     table_class = SlaTable
     filterset_class = ControllingFilterSet
-    table_pagination = False
+    # 50 rows a page like the other controlling tables (a year of 40 services is 480 rows);
+    # the period's totals are shown above the table as well as in its last row.
+    template_name = "controlling/sla.html"
     title = gettext_lazy("SLA compliance")
     csv_url_name = "controlling:sla_csv"
     intro = gettext_lazy(
@@ -146,6 +148,12 @@ class SlaView(ControllingTableView):
     def get_rows(self):
         first, last = self.filterset.period()
         return sla_compliance(self.filterset.scope(), first=first, last=last)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rows = self.rows()
+        context["total"] = rows[-1] if rows else None
+        return context
 
 
 def sla_csv(rows: Iterable[SlaRow]) -> Iterator[bytes]:

@@ -403,7 +403,9 @@ class AnomalyView(ControllingTableView):
         context["min_history"] = ANOMALY_MIN_HISTORY
         context["idle_days"] = settings.ASSIST_IDLE_DAYS
         context["reclaim_shown"] = RECLAIM_SHOWN
-        context["extra_tables"] = [ReclaimTable(reclaim.reclaim_candidates(limit=RECLAIM_SHOWN))]
+        as_of, candidates = reclaim.stored_candidates(limit=RECLAIM_SHOWN)
+        context["reclaim_as_of"] = as_of
+        context["extra_tables"] = [ReclaimTable(candidates)]
         return context
 
 
