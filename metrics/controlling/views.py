@@ -388,7 +388,7 @@ class AnomalyView(ControllingTableView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_rows(self):
-        return selectors.demand_anomalies(
+        return selectors.kept_demand_anomalies(
             self.filterset.scope(),
             months=ANOMALY_MONTHS,
             history_months=self.filterset.history_value(),
@@ -415,7 +415,7 @@ class AnomalyCsvView(ControllingRequiredMixin, View):
     def get(self, request):
         _anomalies_on()
         filterset = ForecastFilterSet(request.GET, queryset=ServiceRequest.objects.all())
-        rows = selectors.demand_anomalies(
+        rows = selectors.kept_demand_anomalies(
             filterset.scope(), months=ANOMALY_MONTHS, history_months=filterset.history_value()
         )
         response = StreamingHttpResponse(exports.anomalies_csv(rows), content_type=CSV)
