@@ -179,6 +179,22 @@ class MonthlySla(models.Model):
                 name="monthlysla_key",
             )
         ]
+        # The page sums a period's rows from the index alone (the roll-up run vacuums).
+        indexes = [
+            models.Index(
+                fields=["month"],
+                include=[
+                    "item",
+                    "department",
+                    "cost_centre",
+                    "fulfilled",
+                    "met",
+                    "responded",
+                    "response_met",
+                ],
+                name="monthlysla_month_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.item_id}/{self.department_id}/{self.cost_centre_id}"

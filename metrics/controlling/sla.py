@@ -69,12 +69,18 @@ def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -
         return []
     sla, params = rollup.sla_sql(rollup.plan(first, last), scope)
     sql = f"""
-    SELECT s.month, i.name, SUM(s.fulfilled)::bigint, SUM(s.met)::bigint,
-           SUM(s.responded)::bigint, SUM(s.response_met)::bigint
-    FROM ({sla}) AS s
-    JOIN {CatalogueItem._meta.db_table} i ON i.id = s.item_id
+    WITH per_item AS (
+        SELECT s.month, s.item_id, SUM(s.fulfilled) AS fulfilled, SUM(s.met) AS met,
+               SUM(s.responded) AS responded, SUM(s.response_met) AS response_met
+        FROM ({sla}) AS s
+        GROUP BY 1, 2
+    )
+    SELECT p.month, i.name, SUM(p.fulfilled)::bigint, SUM(p.met)::bigint,
+           SUM(p.responded)::bigint, SUM(p.response_met)::bigint
+    FROM per_item p
+    JOIN {CatalogueItem._meta.db_table} i ON i.id = p.item_id
     GROUP BY 1, 2
-    HAVING SUM(s.fulfilled) + SUM(s.responded) > 0
+    HAVING SUM(p.fulfilled) + SUM(p.responded) > 0
     ORDER BY 1, 2"""  # noqa: S608 - only table names and the roll-up's SQL are interpolated
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
