@@ -3,9 +3,10 @@
 Closed calendar months (portal time zone) are aggregated once by a Celery beat task
 (``metrics.tasks.refresh_controlling_rollups``), the open month up to the start of the day;
 today and any month not rolled up yet are read live. Database triggers (migrations
-``metrics.0001``, ``metrics.0003``) mark a month dirty in the transaction that changes its
-history before today: a late rating, a revoked or back-dated entitlement, a moved
-beneficiary. Dirty months are read live until recomputed.
+``metrics.0001``, ``metrics.0003``, ``metrics.0004`` for the SLA figures) mark a month dirty
+in the transaction that changes its history before today: a late rating, a revoked or
+back-dated entitlement, a moved beneficiary, a fulfilled request's deadline. Dirty months
+are read live until recomputed.
 """
 
 from django.db import models

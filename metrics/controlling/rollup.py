@@ -617,7 +617,7 @@ def sla_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
 
 def fill_sla_rows() -> int:
     """The SLA rows of every current roll-up month that has none (after migration
-    ``metrics.0003`` added them to months rolled up before; the open month up to its
+    ``metrics.0004`` added them to months rolled up before; the open month up to its
     roll-up's cut-off): computed from the requests as they are now, which is what the
     month's other rows were computed from (a change since would have marked it dirty)."""
     months = list(

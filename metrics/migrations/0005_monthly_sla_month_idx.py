@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalogue', '0020_item_response_target'),
-        ('metrics', '0003_monthly_sla'),
+        ('metrics', '0004_monthly_sla'),
     ]
 
     operations = [
