@@ -8,6 +8,7 @@ fit the object's state are 409 (the service's ActionConflict).
 import logging
 
 from django.db import DatabaseError
+from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
@@ -38,7 +39,7 @@ from api.permissions import IsItAdmin, ItAdminWrites
 from catalogue import selectors as catalogue_selectors
 from catalogue import services as catalogue_services
 from catalogue.forms import OrderForm
-from catalogue.models import Bundle, CatalogueItem, Category, CostCentre
+from catalogue.models import ApprovalPolicyStep, Bundle, CatalogueItem, Category, CostCentre
 from itportal.roles import is_it_admin
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
@@ -178,7 +179,8 @@ class CatalogueItemViewSet(
         related = (
             "form_fields",
             "form_rules",
-            "approval_steps__group",
+            # The steps' groups in the steps' query: one query less per list.
+            Prefetch("approval_steps", ApprovalPolicyStep.objects.select_related("group")),
             "allowed_departments",
             "allowed_groups",
         )

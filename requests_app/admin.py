@@ -44,6 +44,10 @@ class RequestEventInline(BoundedInlineMixin, admin.TabularInline):
         return False
 
 
+# Columns of a request that its changelist does not show.
+LIST_WIDE_COLUMNS = ("item_snapshot", "answers", "justification", "resolution_note")
+
+
 @admin.register(ServiceRequest)
 class ServiceRequestAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("id", "item", "beneficiary", "requester", "state", "created_at")
@@ -57,6 +61,15 @@ class ServiceRequestAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_select_related = ("item", "beneficiary__user", "requester")
     readonly_fields = [f.name for f in ServiceRequest._meta.fields]
     inlines = [ApprovalInline, RequestEventInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "requests_app_servicerequest_changelist":
+            # The list shows none of the wide columns (the item snapshot is a kilobyte of
+            # JSON per row); the request's own page reads them all.
+            queryset = queryset.defer(*LIST_WIDE_COLUMNS)
+        return queryset
 
     def has_add_permission(self, request):
         return False

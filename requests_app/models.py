@@ -186,6 +186,10 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
         verbose_name_plural = _("service requests")
         indexes = [
             models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
+            # The lists' default order (newest first, the id breaking ties): deep pages pick
+            # their ids from this index alone (BoundedPaginator.page), where the plain
+            # created_at index fetched each skipped row for its id.
+            models.Index(fields=["created_at", "id"], name="request_created_id_idx"),
             models.Index(fields=["fulfilment_group", "state"], name="request_queue_idx"),
             # The fulfilment queue, oldest first: only the few thousand open rows of a
             # million, so the queue's ORDER BY … LIMIT walks no closed request. The
