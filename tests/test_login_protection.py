@@ -113,6 +113,7 @@ def test_nul_characters_in_a_failed_login_are_no_server_error(client, org):
     assert response.status_code == 200
 
 
+@pytest.mark.session_refresh
 def test_sessions_end_with_the_browser_and_after_idle_time(client, org, settings):
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
     assert settings.SESSION_COOKIE_AGE == settings.SESSION_IDLE_MINUTES * 60 == 30 * 60
@@ -136,6 +137,7 @@ def test_sessions_end_with_the_browser_and_after_idle_time(client, org, settings
     assert response.status_code == 302 and response.url.startswith(LOGIN)
 
 
+@pytest.mark.session_refresh
 def test_pages_within_a_minute_do_not_write_the_session(client, org):
     client.force_login(org.alice.user)
     with CaptureQueriesContext(connection) as queries:
