@@ -34,14 +34,9 @@ class RollupMonth(models.Model):
         return f"{self.month:%Y-%m}"
 
 
-class MonthlyFigures(models.Model):
-    """Counts and amounts of one month for one service, department and cost centre.
-
-    Department: the beneficiary's; cost centre: the one charged when the request was placed.
-    Orders by submission month; fulfilled, one-off costs, automation, approval steps and
-    ratings by fulfilment month; entitlements charged in the month (active at some time in
-    it) and active at its end, with their monthly prices.
-    """
+class _MonthDimensions(models.Model):
+    """The dimensions every monthly roll-up row has: month, service, department, cost
+    centre (without database constraints, as before)."""
 
     month = models.DateField(_("month"))
     item = models.ForeignKey(
@@ -56,6 +51,20 @@ class MonthlyFigures(models.Model):
     cost_centre = models.ForeignKey(
         "catalogue.CostCentre", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
     )
+
+    class Meta:
+        abstract = True
+
+
+class MonthlyFigures(_MonthDimensions):
+    """Counts and amounts of one month for one service, department and cost centre.
+
+    Department: the beneficiary's; cost centre: the one charged when the request was placed.
+    Orders by submission month; fulfilled, one-off costs, automation, approval steps and
+    ratings by fulfilment month; entitlements charged in the month (active at some time in
+    it) and active at its end, with their monthly prices.
+    """
+
     orders = models.IntegerField(default=0)
     fulfilled = models.IntegerField(default=0)
     once = models.DecimalField(max_digits=16, decimal_places=2, default=0)
@@ -148,26 +157,13 @@ class GaugeDelta(models.Model):
         return f"{self.gauge}{{{self.label}}} {self.delta:+d}"
 
 
-class MonthlySla(models.Model):
+class MonthlySla(_MonthDimensions):
     """Service levels of one month for one service, department and cost centre: of the
     requests fulfilled in the month, those with a resolution target (a fulfilment deadline)
     and how many were fulfilled by it, those with a response target and how many got their
     first response by it (``metrics.controlling.sla``). Kept with the other roll-up rows of
     the month, from the same SQL the page reads the live months with."""
 
-    month = models.DateField(_("month"))
-    item = models.ForeignKey(
-        "catalogue.CatalogueItem",
-        on_delete=models.DO_NOTHING,
-        related_name="+",
-        db_constraint=False,
-    )
-    department = models.ForeignKey(
-        "catalogue.Department", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
-    )
-    cost_centre = models.ForeignKey(
-        "catalogue.CostCentre", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
-    )
     fulfilled = models.IntegerField(default=0)  # with a fulfilment deadline
     met = models.IntegerField(default=0)
     responded = models.IntegerField(default=0)  # with a response target
