@@ -14,7 +14,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, ValuesIterable
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django_tables2.rows import BoundRows
@@ -84,12 +84,11 @@ def bounded_count(rows, limit: int = COUNT_LIMIT) -> int:
 
 def _narrowable(queryset: QuerySet) -> bool:
     """Whether ``queryset``'s rows can be chosen by ``pk__in`` a sliced ``values("pk")``:
-    model rows, not sliced, combined or DISTINCT (whose ordering columns join the select)."""
+    model rows or dicts (``values()``), not sliced, combined or DISTINCT (whose ordering
+    columns join the select)."""
     query = queryset.query
-    return (
-        queryset._fields is None
-        and queryset._iterable_class is ModelIterable
-        and not (query.is_sliced or query.combinator or query.distinct)
+    return queryset._iterable_class in (ModelIterable, ValuesIterable) and not (
+        query.is_sliced or query.combinator or query.distinct
     )
 
 

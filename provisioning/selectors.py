@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
@@ -48,6 +48,24 @@ def entitlements_visible_to(user) -> QuerySet[Entitlement]:
     # statistics) and walks the (holder, granted_at) or the granted_at index. An OR over
     # joined employees made it scan all entitlements.
     return qs.filter(holder__in=entitlement_holders(user))
+
+
+def entitlement_list_rows(queryset: QuerySet[Entitlement]) -> QuerySet:
+    """``queryset`` (filtered and ordered) as the entitlements page's rows: one dict per
+    row with flat keys, instead of the six model objects (entitlement, holder, their user
+    and department, item, request) a row took, most of the page's CPU."""
+    return queryset.values(
+        "id",
+        "state",
+        "granted_at",
+        "expires_on",
+        "request_id",
+        item_name=F("item__name"),
+        holder_username=F("holder__user__username"),
+        holder_first_name=F("holder__user__first_name"),
+        holder_last_name=F("holder__user__last_name"),
+        department_name=F("holder__department__name"),
+    )
 
 
 def revoke_preview(entitlement: Entitlement) -> list[ProvisioningJob]:

@@ -1,8 +1,8 @@
 import django_tables2 as tables
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from itportal.reversing import reverse_number
 from itportal.tables import DateColumn, DateTimeColumn
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement, ProvisioningJob
@@ -44,24 +44,31 @@ class JobTable(tables.Table):
 
 
 class EntitlementTable(tables.Table):
-    item = tables.Column(verbose_name=_("Service"), accessor="item__name")
+    """The entitlements page. Its rows are dicts (provisioning.selectors.
+    entitlement_list_rows): the accessors name their keys, the sorts the model's fields."""
+
+    item = tables.Column(verbose_name=_("Service"), accessor="item_name", order_by=("item__name",))
     holder = tables.Column(
         verbose_name=_("Holder"),
-        accessor="holder__user__last_name",
+        accessor="holder_last_name",
         order_by=("holder__user__last_name", "holder__user__first_name"),
     )
-    department = tables.Column(verbose_name=_("Department"), accessor="holder__department__name")
+    department = tables.Column(
+        verbose_name=_("Department"),
+        accessor="department_name",
+        order_by=("holder__department__name",),
+    )
     granted_at = DateTimeColumn(verbose_name=_("Since"), format="SHORT_DATE_FORMAT")
     expires_on = DateColumn(verbose_name=_("Until"), format="SHORT_DATE_FORMAT", default="—")
     state = tables.Column(verbose_name=_("State"))
     request = tables.Column(
         verbose_name=_("Request"),
         accessor="request_id",
-        linkify=lambda record: record.request.get_absolute_url(),
+        linkify=lambda record: reverse_number("requests:detail", "pk", record["request_id"]),
     )
     # Rendered in Python: a template per row copied the page's whole context 25 times.
     actions = tables.Column(
-        verbose_name=_("Actions"), accessor="pk", orderable=False, empty_values=()
+        verbose_name=_("Actions"), accessor="id", orderable=False, empty_values=()
     )
 
     class Meta:
@@ -73,28 +80,40 @@ class EntitlementTable(tables.Table):
         empty_text = _("No entitlements found.")
 
     def render_holder(self, record):
-        return record.holder.display_name
+        # Employee.display_name from the row's columns.
+        return _full_name(record)
 
     def render_state(self, record):
-        return record.get_state_display()
+        return str(_ENTITLEMENT_STATES.get(record["state"], record["state"]))
 
     def render_actions(self, record):
+        holder = _full_name(record)
         why = format_html(
             '<a class="button small secondary" href="{}">{}'
             '<span class="visually-hidden"> {}, {}</span></a>',
-            reverse("why:entitlement", args=[record.pk]),
+            reverse_number("why:entitlement", "pk", record["id"]),
             _("Why?"),
-            record.item.name,
-            record.holder.display_name,
+            record["item_name"],
+            holder,
         )
-        if record.state != EntitlementState.ACTIVE:
+        if record["state"] != EntitlementState.ACTIVE:
             return why
         return format_html(
             '{} <a class="button small danger" href="{}">{}'
             '<span class="visually-hidden"> {}, {}</span></a>',
             why,
-            reverse("provisioning:entitlement_revoke", args=[record.pk]),
+            reverse_number("provisioning:entitlement_revoke", "pk", record["id"]),
             _("Remove…"),
-            record.item.name,
-            record.holder.display_name,
+            record["item_name"],
+            holder,
         )
+
+
+# The states' labels (lazy: translated when rendered), as get_state_display() gives them.
+_ENTITLEMENT_STATES = dict(EntitlementState.choices)
+
+
+def _full_name(record) -> str:
+    """``user.get_full_name() or user.get_username()`` of the holder, from the row."""
+    name = f"{record['holder_first_name']} {record['holder_last_name']}".strip()
+    return name or record["holder_username"]

@@ -70,6 +70,9 @@ class EntitlementListView(FilteredTableView):
     def get_queryset(self):
         return selectors.entitlements_visible_to(self.request.user)
 
+    def get_table_data(self):
+        return selectors.entitlement_list_rows(super().get_table_data())
+
 
 class EntitlementRevokeView(View):
     """GET: a page that says what removing does and asks for a reason; POST: remove."""

@@ -154,3 +154,21 @@ def test_the_admin_audit_list_runs_no_query_per_row(client, org, manual_item, pl
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few)
+
+
+@pytest.mark.parametrize("values", [False, True])
+def test_deep_pages_of_rows_read_as_values_are_chosen_by_id(org, five_orders, values):
+    """BoundedPaginator chooses a deep page's ids first for dict rows (values()) too: the
+    page holds the rows a plain slice would, read by id."""
+    from django.db.models import F
+
+    queryset = selectors.requests_visible_to(org.alice.user).order_by("-id")
+    if values:
+        queryset = queryset.values("id", item_name=F("item__name"))
+    paginator = BoundedPaginator(queryset, 2)
+    with CaptureQueriesContext(connection) as ctx:
+        page = list(paginator.page(2))
+    assert [row["id"] if values else row.pk for row in page] == [r.pk for r in five_orders][2:0:-1]
+    assert "IN (SELECT" in ctx.captured_queries[-1]["sql"]
+    if values:
+        assert page[0]["item_name"] == five_orders[0].item.name

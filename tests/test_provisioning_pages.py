@@ -57,3 +57,51 @@ def test_holder_revokes_a_manual_entitlement(org, fulfilled, client):
 def test_job_list_is_for_it_admins(org, client, who, status):
     client.force_login(getattr(org, who).user)
     assert client.get("/provisionierung/auftraege/").status_code == status
+
+
+def _row_of(html: str, request_id: int) -> str:
+    """The table row that links request ``request_id``."""
+    link = f'<a href="/antraege/{request_id}/">{request_id}</a>'
+    assert link in html
+    return html[html.rindex("<tr", 0, html.index(link)) : html.index("</tr>", html.index(link))]
+
+
+def test_entitlement_rows_show_every_cell(org, fulfilled, client):
+    """The page's rows are read as values (provisioning.selectors.entitlement_list_rows):
+    each cell still shows what the model rows showed."""
+    from django.utils import formats, timezone
+
+    entitlement = Entitlement.objects.get(request=fulfilled)
+    client.force_login(org.manager.user)
+    html = client.get("/provisionierung/berechtigungen/", HTTP_ACCEPT_LANGUAGE="de").content
+    row = _row_of(html.decode(), fulfilled.pk)
+    since = formats.date_format(timezone.localtime(entitlement.granted_at), "SHORT_DATE_FORMAT")
+    holder = org.bob.display_name
+    for cell in (
+        f'data-label="Leistung" >{fulfilled.item.name}</td>',
+        f'data-label="Inhaber(in)" >{holder}</td>',
+        f'data-label="Fachbereich" >{org.bob.department.name}</td>',
+        f'data-label="Seit" >{since}</td>',
+        'data-label="Bis" >—</td>',
+        'data-label="Status" >Aktiv</td>',
+        f'href="/warum/berechtigung/{entitlement.pk}/">Warum?<span class="visually-hidden"> '
+        f"{fulfilled.item.name}, {holder}</span>",
+        f'href="/provisionierung/berechtigungen/{entitlement.pk}/entziehen/">',
+    ):
+        assert cell in row, cell
+
+
+def test_entitlement_rows_of_a_holder_without_names(org, fulfilled, client):
+    """A holder with no first or last name: the username, no removal once revoked."""
+    user = org.bob.user
+    user.first_name = user.last_name = ""
+    user.save()
+    Entitlement.objects.filter(request=fulfilled).update(state=EntitlementState.REVOKED)
+    client.force_login(org.manager.user)
+    html = client.get("/provisionierung/berechtigungen/?sort=holder", HTTP_ACCEPT_LANGUAGE="de")
+    row = _row_of(html.content.decode(), fulfilled.pk)
+    assert 'data-label="Status" >Entzogen</td>' in row
+    assert f"{fulfilled.item.name}, {user.username}</span>" in row
+    assert "entziehen" not in row
+    # The holder column shows the last name, empty here: the table's default.
+    assert 'data-label="Inhaber(in)" >—</td>' in row

@@ -206,6 +206,7 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
 
     from itportal.templatetags.portal_tables import table_rows
     from provisioning.models import Entitlement, ProvisioningJob
+    from provisioning.selectors import entitlement_list_rows
     from provisioning.tables import EntitlementTable, JobTable
     from requests_app.models import ServiceRequest
     from requests_app.tables import MyRequestTable, QueueTable, RequestTable
@@ -223,7 +224,7 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
         (RequestTable, requests),
         (MyRequestTable, requests),
         (QueueTable, requests.exclude(approved_at=None)),
-        (EntitlementTable, Entitlement.objects.order_by("-pk")),
+        (EntitlementTable, entitlement_list_rows(Entitlement.objects.order_by("-pk"))),
         (JobTable, ProvisioningJob.objects.order_by("-pk")),
     ]
     request = RequestFactory().get("/")

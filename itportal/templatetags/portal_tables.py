@@ -13,8 +13,9 @@ dictionary lookup first, an exception per step on a model), looked up the model 
 matched the render method's arguments: about half of a list's rows. ``_Cell`` does the
 same steps with what does not change between rows worked out once. Rows that are dataclass
 instances (the controlling reports' rows, 400 cells a page) are attribute look-ups along
-the path. Every case it does not cover (other rows, dictionaries or callables on the path,
-lookups that fail, many-to-many columns) goes to ``get_cell``.
+the path; rows read as values (dicts, flat keys) are one key look-up per cell. Every case
+it does not cover (other rows, dictionaries or callables on the path, nested keys, lookups
+that fail, many-to-many columns) goes to ``get_cell``.
 """
 
 import dataclasses
@@ -77,6 +78,8 @@ class _Cell:
         record = row.record
         if not self.fast:
             return row.get_cell(self.name)
+        if isinstance(record, dict):
+            return self._dict_content(row, record)
         if not isinstance(record, Model):
             return self._plain_content(row, record)
         penultimate = record
@@ -99,6 +102,16 @@ class _Cell:
                 value = getattr(penultimate, self.remainder, _MISSING)
                 if value is _MISSING or callable(value):
                     return row.get_cell(self.name)
+        return self._rendered(row, record, value)
+
+    def _dict_content(self, row, record):
+        # Rows read as values (one dict per row, flat keys): the library's accessor finds
+        # a key without separator by the item look-up it tries first.
+        if len(self.bits) != 1:
+            return row.get_cell(self.name)
+        value = record.get(self.bits[0], _MISSING)
+        if value is _MISSING or callable(value):
+            return row.get_cell(self.name)
         return self._rendered(row, record, value)
 
     def _plain_content(self, row, record):
