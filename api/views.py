@@ -664,7 +664,7 @@ class RequestListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class ApprovalViewSet(RequestListViewSet):
     """Requests whose current step you may decide, also as a substitute."""
 
-    selector = staticmethod(request_selectors.requests_awaiting_decision_by)
+    selector = staticmethod(request_selectors.requests_to_decide)
 
 
 @extend_schema_view(

@@ -91,13 +91,14 @@ class ApprovalsView(FilteredTableView):
     )
 
     def get_queryset(self):
-        # Kept for the groups above the table (unfiltered; the filters work on clones).
-        self.awaiting = selectors.requests_awaiting_decision_by(self.request.user)
-        return self.awaiting
+        # The user's pending decisions, read once: the table's count and rows and the joint
+        # orders above it (unfiltered) take the requests from them.
+        self.pending = selectors.pending_decisions_of(self.request.user)
+        return selectors.requests_to_decide(self.request.user, self.pending)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["groups"] = selectors.approval_groups(self.request.user, self.awaiting)
+        context["groups"] = selectors.approval_groups(self.request.user, self.pending)
         return context
 
 

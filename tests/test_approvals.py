@@ -18,7 +18,7 @@ from requests_app import notifications, permissions, selectors, services
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
 from requests_app.models import Substitution
 from tests.factories import CostCentreFactory, EmployeeFactory, FormFieldFactory
-from tests.workflow_support import EventProbe, addresses, mail_of, make_item
+from tests.workflow_support import EventProbe, addresses, awaiting_ids, mail_of, make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def assert_cannot_decide(service_request, *users):
     for user in users:
         assert permissions.deciding_principal(service_request, user) is None
         assert not permissions.can_decide(service_request, user)
-        assert service_request not in selectors.requests_awaiting_decision_by(user)
+        assert service_request.pk not in awaiting_ids(user)
         with pytest.raises(PermissionDenied):
             services.request_approve(request_id=service_request.pk, user=user)
         with pytest.raises(PermissionDenied):
@@ -51,7 +51,7 @@ def assert_cannot_decide(service_request, *users):
 
 
 def assert_decides(service_request, user, *, on_behalf_of=None):
-    assert service_request in selectors.requests_awaiting_decision_by(user)
+    assert service_request.pk in awaiting_ids(user)
     assert service_request in selectors.requests_visible_to(user)
     probe = EventProbe(service_request)
     services.request_approve(request_id=service_request.pk, user=user, comment="Einverstanden.")
@@ -487,7 +487,7 @@ def test_substitution_date_edges(org, carol, pending, monkeypatch, today, allowe
     assert (
         permissions.deciding_principal(pending, carol.user, on_date=today) is not None
     ) is allowed
-    assert (pending in selectors.requests_awaiting_decision_by(carol.user)) is allowed
+    assert (pending.pk in awaiting_ids(carol.user)) is allowed
     assert (pending in selectors.requests_visible_to(carol.user)) is allowed
     recipients = {u.pk for u in notifications.recipients_for(pending, notifications.REMINDER)}
     assert (carol.user.pk in recipients) is allowed
@@ -601,7 +601,7 @@ def test_substitute_of_the_requester_is_not_asked_to_decide(org, carol, place_or
     with pytest.raises(PermissionDenied):
         services.request_approve(request_id=req.pk, user=carol.user)
     # ... and "Approvals for me" should not offer the request either.
-    assert req not in selectors.requests_awaiting_decision_by(carol.user)
+    assert req.pk not in awaiting_ids(carol.user)
 
 
 # --- managing substitutions --------------------------------------------------------------------
@@ -655,5 +655,6 @@ def test_visibility_of_a_pending_request(org, pending):
     for employee in (org.outsider, org.head):
         assert pending not in selectors.requests_visible_to(employee.user), employee
     assert list(selectors.requests_awaiting_decision_by(org.manager.user)) == [pending]
+    assert awaiting_ids(org.manager.user) == {pending.pk}
     for employee in (org.alice, org.bob, org.head, org.admin, org.fulfiller, org.outsider):
-        assert pending not in selectors.requests_awaiting_decision_by(employee.user)
+        assert pending.pk not in awaiting_ids(employee.user)

@@ -14,6 +14,7 @@ from django.urls import reverse
 from catalogue.choices import ApproverKind, FieldType
 from catalogue.models import CatalogueItem
 from notifications.models import OutgoingMail
+from requests_app import selectors, services
 from requests_app.choices import RequestState
 from requests_app.models import CART_MAX_LINES, CartLine, ServiceRequest, Submission
 from tests.factories import ApprovalPolicyStepFactory, CatalogueItemFactory, FormFieldFactory
@@ -370,3 +371,34 @@ def test_the_approvals_page_runs_the_same_queries_for_small_and_large_joint_orde
     order(5)
     order(3)
     assert measure() == few
+
+
+def test_joint_order_groups_come_from_the_pending_decisions(client, org, joint_order):
+    """The groups above the approvals list are built from the user's pending steps: each
+    request with the step the user decides; a request decided between the two reads drops
+    out, and a group left with one request is no group."""
+    requests = waiting(joint_order)
+    manager = org.manager.user
+    pending = selectors.pending_decisions_of(manager)
+    assert [(p.request_id, p.approval_id, p.submission_id) for p in pending] == [
+        (r.pk, r.step, joint_order.pk) for r in requests
+    ]
+    (group,) = selectors.approval_groups(manager, pending)
+    assert group["submission_id"] == joint_order.pk
+    assert [(r.pk, r.current_approval) for r in group["requests"]] == [
+        (r.pk, r.step) for r in requests
+    ]
+    # Nobody else decides them: not the requester, not Bob (a beneficiary), not the head.
+    for user in (org.alice.user, org.bob.user, org.head.user):
+        assert selectors.pending_decisions_of(user) == []
+        assert selectors.approval_groups(user) == []
+        assert not selectors.requests_to_decide(user).exists()
+    services.request_approve(request_id=requests[0].pk, user=manager)
+    # Read before the decision: the decided request is left out, and so is the group.
+    assert selectors.approval_groups(manager, pending) == []
+    assert [r.pk for r in selectors.requests_to_decide(manager, pending)] == [requests[1].pk]
+    assert selectors.approval_groups(manager) == []
+    client.force_login(manager)
+    page = client.get(APPROVALS).content.decode()
+    assert f"Order #{joint_order.pk} by" not in page
+    assert f'href="/antraege/{requests[1].pk}/"' in page

@@ -16,11 +16,11 @@ from django.utils import timezone
 from catalogue.choices import ApproverKind
 from itportal import roles
 from itportal.exceptions import ActionConflict
-from requests_app import notifications, permissions, selectors, services
+from requests_app import notifications, permissions, services
 from requests_app.choices import ApprovalStatus, RequestState
 from requests_app.models import Approval
 from tests.factories import EmployeeFactory
-from tests.workflow_support import make_item
+from tests.workflow_support import awaiting_ids, make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def assert_barred(service_request, user):
     """``user`` may not decide the pending step, is told why, and does not see it listed."""
     service_request.refresh_from_db()
     assert permissions.deciding_principal(service_request, user) is None
-    assert service_request not in selectors.requests_awaiting_decision_by(user)
+    assert service_request.pk not in awaiting_ids(user)
     for decide in (services.request_approve, services.request_reject):
         with pytest.raises(PermissionDenied, match="four-eyes"):
             decide(request_id=service_request.pk, user=user, comment="Noch einmal.")
@@ -59,7 +59,7 @@ def assert_cannot_decide(service_request, user):
     (a conflict: the step the user decided has moved on)."""
     service_request.refresh_from_db()
     assert permissions.deciding_principal(service_request, user) is None
-    assert service_request not in selectors.requests_awaiting_decision_by(user)
+    assert service_request.pk not in awaiting_ids(user)
     with pytest.raises((PermissionDenied, ActionConflict)):
         services.request_approve(request_id=service_request.pk, user=user)
     service_request.refresh_from_db()
@@ -129,7 +129,7 @@ def test_group_member_decides_only_one_of_two_group_steps(org, place_order):
     req = place_order(item, org.alice.user, beneficiary=org.bob)
     services.request_approve(request_id=req.pk, user=org.outsider.user)
     assert_barred(req, org.outsider.user)
-    assert req in selectors.requests_awaiting_decision_by(org.fulfiller.user)
+    assert req.pk in awaiting_ids(org.fulfiller.user)
     services.request_approve(request_id=req.pk, user=org.fulfiller.user)
     req.refresh_from_db()
     assert req.state == RequestState.APPROVED
@@ -152,7 +152,7 @@ def test_group_step_whose_only_member_decides_step_one_falls_back(org, place_ord
     assert second.group.name == roles.IT_ADMIN
     assert "IT-Sicherheit" in second.routing_note
     services.request_approve(request_id=req.pk, user=org.manager.user)
-    assert req not in selectors.requests_awaiting_decision_by(org.manager.user)
+    assert req.pk not in awaiting_ids(org.manager.user)
     services.request_approve(request_id=req.pk, user=org.admin.user)
     req.refresh_from_db()
     assert req.state == RequestState.APPROVED
@@ -193,7 +193,7 @@ def test_page_refuses_the_second_decision_with_a_message(org, becker, two_step, 
     assert "(four-eyes principle)" in refused.content.decode()
     two_step.refresh_from_db()
     assert two_step.approvals.get(position=2).status == ApprovalStatus.PENDING
-    assert two_step.pk not in [r.pk for r in selectors.requests_awaiting_decision_by(becker.user)]
+    assert two_step.pk not in awaiting_ids(becker.user)
 
 
 def test_escalation_skips_who_decided_an_earlier_step(org, place_order, settings):

@@ -63,3 +63,16 @@ def mail_of(*employees_or_users) -> list[str]:
         user = getattr(person, "user", person)
         result.append(user.email)
     return sorted(result)
+
+
+def awaiting_ids(user) -> set[int]:
+    """Ids of the requests awaiting ``user``'s decision, read both ways: the ORM's
+    ``requests_awaiting_decision_by`` (header counts, start page) and the one statement of
+    the approvals page and API list (``pending_decisions_of``). They must agree."""
+    from requests_app import selectors
+
+    listed = {r.pk for r in selectors.requests_awaiting_decision_by(user)}
+    pending = selectors.pending_decisions_of(user)
+    assert {p.request_id for p in pending} == listed
+    assert len(pending) == len(listed)  # one step per request
+    return listed
