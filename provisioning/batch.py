@@ -81,17 +81,15 @@ def _same_run(job: ProvisioningJob) -> dict:
     return {"direction": Direction.GRANT, "entitlement": None, "request_id": OuterRef("request_id")}
 
 
-def claim(job: ProvisioningJob, *, now) -> tuple[list[ProvisioningJob], list[int]]:
-    """Inside the caller's transaction, with ``job`` locked and due: lock the other due
-    jobs on the same group. Returns (companions, released): ``released`` were locked but
-    are left for later (the same member both added and removed in the batch) and must be
-    enqueued again after commit, since their own message may have found them locked."""
+def due_on_group(job: ProvisioningJob, *, now):
+    """The jobs a batch of ``job`` may take along: due, on the same group, in the same
+    direction, and not waiting for an earlier job of their own order or revocation."""
     earlier_open = (
         ProvisioningJob.objects.filter(position__lt=OuterRef("position"), **_same_run(job))
         .exclude(state=JobState.SUCCEEDED)
         .values("pk")
     )
-    companions = list(
+    return (
         ProvisioningJob.objects.filter(
             state__in=[JobState.PENDING, JobState.RETRYING],
             direction=job.direction,
@@ -101,8 +99,30 @@ def claim(job: ProvisioningJob, *, now) -> tuple[list[ProvisioningJob], list[int
             due_at__lte=now,
         )
         .filter(Q(not_before=None) | Q(not_before__lte=now))
-        .exclude(pk=job.pk)
         .filter(~Exists(earlier_open))
+    )
+
+
+def next_due(job: ProvisioningJob) -> int | None:
+    """One job of ``due_on_group`` that no worker holds (the oldest), or None."""
+    with transaction.atomic():
+        return (
+            due_on_group(job, now=timezone.now())
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("due_at", "pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+
+def claim(job: ProvisioningJob, *, now) -> tuple[list[ProvisioningJob], list[int]]:
+    """Inside the caller's transaction, with ``job`` locked and due: lock the other due
+    jobs on the same group. Returns (companions, released): ``released`` were locked but
+    are left for later (the same member both added and removed in the batch) and must be
+    enqueued again after commit, since their own message may have found them locked."""
+    companions = list(
+        due_on_group(job, now=now)
+        .exclude(pk=job.pk)
         .select_for_update(skip_locked=True, of=("self",))
         .order_by("due_at", "pk")[: batch_size() - 1]
     )

@@ -27,7 +27,7 @@ from catalogue.history import ACTIONS_CHANGED
 from catalogue.models import CatalogueItem
 from catalogue.services import row_errors
 from itportal.exceptions import ActionConflict
-from provisioning import batch, templating
+from provisioning import batch, templating, wakes
 from provisioning.backends.errors import DirectoryError, PermanentDirectoryError
 from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
 from provisioning.executor import execute
@@ -62,14 +62,15 @@ def _siblings(job: ProvisioningJob):
     )
 
 
-def _first_pending(jobs) -> list[int]:
+def _first_pending(jobs) -> list[ProvisioningJob]:
     """The job of an ordered group that runs next; it is due from now on."""
     first = jobs.filter(state=JobState.PENDING).order_by("position", "pk").first()
     if first is None:
         return []
     if first.due_at is None:  # it waited for the job before it
-        ProvisioningJob.objects.filter(pk=first.pk).update(due_at=timezone.now())
-    return [first.pk]
+        first.due_at = timezone.now()
+        ProvisioningJob.objects.filter(pk=first.pk).update(due_at=first.due_at)
+    return [first]
 
 
 def _enqueue(job_ids: list[int], countdowns: dict[int, float] | None = None) -> None:
@@ -91,6 +92,17 @@ def _enqueue(job_ids: list[int], countdowns: dict[int, float] | None = None) -> 
 def _enqueue_after_commit(job_ids: list[int]) -> None:
     if job_ids:
         transaction.on_commit(lambda: _enqueue(job_ids), robust=True)
+
+
+def jobs_wake(jobs: list[ProvisioningJob]) -> None:
+    """Wake workers for committed jobs: a membership job whose group has a message waiting
+    already is taken along by that message's worker (provisioning.wakes)."""
+    _enqueue([job.pk for job in wakes.to_send(jobs)])
+
+
+def _wake_after_commit(jobs: list[ProvisioningJob]) -> None:
+    if jobs:
+        transaction.on_commit(lambda: jobs_wake(jobs), robust=True)
 
 
 # --- from approval to jobs -------------------------------------------------------------
@@ -171,7 +183,8 @@ def provision_request(*, request_id: int) -> list[int]:
         grants = service_request.provisioning_jobs.filter(
             direction=Direction.GRANT, entitlement=None
         )
-        job_ids = _first_pending(grants)
+        first = _first_pending(grants)
+        job_ids = [job.pk for job in first]
         if not job_ids and not grants.exclude(state=JobState.SUCCEEDED).exists():
             # Everything was done already (an admin marked the failed job done by hand).
             request_services.request_finish_automation(
@@ -180,7 +193,7 @@ def provision_request(*, request_id: int) -> list[int]:
                 note=_provisioning_done(grants.count()),
                 done_by_hand=grants.filter(finished_by__isnull=False).exists(),
             )
-        _enqueue_after_commit(job_ids)
+        _wake_after_commit(first)
     return job_ids
 
 
@@ -232,37 +245,84 @@ def retry_countdown(attempt: int) -> float:
     return capped * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
+IDLE = object()  # job_run's steps: nothing was run
+COMPANY_TRIES = 5
+
+
 def job_run(*, job_id: int, reclaim: bool = False, coalesce: bool = True) -> RetryLater | None:
     """Run one job once; returns RetryLater when a transient error should be retried.
 
     ``reclaim``: the caller's own earlier attempt may hold the job's lease (the database
     failed after it claimed the job), so a running job is taken over. ``coalesce``: a
-    group-membership job takes the other due jobs on its group along (provisioning.batch).
+    group-membership job takes the other due jobs on its group along (provisioning.batch);
+    when it needs nothing itself, one of them runs in its place (its message may be the
+    one its group's jobs wait for: provisioning.wakes).
     """
-    companions: list[ProvisioningJob] = []
-    if _nothing_to_do(job_id, reclaim=reclaim):
+    peek = (
+        ProvisioningJob.objects.filter(pk=job_id)
+        .only("state", "lease_until", "kind", "target_dn", "direction", "entitlement_id")
+        .first()
+    )
+    if peek is None:
         return None
+    coalescing = coalesce and batch.eligible(peek)
+    if coalescing:
+        wakes.taken(peek)  # before the claim: a job committed from now on sends its own
+    if _nothing_to_do(peek, reclaim=reclaim):
+        result = IDLE
+    else:
+        result = _run(job_id, reclaim=reclaim, coalesce=coalesce)
+    if result is not IDLE:
+        return result
+    if coalescing:
+        _run_company(peek)
+    return None
+
+
+def _run_company(job: ProvisioningJob) -> None:
+    """A due job of ``job``'s group runs in place of ``job``, which needs nothing any more.
+    Ends when one ran (its batch took or woke the rest) or none is left that no worker
+    holds; another worker taking the one found first makes it look again."""
+    for _try in range(COMPANY_TRIES):
+        other = batch.next_due(job)
+        if other is None:
+            return
+        result = _run(other, reclaim=False, coalesce=True)
+        if result is IDLE:
+            continue
+        if result is not None:
+            _enqueue([other], {other: result.countdown})
+        return
+    _enqueue([other])  # still contended: its own message, never lost
+
+
+def _run(job_id: int, *, reclaim: bool, coalesce: bool):
+    """``job_run``'s work; IDLE when the job is not to be run now."""
+    companions: list[ProvisioningJob] = []
     with transaction.atomic():
         job = ProvisioningJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            return None  # another worker has it, or it is settled: nothing twice
+            return IDLE  # another worker has it, or it is settled: nothing twice
         if (
             job.state == JobState.RUNNING
             and not reclaim
             and job.lease_until
             and job.lease_until > timezone.now()
         ):
-            return None  # a live worker runs it (a duplicate message): never two at once
+            return IDLE  # a live worker runs it (a duplicate message): never two at once
         earlier = _siblings(job).filter(position__lt=job.position).exclude(state=JobState.SUCCEEDED)
         if earlier.exists():
             # Out of order (a duplicate message): the earlier job's end enqueues us.
             ProvisioningJob.objects.filter(pk=job.pk).update(due_at=None)
-            return None
+            return IDLE
         if job.state == JobState.PENDING and job.not_before and job.not_before > timezone.now():
-            return None  # needed from a later day: the sweeper releases it then
+            return IDLE  # needed from a later day: the sweeper releases it then
         if coalesce and batch.eligible(job):
             companions, released = batch.claim(job, now=timezone.now())
             _enqueue_after_commit(released)
+            if len(companions) >= batch.batch_size() - 1:
+                # More may be due: the next batch of the group for another worker.
+                _wake_after_commit([job])
         if companions:
             batch.start_all([job, *companions])
         else:
@@ -296,20 +356,16 @@ def job_run(*, job_id: int, reclaim: bool = False, coalesce: bool = True) -> Ret
     return None
 
 
-def _nothing_to_do(job_id: int, *, reclaim: bool) -> bool:
+def _nothing_to_do(job: ProvisioningJob, *, reclaim: bool) -> bool:
     """The message of a job that a batch ran already (or runs now): one plain read, no
     transaction and no lock. A job that looks open here is checked again under its lock."""
-    row = ProvisioningJob.objects.filter(pk=job_id).values_list("state", "lease_until").first()
-    if row is None:
-        return True
-    state, lease_until = row
-    if state in (JobState.SUCCEEDED, JobState.FAILED):
+    if job.state in (JobState.SUCCEEDED, JobState.FAILED):
         return True
     return (
-        state == JobState.RUNNING
+        job.state == JobState.RUNNING
         and not reclaim
-        and lease_until is not None
-        and lease_until > timezone.now()
+        and job.lease_until is not None
+        and job.lease_until > timezone.now()
     )
 
 
@@ -346,7 +402,7 @@ def _settle(job: ProvisioningJob) -> None:
             )
         return
     if job.state == JobState.SUCCEEDED:
-        _enqueue_after_commit(_first_pending(siblings))
+        _wake_after_commit(_first_pending(siblings))
     if all(state == JobState.SUCCEEDED for state in states):
         if grant:
             request_services.request_finish_automation(
@@ -566,9 +622,7 @@ def entitlement_revoke(
             ProvisioningJob.objects.bulk_create(revokes)
             entitlement.state = EntitlementState.REVOKING
             entitlement.save()
-            _enqueue_after_commit(
-                _first_pending(entitlement.jobs.filter(direction=Direction.REVOKE))
-            )
+            _wake_after_commit(_first_pending(entitlement.jobs.filter(direction=Direction.REVOKE)))
         else:
             entitlement.state = EntitlementState.REVOKED
             entitlement.revoked_at = timezone.now()

@@ -237,6 +237,16 @@ class Broker:
             for pk in ids:
                 task.apply_async((pk,), queue=queue or self.queue, producer=producer)
 
+    def wake(self, task, jobs) -> None:
+        """Wake the jobs as the approvals' ``on_commit`` does, one approval after another
+        (``services.jobs_wake``): a membership job whose group has a message waiting sends
+        none (provisioning.wakes)."""
+        from provisioning import wakes
+
+        for job in jobs:
+            if wakes.to_send([job], client=self.client):
+                self.publish(task, [job.pk])
+
     def purge(self) -> None:
         """Delete the queues named after ours (all priorities), their bindings and our
         unacknowledged messages."""

@@ -401,7 +401,10 @@ def test_fault(kind, servers, org, directory, settings, tmp_path, record_propert
             Beat(log_path=tmp_path / "beat.log", **supervised),
         ]
         seeded = time.monotonic()
-        Broker(servers.redis.url, queue).publish(run_provisioning_job, scenario.job_ids)
+        Broker(servers.redis.url, queue).wake(
+            run_provisioning_job,
+            ProvisioningJob.objects.filter(pk__in=scenario.job_ids).order_by("pk"),
+        )
 
         # The fault, when a quarter of the jobs has settled and others are running.
         while True:
