@@ -99,12 +99,16 @@ class BoundedPaginator(Paginator):
 
     count_limit = COUNT_LIMIT
 
-    def __init__(self, object_list, per_page, *args, **kwargs):
+    def __init__(self, object_list, per_page, *args, read=None, **kwargs):
         try:
             per_page = int(per_page)
         except (TypeError, ValueError):
             per_page = 25
         super().__init__(object_list, min(max(per_page, 1), PER_PAGE_MAX), *args, **kwargs)
+        # queryset -> queryset: how a page's rows are read (e.g. as values) where the list
+        # is a queryset; counting and choosing the page's ids use the list itself, so the
+        # joins of what the rows show are made for the page's rows only.
+        self.read = read
 
     @cached_property
     def _counted(self) -> int:
@@ -122,17 +126,34 @@ class BoundedPaginator(Paginator):
         """Past the first page, the page's ids are chosen first, from the narrow rows in the
         list's order, and only those rows are read whole with their joins (as the API's
         offsets, api/pagination.py): page 50 of the admin's requests joined and sorted
-        1,250 rows to show 25."""
+        1,250 rows to show 25. With ``read``, the page's rows are read through it."""
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         rows = self.object_list
         queryset = queryset_of(rows)
-        if bottom == 0 or queryset is None or not _narrowable(queryset):
+        # With ``read``, the first page too: the joins of what the rows show are made
+        # for the 25 rows chosen, not for every row a sort reads (the queue sorted by
+        # service joined and sorted its 2,800 open requests at 1M: 45 ms).
+        narrow = (
+            (bottom > 0 or self.read is not None) and queryset is not None and _narrowable(queryset)
+        )
+        if not narrow and (self.read is None or queryset is None):
             return super().page(number)
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        chosen = queryset.filter(pk__in=queryset.values("pk")[bottom:top])
+        if not narrow:
+            chosen = self.read(queryset)[bottom:top]
+        elif self.read is None:
+            chosen = queryset.filter(pk__in=queryset.values("pk")[bottom:top])
+        else:
+            # The rows of the chosen ids alone, in the list's order (by the model's paths):
+            # repeating the list's conditions made the planner scan all its rows again.
+            chosen = self.read(
+                queryset.model._base_manager.filter(
+                    pk__in=queryset.values("pk")[bottom:top]
+                ).order_by(*queryset.query.order_by)
+            )
         if isinstance(rows, QuerySet):
             return self._get_page(chosen, number, self)
         if isinstance(rows, BoundRows):  # a django-tables2 table's rows

@@ -36,6 +36,9 @@ class FilteredTableView(SingleTableMixin, FilterView):
     title = ""
     intro = ""
     selector = None
+    # A method (queryset -> queryset) for a table whose rows are values (dicts): it reads
+    # the page's rows from the filtered, sorted queryset (BoundedPaginator's ``read``).
+    read_page_rows = None
 
     def get_queryset(self):
         if self.selector is None:
@@ -47,6 +50,8 @@ class FilteredTableView(SingleTableMixin, FilterView):
         pagination = super().get_table_pagination(table)
         if pagination is not False:
             pagination = {**pagination, "paginator_class": BoundedPaginator}
+            if self.read_page_rows is not None:
+                pagination["read"] = self.read_page_rows
         return pagination
 
     def get_context_data(self, **kwargs):

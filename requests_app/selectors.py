@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from catalogue.models import Employee
@@ -61,6 +62,45 @@ def list_values(queryset: QuerySet[ServiceRequest], columns) -> QuerySet:
     if "listed_item_name" not in queryset.query.annotations:
         queryset = queryset.annotate(listed_item_name=KT("item_snapshot__name"))
     return queryset.values(*columns)
+
+
+def _person(prefix: str, path: str) -> dict:
+    return {
+        f"{prefix}_first_name": F(f"{path}__first_name"),
+        f"{prefix}_last_name": F(f"{path}__last_name"),
+        f"{prefix}_username": F(f"{path}__username"),
+    }
+
+
+# What the request lists of the pages (requests_app.tables) may show of a row, by flat key:
+# read as values, a row is one dict of these, not seven model objects (the request, its
+# item and category, the people, the cost centre) built from 80 columns. None: a column of
+# the request itself.
+ROW_COLUMNS = {
+    "id": None,
+    "state": None,
+    "created_at": None,
+    # ServiceRequest.item_name: the name as ordered, else the item's current one.
+    "item_name": Coalesce(
+        NullIf(KT("item_snapshot__name"), Value("")), F("item__name"), output_field=TextField()
+    ),
+    **_person("beneficiary", "beneficiary__user"),
+    **_person("requester", "requester"),
+    "cost_centre_code": F("cost_centre__code"),
+    # The fulfilment queue's.
+    **_person("assignee", "assignee"),
+    "fulfilment_group_name": F("fulfilment_group__name"),
+    "approved_at": None,
+    "fulfilment_due_on": None,
+    "hold_reason": None,
+}
+
+
+def list_rows(queryset: QuerySet[ServiceRequest], columns) -> QuerySet[dict]:
+    """``queryset`` (filtered and ordered) as dicts of the ``columns`` named in ROW_COLUMNS."""
+    own = [name for name in columns if ROW_COLUMNS[name] is None]
+    joined = {name: ROW_COLUMNS[name] for name in columns if ROW_COLUMNS[name] is not None}
+    return queryset.values(*own, **joined)
 
 
 def principals_substituted_by(user, *, on_date=None) -> QuerySet:

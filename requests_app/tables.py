@@ -5,8 +5,10 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
+from itportal.reversing import reverse_number
 from itportal.tables import DateTimeColumn
 from requests_app import progress
+from requests_app.choices import HoldReason, RequestState
 from requests_app.models import ServiceRequest
 
 
@@ -59,24 +61,126 @@ class RequestTable(tables.Table):
         return state_badge(record)
 
 
-class MyRequestTable(RequestTable):
+STATE_LABELS = dict(RequestState.choices)
+HOLD_LABELS = dict(HoldReason.choices)
+
+
+def _person(record, prefix: str) -> str:
+    """``User.get_full_name() or get_username()`` of a person read as flat values."""
+    full = f"{record[prefix + '_first_name']} {record[prefix + '_last_name']}".strip()
+    return full or record[prefix + "_username"]
+
+
+class RequestRowTable(tables.Table):
+    """RequestTable's columns over rows read as values (``selectors.list_rows``, dicts of
+    ``row_columns``): the same cells, each from a key of the row. The sorts are the same
+    paths of the model."""
+
+    row_columns = (
+        "id",
+        "item_name",
+        "beneficiary_first_name",
+        "beneficiary_last_name",
+        "beneficiary_username",
+        "requester_first_name",
+        "requester_last_name",
+        "requester_username",
+        "cost_centre_code",
+        "state",
+        "created_at",
+    )
+
+    id = tables.Column(verbose_name=_("No."))
+    item = tables.Column(verbose_name=_("Service"), accessor="item_name", order_by=("item__name",))
+    # The accessor is the last name, as on RequestTable: without one, the cell is empty ("—").
+    beneficiary = tables.Column(
+        verbose_name=_("For"),
+        accessor="beneficiary_last_name",
+        order_by=("beneficiary__user__last_name", "beneficiary__user__first_name"),
+    )
+    requester = tables.Column(
+        verbose_name=_("Requested by"),
+        accessor="requester_last_name",
+        order_by=("requester__last_name", "requester__first_name"),
+    )
+    cost_centre = tables.Column(
+        verbose_name=_("Cost centre"), accessor="cost_centre_code", order_by=("cost_centre__code",)
+    )
+    state = tables.Column(verbose_name=_("State"))
+    created_at = DateTimeColumn(verbose_name=_("Ordered"), format="SHORT_DATETIME_FORMAT")
+
     class Meta(RequestTable.Meta):
+        pass
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._badges = {}  # the state badges of this page (one language)
+
+    def render_id(self, value):
+        return format_html(
+            '<a href="{}">{}</a>', reverse_number("requests:detail", "pk", value), value
+        )
+
+    def render_beneficiary(self, record):
+        return _person(record, "beneficiary")
+
+    def render_requester(self, record):
+        return _person(record, "requester")
+
+    def render_state(self, record):
+        return self._badge(record["state"])
+
+    def _badge(self, state):
+        badge = self._badges.get(state)
+        if badge is None:
+            badge = self._badges[state] = format_html(
+                '<span class="status-badge is-{}">{}</span>',
+                progress.tone(state),
+                STATE_LABELS.get(state, state),
+            )
+        return badge
+
+
+class MyRequestTable(RequestRowTable):
+    row_columns = tuple(c for c in RequestRowTable.row_columns if not c.startswith("requester"))
+
+    class Meta(RequestRowTable.Meta):
         exclude = ("requester",)
 
 
-class QueueTable(RequestTable):
+class QueueTable(RequestRowTable):
+    row_columns = (
+        *(c for c in RequestRowTable.row_columns if c not in ("cost_centre_code", "created_at")),
+        "assignee_first_name",
+        "assignee_last_name",
+        "assignee_username",
+        "fulfilment_group_name",
+        "approved_at",
+        "fulfilment_due_on",
+        "hold_reason",
+    )
+
     assignee = tables.Column(
         verbose_name=_("Taken by"),
-        accessor="assignee__last_name",
+        accessor="assignee_last_name",
         order_by=("assignee__last_name",),
         default="—",
     )
-    fulfilment_group = tables.Column(verbose_name=_("Queue"), accessor="fulfilment_group__name")
+    fulfilment_group = tables.Column(
+        verbose_name=_("Queue"),
+        accessor="fulfilment_group_name",
+        order_by=("fulfilment_group__name",),
+    )
     approved_at = tables.Column(verbose_name=_("Waiting since"), default="—")
     # The deadline from the item's SLA target (requests_app/sla.py); empty without one.
-    due = tables.Column(verbose_name=_("Due"), accessor="fulfilment_due_on", default="—")
+    due = tables.Column(
+        verbose_name=_("Due"),
+        accessor="fulfilment_due_on",
+        order_by=("fulfilment_due_on",),
+        default="—",
+    )
 
-    class Meta(RequestTable.Meta):
+    class Meta(RequestRowTable.Meta):
         fields = (
             "id",
             "item",
@@ -96,8 +200,12 @@ class QueueTable(RequestTable):
         # column sorts the other way for the oldest.
         order_by = ("-approved_at",)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._today = timezone.localdate()
+
     def render_assignee(self, record):
-        return record.assignee.get_full_name() or record.assignee.get_username()
+        return _person(record, "assignee")
 
     def render_approved_at(self, value):
         return format_html(
@@ -107,21 +215,21 @@ class QueueTable(RequestTable):
         )
 
     def render_state(self, record):
-        if not record.hold_reason:
-            return state_badge(record)
+        hold = record["hold_reason"]
+        if not hold:
+            return self._badge(record["state"])
         return format_html(
             '{} <span class="status-badge is-waiting">{}</span>',
-            state_badge(record),
-            record.get_hold_reason_display(),
+            self._badge(record["state"]),
+            HOLD_LABELS.get(hold, hold),
         )
 
     def render_due(self, value, record):
         # The stored due date already moved by the finished holds; while on hold the clock
         # stands still, so it is not overdue and moves again when resumed.
-        due = value
-        text = date_format(due, "SHORT_DATE_FORMAT")
-        if record.hold_reason:
+        text = date_format(value, "SHORT_DATE_FORMAT")
+        if record["hold_reason"]:
             return format_html("{} ({})", text, _("paused"))
-        if due < timezone.localdate():
+        if value < self._today:
             return format_html('<span class="overdue">{} ({})</span>', text, _("overdue"))
         return text

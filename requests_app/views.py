@@ -66,7 +66,15 @@ class TabbedListMixin:
         return context
 
 
-class MyRequestsView(TabbedListMixin, FilteredTableView):
+class RowsTableMixin:
+    """The page's rows read as values (``selectors.list_rows``) of the columns the table
+    shows; the count and the sorting work on the model rows' query, without their joins."""
+
+    def read_page_rows(self, queryset):
+        return selectors.list_rows(queryset, self.table_class.row_columns)
+
+
+class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
     table_class = MyRequestTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("My requests")
@@ -148,7 +156,7 @@ class DecideTogetherView(View):
         return redirect("requests:approvals")
 
 
-class QueueView(TabbedListMixin, FilteredTableView):
+class QueueView(RowsTableMixin, TabbedListMixin, FilteredTableView):
     table_class = QueueTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("Fulfilment queue")

@@ -240,12 +240,13 @@ def test_request_detail_queries_do_not_grow(
 
 
 def test_the_measure_catches_an_n_plus_one(client, org, rows, monkeypatch):
-    """Without the list's select_related the counts differ: the comparison above has teeth."""
+    """Without the list's select_related the counts differ: the comparison above has teeth.
+    (On the approvals page, whose rows are model rows; "my requests" reads values.)"""
     monkeypatch.setattr(selectors, "LIST_RELATED", ("item__category",))
-    client.force_login(org.alice.user)
+    client.force_login(org.manager.user)
     rows.awaiting(3)
-    few, _response = measure(client, "/antraege/")
+    few, _response = measure(client, "/antraege/genehmigungen/")
     rows.awaiting(27)
-    many, _response = measure(client, "/antraege/")
+    many, _response = measure(client, "/antraege/genehmigungen/")
     with pytest.raises(AssertionError, match="queries grew with the rows"):
         assert_same_count(few, many)

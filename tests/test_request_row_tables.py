@@ -1,0 +1,188 @@
+"""The request lists read as values ("my requests", the fulfilment queue) show what the
+model rows showed: every cell of every row, edge cases included."""
+
+import datetime
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.template import Context
+from django.test import RequestFactory
+from django.utils import timesince, timezone, translation
+
+from itportal.templatetags.portal_tables import table_rows
+from requests_app.choices import HoldReason, RequestState
+from requests_app.models import ServiceRequest
+from requests_app.selectors import list_rows
+from requests_app.tables import MyRequestTable, QueueTable, RequestTable
+
+pytestmark = pytest.mark.django_db
+
+CELL = re.compile(r'<td data-label="([^"]*)" >(.*?)</td>', re.S)
+
+
+def rendered(table_class, rows, **kwargs) -> str:
+    table = table_class(rows, order_by=(), **kwargs)
+    table.request = RequestFactory().get("/")
+    return str(table_rows(Context({"table": table}), table))
+
+
+def cells(html: str) -> list[dict]:
+    """Each row's cells by column label."""
+    return [dict(CELL.findall(row)) for row in html.split("</tr>")[:-1]]
+
+
+@pytest.fixture
+def history(monkeypatch):
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_history", count=80, months=2, verbosity=0)
+    # "Waiting since ... ago": both renders at one instant.
+    now = timezone.now()
+    monkeypatch.setattr(
+        "requests_app.tables.timesince",
+        lambda value, *args, **kwargs: timesince.timesince(value, now=now),
+    )
+    requests = ServiceRequest.objects.order_by("-pk")
+    first, second, third = requests[:3]
+    # A snapshot without a name (the item's current one is shown), a person without a
+    # last name (the cell stays empty, as the column's value is the last name).
+    ServiceRequest.objects.filter(pk=first.pk).update(item_snapshot={"fields": []})
+    get_user_model().objects.filter(pk=second.beneficiary.user_id).update(last_name="")
+    get_user_model().objects.filter(pk=third.requester_id).update(first_name="", last_name="")
+    return requests
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_my_requests_as_values_render_the_model_rows(history, language):
+    with translation.override(language):
+        expected = rendered(RequestTable, list(history), exclude=("requester",))
+        html = rendered(MyRequestTable, list_rows(history, MyRequestTable.row_columns))
+    assert html == expected
+    rows = cells(html)
+    assert len(rows) == history.count()
+    assert any(row[("Für" if language == "de" else "For")] == "—" for row in rows)
+
+
+@pytest.fixture
+def queue(history):
+    """The queue's rows in every shape its cells take."""
+    fulfiller = get_user_model().objects.get(username="itadmin")
+    queue = ServiceRequest.objects.exclude(approved_at=None).order_by("-pk")
+    today = timezone.localdate()
+    on_hold, overdue, due_later, no_due, taken = queue[:5]
+    ServiceRequest.objects.filter(pk=on_hold.pk).update(
+        state=RequestState.IN_FULFILMENT,
+        assignee=fulfiller,
+        hold_reason=HoldReason.SUPPLIER,
+        fulfilment_due_on=today - datetime.timedelta(days=3),
+    )
+    ServiceRequest.objects.filter(pk=overdue.pk).update(
+        state=RequestState.APPROVED,
+        assignee=None,
+        hold_reason="",
+        fulfilment_due_on=today - datetime.timedelta(days=1),
+    )
+    ServiceRequest.objects.filter(pk=due_later.pk).update(hold_reason="", fulfilment_due_on=today)
+    ServiceRequest.objects.filter(pk=no_due.pk).update(hold_reason="", fulfilment_due_on=None)
+    nameless = get_user_model().objects.create(username="ohne.namen")
+    ServiceRequest.objects.filter(pk=taken.pk).update(
+        state=RequestState.IN_FULFILMENT, assignee=nameless, hold_reason=""
+    )
+    cases = {
+        "hold": on_hold,
+        "overdue": overdue,
+        "later": due_later,
+        "none": no_due,
+        "taken": taken,
+    }
+    return queue, cases, fulfiller
+
+
+def test_the_queue_as_values_renders_every_cell(queue):
+    queue, cases, fulfiller = queue
+    with translation.override("de"):
+        common = cells(rendered(RequestTable, list(queue)))
+        html = rendered(QueueTable, list_rows(queue, QueueTable.row_columns))
+    rows = cells(html)
+    assert len(rows) == len(common) == queue.count()
+    by_number = {}
+    for row, model_row, service_request in zip(rows, common, queue, strict=True):
+        # The columns both tables have: the same cells.
+        for label in ("Nr.", "Leistung", "Für", "Beantragt von"):
+            assert row[label] == model_row[label], label
+        assert row["Warteschlange"] == service_request.fulfilment_group.name
+        approved = service_request.approved_at
+        with translation.override("de"):
+            age = timesince.timesince(approved)
+        assert row["Wartet seit"] == f'<time datetime="{approved.isoformat()}">vor {age}</time>'
+
+        by_number[service_request.pk] = row
+    today = timezone.localdate()
+    hold = by_number[cases["hold"].pk]
+    assert hold["Status"] == (
+        '<span class="status-badge is-info">In Bearbeitung</span> '
+        '<span class="status-badge is-waiting">Wartet auf Lieferant</span>'
+    )
+    # On hold the clock stands still: paused, not overdue.
+    past = (today - datetime.timedelta(days=3)).strftime("%d.%m.%Y")
+    assert hold["Fällig"] == f"{past} (pausiert)"
+    assert hold["Bearbeitet von"] == fulfiller.get_full_name()
+    overdue = by_number[cases["overdue"].pk]
+    yesterday = (today - datetime.timedelta(days=1)).strftime("%d.%m.%Y")
+    assert overdue["Fällig"] == f'<span class="overdue">{yesterday} (überfällig)</span>'
+    assert overdue["Status"] == '<span class="status-badge is-info">Genehmigt</span>'
+    assert overdue["Bearbeitet von"] == "—"
+    assert by_number[cases["later"].pk]["Fällig"] == today.strftime("%d.%m.%Y")
+    assert by_number[cases["none"].pk]["Fällig"] == "—"
+    # Like the model rows: the column's value is the last name; without one, "—".
+    assert by_number[cases["taken"].pk]["Bearbeitet von"] == "—"
+
+
+def test_the_queue_pages_read_values_and_sort_by_the_model_paths(client, queue):
+    _queue, _cases, admin = queue
+    client.force_login(admin)
+    for sort in ("item", "-beneficiary", "requester", "fulfilment_group", "assignee", "due"):
+        response = client.get(f"/antraege/bearbeitung/?sort={sort}&tab=all")
+        assert response.status_code == 200, sort
+        rows = response.context["table"].page.object_list.data
+        assert all(isinstance(row, dict) for row in rows), sort
+    response = client.get("/antraege/bearbeitung/?sort=due&tab=all")
+    numbers = [row["id"] for row in response.context["table"].page.object_list.data]
+    due = dict(ServiceRequest.objects.filter(pk__in=numbers).values_list("pk", "fulfilment_due_on"))
+    dates = [due[number] for number in numbers]
+    known = [d for d in dates if d is not None]
+    assert known == sorted(known)
+    assert dates == known + [None] * (len(dates) - len(known))  # nulls last, as PostgreSQL
+
+
+@pytest.mark.parametrize("number", [1, 2, 4, "x", 99])
+def test_the_pager_reads_the_pages_rows_through_read(history, number):
+    """Counting and choosing the page use the model rows' query (no joins for what the rows
+    show); the page's rows come through ``read``, the same rows as without it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from itportal.inputs import BoundedPaginator
+
+    ordered = history.order_by("item__name", "-id")
+    plain = BoundedPaginator(ordered, 25)
+    expected = [r.pk for r in plain.get_page(number).object_list]
+    read = BoundedPaginator(ordered, 25, read=lambda rows: list_rows(rows, ("id", "item_name")))
+    with CaptureQueriesContext(connection) as queries:
+        page = read.get_page(number)
+        rows = list(page.object_list)
+    assert [row["id"] for row in rows] == expected
+    assert all(set(row) == {"id", "item_name"} for row in rows)
+    assert page.number == plain.get_page(number).number
+    count, chosen = (q["sql"] for q in queries.captured_queries)
+    assert "COUNT(*)" in count and "JOIN" not in count
+    assert chosen.count(" IN (SELECT") == 1 and " LIMIT " in chosen
+
+
+def test_the_pager_without_rows_reads_an_empty_page():
+    from itportal.inputs import BoundedPaginator
+
+    pager = BoundedPaginator(ServiceRequest.objects.none(), 25, read=lambda rows: rows.values())
+    assert list(pager.get_page(1).object_list) == []
+    assert pager.count == 0
