@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from catalogue.admin import CatalogueItemAdmin
-from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin
+from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin, user_name_columns
 from provisioning.models import (
     DriftFinding,
     Entitlement,
@@ -45,6 +45,16 @@ class EntitlementAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_filter = ("state", "item")
     search_fields = ("holder__personnel_number", "holder__user__last_name", "item__name")
     list_select_related = ("holder__user", "item")
+    # The holder's and the item's __str__, not the items' texts and search columns.
+    list_only = (
+        "id",
+        "state",
+        "granted_at",
+        "expires_on",
+        "holder__personnel_number",
+        *user_name_columns("holder__user__"),
+        "item__name",
+    )
     readonly_fields = [f.name for f in Entitlement._meta.fields]
 
     def has_add_permission(self, request):

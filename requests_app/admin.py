@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin
+from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin, user_name_columns
 from requests_app.models import (
     Approval,
     FulfilmentTask,
@@ -44,10 +44,6 @@ class RequestEventInline(BoundedInlineMixin, admin.TabularInline):
         return False
 
 
-# Columns of a request that its changelist does not show.
-LIST_WIDE_COLUMNS = ("item_snapshot", "answers", "justification", "resolution_note")
-
-
 @admin.register(ServiceRequest)
 class ServiceRequestAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("id", "item", "beneficiary", "requester", "state", "created_at")
@@ -59,17 +55,19 @@ class ServiceRequestAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "beneficiary__user__last_name",
     )
     list_select_related = ("item", "beneficiary__user", "requester")
+    # What the cells show (the item's, employee's and user's __str__); not the wide columns
+    # (the item snapshot is a kilobyte of JSON per row), which the request's own page reads.
+    list_only = (
+        "id",
+        "state",
+        "created_at",
+        "item__name",
+        "beneficiary__personnel_number",
+        *user_name_columns("beneficiary__user__"),
+        "requester__username",
+    )
     readonly_fields = [f.name for f in ServiceRequest._meta.fields]
     inlines = [ApprovalInline, RequestEventInline]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        match = request.resolver_match
-        if match is not None and match.url_name == "requests_app_servicerequest_changelist":
-            # The list shows none of the wide columns (the item snapshot is a kilobyte of
-            # JSON per row); the request's own page reads them all.
-            queryset = queryset.defer(*LIST_WIDE_COLUMNS)
-        return queryset
 
     def has_add_permission(self, request):
         return False
@@ -91,8 +89,20 @@ class RequestEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     # by time (the model's order) meant sorting millions of rows for each page.
     ordering = ("-id",)
     list_filter = ("kind",)
-    # The request column names the request: in the same query, not one query per row.
+    # The request column names the request: in the same query, not one query per row;
+    # of the request only its number (its __str__) and its state (read when a request is
+    # loaded, ConcurrentTransitionMixin), of the actor the user name.
     list_select_related = ("actor", "request")
+    list_only = (
+        "id",
+        "created_at",
+        "kind",
+        "from_state",
+        "to_state",
+        "request__id",
+        "request__state",
+        "actor__username",
+    )
 
     def has_add_permission(self, request):
         return False
