@@ -1,5 +1,7 @@
 import django_tables2 as tables
-from django.utils.html import format_html
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from itportal.reversing import reverse_number
@@ -61,11 +63,8 @@ class EntitlementTable(tables.Table):
     granted_at = DateTimeColumn(verbose_name=_("Since"), format="SHORT_DATE_FORMAT")
     expires_on = DateColumn(verbose_name=_("Until"), format="SHORT_DATE_FORMAT", default="—")
     state = tables.Column(verbose_name=_("State"))
-    request = tables.Column(
-        verbose_name=_("Request"),
-        accessor="request_id",
-        linkify=lambda record: reverse_number("requests:detail", "pk", record["request_id"]),
-    )
+    # The link as linkify= would make it, without its attribute machinery per cell.
+    request = tables.Column(verbose_name=_("Request"), accessor="request_id")
     # Rendered in Python: a template per row copied the page's whole context 25 times.
     actions = tables.Column(
         verbose_name=_("Actions"), accessor="id", orderable=False, empty_values=()
@@ -86,26 +85,26 @@ class EntitlementTable(tables.Table):
     def render_state(self, record):
         return str(_ENTITLEMENT_STATES.get(record["state"], record["state"]))
 
+    def render_request(self, value):
+        return mark_safe(f'<a href="{reverse_number("requests:detail", "pk", value)}">{value}</a>')
+
     def render_actions(self, record):
-        holder = _full_name(record)
-        why = format_html(
-            '<a class="button small secondary" href="{}">{}'
-            '<span class="visually-hidden"> {}, {}</span></a>',
-            reverse_number("why:entitlement", "pk", record["id"]),
-            _("Why?"),
-            record["item_name"],
-            holder,
+        labels = self.__dict__.get("_action_labels")
+        if labels is None:  # translated once per table, not per row
+            labels = self._action_labels = (escape(gettext("Why?")), escape(gettext("Remove…")))
+        hidden = (
+            f'<span class="visually-hidden"> {escape(record["item_name"])}, '
+            f"{escape(_full_name(record))}</span></a>"
+        )
+        why = (
+            f'<a class="button small secondary" '
+            f'href="{reverse_number("why:entitlement", "pk", record["id"])}">{labels[0]}{hidden}'
         )
         if record["state"] != EntitlementState.ACTIVE:
-            return why
-        return format_html(
-            '{} <a class="button small danger" href="{}">{}'
-            '<span class="visually-hidden"> {}, {}</span></a>',
-            why,
-            reverse_number("provisioning:entitlement_revoke", "pk", record["id"]),
-            _("Remove…"),
-            record["item_name"],
-            holder,
+            return mark_safe(why)  # the names are escaped above, the URLs hold numbers
+        revoke = reverse_number("provisioning:entitlement_revoke", "pk", record["id"])
+        return mark_safe(
+            f'{why} <a class="button small danger" href="{revoke}">{labels[1]}{hidden}'
         )
 
 

@@ -70,8 +70,8 @@ class EntitlementListView(FilteredTableView):
     def get_queryset(self):
         return selectors.entitlements_visible_to(self.request.user)
 
-    def get_table_data(self):
-        return selectors.entitlement_list_rows(super().get_table_data())
+    def read_page_rows(self, rows):
+        return selectors.entitlement_list_rows(rows)
 
 
 class EntitlementRevokeView(View):

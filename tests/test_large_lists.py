@@ -6,6 +6,8 @@ planner shows which index it can use for the list's filter and order (on a handf
 it would rightly scan the table); what they check is that the query lets it.
 """
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -140,6 +142,35 @@ def test_entitlements_read_an_index_in_their_order(org, manual_item, place_order
     text = plan(mine.order_by("-granted_at", "-id")[:25])
     assert "entitlement_holder_granted_idx" in text or "entitlement_granted_idx" in text
     assert "Sort" not in text.replace("Sort Key", "")
+
+
+@pytest.mark.parametrize("page", [1, 2])
+def test_entitlement_page_counts_and_chooses_rows_without_joins(
+    client, org, manual_item, place_order, page
+):
+    """The entitlements page reads its rows as dicts with the item, holder and department
+    joined, but counts and, past the first page, chooses the page's ids
+    on the entitlements alone: a count through four joins took 29 ms at 1M requests."""
+    from tests.factories import EmployeeFactory
+
+    for _ in range(4):
+        person = EmployeeFactory(manager=org.manager)
+        Entitlement.objects.create(
+            holder=person, item=manual_item, request=place_order(manual_item, person.user)
+        )
+    client.force_login(org.manager.user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/provisionierung/berechtigungen/", {"page": page, "per_page": 2})
+    assert response.status_code == 200
+    assert len(re.findall(r'<a href="/antraege/\d+/">\d+</a>', response.content.decode())) == 2
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    counts = [sql for sql in sqls if sql.startswith('SELECT COUNT(*) FROM (SELECT "provisioning')]
+    assert len(counts) == 1 and "JOIN" not in counts[0]
+    rows = [sql for sql in sqls if sql.startswith('SELECT "provisioning_entitlement"."id"')]
+    assert len(rows) == 1 and "catalogue_department" in rows[0]
+    if page > 1:
+        inner = rows[0][rows[0].index("IN (SELECT") :]
+        assert "JOIN" not in inner, rows[0]
 
 
 def test_the_admin_audit_list_runs_no_query_per_row(client, org, manual_item, place_order):
