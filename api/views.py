@@ -175,6 +175,13 @@ class CatalogueItemViewSet(
     ordering_fields = ["name", "slug", "price_once", "price_monthly", "updated_at"]
     ordering = ["category__position", "name"]
 
+    def list(self, request, *args, **kwargs):
+        def values(items):
+            columns = s.CatalogueItemSerializer.ROW_COLUMNS
+            return catalogue_selectors.item_list_values(items, columns)
+
+        return values_list_response(self, request, values, s.CatalogueItemSerializer.rows)
+
     def get_queryset(self):
         related = (
             "form_fields",
@@ -426,18 +433,25 @@ def _action_schema(body, summary, description=""):
     )
 
 
+def values_list_response(view, request, values, rows):
+    """A list whose page is read as values (``values``: queryset -> values queryset) and
+    given its bodies by ``rows`` (a serializer's ``rows``): the count and the choice of the
+    page's rows stay on the filtered model queryset."""
+    queryset = view.filter_queryset(view.get_queryset())
+    page = view.paginator.paginate_queryset(queryset, request, view=view, read=values)
+    if page is None:
+        return Response(rows(values(queryset)))
+    return view.get_paginated_response(rows(page))
+
+
 def request_rows_list(view, request):
     """A list of requests read as values and given the list body by
     ``RequestSerializer.rows``: a sixth of the CPU of serialising model objects."""
-    queryset = view.filter_queryset(view.get_queryset())
 
     def values(rows):
         return request_selectors.list_values(rows, s.RequestSerializer.ROW_COLUMNS)
 
-    page = view.paginator.paginate_queryset(queryset, request, view=view, read=values)
-    if page is None:
-        return Response(s.RequestSerializer.rows(values(queryset)))
-    return view.get_paginated_response(s.RequestSerializer.rows(page))
+    return values_list_response(view, request, values, s.RequestSerializer.rows)
 
 
 @extend_schema_view(
@@ -757,6 +771,12 @@ class EntitlementViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return provisioning_selectors.entitlements_visible_to(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        def values(rows):
+            return rows.values(*s.EntitlementSerializer.ROW_COLUMNS)
+
+        return values_list_response(self, request, values, s.EntitlementSerializer.rows)
 
     @_object_action_schema(
         "Have an entitlement removed (holder, their manager, IT admins)",

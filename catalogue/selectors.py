@@ -1,14 +1,24 @@
 """Reads of the catalogue and the organisation."""
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Prefetch, Q, QuerySet, Value
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from catalogue.models import Bundle, BundleItem, CatalogueItem, Category, Employee
+from catalogue.models import (
+    ApprovalPolicyStep,
+    Bundle,
+    BundleItem,
+    CatalogueItem,
+    Category,
+    Employee,
+    FormField,
+    FormRule,
+)
 from catalogue.search import search_words, tsquery_text
 
 # How alike a search word and a word of an item's name or keywords must be to count as a typo
@@ -81,6 +91,44 @@ def orderable_item(employee, slug: str) -> CatalogueItem:
             raise Http404(_("This service does not exist or has been retired."))
         raise PermissionDenied(_("This service is not available to you."))
     return item
+
+
+def item_list_values(items: QuerySet[CatalogueItem], columns) -> QuerySet:
+    """``items`` (filtered and ordered) as dicts of ``columns``, for lists built from
+    values; with ``allowed_department_codes`` and ``allowed_group_names``, each sorted, read
+    in the same query (two queries fewer than prefetching them)."""
+    through_departments = CatalogueItem.allowed_departments.through.objects.filter(
+        catalogueitem=OuterRef("pk")
+    )
+    through_groups = CatalogueItem.allowed_groups.through.objects.filter(
+        catalogueitem=OuterRef("pk")
+    )
+    return items.prefetch_related(None).values(
+        *columns,
+        allowed_department_codes=ArraySubquery(
+            through_departments.order_by("department__code").values("department__code")
+        ),
+        allowed_group_names=ArraySubquery(
+            through_groups.order_by("group__name").values("group__name")
+        ),
+    )
+
+
+def item_list_parts(item_ids, *, form_fields, form_rules, approval_steps) -> dict:
+    """The order forms, form rules and approval policies of the items ``item_ids`` as
+    dicts of the given columns, each in its model's order, by item id: three queries for
+    a list's items, as the prefetches read them."""
+    parts = {"form_fields": {}, "form_rules": {}, "approval_steps": {}}
+    reads = (
+        ("form_fields", FormField, form_fields),
+        ("form_rules", FormRule, form_rules),
+        ("approval_steps", ApprovalPolicyStep, approval_steps),
+    )
+    for name, model, columns in reads:
+        kept = parts[name]
+        for row in model.objects.filter(item_id__in=item_ids).values("item_id", *columns):
+            kept.setdefault(row["item_id"], []).append(row)
+    return parts
 
 
 def general_request_item(employee) -> CatalogueItem | None:

@@ -188,3 +188,52 @@ def test_collect_on_leaving_travels_through_the_item_api(world, api_as):
     off = admin.patch("/api/v1/items/notebook/", {"collect_on_leaving": False}, format="json")
     assert off.json()["collect_on_leaving"] is False
     assert CatalogueItem.objects.get(slug="notebook").collect_on_leaving is False
+
+
+def test_item_list_rows_read_as_values_have_the_serializers_body(world, api_as):
+    """The item list builds its bodies from values (CatalogueItemSerializer.rows): each is
+    what the serializer makes of the item, forms, rules, policies with and without groups,
+    departments and groups included, for employees and IT admins, first and deeper pages."""
+    from decimal import Decimal
+
+    from django.contrib.auth.models import Group
+
+    from api.serializers import CatalogueItemSerializer
+    from catalogue.models import ApprovalPolicyStep, Department, FormField, FormRule
+    from tests.factories import DepartmentFactory
+
+    admin = api_as(world.org.admin)
+    created = admin.post("/api/v1/items/", item_body(world), format="json")
+    assert created.status_code == 201, created.json()
+    vpn = CatalogueItem.objects.get(slug="vpn")
+    FormField.objects.filter(item=vpn, key="reason").update(
+        min_value=Decimal("1.50"), max_value=Decimal("10"), choices=" a \n\n b ",
+        help_text="<b>Warum?</b>", earliest_days=2,
+    )  # fmt: skip
+    FormRule.objects.create(item=vpn, position=1, kind="at_least_one", first_field="reason",
+                            second_field="deputy", message="Eins von beiden")  # fmt: skip
+    ApprovalPolicyStep.objects.create(item=vpn, position=3, approver_kind="group",
+                                      group=world.org.service_desk, label="IT")  # fmt: skip
+    second, alpha = DepartmentFactory(), Group.objects.create(name="Alpha")
+    for item in (vpn, world.restricted):
+        item.allowed_departments.add(second, world.org.department)
+        item.allowed_groups.add(world.org.service_desk, alpha)
+    lists = [
+        (admin, {}),
+        (admin, {"offset": 2, "limit": 2}),
+        (admin, {"q": "vpn"}),
+        (api_as(world.org.alice), {"ordering": "-price_once"}),
+    ]
+    seen = set()
+    for client, params in lists:
+        for row in client.get("/api/v1/items/", params).json()["results"]:
+            item = CatalogueItem.objects.get(pk=row["id"])
+            expected = CatalogueItemSerializer(item).data
+            # Sorted in the list; in no particular order from the model's relations.
+            for name in ("allowed_departments", "allowed_groups"):
+                expected[name] = sorted(expected[name])
+            assert row == expected
+            assert list(row) == list(expected)
+            seen.add(row["slug"])
+    assert {"vpn", "maus", "monitor", world.restricted.slug} <= seen
+    assert Department.objects.count() >= 2

@@ -169,3 +169,34 @@ def test_lead_times_and_satisfaction_reports(world, api_as, controller):
     assert (maus["rated"], maus["average"], maus["score_4"]) == (1, "4.00", 1)
     refused = api_as(world.org.alice).get("/api/v1/controlling/lead-times/")
     assert refused.status_code == 403
+
+
+def test_entitlement_list_rows_read_as_values_have_the_serializers_body(world, api_as):
+    """The entitlements list builds its bodies from values (EntitlementSerializer.rows):
+    each row is what the serializer makes of the entitlement, on the first and a deeper
+    page, with a holder without names, an expiry and a revocation."""
+    from api.serializers import EntitlementSerializer
+    from provisioning.models import Entitlement
+
+    org = world.org
+    base = world.entitlement
+    user = org.alice.user
+    user.first_name = user.last_name = ""
+    user.save()
+    base.expires_on = timezone.localdate()
+    base.revoked_at = timezone.now()
+    base.revoke_reason = "Weg <&>"
+    base.review_note = "Abteilung gewechselt"
+    base.save()
+    Entitlement.objects.create(holder=org.bob, item=world.item, request=world.pending)
+    client = api_as(org.admin)
+    seen = []
+    for offset in (0, 1):
+        body = client.get("/api/v1/entitlements/", {"offset": offset, "limit": 1}).json()
+        seen += body["results"]
+    assert len(seen) == 2
+    for row in seen:
+        expected = EntitlementSerializer(Entitlement.objects.get(pk=row["id"])).data
+        assert row == expected
+        assert list(row) == list(expected)
+    assert any(row["holder"]["name"] == user.username for row in seen)

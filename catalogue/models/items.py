@@ -300,6 +300,11 @@ class CatalogueItem(models.Model):
         }
 
 
+def choice_lines(choices: str) -> list[str]:
+    """The options of a choice field, one a line in ``FormField.choices``."""
+    return [line.strip() for line in choices.splitlines() if line.strip()]
+
+
 class FormField(models.Model):
     """One field of an item's order form, defined by IT admins without code."""
 
@@ -426,7 +431,7 @@ class FormField(models.Model):
 
     @property
     def choice_list(self) -> list[str]:
-        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+        return choice_lines(self.choices)
 
     def clean(self) -> None:
         errors = {}
