@@ -36,7 +36,13 @@ def _clean_query(query: str) -> str:
 
 def items_orderable_by(employee, *, query: str = "", category: Category | None = None):
     """Items the employee may order; with a query only matching ones, best match first."""
-    items = CatalogueItem.objects.orderable_by(employee).select_related("category")
+    # The search columns are the database's to match on; no page or body shows them, and
+    # a tsvector per item was the largest part of reading an item.
+    items = (
+        CatalogueItem.objects.orderable_by(employee)
+        .select_related("category")
+        .defer("search_vector", "search_words")
+    )
     if category is not None:
         items = items.filter(category=category)
     items = items_matching(items, query)
@@ -139,15 +145,23 @@ def general_request_item(employee) -> CatalogueItem | None:
     return CatalogueItem.objects.orderable_by(employee).filter(slug=slug).first()
 
 
+# What an item's card does not show: the long texts (and the search columns, which
+# items_orderable_by leaves out already).
+CARD_DEFERRED = ("description", "keywords", "search_vector", "search_words")
+
+
 def categories_with_items(employee) -> list[Category]:
-    """Categories that hold at least one item the employee may order, items prefetched."""
-    items = items_orderable_by(employee)
-    categories = (
-        Category.objects.filter(items__in=items.values("pk"))
-        .distinct()
-        .prefetch_related(Prefetch("items", queryset=items, to_attr="visible_items"))
-    )
-    return list(categories)
+    """Categories that hold at least one item the employee may order, in the catalogue's
+    order, each with its ``visible_items`` (card columns only). One query: the items with
+    their category, grouped here, instead of the categories and a prefetch of their items."""
+    categories: dict[int, Category] = {}
+    for item in items_orderable_by(employee).defer(*CARD_DEFERRED):
+        category = categories.get(item.category_id)
+        if category is None:
+            category = categories[item.category_id] = item.category
+            category.visible_items = []
+        category.visible_items.append(item)
+    return list(categories.values())
 
 
 def employees_search(query: str, *, limit: int = 20) -> QuerySet[Employee]:

@@ -44,7 +44,9 @@ class CategoryView(TemplateView):
         context = super().get_context_data(**kwargs)
         category = get_object_or_404(Category, slug=kwargs["slug"])
         context["category"] = category
-        context["items"] = selectors.items_orderable_by(_employee(self.request), category=category)
+        context["items"] = selectors.items_orderable_by(
+            _employee(self.request), category=category
+        ).defer(*selectors.CARD_DEFERRED)
         return context
 
 

@@ -39,7 +39,7 @@ QUERIES = {
     ("approvals", "manager"): 11,
     ("queue", "fulfiller"): 10,
     ("queue", "admin"): 10,
-    ("catalogue", "alice"): 10,
+    ("catalogue", "alice"): 9,
     ("detail", "manager"): 13,
     ("detail", "alice"): 8,
     ("detail", "admin"): 14,
