@@ -89,8 +89,9 @@ def mail_queue(
 
 def mails_queue(*, kind: str, mailings: list[Mailing]) -> list[OutgoingMail]:
     """``mail_queue`` for many events of one kind at once (requests fulfilled together): one
-    INSERT for the notifications, one for the mails, one wake-up after commit."""
-    from notifications.tasks import send_mail
+    INSERT for the notifications, one for the mails, one wake-up message after commit
+    (``wake_mails`` hands each mail its own message in a mail worker)."""
+    from notifications.tasks import send_mail, wake_mails
 
     if registry.get(kind) is None:
         raise ValueError(f"unknown mail kind {kind!r}")
@@ -107,7 +108,11 @@ def mails_queue(*, kind: str, mailings: list[Mailing]) -> list[OutgoingMail]:
             for user in people.values()
         ]
     mails = OutgoingMail.objects.bulk_create(rows)
-    outbox.enqueue_after_commit(send_mail, [mail.pk for mail in mails])
+    if len(mails) > 1:
+        ids = [str(mail.pk) for mail in mails]
+        transaction.on_commit(lambda: wake_mails.delay(ids), robust=True)
+    else:
+        outbox.enqueue_after_commit(send_mail, [mail.pk for mail in mails])
     return mails
 
 

@@ -46,6 +46,17 @@ def send_mail(self, mail_id: str, outcome: dict | None = None) -> None:
         raise self.retry(countdown=retry.countdown)
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)  # a second run only sends again
+def wake_mails(mail_ids: list[str]) -> None:
+    """The wake-up of many mails queued together (a batch of requests fulfilled at once):
+    each mail gets its own ``send_mail`` message here, in a mail worker, as the after-commit
+    wake-up of a single mail does, so the worker that fulfilled them sends one message
+    instead of one per mail. Touches no database; a message lost on the way leaves its mail
+    to the sweeper, as any lost wake-up."""
+    for mail_id in mail_ids:
+        send_mail.delay(mail_id)
+
+
 @shared_task
 @skip_on_database_errors("mail-sweep")  # every minute: beat's next run takes over
 @single_run("mail-sweep")

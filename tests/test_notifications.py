@@ -16,7 +16,7 @@ from django.utils import timezone
 from notifications import services
 from notifications.choices import MailState
 from notifications.models import LanguagePreference, OutgoingMail
-from notifications.tasks import send_mail, sweep_mails
+from notifications.tasks import send_mail, sweep_mails, wake_mails
 from requests_app import services as request_services
 from requests_app.models import ServiceRequest
 from tests.mail_support import free_port
@@ -93,6 +93,30 @@ def test_mails_go_out_only_after_commit_with_their_message_id(approved_mails, ma
             )
         else:
             assert mail.subject == f"[Stadt Musterstadt] Request #{req.pk} (Notebook) approved"
+
+
+def test_mails_queued_together_send_one_wake_up_that_gives_each_its_message(
+    org, manual_item, place_order, monkeypatch, django_capture_on_commit_callbacks
+):
+    req = place_order(manual_item, org.alice.user, beneficiary=org.bob)
+    woken, sent = [], []
+    monkeypatch.setattr(wake_mails, "delay", lambda ids: woken.append(ids))
+    monkeypatch.setattr(send_mail, "delay", lambda mail_id: sent.append(mail_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        request_services.request_approve(request_id=req.pk, user=org.manager.user)
+    mails = OutgoingMail.objects.filter(kind="request.approved", params__request_id=req.pk)
+    assert len(mails) == 3  # desk, Alice, Bob: one message for the three, after commit
+    assert [sorted(ids) for ids in woken] == [sorted(str(mail.pk) for mail in mails)]
+    assert sent == []
+    wake_mails.run(woken[0])  # in a mail worker: each mail its own message, as before
+    assert sent == woken[0]
+    # A single mail is woken by its own message, as always.
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.mail_queue(
+            kind="request.approved", recipients=[org.bob.user], params={"request_id": req.pk}
+        )
+    assert len(sent) == 1 and len(woken) == 1
 
 
 def test_smtp_refusal_retries_with_backoff_and_the_mail_arrives_once(smtp, approved_mails):

@@ -20,7 +20,8 @@ CELERY_IMPORTS = ("tests.worker_tasks",)  # tasks that hold a slot as long as a 
 CELERY_TASK_ROUTES = {}  # not the production queues: those may have workers on this Redis
 if os.environ.get("ITPORTAL_TEST_MAIL_QUEUE"):
     CELERY_TASK_ROUTES = {
-        "notifications.tasks.send_mail": {"queue": os.environ["ITPORTAL_TEST_MAIL_QUEUE"]}
+        name: {"queue": os.environ["ITPORTAL_TEST_MAIL_QUEUE"]}
+        for name in ("notifications.tasks.send_mail", "notifications.tasks.wake_mails")
     }
 # tests/test_faults.py: mail to its SMTP sink, and beat's sweeps every few seconds.
 if os.environ.get("ITPORTAL_TEST_SMTP_PORT"):
