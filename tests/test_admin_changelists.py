@@ -176,3 +176,81 @@ def test_the_sidebar_is_djangos(rf, org, who, path, language):
         assert 'aria-current="page">Service requests</a>' in ours or language == "de"
     if who == "nobody":
         assert "<table>" not in ours and "<p>" in ours
+
+
+def _without_tokens(content: str) -> str:
+    """The page without its CSRF tokens (a new one each response)."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", content)
+
+
+def _as_django(monkeypatch, model_admin):
+    """Django's own changelist and template for ``model_admin``, its columns still read
+    with list_only."""
+    monkeypatch.setattr(type(model_admin), "change_list_template", None)
+    monkeypatch.setattr(type(model_admin), "get_changelist", lambda self, request: ChangeList)
+
+
+FAST_PAGES = [
+    *CHANGELISTS,
+    (ServiceRequest, "/admin/requests_app/servicerequest/?o=3.-1"),
+    (RequestEvent, "/admin/requests_app/requestevent/?kind=submitted"),
+    (Entitlement, "/admin/provisioning/entitlement/?state=active"),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize(("model", "url"), FAST_PAGES)
+def test_the_pages_are_djangos(superuser_client, history, monkeypatch, model, url, language):
+    """The whole page, rows rendered per column, equals Django's changelist's: links with
+    the filters in force, foreign keys' names, choices' labels, dates, the checkboxes."""
+    import itportal.admin
+
+    history.name = 'Notebook & "Dock" <15>'
+    history.save()
+    superuser_client.cookies["django_language"] = language
+
+    def unused(cl):
+        raise AssertionError("rendered by Django's result_list")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(itportal.admin, "django_result_list", unused)
+        ours = superuser_client.get(url)
+    assert ours.status_code == 200
+    _as_django(monkeypatch, admin.site._registry[model])
+    theirs = superuser_client.get(url)
+    content = _without_tokens(ours.content.decode())
+    assert content == _without_tokens(theirs.content.decode())
+    assert content.count("<tr") > 2
+    if model is Entitlement:  # the item's name in the cells and the checkboxes' labels
+        assert "Notebook &amp; &quot;Dock&quot; &lt;15&gt;" in content
+        assert 'class="action-select"' in content
+
+
+def test_columns_it_does_not_cover_are_djangos(superuser_client, history, monkeypatch):
+    """A column that is a method (or a path) leaves the whole table to Django."""
+    import itportal.admin
+
+    model_admin = admin.site._registry[ServiceRequest]
+    url = "/admin/requests_app/servicerequest/"
+    used = []
+    django_result_list = itportal.admin.django_result_list
+    monkeypatch.setattr(
+        itportal.admin, "django_result_list", lambda cl: used.append(cl) or django_result_list(cl)
+    )
+    for column in ("__str__", "item__category", lambda obj: f"<{obj.pk}>"):
+        monkeypatch.setattr(type(model_admin), "list_display", ("id", "state", column))
+        ours = superuser_client.get(url).content.decode()
+        assert used, column
+        used.clear()
+        assert 'class="field-state"' in ours
+    monkeypatch.setattr(type(model_admin), "list_display", ("id", "state"))
+    superuser_client.get(url)
+    assert not used
+
+
+def test_a_popup_is_djangos(superuser_client, history):
+    """The related-object popup (data-popup-opener on the links) is Django's markup."""
+    content = superuser_client.get(
+        "/admin/requests_app/servicerequest/?_popup=1&_to_field=id"
+    ).content.decode()
+    assert "data-popup-opener=" in content
