@@ -156,6 +156,29 @@ def requests_visible_to(user) -> QuerySet[ServiceRequest]:
     )
 
 
+def request_visible_to(user, pk: int, *related: str) -> ServiceRequest | None:
+    """Request ``pk`` (with ``related`` joined) if ``user`` may see it (requests_visible_to),
+    else None. Read by its id alone first: for its requester, its beneficiary, its
+    fulfilling groups and IT admins the row itself says so; only for others (approvers) the
+    visibility query decides, in a second statement. Building that query (the approvals'
+    groups and substitutes) cost 8 ms of CPU, a third of the request page's."""
+    if not user.is_authenticated:
+        return None
+    try:
+        row = _base().select_related(*related).get(pk=pk)
+    except ServiceRequest.DoesNotExist:
+        return None
+    if (
+        row.requester_id == user.pk
+        or row.beneficiary.user_id == user.pk
+        or row.fulfilment_group_id in group_ids(user)
+        or is_it_admin(user)
+        or requests_visible_to(user).filter(pk=pk).exists()
+    ):
+        return row
+    return None
+
+
 def requests_of(user) -> QuerySet[ServiceRequest]:
     """ "My requests": placed by the user or for the user."""
     # The user's employee record as a scalar subquery (an InitPlan, run once): both sides

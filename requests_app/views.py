@@ -406,12 +406,12 @@ def _sla_context(service_request, user) -> dict:
 
 def _visible_request(request, pk):
     # The rating comes in the same query: the page shows it to the requester.
-    return get_object_or_404(
-        selectors.requests_visible_to(request.user).select_related(
-            "rating", "fulfilment_group", "assignee"
-        ),
-        pk=pk,
+    service_request = selectors.request_visible_to(
+        request.user, pk, "rating", "fulfilment_group", "assignee"
     )
+    if service_request is None:
+        raise Http404
+    return service_request
 
 
 class RequestDetailView(View):

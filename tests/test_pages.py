@@ -591,6 +591,32 @@ def test_request_detail_visibility(client, org, req, role, status):
         assert "Timeline" in content
 
 
+@pytest.mark.parametrize(
+    "role",
+    [
+        "requester",
+        "beneficiary",
+        "manager",
+        "fulfiller",
+        "admin",
+        "head",
+        "outsider",
+        "no_employee",
+    ],
+)
+def test_the_request_page_sees_what_the_visibility_query_sees(org, req, role):
+    # selectors.request_visible_to decides most viewers from the row itself.
+    from django.contrib.auth.models import AnonymousUser
+
+    from requests_app import selectors
+
+    user = user_for(role, org)
+    visible = selectors.requests_visible_to(user).filter(pk=req.pk).exists()
+    assert (selectors.request_visible_to(user, req.pk) is not None) is visible
+    assert selectors.request_visible_to(user, req.pk + 1000) is None
+    assert selectors.request_visible_to(AnonymousUser(), req.pk) is None
+
+
 def test_unknown_request_is_404_even_for_admins(client, org):
     client.force_login(org.admin.user)
     assert client.get("/antraege/999999/").status_code == 404
