@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -389,20 +390,77 @@ def refresh_stored() -> int:
     return len(ranked)
 
 
-def stored_candidates(limit: int = STORED) -> tuple[datetime.datetime, list[Candidate]]:
-    """The stored first candidates (computed now if never) and when they were computed.
-    Entitlements revoked since are left out."""
-    from assist.models import ReclaimCandidate, ReclaimRun
+def _stored_as_of() -> datetime.datetime:
+    """When the stored candidates were computed; computed now if never."""
+    from assist.models import ReclaimRun
 
     computed_at = ReclaimRun.objects.filter(pk=1).values_list("computed_at", flat=True).first()
     if computed_at is None:
         refresh_stored()
         computed_at = ReclaimRun.objects.values_list("computed_at", flat=True).get(pk=1)
-    rows = (
-        ReclaimCandidate.objects.filter(entitlement__state=EntitlementState.ACTIVE)
-        .select_related(
-            "entitlement__item", "entitlement__holder__user", "entitlement__holder__department"
-        )
-        .order_by("position")[:limit]
+    return computed_at
+
+
+def _stored(limit: int):
+    from assist.models import ReclaimCandidate
+
+    return ReclaimCandidate.objects.filter(entitlement__state=EntitlementState.ACTIVE).order_by(
+        "position"
+    )[:limit]
+
+
+def stored_candidates(limit: int = STORED) -> tuple[datetime.datetime, list[Candidate]]:
+    """The stored first candidates (computed now if never) and when they were computed.
+    Entitlements revoked since are left out."""
+    computed_at = _stored_as_of()
+    rows = _stored(limit).select_related(
+        "entitlement__item", "entitlement__holder__user", "entitlement__holder__department"
     )
     return computed_at, [Candidate(row.entitlement, row.risk, signs_in_words(row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """A stored candidate as the page shows it, in plain values: the page reads the columns
+    it shows instead of five model instances per row, and a row that did not change renders
+    from the table's memo (``metrics.controlling.tables.CaptionedTable``)."""
+
+    holder: str
+    department: str | None
+    service: str
+    since: datetime.datetime | None
+    monthly: Decimal | None
+    risk: int
+    reasons: tuple[str, ...]
+
+
+def stored_rows(limit: int = STORED) -> tuple[datetime.datetime, list[CandidateRow]]:
+    """``stored_candidates`` as ``CandidateRow``s (the holder's name as ``display_name``)."""
+    computed_at = _stored_as_of()
+    e = "entitlement__"
+    rows = _stored(limit).values_list(
+        f"{e}holder__user__first_name",
+        f"{e}holder__user__last_name",
+        f"{e}holder__user__username",
+        f"{e}holder__department__name",
+        f"{e}item__name",
+        f"{e}granted_at",
+        f"{e}item__price_monthly",
+        "risk",
+        *WEIGHTS,
+    )
+    result = []
+    for first_name, last_name, username, department, service, since, monthly, risk, *signs in rows:
+        flags = dict(zip(WEIGHTS, signs, strict=True))
+        result.append(
+            CandidateRow(
+                holder=f"{first_name} {last_name}".strip() or username,  # User.get_full_name()
+                department=department,
+                service=service,
+                since=since,
+                monthly=monthly,
+                risk=risk,
+                reasons=tuple(str(LABELS[sign]) for sign in WEIGHTS if flags[sign]),
+            )
+        )
+    return computed_at, result

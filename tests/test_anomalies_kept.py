@@ -76,3 +76,43 @@ def test_kept_anomalies_equal_the_computation_and_follow_changes(recent_demand):
     assert selectors.kept_demand_anomalies(ALL) == computed_now() != expected
     rollup.refresh()
     assert selectors.kept_demand_anomalies(ALL) == computed_now()
+
+
+def forecast_now(scope=ALL, history_months=24):
+    return selectors.demand_forecast(
+        scope, history_months=history_months, last=selectors.last_complete_month()
+    )
+
+
+@pytest.mark.django_db
+def test_kept_forecast_equals_the_computation_and_follows_changes(recent_demand):
+    vpn, _printer = recent_demand
+    selectors._KEPT_ANOMALIES.clear()
+    assert selectors.kept_demand_forecast(ALL) == forecast_now()  # live: not kept
+    assert not selectors._KEPT_ANOMALIES
+    rollup.refresh()
+    expected = forecast_now()
+    assert [row.service for row in expected] == ["Drucker", "VPN"]
+    assert selectors.kept_demand_forecast(ALL) == expected
+    with CaptureQueriesContext(connection) as ctx:
+        assert selectors.kept_demand_forecast(ALL) == expected
+    assert len(ctx.captured_queries) == 2  # the plan and the catalogue
+    # The anomalies of the same months are kept apart.
+    assert selectors.kept_demand_anomalies(ALL) == computed_now()
+    for scope, history in ((Scope(item_id=vpn.pk), 24), (ALL, 12), (ALL, 36)):
+        assert selectors.kept_demand_forecast(scope, history_months=history) == (
+            forecast_now(scope, history)
+        )
+    vpn.name = "VPN-Zugang"
+    vpn.save()
+    assert [row.service for row in selectors.kept_demand_forecast(ALL)] == ["Drucker", "VPN-Zugang"]
+    # A back-dated change: read live while its month is dirty, then from the new roll-up.
+    month = rollup.add_months(selectors.last_complete_month(), -1)
+    ServiceRequest.objects.filter(item=vpn, submitted_at__gte=rollup.month_bounds(month)[0]).filter(
+        submitted_at__lt=rollup.month_bounds(month)[1]
+    ).delete()
+    changed = forecast_now()
+    assert [row.history for row in changed] != [row.history for row in expected]
+    assert selectors.kept_demand_forecast(ALL) == changed
+    rollup.refresh()
+    assert selectors.kept_demand_forecast(ALL) == forecast_now() == changed

@@ -23,11 +23,15 @@ import dataclasses
 from django import template
 from django.db.models import Model
 from django.template.base import render_value_in_context
+from django.urls import get_script_prefix
+from django.utils import timezone, translation
 from django.utils.formats import localize
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django_tables2 import Column, ManyToManyColumn
 from django_tables2.utils import Accessor, signature
+
+from itportal.memo import Memo, value_key
 
 register = template.Library()
 
@@ -165,8 +169,35 @@ def _cell_html(context, column, cell) -> str:
     return conditional_escape(localize(cell, use_l10n=False))
 
 
+# Rendered rows of value tables (see ``table_rows``).
+ROW_MEMO = Memo(8192)
+
+
+def _memo_key(context, table, columns) -> tuple | None:
+    """What a value table's row markup depends on besides the record: the table class, its
+    columns (name, kind, header, cell attributes), the language, time zone, script prefix
+    and the context's escaping and localisation. None for other tables."""
+    if not getattr(table, "rows_are_values", False):
+        return None
+    return (
+        type(table),
+        tuple(
+            (c.name, type(c.column), str(c.header), str(c.attrs["td"].as_html())) for c in columns
+        ),
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        get_script_prefix(),
+        context.autoescape,
+        context.use_l10n,
+    )
+
+
 @register.simple_tag(takes_context=True)
 def table_rows(context, table):
+    """The body rows. A table that declares ``rows_are_values`` (its rows are immutable
+    dataclass values and every cell a function of the row, the language and the time zone:
+    the controlling reports) has each row's markup kept in ``ROW_MEMO``, keyed by the row's
+    fields and what else the markup depends on, so a row rendered once costs a look-up."""
     columns = list(table.columns)
     # Attributes that call a function with the record are per row; all others per table.
     per_row = _has_callables(table.attrs) or any(
@@ -175,8 +206,20 @@ def table_rows(context, table):
     labels = [conditional_escape(column.header) for column in columns]
     static_td = None if per_row else [column.attrs["td"].as_html() for column in columns]
     plans = [_Cell(column) for column in columns]
+    memo = None if per_row else _memo_key(context, table, columns)
     rows = []
     for row in table.paginated_rows:
+        key = row_attrs = None
+        if memo is not None:
+            record_key = value_key(row.record)
+            if record_key is not None:
+                # The row's attributes (its even/odd class among them) are part of the key.
+                row_attrs = row.attrs.as_html()
+                key = (memo, row_attrs, record_key)
+                html = ROW_MEMO.get(key)
+                if html is not None:
+                    rows.append(html)
+                    continue
         cells = []
         for index, column in enumerate(columns):
             cell = plans[index].content(row)
@@ -187,7 +230,12 @@ def table_rows(context, table):
             # format_html() would only escape them again (a no-op, 20 % of a report page).
             html = _cell_html(context, column, cell)
             cells.append(f'\n  <td data-label="{labels[index]}" {td}>{html}</td>')
-        rows.append(f"\n<tr {row.attrs.as_html()}>{''.join(cells)}\n</tr>")
+        if row_attrs is None:
+            row_attrs = row.attrs.as_html()
+        html = f"\n<tr {row_attrs}>{''.join(cells)}\n</tr>"
+        if key is not None:
+            ROW_MEMO.put(key, html)
+        rows.append(html)
     if not rows and table.empty_text:
         return format_html('<tr><td colspan="{}">{}</td></tr>', len(columns), table.empty_text)
     return mark_safe("".join(rows))

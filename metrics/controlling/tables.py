@@ -18,9 +18,16 @@ class MonthColumn(tables.Column):
 
 
 class CaptionedTable(tables.Table):
-    """A table over aggregated rows; the caption says what it shows."""
+    """A table over aggregated rows; the caption says what it shows.
+
+    Its rows are dataclasses of plain values (numbers, texts, dates, such dataclasses), each
+    cell and the row's attributes a function of its row, the language and the time zone, so
+    its markup is rendered once per process (``rows_are_values``: metrics/templatetags/
+    reports.py, itportal/templatetags/portal_tables.py). A table over model rows would say
+    ``rows_are_values = False`` (rows of other kinds are rendered anyway)."""
 
     caption = ""
+    rows_are_values = True
 
     class Meta:
         template_name = "controlling/table.html"
@@ -282,14 +289,14 @@ class SatisfactionTable(TotalRowTable):
 
 
 class RatingCommentTable(CaptionedTable):
+    """The comments (``metrics.controlling.selectors.CommentRows``)."""
+
     caption = _("Comments of the requesters, latest first (shown without names)")
 
-    service = tables.Column(verbose_name=_("Service"), accessor="request__item__name")
+    service = tables.Column(verbose_name=_("Service"))
     score = tables.Column(verbose_name=_("Score"))
     comment = tables.Column(verbose_name=_("Comment"), attrs={"td": {"class": "pre"}})
-    fulfilled = DateTimeColumn(
-        verbose_name=_("Fulfilled"), accessor="request__closed_at", format="SHORT_DATE_FORMAT"
-    )
+    fulfilled = DateTimeColumn(verbose_name=_("Fulfilled"), format="SHORT_DATE_FORMAT")
     rated_at = DateTimeColumn(verbose_name=_("Rated"), format="SHORT_DATE_FORMAT")
 
     class Meta(CaptionedTable.Meta):
@@ -330,25 +337,21 @@ class AnomalyTable(CaptionedTable):
 
 
 class ReclaimTable(CaptionedTable):
-    """Entitlements that cost something and show signs of not being needed."""
+    """Entitlements that cost something and show signs of not being needed
+    (``assist.reclaim.CandidateRow``)."""
 
     caption = _("Rarely used entitlements: candidates to reclaim")
 
-    holder = tables.Column(verbose_name=_("Holder"), accessor="entitlement__holder")
-    department = tables.Column(
-        verbose_name=_("Department"), accessor="entitlement__holder__department__name"
-    )
-    service = tables.Column(verbose_name=_("Service"), accessor="entitlement__item__name")
-    since = tables.Column(verbose_name=_("Since"), accessor="entitlement__granted_at")
+    holder = tables.Column(verbose_name=_("Holder"))
+    department = tables.Column(verbose_name=_("Department"))
+    service = tables.Column(verbose_name=_("Service"))
+    since = tables.Column(verbose_name=_("Since"))
     monthly = tables.Column(verbose_name=_("Monthly price (EUR)"))
     risk = tables.Column(verbose_name=_("Risk"))
     reasons = tables.Column(verbose_name=_("Why"), empty_values=())
 
     class Meta(CaptionedTable.Meta):
         empty_text = _("No entitlement that costs something shows a sign of not being used.")
-
-    def render_holder(self, value):
-        return value.display_name
 
     def render_since(self, value):
         return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT")

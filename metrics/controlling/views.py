@@ -2,12 +2,14 @@
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django_tables2 import RequestConfig
+from django_tables2.rows import BoundRows
 
 from catalogue.models import CatalogueItem
 from itportal.inputs import BoundedPaginator, queryset_of
@@ -163,10 +165,8 @@ class ForecastView(ControllingTableView):
         return selectors.add_months(last, -(self.filterset.history_value() - 1)), last
 
     def get_rows(self):
-        return selectors.demand_forecast(
-            self.filterset.scope(),
-            history_months=self.filterset.history_value(),
-            last=self.history()[1],
+        return selectors.kept_demand_forecast(
+            self.filterset.scope(), history_months=self.filterset.history_value()
         )
 
     def get_table_kwargs(self):
@@ -273,6 +273,20 @@ class CommentPaginator(BoundedPaginator):
             return min(len(self.object_list), self.count_limit + 1)
         return queryset[: self.count_limit + 1].count()
 
+    def page(self, number):
+        page = super().page(number)
+        rows = page.object_list
+        if isinstance(rows, BoundRows) and isinstance(rows.data, QuerySet):
+            # Past the first page the pager chose the page's ratings by id: as values too.
+            page.object_list = BoundRows(
+                # One query, however often the rows are read (iter: list() would ask the
+                # length, a count of every comment, first).
+                list(iter(selectors.CommentRows(rows.data))),
+                table=rows.table,
+                pinned_data=rows.pinned_data,
+            )
+        return page
+
 
 class SatisfactionView(ControllingTableView):
     """Ratings per service and the requesters' comments (without names)."""
@@ -300,7 +314,9 @@ class SatisfactionView(ControllingTableView):
         context = super().get_context_data(**kwargs)
         first, last = self.filterset.period()
         comments = RatingCommentTable(
-            selectors.rating_comments(self.object_list, first=first, last=last),
+            selectors.CommentRows(
+                selectors.rating_comments(self.object_list, first=first, last=last)
+            ),
             prefix="comments-",
         )
         RequestConfig(
@@ -403,7 +419,7 @@ class AnomalyView(ControllingTableView):
         context["min_history"] = ANOMALY_MIN_HISTORY
         context["idle_days"] = settings.ASSIST_IDLE_DAYS
         context["reclaim_shown"] = RECLAIM_SHOWN
-        as_of, candidates = reclaim.stored_candidates(limit=RECLAIM_SHOWN)
+        as_of, candidates = reclaim.stored_rows(limit=RECLAIM_SHOWN)
         context["reclaim_as_of"] = as_of
         context["extra_tables"] = [ReclaimTable(candidates)]
         return context

@@ -1,0 +1,156 @@
+"""``{% report_table table %}``: ``{% render_table %}`` of django-tables2 for the controlling
+reports, the markup kept per process while what it shows stays the same.
+
+A report's figures change only when the roll-up or today's requests change, but a page is
+rendered on every view: header, 50 rows of 8–10 cells, the pager. A table that declares
+``rows_are_values`` (``metrics.controlling.tables.CaptionedTable``) is rendered once for
+a key made of everything its template reads: the rows of the page (``value_key``: the
+reprs of their fields), the columns and their headers, the pager's position, the query
+string its links keep, the language, the time zone and the script prefix. Changed figures
+make a new key; nothing needs invalidating. Other tables render as ``{% render_table %}``.
+"""
+
+import itertools
+
+from django import template
+from django.db import connection
+from django.template.loader import get_template
+from django.urls import get_script_prefix
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
+
+from itportal.memo import Memo, value_key
+
+register = template.Library()
+
+TABLE_MEMO = Memo(512)
+
+
+def table_key(context, table) -> tuple | None:
+    """The key of a value table's markup, or None if it has to be rendered."""
+    if not getattr(table, "rows_are_values", False):
+        return None
+    rows = table.paginated_rows
+    if any(rows.pinned_data.values()) or table.row_attrs != table._meta.row_attrs:
+        return None  # pinned rows, or row attributes given to this table only
+    records = []
+    for record in rows.data:
+        key = value_key(record)
+        if key is None:
+            return None
+        records.append(key)
+    # The rows' attributes are the Meta's (a function of the record) and their even/odd
+    # class, counted on from the table's row counter: where it stands is part of the key.
+    start = next(table._counter)
+    table._counter = itertools.count(start)
+    request = context.get("request")
+    page = table.page if getattr(table, "page", None) else None
+    paginator = table.paginator if page is not None else None
+    pager = None
+    if page is not None:
+        exact = getattr(paginator, "count_is_exact", None)
+        pager = (page.number, paginator.num_pages, paginator.count, exact)
+    columns = tuple(
+        (
+            c.name,
+            type(c.column),
+            str(c.header),
+            c.orderable,
+            str(c.attrs["th"].as_html()),
+            str(c.attrs["td"].as_html()),
+        )
+        for c in table.columns
+    )
+    return (
+        type(table),
+        table.prefix,
+        table.show_header,
+        str(table.attrs.as_html()),
+        columns,
+        pager,
+        request.get_full_path() if request is not None else None,
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        get_script_prefix(),
+        start % 2,
+        tuple(records),
+    )
+
+
+def _render(context, table) -> str:
+    """What django-tables2's ``RenderTableNode`` does for a table."""
+    request = context.get("request")
+    try:
+        table.context = context
+        table.before_render(request)
+        return get_template(table.template_name).render(context={"table": table}, request=request)
+    finally:
+        del table.context
+
+
+@register.simple_tag(takes_context=True)
+def report_table(context, table):
+    key = table_key(context, table)
+    if key is None:
+        return _render(context, table)
+    html = TABLE_MEMO.get(key)
+    if html is None:
+        html = _render(context, table)
+        TABLE_MEMO.put(key, html)
+    return mark_safe(html)  # the template's output, escaped as it rendered
+
+
+# --- the filter form -------------------------------------------------------------------------
+
+FILTERS_MEMO = Memo(256)
+
+
+def _choices_fingerprint(form) -> tuple:
+    """One query: per model choice field, a digest of every column of every row its
+    queryset selects, in a fixed order. An option's label is its object's ``__str__``,
+    which for the report filters (departments, cost centres, categories, services) reads
+    the row's own columns, so equal digests mean equal options."""
+    parts, params = [], []
+    names = []
+    for name, field in form.fields.items():
+        queryset = getattr(field, "queryset", None)
+        if queryset is None:
+            continue
+        sql, query_params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        parts.append(
+            f"(SELECT md5(COALESCE(string_agg(x::text, '|' ORDER BY x::text), '')) "  # noqa: S608
+            f"FROM ({sql}) AS x)"
+        )
+        params += query_params
+        names.append(name)
+    if not parts:
+        return ()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        return tuple(zip(names, cursor.fetchone(), strict=True))
+
+
+def filters_key(filterset) -> tuple:
+    data = filterset.data if filterset.is_bound else None
+    return (
+        type(filterset),
+        None if data is None else tuple(sorted((k, tuple(v)) for k, v in data.lists())),
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        timezone.localdate(),
+        _choices_fingerprint(filterset.form),
+    )
+
+
+@register.simple_tag
+def report_filters(filterset):
+    """The fields of a report's filter form (``controlling/filters.html``), kept per
+    process for the form's data and options: the options of the model choice fields are
+    read as a digest (one small query) instead of as model instances rendered one by one,
+    and a changed department, cost centre, category or service changes the digest."""
+    key = filters_key(filterset)
+    html = FILTERS_MEMO.get(key)
+    if html is None:
+        html = get_template("controlling/filters.html").render({"filter": filterset})
+        FILTERS_MEMO.put(key, html)
+    return mark_safe(html)  # the template's output, escaped as it rendered

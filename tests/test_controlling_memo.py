@@ -1,0 +1,227 @@
+"""Controlling markup kept per process (itportal/memo.py, metrics/templatetags/reports.py,
+the chart tag, the rows of value tables in portal_tables): the same output as rendering,
+and a changed figure shows at once, with no invalidation to forget."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.utils import translation
+
+from assist import reclaim
+from itportal.memo import Memo, value_key
+from itportal.templatetags.portal_tables import ROW_MEMO
+from metrics.controlling import rollup
+from metrics.controlling.selectors import CostRow, SatisfactionRow
+from metrics.controlling.tables import CostTable, RatingCommentTable, SatisfactionTable
+from metrics.templatetags.charts import CHART_MEMO
+from metrics.templatetags.reports import FILTERS_MEMO, TABLE_MEMO
+from requests_app.choices import RequestState
+from requests_app.models import ServiceRequest
+from tests.test_controlling import PERIOD, Data, at, make_request
+
+
+@pytest.fixture(autouse=True)
+def empty_memos():
+    for memo in (ROW_MEMO, TABLE_MEMO, CHART_MEMO, FILTERS_MEMO):
+        memo.clear()
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    values: list[float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    amount: Decimal
+    inner: Inner
+
+
+@dataclasses.dataclass(frozen=True)
+class Hidden:
+    shown: int
+    hidden: int = dataclasses.field(default=0, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class HoldsAnObject:
+    thing: object
+
+
+def test_value_key_tells_apart_what_renders_differently():
+    assert value_key(Outer(Decimal("5"), Inner([1.0]))) != value_key(
+        Outer(Decimal("5.00"), Inner([1.0]))
+    )
+    assert value_key(Outer(Decimal("5"), Inner([1]))) != value_key(
+        Outer(Decimal("5"), Inner([True]))
+    )
+    assert value_key(Outer(Decimal("5"), Inner([1.5]))) == value_key(
+        Outer(Decimal("5"), Inner([1.5]))
+    )
+
+
+def test_value_key_is_none_for_what_it_cannot_vouch_for():
+    assert value_key(Hidden(1, 2)) is None  # a field left out of the repr
+    assert value_key(HoldsAnObject(object())) is None  # e.g. a model instance
+    assert value_key({"a": 1}) is None
+    assert value_key(("a", 1)) is None
+
+
+def test_memo_keeps_the_most_recently_used():
+    memo = Memo(2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.get("a") == 1  # now the most recent
+    memo.put("c", 3)
+    assert memo.get("b") is None and memo.get("a") == 1 and memo.get("c") == 3
+    assert len(memo) == 2
+
+
+def cost_rows(count: int) -> list[CostRow]:
+    return [
+        CostRow(datetime.date(2025, 1 + i, 1), f"KS{i}", f"<Amt {i}>", i, Decimal("1.50"), i,
+                Decimal(f"{i}.25"))
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def satisfaction_rows() -> list[SatisfactionRow]:
+    return [
+        SatisfactionRow(1, "VPN", 3, 2, Decimal("4.50"), 0, 0, 0, 1, 1),
+        SatisfactionRow(None, "", 3, 2, Decimal("4.50"), 0, 0, 0, 1, 1),
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "table_class, rows",
+    [
+        (CostTable, cost_rows(3)),
+        (CostTable, cost_rows(0)),
+        (SatisfactionTable, satisfaction_rows()),
+    ],
+)
+def test_report_table_renders_as_render_table_again_and_again(table_class, rows):
+    request = RequestFactory().get("/controlling/", {"page": "1"})
+    rendered = Template("{% load django_tables2 %}{% render_table table %}")
+    kept = Template("{% load reports %}{% report_table table %}")
+    with translation.override("de"):
+        expected = rendered.render(Context({"table": table_class(rows), "request": request}))
+        for _ in range(3):  # rendered, then from the memo
+            table = table_class(rows)
+            assert kept.render(Context({"table": table, "request": request})) == expected
+        # The rows' own memo as well (the table memo emptied): every row from it.
+        TABLE_MEMO.clear()
+        table = table_class(rows)
+        assert kept.render(Context({"table": table, "request": request})) == expected
+    with translation.override("en"):
+        english = kept.render(Context({"table": table_class(rows), "request": request}))
+    assert english != expected and ("Month" in english or "Service" in english)
+
+
+@pytest.fixture
+def controller(org):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="controller", groups=[org.controlling])
+
+
+def page(client, params) -> str:
+    body = client.get("/controlling/", params).content.decode()
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", body)
+
+
+@pytest.mark.django_db
+def test_a_back_dated_change_rolled_up_again_shows_at_once(client, org, controller):
+    data = Data(org)
+    rollup.refresh()
+    client.force_login(controller)
+    params = {**PERIOD, "cost_centre": data.ks1000.pk}
+    first = page(client, params)
+    assert page(client, params) == first  # from the memos
+    assert "18.00" in first and "19.00" not in first  # February: 12.40 once + 5.60 monthly
+    # A request fulfilled in February, entered late: the trigger marks the month dirty.
+    ServiceRequest.objects.bulk_create(
+        [
+            make_request(data.vpn, org.bob, data.ks1000, price_once="1.00", price_monthly="0.00",
+                         state=RequestState.FULFILLED, submitted=at(2025, 2, 2),
+                         closed=at(2025, 2, 3))
+        ]
+    )  # fmt: skip
+    live = page(client, params)  # the month read live
+    assert "19.00" in live
+    assert "2025-02" in rollup.refresh()["computed"]
+    rolled = page(client, params)  # the new roll-up
+    assert rolled == live
+
+
+@pytest.mark.django_db
+def test_stored_rows_are_the_stored_candidates_in_plain_values(org, settings):
+    from tests.test_assist_reclaim_ranked import Crowd
+
+    Crowd(org, settings)
+    as_of, candidates = reclaim.stored_candidates(limit=10)
+    again, rows = reclaim.stored_rows(limit=10)
+    assert again == as_of and len(rows) == len(candidates) > 0
+    for row, candidate in zip(rows, candidates, strict=True):
+        entitlement = candidate.entitlement
+        assert row == reclaim.CandidateRow(
+            holder=entitlement.holder.display_name,
+            department=entitlement.holder.department.name,
+            service=entitlement.item.name,
+            since=entitlement.granted_at,
+            monthly=candidate.monthly,
+            risk=candidate.risk,
+            reasons=tuple(candidate.reasons),
+        )
+        assert value_key(row) is not None
+
+
+@pytest.mark.django_db
+def test_comments_past_the_first_page_are_values_too(org):
+    """The pager chooses a later page's ratings by id; they are read as ``CommentRow``s as
+    on the first page, with the service and the fulfilment date."""
+    from metrics.controlling import selectors
+    from metrics.controlling.views import CommentPaginator
+    from tests.test_ratings import JANUARY, Ratings
+
+    Ratings(org)
+
+    def ratings():
+        return selectors.rating_comments(ServiceRequest.objects.all(), **JANUARY)
+
+    expected = [
+        selectors.CommentRow(r.request.item.name, r.score, r.comment, r.request.closed_at,
+                             r.rated_at)
+        for r in ratings()
+    ]  # fmt: skip
+    assert len(expected) == 3
+    table = RatingCommentTable(selectors.CommentRows(ratings()))
+    table.paginate(paginator_class=CommentPaginator, per_page=1, page=2)
+    assert [row.record for row in table.paginated_rows] == expected[1:2]
+    assert table.paginator.count == 3
+    assert list(selectors.CommentRows(ratings())) == expected
+
+
+@pytest.mark.django_db
+def test_the_kept_filter_form_follows_its_options_and_data(client, org, controller):
+    client.force_login(controller)
+    department = org.department
+    first = page(client, {})
+    assert f">{department.code} {department.name}</option>" in first
+    assert page(client, {}) == first and len(FILTERS_MEMO) == 1
+    department.name = "Umbenanntes Amt"
+    department.save()
+    assert f">{department.code} Umbenanntes Amt</option>" in page(client, {})
+    # Other data, another form: the choice shown as selected, a bad one as an error.
+    chosen = page(client, {"department": department.pk})
+    assert f'<option value="{department.pk}" selected>' in chosen
+    bad = page(client, {"department": 999999})
+    assert 'class="errors"' in bad and 'class="errors"' not in chosen
