@@ -20,31 +20,69 @@ _NOT_VALUES = object()
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
 
 
-class Memo:
-    """A bounded mapping, least recently used out first; safe across threads."""
+def weight(value) -> int:
+    """Roughly the bytes ``value`` holds: texts by their length, containers by their items
+    (what a ``Memo`` counts against its budget)."""
+    if isinstance(value, str):
+        return 56 + len(value)
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return 64 + sum(weight(item) for item in value)
+    if isinstance(value, dict):
+        return 96 + sum(weight(k) + weight(v) for k, v in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 64 + sum(weight(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 32
 
-    def __init__(self, size: int):
+
+class Memo:
+    """A bounded mapping, least recently used out first; safe across threads.
+
+    Bounded twice: at most ``size`` entries, and at most ``budget`` (about bytes, see
+    ``weight``) for keys and values together, so a few large entries (a table of every
+    service, the histograms of a year) cannot grow a process without limit. An entry
+    heavier than the whole budget is not kept."""
+
+    def __init__(self, size: int, budget: int):
         self.size = size
-        self._entries: OrderedDict = OrderedDict()
+        self.budget = budget
+        self._entries: OrderedDict = OrderedDict()  # key -> (value, weight)
+        self._weight = 0
         self._lock = threading.Lock()
 
     def get(self, key):
         with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._entries[key] = value
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
             self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            return entry[0]
+
+    def put(self, key, value, heft: int | None = None) -> None:
+        """Keep ``value`` under ``key``; ``heft``: its weight if the caller knows it better
+        (keys sharing a part), else ``weight`` of key and value."""
+        heft = weight(key) + weight(value) if heft is None else heft
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._weight -= old[1]
+            if heft > self.budget:
+                return
+            self._entries[key] = (value, heft)
+            self._weight += heft
+            while len(self._entries) > self.size or self._weight > self.budget:
+                self._weight -= self._entries.popitem(last=False)[1][1]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weight = 0
+
+    def keys(self) -> list:
+        with self._lock:
+            return list(self._entries)
+
+    def __iter__(self):
+        return iter(self.keys())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -71,16 +109,17 @@ _PLAIN = frozenset(
 )  # fmt: skip
 
 
-def _is_value(value) -> bool:
+def is_value(value) -> bool:
+    """A plain value or a container or dataclass of them: its repr says how it renders."""
     kind = type(value)
     if kind in _PLAIN:
         return True
     if kind in (list, tuple, frozenset):
-        return all(_is_value(item) for item in value)
+        return all(is_value(item) for item in value)
     if kind is dict:
-        return all(_is_value(k) and _is_value(v) for k, v in value.items())
+        return all(is_value(k) and is_value(v) for k, v in value.items())
     fields = _value_fields(kind)
-    return fields is not None and all(_is_value(getattr(value, name)) for name in fields)
+    return fields is not None and all(is_value(getattr(value, name)) for name in fields)
 
 
 def value_key(record) -> tuple | None:
@@ -94,6 +133,6 @@ def value_key(record) -> tuple | None:
     if fields is None:
         return None
     values = [getattr(record, name) for name in fields]
-    if not all(_is_value(value) for value in values):
+    if not all(is_value(value) for value in values):
         return None
     return (type(record), *(repr(value) for value in values))

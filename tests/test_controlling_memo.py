@@ -15,7 +15,7 @@ from django.test import RequestFactory
 from django.utils import translation
 
 from assist import reclaim
-from itportal.memo import Memo, value_key
+from itportal.memo import Memo, value_key, weight
 from itportal.templatetags.portal_tables import ROW_MEMO
 from metrics.controlling import rollup
 from metrics.controlling.selectors import CostRow, SatisfactionRow
@@ -75,13 +75,28 @@ def test_value_key_is_none_for_what_it_cannot_vouch_for():
 
 
 def test_memo_keeps_the_most_recently_used():
-    memo = Memo(2)
+    memo = Memo(2, 1 << 20)
     memo.put("a", 1)
     memo.put("b", 2)
     assert memo.get("a") == 1  # now the most recent
     memo.put("c", 3)
     assert memo.get("b") is None and memo.get("a") == 1 and memo.get("c") == 3
     assert len(memo) == 2
+
+
+def test_memo_keeps_within_its_budget():
+    """Large entries push out the oldest until the weights fit; one heavier than the whole
+    budget is not kept at all (a process cannot grow without limit)."""
+    memo = Memo(100, 3000)
+    for name in "abc":
+        memo.put(name, name * 900)
+    assert memo.get("a") is None and memo.get("b") and memo.get("c")
+    assert memo._weight <= 3000
+    memo.put("huge", "x" * 4000)
+    assert memo.get("huge") is None and memo.get("c")
+    memo.put("c", "short")  # replacing an entry gives its weight back
+    assert memo._weight == weight("c") + weight("short") + weight("b") + weight("b" * 900)
+    assert weight(("ab", [1, 2.5])) > weight("ab") and weight({"k": "v" * 100}) > 100
 
 
 def cost_rows(count: int) -> list[CostRow]:
@@ -225,3 +240,21 @@ def test_the_kept_filter_form_follows_its_options_and_data(client, org, controll
     assert f'<option value="{department.pk}" selected>' in chosen
     bad = page(client, {"department": 999999})
     assert 'class="errors"' in bad and 'class="errors"' not in chosen
+
+
+def test_a_chart_is_kept_only_when_its_fields_are_plain_values():
+    """A lazy translation's repr says where it lives, not what it reads: such a chart is
+    drawn every time; a plain one under its fields, the language and the time zone."""
+    from django.utils.translation import gettext_lazy
+
+    from metrics.charts import Chart, Series
+    from metrics.templatetags.charts import chart_key
+
+    def make(title):
+        return Chart("bar", "c1", title, ["01/2025"], [Series("KS1000", [Decimal("1.50")])])
+
+    assert chart_key(make(gettext_lazy("Costs"))) is None
+    with translation.override("de"):
+        german = chart_key(make("Kosten"))
+    assert german is not None and german != chart_key(make("Kosten"))
+    assert chart_key(make("Kosten")) == chart_key(make("Kosten"))

@@ -31,7 +31,7 @@ from django.utils.safestring import mark_safe
 from django_tables2 import Column, ManyToManyColumn
 from django_tables2.utils import Accessor, signature
 
-from itportal.memo import Memo, value_key
+from itportal.memo import Memo, value_key, weight
 
 register = template.Library()
 
@@ -169,8 +169,8 @@ def _cell_html(context, column, cell) -> str:
     return conditional_escape(localize(cell, use_l10n=False))
 
 
-# Rendered rows of value tables (see ``table_rows``).
-ROW_MEMO = Memo(8192)
+# Rendered rows of value tables (see ``table_rows``): a few thousand rows, 8 MB at most.
+ROW_MEMO = Memo(8192, 8 << 20)
 
 
 def _memo_key(context, table, columns) -> tuple | None:
@@ -234,7 +234,8 @@ def table_rows(context, table):
             row_attrs = row.attrs.as_html()
         html = f"\n<tr {row_attrs}>{''.join(cells)}\n</tr>"
         if key is not None:
-            ROW_MEMO.put(key, html)
+            # The key's first part is shared by the table's rows: weighed once, not per row.
+            ROW_MEMO.put(key, html, weight(row_attrs) + weight(record_key) + weight(html))
         rows.append(html)
     if not rows and table.empty_text:
         return format_html('<tr><td colspan="{}">{}</td></tr>', len(columns), table.empty_text)

@@ -10,7 +10,6 @@ Months are calendar months in the portal's time zone (``settings.TIME_ZONE``).
 from __future__ import annotations
 
 import datetime
-from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -493,8 +492,7 @@ def demand_anomalies(
     return result
 
 
-_KEPT_ANOMALIES: OrderedDict[tuple, list] = OrderedDict()
-KEPT_ANOMALIES = 32
+_KEPT_ANOMALIES = Memo(32, 8 << 20)
 
 
 def _kept_from_rollup(scope: Scope, first: datetime.date, last: datetime.date, key, compute):
@@ -525,11 +523,8 @@ def _kept_from_rollup(scope: Scope, first: datetime.date, last: datetime.date, k
     key = (key, scope, last, p.stamp, catalogue)
     rows = _KEPT_ANOMALIES.get(key)
     if rows is None:
-        rows = _KEPT_ANOMALIES[key] = compute()
-        while len(_KEPT_ANOMALIES) > KEPT_ANOMALIES:
-            _KEPT_ANOMALIES.popitem(last=False)
-    else:
-        _KEPT_ANOMALIES.move_to_end(key)
+        rows = compute()
+        _KEPT_ANOMALIES.put(key, rows)
     return list(rows)
 
 
@@ -745,15 +740,15 @@ Histograms = dict[tuple[int | None, int], list[tuple[int, int]]]
 # rarely. A group's sum changes only when one of its months is recomputed or marked dirty,
 # and either changes the group's stamp (its months' versions and computation times), hence
 # the key.
-_ROLLED_HISTOGRAMS: OrderedDict[tuple, Histograms] = OrderedDict()
-ROLLED_HISTOGRAMS_KEPT = 32
+# A year's sums at a million requests weigh about 5 MB: a handful of scopes are kept.
+_ROLLED_HISTOGRAMS = Memo(32, 32 << 20)
 
 
 # p50 and p90 of every histogram of a plan, per process, keyed by the kept sums they were
 # merged from (their keys carry the months' stamps) and the live buckets themselves: merging
 # 120 histograms of a few hundred buckets and reading two percentiles of each was a third
 # of the lead-time page's CPU, and the result changes only with the roll-up or today's data.
-_PERCENTILE_PAIRS = Memo(64)
+_PERCENTILE_PAIRS = Memo(64, 4 << 20)
 
 
 def _percentile_pairs(
@@ -780,9 +775,6 @@ def _histogram_sources(p: rollup.Plan, scope: Scope) -> tuple[tuple, list[Histog
     stamps = {row[0]: row for row in p.stamp}
     keys = [(scope, tuple(g), tuple(stamps.get(m) for m in g)) for g in groups]
     kept = [_ROLLED_HISTOGRAMS.get(key) for key in keys]
-    for key, sums in zip(keys, kept, strict=True):
-        if sums is not None:
-            _ROLLED_HISTOGRAMS.move_to_end(key)
     missing = [i for i, sums in enumerate(kept) if sums is None]
     live: dict[tuple[int | None, int], dict[int, int]] = {}
     if missing or p.live or p.tail:
@@ -804,9 +796,8 @@ def _histogram_sources(p: rollup.Plan, scope: Scope) -> tuple[tuple, list[Histog
                 else:
                     fresh[part].setdefault(group, []).append((bucket, int(n)))
         for i, sums in zip(missing, fresh, strict=True):
-            kept[i] = _ROLLED_HISTOGRAMS[keys[i]] = sums
-        while len(_ROLLED_HISTOGRAMS) > ROLLED_HISTOGRAMS_KEPT:
-            _ROLLED_HISTOGRAMS.popitem(last=False)
+            kept[i] = sums
+            _ROLLED_HISTOGRAMS.put(keys[i], sums)
     return (
         tuple(keys),
         [sums for sums in kept if sums],

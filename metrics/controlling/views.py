@@ -271,7 +271,9 @@ class CommentPaginator(BoundedPaginator):
         queryset = queryset_of(self.object_list)
         if queryset is None:
             return min(len(self.object_list), self.count_limit + 1)
-        return queryset[: self.count_limit + 1].count()
+        # Of the ratings only their ids: counted with the page's joins (request, service),
+        # the count at a million requests probed every comment's request twice (76 ms).
+        return queryset.values("pk")[: self.count_limit + 1].count()
 
     def page(self, number):
         page = super().page(number)

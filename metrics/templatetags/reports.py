@@ -18,12 +18,13 @@ from django.template.loader import get_template
 from django.urls import get_script_prefix
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
+from django_tables2 import Table
 
 from itportal.memo import Memo, value_key
 
 register = template.Library()
 
-TABLE_MEMO = Memo(512)
+TABLE_MEMO = Memo(512, 8 << 20)
 
 
 def table_key(context, table) -> tuple | None:
@@ -33,6 +34,8 @@ def table_key(context, table) -> tuple | None:
     rows = table.paginated_rows
     if any(rows.pinned_data.values()) or table.row_attrs != table._meta.row_attrs:
         return None  # pinned rows, or row attributes given to this table only
+    if table.has_footer() or type(table).before_render is not Table.before_render:
+        return None  # a footer sums every row, not only the page's; a table's own preparation
     records = []
     for record in rows.data:
         key = value_key(record)
@@ -65,6 +68,7 @@ def table_key(context, table) -> tuple | None:
         type(table),
         table.prefix,
         table.show_header,
+        str(table.empty_text),
         str(table.attrs.as_html()),
         columns,
         pager,
@@ -102,7 +106,7 @@ def report_table(context, table):
 
 # --- the filter form -------------------------------------------------------------------------
 
-FILTERS_MEMO = Memo(256)
+FILTERS_MEMO = Memo(256, 4 << 20)
 
 
 def _choices_fingerprint(form) -> tuple:
