@@ -22,6 +22,7 @@ months a change touches as dirty, in the changing transaction.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -195,6 +196,31 @@ class Plan:
     tail: tuple[datetime.date, datetime.datetime] | None = None
     # Computing a roll-up of the open month up to a day: the live months end here.
     cut: datetime.datetime | None = None
+
+
+@contextlib.contextmanager
+def snapshot():
+    """The block's reads in one snapshot: a REPEATABLE READ, READ ONLY transaction.
+
+    A page reads the plan (which months come from the roll-up, the open month's cut-off)
+    and then the figures, in separate statements. Under READ COMMITTED a roll-up committed
+    between them (the open month's cut-off moved on at the start of a day, a back-dated
+    change recomputed) is half seen: the open month's new roll-up plus the live rows from
+    its old cut-off counts a day twice. In one snapshot the plan and the rows agree, and the
+    kept sums are keyed by the stamps of the rows they were read with. Read only: such a
+    transaction never fails to serialize and never writes. Everything that reads has to
+    run inside (a template's queries too, a streamed export's rows before it streams). A
+    transaction is also what PgBouncer's transaction pooling keeps on one connection.
+
+    Inside a transaction already (tests, ``ATOMIC_REQUESTS``) the block runs in that one:
+    its isolation level can only be set before its first statement."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def plan(first: datetime.date, last: datetime.date, now: datetime.datetime | None = None) -> Plan:

@@ -15,7 +15,7 @@ from catalogue.models import CatalogueItem
 from itportal.inputs import BoundedPaginator, queryset_of
 from itportal.roles import is_controlling, is_it_admin
 from itportal.views import FilteredTableView
-from metrics.controlling import exports, figures, selectors
+from metrics.controlling import exports, figures, rollup, selectors
 from metrics.controlling.filtersets import (
     ControllingFilterSet,
     ForecastFilterSet,
@@ -60,6 +60,14 @@ class ControllingTableView(ControllingRequiredMixin, FilteredTableView):
 
     def get_queryset(self):
         return ServiceRequest.objects.all()
+
+    def get(self, request, *args, **kwargs):
+        # The plan, the figures, and what the template still reads (the pager's count, a
+        # page of comments, the filter form's options) in one snapshot (rollup.snapshot).
+        with rollup.snapshot():
+            response = super().get(request, *args, **kwargs)
+            response.render()
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -349,7 +357,9 @@ class ReportExportView(ControllingRequiredMixin, View):
         filterset = ControllingFilterSet(request.GET, queryset=ServiceRequest.objects.all())
         scope = filterset.scope()  # validates the filters, so the period is the one asked for
         first, last = filterset.period()
-        rows = type(self).selector(scope, first=first, last=last)
+        # The rows are a list, read in one snapshot (rollup.snapshot) before they stream.
+        with rollup.snapshot():
+            rows = type(self).selector(scope, first=first, last=last)
         response = StreamingHttpResponse(render(rows), content_type=content_type)
         filename = f"{self.filename}_{first:%Y-%m}_{last:%Y-%m}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -433,9 +443,10 @@ class AnomalyCsvView(ControllingRequiredMixin, View):
     def get(self, request):
         _anomalies_on()
         filterset = ForecastFilterSet(request.GET, queryset=ServiceRequest.objects.all())
-        rows = selectors.kept_demand_anomalies(
-            filterset.scope(), months=ANOMALY_MONTHS, history_months=filterset.history_value()
-        )
+        with rollup.snapshot():
+            rows = selectors.kept_demand_anomalies(
+                filterset.scope(), months=ANOMALY_MONTHS, history_months=filterset.history_value()
+            )
         response = StreamingHttpResponse(exports.anomalies_csv(rows), content_type=CSV)
         response["Content-Disposition"] = 'attachment; filename="auffaellige_monate.csv"'
         return response
