@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class PortalAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, its default site the portal's (itportal.admin.PortalAdminSite);
+    named in INSTALLED_APPS, not the itportal app's configuration."""
+
+    default = False
+    default_site = "itportal.admin.PortalAdminSite"
 
 
 class ItportalConfig(AppConfig):

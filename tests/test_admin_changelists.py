@@ -254,3 +254,89 @@ def test_a_popup_is_djangos(superuser_client, history):
         "/admin/requests_app/servicerequest/?_popup=1&_to_field=id"
     ).content.decode()
     assert "data-popup-opener=" in content
+
+
+def _app_list_text(app_list) -> list:
+    """An app list with its lazy names as text, for comparing."""
+    return [
+        (
+            str(app["name"]),
+            app["app_label"],
+            app["app_url"],
+            [
+                (str(m["name"]), m["object_name"], m["admin_url"], m["add_url"], m["perms"])
+                for m in app["models"]
+            ],
+        )
+        for app in app_list
+    ]
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_kept_app_lists_are_djangos(rf, org, monkeypatch, language):
+    """The site's app list (the sidebar) kept per permissions, language and prefix is the
+    one Django builds for the user; a user with other permissions gets their own."""
+    from django.contrib.admin import AdminSite
+    from django.contrib.auth.models import Permission
+    from django.utils import translation
+
+    from itportal.admin import PortalAdminSite
+
+    assert isinstance(admin.site, PortalAdminSite)
+    built = []
+    django_get_app_list = AdminSite.get_app_list
+    monkeypatch.setattr(
+        AdminSite,
+        "get_app_list",
+        lambda site, request, app_label=None: (
+            built.append(request.user) or django_get_app_list(site, request, app_label)
+        ),
+    )
+    admin.site._app_lists.clear()
+    editor = UserFactory(is_staff=True)
+    editor.user_permissions.add(Permission.objects.get(codename="view_category"))
+    users = [
+        UserFactory(is_staff=True, is_superuser=True),
+        UserFactory(is_staff=True, is_superuser=True),  # the first superuser's list
+        org.admin.user,
+        editor,
+        UserFactory(is_staff=True),
+    ]
+    lists = []
+    with translation.override(language):
+        for user in users:
+            request = rf.get("/admin/")
+            request.user = user
+            ours = admin.site.get_app_list(request)
+            request.user = type(user).objects.get(pk=user.pk)  # permissions read afresh
+            assert _app_list_text(ours) == _app_list_text(django_get_app_list(admin.site, request))
+            lists.append(_app_list_text(ours))
+            # Each request gets its own dictionaries.
+            assert ours is not admin.site.get_app_list(request)
+    assert len(built) == 4  # the second superuser's list was kept
+    assert lists[0] == lists[1] and len({repr(a) for a in lists}) == 4
+    assert lists[4] == [] and [app[1] for app in lists[3]] == ["catalogue"]
+    # An app of one model, the app's own page: Django's, not kept.
+    request = rf.get("/admin/catalogue/")
+    request.user = editor
+    admin.site.get_app_list(request, "catalogue")
+    assert len(built) == 5
+
+
+def test_registering_forgets_the_kept_app_lists(rf):
+    from requests_app.models import Substitution
+
+    request = rf.get("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+
+    def names():
+        return [m["object_name"] for a in admin.site.get_app_list(request) for m in a["models"]]
+
+    assert "Substitution" in names()
+    model_admin = type(admin.site._registry[Substitution])
+    admin.site.unregister(Substitution)
+    try:
+        assert "Substitution" not in names()
+    finally:
+        admin.site.register(Substitution, model_admin)
+    assert "Substitution" in names()
