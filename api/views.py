@@ -21,6 +21,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.filters import OrderingFilter
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -414,6 +415,27 @@ class CartViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gene
 REQUEST_ORDERING = ["id", "created_at", "submitted_at", "closed_at", "state", "price_once"]
 
 
+class RequestFilterBackend(filters.DjangoFilterBackend):
+    """The request lists' RequestFilterSet, not built when the query names none of its
+    filters (nor their suffixed parts): each filter then leaves the list as it is (empty
+    values filter nothing), and building and validating the set's form of six fields was
+    a tenth of a list's CPU (1 ms). A named filter, valid or not, goes through the set."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        names = () if filterset_class is None else filterset_class.base_filters
+        if not any(
+            key == name or key.startswith(f"{name}_")
+            for key in request.query_params
+            for name in names
+        ):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
+REQUEST_FILTER_BACKENDS = [RequestFilterBackend, OrderingFilter]
+
+
 def _action_schema(body, summary, description=""):
     return extend_schema(
         summary=summary,
@@ -495,6 +517,7 @@ def request_rows_list(view, request):
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = ServiceRequest.objects.none()  # model for the schema; get_queryset decides
     lookup_value_regex = "[0-9]+"
+    filter_backends = REQUEST_FILTER_BACKENDS
     filterset_class = RequestFilterSet
     ordering_fields = REQUEST_ORDERING
     ordering = ["-created_at", "-id"]
@@ -658,6 +681,7 @@ class RequestListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     queryset = ServiceRequest.objects.none()
     serializer_class = s.RequestSerializer
+    filter_backends = REQUEST_FILTER_BACKENDS
     filterset_class = RequestFilterSet
     ordering_fields = REQUEST_ORDERING
     ordering = ["-created_at", "-id"]

@@ -265,10 +265,16 @@ def test_only_employees_order(org, item):
     assert robot.get("/api/v1/items/").json()["count"] == 0
 
 
-def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as):
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "UTC"])
+def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as, settings, zone):
     """The request lists build their bodies from values (RequestSerializer.rows): each row
-    is exactly what the serializer makes of the request, on every list that uses them."""
+    is exactly what the serializer makes of the request, on every list that uses them, its
+    times in the active time zone ("Z" for UTC), filtered or not."""
+    from django.utils import timezone
+
     from api.serializers import RequestSerializer
+
+    settings.TIME_ZONE = zone
 
     alice = api_as(org.alice)
     placed = [
@@ -282,6 +288,7 @@ def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as):
         (alice, "/api/v1/requests/"),
         (api_as(org.manager), "/api/v1/approvals/"),
         (api_as(org.manager), "/api/v1/requests/?scope=visible&offset=1"),
+        (alice, f"/api/v1/requests/?state=draft&category={item.category_id}"),
     ]
     seen = 0
     for client, url in lists:
@@ -289,6 +296,8 @@ def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as):
         assert rows
         for row in rows:
             request = ServiceRequest.objects.get(pk=row["id"])
-            assert row == RequestSerializer(request).data
+            with timezone.override(zone):
+                assert row == RequestSerializer(request).data
+            assert row["created_at"].endswith("Z") == (zone == "UTC")
             seen += 1
-    assert seen >= 7
+    assert seen >= 8
