@@ -235,8 +235,12 @@ def explain(page: Page, top: int = 2) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) of the page's slowest queries, summarised."""
     from django.db import connection
 
+    # Reads only (a page's SET TRANSACTION is not explained); "WITH " is five characters, so
+    # the six-character prefix test left every query with a CTE out.
     captured = [
-        q for q in getattr(page, "_captured", []) if q["sql"].lstrip()[:6] in ("SELECT", "WITH ")
+        q
+        for q in getattr(page, "_captured", [])
+        if q["sql"].lstrip().split(None, 1)[0].upper() in ("SELECT", "WITH")
     ]
     slowest = sorted(captured, key=lambda q: float(q["time"]), reverse=True)[:top]
     for query in slowest:

@@ -122,6 +122,11 @@ def test_in_a_snapshot_the_figures_equal_the_raw_aggregate(open_month_cut_yester
             assert cursor.fetchone()[0] == "repeatable read"
             cursor.execute("SHOW transaction_read_only")
             assert cursor.fetchone()[0] == "on"
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            assert cursor.fetchone()[0] == "0"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] != "0"  # for the transaction only
     assert moved == [True] and got == expected
     # The next read sees the moved cut-off, and the same figures.
     assert rollup.plan(FIRST, month).tail == (month, today)
