@@ -2,7 +2,7 @@
 
 import html
 
-from django.contrib.admin import AdminSite, ModelAdmin
+from django.contrib.admin import AdminSite, ModelAdmin, RelatedFieldListFilter
 from django.contrib.admin.templatetags.admin_list import ResultList, result_headers
 from django.contrib.admin.templatetags.admin_list import result_list as django_result_list
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
@@ -147,6 +147,31 @@ class LargeTableAdminMixin:
 
     def get_changelist(self, request, **kwargs):
         return FastLinksChangeList
+
+
+def related_filter_reading(*columns: str) -> type[RelatedFieldListFilter]:
+    """Django's filter by a related model (``list_filter = [("item", ...)]``), its choices
+    read with only the key and ``columns``, the columns the related rows' ``__str__``
+    shows: Django reads every column, and a catalogue item's texts and search vector
+    for the entitlements' filter of 40 services cost 1.6 ms CPU a page."""
+    return type("RelatedFilterReading", (_ColumnsRelatedFilter,), {"columns": columns})
+
+
+class _ColumnsRelatedFilter(RelatedFieldListFilter):
+    columns: tuple[str, ...] = ()
+
+    def field_choices(self, field, request, model_admin):
+        # Field.get_choices() with the rows read narrow: same order, same names.
+        if field.choices is not None or not hasattr(field.remote_field, "get_related_field"):
+            return super().field_choices(field, request, model_admin)
+        key = field.remote_field.get_related_field().attname
+        rows = field.remote_field.model._default_manager.complex_filter(
+            field.get_limit_choices_to()
+        )
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if ordering:
+            rows = rows.order_by(*ordering)
+        return [(getattr(row, key), str(row)) for row in rows.only(key, *self.columns)]
 
 
 def user_name_columns(prefix: str) -> tuple[str, ...]:

@@ -3,7 +3,12 @@
 from django.contrib import admin
 
 from catalogue.admin import CatalogueItemAdmin
-from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin, user_name_columns
+from itportal.admin import (
+    BoundedInlineMixin,
+    LargeTableAdminMixin,
+    related_filter_reading,
+    user_name_columns,
+)
 from provisioning.models import (
     DriftFinding,
     Entitlement,
@@ -42,7 +47,7 @@ class ProvisioningJobAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 @admin.register(Entitlement)
 class EntitlementAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("holder", "item", "state", "granted_at", "expires_on")
-    list_filter = ("state", "item")
+    list_filter = ("state", ("item", related_filter_reading("name")))  # CatalogueItem.__str__
     search_fields = ("holder__personnel_number", "holder__user__last_name", "item__name")
     list_select_related = ("holder__user", "item")
     # The holder's and the item's __str__, not the items' texts and search columns.

@@ -184,9 +184,11 @@ def _without_tokens(content: str) -> str:
 
 
 def _as_django(monkeypatch, model_admin):
-    """Django's own changelist and template for ``model_admin``, its columns still read
-    with list_only."""
+    """Django's own changelist, template and list filters for ``model_admin``, its
+    columns still read with list_only."""
     monkeypatch.setattr(type(model_admin), "change_list_template", None)
+    plain = tuple(f[0] if isinstance(f, tuple) else f for f in model_admin.list_filter)
+    monkeypatch.setattr(type(model_admin), "list_filter", plain)
     monkeypatch.setattr(type(model_admin), "get_changelist", lambda self, request: ChangeList)
 
 
@@ -340,3 +342,25 @@ def test_registering_forgets_the_kept_app_lists(rf):
     finally:
         admin.site.register(Substitution, model_admin)
     assert "Substitution" in names()
+
+
+def test_the_item_filter_reads_the_names_only(superuser_client, history, monkeypatch):
+    """The entitlements' filter by service lists Django's choices (order, names, the one
+    chosen) from the items' keys and names, one query however many items there are."""
+    from tests.factories import CatalogueItemFactory
+
+    url = f"/admin/provisioning/entitlement/?item__id__exact={history.pk}"
+    superuser_client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        ours = superuser_client.get(url).content.decode()
+    items = [q["sql"] for q in one.captured_queries if 'FROM "catalogue_catalogueitem"' in q["sql"]]
+    assert len(items) == 1 and "search_vector" not in items[0] and '"name"' in items[0]
+    for name in ("Zebra & Co", "Aardvark <x>", "Monitor"):
+        CatalogueItemFactory(name=name)
+    with CaptureQueriesContext(connection) as more:
+        ours = superuser_client.get(url).content.decode()
+    assert len(more) == len(one)
+    _as_django(monkeypatch, admin.site._registry[Entitlement])
+    theirs = superuser_client.get(url).content.decode()
+    assert _without_tokens(ours) == _without_tokens(theirs)
+    assert "Zebra &amp; Co" in ours and f"item__id__exact={history.pk}" in ours
