@@ -39,6 +39,9 @@ class FilteredTableView(SingleTableMixin, FilterView):
     # A method (queryset -> queryset) for a table whose rows are values (dicts): it reads
     # the page's rows from the filtered, sorted queryset (BoundedPaginator's ``read``).
     read_page_rows = None
+    # A method (queryset -> querysets) for a list whose rows are the union of parts, each
+    # read along its own index (BoundedPaginator's ``parts``).
+    page_parts = None
 
     def get_queryset(self):
         if self.selector is None:
@@ -52,6 +55,8 @@ class FilteredTableView(SingleTableMixin, FilterView):
             pagination = {**pagination, "paginator_class": BoundedPaginator}
             if self.read_page_rows is not None:
                 pagination["read"] = self.read_page_rows
+            if self.page_parts is not None:
+                pagination["parts"] = self.page_parts
         return pagination
 
     def get_context_data(self, **kwargs):

@@ -88,6 +88,19 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
     def get_queryset(self):
         return self.current_tab().keep(selectors.requests_of(self.request.user), self.request.user)
 
+    def page_parts(self, queryset):
+        # Each part with the tab and the filters of the list, as FilterSet.qs applies them:
+        # none without a query string (an unbound form), no rows for a form in error.
+        filterset = self.filterset
+        if filterset.is_bound and not filterset.is_valid():
+            return None
+        tab = self.current_tab()
+        parts = [
+            tab.keep(part, self.request.user)
+            for part in selectors.requests_of_parts(self.request.user)
+        ]
+        return [filterset.filter_queryset(part) for part in parts] if filterset.is_bound else parts
+
 
 class ApprovalsView(FilteredTableView):
     template_name = "requests/approvals.html"

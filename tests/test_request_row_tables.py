@@ -3,12 +3,15 @@ model rows showed: every cell of every row, edge cases included."""
 
 import datetime
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.template import Context
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timesince, timezone, translation
 
 from itportal.templatetags.portal_tables import table_rows
@@ -186,3 +189,88 @@ def test_the_pager_without_rows_reads_an_empty_page():
     pager = BoundedPaginator(ServiceRequest.objects.none(), 25, read=lambda rows: rows.values())
     assert list(pager.get_page(1).object_list) == []
     assert pager.count == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?tab=all",
+        "?tab=closed&sort=item",
+        "?state=fulfilled&sort=-beneficiary",
+        "?tab=all&page=2",
+        "?tab=all&page=3&sort=cost_centre",
+        "?tab=all&q=a",
+        "?state=nonsense",
+        "?tab=all&page=999",
+        "?tab=all&page=abc",
+        "?tab=all&page=-1",
+        "?tab=all&per_page=7&page=6",
+        "?tab=all&sort=created_at&page=2",
+        "?tab=open&sort=-item",
+        "?tab=all&created_after=2999-12-31",
+    ],
+)
+def test_my_requests_in_two_parts_list_the_same_rows(client, history, query, monkeypatch):
+    """The page counts and picks its rows from the requests placed by the user and those
+    placed for them (UNION, each along its index): the same rows and count as the OR of
+    both, the requests someone placed for themselves once."""
+    from itportal.inputs import BoundedPaginator
+    from requests_app import selectors
+    from requests_app.views import MyRequestsView
+
+    monkeypatch.setattr(BoundedPaginator, "count_limit", 40)
+    # 45 requests of one person: placed for themselves, for others, and by others for them.
+    user = get_user_model().objects.get(username="mitarbeiterin")
+    rows = list(history.exclude(requester=user).exclude(beneficiary__user=user)[:45])
+    others = {r.pk: (r.requester_id, r.beneficiary_id) for r in rows}
+    for index, service_request in enumerate(rows):
+        requester, beneficiary = others[service_request.pk]
+        if index % 3 != 2:
+            requester = user.pk
+        if index % 3 != 1:
+            beneficiary = user.employee.pk
+        ServiceRequest.objects.filter(pk=service_request.pk).update(
+            requester_id=requester, beneficiary_id=beneficiary
+        )
+    mine = selectors.requests_of(user)
+    assert mine.filter(requester=user, beneficiary__user=user).exists()
+    assert mine.exclude(requester=user).exists() and mine.exclude(beneficiary__user=user).exists()
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/antraege/{query}")
+    assert response.status_code == 200
+    table = response.context["table"]
+    # The count and the page's ids from the parts (not for a form in error: no rows; no
+    # page to read without rows).
+    unions = sum(" UNION " in q["sql"] for q in queries.captured_queries)
+    assert unions == (0 if "nonsense" in query else 2 if table.paginator.count else 1)
+    shown = [row["id"] for row in table.page.object_list.data]
+    monkeypatch.setattr(MyRequestsView, "page_parts", None)  # the OR, as before
+    response = client.get(f"/antraege/{query}")
+    expected = response.context["table"]
+    assert table.paginator.count == expected.paginator.count
+    assert table.paginator.count_is_exact == expected.paginator.count_is_exact
+    assert table.page.number == expected.page.number
+    same_order = [row["id"] for row in expected.page.object_list.data]
+    # Rows with equal sort keys come in either order (as before): compare the keys.
+    paths = SORT_KEYS[parse_qs(query.lstrip("?")).get("sort", [""])[0]]
+    keys = {
+        pk: rest
+        for pk, *rest in ServiceRequest.objects.filter(pk__in=shown + same_order).values_list(
+            "pk", *paths
+        )
+    }
+    assert [keys[pk] for pk in shown] == [keys[pk] for pk in same_order]
+    if "sort=" not in query:
+        assert shown == same_order
+
+
+SORT_KEYS = {
+    "": ("created_at",),
+    "created_at": ("created_at",),
+    "item": ("item__name",),
+    "-item": ("item__name",),
+    "-beneficiary": ("beneficiary__user__last_name", "beneficiary__user__first_name"),
+    "cost_centre": ("cost_centre__code",),
+}
