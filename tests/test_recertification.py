@@ -664,6 +664,16 @@ def test_page_queries_are_pinned_and_do_not_grow(org, held, grant, client):
     )
 
 
+def test_review_page_with_nothing_to_decide_counts_and_reads_no_rows(org, held, client):
+    """Between campaigns both lists are empty: counted, but the rows' query (select_related
+    five tables deep) is not built; the page is the same empty first page."""
+    client.force_login(org.manager.user)
+    _queries, page = measure(client, "/zugriffspruefung/?page=3&flagged_page=2")
+    assert (page.context["tasks"].object_list, page.context["flagged"].object_list) == ([], [])
+    assert (page.context["tasks"].number, page.context["flagged"].number) == (1, 1)
+    assert 'name="decision-' not in page.content.decode()
+
+
 def test_mover_flag_is_decided_and_cleared(org, held, client):
     Entitlement.objects.filter(pk__in=[held["alice"].pk, held["bob"].pk]).update(
         review_note="Wechsel von FB20 nach FB10"
