@@ -10,6 +10,20 @@ from django.utils.formats import date_format
 from django.utils.hashable import make_hashable
 from django.utils.timezone import localtime
 from django_tables2.columns.base import library
+from django_tables2.data import TableQuerysetData
+
+
+class TiesBrokenData(TableQuerysetData):
+    """A queryset table whose every order ends with its id (newest first): sorted by a
+    column with equal values (a service, a state), PostgreSQL may return the tied rows in
+    another order for each page's query, so a row could show on two pages and another on
+    none."""
+
+    def order_by(self, aliases):
+        super().order_by(aliases)
+        ordering = self.data.query.order_by
+        if ordering and not any(str(key).lstrip("-") in ("pk", "id") for key in ordering):
+            self.data = self.data.order_by(*ordering, "-pk")
 
 
 class OutboxColumns:

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.templatetags.static import static
@@ -18,6 +19,7 @@ from itportal import branding
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedPaginator
 from itportal.roles import is_it_admin
+from itportal.tables import TiesBrokenData
 
 
 class FilteredTableView(SingleTableMixin, FilterView):
@@ -47,6 +49,11 @@ class FilteredTableView(SingleTableMixin, FilterView):
         if self.selector is None:
             return super().get_queryset()
         return self.selector(self.request.user)
+
+    def get_table_data(self):
+        # Pages of a sorted list must not share or skip rows: ties broken by the id.
+        data = super().get_table_data()
+        return TiesBrokenData(data) if isinstance(data, QuerySet) else data
 
     def get_table_pagination(self, table):
         # ``?per_page=`` comes from the user: -1 or 10**9 must not reach the paginator.

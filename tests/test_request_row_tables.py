@@ -274,3 +274,26 @@ SORT_KEYS = {
     "-beneficiary": ("beneficiary__user__last_name", "beneficiary__user__first_name"),
     "cost_centre": ("cost_centre__code",),
 }
+
+
+@pytest.mark.parametrize("sort", ["item", "-item", "state", "", "cost_centre"])
+def test_sorted_pages_show_each_request_once(client, history, sort):
+    """Sorted by a column with ties (many requests of one service), the pages together show
+    every request of the list exactly once: every order ends with the id."""
+    user = get_user_model().objects.get(username="mitarbeiterin")
+    ServiceRequest.objects.filter(pk__in=list(history.values_list("pk", flat=True)[:40])).update(
+        requester=user
+    )
+    client.force_login(user)
+    expected = set(
+        ServiceRequest.objects.filter(requester=user).values_list("pk", flat=True)
+    ) | set(ServiceRequest.objects.filter(beneficiary__user=user).values_list("pk", flat=True))
+    seen = []
+    for number in range(1, 20):
+        response = client.get(f"/antraege/?tab=all&sort={sort}&per_page=7&page={number}")
+        table = response.context["table"]
+        assert table.data.data.query.order_by[-1] == "-pk"
+        if table.page.number != number:
+            break
+        seen += [row["id"] for row in table.page.object_list.data]
+    assert len(seen) == len(set(seen)) and set(seen) == expected
