@@ -455,25 +455,28 @@ def _action_schema(body, summary, description=""):
     )
 
 
-def values_list_response(view, request, values, rows):
+def values_list_response(view, request, values, rows, parts=None):
     """A list whose page is read as values (``values``: queryset -> values queryset) and
     given its bodies by ``rows`` (a serializer's ``rows``): the count and the choice of the
-    page's rows stay on the filtered model queryset."""
+    page's rows stay on the filtered model queryset, or on the union of ``parts()``
+    (querysets whose rows together are the list's, unfiltered; see the paginator)."""
     queryset = view.filter_queryset(view.get_queryset())
-    page = view.paginator.paginate_queryset(queryset, request, view=view, read=values)
+    if parts is not None:
+        parts = [view.filter_queryset(part) for part in parts()]
+    page = view.paginator.paginate_queryset(queryset, request, view=view, read=values, parts=parts)
     if page is None:
         return Response(rows(values(queryset)))
     return view.get_paginated_response(rows(page))
 
 
-def request_rows_list(view, request):
+def request_rows_list(view, request, parts=None):
     """A list of requests read as values and given the list body by
     ``RequestSerializer.rows``: a sixth of the CPU of serialising model objects."""
 
     def values(rows):
         return request_selectors.list_values(rows, s.RequestSerializer.ROW_COLUMNS)
 
-    return values_list_response(view, request, values, s.RequestSerializer.rows)
+    return values_list_response(view, request, values, s.RequestSerializer.rows, parts)
 
 
 @extend_schema_view(
@@ -528,16 +531,26 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return s.RequestDetailSerializer
 
     def list(self, request, *args, **kwargs):
+        if self._scope() == "mine":
+            # Placed by me, and by others for me: each counted and paged along its own
+            # index (the OR of both read all of a person's requests for a page).
+            def parts():
+                return request_selectors.requests_of_parts(request.user)
+
+            return request_rows_list(self, request, parts)
         return request_rows_list(self, request)
+
+    def _scope(self) -> str:
+        scope = self.request.query_params.get("scope") or "mine"
+        if scope not in ("mine", "visible"):
+            raise ValidationError({"scope": [_("Choose “mine” or “visible”.")]})
+        return scope
 
     def get_queryset(self):
         user = self.request.user
         if self.action != "list":
             return request_selectors.requests_visible_to(user)
-        scope = self.request.query_params.get("scope") or "mine"
-        if scope not in ("mine", "visible"):
-            raise ValidationError({"scope": [_("Choose “mine” or “visible”.")]})
-        if scope == "visible":
+        if self._scope() == "visible":
             return request_selectors.listed(request_selectors.requests_visible_to(user))
         return request_selectors.requests_of(user)
 

@@ -301,3 +301,62 @@ def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as, s
             assert row["created_at"].endswith("Z") == (zone == "UTC")
             seen += 1
     assert seen >= 8
+
+
+def test_my_requests_are_counted_and_paged_from_placed_by_and_placed_for_me(
+    org, api_as, place_order
+):
+    """ "My requests" over the API: the count and each page's ids come from the UNION ALL of
+    the requests Alice placed and those others placed for her (api.pagination._union_ids),
+    each read along its own index; the rows, count and order are those of the OR of both,
+    in every order, filtered, on every page; her orders for herself are listed once."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from requests_app.selectors import requests_of
+
+    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
+                      name="Maus", slug="maus")  # fmt: skip
+    alice, bob = org.alice, org.bob
+    made = [
+        *(place_order(plain, alice.user) for _ in range(4)),  # by and for her: both parts
+        *(place_order(plain, alice.user, beneficiary=bob) for _ in range(3)),  # by her
+        *(place_order(plain, bob.user, beneficiary=alice) for _ in range(4)),  # for her
+        place_order(plain, bob.user),  # neither
+    ]
+    start = timezone.now() - timedelta(days=30)
+    for index, service_request in enumerate(made):
+        # Ties of the order date (broken by the id), the parts' dates interleaved.
+        created = start + timedelta(days=index // 3 if index % 2 else 20 - index // 2)
+        ServiceRequest.objects.filter(pk=service_request.pk).update(
+            created_at=created, closed_at=None if index % 3 else created
+        )
+    ServiceRequest.objects.filter(pk=made[1].pk).update(state=RequestState.FULFILLED)
+    client = api_as(alice)
+    listed = requests_of(alice.user)
+    assert listed.count() == 11
+    cases = [
+        ({}, listed.order_by("-created_at", "-id")),
+        ({"limit": 3, "offset": 2}, listed.order_by("-created_at", "-id")),
+        ({"limit": 4, "offset": 8}, listed.order_by("-created_at", "-id")),
+        ({"limit": 2, "offset": 11}, listed.order_by("-created_at", "-id")),
+        ({"limit": 3, "offset": 1, "ordering": "id"}, listed.order_by("id")),
+        ({"limit": 3, "offset": 4, "ordering": "-closed_at,id"},
+         listed.order_by("-closed_at", "id")),
+        ({"limit": 2, "offset": 1, "state": "awaiting_approval"},
+         listed.filter(state="awaiting_approval").order_by("-created_at", "-id")),
+    ]  # fmt: skip
+    for params, expected in cases:
+        with CaptureQueriesContext(connection) as ctx:
+            body = client.get("/api/v1/requests/", params).json()
+        offset, limit = params.get("offset", 0), params.get("limit", 25)
+        ids = list(expected.values_list("pk", flat=True))
+        assert body["count"] == len(ids), params
+        assert [row["id"] for row in body["results"]] == ids[offset : offset + limit], params
+        assert (body["next"] is not None) == (offset + limit < len(ids)), params
+        sqls = [q["sql"] for q in ctx.captured_queries if "requests_app_servicerequest" in q["sql"]]
+        assert len(sqls) == 2 and all(" UNION ALL " in sql for sql in sqls), params
+        assert not any(" OR " in sql and "requester_id" in sql for sql in sqls), params
