@@ -401,6 +401,12 @@ def _stored_as_of() -> datetime.datetime:
     return computed_at
 
 
+def ensure_stored() -> None:
+    """Compute the stored candidates if they never were: a page reading them in a read-only
+    transaction (metrics.controlling.rollup.snapshot) calls this first."""
+    _stored_as_of()
+
+
 def _stored(limit: int):
     from assist.models import ReclaimCandidate
 

@@ -14,6 +14,7 @@ from assist import reclaim
 from assist.models import ReclaimCandidate, ReclaimRun
 from assist.tasks import refresh_reclaim_candidates
 from catalogue.models import Employee
+from metrics.controlling.views import RECLAIM_SHOWN
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from tests.factories import CatalogueItemFactory, DepartmentFactory, EmployeeFactory, request_row
@@ -123,3 +124,20 @@ def test_the_page_reads_the_stored_candidates_as_of_their_computation(org, setti
     )
     settings.ASSIST_ANOMALIES = False
     assert refresh_reclaim_candidates.apply().get() == {"skipped": "switched off"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_computes_candidates_never_computed_before_its_read_only_snapshot(
+    org, settings, client
+):
+    """Outside a test's transaction (as served) the page reads in a READ ONLY snapshot: the
+    first computation of the candidates is written before it, not inside."""
+    Crowd(org, settings)
+    assert not ReclaimRun.objects.exists()
+    controller = EmployeeFactory(department=org.department, user__groups=[org.controlling])
+    client.force_login(controller.user)
+    response = client.get("/controlling/auffaelligkeiten/")
+    assert response.status_code == 200
+    assert ReclaimRun.objects.exists()
+    shown = [row.service for row in response.context["extra_tables"][0].data]
+    assert len(shown) == min(reclaim.STORED, len(reference()), RECLAIM_SHOWN)

@@ -415,6 +415,14 @@ class AnomalyView(ControllingTableView):
         _anomalies_on()
         return super().dispatch(request, *args, **kwargs)
 
+    def get(self, request, *args, **kwargs):
+        from assist import reclaim
+
+        # Candidates never computed yet are computed (and written) now, before the page's
+        # read-only snapshot; after the permission check, as that takes a while.
+        reclaim.ensure_stored()
+        return super().get(request, *args, **kwargs)
+
     def get_rows(self):
         return selectors.kept_demand_anomalies(
             self.filterset.scope(),
