@@ -41,6 +41,15 @@ def plan(queryset) -> str:
     return queryset.explain()
 
 
+def ordered_plan(queryset) -> str:
+    """The plan with sorting and bitmaps off: on a handful of rows a sort costs next to
+    nothing, so whether the planner walks an index in order is a coin toss on the table's
+    statistics; with them off, the index must give the order if it can."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
+    return plan(queryset)
+
+
 def test_the_pager_says_more_than_the_bound(client, org, five_orders, bound):
     client.force_login(org.alice.user)
     content = client.get("/antraege/", {"per_page": 2}).content.decode()
@@ -123,7 +132,7 @@ def test_my_requests_parts_read_their_indexes_in_order(org, five_orders):
         (placed_by, "request_requester_idx"),
         (placed_for, "request_beneficiary_idx"),
     ):
-        text = plan(part.order_by("-created_at").values("pk")[:25])
+        text = ordered_plan(part.order_by("-created_at").values("pk")[:25])
         assert f"Index Only Scan using {index}" in text
         assert "Sort" not in text
 
@@ -157,7 +166,7 @@ def test_entitlements_read_an_index_in_their_order(org, manual_item, place_order
     assert [e.holder for e in mine] == [org.alice]
     reports = provisioning_selectors.entitlements_visible_to(org.manager.user)
     assert {e.holder for e in reports} == {org.alice, org.bob, org.manager}
-    text = plan(mine.order_by("-granted_at", "-id")[:25])
+    text = ordered_plan(mine.order_by("-granted_at", "-id")[:25])
     assert "entitlement_holder_granted_idx" in text or "entitlement_granted_idx" in text
     assert "Sort" not in text.replace("Sort Key", "")
 
