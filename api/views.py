@@ -21,7 +21,6 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.filters import OrderingFilter
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -30,6 +29,7 @@ from api import selectors as token_selectors
 from api import serializers as s
 from api import services as token_services
 from api.models import ApiToken
+from api.ordering import StableOrderingFilter
 from api.orders import (
     bundle_form_data,
     bundle_line_errors,
@@ -433,7 +433,7 @@ class RequestFilterBackend(filters.DjangoFilterBackend):
         return super().filter_queryset(request, queryset, view)
 
 
-REQUEST_FILTER_BACKENDS = [RequestFilterBackend, OrderingFilter]
+REQUEST_FILTER_BACKENDS = [RequestFilterBackend, StableOrderingFilter]
 
 
 def _action_schema(body, summary, description=""):

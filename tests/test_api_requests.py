@@ -360,3 +360,20 @@ def test_my_requests_are_counted_and_paged_from_placed_by_and_placed_for_me(
         sqls = [q["sql"] for q in ctx.captured_queries if "requests_app_servicerequest" in q["sql"]]
         assert len(sqls) == 2 and all(" UNION ALL " in sql for sql in sqls), params
         assert not any(" OR " in sql and "requester_id" in sql for sql in sqls), params
+
+
+@pytest.mark.parametrize("ordering", ["state", "-price_once", "-created_at", None])
+def test_sorted_pages_of_the_api_list_hold_each_request_once(org, api_as, place_order, ordering):
+    """Sorted by a field with ties (every request in one state, at one price), the pages
+    together hold every request of the list, once: every order ends with the id."""
+    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
+                      name="Maus", slug="maus")  # fmt: skip
+    made = {place_order(plain, org.alice.user).pk for _ in range(9)}
+    client = api_as(org.alice)
+    seen = []
+    for offset in range(0, 12, 2):
+        params = {"limit": 2, "offset": offset} | ({"ordering": ordering} if ordering else {})
+        seen += [row["id"] for row in client.get("/api/v1/requests/", params).json()["results"]]
+    assert len(seen) == len(set(seen)) and set(seen) == made
+    if ordering == "state":
+        assert seen == sorted(seen, reverse=True)  # one state: the ids decide, newest first
