@@ -201,3 +201,16 @@ def _in_order_of(queryset: QuerySet, rows: QuerySet) -> QuerySet:
     if query.order_by:
         return rows.order_by(*query.order_by)
     return rows if query.default_ordering else rows.order_by()
+
+
+def ending_with_pk(queryset: QuerySet, ordering) -> list | None:
+    """``ordering`` for ``queryset``'s rows with the primary key (newest first) as its last
+    key: sorted by a field with ties (a service, a state, a price), a list's pages are
+    separate queries with OFFSET, and PostgreSQL may return the tied rows in another order
+    for each, so a row could come on two pages and another on none. Unchanged without an
+    order, when it names the key already, or for grouped rows (a key would split groups)."""
+    if not ordering or queryset.query.group_by is not None:
+        return ordering
+    if any(str(key).lstrip("-") in ("pk", "id", queryset.model._meta.pk.name) for key in ordering):
+        return ordering
+    return [*ordering, "-pk"]

@@ -12,18 +12,18 @@ from django.utils.timezone import localtime
 from django_tables2.columns.base import library
 from django_tables2.data import TableQuerysetData
 
+from itportal.inputs import ending_with_pk
+
 
 class TiesBrokenData(TableQuerysetData):
-    """A queryset table whose every order ends with its id (newest first): sorted by a
-    column with equal values (a service, a state), PostgreSQL may return the tied rows in
-    another order for each page's query, so a row could show on two pages and another on
-    none."""
+    """A queryset table whose every order ends with its key (itportal.inputs.ending_with_pk)."""
 
     def order_by(self, aliases):
         super().order_by(aliases)
         ordering = self.data.query.order_by
-        if ordering and not any(str(key).lstrip("-") in ("pk", "id") for key in ordering):
-            self.data = self.data.order_by(*ordering, "-pk")
+        stable = ending_with_pk(self.data, ordering)
+        if stable is not ordering:
+            self.data = self.data.order_by(*stable)
 
 
 class OutboxColumns:
