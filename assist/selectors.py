@@ -97,7 +97,8 @@ def _peer_figures(*, department, job_title, by_title, by_title_holders, by_dept,
 class DecisionSupport:
     """What an approver may want to know about one request; it never suggests a decision."""
 
-    request: ServiceRequest
+    # The request; for a list's figures (decision_support_for_rows) its row, as values.
+    request: ServiceRequest | dict
     peers: PeerFigures
     approved: int
     rejected: int
@@ -270,13 +271,14 @@ def _row_figures_statement() -> tuple[str, tuple]:
     return sql, tuple(params)
 
 
-def decision_support_for_rows(requests) -> dict[int, DecisionSupport]:
+def decision_support_for_rows(rows) -> dict[int, DecisionSupport]:
     """The compact figures for a list page's rows, by request id, in one statement.
 
-    ``requests`` are the rows' requests, with their beneficiary's user (the figures name
-    them); the statement is with_decision_figures', compiled once (_row_figures_statement).
+    ``rows`` are the list's rows as values (dicts with the request's ``id``, see
+    requests_app.tables.RequestRowTable), each the ``request`` of its figures; the
+    statement is with_decision_figures', compiled once (_row_figures_statement).
     """
-    by_id = {r.pk: r for r in requests}
+    by_id = {row["id"]: row for row in rows}
     if not by_id:
         return {}
     sql, params = _row_figures_statement()

@@ -65,8 +65,9 @@ STATE_LABELS = dict(RequestState.choices)
 HOLD_LABELS = dict(HoldReason.choices)
 
 
-def _person(record, prefix: str) -> str:
-    """``User.get_full_name() or get_username()`` of a person read as flat values."""
+def person_name(record, prefix: str) -> str:
+    """``User.get_full_name() or get_username()`` (``Employee.display_name``) of a person
+    read as flat values."""
     full = f"{record[prefix + '_first_name']} {record[prefix + '_last_name']}".strip()
     return full or record[prefix + "_username"]
 
@@ -122,10 +123,10 @@ class RequestRowTable(tables.Table):
         )
 
     def render_beneficiary(self, record):
-        return _person(record, "beneficiary")
+        return person_name(record, "beneficiary")
 
     def render_requester(self, record):
-        return _person(record, "requester")
+        return person_name(record, "requester")
 
     def render_state(self, record):
         return self._badge(record["state"])
@@ -205,7 +206,7 @@ class QueueTable(RequestRowTable):
         self._today = timezone.localdate()
 
     def render_assignee(self, record):
-        return _person(record, "assignee")
+        return person_name(record, "assignee")
 
     def render_approved_at(self, value):
         return format_html(

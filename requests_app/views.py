@@ -29,7 +29,7 @@ from requests_app.models import (
     RequestHold,
     Substitution,
 )
-from requests_app.tables import MyRequestTable, QueueTable, RequestTable
+from requests_app.tables import MyRequestTable, QueueTable, RequestRowTable
 
 
 class Tab:
@@ -102,9 +102,9 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
         return [filterset.filter_queryset(part) for part in parts] if filterset.is_bound else parts
 
 
-class ApprovalsView(FilteredTableView):
+class ApprovalsView(RowsTableMixin, FilteredTableView):
     template_name = "requests/approvals.html"
-    table_class = RequestTable
+    table_class = RequestRowTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("Approvals for me")
     intro = gettext_lazy(

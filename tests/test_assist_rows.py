@@ -1,6 +1,6 @@
-"""The approvals list's decision-support rows rendered in Python (assist/templatetags)
-give the markup of the template loop they replaced (kept here as the reference) and of
-templates/assist/peers.html."""
+"""The approvals list's decision-support rows rendered in Python (assist/templatetags) from
+the list's value rows give the markup of the template loop they replaced over model rows
+(kept here as the reference) and of templates/assist/peers.html."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -36,26 +36,39 @@ PEERS = [
 ]
 
 
-def support(number, peers, approved, rejected, held):
-    user = get_user_model()(username="u", first_name="Anna <b>", last_name="Schmidt & Co")
+def supports(number, peers, approved, rejected, held, first="Anna <b>", last="Schmidt & Co"):
+    """The same figures for a model row (the template's) and for the list's row as values
+    (requests_app.tables.RequestRowTable's, what _support_row reads)."""
+    user = get_user_model()(username="u<1>", first_name=first, last_name=last)
     request = ServiceRequest(pk=number, item_snapshot={"name": 'VPN <script> "x" & y'})
     request.beneficiary = Employee(user=user, personnel_number="1")
-    return DecisionSupport(
-        request=request, peers=peers, approved=approved, rejected=rejected, held_before=held
+    row = {
+        "id": number,
+        "item_name": request.item_name,
+        "beneficiary_first_name": first,
+        "beneficiary_last_name": last,
+        "beneficiary_username": user.username,
+    }
+    return tuple(
+        DecisionSupport(
+            request=r, peers=peers, approved=approved, rejected=rejected, held_before=held
+        )
+        for r in (request, row)
     )
 
 
 @pytest.mark.parametrize("language", ["de", "en"])
 def test_rows_equal_the_template(language):
-    rows = [
-        support(7, PEERS[0], 0, 0, False),
-        support(12345, PEERS[1], 1001, 3, True),
-        support(1000000, PEERS[2], 999, 1500, False),
-        support(42, PEERS[3], 1, 1, True),
-    ]
+    models, values = zip(
+        supports(7, PEERS[0], 0, 0, False),
+        supports(12345, PEERS[1], 1001, 3, True),
+        supports(1000000, PEERS[2], 999, 1500, False, first="", last=""),  # the username
+        supports(42, PEERS[3], 1, 1, True, first="", last="Nur Nachname"),
+        strict=True,
+    )
     template = engines["django"].from_string(ROWS)
     with translation.override(language):
-        assert "".join(_support_row(s) for s in rows) == template.render({"rows": rows})
+        assert "".join(_support_row(s) for s in values) == template.render({"rows": models})
 
 
 @pytest.mark.parametrize("language", ["de", "en"])

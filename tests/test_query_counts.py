@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalogue.choices import ApproverKind
 from requests_app import selectors, services
+from requests_app.models import Submission
 from tests.factories import (
     ApprovalPolicyStepFactory,
     CatalogueItemFactory,
@@ -82,8 +83,10 @@ class Rows:
         self.org.alice.chargeable_cost_centres.add(department.cost_centre)
         return EmployeeFactory(department=department, manager=self.org.manager)
 
-    def awaiting(self, count):
-        """Requests placed by Alice for different colleagues, each waiting for the manager."""
+    def awaiting(self, count, *, together=False):
+        """Requests placed by Alice for different colleagues, each waiting for the manager;
+        ``together``: in one joint order."""
+        submission = Submission.objects.create(requester=self.org.alice.user) if together else None
         for _ in range(count):
             beneficiary = self._person()
             self.requests.append(
@@ -94,6 +97,7 @@ class Rows:
                     beneficiary=beneficiary,
                     cost_centre=beneficiary.effective_cost_centre,
                     answers={},
+                    submission=submission,
                 )
             )
 
@@ -243,12 +247,15 @@ def test_request_detail_queries_do_not_grow(
 
 def test_the_measure_catches_an_n_plus_one(client, org, rows, monkeypatch):
     """Without the list's select_related the counts differ: the comparison above has teeth.
-    (On the approvals page, whose rows are model rows; "my requests" reads values.)"""
+    (On the approvals page's joint orders, whose requests are model rows; the tables read
+    values.)"""
     monkeypatch.setattr(selectors, "LIST_RELATED", ("item__category",))
     client.force_login(org.manager.user)
-    rows.awaiting(3)
-    few, _response = measure(client, "/antraege/genehmigungen/")
-    rows.awaiting(27)
-    many, _response = measure(client, "/antraege/genehmigungen/")
+    rows.awaiting(3, together=True)
+    few, response = measure(client, "/antraege/genehmigungen/")
+    assert response.content.decode().count('name="request"') == 3  # grouped to decide
+    rows.awaiting(27, together=True)
+    many, response = measure(client, "/antraege/genehmigungen/")
+    assert response.content.decode().count('name="request"') == 30
     with pytest.raises(AssertionError, match="queries grew with the rows"):
         assert_same_count(few, many)

@@ -14,6 +14,8 @@ from django.utils.translation import gettext
 from assist import selectors
 from catalogue.models import Employee
 from itportal import session_copies
+from itportal.reversing import reverse_number
+from requests_app.tables import person_name
 
 register = template.Library()
 
@@ -29,14 +31,15 @@ def decision_support(service_request, actions):
 
 @register.inclusion_tag("assist/approvals_support.html")
 def approvals_support(table):
-    """One line per request of the approvals list's current page (one query for the page)."""
+    """One line per request of the approvals list's current page (one query for the page),
+    whose rows are values (requests_app.tables.RequestRowTable)."""
     if not selectors.enabled("decision_support"):
         return {"rows": []}
     page = getattr(table, "page", None)
     rows = page.object_list if page is not None else table.rows
     records = [row.record for row in rows]
     figures = selectors.decision_support_for_rows(records)
-    found = [figures[r.pk] for r in records if r.pk in figures]
+    found = [figures[r["id"]] for r in records if r["id"] in figures]
     return {"rows": found, "rows_html": mark_safe("".join(_support_row(s) for s in found))}
 
 
@@ -81,20 +84,23 @@ def peer_figures(peers) -> str:
 
 
 def _support_row(support) -> str:
-    """One ``<li>`` of assist/approvals_support.html, as its loop wrote it."""
-    request = support.request
+    """One ``<li>`` of assist/approvals_support.html, as its loop wrote it over model rows;
+    ``support.request`` is the list's row (values)."""
+    row = support.request
+    number = row["id"]
     link = gettext("#%(number)s %(item)s for %(beneficiary)s") % {
-        "number": _text(request.pk),
-        "item": _text(request.item_name),
-        "beneficiary": _text(request.beneficiary.display_name),
+        "number": _text(number),
+        "item": _text(row["item_name"]),
+        "beneficiary": _text(person_name(row, "beneficiary")),
     }
     year = gettext("Last 12 months: %(approved)s approved, %(rejected)s rejected.") % {
         "approved": _text(support.approved_label),
         "rejected": _text(support.rejected_label),
     }
     held = f" {conditional_escape(gettext('Held it before.'))}" if support.held_before else ""
+    url = conditional_escape(reverse_number("requests:detail", "pk", number))
     return (
-        f'\n    <li class="assist-row"><a href="{conditional_escape(request.get_absolute_url())}">'
+        f'\n    <li class="assist-row"><a href="{url}">'
         f"{link}</a>:\n      {peer_figures(support.peers)}\n      {year}{held}</li>\n    "
     )
 
