@@ -396,12 +396,13 @@ def test_list_rows_figures_equal_the_request_pages(org, team, settings):
             row = rows[record["id"]]
             page = selectors.decision_support(ServiceRequest.objects.get(pk=record["id"]))
             assert row.request is record
-            assert (row.peers, row.approved, row.rejected, row.held_before) == (
-                page.peers,
-                page.approved,
-                page.rejected,
-                page.held_before,
-            )
+            assert (
+                row.peers,
+                row.approved,
+                row.rejected,
+                row.decisions_since,
+                row.held_before,
+            ) == (page.peers, page.approved, page.rejected, page.decisions_since, page.held_before)
     assert rows[reqs[0].pk].peers.job_title == "Sachbearbeitung"  # a group of 3
     assert selectors.decision_support_for_rows(records)[reqs[2].pk].held_before is True
     # "Neu": a group of one, the department compared

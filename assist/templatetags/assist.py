@@ -93,10 +93,18 @@ def _support_row(support) -> str:
         "item": _text(row["item_name"]),
         "beneficiary": _text(person_name(row, "beneficiary")),
     }
-    year = gettext("Last 12 months: %(approved)s approved, %(rejected)s rejected.") % {
+    figures = {
         "approved": _text(support.approved_label),
         "rejected": _text(support.rejected_label),
     }
+    if support.decisions_since is None:
+        year = gettext("Last 12 months: %(approved)s approved, %(rejected)s rejected.") % figures
+    else:
+        # A busy service: the most recent decisions of the year, from the day they start.
+        year = gettext(
+            "Last %(count)s decisions (since %(since)s): %(approved)s approved, "
+            "%(rejected)s rejected."
+        ) % {**figures, "count": _text(support.decided_label), "since": _text(support.since_label)}
     held = f" {conditional_escape(gettext('Held it before.'))}" if support.held_before else ""
     url = conditional_escape(reverse_number("requests:detail", "pk", number))
     return (
