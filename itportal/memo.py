@@ -5,6 +5,17 @@ rendered once renders the same until its figures change, and then its key change
 them. So nothing is ever invalidated: what changed is looked up under a new key, and the
 least recently used entries make room (``Memo``). ``value_key`` turns such a row into a
 key that tells apart what renders differently.
+
+Why not Django's local-memory cache (``locmem``), which is per process as well: it pickles
+every value it keeps and unpickles it on every read, and the values here are read on every
+view (a page's markup, the rolled months' sums of a year, the lead-time histograms of about
+5 MB at a million requests, which would cost more to unpickle than to sum again); its keys
+are strings, so these tuples of reprs would have to be hashed or spelt out on every look-up;
+and it bounds only the number of entries, not their size, so a few of the large ones could
+grow a process without limit. Entries here never go stale (a change makes a new key), so
+its expiry would buy nothing. A cache shared by the processes (Redis) would share the
+renderings, but costs a round trip and the unpickling per view: the kept case is what these
+pages are fast in.
 """
 
 from __future__ import annotations

@@ -428,6 +428,50 @@ def test_kept_lead_time_histograms_follow_the_rollup(world):
 
 
 @pytest.mark.django_db
+def test_kept_figures_follow_the_rollup(world):
+    """The rolled months' figures are summed by what each page groups by once per plan and
+    kept; a view then reads no roll-up row. A month marked dirty or recomputed changes the
+    plan's stamp, and a service moved to another category (no roll-up dimension, marks
+    nothing) is counted in its new category at once."""
+    clean_rollup()
+    rollup._KEPT_SUMS.clear()
+    for scope in scopes(world):
+        assert_reports_equal_raw(scope)
+    kept = set(rollup._KEPT_SUMS)
+    assert kept
+    with CaptureQueriesContext(connection) as ctx:
+        for scope in scopes(world):
+            assert_reports_equal_raw(scope)
+    assert not any("metrics_monthlyfigures" in q["sql"] for q in ctx.captured_queries)
+    assert set(rollup._KEPT_SUMS) == kept
+    world.vpn.category = world.hardware
+    world.vpn.save()
+    assert dirty_months() == []
+    for scope in (Scope(category_id=world.network.pk), Scope(category_id=world.hardware.pk)):
+        assert_reports_equal_raw(scope)
+    assert set(rollup._KEPT_SUMS) == kept
+    # A back-dated price: its month is read live until recomputed, then kept anew.
+    old = ServiceRequest.objects.filter(
+        state=RequestState.FULFILLED, closed_at__lt=at(2025, 9, 1)
+    ).first()
+    ServiceRequest.objects.filter(pk=old.pk).update(price_once=D("1234.56"))
+    assert local_month(old.closed_at) in dirty_months()
+    assert_reports_equal_raw(ALL)
+    clean_rollup()
+    assert_reports_equal_raw(ALL)
+    assert_reports_equal_raw(Scope(category_id=world.hardware.pk))
+    # Closed months only, nothing of them in scope: no row kept, nothing live.
+    unordered = Scope(item_id=CatalogueItemFactory(name="Fax").pk)
+    closed = {"first": FIRST, "last": rollup.add_months(rollup.open_month(world.now), -1)}
+    assert not rollup.plan(**closed).live
+    assert selectors.costs_per_cost_centre(unordered, **closed) == []
+    assert selectors.lead_times_per_service(unordered, **closed) == []
+    assert selectors.demand_history(unordered, **closed) == []
+    with pytest.raises(ValueError):
+        rollup.figures_sql(rollup.plan(FIRST, world.now.date()), ALL, by=("month", "score"))
+
+
+@pytest.mark.django_db
 def test_nothing_rolled_up_twice(world):
     clean_rollup()
     assert rollup.refresh()["computed"] == []

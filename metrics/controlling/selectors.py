@@ -85,11 +85,18 @@ def default_period() -> tuple[datetime.date, datetime.date]:
 
 
 def _figures(
-    scope: Scope, first: datetime.date, last: datetime.date, figures: frozenset[str]
+    scope: Scope,
+    first: datetime.date,
+    last: datetime.date,
+    figures: frozenset[str],
+    by: tuple[str, ...],
 ) -> tuple[str, list]:
     """The period's figures rows (roll-up of current closed months, the rest live); only
-    ``figures`` are complete, the others may read 0 in the live months' rows."""
-    return rollup.figures_sql(rollup.plan(month_start(first), month_start(last)), scope, figures)
+    ``figures`` are complete, the others may read 0 in the live months' rows. The caller
+    groups by ``by`` (``rollup.KEYS``): the rolled months' sums by it are kept per process
+    (``rollup.kept_sums``), so a view sums only the live rows."""
+    p = rollup.plan(month_start(first), month_start(last))
+    return rollup.figures_sql(p, scope, figures, by=by)
 
 
 COST_FIGURES = frozenset({"fulfilled", "once", "charged", "monthly"})
@@ -114,7 +121,7 @@ def costs_per_cost_centre(
     """
     if scope.nothing:
         return []
-    figures, params = _figures(scope, first, last, COST_FIGURES)
+    figures, params = _figures(scope, first, last, COST_FIGURES, ("month", "cost_centre_id"))
     # Summed per month and cost centre id first (a hash aggregate over the roll-up rows),
     # then joined to the names: grouped after the join, the 9,000 rows of a year at a
     # million requests were sorted by month and cost centre with every figure column
@@ -160,7 +167,8 @@ def usage_per_service(
     if scope.nothing:
         return []
     group, label_sql = _BREAKDOWN[breakdown]
-    figures, params = _figures(scope, first, last, USAGE_FIGURES)
+    by = ("month", "item_id", *([group.removeprefix("f.")] if group != "0" else []))
+    figures, params = _figures(scope, first, last, USAGE_FIGURES, by)
     sql = f"""
     WITH counts AS (
         SELECT f.month, f.item_id, {group} AS grp, SUM(f.orders)::bigint AS orders,
@@ -330,7 +338,7 @@ def demand_history(scope: Scope, *, first: datetime.date, last: datetime.date) -
     if scope.nothing:
         return []
     lead_in = add_months(month_start(first), -1)
-    figures, params = _figures(scope, lead_in, last, DEMAND_FIGURES)
+    figures, params = _figures(scope, lead_in, last, DEMAND_FIGURES, ("month", "item_id"))
     sql = f"""
     WITH months AS (
         SELECT m::date AS month FROM generate_series(%s::date, %s::date, interval '1 month') m
@@ -585,7 +593,7 @@ def rarely_ordered(
     if items.query.is_empty() or scope.nothing:
         return []
     items_sql, items_params = items.order_by().values("pk").query.sql_with_params()
-    figures, params = _figures(scope, first, last, DEMAND_FIGURES)
+    figures, params = _figures(scope, first, last, DEMAND_FIGURES, ("item_id",))
     last_where, last_params = scope.sql("r.item_id", "b.department_id", "r.cost_centre_id")
     sql = f"""
     WITH agg AS (
@@ -698,7 +706,7 @@ def lead_times_per_service(
     if scope.nothing:
         return []
     p = rollup.plan(month_start(first), month_start(last))
-    figures, params = rollup.figures_sql(p, scope, LEAD_TIME_FIGURES)
+    figures, params = rollup.figures_sql(p, scope, LEAD_TIME_FIGURES, by=("item_id",))
     ctes = f"""
     agg AS (
         SELECT f.item_id, GROUPING(f.item_id) AS overall, SUM(f.fulfilled)::bigint AS fulfilled,
@@ -773,7 +781,16 @@ def _histogram_sources(p: rollup.Plan, scope: Scope) -> tuple[tuple, list[Histog
     tail_month = p.tail[0] if p.tail else None
     groups = [g for g in ([m for m in p.rolled if m != tail_month], [tail_month]) if g and g[0]]
     stamps = {row[0]: row for row in p.stamp}
-    keys = [(scope, tuple(g), tuple(stamps.get(m) for m in g)) for g in groups]
+    # A category is no roll-up dimension: a service moved to another one marks no month, so
+    # a category's kept sums are keyed by the services it has now (one small query).
+    members = None
+    if scope.category_id is not None:
+        members = tuple(
+            CatalogueItem.objects.filter(category_id=scope.category_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    keys = [(scope, members, tuple(g), tuple(stamps.get(m) for m in g)) for g in groups]
     kept = [_ROLLED_HISTOGRAMS.get(key) for key in keys]
     missing = [i for i, sums in enumerate(kept) if sums is None]
     live: dict[tuple[int | None, int], dict[int, int]] = {}
@@ -869,7 +886,7 @@ def satisfaction_per_service(
     """
     if scope.nothing:
         return []
-    figures, params = _figures(scope, first, last, SATISFACTION_FIGURES)
+    figures, params = _figures(scope, first, last, SATISFACTION_FIGURES, ("item_id",))
     scores = ", ".join(f"SUM(f.score_{n})::bigint AS s{n}" for n in range(1, 6))
     ctes = f"""
     agg AS (
