@@ -147,3 +147,14 @@ def value_key(record) -> tuple | None:
     if not all(is_value(value) for value in values):
         return None
     return (type(record), *(repr(value) for value in values))
+
+
+def values_row_key(record) -> tuple | None:
+    """A row read as values (``QuerySet.values()``: a dict of plain values under text keys)
+    as its keys and their values' reprs, or None for other rows (see ``value_key``)."""
+    if type(record) is not dict:
+        return None
+    items = tuple(record.items())
+    if not all(type(name) is str and is_value(value) for name, value in items):
+        return None
+    return (dict, *((name, repr(value)) for name, value in items))

@@ -144,6 +144,10 @@ class RequestRowTable(tables.Table):
 
 class MyRequestTable(RequestRowTable):
     row_columns = tuple(c for c in RequestRowTable.row_columns if not c.startswith("requester"))
+    # Every cell a function of the row's values, the language and the time zone (no "since"
+    # or "overdue" as in the queue): a row's markup is kept per process until its values
+    # change (itportal/templatetags/portal_tables.py), a user's list mostly shows the same.
+    rows_are_values = True
 
     class Meta(RequestRowTable.Meta):
         exclude = ("requester",)

@@ -257,6 +257,49 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
             assert not library_cells, "model rows take the fast path"
 
 
+def test_my_request_rows_are_kept_until_their_values_change():
+    """The "my requests" table keeps each row's markup per process (``rows_are_values``):
+    a row read again renders from the memo as the template would, a changed value anew."""
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.memo import values_row_key
+    from itportal.templatetags.portal_tables import ROW_MEMO, table_rows
+    from requests_app.tables import MyRequestTable
+
+    row = {
+        "id": 7,
+        "state": "approved",
+        "created_at": datetime.datetime(2026, 12, 7, 9, 30, tzinfo=datetime.UTC),
+        "item_name": "Notebook <b>",
+        "beneficiary_first_name": "Anna",
+        "beneficiary_last_name": "Schmidt & Co",
+        "beneficiary_username": "anna",
+        "cost_centre_code": "KS-33-100",
+    }
+    assert values_row_key(row) is not None
+    assert values_row_key({**row, "state": "fulfilled"}) != values_row_key(row)
+    assert values_row_key({**row, "id": object()}) is None  # nothing it cannot vouch for
+    assert values_row_key([("id", 7)]) is None
+
+    def rendered(rows, *, template=False):
+        table = MyRequestTable(rows, order_by=())
+        table.request = RequestFactory().get("/")
+        context = Context({"table": table})
+        return Template(TEMPLATE_ROWS).render(context) if template else table_rows(context, table)
+
+    ROW_MEMO.clear()
+    with translation.override("de"):
+        first = rendered([row])
+        assert len(ROW_MEMO) == 1
+        assert rendered([row]) == first == rendered([row], template=True)
+        fulfilled = {**row, "state": "fulfilled"}
+        assert rendered([fulfilled]) == rendered([fulfilled], template=True) != first
+    with translation.override("en"):
+        assert rendered([row]) == rendered([row], template=True) != first
+    ROW_MEMO.clear()
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("language", ["de", "en"])
 def test_report_rows_in_python_equal_the_templates(language, monkeypatch):

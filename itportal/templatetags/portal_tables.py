@@ -29,9 +29,10 @@ from django.utils.formats import localize
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django_tables2 import Column, ManyToManyColumn
+from django_tables2.rows import BoundRow
 from django_tables2.utils import Accessor, signature
 
-from itportal.memo import Memo, value_key, weight
+from itportal.memo import Memo, value_key, values_row_key, weight
 
 register = template.Library()
 
@@ -173,7 +174,7 @@ def _cell_html(context, column, cell) -> str:
 ROW_MEMO = Memo(8192, 8 << 20)
 
 
-def _memo_key(context, table, columns) -> tuple | None:
+def _memo_key(context, table, columns, static_td) -> tuple | None:
     """What a value table's row markup depends on besides the record: the table class, its
     columns (name, kind, header, cell attributes), the language, time zone, script prefix
     and the context's escaping and localisation. None for other tables."""
@@ -182,7 +183,8 @@ def _memo_key(context, table, columns) -> tuple | None:
     return (
         type(table),
         tuple(
-            (c.name, type(c.column), str(c.header), str(c.attrs["td"].as_html())) for c in columns
+            (c.name, type(c.column), str(c.header), str(td))
+            for c, td in zip(columns, static_td, strict=True)
         ),
         translation.get_language(),
         timezone.get_current_timezone_name(),
@@ -195,9 +197,10 @@ def _memo_key(context, table, columns) -> tuple | None:
 @register.simple_tag(takes_context=True)
 def table_rows(context, table):
     """The body rows. A table that declares ``rows_are_values`` (its rows are immutable
-    dataclass values and every cell a function of the row, the language and the time zone:
-    the controlling reports) has each row's markup kept in ``ROW_MEMO``, keyed by the row's
-    fields and what else the markup depends on, so a row rendered once costs a look-up."""
+    dataclass values or dicts of values, and every cell a function of the row, the language
+    and the time zone: the controlling reports, "my requests") has each row's markup kept in
+    ``ROW_MEMO``, keyed by the row's fields and what else the markup depends on, so a row
+    rendered once costs a look-up."""
     columns = list(table.columns)
     # Attributes that call a function with the record are per row; all others per table.
     per_row = _has_callables(table.attrs) or any(
@@ -206,15 +209,23 @@ def table_rows(context, table):
     labels = [conditional_escape(column.header) for column in columns]
     static_td = None if per_row else [column.attrs["td"].as_html() for column in columns]
     plans = [_Cell(column) for column in columns]
-    memo = None if per_row else _memo_key(context, table, columns)
+    memo = None if per_row else _memo_key(context, table, columns, static_td)
+    # Rows' attributes without callables are the same for every even and every odd row.
+    by_parity = None if _has_callables(table.row_attrs) else {}
     rows = []
     for row in table.paginated_rows:
         key = row_attrs = None
+        if by_parity is not None and type(row) is BoundRow:
+            parity = row.get_even_odd_css_class()
+            row_attrs = by_parity.get(parity)
+            if row_attrs is None:
+                row_attrs = by_parity[parity] = row.attrs.as_html()
         if memo is not None:
-            record_key = value_key(row.record)
+            record_key = value_key(row.record) or values_row_key(row.record)
             if record_key is not None:
                 # The row's attributes (its even/odd class among them) are part of the key.
-                row_attrs = row.attrs.as_html()
+                if row_attrs is None:
+                    row_attrs = row.attrs.as_html()
                 key = (memo, row_attrs, record_key)
                 html = ROW_MEMO.get(key)
                 if html is not None:
