@@ -1,6 +1,8 @@
 """Requests that say what happens next: badges, progress, tabs, folded filters, the queue,
 ordering again with the answers filled in."""
 
+import re
+
 import pytest
 
 from catalogue.choices import FieldType
@@ -32,6 +34,47 @@ def test_my_requests_open_by_default_closed_on_their_tab(client, org, manual_ite
     assert 'name="tab" value="closed"' in content  # the filters keep the tab
     content = client.get("/antraege/?tab=closed&q=zzz").content.decode()
     assert '<details class="filter-box" open>' in content
+
+
+def test_the_kept_filter_form_follows_its_options_and_data(client, org, manual_item):
+    """The list's filter form is kept per process (itportal/templatetags/portal_forms.py)
+    for its data and options: the same markup as rendered afresh, a renamed category at
+    once, a chosen option as selected, a bad one as an error, the same queries either way."""
+    from django.db import connection
+    from django.template.loader import get_template
+    from django.test.utils import CaptureQueriesContext
+
+    from itportal.templatetags.portal_forms import FILTER_MEMO
+
+    category = manual_item.category
+    client.force_login(org.alice.user)
+    FILTER_MEMO.clear()
+
+    def page(query=""):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/antraege/" + query)
+        assert response.status_code == 200
+        # The CSRF token is masked anew for every response.
+        content = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+        return content, len(queries)
+
+    first, fresh_queries = page()
+    assert f'<option value="{category.pk}">{category.name}</option>' in first
+    again, kept_queries = page()
+    assert again == first and len(FILTER_MEMO) == 1 and kept_queries == fresh_queries
+    response = client.get("/antraege/")
+    rendered = get_template("portal/filter_fields.html").render(
+        {"filter": response.context["filter"]}
+    )
+    assert rendered in first  # what the template renders, unkept
+    category.name = "Umbenannt"
+    category.save()
+    assert f'<option value="{category.pk}">Umbenannt</option>' in page()[0]
+    chosen = page(f"?category={category.pk}")[0]
+    assert f'<option value="{category.pk}" selected>Umbenannt</option>' in chosen
+    bad = page("?category=999999")[0]
+    assert 'id="id_category_error"' in bad and 'id="id_category_error"' not in chosen
+    FILTER_MEMO.clear()
 
 
 def test_rows_stack_as_cards_with_labels(client, org, manual_item, place_order):
