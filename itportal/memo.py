@@ -83,6 +83,14 @@ class Memo:
             while len(self._entries) > self.size or self._weight > self.budget:
                 self._weight -= self._entries.popitem(last=False)[1][1]
 
+    def kept(self, key, make):
+        """The value under ``key``, made by ``make()`` and kept if there is none."""
+        value = self.get(key)
+        if value is None:
+            value = make()
+            self.put(key, value)
+        return value
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

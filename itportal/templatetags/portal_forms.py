@@ -56,9 +56,8 @@ def filter_fields_key(filterset) -> tuple:
 def filter_fields(filterset):
     """The filter form's fields (``portal/filter_fields.html``), kept per process for its
     data and options."""
-    key = filter_fields_key(filterset)
-    html = FILTER_MEMO.get(key)
-    if html is None:
-        html = get_template("portal/filter_fields.html").render({"filter": filterset})
-        FILTER_MEMO.put(key, html)
+    html = FILTER_MEMO.kept(
+        filter_fields_key(filterset),
+        lambda: get_template("portal/filter_fields.html").render({"filter": filterset}),
+    )
     return mark_safe(html)  # the template's output, escaped as it rendered

@@ -152,9 +152,8 @@ def report_filters(filterset):
     process for the form's data and options: the options of the model choice fields are
     read as a digest (one small query) instead of as model instances rendered one by one,
     and a changed department, cost centre, category or service changes the digest."""
-    key = filters_key(filterset)
-    html = FILTERS_MEMO.get(key)
-    if html is None:
-        html = get_template("controlling/filters.html").render({"filter": filterset})
-        FILTERS_MEMO.put(key, html)
+    html = FILTERS_MEMO.kept(
+        filters_key(filterset),
+        lambda: get_template("controlling/filters.html").render({"filter": filterset}),
+    )
     return mark_safe(html)  # the template's output, escaped as it rendered
