@@ -270,6 +270,31 @@ def test_same_member_added_and_removed_is_not_coalesced(
     assert slapd.user_dn("c001").lower() not in members(slapd, group)
 
 
+def test_a_job_waiting_for_an_earlier_one_of_its_order_is_not_taken_along(group_jobs, org):
+    """A second job of an order that is due although its first is still open (a duplicate
+    message, a retry by hand) stays out of the batch and waits for the first one's end."""
+    slapd, group, make = group_jobs
+    jobs = make(["e001", "e002"])
+    first = jobs[1]
+    second = ProvisioningJob.objects.create(
+        request=first.request,
+        direction=first.direction,
+        position=first.position + 1,
+        kind=ActionKind.ADD_TO_GROUP,
+        user_uid="e002",
+        target_dn=group,
+        dialect="openldap",
+        due_at=first.due_at,
+    )
+    ProvisioningJob.objects.filter(pk=first.pk).update(due_at=None)  # not due: stays open
+    assert batch.waiting([first, second, jobs[0]]) == {second.pk}
+    assert services.job_run(job_id=jobs[0].pk) is None
+    assert_settled(jobs[:1])
+    second.refresh_from_db()
+    assert second.state == JobState.PENDING and second.due_at is None  # left to the first
+    assert slapd.user_dn("e002").lower() not in members(slapd, group)
+
+
 def test_membership_reads_escape_and_bisect(provisioning_directory):
     slapd = provisioning_directory
     group = add_group(slapd, "reads")
