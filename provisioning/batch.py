@@ -51,9 +51,11 @@ logger = logging.getLogger(__name__)
 
 KINDS = (ActionKind.ADD_TO_GROUP, ActionKind.REMOVE_FROM_GROUP)
 RECORDED = ["state", "finished_at", "due_at", "lease_until", "last_error", "log", "updated_at"]
-# Each job's request is fulfilled with its follow-ups (audit, entitlement, mails): about
-# 0.1 s of a loaded 2-core machine per job. A chunk commits what is done.
-RECORD_CHUNK = 50
+# Each job's request is fulfilled with its follow-ups (audit, entitlement, mails), written
+# for the whole chunk at once: about 1 ms of the worker's CPU and 4 ms of waiting per job on
+# a loaded 2-core machine. A chunk commits what is done; one per full batch of 100 (each
+# chunk costs ~17 statements and a commit, whatever its size).
+RECORD_CHUNK = 100
 LOCK_WAIT_SECONDS = 2  # then the jobs whose membership another job holds are deferred
 
 
