@@ -118,22 +118,32 @@ def wake(jobs) -> None:
 
 
 def wait_settled(job_ids, request_ids, timeout: float) -> None:
+    """Poll until every job and request has ended. Each id list goes as one array
+    parameter: with 10,000 ids in an ``IN (…)`` list one poll cost about 0.15 s of this
+    process's CPU and more of PostgreSQL's (0.7–1 s at load 15), ten times a second, taken
+    from the two cores the measured workers share; the plain side has no poller."""
+    from django.db import connection
+
     from provisioning.choices import JobState
     from provisioning.models import ProvisioningJob
     from requests_app.choices import RequestState
     from requests_app.models import ServiceRequest
 
+    def open_rows(model, ids, ended) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {model._meta.db_table} "  # noqa: S608 - our table
+                "WHERE id = ANY(%s::bigint[]) AND NOT state = ANY(%s::text[]))",
+                [list(ids), [str(state) for state in ended]],
+            )
+            return cursor.fetchone()[0]
+
     deadline = time.monotonic() + timeout
     while True:
-        open_jobs = (
-            ProvisioningJob.objects.filter(pk__in=job_ids)
-            .exclude(state__in=[JobState.SUCCEEDED, JobState.FAILED])
-            .exists()
-        )
-        if not open_jobs and not (
-            ServiceRequest.objects.filter(pk__in=request_ids)
-            .exclude(state__in=[RequestState.FULFILLED, RequestState.FAILED])
-            .exists()
+        if not open_rows(
+            ProvisioningJob, job_ids, [JobState.SUCCEEDED, JobState.FAILED]
+        ) and not open_rows(
+            ServiceRequest, request_ids, [RequestState.FULFILLED, RequestState.FAILED]
         ):
             return
         if time.monotonic() > deadline:
