@@ -611,8 +611,19 @@ def kept_sums(
     kept_scope = dataclasses.replace(scope, category_id=None)
     tail_month = plan.tail[0] if plan.tail else None
     groups = [g for g in ([m for m in plan.rolled if m != tail_month], [tail_month]) if g and g[0]]
+    # The open month's cut-off too: its rows up to another cut-off are other rows, even if a
+    # caller recomputed them at the same instant (``now``) and version.
     keys = [
-        ("figures", kept_scope, by, names, tuple(g), tuple(stamps[m] for m in g)) for g in groups
+        (
+            "figures",
+            kept_scope,
+            by,
+            names,
+            tuple(g),
+            tuple(stamps[m] for m in g),
+            plan.tail if g == [tail_month] else None,
+        )
+        for g in groups
     ]
     found = [_KEPT_SUMS.get(key) for key in keys]
     missing = [i for i, sums in enumerate(found) if sums is None]
