@@ -1,9 +1,10 @@
 import django_filters
 from django import forms
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from catalogue.models import Category, CostCentre
+from catalogue.models import CatalogueItem, Category, CostCentre, Employee
 from itportal.inputs import BoundedDateFilter
 from requests_app.choices import RequestState
 from requests_app.models import FulfilmentTask, ServiceRequest
@@ -43,15 +44,22 @@ class RequestFilterSet(django_filters.FilterSet):
         fields = ["q", "state", "category", "cost_centre", "created_after", "created_before"]
 
     def search(self, queryset, name, value):
+        """The service's name, the beneficiary's name or personnel number, the number."""
         value = value.strip()[:100]
         if not value:
             return queryset
-        condition = (
-            Q(item__name__icontains=value)
-            | Q(beneficiary__user__last_name__icontains=value)
-            | Q(beneficiary__user__first_name__icontains=value)
-            | Q(beneficiary__personnel_number__iexact=value)
+        # The services and the people that match, each read once from its own small table
+        # (``= ANY(ARRAY(…))``, itportal/lookups.py): the requests are then filtered on
+        # their own columns, which the lists' indexes include. Joined, the planner matched
+        # each of a user's thousands of requests against every person: 0.8 s at 1M.
+        services = CatalogueItem.objects.filter(name__icontains=value).order_by().values("pk")
+        people = Employee.objects.filter(
+            Q(user__last_name__icontains=value)
+            | Q(user__first_name__icontains=value)
+            | Q(personnel_number__iexact=value)
         )
+        people = people.order_by().values("pk")
+        condition = Q(item__any=ArraySubquery(services)) | Q(beneficiary__any=ArraySubquery(people))
         number = value.lstrip("#")
         if number.isdecimal() and len(number) <= 18:  # isdigit() lets "²" through
             condition |= Q(pk=int(number))

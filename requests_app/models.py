@@ -74,17 +74,21 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
     ``requests_app.services`` call them, save, and write the audit record.
     """
 
+    # No index of their own: the list indexes below lead with either (and every query by
+    # requester or beneficiary, the deletion checks included, reads them).
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("requester"),
         on_delete=models.PROTECT,
         related_name="placed_requests",
+        db_index=False,
     )
     beneficiary = models.ForeignKey(
         "catalogue.Employee",
         verbose_name=_("beneficiary"),
         on_delete=models.PROTECT,
         related_name="requests",
+        db_index=False,
     )
     item = models.ForeignKey(
         "catalogue.CatalogueItem",
@@ -188,15 +192,16 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
             # "My requests" in two parts (selectors.requests_of_parts): what the user placed
             # and what others placed for them, each read in the order of the list from its
             # own index; the pager counts either from the index alone (id and state
-            # included, and the requester, which the second part excludes).
+            # included, and the requester, which the second part excludes), the search
+            # filters on the item and the beneficiary in it (RequestFilterSet.search).
             models.Index(
                 fields=["requester", "-created_at"],
-                include=["id", "state"],
+                include=["id", "state", "item", "beneficiary"],
                 name="request_requester_idx",
             ),
             models.Index(
                 fields=["beneficiary", "-created_at"],
-                include=["id", "state", "requester"],
+                include=["id", "state", "requester", "item"],
                 name="request_beneficiary_idx",
             ),
             # The lists' default order (newest first, the id breaking ties): deep pages pick

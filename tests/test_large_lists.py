@@ -21,6 +21,7 @@ from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 from requests_app import selectors, services
 from requests_app.choices import RequestState
+from requests_app.filtersets import RequestFilterSet
 from requests_app.models import ServiceRequest
 from tests.api_support import token_client
 from tests.factories import EmployeeFactory, UserFactory
@@ -141,10 +142,10 @@ def test_the_admin_changelist_counts_once_and_up_to_the_bound(client, five_order
 
 def test_my_requests_use_both_indexes(org, five_orders, city):
     text = plan(selectors.requests_of(org.alice.user))
-    # Both sides of the OR on an index (the foreign key's or the list's, both lead with the
-    # person); an IN (subquery) became a "hashed SubPlan" filter.
-    assert re.search(r"requests_app_servicerequest_requester_id|request_requester_idx", text)
-    assert re.search(r"requests_app_servicerequest_beneficiary_id|request_beneficiary_idx", text)
+    # Both sides of the OR on an index (the list's, which lead with the person; the foreign
+    # keys have none of their own); an IN (subquery) became a "hashed SubPlan" filter.
+    assert "request_requester_idx" in text
+    assert "request_beneficiary_idx" in text
     assert "hashed SubPlan" not in text
 
 
@@ -159,6 +160,23 @@ def test_my_requests_parts_read_their_indexes_in_order(org, five_orders, city):
         text = ordered_plan(part.order_by("-created_at").values("pk")[:25])
         assert f"Index Only Scan using {index}" in text
         assert "Sort" not in text
+
+
+def test_my_requests_search_within_the_parts_indexes(org, five_orders, city):
+    # The search reads the matching services and people first (InitPlans) and filters each
+    # part on its index's item and beneficiary: no join of the requests, no heap row read
+    # to test one (0.8 s for a search of a user's thousands of requests at 1M).
+    placed_by, placed_for = selectors.requests_of_parts(org.alice.user)
+    search = RequestFilterSet(queryset=ServiceRequest.objects.none()).search
+    for part, index in (
+        (placed_by, "request_requester_idx"),
+        (placed_for, "request_beneficiary_idx"),
+    ):
+        for value in ("Notebook", org.bob.user.last_name, "#12"):
+            searched = search(part, "q", value).order_by("-created_at").values("pk")
+            for text in (ordered_plan(searched[:25]), plan(searched[:10001])):
+                assert f"Index Only Scan using {index}" in text, text
+                assert "Sort" not in text.split("InitPlan")[0]
 
 
 def test_the_queue_reads_its_partial_index(org, five_orders, city):
