@@ -1,10 +1,12 @@
 import django_tables2 as tables
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import dateformat, timezone
+from django.utils.formats import get_format
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from itportal.formatting import TIME_STRINGS
 from itportal.reversing import reverse_number
 from itportal.tables import DateTimeColumn
 from requests_app import progress
@@ -208,6 +210,11 @@ class QueueTable(RequestRowTable):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._today = timezone.localdate()
+        # The texts and the date format of the page's language, looked up once, not per row.
+        self._ago = gettext("%(age)s ago")
+        self._paused = gettext("paused")
+        self._overdue = gettext("overdue")
+        self._date_format = get_format("SHORT_DATE_FORMAT")
 
     def render_assignee(self, record):
         return person_name(record, "assignee")
@@ -216,7 +223,7 @@ class QueueTable(RequestRowTable):
         return format_html(
             '<time datetime="{}">{}</time>',
             value.isoformat(),
-            _("%(age)s ago") % {"age": timesince(value)},
+            self._ago % {"age": timesince(value, time_strings=TIME_STRINGS)},
         )
 
     def render_state(self, record):
@@ -232,9 +239,9 @@ class QueueTable(RequestRowTable):
     def render_due(self, value, record):
         # The stored due date already moved by the finished holds; while on hold the clock
         # stands still, so it is not overdue and moves again when resumed.
-        text = date_format(value, "SHORT_DATE_FORMAT")
+        text = dateformat.format(value, self._date_format)  # date_format(), the format kept
         if record["hold_reason"]:
-            return format_html("{} ({})", text, _("paused"))
+            return format_html("{} ({})", text, self._paused)
         if value < self._today:
-            return format_html('<span class="overdue">{} ({})</span>', text, _("overdue"))
+            return format_html('<span class="overdue">{} ({})</span>', text, self._overdue)
         return text

@@ -29,7 +29,7 @@ from requests_app.models import (
     RequestHold,
     Substitution,
 )
-from requests_app.tables import MyRequestTable, QueueTable, RequestRowTable
+from requests_app.tables import MyRequestTable, QueueTable, RequestRowTable, person_name
 
 
 class Tab:
@@ -189,12 +189,14 @@ class QueueView(RowsTableMixin, TabbedListMixin, FilteredTableView):
 
     def get_queryset(self):
         return self.current_tab().keep(
-            selectors.fulfilment_queue(self.request.user), self.request.user
+            selectors.fulfilment_queue_rows(self.request.user), self.request.user
         )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        tasks = list(selectors.open_tasks(self.request.user)[: TASKS_SHOWN + 1])
+        tasks = list(selectors.open_task_rows(self.request.user)[: TASKS_SHOWN + 1])
+        for task in tasks:
+            task["person_name"] = person_name(task, "person")
         context["tasks"] = tasks[:TASKS_SHOWN]
         context["more_tasks"] = len(tasks) > TASKS_SHOWN
         return context

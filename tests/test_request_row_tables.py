@@ -297,3 +297,44 @@ def test_sorted_pages_show_each_request_once(client, history, sort):
             break
         seen += [row["id"] for row in table.page.object_list.data]
     assert len(seen) == len(set(seen)) and set(seen) == expected
+
+
+TASK_ROW = re.compile(r"<tr>\s*" + r"<td>(.*?)</td>\s*" * 4, re.S)
+
+
+def test_the_queues_open_tasks_as_values_show_what_the_tasks_showed(client, history):
+    """The tasks above the queue, read as values: each cell as from the task, its request,
+    person and group (a snapshot without a name shows the item's current one)."""
+    from django.template.defaultfilters import date as date_filter
+    from django.utils.html import escape
+
+    from requests_app import services
+    from requests_app.models import FulfilmentTask
+
+    first, second = history[:2]  # the first's snapshot has no name
+    collect = services.task_open(request_id=first.pk, kind="collect", reason="Ausgetreten")
+    remove = services.task_open(request_id=second.pk, kind="remove_access")
+    client.force_login(get_user_model().objects.get(username="itadmin"))
+    page = client.get("/antraege/bearbeitung/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    tasks = page.split('id="tasks"', 1)[1].split("</tbody>", 1)[0]
+    rows = TASK_ROW.findall(tasks)
+    assert len(rows) == 2
+    for task, (what, person, request, opened) in zip((collect, remove), rows, strict=True):
+        task = FulfilmentTask.objects.get(pk=task.pk)
+        item = escape(task.request.item_name)
+        if task.kind == "collect":
+            assert what == f"{item} einsammeln<br><small>Ausgetreten</small>"
+        else:
+            assert what == f"{item} von Hand entfernen"
+        assert person == escape(
+            f"{task.person.display_name} ({task.person.personnel_number}), "
+            f"{task.person.department.code}"
+        )
+        assert request == (
+            f'<a href="/antraege/{task.request_id}/">Antrag Nr. {task.request_id}</a>'
+            f"<br><small>{escape(task.fulfilment_group.name)}</small>"
+        )
+        with translation.override("de"):
+            assert opened == date_filter(task.created_at, "SHORT_DATE_FORMAT")
+        assert f'action="/antraege/bearbeitung/aufgaben/{task.pk}/erledigt/"' in tasks
+    assert first.item.name in rows[0][0]
