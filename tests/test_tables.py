@@ -358,3 +358,48 @@ def test_report_rows_in_python_equal_the_templates(language, monkeypatch):
             assert str(table_rows(Context({"table": table}), table)) == expected, table_class
             # Only cells whose row has no such attribute (a render method with the record).
             assert not any(hasattr(rows[0], name) for name in library_cells), table_class
+
+
+# The header cells the template rendered before itportal/templatetags/portal_tables.py.
+TEMPLATE_HEAD = (
+    "{% load i18n django_tables2 %}{% for column in table.columns %}\n"
+    '    <th scope="col" {{ column.attrs.th.as_html }}{% if column.orderable and '
+    'column.is_ordered %} aria-sort="{% if column.order_by_alias.is_descending %}descending'
+    '{% else %}ascending{% endif %}"{% endif %}>\n'
+    '      {% if column.orderable %}<a href="{% querystring_replace '
+    'table.prefixed_order_by_field=column.order_by_alias.next %}">{{ column.header }}'
+    '<span class="visually-hidden"> – {% translate "sort" %}</span></a>{% else %}'
+    "{{ column.header }}{% endif %}\n    </th>{% endfor %}"
+)
+
+
+class _SortedThingTable(_ThingTable):
+    day = DateColumn(verbose_name="Day", orderable=False, attrs={"th": {"class": "narrow"}})
+
+
+@pytest.mark.parametrize("table_class", [_ThingTable, _SortedThingTable])
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize(
+    ("query", "prefix"),
+    [
+        ("", ""),
+        ("?sort=name", ""),
+        ("?sort=-price&state=a&state=b&q=%3Cx%3E+%26+%C3%A4", ""),
+        ("?page=3&sort=pk", ""),
+        ("?t-sort=-raw&sort=name", "t-"),
+    ],
+)
+def test_header_cells_in_python_equal_the_templates(table_class, language, query, prefix):
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.templatetags.portal_tables import table_head_cells
+
+    request = RequestFactory().get("/list/" + query)
+    with translation.override(language):
+        table = table_class([], prefix=prefix)
+        tables.RequestConfig(request).configure(table)
+        context = Context({"table": table, "request": request})
+        expected = Template(TEMPLATE_HEAD).render(context)
+        assert str(table_head_cells(context, table)) == expected
+    assert "aria-sort" in expected or "sort=" not in query
