@@ -48,6 +48,14 @@ class RequestFilterSet(django_filters.FilterSet):
         value = value.strip()[:100]
         if not value:
             return queryset
+        # Built once per filter set: "my requests" filters the list and each of its parts.
+        kept = self.__dict__.setdefault("_search_conditions", {})
+        if value not in kept:
+            kept[value] = self._search_condition(value)
+        return queryset.filter(kept[value])
+
+    @staticmethod
+    def _search_condition(value: str) -> Q:
         # The services and the people that match, each read once from its own small table
         # (``= ANY(ARRAY(…))``, itportal/lookups.py): the requests are then filtered on
         # their own columns, which the lists' indexes include. Joined, the planner matched
@@ -63,7 +71,7 @@ class RequestFilterSet(django_filters.FilterSet):
         number = value.lstrip("#")
         if number.isdecimal() and len(number) <= 18:  # isdigit() lets "²" through
             condition |= Q(pk=int(number))
-        return queryset.filter(condition)
+        return condition
 
 
 class TaskFilterSet(django_filters.FilterSet):
