@@ -94,6 +94,9 @@ def pages(context: dict) -> list[Page]:
         ("employee", "my requests, page 100", "/antraege/?page=100"),
         ("employee", "my requests, sorted by item", "/antraege/?sort=item"),
         ("employee", "my requests, filtered (state)", "/antraege/?state=fulfilled"),
+        # The default tab holds the open requests only (a few): the deep page of all of them.
+        ("employee", "my requests, all, page 100", "/antraege/?tab=all&page=100"),
+        ("employee", "my requests, searched", "/antraege/?q=Notebook"),
         ("employee", "request detail", f"/antraege/{own}/"),
         ("employee", "entitlements", "/provisionierung/berechtigungen/"),
         ("employee", "API requests (mine)", "/api/v1/requests/"),
