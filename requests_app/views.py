@@ -117,6 +117,15 @@ class ApprovalsView(RowsTableMixin, FilteredTableView):
         self.pending = selectors.pending_decisions_of(self.request.user)
         return selectors.requests_to_decide(self.request.user, self.pending)
 
+    def get_table_pagination(self, table):
+        pagination = super().get_table_pagination(table)
+        # Unfiltered, the list's rows are the pending decisions (one per request, each
+        # awaiting approval): their number is its count, without a query.
+        filtered = any(name in self.request.GET for name in self.filterset.filters)
+        if pagination is not False and not filtered:
+            pagination["counted"] = len(self.pending)
+        return pagination
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["groups"] = selectors.approval_groups(self.request.user, self.pending)
