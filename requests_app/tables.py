@@ -144,6 +144,17 @@ class RequestRowTable(tables.Table):
         return badge
 
 
+class ApprovalTable(RequestRowTable):
+    """The approvals list: RequestTable's columns over value rows."""
+
+    # As on MyRequestTable: every cell a function of the row's values, the language and the
+    # time zone, so a row's markup is kept per process until its values change.
+    rows_are_values = True
+
+    class Meta(RequestRowTable.Meta):
+        pass
+
+
 class MyRequestTable(RequestRowTable):
     row_columns = tuple(c for c in RequestRowTable.row_columns if not c.startswith("requester"))
     # Every cell a function of the row's values, the language and the time zone (no "since"

@@ -29,7 +29,7 @@ from requests_app.models import (
     RequestHold,
     Substitution,
 )
-from requests_app.tables import MyRequestTable, QueueTable, RequestRowTable, person_name
+from requests_app.tables import ApprovalTable, MyRequestTable, QueueTable, person_name
 
 
 class Tab:
@@ -104,7 +104,7 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
 
 class ApprovalsView(RowsTableMixin, FilteredTableView):
     template_name = "requests/approvals.html"
-    table_class = RequestRowTable
+    table_class = ApprovalTable
     filterset_class = RequestFilterSet
     title = gettext_lazy("Approvals for me")
     intro = gettext_lazy(

@@ -257,16 +257,19 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
             assert not library_cells, "model rows take the fast path"
 
 
-def test_my_request_rows_are_kept_until_their_values_change():
-    """The "my requests" table keeps each row's markup per process (``rows_are_values``):
-    a row read again renders from the memo as the template would, a changed value anew."""
+@pytest.mark.parametrize("approvals", [False, True], ids=["my requests", "approvals"])
+def test_my_request_rows_are_kept_until_their_values_change(approvals):
+    """The "my requests" and approvals tables keep each row's markup per process
+    (``rows_are_values``): a row read again renders from the memo as the template would, a
+    changed value anew."""
     from django.template import Context, Template
     from django.test import RequestFactory
 
     from itportal.memo import values_row_key
     from itportal.templatetags.portal_tables import ROW_MEMO, table_rows
-    from requests_app.tables import MyRequestTable
+    from requests_app.tables import ApprovalTable, MyRequestTable
 
+    table_class = ApprovalTable if approvals else MyRequestTable
     row = {
         "id": 7,
         "state": "approved",
@@ -277,13 +280,15 @@ def test_my_request_rows_are_kept_until_their_values_change():
         "beneficiary_username": "anna",
         "cost_centre_code": "KS-33-100",
     }
+    if approvals:
+        row |= {"requester_first_name": "", "requester_last_name": "", "requester_username": "bo"}
     assert values_row_key(row) is not None
     assert values_row_key({**row, "state": "fulfilled"}) != values_row_key(row)
     assert values_row_key({**row, "id": object()}) is None  # nothing it cannot vouch for
     assert values_row_key([("id", 7)]) is None
 
     def rendered(rows, *, template=False):
-        table = MyRequestTable(rows, order_by=())
+        table = table_class(rows, order_by=())
         table.request = RequestFactory().get("/")
         context = Context({"table": table})
         return Template(TEMPLATE_ROWS).render(context) if template else table_rows(context, table)
