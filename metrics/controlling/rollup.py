@@ -235,11 +235,14 @@ def plan(first: datetime.date, last: datetime.date, now: datetime.datetime | Non
     """One query: the current roll-up months up to ``last``, and the open month's roll-up up
     to a day if it is current."""
     now = now or timezone.now()
-    rows = list(
-        RollupMonth.objects.filter(dirty=False, month__lte=last)
-        .order_by("month")
-        .values_list("month", "version", "computed_at", "through")
-    )
+    # As SQL: every controlling view asks, and the ORM compiled it each time (0.3 ms CPU).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT month, version, computed_at, through FROM {T_MONTH}"
+            " WHERE NOT dirty AND month <= %s ORDER BY month",
+            [last],
+        )
+        rows = cursor.fetchall()
     tail = None
     for month, _version, _computed, through in rows:
         if through is not None and month == open_month(now) and through <= now:
