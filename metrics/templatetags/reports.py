@@ -25,6 +25,7 @@ from itportal.memo import Memo, value_key
 register = template.Library()
 
 TABLE_MEMO = Memo(512, 8 << 20)
+_RECORD_KEYS = object()  # the render context's rows -> keys (the row kept: its id is the key)
 
 
 def table_key(context, table) -> tuple | None:
@@ -36,9 +37,16 @@ def table_key(context, table) -> tuple | None:
         return None  # pinned rows, or row attributes given to this table only
     if table.has_footer() or type(table).before_render is not Table.before_render:
         return None  # a footer sums every row, not only the page's; a table's own preparation
+    # The rows' keys, once per render for rows two tables show (lead times and automation).
+    known = context.render_context.setdefault(_RECORD_KEYS, {})
     records = []
     for record in rows.data:
-        key = value_key(record)
+        seen = known.get(id(record))
+        if seen is not None and seen[0] is record:
+            key = seen[1]
+        else:
+            key = value_key(record)
+            known[id(record)] = (record, key)
         if key is None:
             return None
         records.append(key)
@@ -53,17 +61,7 @@ def table_key(context, table) -> tuple | None:
     if page is not None:
         exact = getattr(paginator, "count_is_exact", None)
         pager = (page.number, paginator.num_pages, paginator.count, exact)
-    columns = tuple(
-        (
-            c.name,
-            type(c.column),
-            str(c.header),
-            c.orderable,
-            str(c.attrs["th"].as_html()),
-            str(c.attrs["td"].as_html()),
-        )
-        for c in table.columns
-    )
+    columns = tuple(_column_key(c) for c in table.columns)
     return (
         type(table),
         table.prefix,
@@ -78,6 +76,19 @@ def table_key(context, table) -> tuple | None:
         get_script_prefix(),
         start % 2,
         tuple(records),
+    )
+
+
+def _column_key(column) -> tuple:
+    # ``attrs`` computes every cell's attributes anew on each read: read once.
+    attrs = column.attrs
+    return (
+        column.name,
+        type(column.column),
+        str(column.header),
+        column.orderable,
+        str(attrs["th"].as_html()),
+        str(attrs["td"].as_html()),
     )
 
 
