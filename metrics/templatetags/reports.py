@@ -14,6 +14,7 @@ import itertools
 
 from django import template
 from django.db import connection
+from django.db.models import QuerySet
 from django.template.loader import get_template
 from django.urls import get_script_prefix
 from django.utils import timezone, translation
@@ -120,14 +121,21 @@ def report_table(context, table):
 FILTERS_MEMO = Memo(256, 4 << 20)
 
 
-def _choices_fingerprint(form) -> tuple:
-    """One query: per model choice field, a digest of every column of every row its
-    queryset selects, in a fixed order. An option's label is its object's ``__str__``,
-    which for the report filters (departments, cost centres, categories, services) reads
-    the row's own columns, so equal digests mean equal options."""
+# The fingerprint's SQL per filter set class: compiling the querysets of three or four
+# choice fields was half of the fingerprint's CPU (0.4 ms a view) and gives the same SQL every
+# time, as a report filter set's choices are querysets declared on its class.
+_FINGERPRINT_SQL: dict[type, tuple[str, list, tuple[str, ...]] | None] = {}
+
+
+def _fingerprint_sql(filterset) -> tuple[str, list, tuple[str, ...]] | None:
+    """The fingerprint's SQL, its parameters and the fields it digests, or None if the
+    form has no model choice field."""
+    kind = type(filterset)
+    if kind in _FINGERPRINT_SQL:
+        return _FINGERPRINT_SQL[kind]
     parts, params = [], []
     names = []
-    for name, field in form.fields.items():
+    for name, field in filterset.form.fields.items():
         queryset = getattr(field, "queryset", None)
         if queryset is None:
             continue
@@ -138,10 +146,29 @@ def _choices_fingerprint(form) -> tuple:
         )
         params += query_params
         names.append(name)
-    if not parts:
+    result = (f"SELECT {', '.join(parts)}", params, tuple(names)) if parts else None
+    # Kept only where every choice field's queryset is the class's (a queryset, not a
+    # function of the request), so every instance compiles to the same SQL.
+    declared = kind.base_filters
+    if all(
+        isinstance(declared.get(name) and declared[name].extra.get("queryset"), QuerySet)
+        for name in names
+    ):
+        _FINGERPRINT_SQL[kind] = result
+    return result
+
+
+def _choices_fingerprint(filterset) -> tuple:
+    """One query: per model choice field, a digest of every column of every row its
+    queryset selects, in a fixed order. An option's label is its object's ``__str__``,
+    which for the report filters (departments, cost centres, categories, services) reads
+    the row's own columns, so equal digests mean equal options."""
+    found = _fingerprint_sql(filterset)
+    if found is None:
         return ()
+    sql, params, names = found
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        cursor.execute(sql, params)
         return tuple(zip(names, cursor.fetchone(), strict=True))
 
 
@@ -153,7 +180,7 @@ def filters_key(filterset) -> tuple:
         translation.get_language(),
         timezone.get_current_timezone_name(),
         timezone.localdate(),
-        _choices_fingerprint(filterset.form),
+        _choices_fingerprint(filterset),
     )
 
 
