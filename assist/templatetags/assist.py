@@ -105,7 +105,8 @@ def _support_row(support) -> str:
             "Last %(count)s decisions (since %(since)s): %(approved)s approved, "
             "%(rejected)s rejected."
         ) % {**figures, "count": _text(support.decided_label), "since": _text(support.since_label)}
-    held = f" {conditional_escape(gettext('Held it before.'))}" if support.held_before else ""
+    # Outside the f-string: xgettext does not read calls inside one (makemessages dropped it).
+    held = " " + conditional_escape(gettext("Held it before.")) if support.held_before else ""
     url = conditional_escape(reverse_number("requests:detail", "pk", number))
     return (
         f'\n    <li class="assist-row"><a href="{url}">'
