@@ -408,3 +408,38 @@ def test_header_cells_in_python_equal_the_templates(table_class, language, query
         expected = Template(TEMPLATE_HEAD).render(context)
         assert str(table_head_cells(context, table)) == expected
     assert "aria-sort" in expected or "sort=" not in query
+
+
+# The pager's page links the template rendered before portal_tables.table_page_links.
+TEMPLATE_PAGES = (
+    "{% load i18n django_tables2 %}{% for p in table.page|table_page_range:table.paginator %}"
+    "<li>{% if p == '...' %}<span aria-hidden=\"true\">…</span>{% elif p == table.page.number %}"
+    '<a href="{% querystring_replace table.prefixed_page_field=p %}" aria-current="page">'
+    '<span class="visually-hidden">{% translate "Page" %} </span>{{ p }}</a>{% else %}'
+    '<a href="{% querystring_replace table.prefixed_page_field=p %}"><span '
+    'class="visually-hidden">{% translate "Page" %} </span>{{ p }}</a>{% endif %}</li>'
+    "{% endfor %}"
+)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("rows", [7, 2400])  # a few pages; more than ten, with gaps
+@pytest.mark.parametrize(
+    ("query", "prefix"),
+    [("", ""), ("?page=6&sort=-name&q=%3Cx%3E+%26", ""), ("?t-page=1200&page=2", "t-")],
+)
+def test_page_links_in_python_equal_the_templates(language, rows, query, prefix):
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.templatetags.portal_tables import table_page_links
+
+    things = [_Thing(n, f"Thing {n}", n, None) for n in range(rows)]
+    request = RequestFactory().get("/list/" + query)
+    with translation.override(language):
+        table = _ThingTable(things, prefix=prefix)
+        tables.RequestConfig(request, paginate={"per_page": 2}).configure(table)
+        context = Context({"table": table, "request": request})
+        expected = Template(TEMPLATE_PAGES).render(context)
+        assert str(table_page_links(context, table)) == expected
+    assert expected.count("<li>") == min(table.paginator.num_pages, 10)

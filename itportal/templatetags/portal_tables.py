@@ -32,6 +32,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django_tables2 import Column, ManyToManyColumn
 from django_tables2.rows import BoundRow
+from django_tables2.templatetags.django_tables2 import table_page_range
 from django_tables2.utils import Accessor, signature
 
 from itportal.memo import Memo, value_key, values_row_key, weight
@@ -282,3 +283,30 @@ def table_head_cells(context, table):
         th = column.attrs["th"].as_html()
         cells.append(f'\n    <th scope="col" {th}{sorted_as}>\n      {header}\n    </th>')
     return mark_safe("".join(cells))
+
+
+@register.simple_tag(takes_context=True)
+def table_page_links(context, table):
+    """The pager's page links, as the page loop of ``templates/tables/table.html`` rendered
+    them (``table_page_range``: up to ten pages and the gaps between them), the query string
+    copied once, not once per link."""
+    params = dict(context["request"].GET)
+    field = table.prefixed_page_field
+    label = render_value_in_context(gettext("Page"), context)
+    current = table.page.number
+    links = []
+    for page in table_page_range(table.page, table.paginator):
+        if page == "...":
+            links.append('<li><span aria-hidden="true">…</span></li>')
+            continue
+        query = dict(params)
+        if field not in ("", None):
+            query[field] = page
+        link = escape("?" + urlencode(query, doseq=True))
+        here = ' aria-current="page"' if page == current else ""
+        number = render_value_in_context(page, context)
+        links.append(
+            f'<li><a href="{link}"{here}><span class="visually-hidden">{label} </span>'
+            f"{number}</a></li>"
+        )
+    return mark_safe("".join(links))
