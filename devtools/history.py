@@ -136,17 +136,27 @@ def working_time_rows(first: datetime.date, last: datetime.date) -> list[tuple]:
 
 
 def generate(
-    *, count: int, months: int = 12, seed: int = 1, growth: float = 0.4, progress=None
+    *,
+    count: int,
+    months: int = 12,
+    seed: int = 1,
+    growth: float = 0.4,
+    now: datetime.datetime | None = None,
+    progress=None,
 ) -> HistoryResult:
-    """Add ``count`` requests submitted over the last ``months`` months, ending now.
+    """Add ``count`` requests submitted over the last ``months`` months, ending ``now``
+    (default: the present).
 
-    ``progress(step)`` is called after each of the ``STEPS`` steps.
+    ``progress(step)`` is called after each of the ``STEPS`` steps. The same ``seed`` and
+    ``now`` on the same organisation and catalogue give the same history as long as
+    PostgreSQL draws its random numbers in the same order, i.e. plans the statements the
+    same: on equal statistics (tests ANALYZE first).
     """
     progress = progress or (lambda step: None)
     if connection.vendor != "postgresql":
         raise RuntimeError("The history generator needs PostgreSQL.")
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
-    now = timezone.now()
+    now = now or timezone.now()
     today = timezone.localdate(now)
     index = today.year * 12 + today.month - 1 - (months - 1)
     first = datetime.date(index // 12, index % 12 + 1, 1)

@@ -3,8 +3,11 @@ recall against held-out entitlements, on constructed data with a clear structure
 demo (seed_demo + seed_history), above the floors of docs/assistance.md; the database is left
 as it was."""
 
+import datetime
+
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from assist import evaluation
@@ -15,10 +18,12 @@ from tests.factories import CatalogueItemFactory, DepartmentFactory, EmployeeFac
 
 pytestmark = pytest.mark.django_db
 
-# docs/assistance.md, "Quality": the demo's figures (seed 1, 20 % held out, top 3) are
-# precision 0.148 and recall 0.082; the floors leave room for the random draw.
+# docs/assistance.md, "Quality": the demo's figures (seeds 1-5 of the hold-out, 20 % held
+# out, top 3, summed) are precision 0.14-0.15 and recall 0.044-0.048; the floors, about half
+# of them as before, leave room for the draws (one seed alone gave recall 0.030-0.055).
 DEMO_PRECISION_FLOOR = 0.08
-DEMO_RECALL_FLOOR = 0.04
+DEMO_RECALL_FLOOR = 0.02
+DEMO_SEEDS = range(1, 6)
 
 
 def grant(item, person):
@@ -49,10 +54,23 @@ def test_structured_teams_are_recommended_what_their_team_holds(org):
     assert not Entitlement.objects.filter(state=EntitlementState.REVOKED).exists()
 
 
+# The demo history of a fixed day: its dates (working days, months) move with "now".
+DEMO_NOW = datetime.datetime(2026, 11, 18, 10, 0, tzinfo=datetime.UTC)
+
+
 def test_demo_history_keeps_above_the_floors():
     call_command("seed_demo", verbosity=0)
-    history.generate(count=6000, months=12, seed=1)
-    result = evaluation.evaluate_recommendations(share=0.2, seed=1)
-    assert result.people > 100
-    assert result.precision >= DEMO_PRECISION_FLOOR, result
-    assert result.recall >= DEMO_RECALL_FLOOR, result
+    # The history's random draws follow the plans of its statements, and the plans the
+    # statistics: those of this test's rows (ANALYZE is transactional), not what autovacuum
+    # last saw of other tests' committed rows. Without it the demo differed from run to run
+    # (167 to 193 people with held-out entitlements) and so did the figures.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    history.generate(count=6000, months=12, seed=1, now=DEMO_NOW)
+    results = [evaluation.evaluate_recommendations(share=0.2, seed=seed) for seed in DEMO_SEEDS]
+    assert all(result.people > 100 for result in results)
+    hits = sum(result.hits for result in results)
+    precision = hits / sum(result.recommended for result in results)
+    recall = hits / sum(result.held_out for result in results)
+    assert precision >= DEMO_PRECISION_FLOOR, results
+    assert recall >= DEMO_RECALL_FLOOR, results
