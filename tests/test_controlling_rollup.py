@@ -775,3 +775,16 @@ def test_percentiles_of_a_histogram_are_percentile_cont_of_its_bucket_values():
         for fraction, got in zip(fractions, rollup.percentiles(histogram, fractions), strict=True):
             exact = percentile_cont(values, fraction)
             assert got == exact or abs(got - exact) <= 1e-9 * abs(exact), (histogram, fraction)
+
+
+def test_the_open_month_waits_for_the_margin_after_midnight(monkeypatch):
+    """In a day's first OPEN_MONTH_MARGIN the open month is not rolled up to its start (a
+    transaction begun before midnight may still commit changes of yesterday): read live."""
+    monkeypatch.setattr(rollup, "OPEN_MONTH_MARGIN", datetime.timedelta(minutes=10))
+    tz = timezone.get_default_timezone()
+    midnight = datetime.datetime(2026, 12, 6, tzinfo=tz)
+    assert rollup.open_month_cut(midnight + datetime.timedelta(minutes=9)) is None
+    assert rollup.open_month_cut(midnight + datetime.timedelta(minutes=10)) == midnight
+    # A month's first day has nothing of the month before it to roll up.
+    first = datetime.datetime(2026, 12, 1, 12, tzinfo=tz)
+    assert rollup.open_month_cut(first) is None
