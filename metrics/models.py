@@ -1,12 +1,12 @@
 """Monthly roll-ups of the controlling figures (see docs/controlling.md, "Roll-ups").
 
 Closed calendar months (portal time zone) are aggregated once by a Celery beat task
-(``metrics.tasks.refresh_controlling_rollups``), the open month up to the start of the day;
-today and any month not rolled up yet are read live. Database triggers (migrations
-``metrics.0001``, ``metrics.0003``, ``metrics.0004`` for the SLA figures) mark a month dirty
-in the transaction that changes its history before today: a late rating, a revoked or
-back-dated entitlement, a moved beneficiary, a fulfilled request's deadline. Dirty months
-are read live until recomputed.
+(``metrics.tasks.refresh_controlling_rollups``), the open month up to the start of an hour;
+the rest of it and any month not rolled up yet are read live. Database triggers (migrations
+``metrics.0001``, ``metrics.0003``, ``metrics.0004`` for the SLA figures, ``metrics.0006``)
+mark a month dirty in the transaction that changes its history before the current hour: a
+late rating, a revoked or back-dated entitlement, a moved beneficiary, a fulfilled request's
+deadline. Dirty months are read live until recomputed.
 """
 
 from django.db import models
@@ -18,7 +18,7 @@ class RollupMonth(models.Model):
 
     ``version`` grows with every mark, so a recomputation that raced a change leaves the
     month dirty. ``through`` is set while the month is the open one and rolled up only up to
-    the start of a day (its rest is read live); a closed month with it is recomputed."""
+    the start of an hour (its rest is read live); a closed month with it is recomputed."""
 
     month = models.DateField(_("month"), primary_key=True)
     dirty = models.BooleanField(_("needs recomputing"), default=True)

@@ -320,8 +320,8 @@ def dirty_months():
     return sorted(RollupMonth.objects.filter(dirty=True).values_list("month", flat=True))
 
 
-def clean_rollup():
-    result = rollup.refresh()
+def clean_rollup(now=None):
+    result = rollup.refresh(now=now)
     assert dirty_months() == []
     return result
 
@@ -338,16 +338,17 @@ def test_live_figures_equal_raw_without_any_rollup(world):
 
 @pytest.mark.django_db
 def test_rolled_up_figures_equal_raw(world):
-    result = clean_rollup()
+    now = timezone.now()
+    result = clean_rollup(now)
     closed = rollup.month_range(FIRST, rollup.add_months(rollup.open_month(world.now), -1))
     assert result["computed"] == [f"{m:%Y-%m}" for m in closed]
     assert MonthlyFigures.objects.exists() and MonthlyDurations.objects.exists()
     plan = rollup.plan(FIRST, rollup.open_month(world.now))
     open_month = rollup.open_month(world.now)
-    cut = rollup.open_month_cut()
-    if cut is None:  # the first day of the month, or its first minutes
+    cut = rollup.open_month_cut(now)
+    if cut is None:  # the month's first hour, or its first minutes after
         assert plan.rolled == closed and plan.live == [open_month] and plan.tail is None
-    else:  # the open month up to today from the roll-up, today live
+    else:  # the open month up to an hour from the roll-up, the rest live
         assert plan.rolled == [*closed, open_month] and plan.live == []
         assert plan.tail == (open_month, cut) and result["open_month_through"] == cut.isoformat()
     for scope in scopes(world):
@@ -407,7 +408,7 @@ def test_kept_lead_time_histograms_follow_the_rollup(world):
     selectors._ROLLED_HISTOGRAMS.clear()
     first_view = selectors.lead_times_per_service(ALL, **period)
     kept = set(selectors._ROLLED_HISTOGRAMS)
-    # The closed months, and apart from them the open month up to today.
+    # The closed months, and apart from them the open month up to an hour.
     assert len(kept) == (1 if rollup.open_month_cut() is None else 2)
     with CaptureQueriesContext(connection) as ctx:
         assert selectors.lead_times_per_service(ALL, **period) == first_view
@@ -547,13 +548,13 @@ def test_backdated_request_changes_and_a_mover(world):
 @pytest.mark.django_db
 def test_work_in_the_open_month_marks_nothing(world):
     clean_rollup()
-    new = world.request(
-        200, submitted=world.now, closed=world.now, rng=random.Random(1)
-    )  # ordered and fulfilled now
+    # Now, not the world's start: the triggers compare with the hour of their clock.
+    now = timezone.now()
+    new = world.request(200, submitted=now, closed=now, rng=random.Random(1))
     new.save()
     Entitlement.objects.create(holder=new.beneficiary, item=new.item, request=new)
     old = Entitlement.objects.filter(revoked_at__isnull=True, state=EntitlementState.ACTIVE)
-    old.filter(pk=old.first().pk).update(state=EntitlementState.REVOKED, revoked_at=world.now)
+    old.filter(pk=old.first().pk).update(state=EntitlementState.REVOKED, revoked_at=now)
     Rating.objects.create(request=new, score=2, rated_by=new.requester)
     assert dirty_months() == []
     assert_reports_equal_raw(ALL)
@@ -605,26 +606,29 @@ def test_percentile_from_histogram_matches_percentile_cont():
     assert rollup.bucket_seconds(0) == 0
 
 
-# --- the open month rolled up to the start of a day -------------------------------------------
+# --- the open month rolled up to the start of an hour -----------------------------------------
 
 
-def days_of_the_open_month(world):
-    """Starts of the days of the open month after its first, up to today's (may be none)."""
-    today = rollup.open_month_cut()
+def cut_offs_of_the_open_month(world, now=None):
+    """Cut-offs the open month was rolled up to as ``now`` (default: the clock) went by: the
+    starts of its days after the first, and the start of the latest hour (may be none)."""
+    latest = rollup.open_month_cut(now)
     days, day = [], world.open_start
-    while today is not None:
+    while latest is not None:
         day = datetime.datetime.combine(
             day.astimezone(BERLIN).date() + datetime.timedelta(days=1), datetime.time(), BERLIN
         )
-        if day > today:
+        if day > latest:
             break
         days.append(day)
-    return days
+    if latest is not None and latest not in days:
+        days.append(latest)
+    return [day.astimezone(datetime.UTC) for day in days]  # as the roll-up reports them
 
 
-def at_day_edges(world, days):
+def at_cut_offs(world, days):
     """Requests fulfilled, entitlements granted and revoked, ratings given at the last instant
-    before and the first instant of each day of the open month."""
+    before and the first instant of each cut-off of the open month."""
     rng = random.Random(3)
     micro = datetime.timedelta(microseconds=1)
     rows = []
@@ -659,15 +663,16 @@ def at_day_edges(world, days):
 
 
 @pytest.mark.django_db
-def test_open_month_rolled_up_to_each_day_equals_raw(world):
-    """The open month from its roll-up up to the start of a day plus the rest live equals the
-    raw aggregate, for every day of the month as the cut-off (the cut-off of an earlier day
-    is what the pages read until the beat task moves it), at day and month edges."""
-    days = days_of_the_open_month(world)
+def test_open_month_rolled_up_to_each_cut_off_equals_raw(world):
+    """The open month from its roll-up up to the start of an hour plus the rest live equals
+    the raw aggregate, for every day of the month and the latest hour as the cut-off (an
+    earlier one is what the pages read until the beat task moves it), at day and month edges."""
+    now = timezone.now()  # the roll-up's clock: the cut-offs stay put if an hour ends meanwhile
+    days = cut_offs_of_the_open_month(world, now)
     if not days:
-        pytest.skip("the open month has no finished day yet")
-    at_day_edges(world, days)
-    clean_rollup()
+        pytest.skip("the open month has no finished hour yet")
+    at_cut_offs(world, days)
+    clean_rollup(now)
     month = rollup.open_month(world.now)
     row = RollupMonth.objects.get(month=month)
     assert row.through == days[-1] and not row.dirty
@@ -681,30 +686,31 @@ def test_open_month_rolled_up_to_each_day_equals_raw(world):
         assert_reports_equal_raw(ALL, first=month, last=month)
     # The month with the one before, from the roll-up and live: across the month edge.
     assert_reports_equal_raw(ALL, first=rollup.add_months(month, -1), last=month)
-    moved = rollup.refresh()["open_month_through"]  # from the first day's start to today's
+    moved = rollup.refresh(now=now)["open_month_through"]  # from the first cut-off to the last
     assert moved == (days[-1].isoformat() if len(days) > 1 else None)
 
 
 @pytest.mark.django_db
-def test_open_month_changes_before_today_mark_it(world):
-    days = days_of_the_open_month(world)
+def test_open_month_changes_before_this_hour_mark_it(world):
+    now = timezone.now()
+    days = cut_offs_of_the_open_month(world, now)
     if not days:
-        pytest.skip("the open month has no finished day yet")
-    rows = at_day_edges(world, days)
-    clean_rollup()
+        pytest.skip("the open month has no finished hour yet")
+    rows = at_cut_offs(world, days)
+    clean_rollup(now)
     month = rollup.open_month(world.now)
-    # A late rating of yesterday's fulfilment: the open month is read live meanwhile.
-    yesterdays = rows[-3]  # fulfilled at the last instant before today
-    Rating.objects.filter(request=yesterdays).delete()
+    # A late rating of a fulfilment of the hour before: the open month is read live meanwhile.
+    earlier = rows[-3]  # fulfilled at the last instant before the latest cut-off
+    Rating.objects.filter(request=earlier).delete()
     assert dirty_months() == [month]
     assert rollup.plan(FIRST, month).tail is None
     for scope in scopes(world):
         assert_reports_equal_raw(scope)
-    result = clean_rollup()
+    result = clean_rollup(now)
     assert result["open_month_through"] == days[-1].isoformat() and result["computed"] == []
-    Rating.objects.create(request=yesterdays, score=4, rated_by=yesterdays.requester)
+    Rating.objects.create(request=earlier, score=4, rated_by=earlier.requester)
     assert dirty_months() == [month]
-    clean_rollup()
+    clean_rollup(now)
     for scope in scopes(world):
         assert_reports_equal_raw(scope)
     # A revocation back-dated to the open month's first instant, of an entitlement granted
@@ -717,18 +723,18 @@ def test_open_month_changes_before_today_mark_it(world):
     )
     assert dirty_months() == [month]
     assert_reports_equal_raw(ALL)
-    clean_rollup()
+    clean_rollup(now)
     for scope in scopes(world):
         assert_reports_equal_raw(scope)
-    # A correction of a price of a request fulfilled in the open month before today.
+    # A correction of a price of a request fulfilled in the open month before this hour.
     ServiceRequest.objects.filter(pk=rows[0].pk).update(
         price_once=D("77.70"), price_monthly=D("1.11")
     )
     assert dirty_months() == [month]
-    clean_rollup()
+    clean_rollup(now)
     for scope in scopes(world):
         assert_reports_equal_raw(scope)
-    # Today's work marks nothing: ordered, fulfilled, granted, rated and revoked now.
+    # This hour's work marks nothing: ordered, fulfilled, granted, rated and revoked now.
     new = world.request(400, submitted=timezone.now(), closed=timezone.now(), rng=random.Random(2))
     new.save()
     Entitlement.objects.create(holder=new.beneficiary, item=new.item, request=new)
@@ -743,9 +749,9 @@ def test_open_month_changes_before_today_mark_it(world):
 
 
 @pytest.mark.django_db
-def test_a_month_rolled_up_to_a_day_is_recomputed_once_closed(world):
+def test_a_month_rolled_up_to_an_hour_is_recomputed_once_closed(world):
     """What the beat task finds on the first of a month: last month's roll-up reaches only
-    up to a day of it. It is read live and recomputed whole."""
+    up to an hour of it. It is read live and recomputed whole."""
     month = rollup.add_months(rollup.open_month(world.now), -2)
     clean_rollup()
     starts, ends = rollup.month_bounds(month)
@@ -777,14 +783,25 @@ def test_percentiles_of_a_histogram_are_percentile_cont_of_its_bucket_values():
             assert got == exact or abs(got - exact) <= 1e-9 * abs(exact), (histogram, fraction)
 
 
-def test_the_open_month_waits_for_the_margin_after_midnight(monkeypatch):
-    """In a day's first OPEN_MONTH_MARGIN the open month is not rolled up to its start (a
-    transaction begun before midnight may still commit changes of yesterday): read live."""
+def test_the_open_month_waits_for_the_margin_after_an_hour_begins(monkeypatch):
+    """In an hour's first OPEN_MONTH_MARGIN the open month is rolled up only to the start of
+    the hour before (a transaction begun before may still commit changes of that hour)."""
     monkeypatch.setattr(rollup, "OPEN_MONTH_MARGIN", datetime.timedelta(minutes=10))
     tz = timezone.get_default_timezone()
     midnight = datetime.datetime(2026, 12, 6, tzinfo=tz)
-    assert rollup.open_month_cut(midnight + datetime.timedelta(minutes=9)) is None
+    hour = datetime.timedelta(hours=1)
+    assert rollup.open_month_cut(midnight + datetime.timedelta(minutes=9)) == midnight - hour
     assert rollup.open_month_cut(midnight + datetime.timedelta(minutes=10)) == midnight
-    # A month's first day has nothing of the month before it to roll up.
-    first = datetime.datetime(2026, 12, 1, 12, tzinfo=tz)
-    assert rollup.open_month_cut(first) is None
+    assert rollup.open_month_cut(midnight + 2 * hour + datetime.timedelta(minutes=59)) == (
+        midnight + 2 * hour
+    )
+    # Hours as instants: the night the clocks go back has two hours 02:00-03:00 in Berlin.
+    # (In UTC: an ambiguous local time compares unequal to any other zone's, PEP 495.)
+    two_cest = datetime.datetime(2026, 10, 25, 0, tzinfo=datetime.UTC)
+    half = datetime.timedelta(minutes=30)
+    assert rollup.open_month_cut(two_cest + half) == two_cest
+    assert rollup.open_month_cut(two_cest + hour + half) == two_cest + hour  # 02:00 CET
+    # A month's first hour has nothing of the month to roll up.
+    first = datetime.datetime(2026, 12, 1, tzinfo=tz)
+    assert rollup.open_month_cut(first + datetime.timedelta(minutes=59)) is None
+    assert rollup.open_month_cut(first + hour + datetime.timedelta(minutes=10)) == first + hour

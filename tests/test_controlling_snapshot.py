@@ -2,8 +2,8 @@
 
 A page reads its plan (which months come from the roll-up, up to where the open month is
 rolled up) and then its figures. Here another connection moves the open month's cut-off on
-by a day and commits exactly between the two, as the beat task does at the start of a day:
-read under READ COMMITTED the day between the cut-offs is counted twice (the new roll-up
+and commits exactly between the two, as the beat task does at the start of an hour: read
+under READ COMMITTED the time between the cut-offs is counted twice (the new roll-up
 plus the live rows from the old cut-off); the pages and exports read both in one snapshot,
 so their figures still equal the raw aggregate. Real transactions: the other connection
 has to commit.
@@ -25,9 +25,9 @@ from tests.factories import UserFactory
 from tests.test_controlling_rollup import (
     FIRST,
     World,
-    at_day_edges,
+    at_cut_offs,
     clean_rollup,
-    days_of_the_open_month,
+    cut_offs_of_the_open_month,
     oracle,
 )
 
@@ -39,12 +39,13 @@ def world(org):
 
 @pytest.fixture
 def open_month_cut_yesterday(world):
-    """The open month rolled up to the start of yesterday; (month, yesterday, today)."""
-    days = days_of_the_open_month(world)
+    """The open month rolled up to its last cut-off but one; (month, that one, the last)."""
+    now = timezone.now()
+    days = cut_offs_of_the_open_month(world, now)
     if len(days) < 2:
-        pytest.skip("the open month has fewer than two finished days")
-    at_day_edges(world, days)
-    clean_rollup()
+        pytest.skip("the open month has fewer than two cut-offs")
+    at_cut_offs(world, days)
+    clean_rollup(now)
     month = rollup.open_month(world.now)
     assert rollup.recompute_month(month, through=days[-2])
     assert rollup.plan(FIRST, month).tail == (month, days[-2])
@@ -97,7 +98,7 @@ def as_costs(rows):
 def test_a_rollup_committed_between_plan_and_figures_is_half_seen_outside_a_snapshot(
     open_month_cut_yesterday, monkeypatch
 ):
-    """Why the snapshot: without it the day between the cut-offs is counted twice."""
+    """Why the snapshot: without it the time between the cut-offs is counted twice."""
     month, _yesterday, today = open_month_cut_yesterday
     expected = expected_costs(month)
     moved = move_cut_off_after_the_plan(monkeypatch, month, today)
@@ -107,7 +108,7 @@ def test_a_rollup_committed_between_plan_and_figures_is_half_seen_outside_a_snap
     def fulfilled(costs):
         return sum(value[0] for (m, _code), value in costs.items() if m == month)
 
-    assert fulfilled(got) > fulfilled(expected)  # the day between the cut-offs twice
+    assert fulfilled(got) > fulfilled(expected)  # the time between the cut-offs twice
 
 
 @pytest.mark.django_db(transaction=True)

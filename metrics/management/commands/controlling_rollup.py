@@ -9,7 +9,7 @@ from metrics.controlling import rollup
 class Command(BaseCommand):
     help = (
         "Rolls up every closed month that is dirty or new, and the open month up to the "
-        "start of today. --rebuild recomputes all months "
+        "start of an hour. --rebuild recomputes all months "
         "and reinstalls the triggers (after a change of TIME_ZONE or a restore)."
     )
 
