@@ -25,6 +25,25 @@ def jobs_visible_to(user) -> QuerySet[ProvisioningJob]:
     )
 
 
+def job_list_rows(queryset: QuerySet[ProvisioningJob]) -> QuerySet:
+    """``queryset`` (filtered and ordered) as the jobs page's rows: one dict per row of the
+    job's own columns the table shows. The joins of ``jobs_visible_to`` (the request, its
+    item and beneficiary, the entitlement: a few hundred columns) are for the job's page;
+    compiling and reading them was most of the list's CPU."""
+    return queryset.values(
+        "id",
+        "request_id",
+        "kind",
+        "user_uid",
+        "target_dn",
+        "direction",
+        "state",
+        "attempts",
+        "last_error",
+        "updated_at",
+    )
+
+
 def entitlement_holders(user) -> list[int]:
     """Ids of the employees whose entitlements ``user`` sees: their own record and their
     direct reports. A handful of rows, read once per user object."""

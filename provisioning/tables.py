@@ -6,17 +6,22 @@ from django.utils.translation import gettext_lazy as _
 
 from itportal.reversing import reverse_number
 from itportal.tables import DateColumn, DateTimeColumn
-from provisioning.choices import EntitlementState
+from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningJob
 
 
 class JobTable(tables.Table):
-    id = tables.Column(verbose_name=_("No."), linkify=("provisioning:job", {"pk": tables.A("pk")}))
-    request = tables.Column(
-        verbose_name=_("Request"),
-        accessor="request_id",
-        linkify=lambda record: record.request.get_absolute_url(),
-    )
+    """The provisioning jobs page. Its rows are dicts (provisioning.selectors.job_list_rows):
+    the job's own columns, no joins (the request's link needs only its number)."""
+
+    # Every cell a function of the row's values, the language, the time zone and the
+    # script prefix: a row's markup is kept per process until its values change
+    # (itportal/templatetags/portal_tables.py); a job's state, attempts, error or update
+    # time changing makes a new row.
+    rows_are_values = True
+
+    id = tables.Column(verbose_name=_("No."))
+    request = tables.Column(verbose_name=_("Request"), accessor="request_id")
     kind = tables.Column(verbose_name=_("Action"))
     user_uid = tables.Column(verbose_name=_("Account"))
     target_dn = tables.Column(verbose_name=_("Group"))
@@ -35,19 +40,42 @@ class JobTable(tables.Table):
         order_by = ("-updated_at",)
         empty_text = _("No provisioning jobs found.")
 
-    def render_state(self, record):
-        return record.get_state_display()
+    # The links as linkify= made them, without its attribute machinery per cell.
+    def render_id(self, value):
+        return _number_link("provisioning:job", value)
 
-    def render_kind(self, record):
-        return record.get_kind_display()
+    def render_request(self, value):
+        return _number_link("requests:detail", value)
 
-    def render_direction(self, record):
-        return record.get_direction_display()
+    def render_state(self, value):
+        return str(_JOB_STATES.get(value, value))
+
+    def render_kind(self, value):
+        return str(_ACTION_KINDS.get(value, value))
+
+    def render_direction(self, value):
+        return str(_DIRECTIONS.get(value, value))
+
+
+def _number_link(viewname: str, number: int) -> str:
+    return mark_safe(f'<a href="{reverse_number(viewname, "pk", number)}">{number}</a>')
+
+
+# The labels (lazy: translated when rendered), as get_FOO_display() gives them.
+_JOB_STATES = dict(JobState.choices)
+_ACTION_KINDS = dict(ActionKind.choices)
+_DIRECTIONS = dict(Direction.choices)
 
 
 class EntitlementTable(tables.Table):
     """The entitlements page. Its rows are dicts (provisioning.selectors.
     entitlement_list_rows): the accessors name their keys, the sorts the model's fields."""
+
+    # Every cell a function of the row's values, the language, the time zone and the
+    # script prefix (the links hold the row's numbers, the buttons depend on its state, not
+    # on the viewer): a row's markup is kept per process until its values change
+    # (itportal/templatetags/portal_tables.py).
+    rows_are_values = True
 
     item = tables.Column(verbose_name=_("Service"), accessor="item_name", order_by=("item__name",))
     holder = tables.Column(
@@ -86,7 +114,7 @@ class EntitlementTable(tables.Table):
         return str(_ENTITLEMENT_STATES.get(record["state"], record["state"]))
 
     def render_request(self, value):
-        return mark_safe(f'<a href="{reverse_number("requests:detail", "pk", value)}">{value}</a>')
+        return _number_link("requests:detail", value)
 
     def render_actions(self, record):
         labels = self.__dict__.get("_action_labels")

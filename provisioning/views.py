@@ -31,6 +31,9 @@ class JobListView(ItAdminRequiredMixin, FilteredTableView):
     def get_queryset(self):
         return selectors.jobs_visible_to(self.request.user)
 
+    def read_page_rows(self, rows):
+        return selectors.job_list_rows(rows)
+
 
 class JobDetailView(ItAdminRequiredMixin, View):
     def get(self, request, pk):

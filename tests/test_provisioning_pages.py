@@ -1,6 +1,7 @@
 """Entitlement and job pages: who sees what, and revocation of a manually fulfilled item."""
 
 import pytest
+from django.utils import translation
 
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
@@ -105,3 +106,74 @@ def test_entitlement_rows_of_a_holder_without_names(org, fulfilled, client):
     assert "entziehen" not in row
     # The holder column shows the last name, empty here: the table's default.
     assert 'data-label="Inhaber(in)" >—</td>' in row
+
+
+def test_entitlement_rows_show_a_change_at_once(org, fulfilled, client):
+    """The rows' markup is kept per process (``rows_are_values``): a row whose values
+    changed (revoked, the holder renamed) shows the change on the next view."""
+    entitlement = Entitlement.objects.get(request=fulfilled)
+    client.force_login(org.manager.user)
+    url = "/provisionierung/berechtigungen/"
+    row = _row_of(client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode(), fulfilled.pk)
+    assert 'data-label="Status" >Aktiv</td>' in row
+    assert "entziehen" in row
+    Entitlement.objects.filter(pk=entitlement.pk).update(state=EntitlementState.REVOKED)
+    org.bob.user.last_name = "Neuname"
+    org.bob.user.save()
+    row = _row_of(client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode(), fulfilled.pk)
+    assert 'data-label="Status" >Entzogen</td>' in row
+    assert "Neuname" in row
+    assert "entziehen" not in row
+    # The same row in English: the language is part of what the markup is kept under.
+    row = _row_of(client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode(), fulfilled.pk)
+    assert 'data-label="State" >Revoked</td>' in row
+
+
+def test_job_rows_show_every_cell_and_a_change(org, fulfilled, client):
+    """The jobs page reads its rows as values (provisioning.selectors.job_list_rows, no
+    joins) and keeps their markup per process: each cell shows what the model rows
+    showed, and a job that changed shows its new state at once."""
+    from django.utils import formats, timezone
+    from django.utils.html import escape
+
+    from provisioning.choices import ActionKind, Direction, JobState
+    from provisioning.models import ProvisioningJob
+
+    job = ProvisioningJob.objects.create(
+        request=fulfilled,
+        direction=Direction.GRANT,
+        kind=ActionKind.ADD_TO_GROUP,
+        user_uid="bob <&>",
+        target_dn="cn=vpn,ou=groups",
+        dialect="openldap",
+        state=JobState.RETRYING,
+        attempts=2,
+        last_error="Server <down> & out",
+    )
+    client.force_login(org.admin.user)
+    url = "/provisionierung/auftraege/"
+    row = _row_of(client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode(), fulfilled.pk)
+    updated = formats.date_format(timezone.localtime(job.updated_at), "SHORT_DATETIME_FORMAT")
+    for cell in (
+        f'data-label="Nr." ><a href="/provisionierung/auftraege/{job.pk}/">{job.pk}</a></td>',
+        f'<a href="/antraege/{fulfilled.pk}/">{fulfilled.pk}</a></td>',
+        f">{escape('bob <&>')}</td>",
+        ">cn=vpn,ou=groups</td>",
+        ">2</td>",
+        f">{escape('Server <down> & out')}</td>",
+        f">{updated}</td>",
+    ):
+        assert cell in row, cell
+    with translation.override("de"):
+        labels = [str(label) for label in (JobState.RETRYING.label, ActionKind.ADD_TO_GROUP.label)]
+        labels.append(str(Direction.GRANT.label))
+        failed = str(JobState.FAILED.label)
+    for label in labels:
+        assert f">{label}</td>" in row, label
+    ProvisioningJob.objects.filter(pk=job.pk).update(
+        state=JobState.FAILED, attempts=3, last_error="Gave up"
+    )
+    row = _row_of(client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode(), fulfilled.pk)
+    assert f">{failed}</td>" in row
+    assert ">3</td>" in row
+    assert ">Gave up</td>" in row

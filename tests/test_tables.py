@@ -206,7 +206,7 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
 
     from itportal.templatetags.portal_tables import table_rows
     from provisioning.models import Entitlement, ProvisioningJob
-    from provisioning.selectors import entitlement_list_rows
+    from provisioning.selectors import entitlement_list_rows, job_list_rows
     from provisioning.tables import EntitlementTable, JobTable
     from requests_app.models import ServiceRequest
     from requests_app.selectors import list_rows
@@ -226,7 +226,7 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
         (MyRequestTable, list_rows(requests, MyRequestTable.row_columns)),
         (QueueTable, list_rows(requests.exclude(approved_at=None), QueueTable.row_columns)),
         (EntitlementTable, entitlement_list_rows(Entitlement.objects.order_by("-pk"))),
-        (JobTable, ProvisioningJob.objects.order_by("-pk")),
+        (JobTable, job_list_rows(ProvisioningJob.objects.order_by("-pk"))),
     ]
     request = RequestFactory().get("/")
     from django.utils import timesince, timezone
