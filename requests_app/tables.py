@@ -218,9 +218,18 @@ class QueueTable(RequestRowTable):
         # column sorts the other way for the oldest.
         order_by = ("-approved_at",)
 
+    # Every cell a function of the row's values, the language, the time zone and the clock:
+    # what the clock changes in a row (its age, whether it is overdue) is part of the key
+    # its markup is kept under (``row_clock``), so a row is rendered again only when its
+    # values or its age's text or its overdue mark change.
+    rows_are_values = True
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._today = timezone.localdate()
+        # One moment for the whole page, so every row's age is counted to the same time.
+        self._now = timezone.now()
+        self._today = timezone.localdate(self._now)
+        self._ages = {}  # the age texts of this page, by approval time
         # The texts and the date format of the page's language, looked up once, not per row.
         self._ago = gettext("%(age)s ago")
         self._paused = gettext("paused")
@@ -230,11 +239,26 @@ class QueueTable(RequestRowTable):
     def render_assignee(self, record):
         return person_name(record, "assignee")
 
+    def row_clock(self, record) -> tuple:
+        """What the row's cells show of the clock: its age's text and its overdue mark."""
+        approved_at = record["approved_at"]
+        return (approved_at and self._age(approved_at), self._is_overdue(record))
+
+    def _age(self, moment) -> str:
+        age = self._ages.get(moment)
+        if age is None:
+            age = self._ages[moment] = timesince(moment, self._now, time_strings=TIME_STRINGS)
+        return age
+
+    def _is_overdue(self, record) -> bool:
+        due = record["fulfilment_due_on"]
+        return due is not None and not record["hold_reason"] and due < self._today
+
     def render_approved_at(self, value):
         return format_html(
             '<time datetime="{}">{}</time>',
             value.isoformat(),
-            self._ago % {"age": timesince(value, time_strings=TIME_STRINGS)},
+            self._ago % {"age": self._age(value)},
         )
 
     def render_state(self, record):
@@ -253,6 +277,6 @@ class QueueTable(RequestRowTable):
         text = dateformat.format(value, self._date_format)  # date_format(), the format kept
         if record["hold_reason"]:
             return format_html("{} ({})", text, self._paused)
-        if value < self._today:
+        if self._is_overdue(record):
             return format_html('<span class="overdue">{} ({})</span>', text, self._overdue)
         return text

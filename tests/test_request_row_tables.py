@@ -142,6 +142,74 @@ def test_the_queue_as_values_renders_every_cell(queue):
     assert by_number[cases["taken"].pk]["Bearbeitet von"] == "—"
 
 
+def test_queue_rows_are_kept_until_their_values_or_what_the_clock_changes_change(monkeypatch):
+    """The queue's rows are kept per process (``rows_are_values``) under their values and
+    what the clock changes in them (``row_clock``: the age's text, the overdue mark): a row
+    read again within the same minute of its age renders from the memo, one whose age or
+    due state moved renders anew, each as without the memo."""
+    from itportal.templatetags.portal_tables import ROW_MEMO
+
+    approved = datetime.datetime(2026, 12, 7, 9, 30, 15, tzinfo=datetime.UTC)
+    row = {
+        "id": 7,
+        "item_name": "Notebook <b>",
+        "beneficiary_first_name": "Anna",
+        "beneficiary_last_name": "Schmidt & Co",
+        "beneficiary_username": "anna",
+        "requester_first_name": "",
+        "requester_last_name": "",
+        "requester_username": "bo",
+        "state": "approved",
+        "assignee_first_name": None,
+        "assignee_last_name": None,
+        "assignee_username": None,
+        "fulfilment_group_name": "IT-Service",
+        "approved_at": approved,
+        "fulfilment_due_on": datetime.date(2026, 12, 8),
+        "hold_reason": "",
+    }
+    assert set(row) == set(QueueTable.row_columns)
+
+    def shown(rows, now, *, kept=True):
+        monkeypatch.setattr(timezone, "now", lambda: now)
+        table = QueueTable(rows, order_by=())
+        table.rows_are_values = kept
+        table.request = RequestFactory().get("/")
+        return str(table_rows(Context({"table": table}), table))
+
+    def check(rows, now) -> str:
+        html = shown(rows, now)
+        assert html == shown(rows, now, kept=False)
+        return html
+
+    ROW_MEMO.clear()
+    with translation.override("de"):
+        soon = approved + datetime.timedelta(minutes=5)
+        first = check([row], soon)
+        assert "vor 5\xa0Minuten" in first and len(ROW_MEMO) == 1
+        # Later within the same minute of the row's age: the kept markup.
+        assert check([row], soon + datetime.timedelta(seconds=30)) == first
+        assert len(ROW_MEMO) == 1
+        later = check([row], soon + datetime.timedelta(hours=2))
+        assert "vor 2\xa0Stunden, 5\xa0Minuten" in later and len(ROW_MEMO) == 2
+        assert "überfällig" not in later
+        # The day after the due date (Berlin's): the same values, now overdue.
+        overdue = check([row], datetime.datetime(2026, 12, 8, 23, 30, tzinfo=datetime.UTC))
+        assert '<span class="overdue">08.12.2026 (überfällig)</span>' in overdue
+        # On hold it is paused, whatever the day.
+        held = check(
+            [{**row, "hold_reason": HoldReason.SUPPLIER.value}],
+            datetime.datetime(2026, 12, 8, 23, 30, tzinfo=datetime.UTC),
+        )
+        assert "08.12.2026 (pausiert)" in held and "überfällig" not in held
+        # A changed value: a new key.
+        taken = {**row, "assignee_first_name": "Ida", "assignee_last_name": "Kern"}
+        assert "Ida Kern" in check([taken], soon)
+    with translation.override("en"):
+        assert "5\xa0minutes ago" in check([row], soon)
+    ROW_MEMO.clear()
+
+
 def test_the_queue_pages_read_values_and_sort_by_the_model_paths(client, queue):
     _queue, _cases, admin = queue
     client.force_login(admin)

@@ -203,7 +203,9 @@ def table_rows(context, table):
     dataclass values or dicts of values, and every cell a function of the row, the language
     and the time zone: the controlling reports, "my requests") has each row's markup kept in
     ``ROW_MEMO``, keyed by the row's fields and what else the markup depends on, so a row
-    rendered once costs a look-up."""
+    rendered once costs a look-up. Where cells also depend on the clock (the queue's "3 hours
+    ago", "overdue"), the table's ``row_clock(record)`` says what they show of it for the
+    row, and that is part of the key: the row is rendered anew when it changes."""
     columns = list(table.columns)
     # Attributes that call a function with the record are per row; all others per table.
     per_row = _has_callables(table.attrs) or any(
@@ -213,6 +215,7 @@ def table_rows(context, table):
     static_td = None if per_row else [column.attrs["td"].as_html() for column in columns]
     plans = [_Cell(column) for column in columns]
     memo = None if per_row else _memo_key(context, table, columns, static_td)
+    clock = getattr(table, "row_clock", None) if memo is not None else None
     # Rows' attributes without callables are the same for every even and every odd row.
     by_parity = None if _has_callables(table.row_attrs) else {}
     rows = []
@@ -230,6 +233,8 @@ def table_rows(context, table):
                 if row_attrs is None:
                     row_attrs = row.attrs.as_html()
                 key = (memo, row_attrs, record_key)
+                if clock is not None:
+                    key = (*key, clock(row.record))
                 html = ROW_MEMO.get(key)
                 if html is not None:
                     rows.append(html)
@@ -249,7 +254,8 @@ def table_rows(context, table):
         html = f"\n<tr {row_attrs}>{''.join(cells)}\n</tr>"
         if key is not None:
             # The key's first part is shared by the table's rows: weighed once, not per row.
-            ROW_MEMO.put(key, html, weight(row_attrs) + weight(record_key) + weight(html))
+            heft = weight(row_attrs) + weight(record_key) + weight(html)
+            ROW_MEMO.put(key, html, heft if clock is None else heft + weight(key[-1]))
         rows.append(html)
     if not rows and table.empty_text:
         return format_html('<tr><td colspan="{}">{}</td></tr>', len(columns), table.empty_text)
