@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
+from django.db.models.query import ModelIterable
 from django.utils import timezone
 
 from catalogue.models import Employee
@@ -108,6 +121,55 @@ def list_rows(queryset: QuerySet[ServiceRequest], columns) -> QuerySet[dict]:
     own = [name for name in columns if ROW_COLUMNS[name] is None]
     joined = {name: ROW_COLUMNS[name] for name in columns if ROW_COLUMNS[name] is not None}
     return queryset.values(*own, **joined)
+
+
+def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict] | QuerySet[dict]:
+    """``list_rows(queryset, columns)`` for the rows of a page, which ``queryset`` picks by
+    conditions on the request's own columns (the pager's ``pk__in`` its chosen ids) and
+    orders: the same rows in one statement, whose part that joins and selects what the rows
+    show is compiled once per columns and order (``_page_rows_statement``); only the
+    conditions are compiled per view. Building and compiling the joins of 16 columns took
+    1.5-2 ms of the fulfilment queue's CPU on every view, for the same SQL. Read at once; as
+    ``list_rows`` (a queryset) for other querysets (joined, sliced, combined, unordered)."""
+    query = queryset.query
+    order = tuple(query.order_by)
+    if (
+        not order
+        or not all(isinstance(key, str) for key in order)
+        or queryset._iterable_class is not ModelIterable
+        or len(query.alias_map) != 1  # conditions on the request's columns alone
+        or query.is_sliced
+        or query.combinator
+        or query.distinct
+        or query.annotations
+        or query.extra
+    ):
+        return list_rows(queryset, columns)
+    where, where_params = query.get_compiler(using=queryset.db).compile(query.where)
+    head, tail, before, after = _page_rows_statement(tuple(columns), order)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# Where the conditions go in _page_rows_statement's SQL.
+_CONDITIONS_MARK = "(1 = 1 /* the page's conditions */)"
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+@functools.lru_cache(maxsize=128)
+def _page_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
+    """``list_rows`` of the requests that meet some conditions, in ``order``, as the ORM
+    compiles it: the SQL before and after the conditions and the parameters of each part."""
+    mark = RawSQL(_CONDITIONS_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
+    marked = ServiceRequest.objects.filter(mark).order_by(*order)
+    sql, params = list_rows(marked, columns).query.sql_with_params()
+    head, found, tail = sql.partition(_CONDITIONS_MARK)
+    if not found or _CONDITIONS_MARK in tail or "WHERE" not in head:
+        raise RuntimeError("page rows: the conditions' stand-in is not where expected")
+    before = sum(placeholder == "%s" for placeholder in _PLACEHOLDER.findall(head))
+    return head, tail, tuple(params[:before]), tuple(params[before:])
 
 
 def principals_substituted_by(user, *, on_date=None) -> QuerySet:
@@ -262,20 +324,31 @@ def _in_queue_of(queryset: QuerySet[ServiceRequest], user) -> QuerySet[ServiceRe
 def tasks_visible_to(user) -> QuerySet[FulfilmentTask]:
     """Fulfilment tasks of the user's groups, open and done; IT admins see all. The page
     and the API alike."""
+    return _tasks_of(_task_groups(user))
+
+
+def _task_groups(user) -> tuple[int, ...] | None:
+    """The groups whose tasks ``user`` sees; None for all (IT admins)."""
+    return None if is_it_admin(user) else tuple(sorted(group_ids(user)))
+
+
+def _tasks_of(groups: tuple[int, ...] | None) -> QuerySet[FulfilmentTask]:
     qs = FulfilmentTask.objects.select_related(
         "request", "person__user", "person__department", "fulfilment_group", "done_by"
     )
-    if not is_it_admin(user):
-        qs = qs.filter(fulfilment_group__in=list(group_ids(user)))
+    if groups is not None:
+        qs = qs.filter(fulfilment_group__in=groups)
     return qs
 
 
 def open_tasks(user) -> QuerySet[FulfilmentTask]:
     """Open tasks (collect a leaver's device) of the user's groups, oldest first; IT admins
     see all. Read through the partial indexes on open tasks."""
-    return (
-        tasks_visible_to(user).filter(state=FulfilmentTask.State.OPEN).order_by("created_at", "id")
-    )
+    return _open_tasks_of(_task_groups(user))
+
+
+def _open_tasks_of(groups: tuple[int, ...] | None) -> QuerySet[FulfilmentTask]:
+    return _tasks_of(groups).filter(state=FulfilmentTask.State.OPEN).order_by("created_at", "id")
 
 
 # What the queue's list of open tasks shows of a task, by flat key (as ROW_COLUMNS): one
@@ -296,11 +369,28 @@ TASK_ROW_COLUMNS = {
 }
 
 
-def open_task_rows(user) -> QuerySet[dict]:
-    """``open_tasks(user)`` as dicts of TASK_ROW_COLUMNS."""
+def open_task_rows(user, limit: int) -> list[dict]:
+    """The first ``limit`` of ``open_tasks(user)`` as dicts of TASK_ROW_COLUMNS."""
+    groups = _task_groups(user)
+    if groups == ():
+        return []  # in no group: no task, as the ORM finds without asking
+    sql, params = _open_task_rows_statement(groups, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@functools.lru_cache(maxsize=64)
+def _open_task_rows_statement(groups: tuple[int, ...] | None, limit: int) -> tuple[str, tuple]:
+    """open_task_rows' SQL and parameters, the same for every user of the same groups:
+    built and compiled through the ORM once per process, not on every view of the queue
+    (0.8 ms of its CPU, for the same statement)."""
     own = [name for name, column in TASK_ROW_COLUMNS.items() if column is None]
     joined = {name: column for name, column in TASK_ROW_COLUMNS.items() if column is not None}
-    return open_tasks(user).values(*own, **joined)
+    rows = _open_tasks_of(groups).values(*own, **joined)[:limit]
+    sql, params = rows.query.sql_with_params()
+    return sql, tuple(params)
 
 
 def request_timeline(service_request) -> QuerySet[RequestEvent]:

@@ -67,11 +67,11 @@ class TabbedListMixin:
 
 
 class RowsTableMixin:
-    """The page's rows read as values (``selectors.list_rows``) of the columns the table
+    """The page's rows read as values (``selectors.page_rows``) of the columns the table
     shows; the count and the sorting work on the model rows' query, without their joins."""
 
     def read_page_rows(self, queryset):
-        return selectors.list_rows(queryset, self.table_class.row_columns)
+        return selectors.page_rows(queryset, self.table_class.row_columns)
 
 
 class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
@@ -203,7 +203,7 @@ class QueueView(RowsTableMixin, TabbedListMixin, FilteredTableView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        tasks = list(selectors.open_task_rows(self.request.user)[: TASKS_SHOWN + 1])
+        tasks = selectors.open_task_rows(self.request.user, TASKS_SHOWN + 1)
         for task in tasks:
             task["person_name"] = person_name(task, "person")
         context["tasks"] = tasks[:TASKS_SHOWN]

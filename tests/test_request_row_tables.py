@@ -409,3 +409,73 @@ def test_the_queues_open_tasks_as_values_show_what_the_tasks_showed(client, hist
             assert opened == date_filter(local, "SHORT_DATE_FORMAT")
         assert f'action="/antraege/bearbeitung/aufgaben/{task.pk}/erledigt/"' in tasks
     assert first.item.name in rows[0][0]
+
+
+def test_the_queues_open_tasks_are_read_by_a_statement_kept_per_set_of_groups(history):
+    """open_task_rows runs a statement compiled once per set of groups: the same rows as
+    the ORM's query of the open tasks, for IT admins (all groups) and for a fulfiller (their
+    groups only), each user's own after another's."""
+    from django.contrib.auth.models import Group
+
+    from requests_app import selectors, services
+    from requests_app.models import FulfilmentTask
+
+    tasks = [
+        services.task_open(request_id=r.pk, kind="collect", reason=f"Grund {index}")
+        for index, r in enumerate(history[:6])
+    ]
+    FulfilmentTask.objects.filter(pk=tasks[0].pk).update(
+        state=FulfilmentTask.State.DONE, done_at=timezone.now()
+    )
+    groups = sorted({t.fulfilment_group_id for t in tasks[1:]})
+    fulfiller = get_user_model().objects.create(username="erfueller")
+    fulfiller.groups.add(Group.objects.get(pk=groups[0]))
+    nobody = get_user_model().objects.create(username="ohne.gruppe")
+    admin = get_user_model().objects.get(username="itadmin")
+    columns = selectors.TASK_ROW_COLUMNS
+    own = [name for name, column in columns.items() if column is None]
+    joined = {name: column for name, column in columns.items() if column is not None}
+    for user in (admin, fulfiller, nobody, admin):
+        expected = list(selectors.open_tasks(user).values(*own, **joined)[:4])
+        rows = selectors.open_task_rows(user, 4)
+        assert rows == expected
+        assert all(list(row) == list(expected[0]) for row in rows)
+    assert len(selectors.open_task_rows(admin, 10)) == 5
+    assert {row["fulfilment_group_name"] for row in selectors.open_task_rows(fulfiller, 10)} == {
+        Group.objects.get(pk=groups[0]).name
+    }
+    assert selectors.open_task_rows(nobody, 10) == []
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("-approved_at", "-pk"),
+        ("item__name", "-pk"),
+        ("-beneficiary__user__last_name", "beneficiary__user__first_name", "-pk"),
+        ("assignee__last_name", "-pk"),
+        ("fulfilment_due_on", "-pk"),
+    ],
+)
+def test_page_rows_read_what_list_rows_read(history, order):
+    """A page's rows by the statement compiled once per columns and order: the same dicts
+    (keys, values, order) as list_rows, for the ids a subquery picks; a query it cannot
+    pick by id is read as list_rows."""
+    from requests_app import selectors
+
+    columns = QueueTable.row_columns
+    listed = ServiceRequest.objects.exclude(approved_at=None).order_by(*order)
+    for bottom in (0, 7):
+        ids = listed.values("pk")[bottom : bottom + 9]
+        page = ServiceRequest.objects.filter(pk__in=ids).order_by(*order)
+        expected = list(list_rows(page, columns))
+        assert len(expected) == 9
+        hits = selectors._page_rows_statement.cache_info().hits
+        rows = selectors.page_rows(page, columns)
+        assert rows == expected
+        assert all(list(row) == list(expected[0]) for row in rows)
+        assert selectors._page_rows_statement.cache_info().hits > hits or bottom == 0
+    # Rows it cannot pick by id (sliced, unordered): list_rows' queryset, read lazily.
+    for rows in (listed[:5], listed.order_by()):
+        read = selectors.page_rows(rows, columns)
+        assert not isinstance(read, list) and list(read) == list(list_rows(rows, columns))
