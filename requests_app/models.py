@@ -317,6 +317,14 @@ class ServiceRequest(ConcurrentStateMixin, models.Model):
                 condition=models.Q(state__in=OPEN_STATES),
                 name="request_open_beneficiary_idx",
             ),
+            # Licence pools: an item's approved requests and those in fulfilment (licences
+            # reserved), not a bitmap of every open request filtered by item (15 ms an item
+            # at a million requests).
+            models.Index(
+                fields=["item"],
+                condition=models.Q(state__in=[S.APPROVED, S.IN_FULFILMENT]),
+                name="request_item_reserved_idx",
+            ),
             # Decision support (assist): last year's approvals and rejections of an item.
             models.Index(
                 fields=["item", "approved_at"],
