@@ -61,8 +61,8 @@ class MonthlyFigures(_MonthDimensions):
 
     Department: the beneficiary's; cost centre: the one charged when the request was placed.
     Orders by submission month; fulfilled, one-off costs, automation, approval steps and
-    ratings by fulfilment month; entitlements charged in the month (active at some time in
-    it) and active at its end, with their monthly prices.
+    ratings (those with a comment too) by fulfilment month; entitlements charged in the
+    month (active at some time in it) and active at its end, with their monthly prices.
     """
 
     orders = models.IntegerField(default=0)
@@ -77,6 +77,9 @@ class MonthlyFigures(_MonthDimensions):
     score_3 = models.IntegerField(default=0)
     score_4 = models.IntegerField(default=0)
     score_5 = models.IntegerField(default=0)
+    # Ratings with a comment: the satisfaction page's comment list knows its length without
+    # looking up each comment's request (a thousand look-ups, 17-42 ms at 1M requests).
+    commented = models.IntegerField(default=0)
     charged = models.IntegerField(default=0)
     monthly = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     active_end = models.IntegerField(default=0)

@@ -159,7 +159,13 @@ class World:
         Entitlement.objects.bulk_create(entitlements)
         Rating.objects.bulk_create(
             [
-                Rating(request=r, score=1 + k % 5, rated_at=r.closed_at, rated_by=r.requester)
+                Rating(
+                    request=r,
+                    score=1 + k % 5,
+                    comment="Schnell erledigt" if k % 4 else "",
+                    rated_at=r.closed_at,
+                    rated_by=r.requester,
+                )
                 for k, r in enumerate(fulfilled)
                 if k % 3
             ]
@@ -197,9 +203,10 @@ def oracle(scope: Scope, first, last, now):
     costs = defaultdict(lambda: [0, D("0.00"), 0, D("0.00")])
     usage = defaultdict(lambda: [0, 0])
     lead = defaultdict(lambda: [0, 0, 0])
-    ratings = defaultdict(lambda: [0, 0, [0] * 5])
+    ratings = defaultdict(lambda: [0, 0, [0] * 5, 0])
     durations = defaultdict(lambda: defaultdict(list))
     scores = {x.request_id: x.score for x in Rating.objects.all()}
+    commented = set(Rating.objects.exclude(comment="").values_list("request_id", flat=True))
     for r in requests:
         if r.submitted_at and local_month(r.submitted_at) in months:
             usage[(local_month(r.submitted_at), r.item.name)][0] += 1
@@ -217,6 +224,7 @@ def oracle(scope: Scope, first, last, now):
                     ratings[name][0] += 1
                     ratings[name][1] += scores[r.pk]
                     ratings[name][2][scores[r.pk] - 1] += 1
+                    ratings[name][3] += r.pk in commented
                 if r.approval_steps > 0:
                     durations[name][rollup.APPROVAL].append(r.approved_at - r.submitted_at)
                 durations[name][rollup.FULFILMENT].append(r.closed_at - r.approved_at)
@@ -290,7 +298,7 @@ def assert_reports_equal_raw(scope: Scope, first=FIRST, last=None):
                     assert abs(got - exact) <= tolerance, (name, measure, fraction)
 
     got_ratings = {
-        (row.service or None): [row.rated, row.average, list(row.distribution)]
+        (row.service or None): [row.rated, row.average, list(row.distribution), row.commented]
         for row in selectors.satisfaction_per_service(scope, first=first, last=last)
     }
     expected = {
@@ -298,10 +306,11 @@ def assert_reports_equal_raw(scope: Scope, first=FIRST, last=None):
             rated,
             (D(total) / rated).quantize(D("0.01"), rounding=ROUND_HALF_UP) if rated else None,
             distribution,
+            commented,
         ]
-        for name, (rated, total, distribution) in ratings.items()
+        for name, (rated, total, distribution, commented) in ratings.items()
     }
-    expected.update({name: [0, None, [0] * 5] for name in lead if name not in ratings})
+    expected.update({name: [0, None, [0] * 5, 0] for name in lead if name not in ratings})
     assert got_ratings == expected
 
 
@@ -494,7 +503,13 @@ def test_late_rating_marks_its_month_and_is_counted(world):
     rating = Rating.objects.get(request=unrated)
     rating.comment = "Danke"
     rating.save()
-    assert dirty_months() == []  # a comment changes no figure
+    assert dirty_months() == [local_month(unrated.closed_at)]  # now with a comment
+    assert_reports_equal_raw(ALL)
+    clean_rollup()
+    assert_reports_equal_raw(ALL)
+    rating.comment = "Vielen Dank"
+    rating.save()
+    assert dirty_months() == []  # another comment instead changes no figure
     rating.delete()
     assert dirty_months() == [local_month(unrated.closed_at)]
     clean_rollup()

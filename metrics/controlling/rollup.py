@@ -68,6 +68,7 @@ FIGURES = (
     "score_3",
     "score_4",
     "score_5",
+    "commented",
     "charged",
     "monthly",
     "active_end",
@@ -79,7 +80,9 @@ DIMENSIONS = ("item_id", "department_id", "cost_centre_id")
 # figures it shows: at a million requests the open month's fulfilled requests with their
 # ratings and its entitlement changes cost 50 ms each, for pages that sum only the orders.
 ORDER_FIGURES = frozenset({"orders"})
-RATING_FIGURES = frozenset({"rated", "score_sum", *(f"score_{n}" for n in range(1, 6))})
+RATING_FIGURES = frozenset(
+    {"rated", "score_sum", *(f"score_{n}" for n in range(1, 6)), "commented"}
+)
 FULFILMENT_FIGURES = frozenset({"fulfilled", "once", "automated", "with_approval"})
 ENTITLEMENT_FIGURES = frozenset({"charged", "monthly", "active_end", "active_end_monthly"})
 
@@ -382,11 +385,13 @@ def _live_fulfilled(
             "rated": "COUNT(ra.id)",
             "score_sum": "COALESCE(SUM(ra.score), 0)",
             **{f"score_{n}": f"COUNT(*) FILTER (WHERE ra.score = {n})" for n in range(1, 6)},
+            "commented": "COUNT(*) FILTER (WHERE ra.commented)",
         }
         rating_join = f"""
             -- One index look-up per request (a hash join would read every rating).
             LEFT JOIN LATERAL (
-                SELECT x.id, x.score FROM {T_RATING} x WHERE x.request_id = r.id LIMIT 1
+                SELECT x.id, x.score, x.comment <> '' AS commented
+                FROM {T_RATING} x WHERE x.request_id = r.id LIMIT 1
             ) ra ON true"""
     return (
         f"""SELECT {
@@ -1160,12 +1165,14 @@ def _rating_side(t: str) -> str:
 
 
 def _rating_update() -> str:
-    # Only the score counts: a corrected comment changes no figure.
+    # The score, and whether there is a comment (``commented``): a comment corrected into
+    # another changes no figure.
     return f"""
         SELECT r.closed_at, r.closed_at FROM o JOIN n ON n.id = o.id
         JOIN {T_REQ} r ON r.id IN (o.request_id, n.request_id)
         WHERE r.state = '{FULFILLED}'
-          AND (o.score, o.request_id) IS DISTINCT FROM (n.score, n.request_id)"""
+          AND (o.score, o.request_id, o.comment = '')
+              IS DISTINCT FROM (n.score, n.request_id, n.comment = '')"""
 
 
 def _employee_update() -> str:

@@ -104,7 +104,7 @@ USAGE_FIGURES = frozenset({"orders", "active_end"})
 DEMAND_FIGURES = frozenset({"orders"})
 LEAD_TIME_FIGURES = frozenset({"fulfilled", "with_approval", "automated"})
 SATISFACTION_FIGURES = frozenset(
-    {"fulfilled", "rated", "score_sum", *(f"score_{n}" for n in range(1, 6))}
+    {"fulfilled", "rated", "score_sum", *(f"score_{n}" for n in range(1, 6)), "commented"}
 )
 
 
@@ -875,6 +875,8 @@ class SatisfactionRow:
     score_3: int
     score_4: int
     score_5: int
+    # Of the ratings, those with a comment (the comment list's length).
+    commented: int = 0
 
     @property
     def is_total(self) -> bool:
@@ -903,12 +905,12 @@ def satisfaction_per_service(
         SELECT f.item_id, GROUPING(f.item_id) AS overall, SUM(f.fulfilled)::bigint AS fulfilled,
                SUM(f.rated)::bigint AS rated,
                ROUND(SUM(f.score_sum)::numeric / NULLIF(SUM(f.rated)::bigint, 0), 2) AS average,
-               {scores}
+               {scores}, SUM(f.commented)::bigint AS commented
         FROM ({figures}) AS f
         GROUP BY GROUPING SETS ((f.item_id), ())
         HAVING SUM(f.fulfilled)::bigint > 0
     )"""  # noqa: S608 - only constants and the roll-up's SQL
-    columns = "a.fulfilled, a.rated, a.average, a.s1, a.s2, a.s3, a.s4, a.s5"
+    columns = "a.fulfilled, a.rated, a.average, a.s1, a.s2, a.s3, a.s4, a.s5, a.commented"
     rows = _per_service(ctes, columns, params)
     return [SatisfactionRow(*row) for row in rows]
 

@@ -270,12 +270,16 @@ class CommentPaginator(BoundedPaginator):
     the year's 250,000 fulfilled requests (0.3 s); in the list's order the count walks the
     partial index of commented ratings (``rating_comment_idx``) from the newest and looks
     up each one's request, so it costs what it counts. Beyond the bound the pager says
-    "more than 1,000" and shows the newest thousand, which is what the list is for."""
+    "more than 1,000" and shows the newest thousand, which is what the list is for. Given
+    ``counted`` (the satisfaction page: the roll-up's ratings with a comment, exact), it
+    counts nothing."""
 
     count_limit = 1000
 
     @cached_property
     def _counted(self) -> int:
+        if self.counted is not None:  # the satisfaction page's: the roll-up's count
+            return min(self.counted, self.count_limit + 1)
         queryset = queryset_of(self.object_list)
         if queryset is None:
             return min(len(self.object_list), self.count_limit + 1)
@@ -329,8 +333,13 @@ class SatisfactionView(ControllingTableView):
             ),
             prefix="comments-",
         )
+        rows = self.rows()
+        # The roll-up's count of the comments (the total row's): the pager need not look
+        # up the newest thousand comments' requests to count them.
+        counted = rows[-1].commented if rows else 0
         RequestConfig(
-            self.request, paginate={"per_page": 25, "paginator_class": CommentPaginator}
+            self.request,
+            paginate={"per_page": 25, "paginator_class": CommentPaginator, "counted": counted},
         ).configure(comments)
         context["extra_tables"] = [comments]
         return context
