@@ -105,7 +105,7 @@ class ValuesBodies:
             if name in self.made:
                 plan.append((name, None, self.made[name], None))
             else:
-                plan.append((name, field.source, field.to_representation, field))
+                plan.append((name, field.source, _formatter(field), field))
         return plan
 
     def __call__(self, rows) -> list[dict]:
@@ -126,6 +126,27 @@ class ValuesBodies:
                     body[name] = None if value is None else make(value)
             bodies.append(body)
         return bodies
+
+
+def _formatter(field):
+    """``field.to_representation``, or where it returns a value of the type it is given
+    unchanged a function that passes such values through: DRF's BooleanField compares each
+    value with its sets of true, false and null spellings (a list of items has a dozen
+    booleans per row), CharField makes a copy of a text with ``str()``."""
+    method = type(field).to_representation
+    represent = field.to_representation
+    kind = {
+        serializers.BooleanField.to_representation: bool,
+        serializers.CharField.to_representation: str,
+        serializers.IntegerField.to_representation: int,
+    }.get(method)
+    if kind is None:
+        return represent
+
+    def passed(value):
+        return value if type(value) is kind else represent(value)
+
+    return passed
 
 
 def _iso_time(field: serializers.DateTimeField):

@@ -237,3 +237,29 @@ def test_item_list_rows_read_as_values_have_the_serializers_body(world, api_as):
             seen.add(row["slug"])
     assert {"vpn", "maus", "monitor", world.restricted.slug} <= seen
     assert Department.objects.count() >= 2
+
+
+def test_value_bodies_pass_plain_values_through_as_the_fields_would():
+    """ValuesBodies formats booleans, texts and integers of their own type by passing
+    them through (DRF's BooleanField looks each up in its spellings); other values still
+    go to the field, so the body is what ``to_representation`` gives."""
+    from decimal import Decimal
+
+    from rest_framework import serializers
+
+    from api.serializers import _formatter
+
+    cases = [
+        (serializers.BooleanField(), [True, False, "true", "0", 1, None]),
+        (serializers.CharField(), ["Text", "", 5, Decimal("1.50")]),
+        (serializers.SlugField(), ["a-slug"]),
+        (serializers.IntegerField(), [3, 0, Decimal("7"), "12", True]),
+    ]
+    for field, values in cases:
+        made = _formatter(field)
+        assert made is not field.to_representation
+        for value in values:
+            expected = field.to_representation(value)
+            assert made(value) == expected and type(made(value)) is type(expected), value
+    choice = serializers.ChoiceField(choices=[("a", "A")])
+    assert _formatter(choice) == choice.to_representation  # no shortcut: its own mapping
