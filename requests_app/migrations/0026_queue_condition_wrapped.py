@@ -9,7 +9,7 @@ import itportal.lookups
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("requests_app", "0024_list_search_indexes"),
+        ("requests_app", "0025_licence_pool_indexes"),
     ]
 
     operations = [
