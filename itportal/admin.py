@@ -1,5 +1,6 @@
 """Shared bases for the Django admin."""
 
+import datetime
 import html
 
 from django.contrib.admin import AdminSite, ModelAdmin, RelatedFieldListFilter
@@ -15,8 +16,10 @@ from django.forms.models import BaseInlineFormSet, _get_foreign_key
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.functional import Promise
 from django.utils.safestring import SafeData, mark_safe
+from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 
+from itportal.formatting import DateFormatter
 from itportal.inputs import BoundedPaginator
 
 
@@ -336,11 +339,13 @@ def _related_text(name, empty):
 
 def _field_text(name, field, empty, link):
     """``display_for_field``; a choice's label from a mapping built once per page, not
-    per cell."""
+    per cell; a date with its format split and its names translated once per page."""
     try:
         choices = dict(field.flatchoices) if getattr(field, "flatchoices", None) else None
     except TypeError:  # choices that are lists: Django makes them hashable per cell
         raise _Unsupported from None
+    if choices is None and isinstance(field, models.DateField):
+        return _date_text(name, field, empty, link)
 
     def text(row):
         value = getattr(row, name)
@@ -352,6 +357,34 @@ def _field_text(name, field, empty, link):
             except TypeError:
                 raise _Unsupported from None
         return _escape(display_for_field(value, field, empty, avoid_link=link))
+
+    return text
+
+
+def _date_text(name, field, empty, link):
+    """``display_for_field`` of a date or a date and time: ``localize`` (of the local time)
+    through a DateFormatter made once per column and page."""
+    if isinstance(field, models.DateTimeField):
+        formatter = DateFormatter("DATETIME_FORMAT")
+
+        def text(row):
+            value = getattr(row, name)
+            if value is None:
+                return empty
+            if type(value) is not datetime.datetime:
+                return _escape(display_for_field(value, field, empty, avoid_link=link))
+            return _escape(formatter(template_localtime(value)))
+
+        return text
+    formatter = DateFormatter("DATE_FORMAT")
+
+    def text(row):
+        value = getattr(row, name)
+        if value is None:
+            return empty
+        if type(value) is not datetime.date:
+            return _escape(display_for_field(value, field, empty, avoid_link=link))
+        return _escape(formatter(value))
 
     return text
 

@@ -155,3 +155,20 @@ def test_parallel_api_orders_and_decisions_never_fail(org, manual_item):
         want = RequestState.APPROVED if request_id % 2 == 0 else RequestState.REJECTED
         assert state == want, (request_id, state)
     assert statuses[200] >= len(ordered)  # every order decided once (plus the list pages)
+
+
+def test_the_state_fields_found_once_per_model_are_django_fsms():
+    """ConcurrentStateMixin.state_fields, kept per model class, names the fields
+    django-fsm's own property filters from all of a model's fields for every instance."""
+    from django.apps import apps
+    from django_fsm import ConcurrentTransitionMixin
+
+    from itportal.fsm import ConcurrentStateMixin
+
+    models = [m for m in apps.get_models() if issubclass(m, ConcurrentStateMixin)]
+    assert ServiceRequest in models and len(models) >= 4
+    for model in models:
+        instance = model()
+        theirs = list(ConcurrentTransitionMixin.state_fields.fget(instance))
+        assert list(instance.state_fields) == theirs and theirs
+        assert instance.state_fields is model().state_fields  # found once

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from api.pagination import LimitOffsetPagination
 from catalogue.models import CatalogueItem, Employee
-from itportal.inputs import BoundedPaginator
+from itportal.inputs import BoundedPaginator, bounded_count
 from metrics.controlling import selectors as metrics_selectors
 from provisioning import selectors as provisioning_selectors
 from provisioning.choices import EntitlementState
-from provisioning.models import Entitlement
+from provisioning.models import Entitlement, ManualMembership
 from requests_app import selectors, services
 from requests_app.choices import RequestState
 from requests_app.filtersets import RequestFilterSet
@@ -267,6 +267,51 @@ def test_entitlement_page_counts_and_chooses_rows_without_joins(
     if page > 1:
         inner = rows[0][rows[0].index("IN (SELECT") :]
         assert "JOIN" not in inner, rows[0]
+
+
+def analyze(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")  # transactional: this test's rows only
+
+
+def test_a_whole_table_of_many_times_the_bound_is_not_counted():
+    """Unfiltered, a table whose statistics say ESTIMATE_MARGIN (2) times the bound or more
+    is "more than the bound" without counting its rows: shown here by rows deleted after
+    ANALYZE, which the estimate still has (autovacuum analyses after a tenth changed)."""
+    ManualMembership.objects.bulk_create(
+        ManualMembership(group_dn=f"cn=g{n}", member_dn="uid=a") for n in range(6)
+    )
+    analyze("provisioning_manualmembership")
+    ManualMembership.objects.exclude(group_dn="cn=g0").delete()
+    everything = ManualMembership.objects.order_by("-pk")
+    assert bounded_count(everything, 2) == 3  # 6 rows estimated: "more than 2"
+    assert bounded_count(everything, 3) == 4
+    assert bounded_count(everything, 4) == 1  # 6 < 2 × 4: counted
+    # A condition, even one every row meets, is counted: no estimate of it is kept.
+    assert bounded_count(everything.filter(pk__gt=0), 2) == 1
+    assert bounded_count(everything.filter(pk__gt=0).none(), 2) == 0
+    # One statement either way.
+    with CaptureQueriesContext(connection) as estimated:
+        bounded_count(everything, 2)
+    with CaptureQueriesContext(connection) as counted:
+        bounded_count(everything, 4)
+    assert len(estimated) == len(counted) == 1
+
+
+def test_the_admin_changelist_of_a_large_table_is_estimated(client, five_orders, monkeypatch):
+    monkeypatch.setattr(BoundedPaginator, "count_limit", 2)
+    analyze("requests_app_servicerequest")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    with CaptureQueriesContext(connection) as queries:
+        content = client.get("/admin/requests_app/servicerequest/").content.decode()
+    assert "more than 2 service requests" in content
+    assert any("reltuples" in q["sql"] for q in queries.captured_queries)
+    # Filtered, the rows are counted up to the bound as before.
+    with CaptureQueriesContext(connection) as filtered:
+        content = client.get("/admin/requests_app/servicerequest/?q=nothing-like-it").content
+    assert "0 service requests" in content.decode()
+    assert not any("reltuples" in q["sql"] for q in filtered.captured_queries)
+    assert len(filtered) == len(queries)
 
 
 def test_the_admin_audit_list_runs_no_query_per_row(client, org, manual_item, place_order):
