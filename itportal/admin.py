@@ -3,6 +3,7 @@
 import datetime
 import html
 
+from django.conf import settings
 from django.contrib.admin import AdminSite, ModelAdmin, RelatedFieldListFilter
 from django.contrib.admin.templatetags.admin_list import ResultList, result_headers
 from django.contrib.admin.templatetags.admin_list import result_list as django_result_list
@@ -16,7 +17,7 @@ from django.forms.models import BaseInlineFormSet, _get_foreign_key
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.functional import Promise
 from django.utils.safestring import SafeData, mark_safe
-from django.utils.timezone import template_localtime
+from django.utils.timezone import get_current_timezone
 from django.utils.translation import get_language
 
 from itportal.formatting import DateFormatter
@@ -60,12 +61,29 @@ class PortalAdminSite(AdminSite):
         )
         kept = self._app_lists.get(key)
         if kept is None:
-            kept = super().get_app_list(request)
+            kept = KeptAppList(super().get_app_list(request))
             if len(self._app_lists) >= self.APP_LISTS_KEPT:
                 self._app_lists.clear()
             self._app_lists[key] = kept
         # Copies of the dictionaries, as Django builds them anew for every request.
-        return [{**app, "models": [dict(model) for model in app["models"]]} for app in kept]
+        return KeptAppList(
+            [{**app, "models": [dict(model) for model in app["models"]]} for app in kept],
+            sidebars=kept.sidebars,
+        )
+
+
+class KeptAppList(list):
+    """A list of apps PortalAdminSite keeps, or a copy of it: ``sidebars`` holds the
+    navigation sidebar rendered from it (itportal/templatetags/admin_sidebar.py), per set
+    of links the page's path marks as current, shared by the kept list and its copies and
+    forgotten with them. It is the same for everyone with the list: the list's key has the
+    language and the permissions."""
+
+    SIDEBARS_KEPT = 256
+
+    def __init__(self, apps, sidebars=None):
+        super().__init__(apps)
+        self.sidebars = {} if sidebars is None else sidebars
 
 
 class BoundedInlineFormSet(BaseInlineFormSet):
@@ -319,10 +337,15 @@ def _model_field(opts, name: str):
 
 
 def _number_text(name, empty):
-    """The automatic primary key: ``display_for_value`` of the number."""
+    """The automatic primary key: ``display_for_value`` of the number; without thousand
+    separators an integer's digits, as Django's number_format gives them."""
+    plain = not settings.USE_THOUSAND_SEPARATOR
 
     def text(row):
-        return _escape(display_for_value(getattr(row, name), empty))
+        value = getattr(row, name)
+        if plain and type(value) is int:
+            return str(value)
+        return _escape(display_for_value(value, empty))
 
     return text
 
@@ -365,7 +388,9 @@ def _date_text(name, field, empty, link):
     """``display_for_field`` of a date or a date and time: ``localize`` (of the local time)
     through a DateFormatter made once per column and page."""
     if isinstance(field, models.DateTimeField):
-        formatter = DateFormatter("DATETIME_FORMAT")
+        formatter = DateFormatter.of("DATETIME_FORMAT")
+        # template_localtime's conversion, the current time zone looked up once.
+        local = get_current_timezone() if settings.USE_TZ else None
 
         def text(row):
             value = getattr(row, name)
@@ -373,10 +398,16 @@ def _date_text(name, field, empty, link):
                 return empty
             if type(value) is not datetime.datetime:
                 return _escape(display_for_field(value, field, empty, avoid_link=link))
-            return _escape(formatter(template_localtime(value)))
+            if (
+                local is not None
+                and value.utcoffset() is not None
+                and getattr(value, "convert_to_local_time", True)
+            ):
+                value = value.astimezone(local)
+            return _escape(formatter(value))
 
         return text
-    formatter = DateFormatter("DATE_FORMAT")
+    formatter = DateFormatter.of("DATE_FORMAT")
 
     def text(row):
         value = getattr(row, name)

@@ -76,6 +76,18 @@ class DateFormatter:
         self._parts = parts
         self._time = any(piece in _TIME_SPECIFIERS for piece in pieces[1::2])
 
+    @classmethod
+    def of(cls, format_name: str) -> DateFormatter:
+        """The formatter of ``format_name`` in the active language, made once per process
+        for each language and format (they change only with the code)."""
+        key = (get_language(), format_name, get_format(format_name))
+        formatter = _FORMATTERS.get(key)
+        if formatter is None:
+            if len(_FORMATTERS) >= 64:
+                _FORMATTERS.clear()
+            formatter = _FORMATTERS[key] = cls(format_name)
+        return formatter
+
     def __call__(self, value) -> str:
         parts = self._parts
         # A date (not a date-time) with a time specifier: Django's TypeError.
@@ -86,6 +98,9 @@ class DateFormatter:
     def names(self, table) -> dict:
         """``table`` (dates.MONTHS, …: lazy texts) in the active language."""
         return {key: str(name) for key, name in table.items()}
+
+
+_FORMATTERS: dict[tuple, DateFormatter] = {}
 
 
 def _named(table, title=False):

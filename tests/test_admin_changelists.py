@@ -198,6 +198,8 @@ FAST_PAGES = [
     (ServiceRequest, "/admin/requests_app/servicerequest/?o=3.-1"),
     (RequestEvent, "/admin/requests_app/requestevent/?kind=submitted"),
     (Entitlement, "/admin/provisioning/entitlement/?state=active"),
+    (Entitlement, "/admin/provisioning/entitlement/?state=active&_facets=True"),
+    (ServiceRequest, "/admin/requests_app/servicerequest/?_facets=True&q=Notebook"),
 ]
 
 
@@ -230,6 +232,29 @@ def test_the_pages_are_djangos(superuser_client, history, monkeypatch, model, ur
     if model is Entitlement:  # the item's name in the cells and the checkboxes' labels
         assert "Notebook &amp; &quot;Dock&quot; &lt;15&gt;" in content
         assert 'class="action-select"' in content
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize(("model", "url"), FAST_PAGES)
+def test_the_filters_are_djangos(rf, history, model, url, language):
+    """Each list filter written in Python is Django's admin/filter.html: titles and names
+    escaped, the chosen one marked, the counts of facets."""
+    from django.contrib.admin.templatetags.admin_list import admin_list_filter
+    from django.utils import translation
+
+    from itportal.templatetags.admin_rows import large_list_filter
+
+    history.name = 'Notebook & "Dock" <15>'
+    history.save()
+    request = rf.get(url)
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    with translation.override(language):
+        changelist = admin.site._registry[model].get_changelist_instance(request)
+        assert changelist.filter_specs
+        for spec in changelist.filter_specs:
+            ours = large_list_filter(changelist, spec)
+            assert ours == admin_list_filter(changelist, spec)
+            assert ours.count("<li") >= 2
 
 
 def test_columns_it_does_not_cover_are_djangos(superuser_client, history, monkeypatch):
@@ -329,6 +354,35 @@ def test_the_kept_app_lists_are_djangos(rf, org, monkeypatch, language):
     assert len(built) == 5
 
 
+def test_the_kept_sidebars_mark_the_pages_own_links(rf):
+    """The sidebar rendered from a kept app list is kept per set of current links: each
+    page's is Django's, with its own app and model marked, read again or not."""
+    from django.template import Context
+    from django.template.loader import get_template
+
+    admin.site._app_lists.clear()
+    user = UserFactory(is_staff=True, is_superuser=True)
+    paths = [
+        "/admin/requests_app/servicerequest/",
+        "/admin/requests_app/servicerequest/7/change/",
+        "/admin/provisioning/entitlement/",
+        "/admin/",
+        "/admin/requests_app/servicerequest/",
+    ]
+    sidebars = None
+    for path in paths:
+        request = rf.get(path)
+        request.user = user
+        context = {**admin.site.each_context(request), "request": request}
+        sidebars = context["available_apps"].sidebars
+        ours = get_template("admin/nav_sidebar.html").render(context, request)
+        assert _normalised(ours) == _normalised(_django_nav_sidebar().render(Context(context)))
+        marked = re.findall(r'class="model-(\w+) current-model"', ours)
+        assert marked == ([path.split("/")[3]] if path.count("/") > 3 else []), path
+    # The first two paths mark the same links; the last is the first again.
+    assert len(sidebars) == 3
+
+
 def test_registering_forgets_the_kept_app_lists(rf):
     from requests_app.models import Substitution
 
@@ -338,14 +392,20 @@ def test_registering_forgets_the_kept_app_lists(rf):
     def names():
         return [m["object_name"] for a in admin.site.get_app_list(request) for m in a["models"]]
 
-    assert "Substitution" in names()
+    def sidebar():
+        from django.template.loader import get_template
+
+        context = {**admin.site.each_context(request), "request": request}
+        return get_template("admin/nav_sidebar.html").render(context, request)
+
+    assert "Substitution" in names() and "model-substitution" in sidebar()
     model_admin = type(admin.site._registry[Substitution])
     admin.site.unregister(Substitution)
     try:
-        assert "Substitution" not in names()
+        assert "Substitution" not in names() and "model-substitution" not in sidebar()
     finally:
         admin.site.register(Substitution, model_admin)
-    assert "Substitution" in names()
+    assert "Substitution" in names() and "model-substitution" in sidebar()
 
 
 def test_the_item_filter_reads_the_names_only(superuser_client, history, monkeypatch):

@@ -73,3 +73,14 @@ def test_the_names_are_those_of_the_language_it_was_made_in():
         english = DateFormatter("DATE_FORMAT")
         assert german(value) == "1. März 2026"
         assert english(value) == "1 Mar 2026"
+
+
+def test_the_kept_formatters_are_per_language_and_format():
+    value = datetime.date(2026, 3, 1)
+    with translation.override("de"):
+        german = DateFormatter.of("DATE_FORMAT")
+        assert DateFormatter.of("DATE_FORMAT") is german
+        assert DateFormatter.of("SHORT_DATE_FORMAT")(value) == "01.03.2026"
+    with translation.override("en"):
+        assert DateFormatter.of("DATE_FORMAT")(value) == "1 Mar 2026"
+    assert german(value) == "1. März 2026"

@@ -19,12 +19,32 @@ def _current(url, path: str) -> bool:
 
 @register.simple_tag(takes_context=True)
 def sidebar_app_list(context, app_list):
-    """admin/app_list.html as the sidebar includes it (``show_changelinks=False``)."""
+    """admin/app_list.html as the sidebar includes it (``show_changelinks=False``); for an
+    app list the admin site keeps (itportal.admin.KeptAppList), rendered once per set of
+    links the page's path marks as current."""
     if not app_list:
         text = conditional_escape(gettext("You don’t have permission to view or edit anything."))
         return mark_safe(f"<p>{text}</p>")
     request = context.get("request")
     path = quote(request.path, safe="/") if request is not None else ""
+    sidebars = getattr(app_list, "sidebars", None)
+    if sidebars is None:
+        return _rendered(app_list, path)
+    current = tuple(
+        url
+        for app in app_list
+        for url in (app["app_url"], *(model.get("admin_url") for model in app["models"]))
+        if _current(url, path)
+    )
+    rendered = sidebars.get(current)
+    if rendered is None:
+        if len(sidebars) >= app_list.SIDEBARS_KEPT:
+            sidebars.clear()
+        rendered = sidebars[current] = _rendered(app_list, path)
+    return rendered
+
+
+def _rendered(app_list, path: str):
     head = (
         '<thead class="visually-hidden"><tr>'
         f'<th scope="col">{conditional_escape(gettext("Model name"))}</th>'
