@@ -257,6 +257,35 @@ def test_the_filters_are_djangos(rf, history, model, url, language):
             assert ours.count("<li") >= 2
 
 
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize(
+    ("model", "url"),
+    [
+        *FAST_PAGES,
+        (ServiceRequest, "/admin/requests_app/servicerequest/?o=2.-4.1"),  # three sorted
+        (ServiceRequest, "/admin/requests_app/servicerequest/?q=no-such-thing"),  # no rows
+    ],
+)
+def test_the_results_tables_are_djangos(rf, history, model, url, language):
+    """The table of rows written in Python is Django's admin/change_list_results.html:
+    header cells sorted or not (priorities, toggles), the checkbox column, no rows."""
+    from django.template.loader import get_template
+    from django.utils import translation
+
+    from itportal.templatetags.admin_rows import _results_table
+
+    request = rf.get(url)
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    with translation.override(language):
+        changelist = admin.site._registry[model].get_changelist_instance(request)
+        changelist.formset = None
+        data = changelist.results_context()
+        theirs = get_template("admin/change_list_results.html").render(data)
+        assert _results_table(data) == theirs
+    if "no-such-thing" in url:
+        assert "<tr>" not in theirs
+
+
 def test_columns_it_does_not_cover_are_djangos(superuser_client, history, monkeypatch):
     """A column that is a method (or a path) leaves the whole table to Django."""
     import itportal.admin
