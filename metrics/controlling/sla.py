@@ -63,11 +63,12 @@ def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -
     or before it (the local date of fulfilment); those that had a response target, and those
     answered by it (never answered: missed); the last row totals the period.
 
-    Closed months from the roll-up (``MonthlySla``), the others live (``rollup.sla_sql``):
-    two queries, the plan and the sums."""
+    Closed months from the roll-up (``MonthlySla``, their sums per month and service kept
+    per process), the others live (``rollup.sla_by_service_sql``): two queries, the plan and
+    the sums (three when the rolled months' sums are not kept yet)."""
     if scope.nothing:
         return []
-    sla, params = rollup.sla_sql(rollup.plan(first, last), scope)
+    sla, params = rollup.sla_by_service_sql(rollup.plan(first, last), scope)
     sql = f"""
     WITH per_item AS (
         SELECT s.month, s.item_id, SUM(s.fulfilled) AS fulfilled, SUM(s.met) AS met,
