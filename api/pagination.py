@@ -3,13 +3,12 @@ import binascii
 import hashlib
 import json
 
-from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import F, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 from rest_framework import pagination
 from rest_framework.response import Response
 
-from itportal.inputs import COUNT_LIMIT, bounded_count
+from itportal.inputs import COUNT_LIMIT, PartsUnion, bounded_count, orderable_union
 
 # No list holds two billion rows; a larger ?offset= reads nothing (10**20 would overflow SQL).
 OFFSET_MAX = 2**31
@@ -35,10 +34,10 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         ``queryset``, whose joins a count does not need. ``parts``, if given, are
         disjoint querysets whose rows together are ``queryset``'s, each filtered and
         ordered as it is: the count and the page's ids then come from their UNION ALL
-        (see ``_union_ids``), each part read along its own index."""
+        (see ``itportal.inputs.PartsUnion``), each part read along its own index."""
         self.request = request
         self.read = read
-        self.parts = parts if parts and _orderable_union(queryset, parts) else None
+        self.parts = parts if parts and orderable_union(queryset, parts) else None
         self.limit = self.get_limit(request)
         if self.limit is None:
             return None
@@ -94,7 +93,9 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         if not isinstance(queryset, QuerySet):
             return list(queryset[start:stop])
         if getattr(self, "parts", None) is not None:
-            chosen = queryset.model._base_manager.filter(pk__in=_union_ids(self.parts, start, stop))
+            chosen = queryset.model._base_manager.filter(
+                pk__in=PartsUnion(self.parts, ordered=True).ids(start, stop)
+            )
             return list(read(chosen.order_by(*queryset.query.order_by)))
         if start == 0:
             return list(read(queryset)[start:stop])
@@ -215,55 +216,6 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         return schema
 
 
-def _orderable_union(queryset: QuerySet, parts) -> bool:
-    """Whether the union of ``parts`` can be put in ``queryset``'s order: an explicit
-    order of the model's own columns (what ``_union_ids`` selects from each part)."""
-    if not isinstance(queryset, QuerySet) or not queryset.query.order_by:
-        return False
-    order = queryset.query.order_by
-    model = queryset.model
-    for name in order:
-        if not isinstance(name, str) or "__" in name or name.lstrip("-") in ("?", ""):
-            return False
-        if name.lstrip("-") == "pk":
-            continue
-        try:
-            field = model._meta.get_field(name.lstrip("-"))
-        except FieldDoesNotExist:
-            return False
-        if not field.concrete or field.is_relation:
-            return False
-    return all(
-        isinstance(part, QuerySet) and part.model is model and tuple(part.query.order_by) == order
-        for part in parts
-    )
-
-
-def _union_ids(parts, start: int, stop: int) -> RawSQL:
-    """The ids of rows ``start`` … ``stop`` of the union of ``parts`` (disjoint, ordered
-    alike), as a subquery: the first ``stop`` rows of each part, with their order's
-    columns, are merged and put in order once more. Each part goes along its own index in the list's
-    order ("my requests": the requester's and the beneficiary's), where the OR of both
-    read all of a person's 5,800 requests at 1,000,000 to sort them (34 ms at offset
-    2500) or walked the index of all requests' dates for a first page (12 ms)."""
-    order = parts[0].query.order_by
-    keys = {f"k{index}": F(name.lstrip("-")) for index, name in enumerate(order)}
-    sqls, params = [], []
-    for part in parts:
-        narrow = part.values(_id=F("pk"), **keys)[:stop]
-        sql, part_params = narrow.query.get_compiler(using=narrow.db).as_sql()
-        sqls.append(f"({sql})")
-        params.extend(part_params)
-    ordering = ", ".join(
-        f"u.k{index} {'DESC' if name.startswith('-') else 'ASC'}"
-        for index, name in enumerate(order)
-    )
-    union = " UNION ALL ".join(sqls)
-    # Only the parts' compiled SQL and fixed aliases are interpolated; values are params.
-    sql = f"SELECT u._id FROM ({union}) u ORDER BY {ordering} OFFSET %s LIMIT %s"  # noqa: S608
-    return RawSQL(sql, [*params, start, stop - start])  # noqa: S611 - as said above
-
-
 _MISSING = object()
 
 
@@ -272,7 +224,7 @@ def _keyset_order(queryset, parts) -> list | None:
     where the next begins: an explicit order of the model's own columns that cannot be
     NULL, ending with the key (so no two rows tie). None for any other list (it pages by
     offset alone)."""
-    if not isinstance(queryset, QuerySet) or not _orderable_union(queryset, parts or [queryset]):
+    if not isinstance(queryset, QuerySet) or not orderable_union(queryset, parts or [queryset]):
         return None
     model = queryset.model
     keys = []

@@ -11,10 +11,11 @@ import datetime
 
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable, ValuesIterable
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -175,21 +176,28 @@ class BoundedPaginator(Paginator):
         built = getattr(self, "_built_parts", None)
         if built is None or built[0] is not queryset:
             parts = self.parts(queryset)
+            union = None
             if parts is not None:
                 parts = [_in_order_of(queryset, part) for part in parts]
-            built = self._built_parts = (queryset, parts)
+                union = PartsUnion(parts, ordered=orderable_union(queryset, parts))
+            built = self._built_parts = (queryset, parts, union)
         return built[1]
+
+    def _union(self, queryset) -> PartsUnion | None:
+        """``_parts(queryset)`` compiled (PartsUnion), or None without them."""
+        if self._parts(queryset) is None:
+            return None
+        return self._built_parts[2]
 
     @cached_property
     def _counted(self) -> int:
         if self.counted is not None:
             return min(self.counted, self.count_limit + 1)
-        parts = self._parts(queryset_of(self.object_list))
-        if parts is None:
+        union = self._union(queryset_of(self.object_list))
+        if union is None:
             return bounded_count(self.object_list, self.count_limit)
         bound = self.count_limit + 1
-        ids = [part.order_by().values("pk")[:bound] for part in parts]
-        return min(ids[0].union(*ids[1:], all=True).count(), bound)
+        return min(union.count(bound), bound)
 
     @cached_property
     def count(self) -> int:
@@ -252,6 +260,9 @@ class BoundedPaginator(Paginator):
         parts = self._parts(queryset)
         if parts is None:
             return queryset.values("pk")[bottom:top]
+        union = self._union(queryset)
+        if union.ordering:  # sorted by the rows' own columns
+            return union.ids(bottom, top)
         ids = [part.values("pk")[:top] for part in parts]
         among = queryset.model._base_manager.filter(pk__in=ids[0].union(*ids[1:], all=True))
         return _in_order_of(queryset, among).values("pk")[bottom:top]
@@ -277,3 +288,80 @@ def ending_with_pk(queryset: QuerySet, ordering) -> list | None:
     if any(str(key).lstrip("-") in ("pk", "id", queryset.model._meta.pk.name) for key in ordering):
         return ordering
     return [*ordering, "-pk"]
+
+
+def orderable_union(queryset: QuerySet, parts) -> bool:
+    """Whether the union of ``parts`` can be put in ``queryset``'s order: an explicit
+    order of the model's own columns (what ``PartsUnion`` selects from each part)."""
+    if not isinstance(queryset, QuerySet) or not queryset.query.order_by:
+        return False
+    order = queryset.query.order_by
+    model = queryset.model
+    for name in order:
+        if not isinstance(name, str) or "__" in name or name.lstrip("-") in ("?", ""):
+            return False
+        if name.lstrip("-") == "pk":
+            continue
+        try:
+            field = model._meta.get_field(name.lstrip("-"))
+        except FieldDoesNotExist:
+            return False
+        if not field.concrete or field.is_relation:
+            return False
+    return all(
+        isinstance(part, QuerySet) and part.model is model and tuple(part.query.order_by) == order
+        for part in parts
+    )
+
+
+class PartsUnion:
+    """The UNION ALL of ``parts`` (disjoint querysets of one model, ordered alike), each
+    part compiled once for the count and the page's ids: narrow rows of its id and, if
+    ``ordered`` (``orderable_union``), its order's columns, unordered and unlimited; the
+    order and the limits are put around the compiled SQL. Through the ORM, the count and
+    the page compiled each part anew (the search's subqueries included), and the count's
+    union was wrapped by its aggregation: a third of "my requests"' CPU for its SQL."""
+
+    def __init__(self, parts, *, ordered: bool):
+        self.db = parts[0].db
+        order = parts[0].query.order_by if ordered else ()
+        keys = {f"k{index}": F(name.lstrip("-")) for index, name in enumerate(order)}
+        self.ordering = ", ".join(
+            f"k{index} {'DESC' if name.startswith('-') else 'ASC'}"
+            for index, name in enumerate(order)
+        )
+        self.compiled = []
+        for part in parts:
+            narrow = part.order_by().values(_id=F("pk"), **keys)
+            self.compiled.append(narrow.query.get_compiler(using=narrow.db).as_sql())
+
+    def _union(self, suffix: str, suffix_params: list) -> tuple[str, list]:
+        sqls, params = [], []
+        for sql, part_params in self.compiled:
+            sqls.append(f"({sql}{suffix})")
+            params.extend([*part_params, *suffix_params])
+        return " UNION ALL ".join(sqls), params
+
+    def count(self, bound: int) -> int:
+        """The number of rows, at most ``bound`` of each part."""
+        union, params = self._union(" LIMIT %s", [bound])
+        # Only the parts' compiled SQL is interpolated; values are params.
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({union}) u", params)  # noqa: S608
+            return cursor.fetchone()[0]
+
+    def ids(self, start: int, stop: int) -> RawSQL:
+        """The ids of rows ``start`` … ``stop`` in the parts' order, as a subquery: the
+        first ``stop`` rows of each part, with their order's columns, are merged and put in
+        order once more, without reading the rows again. Each part goes along its own
+        index in the list's order ("my requests": the requester's and the beneficiary's),
+        where the OR of both read all of a person's 5,800 requests at 1,000,000 to sort
+        them (34 ms at offset 2500) or walked the index of all requests' dates for a first
+        page (12 ms); chosen by id among the parts' rows, page 100 read 5,000 rows again to
+        sort them (12 ms)."""
+        if not self.ordering:
+            raise ValueError("The parts were compiled without their order.")
+        union, params = self._union(f" ORDER BY {self.ordering} LIMIT %s", [stop])
+        # Only the parts' compiled SQL and fixed aliases are interpolated; values are params.
+        sql = f"SELECT u._id FROM ({union}) u ORDER BY {self.ordering} OFFSET %s LIMIT %s"  # noqa: S608
+        return RawSQL(sql, [*params, start, stop - start])  # noqa: S611 - as said above

@@ -86,7 +86,9 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
     ]
 
     def get_queryset(self):
-        return self.current_tab().keep(selectors.requests_of(self.request.user), self.request.user)
+        return self.current_tab().keep(
+            selectors.requests_of_rows(self.request.user), self.request.user
+        )
 
     def page_parts(self, queryset):
         # Each part with the tab and the filters of the list, as FilterSet.qs applies them:

@@ -313,6 +313,11 @@ def test_my_requests_in_two_parts_list_the_same_rows(client, history, query, mon
     # page to read without rows).
     unions = sum(" UNION " in q["sql"] for q in queries.captured_queries)
     assert unions == (0 if "nonsense" in query else 2 if table.paginator.count else 1)
+    # Sorted by the rows' own columns, the page's ids are merged from the parts' narrow
+    # rows (PartsUnion.ids), not chosen by id among them and sorted again.
+    sort = parse_qs(query.lstrip("?")).get("sort", [""])[0].lstrip("-")
+    merged = any("ORDER BY k0" in q["sql"] for q in queries.captured_queries)
+    assert merged == (bool(table.paginator.count) and sort in ("", "created_at"))
     shown = [row["id"] for row in table.page.object_list.data]
     monkeypatch.setattr(MyRequestsView, "page_parts", None)  # the OR, as before
     response = client.get(f"/antraege/{query}")
