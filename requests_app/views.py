@@ -90,6 +90,14 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
             selectors.requests_of_rows(self.request.user), self.request.user
         )
 
+    def get_table_pagination(self, table):
+        pagination = super().get_table_pagination(table)
+        if pagination is not False:
+            # The "next page" link says where this page ended (keyset): deep pages are read
+            # from there along the parts' indexes. The page numbers stay as they are.
+            pagination["after"] = self.request.GET.get("after", "")
+        return pagination
+
     def page_parts(self, queryset):
         # Each part with the tab and the filters of the list, as FilterSet.qs applies them:
         # none without a query string (an unbound form), no rows for a form in error.

@@ -307,7 +307,7 @@ def test_my_requests_are_counted_and_paged_from_placed_by_and_placed_for_me(
     org, api_as, place_order
 ):
     """ "My requests" over the API: the count and each page's ids come from the UNION ALL of
-    the requests Alice placed and those others placed for her (api.pagination._union_ids),
+    the requests Alice placed and those others placed for her (itportal.inputs.PartsUnion),
     each read along its own index; the rows, count and order are those of the OR of both,
     in every order, filtered, on every page; her orders for herself are listed once."""
     from datetime import timedelta

@@ -190,6 +190,28 @@ def test_my_requests_deep_pages_merge_the_parts_index_entries(org, five_orders, 
     assert union.count(10) == len(expected) and union.count(2) == 2
 
 
+def test_my_requests_next_pages_read_on_from_where_the_page_ended(org, five_orders, city):
+    # The "next page" link's page (keyset, PartsUnion.ids_after): each part's index from
+    # the last row's order date on, the first key bounding the scan, not past OFFSET rows.
+    placed_by, placed_for = (
+        part.order_by("-created_at", "-pk") for part in selectors.requests_of_parts(org.alice.user)
+    )
+    union = PartsUnion([placed_by, placed_for], ordered=True)
+    expected = selectors.requests_of(org.alice.user).order_by("-created_at", "-pk")
+    expected = list(expected.values_list("created_at", "pk"))
+    ids = union.ids_after(list(expected[1]), 2)
+    ordered_plan(ServiceRequest.objects.none())  # ANALYZE, sequential scans and sorts off
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {ids.sql}", ids.params)
+        text = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(ids.sql, ids.params)
+        chosen = [row[0] for row in cursor.fetchall()]
+    assert chosen == [pk for _, pk in expected[2:4]]
+    for index in ("request_requester_idx", "request_beneficiary_idx"):
+        scan = text.split(f"Index Only Scan using {index}")[1].split("->")[0]
+        assert "created_at <=" in scan.split("Index Cond:")[1].split("\n")[0], text
+
+
 def test_my_requests_search_within_the_parts_indexes(org, five_orders, city):
     # The search reads the matching services and people first (InitPlans) and filters each
     # part on its index's item and beneficiary: no join of the requests, no heap row read

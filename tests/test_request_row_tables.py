@@ -2,8 +2,9 @@
 model rows showed: every cell of every row, edge cases included."""
 
 import datetime
+import html
 import re
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -370,6 +371,88 @@ def test_sorted_pages_show_each_request_once(client, history, sort):
             break
         seen += [row["id"] for row in table.page.object_list.data]
     assert len(seen) == len(set(seen)) and set(seen) == expected
+
+
+NEXT_LINK = re.compile(r'href="([^"]*)" rel="next"')
+
+
+@pytest.mark.parametrize("sort", ["", "created_at", "-state", "item"])
+def test_next_links_read_the_pages_the_numbers_read(client, history, sort):
+    """The "next page" link of "my requests" says where its page ended where the list is
+    sorted by the rows' own columns, and the next page is read from there (keyset, both
+    parts along their indexes): following the links shows the numbered pages' rows. A
+    token kept from another page or sort is not used."""
+    user = get_user_model().objects.get(username="mitarbeiterin")
+    ServiceRequest.objects.filter(pk__in=list(history.values_list("pk", flat=True)[:40])).update(
+        requester=user
+    )
+    # Ties on the first key (one order date for several requests): the id decides.
+    tied = list(ServiceRequest.objects.filter(requester=user).values_list("pk", flat=True)[:9])
+    ServiceRequest.objects.filter(pk__in=tied).update(created_at=timezone.now())
+    client.force_login(user)
+    url = "/antraege/?tab=all&per_page=7" + (f"&sort={sort}" if sort else "")
+    numbered = []
+    for number in range(1, 20):
+        table = client.get(f"{url}&page={number}").context["table"]
+        if table.page.number != number:
+            break
+        numbered.append([row["id"] for row in table.page.object_list.data])
+    assert len(numbered) > 3
+    followed, links = [], []
+    response = client.get(url)
+    while True:
+        followed.append([row["id"] for row in response.context["table"].page.object_list.data])
+        found = NEXT_LINK.search(response.content.decode())
+        if found is None:
+            break
+        link = html.unescape(found.group(1))
+        links.append(link)
+        assert ("after=" in link) == (sort != "item")
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/antraege/{link}")
+        keyset = [q["sql"] for q in queries.captured_queries if "p.k0" in q["sql"]]
+        assert len(keyset) == (0 if sort == "item" else 1)
+    assert followed == numbered
+    # The token of page 3 on page 4, or under another sort: the numbered page's rows.
+    after = parse_qs(links[1].lstrip("?"))["after"][0] if sort != "item" else "x"
+    after = urlencode({"after": after})
+    table = client.get(f"{url}&page=4&{after}").context["table"]
+    assert [row["id"] for row in table.page.object_list.data] == numbered[3]
+    other = client.get(f"/antraege/?tab=all&per_page=7&sort=id&page=3&{after}")
+    expected = client.get("/antraege/?tab=all&per_page=7&sort=id&page=3")
+    assert [r["id"] for r in other.context["table"].page.object_list.data] == [
+        r["id"] for r in expected.context["table"].page.object_list.data
+    ]
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "",
+        "abc",
+        "2~00000000~2026-01-01T00:00:00+00:00~1",
+        "2~{mark}~not a date~1",
+        "2~{mark}~2026-01-01T00:00:00+00:00~x",
+        "2~{mark}~2026-01-01T00:00:00+00:00",
+        "2~{mark}~0001-01-01T00:00:00+00:00~1",
+        "2~{mark}~2026-01-01T00:00:00+00:00~1~1",
+        "2~{mark}~2026-01-01T00:00:00+00:00~" + "9" * 300,
+        "2~{mark}~2026-01-01T00:00:00\x00~1",
+        "2~{mark}~2026-01-01T00:00:00~1",
+        "2~{mark}~2026-01-01T00:00:00+00:00~" + "9" * 40,
+    ],
+)
+def test_a_bad_after_token_is_not_used(after):
+    from itportal.inputs import _order_mark, keyset_values
+
+    order = ["-created_at", "-pk"]
+    token = after.format(mark=_order_mark(order))
+    assert keyset_values(token, 2, order, ServiceRequest) is None
+    good = f"2~{_order_mark(order)}~2026-01-01T00:00:00+00:00~1"
+    values = keyset_values(good, 2, order, ServiceRequest)
+    assert values[1] == 1 and values[0].year == 2026
+    assert keyset_values(good, 3, order, ServiceRequest) is None  # made for page 2
+    assert keyset_values(good, 2, ["created_at", "-pk"], ServiceRequest) is None
 
 
 TASK_ROW = re.compile(r"<tr>\s*" + r"<td>(.*?)</td>\s*" * 4, re.S)
