@@ -9,6 +9,9 @@ a growth trend and a seasonal pattern. ``setseed`` makes a run repeatable.
 The history follows the real workflow: timestamps in order, the states a request reaches by
 now, one audit record per transition, an approval row for items with an approval policy (the
 first step only), and an entitlement for every fulfilled request, some of them revoked since.
+Automated items leave their provisioning jobs (a grant per directory action, and the reverse
+when the entitlement was revoked); a revoked entitlement of a manual item leaves the task to
+remove the access by hand, as the portal opens them.
 """
 
 from __future__ import annotations
@@ -25,10 +28,17 @@ from django.utils import timezone
 
 from catalogue.choices import ApproverKind, FulfilmentKind
 from catalogue.models import CatalogueItem, Employee
-from provisioning.choices import EntitlementState
-from provisioning.models import Entitlement
+from provisioning.choices import REVERSE, ActionKind, Direction, EntitlementState, JobState
+from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
-from requests_app.models import Approval, Rating, RequestEvent, RequestHold, ServiceRequest
+from requests_app.models import (
+    Approval,
+    FulfilmentTask,
+    Rating,
+    RequestEvent,
+    RequestHold,
+    ServiceRequest,
+)
 
 # More orders when people join (September) and at the start of the year; fewer in the
 # summer holidays and around Christmas.
@@ -44,6 +54,8 @@ class HistoryResult:
     entitlements: int
     ratings: int = 0
     holds: int = 0
+    jobs: int = 0
+    tasks: int = 0
 
 
 def working_days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
@@ -114,8 +126,8 @@ def _temp_table(cursor, name: str, columns: str, rows: list[tuple]) -> None:
     cursor.execute(f"ANALYZE {name}")
 
 
-STEPS = 10  # requests, approvals, events, entitlements, ratings, rating events, holds,
-# hold events, SLA due dates, vacuum
+STEPS = 12  # requests, approvals, events, entitlements, ratings, rating events, holds,
+# hold events, SLA due dates, jobs, tasks, vacuum
 
 
 def working_time_rows(first: datetime.date, last: datetime.date) -> list[tuple]:
@@ -198,6 +210,9 @@ def generate(
              owner.user_id if owner else None)
         )  # fmt: skip
     day_rows = list(zip(cumulative(day_weights(days, growth)), days, strict=True))
+    action_rows = _action_rows(
+        [item for item in items if item.fulfilment_kind == FulfilmentKind.AUTOMATED]
+    )
 
     tz = settings.TIME_ZONE
     with transaction.atomic(), connection.cursor() as cursor:
@@ -217,6 +232,12 @@ def generate(
             person_rows,
         )
         _temp_table(cursor, "hist_days", "cum float8, day date", day_rows)
+        _temp_table(
+            cursor,
+            "hist_actions",
+            "item_id int, position int, kind text, reverse_kind text, target text",
+            action_rows,
+        )
         # Deadlines may lie up to a year of working days (and the holds) after today.
         _temp_table(
             cursor,
@@ -241,6 +262,9 @@ def generate(
             "items": CatalogueItem._meta.db_table,
             "ratings": Rating._meta.db_table,
             "holds": RequestHold._meta.db_table,
+            "jobs": ProvisioningJob._meta.db_table,
+            "tasks": FulfilmentTask._meta.db_table,
+            "employees": Employee._meta.db_table,
         }
         counts = []
         for template, params in (
@@ -254,6 +278,14 @@ def generate(
             (_HOLDS_SQL, {"now": now}),
             (_HOLD_EVENTS_SQL, {}),
             (_SLA_SQL, {"now": now, "tz": tz}),
+            # No draws of their own: the steps above draw the same numbers as before.
+            (_JOBS_SQL, {"now": now, "dialect": settings.DIRECTORY.get("dialect", "openldap"),
+                         "grant": Direction.GRANT, "revoke": Direction.REVOKE,
+                         "revoked": EntitlementState.REVOKED, "J_done": JobState.SUCCEEDED,
+                         "J_failed": JobState.FAILED, "J_running": JobState.RUNNING}),
+            (_TASKS_SQL, {"now": now, "revoked": EntitlementState.REVOKED,
+                          "kind": FulfilmentTask.Kind.REMOVE_ACCESS,
+                          "open": FulfilmentTask.State.OPEN, "done": FulfilmentTask.State.DONE}),
         ):  # fmt: skip
             cursor.execute(_sql(template, **tables), _params(before=before, **params))
             counts.append(cursor.rowcount)
@@ -263,9 +295,40 @@ def generate(
     requests, approvals, events, entitlements, ratings, rating_events, holds, hold_events = counts[
         :8
     ]
+    jobs, tasks = counts[9:11]
     return HistoryResult(
-        requests, approvals, events + rating_events + hold_events, entitlements, ratings, holds
+        requests,
+        approvals,
+        events + rating_events + hold_events,
+        entitlements,
+        ratings,
+        holds,
+        jobs,
+        tasks,
     )
+
+
+def _action_rows(items: list[CatalogueItem]) -> list[tuple]:
+    """The directory actions of the automated items: those configured, else one group
+    membership named after the item (the bench databases have no directory). A target that
+    is a template of the order form's answers (the history has none) gets the item's group
+    too."""
+    configured = {}
+    for action in ProvisioningAction.objects.filter(item__in=items).order_by("item", "position"):
+        configured.setdefault(action.item_id, []).append(action)
+    base = settings.DIRECTORY.get("group_base") or "ou=groups,dc=example,dc=org"
+    rows = []
+    for item in items:
+        fallback = f"cn={item.slug},{base}"
+        actions = configured.get(item.pk) or [
+            ProvisioningAction(position=1, kind=ActionKind.ADD_TO_GROUP, target=fallback)
+        ]
+        for action in actions:
+            target = fallback if "{" in action.target else action.target
+            if action.kind not in (ActionKind.ADD_TO_GROUP, ActionKind.REMOVE_FROM_GROUP):
+                target = ""
+            rows.append((item.pk, action.position, action.kind, REVERSE.get(action.kind), target))
+    return rows
 
 
 def _vacuum(tables) -> None:
@@ -513,6 +576,55 @@ CROSS JOIN LATERAL (VALUES
     (h.ended_at, h.ended_by_id, %(E)s.RESUME, '', h.ended_at IS NOT NULL)
 ) AS e(at, actor, kind, comment, happened)
 WHERE h.request_id > %(before)s AND e.happened
+"""
+
+# The jobs of automated fulfilments: one per directory action, from the approval on, in the
+# request's state (succeeded when fulfilled, failed when it failed, running while it runs);
+# and the reverse of each for a revoked entitlement, done at the revocation.
+_JOBS_SQL = """
+INSERT INTO {jobs} (request_id, entitlement_id, direction, position, kind, user_uid, target_dn,
+                    attributes, dialect, state, attempts, last_error, log, created_at,
+                    updated_at, started_at, finished_at, due_at, lease_until, wakes)
+SELECT r.id, NULL::bigint, %(grant)s, a.position, a.kind, p.personnel_number, a.target, '{{}}'::jsonb,
+       %(dialect)s,
+       CASE r.state WHEN %(S)s.FULFILLED THEN %(J_done)s WHEN %(S)s.FAILED THEN %(J_failed)s
+            ELSE %(J_running)s END,
+       CASE WHEN r.state = %(S)s.FAILED THEN 5 ELSE 1 END,
+       CASE WHEN r.state = %(S)s.FAILED
+            THEN 'insufficientAccessRights: no write access to the group' ELSE '' END,
+       '', r.approved_at, COALESCE(r.closed_at, r.fulfilment_started_at),
+       r.fulfilment_started_at, r.closed_at, NULL::timestamptz,
+       CASE WHEN r.closed_at IS NULL THEN r.fulfilment_started_at + interval '5 minutes' END, 0
+FROM {requests} r
+JOIN hist_actions a ON a.item_id = r.item_id
+JOIN {employees} p ON p.id = r.beneficiary_id
+WHERE r.id > %(before)s AND r.fulfilment_started_at IS NOT NULL
+  AND r.state IN (%(S)s.FULFILLED, %(S)s.FAILED, %(S)s.IN_FULFILMENT)
+UNION ALL
+SELECT e.request_id, e.id, %(revoke)s, a.position, a.reverse_kind, p.personnel_number,
+       a.target, '{{}}'::jsonb, %(dialect)s, %(J_done)s, 1, '', '', e.revoked_at,
+       LEAST(e.revoked_at + interval '20 seconds', %(now)s), e.revoked_at,
+       LEAST(e.revoked_at + interval '20 seconds', %(now)s), NULL, NULL::timestamptz, 0
+FROM {entitlements} e
+JOIN hist_actions a ON a.item_id = e.item_id AND a.reverse_kind IS NOT NULL
+JOIN {employees} p ON p.id = e.holder_id
+WHERE e.request_id > %(before)s AND e.state = %(revoked)s
+"""
+
+# A revoked entitlement of a manual item: the fulfilling group removes the access by hand,
+# within a working week; those revoked in the last two days wait in the queue still.
+_TASKS_SQL = """
+INSERT INTO {tasks} (kind, state, request_id, person_id, fulfilment_group_id, reason,
+                     created_at, done_at, done_by_id, note)
+SELECT %(kind)s,
+       CASE WHEN e.revoked_at > %(now)s - interval '2 days' THEN %(open)s ELSE %(done)s END,
+       e.request_id, e.holder_id, i.group_id, e.revoke_reason, e.revoked_at,
+       CASE WHEN e.revoked_at <= %(now)s - interval '2 days'
+            THEN e.revoked_at + (4 + e.id %% 40) * interval '1 hour' END,
+       CASE WHEN e.revoked_at <= %(now)s - interval '2 days' THEN i.fulfiller END, ''
+FROM {entitlements} e
+JOIN hist_items i ON i.id = e.item_id AND NOT i.automated AND i.group_id IS NOT NULL
+WHERE e.request_id > %(before)s AND e.state = %(revoked)s
 """
 
 # Working seconds (since the start of hist_wt) at an instant, and the instant at a number of

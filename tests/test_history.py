@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from catalogue.choices import ApproverKind, FulfilmentKind
 from devtools import history
-from provisioning.choices import EntitlementState
-from provisioning.models import Entitlement
+from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
+from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from requests_app.choices import EventKind, RequestState
-from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest
+from requests_app.models import Approval, FulfilmentTask, Rating, RequestEvent, ServiceRequest
 from tests.factories import ApprovalPolicyStepFactory, CatalogueItemFactory
 
 S = RequestState
@@ -185,3 +185,56 @@ def test_history_has_the_deadlines_sla_would_set_and_some_holds(catalogue, setti
         ), req.pk
         checked += 1
     assert checked > 1000
+
+
+def test_history_leaves_jobs_and_tasks_as_the_portal_does(catalogue, org):
+    """Automated fulfilments leave a grant job per directory action, in the request's state;
+    a revoked entitlement its reverse job (automated) or the task to remove it by hand."""
+    # Twenty items, so that the popular ones are of both kinds.
+    items = catalogue + [CatalogueItemFactory(service_owner=org.service_desk) for _ in range(12)]
+    for item in items:
+        item.fulfilment_kind = FulfilmentKind.AUTOMATED if item.pk % 2 else FulfilmentKind.MANUAL
+        item.save()
+    automated = [item for item in items if item.pk % 2]
+    configured = automated[0]
+    ProvisioningAction.objects.create(
+        item=configured, position=1, kind=ActionKind.ADD_TO_GROUP, target="cn=vpn,ou=groups"
+    )
+    ProvisioningAction.objects.create(
+        item=configured, position=2, kind=ActionKind.SET_ATTRIBUTES, attributes="title = x"
+    )
+    result = history.generate(count=3000, months=12, seed=5)
+    jobs = ProvisioningJob.objects.all()
+    assert result.jobs == jobs.count() > 0
+    reached = ServiceRequest.objects.filter(
+        item__in=automated,
+        fulfilment_started_at__isnull=False,
+        state__in=[S.FULFILLED, S.FAILED, S.IN_FULFILMENT],
+    )
+    # The configured actions for one item, a group named after the item for the others.
+    assert jobs.filter(direction=Direction.GRANT).count() == (
+        2 * reached.filter(item=configured).count() + reached.exclude(item=configured).count()
+    )
+    for state, job_state in {S.FULFILLED: JobState.SUCCEEDED, S.FAILED: JobState.FAILED}.items():
+        grants = jobs.filter(direction=Direction.GRANT, request__state=state)
+        assert grants.exists()
+        assert not grants.exclude(state=job_state).exists()
+    for item in automated[1:]:
+        assert set(jobs.filter(request__item=item).values_list("target_dn", flat=True)) <= {
+            f"cn={item.slug},ou=groups,dc=example,dc=org"
+        }
+    first = jobs.filter(request__item=configured, position=1)
+    assert set(first.values_list("target_dn", flat=True)) == {"cn=vpn,ou=groups"}
+    assert not jobs.exclude(user_uid=F("request__beneficiary__personnel_number")).exists()
+    assert not jobs.filter(started_at__lt=F("created_at")).exists()
+    # Revoked automated entitlements: the reverse of the membership, none of the attributes.
+    revoked = Entitlement.objects.filter(state=EntitlementState.REVOKED)
+    reverse = jobs.filter(direction=Direction.REVOKE)
+    assert reverse.count() == revoked.filter(item__in=automated).count() > 0
+    assert set(reverse.values_list("kind", flat=True)) == {ActionKind.REMOVE_FROM_GROUP}
+    assert not reverse.exclude(entitlement__state=EntitlementState.REVOKED).exists()
+    # Revoked manual entitlements: a task each, done unless revoked in the last two days.
+    tasks = FulfilmentTask.objects.all()
+    assert result.tasks == tasks.count() == revoked.exclude(item__in=automated).count() > 0
+    assert not tasks.filter(state=FulfilmentTask.State.DONE, done_at__gt=timezone.now()).exists()
+    assert not tasks.exclude(fulfilment_group=F("request__item__service_owner")).exists()

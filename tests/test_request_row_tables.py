@@ -467,6 +467,9 @@ def test_the_queues_open_tasks_as_values_show_what_the_tasks_showed(client, hist
     from requests_app import services
     from requests_app.models import FulfilmentTask
 
+    # Only this test's tasks: not the history's (revoked manual entitlements).
+    FulfilmentTask.objects.all().delete()
+
     first, second = history[:2]  # the first's snapshot has no name
     collect = services.task_open(request_id=first.pk, kind="collect", reason="Ausgetreten")
     remove = services.task_open(request_id=second.pk, kind="remove_access")
@@ -507,6 +510,9 @@ def test_the_queues_open_tasks_are_read_by_a_statement_kept_per_set_of_groups(hi
 
     from requests_app import selectors, services
     from requests_app.models import FulfilmentTask
+
+    # Only this test's tasks: not the history's (revoked manual entitlements).
+    FulfilmentTask.objects.all().delete()
 
     tasks = [
         services.task_open(request_id=r.pk, kind="collect", reason=f"Grund {index}")
