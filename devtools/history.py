@@ -585,8 +585,8 @@ _JOBS_SQL = """
 INSERT INTO {jobs} (request_id, entitlement_id, direction, position, kind, user_uid, target_dn,
                     attributes, dialect, state, attempts, last_error, log, created_at,
                     updated_at, started_at, finished_at, due_at, lease_until, wakes)
-SELECT r.id, NULL::bigint, %(grant)s, a.position, a.kind, p.personnel_number, a.target, '{{}}'::jsonb,
-       %(dialect)s,
+SELECT r.id, NULL::bigint, %(grant)s, a.position, a.kind, p.personnel_number, a.target,
+       '{{}}'::jsonb, %(dialect)s,
        CASE r.state WHEN %(S)s.FULFILLED THEN %(J_done)s WHEN %(S)s.FAILED THEN %(J_failed)s
             ELSE %(J_running)s END,
        CASE WHEN r.state = %(S)s.FAILED THEN 5 ELSE 1 END,
