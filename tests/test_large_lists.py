@@ -442,7 +442,11 @@ def test_licence_pools_read_their_items_entries(org, manual_item, place_order, c
         cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
         cursor.execute("EXPLAIN " + ctx.captured_queries[-1]["sql"])
         text = "\n".join(row[0] for row in cursor.fetchall())
-    # Held, granted and revoked: one range of the item's entries each (granted: of its
-    # window too), reserved: the partial index; never the foreign-key index with the heap.
-    assert text.count("using entitlement_item_granted_idx") == 3, text
+    # Held and granted: one range of the item's entries each (granted: of its window too);
+    # revoked: the item's entries or the window's revocations, as the statistics say (both
+    # ranges of an index; CI saw either, after other tests' committed rows); reserved: the
+    # partial index; never the foreign-key index with the heap.
+    granted = text.count("using entitlement_item_granted_idx")
+    assert granted >= 2, text
+    assert granted + text.count("using entitlement_revoked_idx") == 3, text
     assert "using request_item_reserved_idx" in text, text
