@@ -612,7 +612,7 @@ WHERE e.request_id > %(before)s AND e.state = %(revoked)s
 """
 
 # A revoked entitlement of a manual item: the fulfilling group removes the access by hand,
-# within a working week; those revoked in the last two days wait in the queue still.
+# 4 to 43 hours later; those revoked in the last two days wait in the queue still.
 _TASKS_SQL = """
 INSERT INTO {tasks} (kind, state, request_id, person_id, fulfilment_group_id, reason,
                      created_at, done_at, done_by_id, note)
