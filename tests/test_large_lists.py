@@ -362,6 +362,35 @@ def test_the_admin_changelist_of_a_large_table_is_estimated(client, five_orders,
     assert len(filtered) == len(queries)
 
 
+def search_line(content: str) -> str:
+    """The changelist's result count next to the search field."""
+    return re.search(r'<span class="small quiet">(.*?) \(<a', content, re.S).group(1)
+
+
+@pytest.mark.parametrize(
+    ("language", "bounded", "exact"),
+    [
+        ("en", "more than 10,000 results", "5 results"),
+        ("de", "mehr als 10.000 Ergebnisse", "5 Ergebnisse"),
+    ],
+)
+def test_the_admin_search_line_says_more_than_the_bound(
+    client, five_orders, monkeypatch, language, bounded, exact
+):
+    """Beyond the bound (estimated or counted) the line next to the search field says
+    "more than", not the bound as if it were the number of rows; below it, the count."""
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    url = "/admin/requests_app/servicerequest/"
+    headers = {"HTTP_ACCEPT_LANGUAGE": language}
+    assert search_line(client.get(url, **headers).content.decode()) == exact
+    monkeypatch.setattr(BoundedPaginator, "count_limit", 10_000)
+    monkeypatch.setattr("itportal.inputs.bounded_count", lambda rows, limit: limit + 1)
+    content = client.get(url, **headers).content.decode()
+    assert search_line(content) == bounded
+    # The pager below the table says the same of the rows.
+    assert bounded.split()[2] in content.split('<p class="paginator">')[1]
+
+
 def test_the_admin_audit_list_runs_no_query_per_row(client, org, manual_item, place_order):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     url = "/admin/requests_app/requestevent/"
