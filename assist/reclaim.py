@@ -21,6 +21,7 @@ The risk is the sum. Everything is counted in the database as annotations, so an
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -49,7 +50,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from assist.selectors import _Count
-from catalogue.models import CatalogueItem, Employee
+from catalogue.models import CatalogueItem, Department, Employee
 from provisioning.choices import EntitlementState
 from provisioning.models import Entitlement
 
@@ -394,7 +395,11 @@ def _stored_as_of() -> datetime.datetime:
     """When the stored candidates were computed; computed now if never."""
     from assist.models import ReclaimRun
 
-    computed_at = ReclaimRun.objects.filter(pk=1).values_list("computed_at", flat=True).first()
+    sql, params = _as_of_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    computed_at = found[0] if found else None
     if computed_at is None:
         refresh_stored()
         computed_at = ReclaimRun.objects.values_list("computed_at", flat=True).get(pk=1)
@@ -443,21 +448,13 @@ class CandidateRow:
 def stored_rows(limit: int = STORED) -> tuple[datetime.datetime, list[CandidateRow]]:
     """``stored_candidates`` as ``CandidateRow``s (the holder's name as ``display_name``)."""
     computed_at = _stored_as_of()
-    e = "entitlement__"
-    rows = _stored(limit).values_list(
-        f"{e}holder__user__first_name",
-        f"{e}holder__user__last_name",
-        f"{e}holder__user__username",
-        f"{e}holder__department__name",
-        f"{e}item__name",
-        f"{e}granted_at",
-        f"{e}item__price_monthly",
-        "risk",
-        *WEIGHTS,
-    )
+    sql, params = _stored_rows_statement(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    labels = [str(LABELS[sign]) for sign in WEIGHTS]  # translated once, not per row
     result = []
     for first_name, last_name, username, department, service, since, monthly, risk, *signs in rows:
-        flags = dict(zip(WEIGHTS, signs, strict=True))
         result.append(
             CandidateRow(
                 holder=f"{first_name} {last_name}".strip() or username,  # User.get_full_name()
@@ -466,7 +463,58 @@ def stored_rows(limit: int = STORED) -> tuple[datetime.datetime, list[CandidateR
                 since=since,
                 monthly=monthly,
                 risk=risk,
-                reasons=tuple(str(LABELS[sign]) for sign in WEIGHTS if flags[sign]),
+                reasons=tuple(label for label, sign in zip(labels, signs, strict=True) if sign),
             )
         )
     return computed_at, result
+
+
+# The page's two reads without the ORM (the same SQL on every view): building and compiling
+# the candidates' join and converting its 100 rows through it was 2.2 ms of the anomalies
+# page's 17 ms CPU, the run's date 0.4 ms twice a view.
+@functools.cache
+def _as_of_statement() -> tuple[str, tuple]:
+    from assist.models import ReclaimRun
+
+    run = ReclaimRun.objects.filter(pk=1).values_list("computed_at").order_by()[:1]
+    sql, params = run.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _stored_rows_statement(limit: int) -> tuple[str, tuple]:
+    """``_stored(limit)`` with the holder's name and department and the service's name and
+    price. The holder's and the service's columns are each read by a subquery planned on its
+    own (OFFSET 0 keeps PostgreSQL from pulling it into the join): as one join of six tables
+    (the ORM's values_list) its planning alone took 1.4 ms of every view, 0.45 ms so."""
+    from assist.models import ReclaimCandidate
+
+    t = {
+        "candidate": ReclaimCandidate._meta.db_table,
+        "entitlement": Entitlement._meta.db_table,
+        "employee": Employee._meta.db_table,
+        "user": get_user_model()._meta.db_table,
+        "department": Department._meta.db_table,
+        "item": CatalogueItem._meta.db_table,
+    }
+    signs = ", ".join(f'c."{sign}"' for sign in WEIGHTS)  # in the order of LABELS
+    sql = f"""
+    SELECT h.first_name, h.last_name, h.username, h.department, i.name, e.granted_at,
+           i.price_monthly, c.risk, {signs}
+    FROM {t["candidate"]} c
+    JOIN {t["entitlement"]} e ON e.id = c.entitlement_id
+    CROSS JOIN LATERAL (
+        SELECT u.first_name, u.last_name, u.username, d.name AS department
+        FROM {t["employee"]} emp
+        JOIN {t["user"]} u ON u.id = emp.user_id
+        JOIN {t["department"]} d ON d.id = emp.department_id
+        WHERE emp.id = e.holder_id
+        OFFSET 0
+    ) h
+    CROSS JOIN LATERAL (
+        SELECT i.name, i.price_monthly FROM {t["item"]} i WHERE i.id = e.item_id OFFSET 0
+    ) i
+    WHERE e.state = %s
+    ORDER BY c.position
+    LIMIT %s
+    """  # noqa: S608 - only table and column names are interpolated
+    return sql, (EntitlementState.ACTIVE.value, limit)

@@ -15,7 +15,7 @@ from django.test import RequestFactory
 from django.utils import translation
 
 from assist import reclaim
-from itportal.memo import Memo, value_key, weight
+from itportal.memo import Memo, kept_value_key, value_key, weight
 from itportal.templatetags.portal_tables import ROW_MEMO
 from metrics.controlling import rollup
 from metrics.controlling.selectors import CostRow, SatisfactionRow
@@ -72,6 +72,27 @@ def test_value_key_is_none_for_what_it_cannot_vouch_for():
     assert value_key(HoldsAnObject(object())) is None  # e.g. a model instance
     assert value_key({"a": 1}) is None
     assert value_key(("a", 1)) is None
+
+
+def test_kept_value_key_is_value_key_kept_for_frozen_rows():
+    row = Outer(Decimal("5"), Inner([1.5]))
+    assert kept_value_key(row) == value_key(row)
+    assert kept_value_key(row) is kept_value_key(row)  # kept: the same tuple
+    # An equal row is another object: its own key, equal to the first.
+    twin = Outer(Decimal("5"), Inner([1.5]))
+    assert kept_value_key(twin) == kept_value_key(row) and kept_value_key(twin) is not (
+        kept_value_key(row)
+    )
+    assert kept_value_key(Hidden(1, 2)) is None
+
+    @dataclasses.dataclass
+    class Changing:
+        value: int
+
+    changing = Changing(1)
+    assert kept_value_key(changing) == value_key(changing)
+    changing.value = 2  # not frozen: never kept
+    assert kept_value_key(changing) == value_key(Changing(2))
 
 
 def test_memo_keeps_the_most_recently_used():
@@ -258,3 +279,31 @@ def test_a_chart_is_kept_only_when_its_fields_are_plain_values():
         german = chart_key(make("Kosten"))
     assert german is not None and german != chart_key(make("Kosten"))
     assert chart_key(make("Kosten")) == chart_key(make("Kosten"))
+
+
+def test_the_demand_chart_is_kept_for_the_same_rows():
+    from metrics.controlling.figures import demand_chart, kept_demand_chart
+    from metrics.controlling.forecast import Forecast
+    from metrics.controlling.selectors import ForecastRow
+
+    def row(last_orders):
+        forecast = Forecast(
+            months=[datetime.date(2026, 12, 1)], values=[4.0], slope=0.5, intercept=1.0,
+            seasonal=False, indices={},
+        )  # fmt: skip
+        return ForecastRow(
+            item_id=1, service="Notebook", category="Hardware",
+            first_month=datetime.date(2026, 9, 1), history=[2, 3, last_orders],
+            forecast=forecast,
+        )  # fmt: skip
+
+    period = (datetime.date(2026, 9, 1), datetime.date(2026, 11, 1))
+    rows = [row(4)]
+    with translation.override("en"):
+        chart = kept_demand_chart(rows, *period)
+        assert chart == demand_chart(rows, *period)
+        assert kept_demand_chart(list(rows), *period) is chart  # the same rows: kept
+        changed = kept_demand_chart([row(5)], *period)  # other figures: another chart
+        assert changed is not chart and changed == demand_chart([row(5)], *period)
+    with translation.override("de"):
+        assert kept_demand_chart(rows, *period) == demand_chart(rows, *period) != chart

@@ -143,6 +143,28 @@ def test_trend_window_is_configurable(pools):
 
 
 @pytest.mark.django_db
+def test_the_statement_is_compiled_once_per_set_of_items(pools, monkeypatch):
+    """The pools are read by a statement compiled once per set of items (the category
+    filter), the trend window's ends bound per call: the same rows as compiled anew."""
+    selectors._POOL_STATEMENTS.clear()
+    first = by_name()
+    other_window = by_name(trend_days=30)
+    category = CatalogueItem.objects.filter(category=pools.fax.category_id)
+    in_category = selectors.licence_pools(category, now=NOW)
+    assert len(selectors._POOL_STATEMENTS) == 2  # all items, one category
+
+    def no_compiling(items):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(selectors, "_pools_statement", no_compiling)
+    assert by_name() == first
+    assert by_name(trend_days=30) == other_window
+    assert selectors.licence_pools(category, now=NOW) == in_category
+    assert other_window["Visio"].granted == 1 != first["Visio"].granted
+    assert selectors.licence_pools(CatalogueItem.objects.none(), now=NOW) == []
+
+
+@pytest.mark.django_db
 def test_pool_validation(org):
     item = CatalogueItemFactory()
     item.licence_pool_size, item.licence_warning_below = 10, 11

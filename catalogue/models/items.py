@@ -274,11 +274,16 @@ class CatalogueItem(models.Model):
     @property
     def licence_warning_level(self) -> int | None:
         """Free licences below which to warn: the set threshold, or 10 % of the pool."""
-        if self.licence_pool_size is None:
+        return self.warning_level(self.licence_pool_size, self.licence_warning_below)
+
+    @staticmethod
+    def warning_level(pool_size: int | None, warning_below: int | None) -> int | None:
+        """``licence_warning_level`` of an item with these two columns (rows read as values)."""
+        if pool_size is None:
             return None
-        if self.licence_warning_below is not None:
-            return self.licence_warning_below
-        return -(-self.licence_pool_size // 10)  # ceil(size / 10)
+        if warning_below is not None:
+            return warning_below
+        return -(-pool_size // 10)  # ceil(size / 10)
 
     def snapshot(self) -> dict:
         """What an order keeps of this item, so later changes never rewrite it."""

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.utils.formats import number_format
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
+from itportal.memo import Memo, kept_value_key
 from metrics.charts import Chart, Series, bar_chart, describe, line_chart
 from metrics.controlling.forecast import add_months
 from metrics.controlling.selectors import (
@@ -105,6 +106,25 @@ def demand_chart(rows: Iterable[ForecastRow], first: datetime.date, last: dateti
         y_label=_("Orders"),
         summary=summary,
         decimals=1,
+    )
+
+
+# The forecast page's chart per language, history and rows, kept per process: its rows are
+# the kept forecast's (selectors.kept_demand_forecast), the same objects on every view, and
+# summing their months anew took 0.5 ms of each view. Rows without a key: built every time.
+_DEMAND_CHARTS = Memo(32, 2 << 20)
+
+
+def kept_demand_chart(
+    rows: Iterable[ForecastRow], first: datetime.date, last: datetime.date
+) -> Chart:
+    """``demand_chart``, kept for the same rows (by their ``kept_value_key``)."""
+    rows = list(rows)
+    keys = tuple(kept_value_key(row) for row in rows)
+    if None in keys:
+        return demand_chart(rows, first, last)
+    return _DEMAND_CHARTS.kept(
+        (get_language(), first, last, keys), lambda: demand_chart(rows, first, last)
     )
 
 

@@ -272,34 +272,60 @@ def licence_pools(
     now = now or timezone.now()
     since = now - datetime.timedelta(days=trend_days)
     items = CatalogueItem.objects.all() if items is None else items
-    rows = (
-        with_licence_usage(items.filter(licence_pool_size__isnull=False))
-        .annotate(
-            granted=Coalesce(Subquery(_window_count("granted_at", since, now)), 0),
-            revoked=Coalesce(Subquery(_window_count("revoked_at", since, now)), 0),
-        )
-        .select_related("category")
-        .order_by("name", "pk")
-    )
+    if items.query.is_empty():
+        return []
+    sql, params = _POOL_STATEMENTS.kept(_items_key(items), lambda: _pools_statement(items))
+    bound = [since if p is _SINCE_MARK else now if p is _NOW_MARK else p for p in params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, bound)
+        rows = cursor.fetchall()
     today = timezone.localdate(now)
+    level = CatalogueItem.warning_level
     return [
         PoolRow(
-            item_id=item.pk,
-            service=item.name,
-            slug=item.slug,
-            category=item.category.name,
-            is_active=item.is_active,
-            size=item.licence_pool_size,
-            warning_level=item.licence_warning_level,
-            in_use=item.licences_in_use,
-            reserved=item.licences_reserved,
-            granted=item.granted,
-            revoked=item.revoked,
+            *row[:6],
+            level(row[5], row[6]),
+            *row[7:],
             trend_days=trend_days,
             today=today,
         )
-        for item in rows
+        for row in rows
     ]
+
+
+# The pools' statement per set of items (the page's category filter), compiled once per
+# process with stand-ins for the trend window's ends: building and compiling the annotated
+# query through the ORM was 2.5 ms of the page's 13 ms CPU, for the same SQL every view.
+_POOL_STATEMENTS = Memo(32, 1 << 20)
+_SINCE_MARK = datetime.datetime(1901, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
+_NOW_MARK = datetime.datetime(1902, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
+# PoolRow's fields up to ``revoked``, in order (the warning level from its column).
+_POOL_COLUMNS = (
+    "pk", "name", "slug", "category__name", "is_active", "licence_pool_size",
+    "licence_warning_below", "licences_in_use", "licences_reserved", "granted", "revoked",
+)  # fmt: skip
+
+
+def _items_key(items: QuerySet[CatalogueItem]) -> tuple:
+    sql, params = items.order_by().values("pk").query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _pools_statement(items: QuerySet[CatalogueItem]) -> tuple[str, tuple]:
+    rows = (
+        with_licence_usage(items.filter(licence_pool_size__isnull=False))
+        .annotate(
+            granted=Coalesce(Subquery(_window_count("granted_at", _SINCE_MARK, _NOW_MARK)), 0),
+            revoked=Coalesce(Subquery(_window_count("revoked_at", _SINCE_MARK, _NOW_MARK)), 0),
+        )
+        .order_by("name", "pk")
+        .values_list(*_POOL_COLUMNS)
+    )
+    sql, params = rows.query.sql_with_params()
+    marks = [p for p in params if p is _SINCE_MARK or p is _NOW_MARK]
+    if len(marks) != 4:
+        raise RuntimeError("licence pools: the stand-ins are not where expected")
+    return sql, tuple(params)
 
 
 def _window_count(column: str, since: datetime.datetime, until: datetime.datetime):

@@ -194,7 +194,7 @@ class ForecastView(ControllingTableView):
         return context
 
     def get_charts(self):
-        return [figures.demand_chart(self.rows(), *self.history())]
+        return [figures.kept_demand_chart(self.rows(), *self.history())]
 
 
 class RarelyOrderedView(ControllingTableView):

@@ -21,7 +21,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django_tables2 import Table
 
-from itportal.memo import Memo, value_key
+from itportal.memo import Memo, kept_value_key
 
 register = template.Library()
 
@@ -46,7 +46,7 @@ def table_key(context, table) -> tuple | None:
         if seen is not None and seen[0] is record:
             key = seen[1]
         else:
-            key = value_key(record)
+            key = kept_value_key(record)
             known[id(record)] = (record, key)
         if key is None:
             return None
