@@ -172,6 +172,31 @@ def _full_name(first_name: str, last_name: str, username: str) -> str:
     return f"{first_name} {last_name}".strip() or username
 
 
+def _user_columns(path: str) -> tuple[str, ...]:
+    """The columns ``_user_ref`` reads of the user at ``path``."""
+    return (f"{path}__username", f"{path}__first_name", f"{path}__last_name")
+
+
+def _employee_columns(path: str) -> tuple[str, ...]:
+    """The columns ``_employee_ref`` reads of the employee at ``path``."""
+    return (f"{path}__personnel_number", *_user_columns(f"{path}__user"))
+
+
+def _user_ref(row: dict, path: str) -> dict | None:
+    """UserRefSerializer's body of the user at ``path`` of a values row (None for none)."""
+    username = row[f"{path}__username"]
+    if username is None:
+        return None
+    first_name, last_name = row[f"{path}__first_name"], row[f"{path}__last_name"]
+    return {"username": username, "name": _full_name(first_name, last_name, username)}
+
+
+def _employee_ref(row: dict, path: str) -> dict:
+    """EmployeeRefSerializer's body of the employee at ``path`` of a values row."""
+    user = _user_ref(row, f"{path}__user")
+    return {"uid": row[f"{path}__personnel_number"], "name": user["name"]}
+
+
 # --- errors (docs/api.md, "Errors") ---------------------------------------------------------
 
 
@@ -441,13 +466,8 @@ class RequestSerializer(serializers.ModelSerializer):
         "item__name",
         "item__category__name",
         "item_version",
-        "requester__username",
-        "requester__first_name",
-        "requester__last_name",
-        "beneficiary__personnel_number",
-        "beneficiary__user__username",
-        "beneficiary__user__first_name",
-        "beneficiary__user__last_name",
+        *_user_columns("requester"),
+        *_employee_columns("beneficiary"),
         "cost_centre_id",
         "cost_centre__code",
         "cost_centre__name",
@@ -471,20 +491,8 @@ _REQUEST_BODIES = ValuesBodies(
     item=lambda row: row["item__slug"],
     item_name=lambda row: row["listed_item_name"] or row["item__name"],
     category=lambda row: row["item__category__name"],
-    requester=lambda row: {
-        "username": row["requester__username"],
-        "name": _full_name(
-            row["requester__first_name"], row["requester__last_name"], row["requester__username"]
-        ),
-    },
-    beneficiary=lambda row: {
-        "uid": row["beneficiary__personnel_number"],
-        "name": _full_name(
-            row["beneficiary__user__first_name"],
-            row["beneficiary__user__last_name"],
-            row["beneficiary__user__username"],
-        ),
-    },
+    requester=lambda row: _user_ref(row, "requester"),
+    beneficiary=lambda row: _employee_ref(row, "beneficiary"),
     cost_centre=lambda row: {
         "id": row["cost_centre_id"],
         "code": row["cost_centre__code"],
@@ -684,10 +692,7 @@ class EntitlementSerializer(serializers.ModelSerializer):
     # compares).
     ROW_COLUMNS = (
         "id",
-        "holder__personnel_number",
-        "holder__user__username",
-        "holder__user__first_name",
-        "holder__user__last_name",
+        *_employee_columns("holder"),
         "item__slug",
         "item__name",
         "request_id",
@@ -707,14 +712,7 @@ class EntitlementSerializer(serializers.ModelSerializer):
 
 _ENTITLEMENT_BODIES = ValuesBodies(
     EntitlementSerializer,
-    holder=lambda row: {
-        "uid": row["holder__personnel_number"],
-        "name": _full_name(
-            row["holder__user__first_name"],
-            row["holder__user__last_name"],
-            row["holder__user__username"],
-        ),
-    },
+    holder=lambda row: _employee_ref(row, "holder"),
     item=lambda row: {"slug": row["item__slug"], "name": row["item__name"]},
     request=lambda row: row["request_id"],
 )
@@ -734,6 +732,40 @@ class FulfilmentTaskSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "state", "request", "item_name", "person", "fulfilment_group",
                   "reason", "created_at", "done_at", "done_by", "note"]  # fmt: skip
         read_only_fields = fields
+
+    # The list reads these columns as values (requests_app.selectors.task_list_values): a
+    # dict per task, not the task, its request (item snapshot and answers), person and
+    # department, user, group and done_by as model objects; ``rows`` makes the same bodies
+    # (tests/test_api_fulfilment_tasks.py compares).
+    ROW_COLUMNS = (
+        "id",
+        "kind",
+        "state",
+        "request_id",
+        "item_name",
+        *_employee_columns("person"),
+        "fulfilment_group__name",
+        "reason",
+        "created_at",
+        "done_at",
+        *_user_columns("done_by"),
+        "note",
+    )
+
+    @classmethod
+    def rows(cls, values) -> list[dict]:
+        """The bodies of ``values`` (dicts of ROW_COLUMNS), as ``to_representation``."""
+        return _TASK_BODIES(values)
+
+
+_TASK_BODIES = ValuesBodies(
+    FulfilmentTaskSerializer,
+    request=lambda row: row["request_id"],
+    item_name=lambda row: row["item_name"],
+    person=lambda row: _employee_ref(row, "person"),
+    fulfilment_group=lambda row: row["fulfilment_group__name"],
+    done_by=lambda row: _user_ref(row, "done_by"),
+)
 
 
 class TaskDoneBodySerializer(StrictSerializer):
@@ -758,11 +790,47 @@ class JobSerializer(serializers.ModelSerializer):
                   "created_at", "updated_at", "started_at", "finished_at"]  # fmt: skip
         read_only_fields = fields
 
+    # The list reads the job's own columns as values (not the request, its item and
+    # beneficiary and the entitlement that jobs_visible_to joins for the job's page);
+    # ``rows`` makes the same bodies (tests/test_api_provisioning.py compares). ``position``
+    # is also the list's order, which the next link's cursor reads from the last row.
+    ROW_COLUMNS = (
+        "id",
+        "request_id",
+        "entitlement_id",
+        "direction",
+        "position",
+        "kind",
+        "user_uid",
+        "target_dn",
+        "attributes",
+        "dialect",
+        "state",
+        "attempts",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "finished_at",
+    )
+
+    @classmethod
+    def rows(cls, values) -> list[dict]:
+        """The bodies of ``values`` (dicts of ROW_COLUMNS), as ``to_representation``."""
+        return _JOB_BODIES(values)
+
 
 class JobDetailSerializer(JobSerializer):
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "log"]
         read_only_fields = fields
+
+
+_JOB_BODIES = ValuesBodies(
+    JobSerializer,
+    request=lambda row: row["request_id"],
+    entitlement=lambda row: row["entitlement_id"],
+)
 
 
 class EmptyBodySerializer(StrictSerializer):

@@ -770,6 +770,12 @@ class FulfilmentTaskViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return request_selectors.tasks_visible_to(self.request.user)
 
+    def list(self, request, *args, **kwargs):
+        def values(rows):
+            return request_selectors.task_list_values(rows, s.FulfilmentTaskSerializer.ROW_COLUMNS)
+
+        return values_list_response(self, request, values, s.FulfilmentTaskSerializer.rows)
+
     @_object_action_schema(
         "Mark a task done, with an optional note (its group, IT admins)",
         s.TaskDoneBodySerializer,
@@ -852,6 +858,12 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return provisioning_selectors.jobs_visible_to(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        def values(rows):
+            return rows.values(*s.JobSerializer.ROW_COLUMNS)
+
+        return values_list_response(self, request, values, s.JobSerializer.rows)
 
     @_object_action_schema(
         "Retry a failed job (IT admins)",

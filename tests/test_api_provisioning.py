@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from provisioning.choices import EntitlementState, JobState
 from provisioning.models import ProvisioningJob
+from tests.api_support import serialised_rows
 from tests.factories import EmployeeFactory
 
 pytestmark = pytest.mark.django_db
@@ -189,14 +190,32 @@ def test_entitlement_list_rows_read_as_values_have_the_serializers_body(world, a
     base.review_note = "Abteilung gewechselt"
     base.save()
     Entitlement.objects.create(holder=org.bob, item=world.item, request=world.pending)
-    client = api_as(org.admin)
-    seen = []
-    for offset in (0, 1):
-        body = client.get("/api/v1/entitlements/", {"offset": offset, "limit": 1}).json()
-        seen += body["results"]
-    assert len(seen) == 2
-    for row in seen:
-        expected = EntitlementSerializer(Entitlement.objects.get(pk=row["id"])).data
-        assert row == expected
-        assert list(row) == list(expected)
+    seen = serialised_rows(api_as(org.admin), "/api/v1/entitlements/", EntitlementSerializer, 2)
     assert any(row["holder"]["name"] == user.username for row in seen)
+
+
+def test_job_list_rows_read_as_values_have_the_serializers_body(world, api_as):
+    """The jobs list builds its bodies from the job's own columns read as values
+    (JobSerializer.rows): each row is what the serializer makes of the job, on the first
+    and a deeper page, with and without an entitlement, attributes and times."""
+    from api.serializers import JobSerializer
+
+    org = world.org
+    started = timezone.now()
+    ProvisioningJob.objects.create(
+        request=world.fulfilled,
+        entitlement=world.entitlement,
+        direction="revoke",
+        position=2,
+        kind="remove_from_group",
+        user_uid=org.alice.personnel_number,
+        target_dn="cn=maus <&>,ou=groups,dc=example",
+        attributes={"mail": "a@example.org", "n": [1, 2]},
+        dialect="ad",
+        attempts=3,
+        last_error="timeout",
+        started_at=started,
+        finished_at=started,
+    )
+    seen = serialised_rows(api_as(org.admin), "/api/v1/provisioning-jobs/", JobSerializer, 2)
+    assert {row["entitlement"] for row in seen} == {None, world.entitlement.pk}

@@ -19,12 +19,12 @@ from catalogue.models import CatalogueItem, Employee
 from itportal.inputs import BoundedPaginator, PartsUnion, bounded_count
 from metrics.controlling import selectors as metrics_selectors
 from provisioning import selectors as provisioning_selectors
-from provisioning.choices import EntitlementState
-from provisioning.models import Entitlement, ManualMembership
+from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
+from provisioning.models import Entitlement, ManualMembership, ProvisioningJob
 from requests_app import selectors, services
 from requests_app.choices import RequestState
 from requests_app.filtersets import RequestFilterSet
-from requests_app.models import ServiceRequest
+from requests_app.models import FulfilmentTask, ServiceRequest
 from tests.api_support import token_client
 from tests.factories import CatalogueItemFactory, EmployeeFactory, UserFactory
 from tests.test_controlling import make_request
@@ -479,3 +479,97 @@ def test_licence_pools_read_their_items_entries(org, manual_item, place_order, c
     assert granted >= 2, text
     assert granted + text.count("using entitlement_revoked_idx") == 3, text
     assert "using request_item_reserved_idx" in text, text
+
+
+@pytest.fixture
+def city_work(org, city):
+    """The city's provisioning jobs and fulfilment tasks: two jobs per closed request (a few
+    failed), a done task for every other one and a few still open, created over the years."""
+    history = list(ServiceRequest.objects.filter(state=RequestState.FULFILLED))
+    done, still_open = FulfilmentTask.State.DONE, FulfilmentTask.State.OPEN
+    ProvisioningJob.objects.bulk_create(
+        ProvisioningJob(request=r, direction=Direction.GRANT, position=position,
+                        kind=ActionKind.ADD_TO_GROUP, user_uid=r.beneficiary.personnel_number,
+                        target_dn=f"cn=g{position}", dialect="ad", created_at=r.submitted_at,
+                        state=JobState.FAILED if k % 25 == 0 else JobState.SUCCEEDED)
+        for k, r in enumerate(history)
+        for position in (0, 1)
+    )  # fmt: skip
+    FulfilmentTask.objects.bulk_create(
+        FulfilmentTask(request=r, person=r.beneficiary, fulfilment_group=org.service_desk,
+                       kind=FulfilmentTask.Kind.COLLECT, reason="Austritt",
+                       created_at=r.closed_at,
+                       state=still_open if k % 20 == 0 else done,
+                       done_at=None if k % 20 == 0 else r.closed_at + datetime.timedelta(days=1))
+        for k, r in enumerate(history)
+        if k % 2 == 0
+    )  # fmt: skip
+
+
+def explained(sql: str) -> str:
+    """EXPLAIN of a captured statement with sequential scans, sorts and bitmaps off (as
+    ordered_plan): the list's order must come from an index."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def api_page(client, url, params=None):
+    """The page's body and the statement that read its rows (the last one)."""
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params)
+    assert response.status_code == 200, response.content[:300]
+    return response.json(), ctx.captured_queries[-1]["sql"]
+
+
+@pytest.mark.parametrize(
+    ("url", "table", "indexes", "expected"),
+    [
+        # Newest first (Meta.ordering, the key last). At 1M requests a sequential scan of
+        # 56,786 jobs and a sort; the tasks: all 35,060 joined with their requests, sorted.
+        ("/api/v1/provisioning-jobs/", "provisioning_provisioningjob", ("job_created_idx",),
+         lambda: ProvisioningJob.objects.order_by("-created_at", "position", "-id")),
+        ("/api/v1/fulfilment-tasks/", "requests_app_fulfilmenttask", ("task_created_idx",),
+         lambda: FulfilmentTask.objects.order_by("created_at", "id")),
+    ],
+)  # fmt: skip
+def test_api_lists_of_jobs_and_tasks_read_an_index_in_their_order(
+    org, city_work, url, table, indexes, expected
+):
+    """The API's lists of jobs and tasks read their page, and the next link's page from
+    where the page ended (its cursor), along an index in the list's order: no sort."""
+    admin = token_client(org.admin.user)
+    ids = list(expected().values_list("pk", flat=True))
+    first, sql = api_page(admin, url, {"limit": 5})
+    assert [row["id"] for row in first["results"]] == ids[:5]
+    assert "cursor=" in first["next"]
+    second, after = api_page(admin, first["next"])
+    assert [row["id"] for row in second["results"]] == ids[5:10]
+    for statement in (sql, after):
+        text = explained(statement)
+        assert any(f"Index Scan using {name} on {table}" in text for name in indexes), text
+        assert "Sort" not in text.replace("Sort Key", ""), text
+    scan = explained(after).split(f" on {table}")[1]
+    assert "created_at <=" in scan or "created_at >=" in scan, scan
+
+
+def test_api_jobs_of_one_action_read_its_index_entries(org, city_work):
+    """Filtered by a rarer action, the jobs list counts and reads its page from the action's
+    entries of job_kind_created_idx: at 1M the count was a sequential scan of all jobs
+    (10 ms), and the page walked every newer job of other actions."""
+    jobs = list(ProvisioningJob.objects.order_by("-created_at", "position", "-id")[:6])
+    ProvisioningJob.objects.filter(pk__in=[job.pk for job in jobs[::2]]).update(
+        kind=ActionKind.REMOVE_FROM_GROUP
+    )
+    admin = token_client(org.admin.user)
+    with CaptureQueriesContext(connection) as ctx:
+        body, sql = api_page(admin, "/api/v1/provisioning-jobs/", {"kind": "remove_from_group"})
+    assert [row["id"] for row in body["results"]] == [job.pk for job in jobs[::2]]
+    [count] = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    for statement in (count, sql):
+        text = explained(statement)
+        assert "using job_kind_created_idx on provisioning_provisioningjob" in text, text
+        assert "Sort" not in text.replace("Sort Key", ""), text
