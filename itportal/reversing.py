@@ -28,3 +28,22 @@ def reverse_number(viewname: str, name: str, number: int) -> str:
     if parts is None or isinstance(number, bool) or not isinstance(number, int) or number < 0:
         return reverse(viewname, kwargs={name: number})
     return f"{parts[0]}{number}{parts[1]}"
+
+
+def number_reverser(viewname: str, name: str):
+    """``reverse_number`` with ``viewname`` and ``name`` fixed, the URL's parts looked up
+    once: for a loop that links many rows to the same view."""
+    key = (viewname, name, get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    if key not in _kept:
+        reverse_number(viewname, name, 0)
+    parts = _kept.get(key)
+    if parts is None:
+        return lambda number: reverse_number(viewname, name, number)
+    before, after = parts
+
+    def url(number: int) -> str:
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            return reverse(viewname, kwargs={name: number})
+        return f"{before}{number}{after}"
+
+    return url
