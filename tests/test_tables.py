@@ -443,3 +443,72 @@ def test_page_links_in_python_equal_the_templates(language, rows, query, prefix)
         expected = Template(TEMPLATE_PAGES).render(context)
         assert str(table_page_links(context, table)) == expected
     assert expected.count("<li>") == min(table.paginator.num_pages, 10)
+
+
+# templates/tables/table.html before it was written out whole (tables/table.html extending
+# the library's django_tables2/table.html and overriding three of its blocks).
+TEMPLATE_TABLE = (
+    '{% extends "django_tables2/table.html" %}{% load i18n django_tables2 '
+    "portal_tables %}\n"
+    "{% block table.thead %}{% if table.show_header %}\n"
+    "<thead {{ table.attrs.thead.as_html }}>\n"
+    "  <tr>{% table_head_cells table %}\n"
+    "  </tr>\n"
+    "</thead>{% endif %}{% endblock table.thead %}\n"
+    "{% block table.tbody %}\n"
+    "<tbody {{ table.attrs.tbody.as_html }}>{% table_rows table %}</tbody>\n"
+    "{% endblock table.tbody %}\n"
+    "{% block pagination %}{% if table.page and table.paginator.num_pages > 1 %}\n"
+    '<nav aria-label="{% translate \'Pages\' %}" class="pagination">\n'
+    "  <p>{% if table.paginator.count_is_exact is False %}{% blocktranslate with "
+    "page=table.page.number pages=table.paginator.num_pages "
+    "count=table.paginator.count %}Page {{ page }} of {{ pages }} (more than {{ "
+    "count }} entries: the pages show the first {{ count }}; filter to narrow the "
+    "list){% endblocktranslate %}{% else %}{% blocktranslate with "
+    "page=table.page.number pages=table.paginator.num_pages "
+    "count=table.paginator.count %}Page {{ page }} of {{ pages }} ({{ count }} "
+    "entries){% endblocktranslate %}{% endif %}</p>\n"
+    "  <ul>\n"
+    '    {% if table.page.has_previous %}<li><a href="{% querystring_replace '
+    'table.prefixed_page_field=table.page.previous_page_number %}" rel="prev">{% '
+    'translate "Previous page" %}</a></li>{% endif %}\n'
+    "    {% table_page_links table %}\n"
+    '    {% if table.page.has_next %}<li><a href="{% if table.page.next_after %}{% '
+    "querystring_replace table.prefixed_page_field=table.page.next_page_number "
+    '"after"=table.page.next_after %}{% else %}{% querystring_replace '
+    'table.prefixed_page_field=table.page.next_page_number %}{% endif %}" '
+    'rel="next">{% translate "Next page" %}</a></li>{% endif %}\n'
+    "  </ul>\n"
+    "</nav>{% endif %}{% endblock pagination %}\n"
+)
+
+
+class _FooterThingTable(_ThingTable):
+    price = tables.Column(verbose_name="Price", localize=True, footer="Σ <all>")
+
+
+@pytest.mark.parametrize("table_class", [_ThingTable, _FooterThingTable])
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("rows", [0, 1, 7, 2400])  # empty, one page, a few, with gaps
+@pytest.mark.parametrize(("query", "prefix"), [("", ""), ("?page=3&sort=-name&q=%3Cx%3E", "")])
+def test_table_template_equals_the_one_extending_the_librarys(
+    table_class, language, rows, query, prefix
+):
+    """tables/table.html, a template of its own, renders what it rendered extending the
+    library's; the controlling tables still extend its blocks (tests/test_controlling*)."""
+    from django.template import Context, Template
+    from django.template.loader import get_template
+    from django.test import RequestFactory
+
+    things = [_Thing(n, f"Thing <{n}>", n, None) for n in range(rows)]
+    request = RequestFactory().get("/list/" + query)
+
+    def context():
+        table = table_class(things, prefix=prefix)
+        tables.RequestConfig(request, paginate={"per_page": 2}).configure(table)
+        return {"table": table, "request": request}
+
+    with translation.override(language):
+        expected = Template(TEMPLATE_TABLE).render(Context(context()))
+        assert get_template("tables/table.html").render(context()) == expected
+    assert ("<tfoot" in expected) == (table_class is _FooterThingTable)
