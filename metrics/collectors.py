@@ -1,27 +1,27 @@
 """Gauges read from the database at scrape time, with a fixed number of small queries.
 
-Active entitlements and open requests are counted incrementally (``metrics.gauges``: deltas
-written by triggers in the changing transaction), the age of the oldest open request is one
-index look-up per state, and jobs and mails filter on indexed states of the few rows still
-waiting, so a scrape costs the same at ten thousand and at a million requests (seven queries).
+Active entitlements, open requests, failed jobs and failed or uncertain mails are counted
+incrementally (``metrics.gauges``: deltas written by triggers in the changing transaction),
+the age of the oldest open request is one index look-up per state, and the waiting jobs and
+mails are read from indexed states of the few rows of the queues, so a scrape costs the same
+at ten thousand and at a million requests (seven queries). Nothing counts what stays behind
+(failed jobs and mails wait for an IT admin and pile up with the history).
 """
 
 from __future__ import annotations
 
-import functools
-import operator
-
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from metrics import gauges
+from notifications.selectors import GAUGE_STATES as MAIL_STATES
 from notifications.selectors import mail_counts_by_state
 from provisioning.choices import JobState
 from provisioning.models import ProvisioningJob
 from provisioning.selectors import stalled_jobs, stalled_requests
 from requests_app.choices import OPEN_STATES
-from runs.models import Run, RunState
+from runs.selectors import last_successes
 
 WAITING_JOB_STATES = (JobState.PENDING, JobState.RUNNING, JobState.RETRYING)
 
@@ -38,47 +38,40 @@ class DatabaseCollector:
 
     def collect(self):
         now = timezone.now()
-        yield from self._jobs(now)
-        yield from self._stalled(now)
+        stuck = gauges.counts(gauges.JOBS_FAILED, gauges.MAILS_STUCK)
+        yield from self._jobs(now, stuck)
         yield from self._entitlements()
         yield from self._requests(now)
-        yield from self._mails()
+        yield from self._mails(stuck)
         yield from self._runs()
 
-    def _jobs(self, now):
-        rows = {
-            row["state"]: row
-            for row in ProvisioningJob.objects.filter(
-                state__in=[*WAITING_JOB_STATES, JobState.FAILED]
-            )
-            .order_by()
-            .values("state")
-            .annotate(count=Count("id"), oldest=Min("created_at"))
-        }
+    def _jobs(self, now, stuck):
+        # One aggregate over the waiting jobs (the queue, served by job_due_idx): counts per
+        # state, the oldest, and what the sweeper would enqueue again.
+        stalled = stalled_jobs(now=now)
+        row = ProvisioningJob.objects.filter(state__in=WAITING_JOB_STATES).aggregate(
+            oldest=Min("created_at"),
+            **{state.value: Count("pk", filter=Q(state=state)) for state in WAITING_JOB_STATES},
+            **{kind: Count("pk", filter=condition) for kind, condition in stalled.items()},
+        )
         waiting = GaugeMetricFamily(
             "itportal_provisioning_jobs_waiting",
             "Provisioning jobs not finished yet, by state.",
             labels=["state"],
         )
         for state in WAITING_JOB_STATES:
-            waiting.add_metric([state.value], rows.get(state, {}).get("count", 0))
+            waiting.add_metric([state.value], row[state.value])
         yield waiting
-        oldest = min(
-            (rows[s]["oldest"] for s in WAITING_JOB_STATES if s in rows),
-            default=None,
-        )
         yield GaugeMetricFamily(
             "itportal_provisioning_oldest_waiting_job_age_seconds",
             "Age of the oldest provisioning job not finished yet (0 when none waits).",
-            value=_age(now, oldest),
+            value=_age(now, row["oldest"]),
         )
         yield GaugeMetricFamily(
             "itportal_provisioning_jobs_failed",
             "Provisioning jobs failed and not yet retried or done by hand.",
-            value=rows.get(JobState.FAILED, {}).get("count", 0),
+            value=stuck.get((gauges.JOBS_FAILED, JobState.FAILED.value), 0),
         )
-
-    def _stalled(self, now):
         family = GaugeMetricFamily(
             "itportal_provisioning_stalled",
             "What the provisioning sweeper would enqueue again now, by kind (overdue_job: "
@@ -86,14 +79,8 @@ class DatabaseCollector:
             "approved_request: approved without jobs). Above 0 for long: workers or broker down.",
             labels=["kind"],
         )
-        conditions = stalled_jobs(now=now)
-        counts = ProvisioningJob.objects.filter(
-            functools.reduce(operator.or_, conditions.values())
-        ).aggregate(
-            **{kind: Count("pk", filter=condition) for kind, condition in conditions.items()}
-        )
-        for kind, count in counts.items():
-            family.add_metric([kind], count)
+        for kind in stalled:
+            family.add_metric([kind], row[kind])
         family.add_metric(["approved_request"], stalled_requests(now=now).count())
         yield family
 
@@ -128,14 +115,20 @@ class DatabaseCollector:
         yield count
         yield age
 
-    def _mails(self):
+    def _mails(self, stuck):
         family = GaugeMetricFamily(
             "itportal_mails_unsent",
             "Mails not sent, by state (failed and uncertain ones wait for an IT admin "
             "on Postausgang).",
             labels=["state"],
         )
-        for state, count in mail_counts_by_state().items():
+        waiting = [state for state in MAIL_STATES if state not in gauges.STUCK_MAIL_STATES]
+        counts = mail_counts_by_state(states=waiting)
+        for state in MAIL_STATES:
+            if state in gauges.STUCK_MAIL_STATES:
+                count = stuck.get((gauges.MAILS_STUCK, state.value), 0)
+            else:
+                count = counts[state]
             family.add_metric([state], count)
         yield family
 
@@ -148,12 +141,6 @@ class DatabaseCollector:
             "reconciliation …), as Unix time.",
             labels=["run"],
         )
-        rows = (
-            Run.objects.filter(state=RunState.SUCCEEDED, finished_at__isnull=False)
-            .order_by()
-            .values("name")
-            .annotate(last=Max("finished_at"))
-        )
-        for row in rows:
-            family.add_metric([row["name"]], row["last"].timestamp())
+        for name, last in last_successes():
+            family.add_metric([name], last.timestamp())
         yield family

@@ -33,7 +33,16 @@ class Run(models.Model):
     class Meta:
         verbose_name = _("run")
         verbose_name_plural = _("runs")
-        indexes = [models.Index(fields=["-started_at"], name="run_started_idx")]
+        indexes = [
+            models.Index(fields=["-started_at"], name="run_started_idx"),
+            # /metrics reads each run's last success with one step per name
+            # (runs.selectors.last_successes): runs are kept, a sync every 15 minutes.
+            models.Index(
+                fields=["name", "finished_at"],
+                condition=models.Q(state="succeeded", finished_at__isnull=False),
+                name="run_succeeded_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.started_at:%Y-%m-%d %H:%M}"

@@ -6,16 +6,23 @@ from collections import Counter
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Max
 from django.utils import timezone
 
 from metrics import gauges
 from metrics.collectors import DatabaseCollector
 from metrics.models import GaugeDelta
 from metrics.tasks import compact_gauges
-from provisioning.choices import EntitlementState
-from provisioning.models import Entitlement
+from notifications.choices import MailState
+from notifications.models import OutgoingMail
+from notifications.selectors import GAUGE_STATES
+from provisioning import services as provisioning_services
+from provisioning.choices import ActionKind, Direction, EntitlementState, JobState
+from provisioning.models import Entitlement, ProvisioningJob
 from requests_app.choices import OPEN_STATES, RequestState
 from requests_app.models import ServiceRequest
+from runs.models import Run, RunState
+from runs.selectors import last_successes
 from tests.factories import CatalogueItemFactory, request_row
 
 
@@ -109,7 +116,113 @@ def test_gauges_equal_raw_counts_after_a_mix_of_changes(org, manual_item, place_
     )
 
 
+def stuck_scraped() -> dict:
+    families = {family.name: family for family in DatabaseCollector().collect()}
+    mails = {s.labels["state"]: s.value for s in families["itportal_mails_unsent"].samples}
+    return {"failed_jobs": families["itportal_provisioning_jobs_failed"].samples[0].value, **mails}
+
+
+def stuck_raw() -> dict:
+    counts = Counter(OutgoingMail.objects.values_list("state", flat=True))
+    return {
+        "failed_jobs": ProvisioningJob.objects.filter(state=JobState.FAILED).count(),
+        **{state.value: counts[state] for state in GAUGE_STATES},
+    }
+
+
+def assert_stuck_equal_raw():
+    assert stuck_scraped() == stuck_raw()
+
+
+@pytest.mark.django_db
+def test_failed_jobs_and_stuck_mails_equal_raw_counts_after_changes(org, manual_item, place_order):
+    request = place_order(manual_item, org.alice.user)
+    states = [JobState.PENDING, JobState.FAILED, JobState.SUCCEEDED, JobState.RUNNING]
+    jobs = ProvisioningJob.objects.bulk_create(
+        [
+            ProvisioningJob(
+                request=request,
+                direction=Direction.GRANT,
+                kind=ActionKind.ADD_TO_GROUP,
+                user_uid="alice",
+                target_dn=f"cn=g{k},ou=groups,dc=example",
+                dialect="openldap",
+                position=k,
+                state=states[k % 4],
+            )
+            for k in range(12)
+        ]
+    )
+    mail_states = [MailState.PENDING, MailState.FAILED, MailState.UNCERTAIN, MailState.SENT]
+    mails = OutgoingMail.objects.bulk_create(
+        [
+            OutgoingMail(
+                kind="request.approved",
+                recipient=[org.alice.user, org.bob.user][k % 2],
+                to="x@example.org",
+                state=mail_states[k % 4],
+            )
+            for k in range(10)
+        ]
+    )
+    assert stuck_raw()["failed_jobs"] == 3
+    assert_stuck_equal_raw()
+    # A bulk failure, a manual retry through the service, one done by hand, a deletion.
+    ProvisioningJob.objects.filter(state=JobState.PENDING).update(state=JobState.FAILED)
+    assert_stuck_equal_raw()
+    failed = list(ProvisioningJob.objects.filter(state=JobState.FAILED).order_by("pk"))
+    provisioning_services.job_retry(job_id=failed[0].pk, user=org.admin.user)
+    provisioning_services.job_mark_done(job_id=failed[1].pk, user=org.admin.user, note="by hand")
+    ProvisioningJob.objects.filter(pk=failed[2].pk).delete()
+    assert_stuck_equal_raw()
+    # Mails: failed and uncertain ones back into the queue, one failing, a recipient leaving.
+    OutgoingMail.objects.filter(state=MailState.UNCERTAIN).update(state=MailState.PENDING)
+    OutgoingMail.objects.filter(pk=mails[0].pk).update(state=MailState.FAILED)
+    assert_stuck_equal_raw()
+    assert compact_gauges.apply().get()["removed"] > 0
+    assert_stuck_equal_raw()
+    org.bob.user.delete()  # their mails go with them
+    ProvisioningJob.objects.filter(pk__in=[j.pk for j in jobs[:6]]).update(state=JobState.FAILED)
+    assert_stuck_equal_raw()
+    before = stuck_scraped()
+    call_command("reset_gauges", stdout=io.StringIO())
+    assert stuck_scraped() == before == stuck_raw()
+    assert before["failed_jobs"] > 0
+    assert before[MailState.FAILED] > 0
+
+
 @pytest.mark.django_db
 def test_scrape_queries_do_not_depend_on_the_data(org, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         list(DatabaseCollector().collect())
+
+
+@pytest.mark.django_db
+def test_last_success_of_each_run_equals_the_grouped_maximum():
+    start = timezone.now() - datetime.timedelta(days=30)
+    Run.objects.bulk_create(
+        [
+            Run(
+                name=["directory-sync", "retention", "webhooks-prune", "catalogue-import"][k % 4],
+                state=[RunState.SUCCEEDED, RunState.FAILED, RunState.RUNNING][k % 3],
+                started_at=start + datetime.timedelta(hours=k),
+                updated_at=start + datetime.timedelta(hours=k),
+                finished_at=None if k % 3 == 2 else start + datetime.timedelta(hours=k, minutes=5),
+            )
+            for k in range(40)
+        ]
+        # Succeeded, but without an end: not counted.
+        + [Run(name="broken", state=RunState.SUCCEEDED, started_at=start, updated_at=start)]
+    )
+    grouped = dict(
+        Run.objects.filter(state=RunState.SUCCEEDED, finished_at__isnull=False)
+        .values_list("name")
+        .annotate(last=Max("finished_at"))
+    )
+    assert len(grouped) == 4
+    assert dict(last_successes()) == grouped
+    families = {family.name: family for family in DatabaseCollector().collect()}
+    scraped = families["itportal_run_last_success_timestamp_seconds"].samples
+    assert {s.labels["run"]: s.value for s in scraped} == {
+        name: last.timestamp() for name, last in grouped.items()
+    }

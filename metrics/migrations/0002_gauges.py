@@ -2,21 +2,11 @@
 
 from django.db import migrations, models
 
-
-def install(apps, schema_editor):
-    """Triggers that append gauge deltas, then the gauges from the current counts."""
-    from metrics import gauges
-
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(gauges.install_triggers_sql(), params=None)
-        schema_editor.execute(gauges.reset_sql(), params=None)
+from metrics import gauges
 
 
-def drop(apps, schema_editor):
-    from metrics import gauges
-
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(gauges.drop_triggers_sql(), params=None)
+# The tables this migration counts (later ones add theirs: metrics.0008).
+TABLES = ("provisioning_entitlement", "requests_app_servicerequest")
 
 
 class Migration(migrations.Migration):
@@ -35,5 +25,5 @@ class Migration(migrations.Migration):
                 ('delta', models.BigIntegerField()),
             ],
         ),
-        migrations.RunPython(install, drop),
+        gauges.migration_operation(TABLES),
     ]

@@ -7,7 +7,10 @@ from metrics import gauges
 
 
 class Command(BaseCommand):
-    help = "Reinstalls the gauge triggers and recounts active entitlements and open requests."
+    help = (
+        "Reinstalls the gauge triggers and recounts active entitlements, open requests, "
+        "failed jobs and failed or uncertain mails."
+    )
 
     def handle(self, *args, **options):
         with transaction.atomic(), connection.cursor() as cursor:
