@@ -8,7 +8,13 @@ from django.db.models import Q, QuerySet
 from rest_framework import pagination
 from rest_framework.response import Response
 
-from itportal.inputs import COUNT_LIMIT, PartsUnion, bounded_count, orderable_union
+from itportal.inputs import (
+    COUNT_LIMIT,
+    PartsUnion,
+    bounded_count,
+    key_among,
+    orderable_union,
+)
 
 # No list holds two billion rows; a larger ?offset= reads nothing (10**20 would overflow SQL).
 OFFSET_MAX = 2**31
@@ -28,16 +34,23 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
     # along the list's index instead of skipping ``offset`` rows (``_keyset_order``).
     cursor_query_param = "cursor"
 
-    def paginate_queryset(self, queryset, request, view=None, read=None, parts=None):
+    def paginate_queryset(
+        self, queryset, request, view=None, read=None, parts=None, read_chosen=None
+    ):
         """``read`` (queryset -> queryset), if given, turns the page's rows into what the
         view serialises (e.g. values); the count and the choice of rows stay on
-        ``queryset``, whose joins a count does not need. ``parts``, if given, are
-        disjoint querysets whose rows together are ``queryset``'s, each filtered and
+        ``queryset``, whose joins a count does not need. ``read_chosen`` (queryset -> list),
+        if given, reads the page as ``read`` would from a queryset of the model that picks
+        the page's rows by their ids and orders them (its ``where`` the ids alone), by a
+        statement kept for its columns and order. ``parts``, if given, are disjoint
+        querysets whose rows together are ``queryset``'s, each filtered and
         ordered as it is: the count and the page's ids then come from their UNION ALL
         (see ``itportal.inputs.PartsUnion``), each part read along its own index."""
         self.request = request
         self.read = read
         self.parts = parts if parts and orderable_union(queryset, parts) else None
+        # A list given parts it cannot page by their union reads its page as before.
+        self.read_chosen = None if parts and self.parts is None else read_chosen
         self.limit = self.get_limit(request)
         if self.limit is None:
             return None
@@ -92,11 +105,17 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         read = getattr(self, "read", None) or (lambda rows: rows)
         if not isinstance(queryset, QuerySet):
             return list(queryset[start:stop])
+        read_chosen = getattr(self, "read_chosen", None)
+        order = queryset.query.order_by
         if getattr(self, "parts", None) is not None:
-            chosen = queryset.model._base_manager.filter(
-                pk__in=PartsUnion(self.parts, ordered=True).ids(start, stop)
-            )
-            return list(read(chosen.order_by(*queryset.query.order_by)))
+            ids = PartsUnion(self.parts, ordered=True).ids(start, stop)
+            chosen = queryset.model._base_manager.filter(key_among(queryset.model, ids))
+            if read_chosen is not None:
+                return read_chosen(chosen.order_by(*order))
+            return list(read(chosen.order_by(*order)))
+        if read_chosen is not None and order:
+            ids = queryset.values("pk")[start:stop]
+            return read_chosen(queryset.model._base_manager.filter(pk__in=ids).order_by(*order))
         if start == 0:
             return list(read(queryset)[start:stop])
         return list(read(queryset.filter(pk__in=queryset.values("pk")[start:stop])))

@@ -96,6 +96,7 @@ class ValuesBodies:
     def __init__(self, serializer_class, **made):
         self.serializer_class = serializer_class
         self.made = made
+        self._plans = {}
 
     @cached_property
     def plan(self) -> list[tuple]:
@@ -105,55 +106,75 @@ class ValuesBodies:
             if name in self.made:
                 plan.append((name, None, self.made[name], None))
             else:
-                plan.append((name, field.source, _formatter(field), field))
+                plan.append((name, field.source, field.to_representation, field))
+        return plan
+
+    @cached_property
+    def _timed(self) -> bool:
+        return any(isinstance(field, serializers.DateTimeField) for *_, field in self.plan)
+
+    def _plan_now(self) -> list[tuple]:
+        """(name, source, make, kind) per field, times in the time zone active now: kept
+        per zone, not made again for each of a list's nested lists (75 a page of items).
+        A value of type ``kind`` is its own body (see ``_passed_type``)."""
+        zone = timezone.get_current_timezone() if self._timed else None
+        plan = self._plans.get(zone)
+        if plan is None:
+            plan = []
+            for name, source, make, field in self.plan:
+                kind = _NotPassed
+                if isinstance(field, serializers.DateTimeField):
+                    make = _iso_time(field, zone)
+                elif field is not None:
+                    kind = _passed_type(field)
+                plan.append((name, source, make, kind))
+            self._plans[zone] = plan
         return plan
 
     def __call__(self, rows) -> list[dict]:
-        # Times through _iso_time, made per call for the time zone active now.
-        plan = [
-            (name, source, _iso_time(field) if isinstance(field, serializers.DateTimeField)
-             else make)
-            for name, source, make, field in self.plan
-        ]  # fmt: skip
+        plan = self._plan_now()
         bodies = []
         for row in rows:
             body = {}
-            for name, source, make in plan:
+            for name, source, make, kind in plan:
                 if source is None:
                     body[name] = make(row)
-                else:
-                    value = row[source]
-                    body[name] = None if value is None else make(value)
+                    continue
+                value = row[source]
+                body[name] = value if value is None or type(value) is kind else make(value)
             bodies.append(body)
         return bodies
 
 
-def _formatter(field):
-    """``field.to_representation``, or where it returns a value of the type it is given
-    unchanged a function that passes such values through: DRF's BooleanField compares each
-    value with its sets of true, false and null spellings (a list of items has a dozen
-    booleans per row), CharField makes a copy of a text with ``str()``."""
+class _NotPassed:
+    """A type no value has: every value is formatted."""
+
+
+def _passed_type(field) -> type:
+    """The type whose values ``field.to_representation`` returns unchanged, so they are
+    passed through as they are (checked inline, without a call per value): DRF's
+    BooleanField compares each value with its sets of true, false and null spellings (a
+    list of items has a dozen booleans per row), CharField makes a copy of a text with
+    ``str()``, ChoiceField looks each text up among its choices (a dozen per form field).
+    ``_NotPassed`` for other fields."""
     method = type(field).to_representation
-    represent = field.to_representation
-    kind = {
+    if method is serializers.ChoiceField.to_representation:
+        # Choices of texts map each text to itself (and any other value to itself).
+        texts = field.choice_strings_to_values.items()
+        if all(type(key) is type(value) is str and key == value for key, value in texts):
+            return str
+        return _NotPassed
+    return {
         serializers.BooleanField.to_representation: bool,
         serializers.CharField.to_representation: str,
         serializers.IntegerField.to_representation: int,
-    }.get(method)
-    if kind is None:
-        return represent
-
-    def passed(value):
-        return value if type(value) is kind else represent(value)
-
-    return passed
+    }.get(method, _NotPassed)
 
 
-def _iso_time(field: serializers.DateTimeField):
-    """``field.to_representation`` for the aware times of a list, in the time zone active
-    now: DRF's ISO 8601 ("+00:00" as "Z") without its per-value look-ups of the format and
-    time zone (115 values a page). Anything else goes to the field."""
-    zone = timezone.get_current_timezone()
+def _iso_time(field: serializers.DateTimeField, zone):
+    """``field.to_representation`` for the aware times of a list, in the time zone
+    ``zone``: DRF's ISO 8601 ("+00:00" as "Z") without its per-value look-ups of the format
+    and time zone (115 values a page). Anything else goes to the field."""
     iso = getattr(field, "format", api_settings.DATETIME_FORMAT)
     if not settings.USE_TZ or iso is None or iso.lower() != ISO_8601:
         return field.to_representation

@@ -177,28 +177,35 @@ class CatalogueItemViewSet(
     ordering = ["category__position", "name"]
 
     def list(self, request, *args, **kwargs):
+        columns = s.CatalogueItemSerializer.ROW_COLUMNS
+
         def values(items):
-            columns = s.CatalogueItemSerializer.ROW_COLUMNS
             return catalogue_selectors.item_list_values(items, columns)
 
-        return values_list_response(self, request, values, s.CatalogueItemSerializer.rows)
+        def chosen(items):
+            return catalogue_selectors.item_page_values(items, columns)
+
+        return values_list_response(
+            self, request, values, s.CatalogueItemSerializer.rows, read_chosen=chosen
+        )
 
     def get_queryset(self):
-        related = (
-            "form_fields",
-            "form_rules",
-            # The steps' groups in the steps' query: one query less per list.
-            Prefetch("approval_steps", ApprovalPolicyStep.objects.select_related("group")),
-            "allowed_departments",
-            "allowed_groups",
-        )
         if is_it_admin(self.request.user):
             items = CatalogueItem.objects.select_related("category", "service_owner")
         else:
             items = catalogue_selectors.items_orderable_by(
                 _employee(self.request.user)
             ).select_related("service_owner")
-        return items.prefetch_related(*related)
+        if self.action == "list":
+            return items  # read as values, its parts by item_list_parts
+        return items.prefetch_related(
+            "form_fields",
+            "form_rules",
+            # The steps' groups in the steps' query: one query less.
+            Prefetch("approval_steps", ApprovalPolicyStep.objects.select_related("group")),
+            "allowed_departments",
+            "allowed_groups",
+        )
 
     def get_object(self):
         if is_it_admin(self.request.user):
@@ -455,15 +462,18 @@ def _action_schema(body, summary, description=""):
     )
 
 
-def values_list_response(view, request, values, rows, parts=None):
-    """A list whose page is read as values (``values``: queryset -> values queryset) and
-    given its bodies by ``rows`` (a serializer's ``rows``): the count and the choice of the
-    page's rows stay on the filtered model queryset, or on the union of ``parts()``
-    (querysets whose rows together are the list's, unfiltered; see the paginator)."""
+def values_list_response(view, request, values, rows, parts=None, read_chosen=None):
+    """A list whose page is read as values (``values``: queryset -> values queryset;
+    ``read_chosen``, if given: the chosen rows by a kept statement, see the paginator) and
+    given its bodies by ``rows`` (a serializer's ``rows``): the count and the choice of the page's
+    rows stay on the filtered model queryset, or on the union of ``parts()`` (querysets
+    whose rows together are the list's, unfiltered; see the paginator)."""
     queryset = view.filter_queryset(view.get_queryset())
     if parts is not None:
         parts = [view.filter_queryset(part) for part in parts()]
-    page = view.paginator.paginate_queryset(queryset, request, view=view, read=values, parts=parts)
+    page = view.paginator.paginate_queryset(
+        queryset, request, view=view, read=values, parts=parts, read_chosen=read_chosen
+    )
     if page is None:
         return Response(rows(values(queryset)))
     return view.get_paginated_response(rows(page))
@@ -473,10 +483,23 @@ def request_rows_list(view, request, parts=None):
     """A list of requests read as values and given the list body by
     ``RequestSerializer.rows``: a sixth of the CPU of serialising model objects."""
 
-    def values(rows):
-        return request_selectors.list_values(rows, s.RequestSerializer.ROW_COLUMNS)
+    columns = s.RequestSerializer.ROW_COLUMNS
 
-    return values_list_response(view, request, values, s.RequestSerializer.rows, parts)
+    def values(rows):
+        return request_selectors.list_values(rows, columns)
+
+    def chosen(rows):
+        return list(request_selectors.page_rows(rows, columns, values=True))
+
+    # The page's ids chosen from the parts' union: their rows by a kept statement.
+    return values_list_response(
+        view,
+        request,
+        values,
+        s.RequestSerializer.rows,
+        parts,
+        read_chosen=chosen if parts else None,
+    )
 
 
 @extend_schema_view(

@@ -1,10 +1,15 @@
 """Reads of the catalogue and the organisation."""
 
+import functools
+import re
+
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import BooleanField, F, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -120,21 +125,101 @@ def item_list_values(items: QuerySet[CatalogueItem], columns) -> QuerySet:
     )
 
 
+def item_page_values(items: QuerySet[CatalogueItem], columns) -> list:
+    """``item_list_values(items, columns)`` of ``items``, which pick their rows by
+    conditions on the item's own columns (the pager's ``pk__in`` its chosen ids) and order
+    them: the same dicts in one statement, whose part that selects, joins and orders the
+    columns is compiled once per columns and order (``_item_rows_statement``); per view
+    only the conditions are compiled. Building and compiling 23 columns, two joins and two
+    arrays was a fifth of the item list's CPU, for the same SQL. Other querysets (joined,
+    sliced, annotated, unordered) are read through the ORM."""
+    query = items.query
+    order = tuple(query.order_by)
+    if (
+        not order
+        or not all(isinstance(key, str) for key in order)
+        or len(query.alias_map) != 1  # conditions on the item's columns alone
+        or query.annotations
+        or query.extra
+        or query.combinator
+        or query.distinct
+        or query.is_sliced
+    ):
+        return list(item_list_values(items, columns))
+    where, where_params = query.get_compiler(using=items.db).compile(query.where)
+    head, tail, before, after = _item_rows_statement(tuple(columns), order)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# Where the rows' choice goes in _item_rows_statement's SQL.
+_CHOICE_MARK = "(1 = 1 /* the rows' choice */)"
+
+
+@functools.lru_cache(maxsize=64)
+def _item_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
+    """``item_list_values`` of the items that meet a condition, in ``order``, as the ORM
+    compiles it: the SQL before and after the condition and the parameters of each."""
+    mark = RawSQL(_CHOICE_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
+    marked = CatalogueItem.objects.filter(mark).order_by(*order)
+    sql, params = item_list_values(marked, columns).query.sql_with_params()
+    head, found, tail = sql.partition(_CHOICE_MARK)
+    if not found or _CHOICE_MARK in tail or "WHERE" not in head:
+        raise RuntimeError("item rows: the condition's stand-in is not where expected")
+    before = sum(placeholder == "%s" for placeholder in _PLACEHOLDER.findall(head))
+    return head, tail, tuple(params[:before]), tuple(params[before:])
+
+
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
 def item_list_parts(item_ids, *, form_fields, form_rules, approval_steps) -> dict:
     """The order forms, form rules and approval policies of the items ``item_ids`` as
     dicts of the given columns, each in its model's order, by item id: three queries for
-    a list's items, as the prefetches read them."""
+    a list's items, as the prefetches read them. Each statement is the ORM's, compiled
+    once per columns (``_item_parts_statement``): building and compiling the three
+    querysets on every view was a third of the item list's CPU, for the same SQL."""
     parts = {"form_fields": {}, "form_rules": {}, "approval_steps": {}}
+    ids = list(item_ids)
+    if not ids:
+        return parts  # as the ORM's ``item_id__in=[]``: nothing to read, no query
     reads = (
         ("form_fields", FormField, form_fields),
         ("form_rules", FormRule, form_rules),
         ("approval_steps", ApprovalPolicyStep, approval_steps),
     )
-    for name, model, columns in reads:
-        kept = parts[name]
-        for row in model.objects.filter(item_id__in=item_ids).values("item_id", *columns):
-            kept.setdefault(row["item_id"], []).append(row)
+    with connection.cursor() as cursor:
+        for name, model, columns in reads:
+            sql, params, at = _item_parts_statement(model, tuple(columns))
+            cursor.execute(sql, (*params[:at], ids, *params[at + 1 :]))
+            names = [column.name for column in cursor.description]
+            kept = parts[name]
+            for values in cursor.fetchall():
+                row = dict(zip(names, values, strict=True))
+                kept.setdefault(row["item_id"], []).append(row)
     return parts
+
+
+# The parameter that stands for the item ids in _item_parts_statement's SQL.
+_ITEM_IDS_MARK = "item ids"
+
+
+@functools.lru_cache(maxsize=16)
+def _item_parts_statement(model, columns: tuple[str, ...]) -> tuple[str, tuple, int]:
+    """``model``'s rows of some items as dicts of ``item_id`` and ``columns``, in the
+    model's order, as the ORM compiles it; the items' ids are an array parameter (its
+    place in the parameters is the third value), so one statement serves every list."""
+    quote = connection.ops.quote_name
+    item_id = f"{quote(model._meta.db_table)}.{quote('item_id')}"
+    # Only a column's name is interpolated; the ids are a parameter.
+    of_items = RawSQL(f"{item_id} = ANY(%s)", (_ITEM_IDS_MARK,), output_field=BooleanField())  # noqa: S611
+    rows = model.objects.filter(of_items).values("item_id", *columns)
+    sql, params = rows.query.sql_with_params()
+    if params.count(_ITEM_IDS_MARK) != 1:
+        raise RuntimeError("item parts: the ids' stand-in is not where expected")
+    return sql, tuple(params), params.index(_ITEM_IDS_MARK)
 
 
 def general_request_item(employee) -> CatalogueItem | None:

@@ -14,8 +14,8 @@ import django_filters
 from django import forms
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import connections
-from django.db.models import F, QuerySet
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import BooleanField, F, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable, ValuesIterable
 from django.utils import timezone
@@ -419,6 +419,19 @@ class PartsUnion:
         # Only the parts' compiled SQL and fixed aliases are interpolated; values are params.
         sql = f"SELECT u._id FROM ({union}) u ORDER BY {self.ordering} LIMIT %s"  # noqa: S608
         return RawSQL(sql, [*union_params, count])  # noqa: S611 - as said above
+
+
+def key_among(model, ids: RawSQL) -> RawSQL:
+    """A condition on rows of ``model`` (its table not aliased): the key is one of ``ids``
+    (a subquery of ids, as PartsUnion's), as ``key = ANY(ARRAY(ids))``. The ids are then
+    read once, as an InitPlan planned apart from the page's joins; as ``key IN (ids)``
+    the planner joined their subquery (both parts' scans) into the search for the order of
+    the joins: the page of "my requests" at offset 2500 at 1M planned in 2.3 ms, this way
+    in 1.3 ms."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    key = f"{quote(model._meta.db_table)}.{quote(model._meta.pk.column)}"
+    # Only the table's and key's names and the ids' compiled SQL are interpolated.
+    return RawSQL(f"{key} = ANY(ARRAY({ids.sql}))", ids.params, output_field=BooleanField())  # noqa: S611
 
 
 # Longer ``?after=`` tokens are not read.

@@ -247,7 +247,7 @@ def test_value_bodies_pass_plain_values_through_as_the_fields_would():
 
     from rest_framework import serializers
 
-    from api.serializers import _formatter
+    from api.serializers import ValuesBodies, _NotPassed, _passed_type
 
     cases = [
         (serializers.BooleanField(), [True, False, "true", "0", 1, None]),
@@ -256,10 +256,97 @@ def test_value_bodies_pass_plain_values_through_as_the_fields_would():
         (serializers.IntegerField(), [3, 0, Decimal("7"), "12", True]),
     ]
     for field, values in cases:
-        made = _formatter(field)
-        assert made is not field.to_representation
-        for value in values:
+        kind = _passed_type(field)
+        assert kind is not _NotPassed
+        passed = [value for value in values if type(value) is kind]
+        assert passed
+        for value in passed:
             expected = field.to_representation(value)
-            assert made(value) == expected and type(made(value)) is type(expected), value
-    choice = serializers.ChoiceField(choices=[("a", "A")])
-    assert _formatter(choice) == choice.to_representation  # no shortcut: its own mapping
+            assert value == expected and type(value) is type(expected), value
+
+        class One(serializers.Serializer):
+            value = field
+
+        bodies = ValuesBodies(One)([{"value": value} for value in values])
+        for body, value in zip(bodies, values, strict=True):
+            expected = None if value is None else field.to_representation(value)
+            assert body["value"] == expected and type(body["value"]) is type(expected), value
+    texts = serializers.ChoiceField(choices=[("a", "A"), ("b", "B")])
+    assert _passed_type(texts) is str
+    assert [texts.to_representation(value) for value in ("a", "b", "c", "")] == ["a", "b", "c", ""]
+    numbers = serializers.ChoiceField(choices=[(1, "one")])
+    assert _passed_type(numbers) is _NotPassed  # "1" becomes 1: its own mapping
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("category__position", "name", "-pk"),
+        ("-price_once", "-pk"),
+        ("slug",),
+        ("-updated_at", "name", "-pk"),
+    ],
+)
+def test_an_item_page_read_by_its_kept_statement_is_the_orms(world, order):
+    """item_page_values reads the rows of a page by a statement compiled once per columns
+    and order: the same dicts, in the same order, as item_list_values sliced,
+    for an employee's items (made distinct by their departments and groups) and all items,
+    filtered or not, on the first page and deeper ones."""
+    from api.serializers import CatalogueItemSerializer
+    from catalogue import selectors
+
+    columns = CatalogueItemSerializer.ROW_COLUMNS
+    for index in range(6):
+        CatalogueItemFactory(slug=f"extra{index}", category=world.category)
+    world.restricted.allowed_departments.add(world.org.department)
+    lists = [
+        selectors.items_orderable_by(world.org.alice).select_related("service_owner"),
+        CatalogueItem.objects.select_related("category", "service_owner"),
+        CatalogueItem.objects.filter(category__slug=world.category.slug, is_active=True),
+    ]
+    for items in lists:
+        items = items.order_by(*order)
+        total = items.count()
+        assert total >= 6
+        for start, stop in ((0, 3), (2, 5), (total - 2, total + 3), (total, total + 2)):
+            expected = list(selectors.item_list_values(items, columns)[start:stop])
+            # As the paginator chooses them: by the ids of the rows start … stop, ordered.
+            ids = items.values("pk")[start:stop]
+            chosen = CatalogueItem._base_manager.filter(pk__in=ids).order_by(*order)
+            assert selectors.item_page_values(chosen, columns) == expected
+
+
+def test_item_parts_read_by_kept_statements_are_the_orms(world):
+    """item_list_parts reads forms, rules and policies by statements compiled once: the
+    rows the ORM reads, in each model's order, by item; none and no query for no items."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api.serializers import CatalogueItemSerializer as Items
+    from catalogue import selectors
+    from catalogue.models import ApprovalPolicyStep, FormField, FormRule
+
+    ids = list(CatalogueItem.objects.values_list("pk", flat=True))
+    parts = selectors.item_list_parts(
+        ids,
+        form_fields=Items.FORM_FIELD_COLUMNS,
+        form_rules=Items.FORM_RULE_COLUMNS,
+        approval_steps=Items.STEP_COLUMNS,
+    )
+    reads = (
+        ("form_fields", FormField, Items.FORM_FIELD_COLUMNS),
+        ("form_rules", FormRule, Items.FORM_RULE_COLUMNS),
+        ("approval_steps", ApprovalPolicyStep, Items.STEP_COLUMNS),
+    )
+    for name, model, columns in reads:
+        expected = {}
+        for row in model.objects.filter(item_id__in=ids).values("item_id", *columns):
+            expected.setdefault(row["item_id"], []).append(row)
+        assert parts[name] == expected
+    assert parts["form_fields"]  # the world's items have forms
+    with CaptureQueriesContext(connection) as queries:
+        empty = selectors.item_list_parts(
+            [], form_fields=("key",), form_rules=("kind",), approval_steps=("label",)
+        )
+    assert empty == {"form_fields": {}, "form_rules": {}, "approval_steps": {}}
+    assert not queries.captured_queries

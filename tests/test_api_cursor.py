@@ -57,6 +57,21 @@ def test_next_links_walk_the_list_as_the_offsets_do(org, orders, who, params):
     assert links and all("cursor=" in link and "offset=" in link for link in links)
 
 
+@pytest.mark.parametrize("params", [{}, {"ordering": "created_at"}, {"scope": "visible"}])
+def test_offset_pages_are_slices_of_the_whole_list(org, orders, params):
+    """Without a cursor, ``?offset=`` picks the page's ids (for "mine" from the union of
+    both parts, as an array the page's statement reads them from): each page is the slice
+    of the whole list, in its order."""
+    api = token_client(org.alice.user)
+    whole = [
+        r["id"] for r in api.get("/api/v1/requests/", {**params, "limit": 200}).json()["results"]
+    ]
+    assert len(whole) >= 7
+    for offset in range(len(whole) + 1):
+        page = api.get("/api/v1/requests/", {**params, "limit": 3, "offset": offset}).json()
+        assert [r["id"] for r in page["results"]] == whole[offset : offset + 3]
+
+
 def test_a_cursor_of_another_place_is_ignored(org, orders):
     """A cursor holds for its list, filters and offset: with another offset or filter, or
     tampered with, the offset alone decides (as without one), never an error."""
