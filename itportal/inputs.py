@@ -23,6 +23,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django_tables2.rows import BoundRows
 
+from itportal.memo import Memo, weight
+
 # Dates a person can mean in this portal. Outside, ``date + timedelta`` and time-zone
 # conversions overflow (9999-12-31, 0001-01-01); inside, there is room for both.
 DATE_MIN = datetime.date(1900, 1, 1)
@@ -156,6 +158,7 @@ class BoundedPaginator(Paginator):
         *args,
         read=None,
         parts=None,
+        parts_key=None,
         counted=None,
         after=None,
         **kwargs,
@@ -175,6 +178,10 @@ class BoundedPaginator(Paginator):
         # the planner cannot read in order. (Disjoint, so no hashing of the ids to drop
         # doubles: that took half of counting an employee's 9,000 requests.)
         self.parts = parts
+        # With ``parts``: a key (hashable) that, with the list's order, says what the parts
+        # are (whose list, which tab and filters), so their compiled union is kept per
+        # process (``_KEPT_UNIONS``) and the parts are not built again for the same list.
+        self.parts_key = parts_key
         # The number of rows where the caller knows it already (the approvals list: the
         # pending decisions it was read from), so nothing is counted.
         self.counted = counted
@@ -197,15 +204,30 @@ class BoundedPaginator(Paginator):
             union = None
             if parts is not None:
                 parts = [_in_order_of(queryset, part) for part in parts]
-                union = PartsUnion(parts, ordered=orderable_union(queryset, parts))
+                ordered = orderable_union(queryset, parts, joined=True)
+                union = PartsUnion(parts, ordered=ordered)
             built = self._built_parts = (queryset, parts, union)
         return built[1]
 
     def _union(self, queryset) -> PartsUnion | None:
-        """``_parts(queryset)`` compiled (PartsUnion), or None without them."""
+        """``_parts(queryset)`` compiled (PartsUnion), or None without them. An ordered
+        union is kept under ``parts_key`` and the order: building the parts through the ORM
+        (the tab, the filters, the search's subqueries) and compiling them was a fifth of
+        "my requests"' CPU, for the same statement on every view of the same list."""
+        if self.parts is None or queryset is None or not _narrowable(queryset):
+            return None
+        key = None
+        if self.parts_key is not None and queryset.query.order_by:
+            key = (self.parts_key, tuple(queryset.query.order_by), self.parts.__qualname__)
+            union = _KEPT_UNIONS.get(key)
+            if union is not None:
+                return union
         if self._parts(queryset) is None:
             return None
-        return self._built_parts[2]
+        union = self._built_parts[2]
+        if key is not None and union.ordering:
+            _KEPT_UNIONS.put(key, union, union.weight)
+        return union
 
     @cached_property
     def _counted(self) -> int:
@@ -279,11 +301,10 @@ class BoundedPaginator(Paginator):
         """The ids of the list's rows ``bottom`` to ``top``, in its order: with ``parts``
         from the first ``top`` of each part (the page's rows are among them), or from
         where the page before ended (``after``)."""
-        parts = self._parts(queryset)
-        if parts is None:
-            return queryset.values("pk")[bottom:top]
         union = self._union(queryset)
-        if union.ordering:  # sorted by the rows' own columns
+        if union is None:
+            return queryset.values("pk")[bottom:top]
+        if union.ordering:  # sorted by columns the parts select (PartsUnion)
             order = list(queryset.query.order_by)
             if self.after is not None and keyset_fields(queryset.model, order):
                 self._keyset_order = (order, queryset.model)
@@ -291,6 +312,7 @@ class BoundedPaginator(Paginator):
                 if after is not None:
                     return union.ids_after(after, top - bottom)
             return union.ids(bottom, top)
+        parts = self._parts(queryset)  # built: only ordered unions are kept
         ids = [part.values("pk")[:top] for part in parts]
         among = queryset.model._base_manager.filter(pk__in=ids[0].union(*ids[1:], all=True))
         return _in_order_of(queryset, among).values("pk")[bottom:top]
@@ -318,28 +340,47 @@ def ending_with_pk(queryset: QuerySet, ordering) -> list | None:
     return [*ordering, "-pk"]
 
 
-def orderable_union(queryset: QuerySet, parts) -> bool:
+def orderable_union(queryset: QuerySet, parts, *, joined: bool = False) -> bool:
     """Whether the union of ``parts`` can be put in ``queryset``'s order: an explicit
-    order of the model's own columns (what ``PartsUnion`` selects from each part)."""
+    order of the model's own columns (what ``PartsUnion`` selects from each part); with
+    ``joined``, also of columns of rows the model's own foreign keys lead to (the item's
+    name), which each part then selects through its joins."""
     if not isinstance(queryset, QuerySet) or not queryset.query.order_by:
         return False
     order = queryset.query.order_by
     model = queryset.model
     for name in order:
-        if not isinstance(name, str) or "__" in name or name.lstrip("-") in ("?", ""):
+        if not isinstance(name, str) or name.lstrip("-") in ("?", ""):
             return False
         if name.lstrip("-") == "pk":
             continue
-        try:
-            field = model._meta.get_field(name.lstrip("-"))
-        except FieldDoesNotExist:
+        path = name.lstrip("-").split("__")
+        if len(path) > 1 and not joined:
             return False
-        if not field.concrete or field.is_relation:
+        if not _column_at(model, path):
             return False
     return all(
         isinstance(part, QuerySet) and part.model is model and tuple(part.query.order_by) == order
         for part in parts
     )
+
+
+def _column_at(model, path: list[str]) -> bool:
+    """Whether ``path`` (field names) leads from ``model`` through foreign keys (one row
+    each) to a column: a concrete field that is not a relation."""
+    for index, name in enumerate(path):
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return False
+        if not field.concrete:
+            return False
+        if index == len(path) - 1:
+            return not field.is_relation
+        if not (field.many_to_one or field.one_to_one):
+            return False
+        model = field.related_model
+    return False
 
 
 class PartsUnion:
@@ -358,21 +399,35 @@ class PartsUnion:
             f"k{index} {'DESC' if name.startswith('-') else 'ASC'}"
             for index, name in enumerate(order)
         )
-        self.compiled = []
+        self.compiled = self._compiled(parts, keys)
+        # Counted without the order's columns where they come through joins (the item's
+        # name): counting needs no join.
+        joined = any("__" in name for name in order)
+        self.counted = self._compiled(parts, {}) if joined else self.compiled
+        # About the bytes it holds, for _KEPT_UNIONS' budget.
+        self.weight = weight(self.compiled) + weight(self.ordering)
+        if joined:
+            self.weight += weight(self.counted)
+
+    @staticmethod
+    def _compiled(parts, keys: dict) -> list[tuple[str, tuple]]:
+        compiled = []
         for part in parts:
             narrow = part.order_by().values(_id=F("pk"), **keys)
-            self.compiled.append(narrow.query.get_compiler(using=narrow.db).as_sql())
+            sql, params = narrow.query.get_compiler(using=narrow.db).as_sql()
+            compiled.append((sql, tuple(params)))
+        return compiled
 
-    def _union(self, suffix: str, suffix_params: list) -> tuple[str, list]:
+    def _union(self, suffix: str, suffix_params: list, compiled=None) -> tuple[str, list]:
         sqls, params = [], []
-        for sql, part_params in self.compiled:
+        for sql, part_params in compiled or self.compiled:
             sqls.append(f"({sql}{suffix})")
             params.extend([*part_params, *suffix_params])
         return " UNION ALL ".join(sqls), params
 
     def count(self, bound: int) -> int:
         """The number of rows, at most ``bound`` of each part."""
-        union, params = self._union(" LIMIT %s", [bound])
+        union, params = self._union(" LIMIT %s", [bound], self.counted)
         # Only the parts' compiled SQL is interpolated; values are params.
         with connections[self.db].cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({union}) u", params)  # noqa: S608
@@ -432,6 +487,11 @@ def key_among(model, ids: RawSQL) -> RawSQL:
     key = f"{quote(model._meta.db_table)}.{quote(model._meta.pk.column)}"
     # Only the table's and key's names and the ids' compiled SQL are interpolated.
     return RawSQL(f"{key} = ANY(ARRAY({ids.sql}))", ids.params, output_field=BooleanField())  # noqa: S611
+
+
+# Ordered unions of parts by the paginators' ``parts_key`` and order: compiled statements
+# (a few kilobytes each), the same whenever the same list is shown again.
+_KEPT_UNIONS = Memo(1024, 8 << 20)
 
 
 # Longer ``?after=`` tokens are not read.

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from catalogue.models import Employee
 from itportal.roles import group_ids, is_it_admin
+from itportal.statements import CompiledRows
 from requests_app.choices import ApprovalStatus, RequestState
 from requests_app.models import (
     QUEUE_CONDITION,
@@ -239,10 +240,10 @@ def request_visible_to(user, pk: int, *related: str) -> ServiceRequest | None:
     groups and substitutes) cost 8 ms of CPU, a third of the request page's."""
     if not user.is_authenticated:
         return None
-    try:
-        row = _base().select_related(*related).get(pk=pk)
-    except ServiceRequest.DoesNotExist:
+    rows = _request_by_id(tuple(related))(pk)
+    if not rows:
         return None
+    row = rows[0]
     if (
         row.requester_id == user.pk
         or row.beneficiary.user_id == user.pk
@@ -252,6 +253,16 @@ def request_visible_to(user, pk: int, *related: str) -> ServiceRequest | None:
     ):
         return row
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _request_by_id(related: tuple[str, ...]) -> CompiledRows:
+    """A request by its id with its list joins and ``related``: one statement compiled once
+    per set of joins (building and compiling the joins was 2 ms of the request page's CPU)."""
+    return CompiledRows(
+        ServiceRequest,
+        lambda number: _base().select_related(*related).filter(pk=number).order_by(),
+    )
 
 
 def requests_of(user) -> QuerySet[ServiceRequest]:
@@ -419,16 +430,34 @@ def _open_task_rows_statement(groups: tuple[int, ...] | None, limit: int) -> tup
     return sql, tuple(params)
 
 
-def request_timeline(service_request) -> QuerySet[RequestEvent]:
-    return service_request.events.select_related("actor", "on_behalf_of").order_by(
-        "created_at", "id"
-    )
+# The request page's (and the API detail's) events and steps of a request, each read by a
+# statement compiled once: building their joins on every view cost more than reading them.
+_TIMELINE = CompiledRows(
+    RequestEvent,
+    lambda number: (
+        RequestEvent.objects.filter(request_id=number)
+        .select_related("actor", "on_behalf_of")
+        .order_by("created_at", "id")
+    ),
+)
+_APPROVALS = CompiledRows(
+    Approval,
+    lambda number: (
+        Approval.objects.filter(request_id=number)
+        .select_related("approver", "group", "decided_by", "on_behalf_of")
+        .order_by("position")
+    ),
+)
 
 
-def request_approvals(service_request) -> QuerySet[Approval]:
-    return service_request.approvals.select_related(
-        "approver", "group", "decided_by", "on_behalf_of"
-    ).order_by("position")
+def request_timeline(service_request) -> list[RequestEvent]:
+    """The request's events, oldest first, with their actors."""
+    return _TIMELINE(service_request.pk, known={"request": service_request})
+
+
+def request_approvals(service_request) -> list[Approval]:
+    """The request's approval steps in order, with their approvers and deciders."""
+    return _APPROVALS(service_request.pk, known={"request": service_request})
 
 
 # --- cart and joint orders -------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
@@ -96,7 +97,27 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
             # The "next page" link says where this page ended (keyset): deep pages are read
             # from there along the parts' indexes. The page numbers stay as they are.
             pagination["after"] = self.request.GET.get("after", "")
+            pagination["parts_key"] = self.parts_key()
         return pagination
+
+    def parts_key(self) -> tuple:
+        """What the page's parts are made of (page_parts): whose list, the tab, the filters
+        as asked and the time zone their dates are compared in. The pager keeps the parts'
+        compiled union under it (BoundedPaginator's ``parts_key``)."""
+        filterset = self.filterset
+        data = filterset.data if filterset.is_bound else {}
+        asked = tuple(
+            (name, tuple(data.getlist(name)) if hasattr(data, "getlist") else repr(data.get(name)))
+            for name in filterset.filters
+        )
+        return (
+            "mine",
+            self.request.user.pk,
+            self.current_tab().key,
+            filterset.is_bound,
+            asked,
+            timezone.get_current_timezone_name(),
+        )
 
     def page_parts(self, queryset):
         # Each part with the tab and the filters of the list, as FilterSet.qs applies them:

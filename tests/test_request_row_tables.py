@@ -314,11 +314,11 @@ def test_my_requests_in_two_parts_list_the_same_rows(client, history, query, mon
     # page to read without rows).
     unions = sum(" UNION " in q["sql"] for q in queries.captured_queries)
     assert unions == (0 if "nonsense" in query else 2 if table.paginator.count else 1)
-    # Sorted by the rows' own columns, the page's ids are merged from the parts' narrow
-    # rows (PartsUnion.ids), not chosen by id among them and sorted again.
-    sort = parse_qs(query.lstrip("?")).get("sort", [""])[0].lstrip("-")
+    # Sorted by the rows' own columns or those of the rows their keys lead to (the
+    # service's name), the page's ids are merged from the parts' narrow rows with those
+    # columns (PartsUnion.ids), not chosen by id among them and sorted again.
     merged = any("ORDER BY k0" in q["sql"] for q in queries.captured_queries)
-    assert merged == (bool(table.paginator.count) and sort in ("", "created_at"))
+    assert merged == bool(table.paginator.count)
     shown = [row["id"] for row in table.page.object_list.data]
     monkeypatch.setattr(MyRequestsView, "page_parts", None)  # the OR, as before
     response = client.get(f"/antraege/{query}")
@@ -573,3 +573,56 @@ def test_page_rows_read_what_list_rows_read(history, order):
     for rows in (listed[:5], listed.order_by()):
         read = selectors.page_rows(rows, columns)
         assert not isinstance(read, list) and list(read) == list(list_rows(rows, columns))
+
+
+def test_my_requests_keep_the_parts_compiled_per_list_not_their_rows(client, history, monkeypatch):
+    """The parts' union, compiled, is kept per user, tab, filters and order (the pager's
+    ``parts_key``): the same list shown again builds no parts; another person's list,
+    another tab or search get their own; a new request shows at once (the statement is
+    kept, not its rows); sorted by the service's name, as well."""
+    from itportal import inputs
+    from requests_app import selectors
+    from requests_app.views import MyRequestsView
+
+    inputs._KEPT_UNIONS.clear()
+    built = []
+    page_parts = MyRequestsView.page_parts
+
+    def counted(view, queryset):
+        built.append(view.request.get_full_path())
+        return page_parts(view, queryset)
+
+    monkeypatch.setattr(MyRequestsView, "page_parts", counted)
+    user = get_user_model().objects.get(username="mitarbeiterin")
+    other = get_user_model().objects.get(username="vorgesetzter")
+    rows = list(history.exclude(requester__in=[user, other]).values_list("pk", flat=True)[:30])
+    ServiceRequest.objects.filter(pk__in=rows[:14]).update(requester=user)
+    ServiceRequest.objects.filter(pk__in=rows[14:24]).update(beneficiary=other.employee)
+
+    def shown(who, query):
+        client.force_login(who)
+        table = client.get(f"/antraege/{query}").context["table"]
+        return table.paginator.count, [row["id"] for row in table.page.object_list.data]
+
+    first = shown(user, "?tab=all&per_page=5&page=2")
+    assert first == shown(user, "?tab=all&per_page=5&page=2") and len(built) == 1
+    assert shown(user, "?tab=all&per_page=5")[1] == [
+        r.pk for r in selectors.requests_of(user).order_by("-created_at", "-pk")[:5]
+    ]
+    assert len(built) == 1  # another page of the same list
+    theirs = shown(other, "?tab=all&per_page=5&page=2")
+    assert theirs[0] == selectors.requests_of(other).count() and len(built) == 2
+    assert theirs != first
+    shown(user, "?tab=closed&per_page=5&page=2")
+    shown(user, "?tab=all&q=a&per_page=5&page=2")
+    assert len(built) == 4
+    newest = ServiceRequest.objects.get(pk=rows[-1])
+    ServiceRequest.objects.filter(pk=newest.pk).update(requester=user, created_at=timezone.now())
+    count, ids = shown(user, "?tab=all&per_page=5")
+    assert count == first[0] + 1 and ids[0] == newest.pk and len(built) == 4
+    by_item = shown(user, "?tab=all&sort=item&per_page=5&page=2")
+    assert by_item == shown(user, "?tab=all&sort=item&per_page=5&page=2") and len(built) == 5
+    names = list(
+        selectors.requests_of(user).order_by("item__name", "-pk").values_list("pk", flat=True)
+    )
+    assert by_item == (count, names[5:10])

@@ -1,0 +1,115 @@
+"""Model rows read by statements compiled once (itportal/statements.py) are the ORM's rows:
+the request page's request with its joins, its approval steps and its events."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from itportal.statements import MARK, CompiledRows
+from requests_app import selectors, services
+from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest
+
+pytestmark = pytest.mark.django_db
+
+RELATED = ("rating", "fulfilment_group", "assignee")
+
+
+def fields_of(instance, seen=()) -> dict:
+    """The instance's column values and, recursively, those of the related rows it holds
+    (a row met on the way again, as the rating's request, by its model and key)."""
+    values = {
+        field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
+    }
+    seen = (*seen, id(instance))
+    for name, related in instance._state.fields_cache.items():
+        if related is None or id(related) in seen:
+            values[name] = related and (type(related), related.pk)
+        else:
+            values[name] = fields_of(related, seen)
+    return values
+
+
+@pytest.fixture
+def decided(org, manual_item, place_order):
+    """A fulfilled, rated request with a decided step and several events; one still open."""
+    done = place_order(manual_item, org.alice.user)
+    services.request_approve(request_id=done.pk, user=org.manager.user, comment="ok")
+    services.request_take(request_id=done.pk, user=org.fulfiller.user)
+    services.request_complete(request_id=done.pk, user=org.fulfiller.user, note="done")
+    Rating.objects.create(request=done, score=4, comment="fine", rated_by=org.alice.user)
+    return done, place_order(manual_item, org.alice.user)
+
+
+def test_a_request_by_id_is_the_orms_row_with_its_joins(org, decided):
+    for service_request in decided:
+        expected = selectors._base().select_related(*RELATED).get(pk=service_request.pk)
+        read = selectors.request_visible_to(org.alice.user, service_request.pk, *RELATED)
+        assert type(read) is ServiceRequest
+        assert fields_of(read) == fields_of(expected)
+        assert read._state.adding is False and read._state.db == "default"
+        # The state machine's concurrency guard knows the state read.
+        initial = "_ConcurrentTransitionMixin__initial_states"
+        assert getattr(read, initial) == getattr(expected, initial) == {"state": read.state}
+    with CaptureQueriesContext(connection) as queries:
+        shown = [
+            read.beneficiary.user.get_full_name(),
+            read.item.category.name,
+            read.cost_centre.code,
+            read.fulfilment_group.name,
+        ]
+        assert all(shown) and read.assignee is None
+    assert not queries.captured_queries
+
+
+def test_unknown_and_out_of_range_ids_are_not_found(org, decided):
+    assert selectors.request_visible_to(org.alice.user, 10**6) is None
+    assert selectors.request_visible_to(org.alice.user, 10**30) is None
+    assert selectors.request_visible_to(org.bob.user, decided[0].pk) is None
+
+
+def test_the_steps_and_events_are_the_orms_with_the_request_known(decided):
+    for service_request in decided:
+        approvals = selectors.request_approvals(service_request)
+        expected = service_request.approvals.select_related(
+            "approver", "group", "decided_by", "on_behalf_of"
+        ).order_by("position")
+        assert [fields_of(a) for a in approvals] == [fields_of(a) for a in expected]
+        events = selectors.request_timeline(service_request)
+        expected = service_request.events.select_related("actor", "on_behalf_of").order_by(
+            "created_at", "id"
+        )
+        assert [fields_of(e) for e in events] == [fields_of(e) for e in expected]
+        assert len(events) >= 1
+        with CaptureQueriesContext(connection) as queries:
+            assert all(e.request is service_request for e in events)
+            assert all(a.request is service_request for a in approvals)
+        assert not queries.captured_queries
+    assert len(selectors.request_approvals(decided[0])) == 1
+    assert {type(a) for a in approvals} <= {Approval}
+    assert {type(e) for e in events} == {RequestEvent}
+
+
+def test_each_read_runs_the_one_statement_compiled_first():
+    built = []
+
+    def build(number):
+        built.append(number)
+        return RequestEvent.objects.filter(request_id=number).order_by("id")
+
+    rows = CompiledRows(RequestEvent, build)
+    with CaptureQueriesContext(connection) as queries:
+        assert rows(1) == [] and rows(2) == []
+    assert built == [MARK]
+    assert len(queries.captured_queries) == 2
+
+
+def test_a_statement_without_the_number_once_is_refused():
+    twice = CompiledRows(
+        RequestEvent,
+        lambda number: RequestEvent.objects.filter(request_id=number, actor_id=number),
+    )
+    with pytest.raises(ValueError):
+        twice(1)
+    none = CompiledRows(RequestEvent, lambda number: RequestEvent.objects.all())
+    with pytest.raises(ValueError):
+        none(1)
