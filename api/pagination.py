@@ -54,10 +54,12 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         self.limit = self.get_limit(request)
         if self.limit is None:
             return None
+        # The parts compiled once, for the count and the page's ids: through the ORM, the
+        # count's union was built and compiled apart from the page's (PartsUnion).
+        self.union = None
         if self.parts is not None:
-            bound = self.count_limit + 1
-            ids = [part.order_by().values("pk")[:bound] for part in self.parts]
-            counted = ids[0].union(*ids[1:], all=True).count()
+            self.union = (self.parts, PartsUnion(self.parts, ordered=True))
+            counted = self.union[1].count(self.count_limit + 1)
         else:
             counted = bounded_count(queryset, self.count_limit)
         self.page_rows = self.keys = None
@@ -108,7 +110,12 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         read_chosen = getattr(self, "read_chosen", None)
         order = queryset.query.order_by
         if getattr(self, "parts", None) is not None:
-            ids = PartsUnion(self.parts, ordered=True).ids(start, stop)
+            kept = getattr(self, "union", None)
+            if kept is not None and kept[0] is self.parts:
+                union = kept[1]
+            else:  # parts of its own (a cursor's)
+                union = PartsUnion(self.parts, ordered=True)
+            ids = union.ids(start, stop)
             chosen = queryset.model._base_manager.filter(key_among(queryset.model, ids))
             if read_chosen is not None:
                 return read_chosen(chosen.order_by(*order))

@@ -362,6 +362,40 @@ def test_my_requests_are_counted_and_paged_from_placed_by_and_placed_for_me(
         assert not any(" OR " in sql and "requester_id" in sql for sql in sqls), params
 
 
+def test_my_requests_parts_are_compiled_once_for_the_count_and_the_page(org, api_as, place_order):
+    """The count and the page's ids of "my requests" come from one PartsUnion (the parts
+    compiled once); a page followed by its ``next`` cursor builds its own for the rows after
+    the cursor, and both pages hold the right rows."""
+    from unittest import mock
+
+    from api import pagination
+    from requests_app.selectors import requests_of
+
+    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
+                      name="Maus", slug="maus")  # fmt: skip
+    alice, bob = org.alice, org.bob
+    for _ in range(3):
+        place_order(plain, alice.user)
+    for _ in range(3):
+        place_order(plain, bob.user, beneficiary=alice)
+    ids = list(requests_of(alice.user).order_by("-created_at", "-id").values_list("pk", flat=True))
+    client = api_as(alice)
+    union = pagination.PartsUnion
+    with (
+        mock.patch.object(union, "count", autospec=True, side_effect=union.count) as counted,
+        mock.patch.object(union, "ids", autospec=True, side_effect=union.ids) as chosen,
+        mock.patch.object(pagination, "PartsUnion", wraps=union) as built,
+    ):
+        first = client.get("/api/v1/requests/", {"limit": 2, "offset": 1}).json()
+    assert built.call_count == 1
+    assert counted.call_args.args[0] is chosen.call_args.args[0]
+    assert first["count"] == 6 and [row["id"] for row in first["results"]] == ids[1:3]
+    with mock.patch.object(pagination, "PartsUnion", wraps=pagination.PartsUnion) as built:
+        following = client.get(first["next"]).json()
+    assert built.call_count == 2  # the count's, and the page's after the cursor
+    assert following["count"] == 6 and [row["id"] for row in following["results"]] == ids[3:5]
+
+
 @pytest.mark.parametrize("ordering", ["state", "-price_once", "-created_at", None])
 def test_sorted_pages_of_the_api_list_hold_each_request_once(org, api_as, place_order, ordering):
     """Sorted by a field with ties (every request in one state, at one price), the pages
