@@ -16,8 +16,15 @@ class ItportalConfig(AppConfig):
 
     def ready(self):
         from itportal import lookups
-        from itportal.tables import memoise_choice_displays, memoise_tables2_signatures
+        from itportal.filtering import copy_filters_shallowly
+        from itportal.tables import (
+            copy_tables2_columns_shallowly,
+            memoise_choice_displays,
+            memoise_tables2_signatures,
+        )
 
         memoise_tables2_signatures()
+        copy_tables2_columns_shallowly()
+        copy_filters_shallowly()
         memoise_choice_displays()
         lookups.register()

@@ -512,3 +512,56 @@ def test_table_template_equals_the_one_extending_the_librarys(
         expected = Template(TEMPLATE_TABLE).render(Context(context()))
         assert get_template("tables/table.html").render(context()) == expected
     assert ("<tfoot" in expected) == (table_class is _FooterThingTable)
+
+
+def test_tables_built_in_sequence_keep_their_columns_apart():
+    # Each table copies its columns shallowly (itportal.tables.copy_tables2_columns_shallowly):
+    # what one table sets on its columns must reach neither the class nor the next table.
+    from django.test import RequestFactory
+
+    things = [_Thing(2, "b", 3, None), _Thing(1, "a", 5, None)]
+    first = _ThingTable(things, request=RequestFactory().get("/?sort=-name"))
+    first.columns.hide("price")
+    second = _ThingTable(things, request=RequestFactory().get("/"))
+
+    assert first.columns["pk"].column is not _ThingTable.base_columns["pk"]
+    assert first.columns["pk"].column is not second.columns["pk"].column
+    assert not first.columns["price"].visible
+    assert second.columns["price"].visible
+    assert _ThingTable.base_columns["price"].visible
+    assert [str(o) for o in first.order_by] == ["-name"]
+    assert not second.order_by
+    assert [row.record.pk for row in first.rows] == [2, 1]
+    assert [row.record.pk for row in second.rows] == [2, 1]
+    # An unset accessor is filled in on the table's copy only.
+    assert _ThingTable.base_columns["name"].accessor is None
+    assert first.columns["name"].accessor == "name"
+
+
+def test_shallow_column_copies_render_as_deep_ones():
+    import copy
+
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.tables import copy_tables2_columns_shallowly
+
+    things = [_Thing(1, "a <b>", 5, datetime.date(2026, 1, 2))]
+    template = Template("{% load django_tables2 %}{% render_table table %}")
+    request = RequestFactory().get("/?sort=price")
+
+    def render():
+        table = _CallableAttrsTable(things, request=request)
+        table.columns.hide("raw")
+        return template.render(Context({"table": table, "request": request}))
+
+    shallow = render()
+    del tables.Column.__deepcopy__, tables.Column._portal_shallow_copies
+    try:
+        assert copy.deepcopy(_ThingTable.base_columns["pk"]).attrs is not (
+            _ThingTable.base_columns["pk"].attrs
+        )
+        assert render() == shallow
+    finally:
+        copy_tables2_columns_shallowly()
+    assert _ThingTable.base_columns["raw"].visible
