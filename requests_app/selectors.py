@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
@@ -26,7 +27,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.db.models.query import ModelIterable
 from django.utils import timezone
 
-from catalogue.models import Employee
+from catalogue.models import CatalogueItem, CostCentre, Department, Employee
 from itportal.roles import group_ids, is_it_admin
 from itportal.statements import CompiledRows
 from requests_app.choices import ApprovalStatus, RequestState
@@ -96,6 +97,14 @@ def _item_name(path: str = "") -> Coalesce:
     )
 
 
+def _looked_up(queryset: QuerySet, outer: str, column) -> Subquery:
+    """``column`` (a field's name or an expression) of the row of ``queryset`` whose id is
+    the outer row's ``outer``."""
+    rows = queryset.filter(pk=OuterRef(outer)).order_by()
+    rows = rows.values(column) if isinstance(column, str) else rows.values(value=column)
+    return Subquery(rows[:1], output_field=TextField())
+
+
 # What the request lists of the pages (requests_app.tables) may show of a row, by flat key:
 # read as values, a row is one dict of these, not seven model objects (the request, its
 # item and category, the people, the cost centre) built from 80 columns. None: a column of
@@ -157,6 +166,34 @@ def page_rows(
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+# ROW_COLUMNS' joined columns as subqueries per row, for the rows of a page: joined, the
+# request, item, employee, three users and group made seven tables whose join order
+# PostgreSQL searched for 2.7-6 ms on every view of the fulfilment queue at 1M requests (the
+# 25 rows executed in 0.5 ms); as subqueries, planning took 0.5 ms. The same values: a
+# missing row (no assignee) gives NULL as the outer join did; the inner joins followed
+# foreign keys that are never NULL.
+_ROW_LOOKUPS = {
+    "item_name": Coalesce(
+        NullIf(KeyTextTransform("name", "item_snapshot"), Value("")),
+        _looked_up(CatalogueItem.objects.all(), "item_id", "name"),
+        output_field=TextField(),
+    ),
+    **{
+        f"beneficiary_{column}": _looked_up(
+            Employee.objects.all(), "beneficiary_id", f"user__{column}"
+        )
+        for column in ("first_name", "last_name", "username")
+    },
+    **{
+        f"{role}_{column}": _looked_up(get_user_model().objects.all(), f"{role}_id", column)
+        for role in ("requester", "assignee")
+        for column in ("first_name", "last_name", "username")
+    },
+    "cost_centre_code": _looked_up(CostCentre.objects.all(), "cost_centre_id", "code"),
+    "fulfilment_group_name": _looked_up(Group.objects.all(), "fulfilment_group_id", "name"),
+}
+
+
 # Where the conditions go in _page_rows_statement's SQL.
 _CONDITIONS_MARK = "(1 = 1 /* the page's conditions */)"
 _PLACEHOLDER = re.compile(r"%[%s]")
@@ -171,7 +208,15 @@ def _page_rows_statement(
     conditions and the parameters of each part."""
     mark = RawSQL(_CONDITIONS_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
     marked = ServiceRequest.objects.filter(mark).order_by(*order)
-    sql, params = (list_values if values else list_rows)(marked, columns).query.sql_with_params()
+    if values:
+        rows = list_values(marked, columns)
+    else:
+        own = [name for name in columns if ROW_COLUMNS[name] is None]
+        looked_up = {
+            name: _ROW_LOOKUPS.get(name, ROW_COLUMNS[name]) for name in columns if name not in own
+        }
+        rows = marked.values(*own, **looked_up)
+    sql, params = rows.query.sql_with_params()
     head, found, tail = sql.partition(_CONDITIONS_MARK)
     if not found or _CONDITIONS_MARK in tail or "WHERE" not in head:
         raise RuntimeError("page rows: the conditions' stand-in is not where expected")
@@ -391,18 +436,24 @@ def _open_tasks_of(groups: tuple[int, ...] | None) -> QuerySet[FulfilmentTask]:
 # What the queue's list of open tasks shows of a task, by flat key (as ROW_COLUMNS): one
 # dict per task, not a task with its request (item snapshot and answers included), person,
 # user, department and group built from 70 columns, which cost the queue page a tenth of
-# its CPU even without any open task.
+# its CPU even without any open task. The item name, department and group come by a
+# subquery per row: joined, the seven tables' join order cost PostgreSQL 3 ms of planning
+# per view at 1M requests (executing 0.8 ms); as subqueries, 0.6 ms (as task_list_values).
 TASK_ROW_COLUMNS = {
     "id": None,
     "kind": None,
     "reason": None,
     "request_id": None,
     "created_at": None,
-    "item_name": _item_name("request__"),
+    "item_name": Coalesce(
+        NullIf(KeyTextTransform("name", "request__item_snapshot"), Value("")),
+        _looked_up(CatalogueItem.objects.all(), "request__item_id", "name"),
+        output_field=TextField(),
+    ),
     **_person("person", "person__user"),
     "personnel_number": F("person__personnel_number"),
-    "department_code": F("person__department__code"),
-    "fulfilment_group_name": F("fulfilment_group__name"),
+    "department_code": _looked_up(Department.objects.all(), "person__department_id", "code"),
+    "fulfilment_group_name": _looked_up(Group.objects.all(), "fulfilment_group_id", "name"),
 }
 
 
