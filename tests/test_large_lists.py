@@ -229,6 +229,31 @@ def test_my_requests_search_within_the_parts_indexes(org, five_orders, city):
                 assert "Sort" not in text.split("InitPlan")[0]
 
 
+def test_a_search_kept_per_process_reads_the_services_and_people_anew(org, five_orders):
+    """The search's condition is kept per text (RequestFilterSet.search): it holds the SQL
+    that reads the matching services and people, never the rows it found then."""
+    from requests_app import filtersets
+
+    order = five_orders[0]
+    text = "Zebrafink"
+
+    def found():
+        filterset = RequestFilterSet(queryset=ServiceRequest.objects.none())
+        return set(
+            filterset.search(ServiceRequest.objects.all(), "q", text).values_list("pk", flat=True)
+        )
+
+    assert found() == set()
+    assert filtersets._SEARCH_CONDITIONS.get(text) is not None
+    order.item.name = f"{text} 3000"
+    order.item.save(update_fields=["name"])
+    assert order.pk in found()
+    user = order.beneficiary.user
+    user.last_name = text
+    user.save(update_fields=["last_name"])
+    assert {o.pk for o in five_orders if o.beneficiary_id == order.beneficiary_id} <= found()
+
+
 def test_the_queue_reads_its_partial_index(org, five_orders, city):
     for order in five_orders[:2]:
         services.request_approve(request_id=order.pk, user=org.manager.user)
