@@ -77,6 +77,17 @@ def ordered_plan(queryset) -> str:
     return plan(queryset)
 
 
+def statement_plan_and_rows(statement) -> tuple[str, list]:
+    """A compiled statement's (``.sql``, ``.params``) plan, with sorts, bitmaps and
+    sequential scans off as in ordered_plan, and the first column of its rows."""
+    ordered_plan(ServiceRequest.objects.none())
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {statement.sql}", statement.params)
+        text = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(statement.sql, statement.params)
+        return text, [row[0] for row in cursor.fetchall()]
+
+
 def test_the_pager_says_more_than_the_bound(client, org, five_orders, bound):
     client.force_login(org.alice.user)
     content = client.get("/antraege/", {"per_page": 2}).content.decode()
@@ -173,13 +184,7 @@ def test_my_requests_deep_pages_merge_the_parts_index_entries(org, five_orders, 
         part.order_by("-created_at", "-pk") for part in selectors.requests_of_parts(org.alice.user)
     )
     union = PartsUnion([placed_by, placed_for], ordered=True)
-    ids = union.ids(2, 4)
-    ordered_plan(ServiceRequest.objects.none())  # ANALYZE, sequential scans and sorts off
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {ids.sql}", ids.params)
-        text = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute(ids.sql, ids.params)
-        chosen = [row[0] for row in cursor.fetchall()]
+    text, chosen = statement_plan_and_rows(union.ids(2, 4))
     assert "Index Only Scan using request_requester_idx" in text, text
     assert "Index Only Scan using request_beneficiary_idx" in text, text
     assert "Merge Append" in text, text
@@ -199,13 +204,7 @@ def test_my_requests_next_pages_read_on_from_where_the_page_ended(org, five_orde
     union = PartsUnion([placed_by, placed_for], ordered=True)
     expected = selectors.requests_of(org.alice.user).order_by("-created_at", "-pk")
     expected = list(expected.values_list("created_at", "pk"))
-    ids = union.ids_after(list(expected[1]), 2)
-    ordered_plan(ServiceRequest.objects.none())  # ANALYZE, sequential scans and sorts off
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {ids.sql}", ids.params)
-        text = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute(ids.sql, ids.params)
-        chosen = [row[0] for row in cursor.fetchall()]
+    text, chosen = statement_plan_and_rows(union.ids_after(list(expected[1]), 2))
     assert chosen == [pk for _, pk in expected[2:4]]
     for index in ("request_requester_idx", "request_beneficiary_idx"):
         scan = text.split(f"Index Only Scan using {index}")[1].split("->")[0]
