@@ -128,7 +128,13 @@ class CeleryProcess:
         process = self.process  # a supervisor may start the next one meanwhile
         pgid = process.pid
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
+            # SIGKILL ends the whole group; any other signal goes to the main process alone,
+            # as systemd's KillMode=mixed does (deploy/systemd): a pool child that got the
+            # SIGTERM itself would die mid-task instead of finishing it in a warm shutdown.
+            if sig == signal.SIGKILL:
+                os.killpg(pgid, sig)
+            else:
+                os.kill(pgid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
         if sig != signal.SIGKILL and process.poll() is None:
