@@ -12,12 +12,17 @@ tests/test_statements.py compares the rows with the ORM's.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 
 from django.db import connections, router
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 # The number the statement is compiled with: no row has it (ids are positive), and it
 # appears once among the parameters, where each read puts its own number.
@@ -96,3 +101,118 @@ class _Compiled:
                 setattr(instance, name, value)
             objects.append(instance)
         return objects
+
+
+class QuickModelIterable(ModelIterable):
+    """Django's ModelIterable, its objects (the row's and its ``select_related`` rows')
+    made without ``Model.__init__`` where that would only set the columns read: a
+    changelist's 25 rows with their item, people and users are a hundred objects, and
+    ``from_db`` with ``__init__`` walking every field of each (36 of a request, most of
+    them deferred) was a millisecond of the page.
+
+    An object is made as ``from_db`` makes it (its state not adding, from ``db``; the
+    columns read set in the instance's dictionary, in the fields' order) for a model
+    whose ``__init__`` and ``from_db`` are Django's, whose columns have no descriptor
+    that does something when set (a foreign key's id descriptor only forgets a cached
+    object, and a new object has none) and that no pre_init or post_init receiver
+    listens to; any other model's through ``from_db``. Anything else (annotations, known
+    related objects) is Django's. tests/test_statements.py compares the objects."""
+
+    def __iter__(self):
+        queryset = self.queryset
+        if queryset._known_related_objects or queryset.query.annotation_select:
+            yield from super().__iter__()
+            return
+        db = queryset.db
+        compiler = queryset.query.get_compiler(using=db)
+        results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
+        select, klass_info = compiler.select, compiler.klass_info
+        fields = klass_info["select_fields"]
+        start, end = fields[0], fields[-1] + 1
+        init_list = [column[0].target.attname for column in select[start:end]]
+        make = _maker(klass_info["model"], init_list, db)
+        related = [_Related(p, db) for p in get_related_populators(klass_info, select, db)]
+        for row in compiler.results_iter(results):
+            obj = make(row[start:end])
+            for populator in related:
+                populator.populate(row, obj)
+            yield obj
+
+
+class _Related:
+    """RelatedPopulator.populate with the object made by ``_maker``."""
+
+    def __init__(self, populator, db: str):
+        self.populator = populator
+        self.make = _maker(populator.model_cls, populator.init_list, db)
+        self.related = [_Related(p, db) for p in populator.related_populators]
+
+    def populate(self, row, from_obj) -> None:
+        populator = self.populator
+        if populator.reorder_for_init:
+            data = populator.reorder_for_init(row)
+        else:
+            data = row[populator.cols_start : populator.cols_end]
+        if data[populator.pk_idx] is None:
+            obj = None
+        else:
+            obj = self.make(data)
+            for related in self.related:
+                related.populate(row, obj)
+        populator.local_setter(from_obj, obj)
+        if obj is not None:
+            populator.remote_setter(obj, from_obj)
+
+
+def _maker(model, init_list: list[str], db: str) -> Callable:
+    """values -> ``model.from_db(db, init_list, values)``, without ``__init__`` where that
+    is the same (QuickModelIterable)."""
+    if not _plain(model) or pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return lambda values: model.from_db(db, init_list, values)
+    concrete = model._meta.concrete_fields
+    if len(init_list) == len(concrete):
+        names = [field.attname for field in concrete]
+    else:  # as from_db: the values are the read fields' in the fields' order
+        chosen = set(init_list)
+        names = [field.attname for field in concrete if field.attname in chosen]
+    new = model.__new__
+
+    def make(values):
+        obj = new(model)
+        state = ModelState()
+        state.adding = False
+        state.db = db
+        attributes = obj.__dict__
+        attributes["_state"] = state
+        attributes.update(zip(names, values, strict=True))
+        return obj
+
+    return make
+
+
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain(model) -> bool:
+    """Whether an object of ``model`` made by ``from_db`` is its state and its columns in
+    its dictionary, nothing else (kept per model)."""
+    plain = _PLAIN.get(model)
+    if plain is None:
+        plain = (
+            model.__init__ is Model.__init__
+            and model.from_db.__func__ is Model.from_db.__func__
+            and all(
+                "__init__" not in vars(base)
+                for base in model.__mro__[model.__mro__.index(Model) + 1 : -1]
+            )
+            and all(_sets_plainly(model, field.attname) for field in model._meta.concrete_fields)
+        )
+        _PLAIN[model] = plain
+    return plain
+
+
+def _sets_plainly(model, name: str) -> bool:
+    descriptor = inspect.getattr_static(model, name, None)
+    return type(descriptor) in (DeferredAttribute, ForeignKeyDeferredAttribute) or not hasattr(
+        type(descriptor), "__set__"
+    )

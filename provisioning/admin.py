@@ -47,7 +47,8 @@ class ProvisioningJobAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 @admin.register(Entitlement)
 class EntitlementAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("holder", "item", "state", "granted_at", "expires_on")
-    list_filter = ("state", ("item", related_filter_reading("name")))  # CatalogueItem.__str__
+    # CatalogueItem.__str__: its name.
+    list_filter = ("state", ("item", related_filter_reading("name", label=str)))
     search_fields = ("holder__personnel_number", "holder__user__last_name", "item__name")
     list_select_related = ("holder__user", "item")
     # The holder's and the item's __str__, not the items' texts and search columns.

@@ -2,7 +2,12 @@
 
 from django.contrib import admin
 
-from itportal.admin import BoundedInlineMixin, LargeTableAdminMixin, user_name_columns
+from itportal.admin import (
+    BoundedInlineMixin,
+    LargeTableAdminMixin,
+    related_filter_reading,
+    user_name_columns,
+)
 from requests_app.models import (
     Approval,
     FulfilmentTask,
@@ -47,7 +52,8 @@ class RequestEventInline(BoundedInlineMixin, admin.TabularInline):
 @admin.register(ServiceRequest)
 class ServiceRequestAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("id", "item", "beneficiary", "requester", "state", "created_at")
-    list_filter = ("state", "item__category")
+    # Category.__str__: its name.
+    list_filter = ("state", ("item__category", related_filter_reading("name", label=str)))
     search_fields = (
         "id",
         "item__name",

@@ -1,5 +1,8 @@
 """Model rows read by statements compiled once (itportal/statements.py) are the ORM's rows:
-the request page's request with its joins, its approval steps and its events."""
+the request page's request with its joins, its approval steps and its events; so are the
+objects QuickModelIterable makes for the admin's changelists."""
+
+import datetime
 
 import pytest
 from django.db import connection
@@ -113,3 +116,72 @@ def test_a_statement_without_the_number_once_is_refused():
     none = CompiledRows(RequestEvent, lambda number: RequestEvent.objects.all())
     with pytest.raises(ValueError):
         none(1)
+
+
+def _quick(queryset):
+    from itportal.statements import QuickModelIterable
+
+    queryset = queryset._chain()
+    queryset._iterable_class = QuickModelIterable
+    return list(queryset)
+
+
+def test_quick_objects_are_the_orms(decided):
+    """QuickModelIterable's objects (the admin's changelist rows) are the ORM's: columns
+    read narrow or whole, select_related rows (a missing one None), state, the deferred
+    columns read when asked for, and saving them works as with the ORM's."""
+    from provisioning.models import Entitlement
+
+    done, _open = decided
+    querysets = [
+        ServiceRequest.objects.select_related("item", "beneficiary__user", "requester")
+        .only("id", "state", "item__name", "beneficiary__user__username", "requester__username")
+        .order_by("id"),
+        RequestEvent.objects.select_related("actor", "request").order_by("id"),
+        RequestEvent.objects.select_related("actor")
+        .only("id", "kind", "actor__username")
+        .order_by("-id"),
+        Approval.objects.select_related("approver", "decided_by").order_by("id"),
+        Entitlement.objects.select_related("holder__user", "item").order_by("id"),
+    ]
+    for queryset in querysets:
+        expected, quick = list(queryset), _quick(queryset)
+        assert len(quick) == len(expected) >= 1
+        assert [type(o) for o in quick] == [type(o) for o in expected]
+        assert [fields_of(o) for o in quick] == [fields_of(o) for o in expected]
+        for ours, theirs in zip(quick, expected, strict=True):
+            assert ours.get_deferred_fields() == theirs.get_deferred_fields()
+            assert (ours._state.adding, ours._state.db) == (False, "default")
+            assert list(vars(ours)) == list(vars(theirs))
+    assert any(a.decided_by is None for a in _quick(querysets[3]))  # a step still open
+    # A deferred column is read when asked for, as the ORM's object reads it.
+    request, email = _quick(querysets[0])[0], done.beneficiary.user.email
+    with CaptureQueriesContext(connection) as queries:
+        assert request.beneficiary.user.email == email
+    assert len(queries.captured_queries) == 1
+    entitlement = _quick(Entitlement.objects.order_by("id"))[0]
+    entitlement.expires_on = datetime.date(2030, 1, 31)
+    entitlement.save(update_fields=["expires_on"])
+    assert Entitlement.objects.get(pk=entitlement.pk).expires_on == datetime.date(2030, 1, 31)
+
+
+def test_quick_objects_of_a_watched_model_are_made_by_init(decided):
+    """A model with a post_init receiver (or its own __init__, as the request's state
+    machine) is made through from_db, so the receiver runs as for the ORM's."""
+    from django.db.models.signals import post_init
+
+    from catalogue.models import Employee
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Employee)
+    try:
+        rows = _quick(ServiceRequest.objects.select_related("beneficiary").order_by("id"))
+    finally:
+        post_init.disconnect(receiver, sender=Employee)
+    assert [row.beneficiary for row in rows] == seen and seen
+    initial = "_ConcurrentTransitionMixin__initial_states"
+    assert all(getattr(row, initial) == {"state": row.state} for row in rows)
