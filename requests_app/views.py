@@ -146,7 +146,7 @@ class ApprovalsView(RowsTableMixin, FilteredTableView):
         # The user's pending decisions, read once: the table's count and rows and the joint
         # orders above it (unfiltered) take the requests from them.
         self.pending = selectors.pending_decisions_of(self.request.user)
-        return selectors.requests_to_decide(self.request.user, self.pending)
+        return selectors.requests_to_decide_rows(self.request.user, self.pending)
 
     def get_table_pagination(self, table):
         pagination = super().get_table_pagination(table)

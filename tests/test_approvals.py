@@ -17,7 +17,7 @@ from itportal.exceptions import ActionConflict
 from requests_app import notifications, permissions, selectors, services
 from requests_app.choices import ApprovalStatus, EventKind, RequestState
 from requests_app.models import Substitution
-from tests.factories import CostCentreFactory, EmployeeFactory, FormFieldFactory
+from tests.factories import CostCentreFactory, EmployeeFactory, FormFieldFactory, UserFactory
 from tests.workflow_support import EventProbe, addresses, awaiting_ids, mail_of, make_item
 
 pytestmark = pytest.mark.django_db
@@ -522,6 +522,30 @@ def test_substitute_of_a_group_member_decides_on_behalf(org, carol, place_order)
     assert_decides(req, carol.user, on_behalf_of=org.outsider.user)
 
 
+def test_group_member_without_an_employee_record_decides(org, place_order):
+    """An account with no employee record (a service or admin account) in the deciding
+    group: nobody's beneficiary, it decides (the approvals statement compares the
+    beneficiary with the user's record, which it does not have)."""
+    account = UserFactory(username="it-service")
+    account.groups.add(it_admins())
+    item = make_item(org.service_desk, LINE_MANAGER)
+    req = place_order(item, org.head.user, beneficiary=org.manager)
+    assert only_step(req).group_id == it_admins().pk
+    assert_decides(req, account)
+
+
+def test_substitute_of_a_group_member_without_an_employee_record(org, carol, place_order):
+    licences = Group.objects.create(name="Lizenzverwaltung")
+    account = UserFactory(username="licence-desk")
+    account.groups.add(licences)
+    item = make_item(org.service_desk, {"approver_kind": ApproverKind.GROUP, "group": licences})
+    req = place_order(item, org.alice.user, beneficiary=org.bob)
+    services.substitution_create(
+        principal=account, substitute=carol.user, starts_on=days(0), ends_on=days(0)
+    )
+    assert_decides(req, carol.user, on_behalf_of=account)
+
+
 def test_substitute_of_a_rerouted_approver(org, carol, director, place_order):
     """The step went up to the head (four-eyes); the head's substitute decides for the head."""
     item = make_item(org.service_desk, LINE_MANAGER)
@@ -658,3 +682,17 @@ def test_visibility_of_a_pending_request(org, pending):
     assert awaiting_ids(org.manager.user) == {pending.pk}
     for employee in (org.alice, org.bob, org.head, org.admin, org.fulfiller, org.outsider):
         assert pending.pk not in awaiting_ids(employee.user)
+
+
+def test_the_approvals_list_reads_the_requests_to_decide(org, pending, place_order):
+    """The list's plain rows (requests_to_decide_rows) are the requests of the pending
+    decisions that still await approval, as requests_to_decide's model rows."""
+    manager = org.manager.user
+    other = place_order(make_item(org.service_desk, LINE_MANAGER), org.alice.user)
+    steps = selectors.pending_decisions_of(manager)
+    assert {p.request_id for p in steps} == {pending.pk, other.pk}
+    services.request_approve(request_id=other.pk, user=manager)  # after the steps were read
+    rows = selectors.requests_to_decide_rows(manager, steps)
+    assert list(rows) == list(selectors.requests_to_decide(manager, steps)) == [pending]
+    assert not rows.query.select_related and not rows.query.annotations
+    assert not selectors.requests_to_decide_rows(org.alice.user).exists()
