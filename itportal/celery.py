@@ -1,5 +1,6 @@
 """Celery application: configured from Django settings (CELERY_* names)."""
 
+import gc
 import os
 import warnings
 
@@ -31,3 +32,14 @@ def _quiet_about_not_cancelling(**_kwargs) -> None:
         message=r"\s*In Celery 5\.1 we introduced an optional breaking change",
         category=CPendingDeprecationWarning,
     )
+
+
+@signals.worker_process_init.connect(weak=False)
+def _freeze_what_was_imported(**_kwargs) -> None:
+    """A pool process starts with everything Django and Celery imported (~180,000 objects
+    the garbage collector tracks), and every full collection walked them all: 0.16–0.23 s
+    each on the 2-core machine. Provisioning batches allocate tens of thousands of objects
+    each (rows, model instances, follow-ups) and so trigger one now and then. Frozen, a full
+    collection looks only at what was allocated since; what is frozen was imported and
+    lives as long as the process anyway."""
+    gc.freeze()

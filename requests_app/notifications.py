@@ -62,27 +62,19 @@ def notify(service_request, event: str) -> None:
 
 def notify_many(service_requests, event: str) -> None:
     """``notify`` for many requests and one event (requests fulfilled together): the people
-    concerned in one query, their languages in one, each request's context from the row in
-    hand, the notifications and mails in one INSERT each. Events whose recipients are
-    approvers or a fulfilling group go one by one."""
+    concerned from the rows or in one query (``_people_of``), their languages in one, each
+    request's context from the row in hand, the notifications and mails in one INSERT each.
+    Events whose recipients are approvers or a fulfilling group go one by one."""
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}")
     service_requests = list(service_requests)
+    if not service_requests:
+        return
     if event in (APPROVAL_NEEDED, REMINDER, APPROVED):
         for service_request in service_requests:
             notify(service_request, event)
         return
-    users = list(
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(
-            Q(pk__in={r.requester_id for r in service_requests})
-            | Q(employee__in={r.beneficiary_id for r in service_requests})
-        )
-        .annotate(employee_pk=F("employee"))
-    )
-    by_pk = {user.pk: user for user in users}
-    by_employee = {user.employee_pk: user for user in users if user.employee_pk is not None}
+    by_pk, by_employee = _people_of(service_requests)
     mailings = []
     for service_request in service_requests:
         concerned = [by_pk.get(service_request.requester_id)]
@@ -100,6 +92,39 @@ def notify_many(service_requests, event: str) -> None:
             )
         )
     mail.mails_queue(kind=KIND_PREFIX + event, mailings=mailings)
+
+
+def _people_of(service_requests) -> tuple[dict, dict]:
+    """The active users concerned (requesters, and the beneficiaries' users), by user id and
+    by employee id: from the rows when they carry them (a provisioning batch selects them
+    with its requests, 100 users per batch), otherwise in one query."""
+    requester = type(service_requests[0]).requester
+    beneficiary = type(service_requests[0]).beneficiary
+    if all(
+        requester.is_cached(r)
+        and beneficiary.is_cached(r)
+        and type(r.beneficiary).user.is_cached(r.beneficiary)
+        for r in service_requests
+    ):
+        by_pk, by_employee = {}, {}
+        for r in service_requests:
+            for user in (r.requester, r.beneficiary.user):
+                if user.is_active:
+                    by_pk.setdefault(user.pk, user)
+            if r.beneficiary.user.is_active:
+                by_employee.setdefault(r.beneficiary_id, by_pk[r.beneficiary.user_id])
+        return by_pk, by_employee
+    users = list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(pk__in={r.requester_id for r in service_requests})
+            | Q(employee__in={r.beneficiary_id for r in service_requests})
+        )
+        .annotate(employee_pk=F("employee"))
+    )
+    by_pk = {user.pk: user for user in users}
+    return by_pk, {user.employee_pk: user for user in users if user.employee_pk is not None}
 
 
 def mail_context(params: dict, recipient) -> dict | None:

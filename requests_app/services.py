@@ -717,10 +717,14 @@ def requests_finish_automation(
     marked done by hand."""
     from django.db.models.signals import post_save
 
-    with transaction.atomic(), bulk.memo_scope():
+    # No savepoint of its own: called inside a batch's record transaction, whose failure
+    # rolls back everything anyway (two statements fewer per batch).
+    with transaction.atomic(savepoint=False), bulk.memo_scope():
         rows = list(
             ServiceRequest.objects.select_for_update(of=("self",))
             .select_related("beneficiary__user", "item", "requester")
+            # The item only as a fallback of its snapshot: not its text and search columns.
+            .defer("item__description", "item__search_vector", "item__search_words")
             .filter(pk__in=list(notes), state=RequestState.IN_FULFILMENT)
             .order_by("pk")
         )

@@ -146,6 +146,40 @@ def test_a_batch_leaves_the_rows_one_by_one_would(
     assert Entitlement.objects.count() == len(jobs)
 
 
+def test_a_batch_takes_the_people_to_notify_from_its_rows(
+    group_jobs, org, django_assert_num_queries
+):
+    """The requests a batch fulfils carry their requester and beneficiary: the people to
+    notify are the same as one query for them would find, inactive ones left out."""
+    from requests_app.models import ServiceRequest
+    from requests_app.notifications import _people_of
+
+    _slapd, _group, make = group_jobs
+    ids = [job.request_id for job in make(["p000", "p001", "p002"])]
+    ServiceRequest.objects.filter(pk=ids[1]).update(requester=org.alice.user)  # for a colleague
+    left = ServiceRequest.objects.get(pk=ids[2]).beneficiary.user
+    left.is_active = False
+    left.save()
+    requests = ServiceRequest.objects.filter(pk__in=ids).order_by("pk")
+    loaded = list(requests.select_related("beneficiary__user", "requester"))
+
+    def concerned(people):  # what notify_many asks of them: each request's two people
+        by_pk, by_employee = people
+        return [
+            [
+                getattr(user, "pk", None)
+                for user in (by_pk.get(r.requester_id), by_employee.get(r.beneficiary_id))
+            ]
+            for r in loaded
+        ]
+
+    with django_assert_num_queries(0):
+        in_hand = _people_of(loaded)
+    assert concerned(in_hand) == concerned(_people_of(list(requests)))
+    assert concerned(in_hand)[1][0] == org.alice.user_id
+    assert concerned(in_hand)[2] == [None, None]
+
+
 def test_removals_and_a_missing_account(group_jobs, settings):
     settings.LANGUAGE_CODE = "en"
     slapd, group, make = group_jobs
