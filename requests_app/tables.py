@@ -79,6 +79,10 @@ class RequestRowTable(tables.Table):
     ``row_columns``): the same cells, each from a key of the row. The sorts are the same
     paths of the model."""
 
+    # Columns, headers and attributes as declared, the same for every instance: the header
+    # row is kept per process by sort, query string and language (``table_head_cells``).
+    head_is_static = True
+
     row_columns = (
         "id",
         "item_name",

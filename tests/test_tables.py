@@ -410,6 +410,49 @@ def test_header_cells_in_python_equal_the_templates(table_class, language, query
     assert "aria-sort" in expected or "sort=" not in query
 
 
+@pytest.mark.parametrize("table_name", ["QueueTable", "MyRequestTable", "ApprovalTable"])
+def test_static_header_rows_are_kept_and_equal_the_templates(table_name):
+    """A ``head_is_static`` table's header row is kept per process (``HEAD_MEMO``) under its
+    sort, query string and language: every view, the first and those from the memo, shows
+    what the template rendered, and another sort, query or language is another entry."""
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.templatetags.portal_tables import HEAD_MEMO, table_head_cells
+    from requests_app import tables as request_tables
+
+    table_class = getattr(request_tables, table_name)
+    assert table_class.head_is_static
+    queries = [
+        "",
+        "?sort=item",
+        "?sort=-item",
+        "?tab=mine&sort=item",
+        "?sort=-approved_at&q=%3Cx%3E+%26+%C3%A4&state=a&state=b",
+        "?tab=all&page=3",
+    ]
+    HEAD_MEMO.clear()
+    for _view in range(2):
+        for language in ("de", "en"):
+            for query in queries:
+                request = RequestFactory().get("/list/" + query)
+                with translation.override(language):
+                    table = table_class([])
+                    tables.RequestConfig(request).configure(table)
+                    context = Context({"table": table, "request": request})
+                    expected = Template(TEMPLATE_HEAD).render(context)
+                    assert str(table_head_cells(context, table)) == expected, (language, query)
+    assert len(HEAD_MEMO) == 2 * len(queries)
+    # Sorted by the view (no ?sort=): the same query string, another header.
+    request = RequestFactory().get("/list/")
+    table = table_class([], order_by=("-item",))
+    context = Context({"table": table, "request": request})
+    expected = Template(TEMPLATE_HEAD).render(context)
+    assert 'aria-sort="descending"' in expected
+    assert str(table_head_cells(context, table)) == expected
+    HEAD_MEMO.clear()
+
+
 # The pager's page links the template rendered before portal_tables.table_page_links.
 TEMPLATE_PAGES = (
     "{% load i18n django_tables2 %}{% for p in table.page|table_page_range:table.paginator %}"
