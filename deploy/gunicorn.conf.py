@@ -39,6 +39,24 @@ proc_name = "itportal"
 # No gunicornc control socket: one fixed path per user would collide between two nodes on
 # one host, and systemd or the container runtime manages the processes.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Import every view now and freeze what the process holds from then on.
+
+    The URLconf is otherwise imported by the first request, which pays for it. Frozen, the
+    ~200,000 objects Django and the portal import are no longer walked by each full garbage
+    collection (about 0.1 s every few hundred views on the 2-core machine, which showed in
+    the pages' p95); they live as long as the process anyway.
+    """
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - the import is the point
+    gc.freeze()
+
+
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
