@@ -25,6 +25,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
+from api import request_rows
 from api import selectors as token_selectors
 from api import serializers as s
 from api import services as token_services
@@ -479,7 +480,7 @@ def values_list_response(view, request, values, rows, parts=None, read_chosen=No
     return view.get_paginated_response(rows(page))
 
 
-def request_rows_list(view, request, parts=None):
+def request_rows_list(view, request, parts=None, *, ids_first=False):
     """A list of requests read as values and given the list body by
     ``RequestSerializer.rows``: a sixth of the CPU of serialising model objects."""
 
@@ -489,16 +490,17 @@ def request_rows_list(view, request, parts=None):
         return request_selectors.list_values(rows, columns)
 
     def chosen(rows):
-        return list(request_selectors.page_rows(rows, columns, values=True))
+        return request_rows.page_rows(rows, columns)
 
-    # The page's ids chosen from the parts' union: their rows by a kept statement.
+    # The page's ids chosen first (from the parts' union, or with ``ids_first`` from the
+    # list's own rows): their rows by a kept statement that looks related columns up per row.
     return values_list_response(
         view,
         request,
         values,
         s.RequestSerializer.rows,
         parts,
-        read_chosen=chosen if parts else None,
+        read_chosen=chosen if parts or ids_first else None,
     )
 
 
@@ -561,7 +563,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 return request_selectors.requests_of_parts(request.user)
 
             return request_rows_list(self, request, parts)
-        return request_rows_list(self, request)
+        return request_rows_list(self, request, ids_first=True)
 
     def _scope(self) -> str:
         scope = self.request.query_params.get("scope") or "mine"

@@ -25,6 +25,7 @@ from catalogue.models import (
     FormRule,
 )
 from catalogue.search import search_words, tsquery_text
+from itportal.statements import kept_statement_order
 
 # How alike a search word and a word of an item's name or keywords must be to count as a typo
 # of it (pg_trgm word similarity, 0..1): "Monitr"/"Monitor" 0.71, "notbook"/"Notebook" 0.6.
@@ -133,19 +134,10 @@ def item_page_values(items: QuerySet[CatalogueItem], columns) -> list:
     only the conditions are compiled. Building and compiling 23 columns, two joins and two
     arrays was a fifth of the item list's CPU, for the same SQL. Other querysets (joined,
     sliced, annotated, unordered) are read through the ORM."""
-    query = items.query
-    order = tuple(query.order_by)
-    if (
-        not order
-        or not all(isinstance(key, str) for key in order)
-        or len(query.alias_map) != 1  # conditions on the item's columns alone
-        or query.annotations
-        or query.extra
-        or query.combinator
-        or query.distinct
-        or query.is_sliced
-    ):
+    order = kept_statement_order(items)
+    if order is None:
         return list(item_list_values(items, columns))
+    query = items.query
     where, where_params = query.get_compiler(using=items.db).compile(query.where)
     head, tail, before, after = _item_rows_statement(tuple(columns), order)
     with connection.cursor() as cursor:

@@ -216,3 +216,25 @@ def _sets_plainly(model, name: str) -> bool:
     return type(descriptor) in (DeferredAttribute, ForeignKeyDeferredAttribute) or not hasattr(
         type(descriptor), "__set__"
     )
+
+
+def kept_statement_order(queryset: QuerySet) -> tuple[str, ...] | None:
+    """The order of ``queryset`` if a statement kept for its columns and order can read
+    its rows with only its conditions compiled per view: model rows picked by conditions
+    on the model's own columns (the pager's ``pk__in`` its chosen ids), ordered by named
+    fields. None for any other (joined, sliced, combined, distinct, annotated, unordered)."""
+    query = queryset.query
+    order = tuple(query.order_by)
+    if (
+        not order
+        or not all(isinstance(key, str) for key in order)
+        or queryset._iterable_class is not ModelIterable
+        or len(query.alias_map) != 1  # conditions on the model's own columns alone
+        or query.is_sliced
+        or query.combinator
+        or query.distinct
+        or query.annotations
+        or query.extra
+    ):
+        return None
+    return order

@@ -288,6 +288,8 @@ def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as, s
         (alice, "/api/v1/requests/"),
         (api_as(org.manager), "/api/v1/approvals/"),
         (api_as(org.manager), "/api/v1/requests/?scope=visible&offset=1"),
+        (api_as(org.admin), "/api/v1/requests/?scope=visible"),
+        (api_as(org.admin), "/api/v1/requests/?scope=visible&ordering=-price_once&limit=2"),
         (alice, f"/api/v1/requests/?state=draft&category={item.category_id}"),
     ]
     seen = 0
@@ -301,6 +303,37 @@ def test_list_rows_read_as_values_have_the_serializers_body(org, item, api_as, s
             assert row["created_at"].endswith("Z") == (zone == "UTC")
             seen += 1
     assert seen >= 8
+
+
+def test_page_rows_by_kept_statement_are_the_joined_values(org, item, api_as):
+    """api/request_rows.py: a page's rows, their related columns looked up per row by a
+    statement compiled once, are the rows the joins gave (list_values), in the page's
+    order; one statement per view, joining nothing to the requests; other querysets go
+    through the ORM."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api import request_rows
+    from api.serializers import RequestSerializer
+    from requests_app.selectors import list_values
+
+    alice = api_as(org.alice)
+    for _ in range(3):
+        alice.post("/api/v1/requests/", order_body(item), format="json")
+    ServiceRequest.objects.filter(pk=ServiceRequest.objects.first().pk).update(item_snapshot={})
+    columns = RequestSerializer.ROW_COLUMNS
+    for order in (("-created_at", "-id"), ("price_once", "id")):
+        ids = ServiceRequest.objects.order_by(*order).values("pk")[:2]
+        chosen = ServiceRequest.objects.filter(pk__in=ids).order_by(*order)
+        with CaptureQueriesContext(connection) as queries:
+            rows = request_rows.page_rows(chosen, columns)
+        assert len(queries) == 1
+        # The request's table alone outside the subqueries (they join two tables at most).
+        assert 'FROM "requests_app_servicerequest" WHERE' in queries.captured_queries[0]["sql"]
+        assert rows == list(list_values(chosen, columns))
+        assert len(rows) == 2
+    joined = ServiceRequest.objects.filter(item__name="Monitor").order_by("id")
+    assert request_rows.page_rows(joined, columns) == list(list_values(joined, columns))
 
 
 def test_my_requests_are_counted_and_paged_from_placed_by_and_placed_for_me(

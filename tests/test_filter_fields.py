@@ -30,3 +30,24 @@ def test_model_choices_are_read_without_a_server_side_cursor(client, org, manual
         made = [(str(value), str(label)) for value, label in _model_choices(field)]
         assert made == [(str(value), str(label)) for value, label in field.iterator(field)]
         assert made[0] == ("", str(field.empty_label))
+
+
+def test_order_form_cost_centres_are_read_without_a_server_side_cursor(client, org, manual_item):
+    """The order form's cost centres (catalogue.forms.PlainModelChoiceIterator): one plain
+    query, no cursor, the same choices and markup as Django's iterator made."""
+    from django.forms.models import ModelChoiceIterator
+
+    client.force_login(org.alice.user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/leistung/{manual_item.slug}/bestellen/")
+    assert response.status_code == 200
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if sql.lstrip().upper().startswith(("DECLARE", "FETCH"))]
+    assert len([sql for sql in statements if "catalogue_costcentre" in sql]) == 1
+    field = response.context["form"].fields["cost_centre"]
+    made = [(str(value), str(label)) for value, label in field.choices]
+    assert made == [(str(value), str(label)) for value, label in ModelChoiceIterator(field)]
+    assert made[0] == ("", str(field.empty_label)) and len(made) > 1
+    assert f'<option value="{org.cost_centre.pk}">{org.cost_centre}</option>' in (
+        response.content.decode()
+    )
