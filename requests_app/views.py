@@ -18,6 +18,7 @@ from django.views.generic import FormView
 from catalogue.forms import PersonField
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedDateField
+from itportal.memo import Memo
 from itportal.views import FilteredTableView
 from requests_app import permissions, progress, selectors, services
 from requests_app.choices import OPEN_STATES, HoldReason, RequestState
@@ -75,6 +76,10 @@ class RowsTableMixin:
         return selectors.page_rows(queryset, self.table_class.row_columns)
 
 
+# "My requests"' querysets by user and tab (MyRequestsView.get_queryset).
+_MY_LISTS = Memo(1024, 4 << 20)
+
+
 class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
     table_class = MyRequestTable
     filterset_class = RequestFilterSet
@@ -87,9 +92,14 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
     ]
 
     def get_queryset(self):
-        return self.current_tab().keep(
-            selectors.requests_of_rows(self.request.user), self.request.user
-        )
+        # Kept per user and tab (the SQL to build, no rows; each view gets a copy): building
+        # the OR, its subquery and the tab's filter cost 0.5 ms of every view's CPU.
+        user, tab = self.request.user, self.current_tab()
+        kept = _MY_LISTS.get((user.pk, tab.key))
+        if kept is None:
+            kept = tab.keep(selectors.requests_of_rows(user), user)
+            _MY_LISTS.put((user.pk, tab.key), kept, 4096)  # about its query's bytes
+        return kept.all()
 
     def get_table_pagination(self, table):
         pagination = super().get_table_pagination(table)
@@ -98,6 +108,12 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
             # from there along the parts' indexes. The page numbers stay as they are.
             pagination["after"] = self.request.GET.get("after", "")
             pagination["parts_key"] = self.parts_key()
+            # Where few of the person's requests are listed, the page's ids are read with
+            # the count (BoundedPaginator's ``ids_with_count``): the open ones (their
+            # partial indexes), or a search's matches, for which reading the ids apart
+            # read all of the person's 10,000 index entries again (2 ms at 1M).
+            searched = bool(self.request.GET.get("q", "").strip())
+            pagination["ids_with_count"] = searched or self.current_tab().key == "open"
         return pagination
 
     def parts_key(self) -> tuple:

@@ -195,6 +195,32 @@ def test_my_requests_deep_pages_merge_the_parts_index_entries(org, five_orders, 
     assert union.count(10) == len(expected) and union.count(2) == 2
 
 
+def test_my_requests_count_and_choose_a_pages_ids_in_one_read(org, five_orders, city):
+    # A search or the open requests (few of the person's index entries) count and choose
+    # the page's ids in one statement (PartsUnion.count_and_ids): each part's index read
+    # once, where the ids apart read a search's all again. A page past the end gets the
+    # last page's ids, as the table shows it.
+    placed_by, placed_for = (
+        part.order_by("-created_at", "-pk") for part in selectors.requests_of_parts(org.alice.user)
+    )
+    union = PartsUnion([placed_by, placed_for], ordered=True)
+    expected = selectors.requests_of(org.alice.user).order_by("-created_at", "-pk")
+    expected = list(expected.values_list("pk", flat=True))
+    ordered_plan(ServiceRequest.objects.none())  # sequential scans, sorts, bitmaps off
+    with CaptureQueriesContext(connection) as queries:
+        assert union.count_and_ids(10, 2, 2) == (len(expected), 2, expected[2:4])
+    last = (len(expected) - 1) // 2 * 2
+    assert union.count_and_ids(10, 50, 2) == (len(expected), last, expected[last:])
+    assert union.count_and_ids(10, 50, 2, 1)[1:] == (2, expected[2:])  # orphans join
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = on")  # the page's ids are sorted
+        cursor.execute(f"EXPLAIN {queries.captured_queries[0]['sql']}")
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using request_requester_idx" in text, text
+    assert "Index Only Scan using request_beneficiary_idx" in text, text
+    assert text.count(" on requests_app_servicerequest") == 2, text  # each part once
+
+
 def test_my_requests_next_pages_read_on_from_where_the_page_ended(org, five_orders, city):
     # The "next page" link's page (keyset, PartsUnion.ids_after): each part's index from
     # the last row's order date on, the first key bounding the scan, not past OFFSET rows.
