@@ -132,9 +132,7 @@ def list_rows(queryset: QuerySet[ServiceRequest], columns) -> QuerySet[dict]:
     return queryset.values(*own, **joined)
 
 
-def page_rows(
-    queryset: QuerySet[ServiceRequest], columns, *, values: bool = False
-) -> list[dict] | QuerySet[dict]:
+def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict] | QuerySet[dict]:
     """``list_rows(queryset, columns)`` for the rows of a page, which ``queryset`` picks by
     conditions on the request's own columns (the pager's ``pk__in`` its chosen ids) and
     orders: the same rows in one statement, whose part that joins and selects what the rows
@@ -142,13 +140,13 @@ def page_rows(
     conditions are compiled per view. Building and compiling the joins of 16 columns took
     1.5-2 ms of the fulfilment queue's CPU on every view, for the same SQL. Read at once; as
     ``list_rows`` (a queryset) for other querysets (joined, sliced, combined, unordered).
-    With ``values``, ``list_values(queryset, columns)`` (the API's columns, by path)."""
+    (The API's rows: api/request_rows.py.)"""
     order = kept_statement_order(queryset)
     if order is None:
-        return (list_values if values else list_rows)(queryset, columns)
+        return list_rows(queryset, columns)
     query = queryset.query
     where, where_params = query.get_compiler(using=queryset.db).compile(query.where)
-    head, tail, before, after = _page_rows_statement(tuple(columns), order, values)
+    head, tail, before, after = _page_rows_statement(tuple(columns), order)
     with connection.cursor() as cursor:
         cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
         names = [column.name for column in cursor.description]
@@ -189,22 +187,16 @@ _PLACEHOLDER = re.compile(r"%[%s]")
 
 
 @functools.lru_cache(maxsize=128)
-def _page_rows_statement(
-    columns: tuple[str, ...], order: tuple[str, ...], values: bool = False
-) -> tuple:
-    """``list_rows`` (with ``values``: ``list_values``) of the requests that meet some
-    conditions, in ``order``, as the ORM compiles it: the SQL before and after the
-    conditions and the parameters of each part."""
+def _page_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
+    """``list_rows`` of the requests that meet some conditions, in ``order``, as the ORM
+    compiles it: the SQL before and after the conditions and the parameters of each part."""
     mark = RawSQL(_CONDITIONS_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
     marked = ServiceRequest.objects.filter(mark).order_by(*order)
-    if values:
-        rows = list_values(marked, columns)
-    else:
-        own = [name for name in columns if ROW_COLUMNS[name] is None]
-        looked_up = {
-            name: _ROW_LOOKUPS.get(name, ROW_COLUMNS[name]) for name in columns if name not in own
-        }
-        rows = marked.values(*own, **looked_up)
+    own = [name for name in columns if ROW_COLUMNS[name] is None]
+    looked_up = {
+        name: _ROW_LOOKUPS.get(name, ROW_COLUMNS[name]) for name in columns if name not in own
+    }
+    rows = marked.values(*own, **looked_up)
     sql, params = rows.query.sql_with_params()
     head, found, tail = sql.partition(_CONDITIONS_MARK)
     if not found or _CONDITIONS_MARK in tail or "WHERE" not in head:
