@@ -13,20 +13,18 @@ rows' ids) are compiled per view.
 from __future__ import annotations
 
 import functools
-import re
 
-from django.db import connections
-from django.db.models import BooleanField, OuterRef, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KT
 
-from itportal.statements import kept_statement_order
+from itportal.statements import (
+    conditions_mark,
+    kept_statement_order,
+    read_with_conditions,
+    split_at_conditions,
+)
 from requests_app.models import ServiceRequest
 from requests_app.selectors import list_values
-
-# Where the conditions go in the kept statement's SQL.
-_CONDITIONS_MARK = "(1 = 1 /* the page's request ids */)"
-_PLACEHOLDER = re.compile(r"%[%s]")
 
 
 def _looked_up(column: str) -> Subquery:
@@ -40,9 +38,8 @@ def _looked_up(column: str) -> Subquery:
 
 @functools.lru_cache(maxsize=16)
 def _statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
-    """The SQL before and after the conditions, the parameters of each part and the
-    column each selected name stands for."""
-    mark = RawSQL(_CONDITIONS_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
+    """The statement (``split_at_conditions``) and the column each selected name stands
+    for."""
     own, looked_up, names = [], {}, {}
     for column in columns:
         if column == "listed_item_name":
@@ -54,13 +51,8 @@ def _statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
             names[alias] = column
         else:
             own.append(column)
-    rows = ServiceRequest.objects.filter(mark).order_by(*order).values(*own, **looked_up)
-    sql, params = rows.query.sql_with_params()
-    head, found, tail = sql.partition(_CONDITIONS_MARK)
-    if not found or _CONDITIONS_MARK in tail or "WHERE" not in head:
-        raise RuntimeError("request rows: the conditions' stand-in is not where expected")
-    before = sum(placeholder == "%s" for placeholder in _PLACEHOLDER.findall(head))
-    return head, tail, tuple(params[:before]), tuple(params[before:]), names
+    rows = ServiceRequest.objects.filter(conditions_mark()).order_by(*order)
+    return split_at_conditions(rows.values(*own, **looked_up)), names
 
 
 def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict]:
@@ -70,10 +62,7 @@ def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict]:
     order = kept_statement_order(queryset)
     if order is None:
         return list(list_values(queryset, columns))
-    query = queryset.query
-    where, where_params = query.get_compiler(using=queryset.db).compile(query.where)
-    head, tail, before, after, names = _statement(tuple(columns), order)
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
-        keys = [names.get(column.name, column.name) for column in cursor.description]
-        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+    statement, names = _statement(tuple(columns), order)
+    columns_read, rows = read_with_conditions(queryset, statement)
+    keys = [names.get(name, name) for name in columns_read]
+    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -1,7 +1,6 @@
 """Reads of the catalogue and the organisation."""
 
 import functools
-import re
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
@@ -25,7 +24,12 @@ from catalogue.models import (
     FormRule,
 )
 from catalogue.search import search_words, tsquery_text
-from itportal.statements import kept_statement_order
+from itportal.statements import (
+    conditions_mark,
+    kept_statement_order,
+    read_with_conditions,
+    split_at_conditions,
+)
 
 # How alike a search word and a word of an item's name or keywords must be to count as a typo
 # of it (pg_trgm word similarity, 0..1): "Monitr"/"Monitor" 0.71, "notbook"/"Notebook" 0.6.
@@ -137,34 +141,16 @@ def item_page_values(items: QuerySet[CatalogueItem], columns) -> list:
     order = kept_statement_order(items)
     if order is None:
         return list(item_list_values(items, columns))
-    query = items.query
-    where, where_params = query.get_compiler(using=items.db).compile(query.where)
-    head, tail, before, after = _item_rows_statement(tuple(columns), order)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-# Where the rows' choice goes in _item_rows_statement's SQL.
-_CHOICE_MARK = "(1 = 1 /* the rows' choice */)"
+    names, rows = read_with_conditions(items, _item_rows_statement(tuple(columns), order))
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 @functools.lru_cache(maxsize=64)
 def _item_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
     """``item_list_values`` of the items that meet a condition, in ``order``, as the ORM
     compiles it: the SQL before and after the condition and the parameters of each."""
-    mark = RawSQL(_CHOICE_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
-    marked = CatalogueItem.objects.filter(mark).order_by(*order)
-    sql, params = item_list_values(marked, columns).query.sql_with_params()
-    head, found, tail = sql.partition(_CHOICE_MARK)
-    if not found or _CHOICE_MARK in tail or "WHERE" not in head:
-        raise RuntimeError("item rows: the condition's stand-in is not where expected")
-    before = sum(placeholder == "%s" for placeholder in _PLACEHOLDER.findall(head))
-    return head, tail, tuple(params[:before]), tuple(params[before:])
-
-
-_PLACEHOLDER = re.compile(r"%[%s]")
+    marked = CatalogueItem.objects.filter(conditions_mark()).order_by(*order)
+    return split_at_conditions(item_list_values(marked, columns))
 
 
 def item_list_parts(item_ids, *, form_fields, form_rules, approval_steps) -> dict:

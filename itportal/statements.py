@@ -13,12 +13,14 @@ tests/test_statements.py compares the rows with the ORM's.
 from __future__ import annotations
 
 import inspect
+import re
 import threading
 from collections.abc import Callable
 
 from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db.models import BooleanField, Model, QuerySet
 from django.db.models.base import ModelState
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, get_related_populators
 from django.db.models.query_utils import DeferredAttribute
@@ -238,3 +240,40 @@ def kept_statement_order(queryset: QuerySet) -> tuple[str, ...] | None:
     ):
         return None
     return order
+
+
+# Where a kept statement's conditions go: a constant the ORM compiles as it is.
+_CONDITIONS_MARK = "(1 = 1 /* the page's conditions */)"
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+def conditions_mark() -> RawSQL:
+    """The stand-in condition to filter a kept statement's queryset by
+    (``split_at_conditions``)."""
+    return RawSQL(_CONDITIONS_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
+
+
+def split_at_conditions(rows: QuerySet) -> tuple[str, str, tuple, tuple]:
+    """``rows``, filtered by ``conditions_mark()`` alone, as the ORM compiles it: the SQL
+    before and after the conditions and the parameters of each part, for a statement kept
+    per columns and order whose conditions alone are compiled per view
+    (``read_with_conditions``)."""
+    sql, params = rows.query.sql_with_params()
+    head, found, tail = sql.partition(_CONDITIONS_MARK)
+    if not found or _CONDITIONS_MARK in tail or "WHERE" not in head:
+        raise RuntimeError(
+            f"{rows.model.__name__} rows: the conditions' stand-in is not where expected"
+        )
+    before = sum(placeholder == "%s" for placeholder in _PLACEHOLDER.findall(head))
+    return head, tail, tuple(params[:before]), tuple(params[before:])
+
+
+def read_with_conditions(queryset: QuerySet, statement: tuple) -> tuple[list[str], list]:
+    """The column names and rows of a kept ``statement`` (``split_at_conditions``) with the
+    conditions of ``queryset`` (whose order is ``kept_statement_order``) in its place."""
+    head, tail, before, after = statement
+    query = queryset.query
+    where, where_params = query.get_compiler(using=queryset.db).compile(query.where)
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
+        return [column.name for column in cursor.description], cursor.fetchall()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -11,7 +10,6 @@ from django.contrib.auth.models import Group
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
-    BooleanField,
     Exists,
     F,
     OuterRef,
@@ -21,14 +19,19 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from catalogue.models import CatalogueItem, CostCentre, Department, Employee
 from itportal.roles import group_ids, is_it_admin
-from itportal.statements import CompiledRows, kept_statement_order
+from itportal.statements import (
+    CompiledRows,
+    conditions_mark,
+    kept_statement_order,
+    read_with_conditions,
+    split_at_conditions,
+)
 from requests_app.choices import ApprovalStatus, RequestState
 from requests_app.models import (
     QUEUE_CONDITION,
@@ -144,13 +147,8 @@ def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict] | Query
     order = kept_statement_order(queryset)
     if order is None:
         return list_rows(queryset, columns)
-    query = queryset.query
-    where, where_params = query.get_compiler(using=queryset.db).compile(query.where)
-    head, tail, before, after = _page_rows_statement(tuple(columns), order)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    names, rows = read_with_conditions(queryset, _page_rows_statement(tuple(columns), order))
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 # ROW_COLUMNS' joined columns as subqueries per row, for the rows of a page: joined, the
@@ -181,28 +179,16 @@ _ROW_LOOKUPS = {
 }
 
 
-# Where the conditions go in _page_rows_statement's SQL.
-_CONDITIONS_MARK = "(1 = 1 /* the page's conditions */)"
-_PLACEHOLDER = re.compile(r"%[%s]")
-
-
 @functools.lru_cache(maxsize=128)
 def _page_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
     """``list_rows`` of the requests that meet some conditions, in ``order``, as the ORM
     compiles it: the SQL before and after the conditions and the parameters of each part."""
-    mark = RawSQL(_CONDITIONS_MARK, (), output_field=BooleanField())  # noqa: S611 - a constant
-    marked = ServiceRequest.objects.filter(mark).order_by(*order)
+    marked = ServiceRequest.objects.filter(conditions_mark()).order_by(*order)
     own = [name for name in columns if ROW_COLUMNS[name] is None]
     looked_up = {
         name: _ROW_LOOKUPS.get(name, ROW_COLUMNS[name]) for name in columns if name not in own
     }
-    rows = marked.values(*own, **looked_up)
-    sql, params = rows.query.sql_with_params()
-    head, found, tail = sql.partition(_CONDITIONS_MARK)
-    if not found or _CONDITIONS_MARK in tail or "WHERE" not in head:
-        raise RuntimeError("page rows: the conditions' stand-in is not where expected")
-    before = sum(placeholder == "%s" for placeholder in _PLACEHOLDER.findall(head))
-    return head, tail, tuple(params[:before]), tuple(params[before:])
+    return split_at_conditions(marked.values(*own, **looked_up))
 
 
 def principals_substituted_by(user, *, on_date=None) -> QuerySet:
