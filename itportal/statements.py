@@ -231,7 +231,10 @@ def kept_statement_order(queryset: QuerySet) -> tuple[str, ...] | None:
         not order
         or not all(isinstance(key, str) for key in order)
         or queryset._iterable_class is not ModelIterable
-        or len(query.alias_map) != 1  # conditions on the model's own columns alone
+        # Conditions on the model's own columns alone: its table the one alias, or none
+        # where they are raw SQL naming it (key_among's ids of a page from parts).
+        or len(query.alias_map) > 1
+        or not query.where
         or query.is_sliced
         or query.combinator
         or query.distinct

@@ -429,6 +429,61 @@ def test_my_requests_parts_are_compiled_once_for_the_count_and_the_page(org, api
     assert following["count"] == 6 and [row["id"] for row in following["results"]] == ids[3:5]
 
 
+def test_my_requests_union_is_kept_per_list_and_rows_read_by_the_kept_statement(
+    org, api_as, place_order
+):
+    """The compiled union of "my requests"' parts is kept per user, filters and order: the
+    same list asked again makes no parts and compiles nothing, with the same body; another
+    filter, order or person, or a page from a cursor, makes its own. The page's rows
+    (picked by the union's ids) are read by the kept statement, joining nothing."""
+    from unittest import mock
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api import pagination
+    from requests_app import selectors
+
+    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
+                      name="Maus", slug="maus")  # fmt: skip
+    alice, bob = org.alice, org.bob
+    for _ in range(3):
+        place_order(plain, alice.user)
+    for _ in range(3):
+        place_order(plain, bob.user, beneficiary=alice)
+    client = api_as(alice)
+    params = {"limit": 2, "offset": 1, "ordering": "id"}
+
+    def get(client, params, url="/api/v1/requests/"):
+        with (
+            mock.patch.object(pagination, "PartsUnion", wraps=pagination.PartsUnion) as built,
+            mock.patch.object(
+                selectors, "requests_of_parts", wraps=selectors.requests_of_parts
+            ) as made,
+            CaptureQueriesContext(connection) as queries,
+        ):
+            body = client.get(url, params).json()
+        return body, built.call_count + made.call_count, queries.captured_queries
+
+    first, work, _queries = get(client, params)
+    assert work == 2  # the parts made and compiled
+    again, work, queries = get(client, params)
+    assert work == 0 and again == first
+    assert first["count"] == 6 and len(first["results"]) == 2
+    rows_sql = queries[-1]["sql"]
+    assert "ANY(ARRAY(" in rows_sql and " JOIN " not in rows_sql.split(" WHERE ")[0]
+    for other in ({**params, "ordering": "-id"}, {**params, "state": "awaiting_approval"}):
+        body, work, _queries = get(client, other)
+        assert work == 2, other
+    body, work, _queries = get(api_as(bob), params)
+    assert work == 2 and body["count"] == 3
+    following, work, _queries = get(client, None, first["next"])
+    assert work == 3  # the parts, the count's union and the page's after the cursor
+    assert [row["id"] for row in following["results"]] == sorted(
+        row["id"] for row in selectors.requests_of(alice.user).values("id")
+    )[3:5]
+
+
 @pytest.mark.parametrize("ordering", ["state", "-price_once", "-created_at", None])
 def test_sorted_pages_of_the_api_list_hold_each_request_once(org, api_as, place_order, ordering):
     """Sorted by a field with ties (every request in one state, at one price), the pages
