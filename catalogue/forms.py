@@ -25,6 +25,7 @@ from catalogue.choices import FieldType
 from catalogue.formats import get_format
 from catalogue.models import CostCentre, Employee
 from catalogue.patterns import PatternValidator
+from catalogue.selectors import item_form_rules
 from itportal.inputs import BoundedDateField
 
 DEFAULT_MAX_LENGTH = {FieldType.TEXT: 200, FieldType.LONG_TEXT: 4000}
@@ -370,7 +371,7 @@ class OrderForm(forms.Form):
         if not item.orderable_for_others:
             del self.fields["beneficiary"]
         self.definitions = list(item.form_fields.all()) if definitions is None else definitions
-        self.rules = list(item.form_rules.all()) if rules is None else rules
+        self.rules = item_form_rules(item) if rules is None else rules
         for definition in self.definitions:
             self.fields[self.FIELD_PREFIX + definition.key] = _field_for(definition)
         self.conditional = {d.key for d in self.definitions if conditions.has_condition(d)}

@@ -1,8 +1,10 @@
 """Reads of provisioning: jobs for IT admins, entitlements for holders and their managers."""
 
+import functools
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connections, router
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -10,6 +12,13 @@ from django.urls import reverse
 from catalogue.choices import FulfilmentKind
 from catalogue.models import Employee
 from itportal.roles import is_it_admin
+from itportal.statements import (
+    MARK,
+    conditions_mark,
+    kept_statement_order,
+    read_with_conditions,
+    split_at_conditions,
+)
 from provisioning.choices import REVERSE, Direction, EntitlementState, JobState
 from provisioning.models import Entitlement, ProvisioningAction, ProvisioningJob
 from requests_app.choices import RequestState
@@ -46,16 +55,30 @@ def job_list_rows(queryset: QuerySet[ProvisioningJob]) -> QuerySet:
 
 def entitlement_holders(user) -> list[int]:
     """Ids of the employees whose entitlements ``user`` sees: their own record and their
-    direct reports. A handful of rows, read once per user object."""
+    direct reports. A handful of rows, read once per user object, by a statement compiled
+    once per process (``_holders_statement``): building the OR over the joined manager
+    and compiling it took half a millisecond of every view."""
     cached = getattr(user, "_portal_entitlement_holders", None)
     if cached is None:
-        cached = list(
-            Employee.objects.filter(Q(user=user) | Q(manager__user=user))
-            .order_by()
-            .values_list("pk", flat=True)
-        )
+        db = router.db_for_read(Employee)
+        sql, params = _holders_statement(db)
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, [user.pk if value == MARK else value for value in params])
+            cached = [row[0] for row in cursor.fetchall()]
         user._portal_entitlement_holders = cached
     return cached
+
+
+@functools.cache
+def _holders_statement(db: str) -> tuple[str, tuple]:
+    """The holders' query as the ORM compiles it, the user's id as ``MARK``."""
+    holders = (
+        Employee.objects.using(db)
+        .filter(Q(user_id=MARK) | Q(manager__user_id=MARK))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    return holders.query.sql_with_params()
 
 
 def entitlements_visible_to(user) -> QuerySet[Entitlement]:
@@ -69,22 +92,41 @@ def entitlements_visible_to(user) -> QuerySet[Entitlement]:
     return qs.filter(holder__in=entitlement_holders(user))
 
 
-def entitlement_list_rows(queryset: QuerySet[Entitlement]) -> QuerySet:
+# The entitlements page's row keys: the entitlement's own columns, and what it shows of
+# the item, the holder and their department.
+_ROW_OWN = ("id", "state", "granted_at", "expires_on", "request_id")
+_ROW_JOINED = {
+    "item_name": F("item__name"),
+    "holder_username": F("holder__user__username"),
+    "holder_first_name": F("holder__user__first_name"),
+    "holder_last_name": F("holder__user__last_name"),
+    "department_name": F("holder__department__name"),
+}
+
+
+def entitlement_list_rows(queryset: QuerySet[Entitlement]) -> list[dict] | QuerySet:
     """``queryset`` (filtered and ordered) as the entitlements page's rows: one dict per
     row with flat keys, instead of the six model objects (entitlement, holder, their user
-    and department, item, request) a row took, most of the page's CPU."""
-    return queryset.values(
-        "id",
-        "state",
-        "granted_at",
-        "expires_on",
-        "request_id",
-        item_name=F("item__name"),
-        holder_username=F("holder__user__username"),
-        holder_first_name=F("holder__user__first_name"),
-        holder_last_name=F("holder__user__last_name"),
-        department_name=F("holder__department__name"),
-    )
+    and department, item, request) a row took, most of the page's CPU.
+
+    For the page's rows, which ``queryset`` picks by conditions on the entitlement's own
+    columns (the pager's ``pk__in`` its chosen ids) and orders, the part of the statement
+    that joins and selects is compiled once per order (``_list_rows_statement``); only the
+    conditions are compiled per view (1 ms of the page's CPU, for the same SQL). Other
+    querysets as values through the ORM."""
+    order = kept_statement_order(queryset)
+    if order is None:
+        return queryset.values(*_ROW_OWN, **_ROW_JOINED)
+    names, rows = read_with_conditions(queryset, _list_rows_statement(order))
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+@functools.lru_cache(maxsize=32)
+def _list_rows_statement(order: tuple[str, ...]) -> tuple:
+    """The page's rows of the entitlements that meet some conditions, in ``order``, as the
+    ORM compiles them: the SQL before and after the conditions and each part's values."""
+    marked = Entitlement._base_manager.filter(conditions_mark()).order_by(*order)
+    return split_at_conditions(marked.values(*_ROW_OWN, **_ROW_JOINED))
 
 
 def revoke_preview(entitlement: Entitlement) -> list[ProvisioningJob]:

@@ -76,6 +76,9 @@ class EntitlementTable(tables.Table):
     # on the viewer): a row's markup is kept per process until its values change
     # (itportal/templatetags/portal_tables.py).
     rows_are_values = True
+    # Columns, headers and attributes as declared, the same for every instance: the header
+    # row is kept per process by sort, query string and language (``table_head_cells``).
+    head_is_static = True
 
     item = tables.Column(verbose_name=_("Service"), accessor="item_name", order_by=("item__name",))
     holder = tables.Column(
