@@ -185,7 +185,14 @@ def values_row_key(record) -> tuple | None:
     as its keys and their values' reprs, or None for other rows (see ``value_key``)."""
     if type(record) is not dict:
         return None
-    items = tuple(record.items())
-    if not all(type(name) is str and is_value(value) for name, value in items):
+    values = record.values()
+    # Checked type by type in C first: a list's 25 rows of 18 plain values each, a tenth of
+    # the fulfilment queue's rows, were 450 calls of is_value() on every view.
+    if not _TEXT.issuperset(map(type, record)):
         return None
-    return (dict, *((name, repr(value)) for name, value in items))
+    if not _PLAIN.issuperset(map(type, values)) and not all(map(is_value, values)):
+        return None
+    return (dict, *zip(record, map(repr, values), strict=True))
+
+
+_TEXT = frozenset({str})

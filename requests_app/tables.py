@@ -2,11 +2,10 @@ import django_tables2 as tables
 from django.utils import dateformat, timezone
 from django.utils.formats import get_format
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from itportal.formatting import TIME_STRINGS
+from itportal.formatting import age
 from itportal.reversing import reverse_number
 from itportal.tables import DateTimeColumn
 from requests_app import progress
@@ -233,7 +232,6 @@ class QueueTable(RequestRowTable):
         # One moment for the whole page, so every row's age is counted to the same time.
         self._now = timezone.now()
         self._today = timezone.localdate(self._now)
-        self._ages = {}  # the age texts of this page, by approval time
         # The texts and the date format of the page's language, looked up once, not per row.
         self._ago = gettext("%(age)s ago")
         self._paused = gettext("paused")
@@ -249,10 +247,7 @@ class QueueTable(RequestRowTable):
         return (approved_at and self._age(approved_at), self._is_overdue(record))
 
     def _age(self, moment) -> str:
-        age = self._ages.get(moment)
-        if age is None:
-            age = self._ages[moment] = timesince(moment, self._now, time_strings=TIME_STRINGS)
-        return age
+        return age(moment, self._now)
 
     def _is_overdue(self, record) -> bool:
         due = record["fulfilment_due_on"]

@@ -44,7 +44,7 @@ def history(monkeypatch):
     # "Waiting since ... ago": both renders at one instant.
     now = timezone.now()
     monkeypatch.setattr(
-        "requests_app.tables.timesince",
+        "requests_app.tables.age",
         lambda value, *args, **kwargs: timesince.timesince(value, now=now),
     )
     requests = ServiceRequest.objects.order_by("-pk")

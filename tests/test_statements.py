@@ -185,3 +185,41 @@ def test_quick_objects_of_a_watched_model_are_made_by_init(decided):
     assert [row.beneficiary for row in rows] == seen and seen
     initial = "_ConcurrentTransitionMixin__initial_states"
     assert all(getattr(row, initial) == {"state": row.state} for row in rows)
+
+
+def test_kept_rows_are_the_orms_read_anew(org, decided):
+    """KeptRows (a filter form's options): the objects of a queryset compiled once are the
+    ORM's (whole or narrow rows, select_related rows), read anew on every call; none, and
+    no query, where no row can match; anything but plain model rows is refused."""
+    from django.db.models import Count
+
+    from catalogue.models import Category, CostCentre
+    from itportal.statements import KeptRows
+
+    querysets = [
+        Category.objects.all(),
+        CostCentre.objects.order_by("-code"),
+        RequestEvent.objects.select_related("actor", "request").order_by("id"),
+        ServiceRequest.objects.only("id", "state", "approved_at").order_by("-id"),
+    ]
+    for queryset in querysets:
+        kept = KeptRows(queryset)
+        for _ in range(2):
+            expected, read = list(queryset.all()), kept()
+            assert len(read) == len(expected) >= 1
+            assert [type(o) for o in read] == [type(o) for o in expected]
+            assert [fields_of(o) for o in read] == [fields_of(o) for o in expected]
+            for ours, theirs in zip(read, expected, strict=True):
+                assert ours.get_deferred_fields() == theirs.get_deferred_fields()
+                assert (ours._state.adding, ours._state.db) == (False, "default")
+    kept = KeptRows(CostCentre.objects.order_by("code"))
+    assert str(org.cost_centre) in [str(c) for c in kept()]
+    CostCentre.objects.filter(pk=org.cost_centre.pk).update(name="Umbenannt")
+    assert [str(c) for c in kept()] == [str(c) for c in CostCentre.objects.order_by("code")]
+    assert "KS1000 Umbenannt" in [str(c) for c in kept()]
+    with CaptureQueriesContext(connection) as queries:
+        assert KeptRows(Category.objects.none())() == []
+    assert not queries.captured_queries
+    for refused in (Category.objects.values("pk"), Category.objects.annotate(n=Count("items"))):
+        with pytest.raises(ValueError):
+            KeptRows(refused)

@@ -235,7 +235,7 @@ def test_model_rows_in_python_equal_the_templates(language, monkeypatch):
     # "Waiting since ... ago": both renders at one instant (a slow run crosses a minute).
     now = timezone.now()
     monkeypatch.setattr(
-        "requests_app.tables.timesince",
+        "requests_app.tables.age",
         lambda value, *args, **kwargs: timesince.timesince(value, now=now),
     )
     library_cells = []
@@ -608,3 +608,27 @@ def test_shallow_column_copies_render_as_deep_ones():
     finally:
         copy_tables2_columns_shallowly()
     assert _ThingTable.base_columns["raw"].visible
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_page_table_renders_as_render_table(rf, language):
+    """``{% page_table %}`` (the list pages' table, rendered in the page's context) gives
+    django-tables2's ``{% render_table %}``: header with sorting links, rows, pager."""
+    from decimal import Decimal
+
+    from django.template import RequestContext, Template
+
+    rows = [
+        _Thing(n, f"Notebook <{n}>", Decimal(n), datetime.date(2026, 12, n % 28 + 1))
+        for n in range(1, 30)
+    ]
+    request = rf.get("/things/", {"sort": "-name", "page": "2", "q": "a&b"})
+    with translation.override(language):
+        rendered = []
+        for tag in ("{% load django_tables2 %}{% render_table table %}",
+                    "{% load portal_tables %}{% page_table table %}"):  # fmt: skip
+            table = _ThingTable(rows, order_by=request.GET["sort"])
+            table.paginate(page=2, per_page=10)
+            rendered.append(Template(tag).render(RequestContext(request, {"table": table})))
+    assert rendered[0] == rendered[1]
+    assert 'aria-current="page"' in rendered[1] and "NOTEBOOK &lt;" in rendered[1]

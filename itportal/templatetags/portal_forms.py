@@ -11,12 +11,16 @@ The options of the model choice fields are read once, as the rendering would rea
 a renamed category or a new cost centre changes the key. Nothing needs invalidating.
 """
 
+import contextlib
+
 from django import forms, template
+from django.db.models import QuerySet
 from django.template.loader import get_template
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
 from itportal.memo import Memo
+from itportal.statements import KeptRows
 
 register = template.Library()
 
@@ -24,14 +28,14 @@ register = template.Library()
 FILTER_MEMO = Memo(512, 4 << 20)
 
 
-def _options(form) -> tuple:
+def _options(filterset) -> tuple:
     """Every choice field's options as texts. Those of a model choice field are read once
     and given to its widget, which renders them without reading them again (the field
     itself still validates against its queryset)."""
     options = []
-    for name, field in form.fields.items():
+    for name, field in filterset.form.fields.items():
         if isinstance(field, forms.ModelChoiceField):
-            choices = _model_choices(field)
+            choices = _model_choices(field, _option_objects(filterset, name, field))
             field.widget.choices = choices
         elif isinstance(field, forms.ChoiceField):
             choices = list(iter(field.choices))  # as a model field would: no len()
@@ -41,15 +45,52 @@ def _options(form) -> tuple:
     return tuple(options)
 
 
-def _model_choices(field) -> list:
-    """The choices of a model choice field, as its ``ModelChoiceIterator`` makes them, from
-    one plain read of its queryset: the iterator reads with ``QuerySet.iterator()``, a
-    server-side cursor (DECLARE, FETCH, CLOSE: three round trips, the rows held at commit)
-    for the few categories or cost centres a filter offers."""
+def _model_choices(field, objects=None) -> list:
+    """The choices of a model choice field, as its ``ModelChoiceIterator`` (django-filter's,
+    with its null choice) makes them, from one plain read of its queryset (or ``objects``,
+    its rows): the iterator reads with ``QuerySet.iterator()``, a server-side cursor
+    (DECLARE, FETCH, CLOSE: three round trips, the rows held at commit) for the few
+    categories or cost centres a filter offers."""
     iterator = field.iterator(field)
     choices = [("", field.empty_label)] if field.empty_label is not None else []
-    choices.extend(iterator.choice(obj) for obj in field.queryset.all())
+    if getattr(field, "null_label", None) is not None:
+        choices.append((field.null_value, field.null_label))
+    if objects is None:
+        objects = field.queryset.all()
+    choices.extend(iterator.choice(obj) for obj in objects)
     return choices
+
+
+# The options' statements per filter set class and field (None: read by the ORM). Classes
+# are declared in code; one made per request (filterset_factory) must not grow this.
+_OPTION_ROWS: dict[tuple[type, str], KeptRows | None] = {}
+_OPTION_ROWS_MAX = 256
+_UNKNOWN = object()
+
+
+def _option_objects(filterset, name: str, field) -> list:
+    """The objects of a model choice field's queryset. Where its filter declares a queryset
+    on the filter set's class (not a function of the request), every instance reads the
+    same statement: kept per class and field (``KeptRows``), as report_filters keeps its
+    fingerprint's (metrics/templatetags/reports.py). Cloning and compiling the querysets
+    and making their objects through ``Model.__init__`` was 0.5 ms of every list page with
+    a category and a cost centre filter."""
+    key = (type(filterset), name)
+    rows = _OPTION_ROWS.get(key, _UNKNOWN)
+    if rows is _UNKNOWN:
+        declared = type(filterset).base_filters.get(name)
+        queryset = declared.extra.get("queryset") if declared is not None else None
+        rows = None
+        if isinstance(queryset, QuerySet):
+            with contextlib.suppress(ValueError):  # not plain model rows: the ORM's
+                rows = KeptRows(queryset)
+        if len(_OPTION_ROWS) >= _OPTION_ROWS_MAX:
+            _OPTION_ROWS.clear()
+        _OPTION_ROWS[key] = rows
+    queryset = field.queryset
+    if rows is None or rows.queryset.model is not queryset.model:
+        return list(queryset.all())
+    return rows(queryset.db)
 
 
 def filter_fields_key(filterset) -> tuple:
@@ -62,7 +103,7 @@ def filter_fields_key(filterset) -> tuple:
         translation.get_language(),
         timezone.get_current_timezone_name(),
         timezone.localdate(),
-        _options(form),
+        _options(filterset),
     )
 
 
