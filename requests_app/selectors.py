@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import (
     Exists,
     F,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -147,8 +149,18 @@ def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict] | Query
     order = kept_statement_order(queryset)
     if order is None:
         return list_rows(queryset, columns)
-    names, rows = read_with_conditions(queryset, _page_rows_statement(tuple(columns), order))
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    statement, layout = _page_rows_statement(tuple(columns), order)
+    _names, rows = read_with_conditions(queryset, statement)
+    records = []
+    for row in rows:
+        record = {}
+        for keys, value in zip(layout, row, strict=True):
+            if type(keys) is str:
+                record[keys] = value
+            else:  # a related row's columns, read as one array (None without the row)
+                record.update(zip(keys, value or (None,) * len(keys), strict=True))
+        records.append(record)
+    return records
 
 
 # ROW_COLUMNS' joined columns as subqueries per row, for the rows of a page: joined, the
@@ -163,32 +175,68 @@ _ROW_LOOKUPS = {
         _looked_up(CatalogueItem.objects.all(), "item_id", "name"),
         output_field=TextField(),
     ),
-    **{
-        f"beneficiary_{column}": _looked_up(
-            Employee.objects.all(), "beneficiary_id", f"user__{column}"
-        )
-        for column in ("first_name", "last_name", "username")
-    },
-    **{
-        f"{role}_{column}": _looked_up(get_user_model().objects.all(), f"{role}_id", column)
-        for role in ("requester", "assignee")
-        for column in ("first_name", "last_name", "username")
-    },
     "cost_centre_code": _looked_up(CostCentre.objects.all(), "cost_centre_id", "code"),
     "fulfilment_group_name": _looked_up(Group.objects.all(), "fulfilment_group_id", "name"),
 }
+
+# The people's names, by person: all the columns a page shows of one person come from one
+# subquery per row, as an array. A subquery per column (nine for the queue's three people)
+# ran 275 subplans for 25 rows: 2-3.5 ms of the queue's statement at 1M requests, and
+# 0.65 ms to plan it; by person, 1 ms and 0.25 ms.
+_PEOPLE = {
+    "beneficiary": (Employee.objects.all(), "beneficiary_id", "user__"),
+    "requester": (get_user_model().objects.all(), "requester_id", ""),
+    "assignee": (get_user_model().objects.all(), "assignee_id", ""),
+}
+
+
+def _person_of(name: str) -> str | None:
+    """The person (a key of _PEOPLE) whose column ``name`` is, or None."""
+    prefix = name.partition("_")[0]
+    return prefix if prefix in _PEOPLE and name in ROW_COLUMNS else None
+
+
+def _looked_up_together(queryset: QuerySet, outer: str, paths: list[str]) -> Subquery:
+    """The columns at ``paths`` of the row of ``queryset`` whose id is the outer row's
+    ``outer``, as one array of texts (NULL without that row)."""
+    values = Func(
+        *(F(path) for path in paths),
+        function="ARRAY",
+        template="%(function)s[%(expressions)s]",
+        output_field=ArrayField(TextField()),
+    )
+    rows = queryset.filter(pk=OuterRef(outer)).order_by().values(value=values)
+    return Subquery(rows[:1], output_field=ArrayField(TextField()))
 
 
 @functools.lru_cache(maxsize=128)
 def _page_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tuple:
     """``list_rows`` of the requests that meet some conditions, in ``order``, as the ORM
-    compiles it: the SQL before and after the conditions and the parameters of each part."""
+    compiles it: the SQL before and after the conditions and the parameters of each part
+    (``split_at_conditions``); and the layout of a row: per selected column, its name, or
+    the names of a person's columns read together (in list_rows' order of the keys)."""
     marked = ServiceRequest.objects.filter(conditions_mark()).order_by(*order)
     own = [name for name in columns if ROW_COLUMNS[name] is None]
-    looked_up = {
-        name: _ROW_LOOKUPS.get(name, ROW_COLUMNS[name]) for name in columns if name not in own
-    }
-    return split_at_conditions(marked.values(*own, **looked_up))
+    layout: list = list(own)
+    selected = {}
+    for name in columns:
+        if name in own:
+            continue
+        person = _person_of(name)
+        previous = layout[-1] if len(layout) > len(own) else None
+        if person is not None and isinstance(previous, tuple) and _person_of(previous[0]) == person:
+            layout[-1] = (*previous, name)  # the same person's next column
+        else:
+            layout.append((name,) if person is not None else name)
+    for index, keys in enumerate(layout):
+        if isinstance(keys, str):
+            if keys not in own:
+                selected[keys] = _ROW_LOOKUPS.get(keys, ROW_COLUMNS[keys])
+            continue
+        queryset, outer, path = _PEOPLE[_person_of(keys[0])]
+        columns_of = [path + key.split("_", 1)[1] for key in keys]
+        selected[f"person_{index}"] = _looked_up_together(queryset, outer, columns_of)
+    return split_at_conditions(marked.values(*own, **selected)), tuple(layout)
 
 
 def principals_substituted_by(user, *, on_date=None) -> QuerySet:
@@ -353,15 +401,14 @@ def fulfilment_queue_rows(user) -> QuerySet[ServiceRequest]:
 def _in_queue_of(queryset: QuerySet[ServiceRequest], user) -> QuerySet[ServiceRequest]:
     # In fulfilment without an assignee means an automation runs it: not a queue item.
     queryset = queryset.filter(QUEUE_CONDITION)
-    if is_it_admin(user):
-        return queryset
-    return queryset.filter(fulfilment_group__in=list(group_ids(user)))
+    groups = fulfilment_groups(user)
+    return queryset if groups is None else queryset.filter(fulfilment_group__in=groups)
 
 
 def tasks_visible_to(user) -> QuerySet[FulfilmentTask]:
     """Fulfilment tasks of the user's groups, open and done; IT admins see all. The page
     and the API alike."""
-    return _tasks_of(_task_groups(user))
+    return _tasks_of(fulfilment_groups(user))
 
 
 def task_list_values(queryset: QuerySet[FulfilmentTask], columns) -> QuerySet:
@@ -376,8 +423,8 @@ def task_list_values(queryset: QuerySet[FulfilmentTask], columns) -> QuerySet:
     return queryset.annotate(item_name=item_name).values(*columns)
 
 
-def _task_groups(user) -> tuple[int, ...] | None:
-    """The groups whose tasks ``user`` sees; None for all (IT admins)."""
+def fulfilment_groups(user) -> tuple[int, ...] | None:
+    """The groups whose queue and tasks ``user`` sees; None for all (IT admins)."""
     return None if is_it_admin(user) else tuple(sorted(group_ids(user)))
 
 
@@ -393,7 +440,7 @@ def _tasks_of(groups: tuple[int, ...] | None) -> QuerySet[FulfilmentTask]:
 def open_tasks(user) -> QuerySet[FulfilmentTask]:
     """Open tasks (collect a leaver's device) of the user's groups, oldest first; IT admins
     see all. Read through the partial indexes on open tasks."""
-    return _open_tasks_of(_task_groups(user))
+    return _open_tasks_of(fulfilment_groups(user))
 
 
 def _open_tasks_of(groups: tuple[int, ...] | None) -> QuerySet[FulfilmentTask]:
@@ -426,7 +473,7 @@ TASK_ROW_COLUMNS = {
 
 def open_task_rows(user, limit: int) -> list[dict]:
     """The first ``limit`` of ``open_tasks(user)`` as dicts of TASK_ROW_COLUMNS."""
-    groups = _task_groups(user)
+    groups = fulfilment_groups(user)
     if groups == ():
         return []  # in no group: no task, as the ORM finds without asking
     sql, params = _open_task_rows_statement(groups, limit)

@@ -76,6 +76,18 @@ class RowsTableMixin:
         return selectors.page_rows(queryset, self.table_class.row_columns)
 
 
+def filters_key(filterset) -> tuple:
+    """What a list's filters make of its rows, for a key its compiled statements are kept
+    under: whether the form is bound, the filters as asked and the time zone their dates
+    are compared in."""
+    data = filterset.data if filterset.is_bound else {}
+    asked = tuple(
+        (name, tuple(data.getlist(name)) if hasattr(data, "getlist") else repr(data.get(name)))
+        for name in filterset.filters
+    )
+    return (filterset.is_bound, asked, timezone.get_current_timezone_name())
+
+
 # "My requests"' querysets by user and tab (MyRequestsView.get_queryset).
 _MY_LISTS = Memo(1024, 4 << 20)
 
@@ -120,20 +132,7 @@ class MyRequestsView(RowsTableMixin, TabbedListMixin, FilteredTableView):
         """What the page's parts are made of (page_parts): whose list, the tab, the filters
         as asked and the time zone their dates are compared in. The pager keeps the parts'
         compiled union under it (BoundedPaginator's ``parts_key``)."""
-        filterset = self.filterset
-        data = filterset.data if filterset.is_bound else {}
-        asked = tuple(
-            (name, tuple(data.getlist(name)) if hasattr(data, "getlist") else repr(data.get(name)))
-            for name in filterset.filters
-        )
-        return (
-            "mine",
-            self.request.user.pk,
-            self.current_tab().key,
-            filterset.is_bound,
-            asked,
-            timezone.get_current_timezone_name(),
-        )
+        return ("mine", self.request.user.pk, self.current_tab().key, *filters_key(self.filterset))
 
     def page_parts(self, queryset):
         # Each part with the tab and the filters of the list, as FilterSet.qs applies them:
@@ -247,6 +246,32 @@ class QueueView(RowsTableMixin, TabbedListMixin, FilteredTableView):
         return self.current_tab().keep(
             selectors.fulfilment_queue_rows(self.request.user), self.request.user
         )
+
+    def get_table_pagination(self, table):
+        pagination = super().get_table_pagination(table)
+        if pagination is not False:
+            # The list is its own only part (``page_parts``), compiled once per process
+            # and list: compiling its count through the ORM on every view was 0.4 ms of
+            # the page's CPU, for the same statement. The count and the page's ids stay
+            # two statements: counted together, the ids were sorted from all the counted
+            # rows (1.2 ms at 1M), where apart they are the first 25 entries of an index.
+            pagination["parts_key"] = (
+                "queue",
+                self.request.user.pk,
+                selectors.fulfilment_groups(self.request.user),
+                self.current_tab().key,
+                *filters_key(self.filterset),
+            )
+        return pagination
+
+    def page_parts(self, queryset):
+        # No rows for a form in error (an empty queryset), nor for a user in no group.
+        filterset = self.filterset
+        if filterset.is_bound and not filterset.is_valid():
+            return None
+        if selectors.fulfilment_groups(self.request.user) == ():
+            return None
+        return [queryset]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -106,6 +106,55 @@ def test_queue_tabs_age_due_and_newest_first(client, org, manual_item, place_ord
     assert f'href="/antraege/{first.pk}/"' not in waiting
 
 
+def test_the_queue_keeps_its_count_and_ids_compiled_per_list_not_their_rows(
+    client, org, manual_item, place_order, monkeypatch
+):
+    """The queue's count and page ids are compiled once per process and list (the pager's
+    ``parts_key``: user, groups, tab, filters): the same list shown again builds nothing;
+    a new request, another tab or filter or a change of groups shows at once; a user in no
+    group and a form in error see no rows."""
+    from itportal import inputs
+    from requests_app.views import QueueView
+
+    inputs._KEPT_UNIONS.clear()
+    built = []
+    page_parts = QueueView.page_parts
+
+    def counted(view, queryset):
+        built.append(view.request.get_full_path())
+        return page_parts(view, queryset)
+
+    monkeypatch.setattr(QueueView, "page_parts", counted)
+    orders = [place_order(manual_item, org.alice.user) for _ in range(4)]
+    for order in orders[:3]:
+        approve(order, org)
+    services.request_take(request_id=orders[0].pk, user=org.fulfiller.user)
+
+    def shown(who, query=""):
+        client.force_login(who.user)
+        response = client.get(f"/antraege/bearbeitung/{query}")
+        assert response.status_code == 200
+        table = response.context["table"]
+        return table.paginator.count, [row["id"] for row in table.page.object_list.data]
+
+    newest_first = [orders[2].pk, orders[1].pk, orders[0].pk]
+    assert shown(org.fulfiller) == (3, newest_first) and len(built) == 1
+    assert shown(org.fulfiller) == (3, newest_first) and len(built) == 1
+    assert shown(org.fulfiller, "?per_page=2&page=2") == (3, [orders[0].pk])  # a bound form
+    assert shown(org.fulfiller, "?per_page=2") == (3, newest_first[:2]) and len(built) == 2
+    assert shown(org.fulfiller, "?tab=mine") == (1, [orders[0].pk]) and len(built) == 3
+    assert shown(org.admin) == (3, newest_first) and len(built) == 4
+    approve(orders[3], org)
+    assert shown(org.fulfiller) == (4, [orders[3].pk, *newest_first]) and len(built) == 4
+    assert shown(org.fulfiller, "?state=approved") == (3, [orders[3].pk, *newest_first[:2]])
+    # Out of the group: no rows, not the list kept for the group.
+    org.fulfiller.user.groups.clear()
+    assert shown(org.fulfiller) == (0, [])
+    assert shown(org.fulfiller, "?tab=mine") == (0, [])
+    org.fulfiller.user.groups.add(org.service_desk)
+    assert shown(org.fulfiller, "?created_after=1800-01-01") == (0, [])  # a form in error
+
+
 def test_detail_shows_progress_and_who_is_on_it(client, org, manual_item, place_order):
     req = place_order(manual_item, org.alice.user)
     client.force_login(org.alice.user)

@@ -656,10 +656,15 @@ def test_page_rows_and_open_tasks_look_up_their_related_columns_by_subquery(db):
     3-6 ms on every view of the fulfilment queue at 1M requests (BENCHMARKS.md)."""
     from requests_app import selectors
 
-    head, _, _, _ = selectors._page_rows_statement(
+    (head, _, _, _), layout = selectors._page_rows_statement(
         tuple(QueueTable.row_columns), ("-approved_at", "-pk")
     )
     assert f'FROM "{ServiceRequest._meta.db_table}" WHERE' in head
+    # Each person's names by one subquery (an array), not one per name.
+    people = [keys for keys in layout if isinstance(keys, tuple)]
+    assert [keys[0].split("_")[0] for keys in people] == ["beneficiary", "requester", "assignee"]
+    assert all(len(keys) == 3 for keys in people)
+    assert head.count("(SELECT ARRAY[") == 3 and head.count('FROM "auth_user"') == 2
     sql, _ = selectors._open_task_rows_statement(None, 51)
     outer = sql.rsplit(") AS", 1)[1]  # after the last subquery column
     assert outer.count(" JOIN ") == 3  # the request, the person and their user
