@@ -118,18 +118,9 @@ TEMPLATES = [
     },
 ]
 
-# "default" is Django's default (local memory). "template_fragments" keeps the header's
-# navigation per process ({% cache %} in templates/base.html): it is the same for everyone
-# with the same roles, counts, language and page, and rendering it (two dozen links) cost
-# up to a third of a simple page's CPU (bench/bench_cpu.py).
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "template_fragments": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "template-fragments",
-        "OPTIONS": {"MAX_ENTRIES": 2000},
-    },
-}
+# Django's default (local memory). The header is kept per process by its template tag
+# (itportal/templatetags/portal_layout.py), not in a cache.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Django's renderer, its plain widget templates rendered in Python (itportal/renderers.py).
 FORM_RENDERER = "itportal.renderers.FastWidgetRenderer"
