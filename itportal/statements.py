@@ -49,60 +49,81 @@ class CompiledRows:
         compiled = self._compiled.get(db)
         if compiled is None:
             with self._lock:
-                compiled = self._compiled.get(db) or _Compiled(self.build(MARK).using(db))
+                compiled = self._compiled.get(db) or _Compiled(self.build(MARK), db, True)
                 self._compiled[db] = compiled
-        return compiled.read(db, number, known)
+        return compiled.read(number, known)
+
+
+def _refuse_unless_plain(queryset: QuerySet) -> None:
+    query = queryset.query
+    if (
+        queryset._iterable_class is not ModelIterable
+        or query.annotations
+        or query.extra
+        or query.combinator
+        or queryset._known_related_objects
+        or queryset._prefetch_related_lookups
+    ):
+        raise ValueError("A compiled statement reads plain model rows only.")
 
 
 class _Compiled:
-    def __init__(self, queryset: QuerySet):
-        query = queryset.query
-        if (
-            queryset._iterable_class is not ModelIterable
-            or query.annotations
-            or query.extra
-            or query.combinator
-            or queryset._known_related_objects
-            or queryset._prefetch_related_lookups
-        ):
-            raise ValueError("CompiledRows reads plain model rows only.")
-        compiler = query.get_compiler(using=queryset.db)
-        self.sql, params = compiler.as_sql()
-        marks = [index for index, value in enumerate(params) if value == MARK]
-        if len(marks) != 1:
-            raise ValueError("The number's stand-in is not among the values exactly once.")
-        self.mark = marks[0]
-        self.params = list(params)
+    """A queryset of plain model rows compiled for one database: its SQL and parameters
+    (with ``numbered``, ``MARK`` among them exactly once, each read's number in its place)
+    and how a row becomes objects, as ``QuickModelIterable`` makes them."""
+
+    def __init__(self, queryset: QuerySet, db: str, numbered: bool):
+        _refuse_unless_plain(queryset)
+        self.db = db
+        compiler = queryset.query.get_compiler(using=db)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            if numbered:
+                raise
+            self.sql = None  # a condition no row meets: no query, as the ORM
+            return
+        self.sql, self.params, self.mark = sql, list(params), None
+        if numbered:
+            marks = [index for index, value in enumerate(params) if value == MARK]
+            if len(marks) != 1:
+                raise ValueError("The number's stand-in is not among the values exactly once.")
+            self.mark = marks[0]
         select, klass_info = compiler.select, compiler.klass_info
-        self.model = klass_info["model"]
         fields = klass_info["select_fields"]
         self.start, self.end = fields[0], fields[-1] + 1
-        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
-        self.populators = get_related_populators(klass_info, select, queryset.db)
+        init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.make = _maker(klass_info["model"], init_list, db)
+        self.related = [_Related(p, db) for p in get_related_populators(klass_info, select, db)]
         converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
         self.converters = list(converters.items())
 
-    def read(self, db: str, number: int, known: dict | None) -> list:
-        params = self.params.copy()
-        params[self.mark] = number
-        connection = connections[db]
+    def read(self, number: int | None = None, known: dict | None = None) -> list:
+        if self.sql is None:
+            return []
+        params = self.params
+        if self.mark is not None:
+            params = params.copy()
+            params[self.mark] = number
+        connection = connections[self.db]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         objects = []
         for values in rows:
-            row = list(values)
-            for position, (functions, expression) in self.converters:
-                value = row[position]
-                for function in functions:
-                    value = function(value, expression, connection)
-                row[position] = value
-            instance = self.model.from_db(db, self.init_list, row[self.start : self.end])
-            for populator in self.populators:
-                populator.populate(row, instance)
+            if self.converters:
+                values = list(values)
+                for position, (functions, expression) in self.converters:
+                    value = values[position]
+                    for function in functions:
+                        value = function(value, expression, connection)
+                    values[position] = value
+            obj = self.make(values[self.start : self.end])
+            for related in self.related:
+                related.populate(values, obj)
             for name, value in (known or {}).items():
-                setattr(instance, name, value)
-            objects.append(instance)
+                setattr(obj, name, value)
+            objects.append(obj)
         return objects
 
 
@@ -145,71 +166,21 @@ class QuickModelIterable(ModelIterable):
 class KeptRows:
     """The model objects of a queryset whose statement is the same on every view (a filter
     form's options: the queryset declared on its class), its SQL compiled once per
-    database. Each read runs it and makes the objects as QuickModelIterable does: for the
-    few categories or cost centres a filter offers, cloning and compiling the queryset was
-    most of the read. tests/test_statements.py compares the objects with the ORM's."""
+    database (``_Compiled``, as ``CompiledRows`` without a number): for the few categories
+    or cost centres a filter offers, cloning and compiling the queryset was most of the
+    read. tests/test_statements.py compares the objects with the ORM's."""
 
     def __init__(self, queryset: QuerySet):
-        query = queryset.query
-        if (
-            queryset._iterable_class is not ModelIterable
-            or query.annotations
-            or query.extra
-            or query.combinator
-            or queryset._known_related_objects
-            or queryset._prefetch_related_lookups
-        ):
-            raise ValueError("KeptRows reads plain model rows only.")
+        _refuse_unless_plain(queryset)
         self.queryset = queryset
-        self._compiled: dict[str, tuple] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
     def __call__(self, db: str | None = None) -> list:
         db = db or self.queryset.db
         compiled = self._compiled.get(db)
         if compiled is None:  # two threads may both compile it: the same statement
-            compiled = self._compiled[db] = self._compile(db)
-        if not compiled:  # a condition no row meets: no query, as the ORM
-            return []
-        sql, params, converters, start, end, make, related = compiled
-        connection = connections[db]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        objects = []
-        for values in rows:
-            if converters:
-                values = list(values)
-                for position, (functions, expression) in converters:
-                    value = values[position]
-                    for function in functions:
-                        value = function(value, expression, connection)
-                    values[position] = value
-            obj = make(values[start:end])
-            for populator in related:
-                populator.populate(values, obj)
-            objects.append(obj)
-        return objects
-
-    def _compile(self, db: str) -> tuple:
-        compiler = self.queryset.query.get_compiler(using=db)
-        try:
-            sql, params = compiler.as_sql()
-        except EmptyResultSet:
-            return ()
-        select, klass_info = compiler.select, compiler.klass_info
-        fields = klass_info["select_fields"]
-        start, end = fields[0], fields[-1] + 1
-        init_list = [column[0].target.attname for column in select[start:end]]
-        converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
-        return (
-            sql,
-            params,
-            list(converters.items()),
-            start,
-            end,
-            _maker(klass_info["model"], init_list, db),
-            [_Related(p, db) for p in get_related_populators(klass_info, select, db)],
-        )
+            compiled = self._compiled[db] = _Compiled(self.queryset, db, False)
+        return compiled.read()
 
 
 class _Related:
