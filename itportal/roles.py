@@ -1,5 +1,9 @@
 """Roles are Django groups; 'approver' follows from the data, not from a group."""
 
+import functools
+
+from itportal.statements import CompiledRows
+
 IT_ADMIN = "IT-Administration"
 CONTROLLING = "IT-Controlling"
 DATA_PROTECTION = "Datenschutz"  # the data-protection officer: access reports, audit export
@@ -7,23 +11,34 @@ DATA_PROTECTION = "Datenschutz"  # the data-protection officer: access reports, 
 
 def group_ids(user) -> frozenset[int]:
     """The user's group ids, loaded once per user object."""
-    if not user.is_authenticated:
-        return frozenset()
-    cached = getattr(user, "_portal_group_ids", None)
-    if cached is None:
-        cached = frozenset(user.groups.values_list("id", flat=True))
-        user._portal_group_ids = cached
-    return cached
+    return _groups(user)[0]
 
 
 def group_names(user) -> frozenset[str]:
+    return _groups(user)[1]
+
+
+def _groups(user) -> tuple[frozenset[int], frozenset[str]]:
+    """The user's group ids and names, read together once per user object: the fulfilment
+    queue asks for both (the roles by name, the groups' tasks by id), which took two
+    queries, and the ORM compiled the read on every page (0.35 ms against 0.08)."""
     if not user.is_authenticated:
-        return frozenset()
-    cached = getattr(user, "_portal_group_names", None)
+        return frozenset(), frozenset()
+    cached = getattr(user, "_portal_groups", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
-        user._portal_group_names = cached
+        rows = _user_groups()(user.pk)
+        cached = (frozenset(group.pk for group in rows), frozenset(group.name for group in rows))
+        user._portal_groups = cached
     return cached
+
+
+@functools.cache
+def _user_groups() -> CompiledRows:
+    from django.contrib.auth.models import Group
+
+    return CompiledRows(
+        Group, lambda number: Group.objects.filter(user=number).only("id", "name").order_by()
+    )
 
 
 def is_it_admin(user) -> bool:
