@@ -395,6 +395,16 @@ def test_my_requests_are_counted_and_paged_from_placed_by_and_placed_for_me(
         assert not any(" OR " in sql and "requester_id" in sql for sql in sqls), params
 
 
+def _orders_in_both_parts(org, place_order):
+    """Six requests in Alice's "mine": three she placed, three Bob placed for her."""
+    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
+                      name="Maus", slug="maus")  # fmt: skip
+    for _ in range(3):
+        place_order(plain, org.alice.user)
+    for _ in range(3):
+        place_order(plain, org.bob.user, beneficiary=org.alice)
+
+
 def test_my_requests_parts_are_compiled_once_for_the_count_and_the_page(org, api_as, place_order):
     """The count and the page's ids of "my requests" come from one PartsUnion (the parts
     compiled once); a page followed by its ``next`` cursor builds its own for the rows after
@@ -404,13 +414,8 @@ def test_my_requests_parts_are_compiled_once_for_the_count_and_the_page(org, api
     from api import pagination
     from requests_app.selectors import requests_of
 
-    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
-                      name="Maus", slug="maus")  # fmt: skip
-    alice, bob = org.alice, org.bob
-    for _ in range(3):
-        place_order(plain, alice.user)
-    for _ in range(3):
-        place_order(plain, bob.user, beneficiary=alice)
+    alice = org.alice
+    _orders_in_both_parts(org, place_order)
     ids = list(requests_of(alice.user).order_by("-created_at", "-id").values_list("pk", flat=True))
     client = api_as(alice)
     union = pagination.PartsUnion
@@ -444,13 +449,8 @@ def test_my_requests_union_is_kept_per_list_and_rows_read_by_the_kept_statement(
     from api import pagination
     from requests_app import selectors
 
-    plain = make_item(org.service_desk, {"approver_kind": ApproverKind.LINE_MANAGER},
-                      name="Maus", slug="maus")  # fmt: skip
     alice, bob = org.alice, org.bob
-    for _ in range(3):
-        place_order(plain, alice.user)
-    for _ in range(3):
-        place_order(plain, bob.user, beneficiary=alice)
+    _orders_in_both_parts(org, place_order)
     client = api_as(alice)
     params = {"limit": 2, "offset": 1, "ordering": "id"}
 
