@@ -124,8 +124,8 @@ class CategoryViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         if is_it_admin(self.request.user):
             return Category.objects.all()
-        items = catalogue_selectors.items_orderable_by(_employee(self.request.user))
-        return Category.objects.filter(pk__in=items.values("category_id"))
+        keys = catalogue_selectors.orderable_item_keys(self.request.user)
+        return Category.objects.filter(pk__in=sorted({category for _item, category in keys}))
 
     def perform_create(self, serializer):
         serializer.instance = catalogue_services.category_save(
@@ -194,6 +194,11 @@ class CatalogueItemViewSet(
     def get_queryset(self):
         if is_it_admin(self.request.user):
             items = CatalogueItem.objects.select_related("category", "service_owner")
+        elif self.action == "list":
+            # The items the employee may order by their ids (orderable_item_keys): the
+            # count and the page's statement then have no joins, DISTINCT or subquery.
+            keys = catalogue_selectors.orderable_item_keys(self.request.user)
+            return CatalogueItem.objects.filter(pk__in=sorted(item for item, _category in keys))
         else:
             items = catalogue_selectors.items_orderable_by(
                 _employee(self.request.user)

@@ -3,6 +3,7 @@ reads (provisioning.selectors) by statements compiled once: the same items, rows
 decisions as the ORM's queries they stand for."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404
@@ -52,6 +53,37 @@ def test_orderable_item_decides_as_orderable_by(org):
     assert {"everyone", "by-department", "by-group"} <= set(
         CatalogueItem.objects.orderable_by(org.bob).values_list("slug", flat=True)
     )
+
+
+def test_orderable_item_keys_are_orderable_by(org):
+    """The API lists' ids (one statement by the user's id) are ``orderable_by``'s items
+    with their categories: open to everyone, to the department, to a group (by more than
+    one way at once, still once), not closed or retired ones; none without an employee."""
+    group, other_group = GroupFactory(name="Bauamt"), GroupFactory(name="Kämmerei")
+    org.bob.user.groups.add(group, other_group)
+    CatalogueItemFactory(slug="everyone")
+    by_department = CatalogueItemFactory(slug="by-department", audience=Audience.RESTRICTED)
+    by_department.allowed_departments.add(org.department, DepartmentFactory())
+    by_group = CatalogueItemFactory(slug="by-group", audience=Audience.RESTRICTED)
+    by_group.allowed_groups.add(group, other_group)
+    by_both = CatalogueItemFactory(slug="by-both", audience=Audience.RESTRICTED)
+    by_both.allowed_departments.add(org.department)
+    by_both.allowed_groups.add(group)
+    closed = CatalogueItemFactory(slug="closed", audience=Audience.RESTRICTED)
+    closed.allowed_departments.add(DepartmentFactory())
+    CatalogueItemFactory(slug="retired", is_active=False)
+    for employee in (org.alice, org.bob, org.outsider):
+        keys = selectors.orderable_item_keys(employee.user)
+        expected = CatalogueItem.objects.orderable_by(employee).values_list("pk", "category_id")
+        assert sorted(keys) == sorted(expected)
+    assert {"by-department", "by-group", "by-both"} <= set(
+        CatalogueItem.objects.filter(
+            pk__in=[pk for pk, _ in selectors.orderable_item_keys(org.bob.user)]
+        ).values_list("slug", flat=True)
+    )
+    no_employee = GroupFactory(name="Ohne").user_set.create(username="no-employee")
+    assert selectors.orderable_item_keys(no_employee) == []
+    assert selectors.orderable_item_keys(AnonymousUser()) == []
 
 
 def test_orderable_item_has_its_form_and_policy_as_prefetched(org, django_assert_num_queries):
