@@ -307,3 +307,41 @@ def test_the_demand_chart_is_kept_for_the_same_rows():
         assert changed is not chart and changed == demand_chart([row(5)], *period)
     with translation.override("de"):
         assert kept_demand_chart(rows, *period) == demand_chart(rows, *period) != chart
+
+
+@pytest.mark.django_db
+def test_stored_rows_are_kept_per_language_and_rows(org, settings):
+    """The same objects while the rows read and the language stay the same (the table is
+    then found by their identity); the reasons in the language, a changed name at once."""
+    from tests.test_assist_reclaim_ranked import Crowd
+
+    Crowd(org, settings)
+    with translation.override("en"):
+        _, rows = reclaim.stored_rows(limit=10)
+        _, again = reclaim.stored_rows(limit=10)
+    assert rows and all(a is b for a, b in zip(again, rows, strict=True))
+    with translation.override("de"):
+        _, german = reclaim.stored_rows(limit=10)
+    assert german[0] is not rows[0] and german[0].reasons != rows[0].reasons
+    entitlement = reclaim.stored_candidates(limit=1)[1][0].entitlement
+    user = entitlement.holder.user
+    user.first_name, user.last_name = "Renamed", "Holder"
+    user.save()
+    with translation.override("en"):
+        _, renamed = reclaim.stored_rows(limit=10)
+    assert renamed[0].holder == "Renamed Holder" and renamed[0] is not rows[0]
+
+
+@pytest.mark.django_db
+def test_the_controlling_navigation_marks_the_current_page(client, org, controller):
+    """The navigation is kept per current page and language: each page marks itself."""
+    client.force_login(controller)
+    for url in ("/controlling/", "/controlling/sla/", "/controlling/auffaelligkeiten/"):
+        for language in ("de", "en"):
+            client.cookies["django_language"] = language
+            body = client.get(url).content.decode()
+            nav = body[body.index('<nav aria-label="Controlling">') :]
+            nav = nav[: nav.index("</ul>")]
+            assert re.findall(r'<a href="([^"]+)" aria-current="page"', nav) == [url]
+            assert "/controlling/auffaelligkeiten/" in nav
+            assert ("Costs per cost centre" in nav) == (language == "en")

@@ -228,3 +228,54 @@ def test_months_rolled_up_before_the_sla_rows_are_filled(world):
     rollup.fill_sla_rows()  # again: months with rows are left alone
     for scope in scopes(world):
         assert_sla_equals_raw(scope)
+
+
+@pytest.mark.django_db
+def test_the_page_rows_are_kept_for_what_they_are_computed_from(world):
+    """The rows are kept per process (the same objects while the rolled sums, the services
+    and the live rows stay the same, so their table is found by identity); a renamed service,
+    a live change and a recomputed month each give new rows, equal to the raw aggregate."""
+    clean_rollup()
+    last = rollup.open_month(world.now)
+    rows = sla_compliance(ALL, first=FIRST, last=last)
+    again = sla_compliance(ALL, first=FIRST, last=last)
+    assert again == rows and all(a is b for a, b in zip(again, rows, strict=True))
+    world.vpn.name = "Zugang (VPN)"
+    world.vpn.save()
+    renamed = sla_compliance(ALL, first=FIRST, last=last)
+    assert {row.service for row in renamed} - {row.service for row in rows} == {"Zugang (VPN)"}
+    for scope in scopes(world):
+        assert_sla_equals_raw(scope)
+    # A request of the open month (read live) answered: the month's row changes at once.
+    live = (
+        ServiceRequest.objects.filter(
+            state=RequestState.FULFILLED,
+            closed_at__gte=rollup.month_bounds(last)[0],
+            response_due_at__isnull=False,
+            responded_at__isnull=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if live is not None:
+        ServiceRequest.objects.filter(pk=live.pk).update(responded_at=live.response_due_at)
+        assert sla_compliance(ALL, first=FIRST, last=last)[-1].response_met == (
+            renamed[-1].response_met + 1
+        )
+    assert_sla_equals_raw(ALL)
+
+
+@pytest.mark.django_db
+def test_services_of_one_name_are_one_row_in_the_name_order(world):
+    """As GROUP BY and ORDER BY the service's name did: two services of the same name are
+    summed into one row, and the rows follow the database's order of the names."""
+    clean_rollup()
+    world.mail.name = world.vpn.name
+    world.mail.save()
+    assert_sla_equals_raw(ALL)
+    rows = sla_compliance(ALL, first=FIRST, last=rollup.open_month(world.now))
+    per_month = defaultdict(list)
+    for row in rows[:-1]:
+        per_month[row.month].append(row.service)
+    assert all(len(set(names)) == len(names) for names in per_month.values())
+    assert all(names == sorted(names) for names in per_month.values())

@@ -811,72 +811,35 @@ def live_sla_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
     return sql, [settings.TIME_ZONE, *months_params, FULFILLED, *where_params]
 
 
-def sla_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
-    """The period's SLA rows: roll-up rows of ``plan.rolled``, live rows of ``plan.live``
-    (``live_sla_sql``); several rows per key possible, so sum them up by what is shown."""
-    where, params = scope.sql("s.item_id", "s.department_id", "s.cost_centre_id")
-    columns = ", ".join(
-        ["s.month", *(f"s.{d}" for d in DIMENSIONS), *(f"s.{n}" for n in SLA_FIGURES)]
-    )
-    parts = [
-        (f"SELECT {columns} FROM {T_SLA} s WHERE s.month = ANY(%s){where}", [plan.rolled, *params])
-    ]
-    if plan.live or plan.tail:
-        parts.append(live_sla_sql(plan, scope))
-    return _union(parts)
-
-
 # The rolled months' SLA rows summed by month and service, kept per process under the plan's
 # stamp like ``kept_sums``: at a million requests a year's roll-up rows are 7,700 (month ×
 # service × department × cost centre), 4-5 ms to sum on every view of the SLA page.
 _KEPT_SLA = Memo(64, 8 << 20)
-_SLA_COLUMNS = ("month", "item_id", *SLA_FIGURES)
 
 
-def sla_by_service_sql(plan: Plan, scope: Scope) -> tuple[str, list]:
-    """(month, item_id, fulfilled, met, responded, response_met) rows of the period, several
-    per key possible: the rolled months' sums per month and service (kept, see above) and
-    the live rows (``live_sla_sql``). Where the plan does not say what its months were
-    computed from, the rolled months' rows as ``sla_sql`` reads them."""
+def kept_sla_rows(plan: Plan, scope: Scope) -> tuple[tuple | None, tuple[tuple, ...]]:
+    """The (month, item_id, fulfilled, met, responded, response_met) sums of ``plan.rolled``
+    by month and service in ``scope`` without its category (a category is no roll-up
+    dimension, see ``kept_sums``: the caller applies it), one row per key, and the key they
+    are kept under: from the process's memo or summed now (one query). The key is None where
+    the plan does not say what its months were computed from: the rows are summed now and
+    not kept."""
+    if not plan.rolled:
+        return ("sla", ()), ()
+    kept_scope = dataclasses.replace(scope, category_id=None)
     stamps = {row[0]: row for row in plan.stamp}
     if any(month not in stamps for month in plan.rolled):
-        sql, params = sla_sql(plan, scope)
-        columns = ", ".join(f"s.{name}" for name in _SLA_COLUMNS)
-        return f"SELECT {columns} FROM ({sql}) AS s", params
-    parts = []
-    if plan.rolled:
-        # A category is no roll-up dimension (see ``kept_sums``): kept per service, applied
-        # when read.
-        kept_scope = dataclasses.replace(scope, category_id=None)
-        key = (kept_scope, tuple(stamps[m] for m in plan.rolled), plan.tail)
-        kept = _KEPT_SLA.get(key)
-        if kept is None:
-            kept = _sum_rolled_sla(kept_scope, plan.rolled)
-            _KEPT_SLA.put(key, kept)
-        where, where_params = "", []
-        if scope.category_id is not None:
-            where = f" WHERE k.item_id IN (SELECT id FROM {T_ITEM} WHERE category_id = %s)"
-            where_params = [scope.category_id]
-        kinds = ("date", "bigint", *("bigint" for _ in SLA_FIGURES))
-        arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
-        parts.append(
-            (
-                f"SELECT k.* FROM unnest({arrays}) AS k({', '.join(_SLA_COLUMNS)}){where}",
-                [*(f"{{{column}}}" for column in kept), *where_params],
-            )
-        )
-    if plan.live or plan.tail:
-        live_sql, live_params = live_sla_sql(plan, scope)
-        columns = ", ".join(f"l.{name}" for name in _SLA_COLUMNS)
-        parts.append((f"SELECT {columns} FROM ({live_sql}) AS l", live_params))
-    if not parts:
-        return f"SELECT {', '.join(_SLA_COLUMNS)} FROM {T_SLA} WHERE false", []
-    return _union(parts)
+        return None, _sum_rolled_sla(kept_scope, plan.rolled)
+    key = ("sla", kept_scope, tuple(stamps[m] for m in plan.rolled), plan.tail)
+    rows = _KEPT_SLA.get(key)
+    if rows is None:
+        rows = _sum_rolled_sla(kept_scope, plan.rolled)
+        _KEPT_SLA.put(key, rows)
+    return key, rows
 
 
-def _sum_rolled_sla(scope: Scope, months: list[datetime.date]) -> tuple[str, ...]:
-    """The SLA rows of ``months`` in ``scope`` summed by month and service, as one array
-    literal per column (``KeptSums``)."""
+def _sum_rolled_sla(scope: Scope, months: list[datetime.date]) -> tuple[tuple, ...]:
+    """The SLA rows of ``months`` in ``scope`` summed by month and service."""
     where, params = scope.sql("s.item_id", "s.department_id", "s.cost_centre_id")
     sums = ", ".join(f"SUM(s.{name})::bigint" for name in SLA_FIGURES)
     with connection.cursor() as cursor:
@@ -885,8 +848,7 @@ def _sum_rolled_sla(scope: Scope, months: list[datetime.date]) -> tuple[str, ...
             f" WHERE s.month = ANY(%s){where} GROUP BY 1, 2",
             [months, *params],
         )
-        rows = cursor.fetchall()
-    return tuple(",".join(_literal(row[i]) for row in rows) for i in range(len(_SLA_COLUMNS)))
+        return tuple(cursor.fetchall())
 
 
 def fill_sla_rows() -> int:

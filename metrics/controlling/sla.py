@@ -8,6 +8,7 @@ same SQL (``metrics.controlling.rollup.live_sla_sql``)."""
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from catalogue.models import CatalogueItem
+from itportal.memo import Memo
 from metrics.controlling import rollup
 from metrics.controlling.exports import _csv, escape_formula
 from metrics.controlling.filtersets import ControllingFilterSet
@@ -58,37 +60,82 @@ class SlaRow:
         return _share(self.response_met, self.responded)
 
 
+# The page's rows per process, for what they are computed from: the rolled months' sums (by
+# their key), the services' names and order and the live rows. Summing 400 rows of a year
+# by month and service in PostgreSQL from the kept sums sent as arrays, and reading them back
+# as new rows, was a fifth of the page's time; the rows kept are the same objects on every
+# view, so the table's markup is found by their identity (metrics/templatetags/reports.py).
+_KEPT_ROWS = Memo(64, 8 << 20)
+
+
 def sla_compliance(scope: Scope, *, first: datetime.date, last: datetime.date) -> list[SlaRow]:
     """Per month and service: fulfilled requests that had a deadline, and those fulfilled on
     or before it (the local date of fulfilment); those that had a response target, and those
     answered by it (never answered: missed); the last row totals the period.
 
     Closed months from the roll-up (``MonthlySla``, their sums per month and service kept
-    per process), the others live (``rollup.sla_by_service_sql``): two queries, the plan and
-    the sums (three when the rolled months' sums are not kept yet)."""
+    per process: ``rollup.kept_sla_rows``), the others live (``rollup.live_sla_sql``): two
+    queries, the plan and one reading the services (their names in the database's order) and
+    the live sums (three when the rolled months' sums are not kept yet)."""
     if scope.nothing:
         return []
-    sla, params = rollup.sla_by_service_sql(rollup.plan(first, last), scope)
-    sql = f"""
-    WITH per_item AS (
-        SELECT s.month, s.item_id, SUM(s.fulfilled) AS fulfilled, SUM(s.met) AS met,
-               SUM(s.responded) AS responded, SUM(s.response_met) AS response_met
-        FROM ({sla}) AS s
-        GROUP BY 1, 2
-    )
-    SELECT p.month, i.name, SUM(p.fulfilled)::bigint, SUM(p.met)::bigint,
-           SUM(p.responded)::bigint, SUM(p.response_met)::bigint
-    FROM per_item p
-    JOIN {CatalogueItem._meta.db_table} i ON i.id = p.item_id
-    GROUP BY 1, 2
-    HAVING SUM(p.fulfilled) + SUM(p.responded) > 0
-    ORDER BY 1, 2"""  # noqa: S608 - only table names and the roll-up's SQL are interpolated
+    plan = rollup.plan(first, last)
+    kept_key, rolled = rollup.kept_sla_rows(plan, scope)
+    where, params = "", []
+    if scope.category_id is not None:
+        where, params = " WHERE i.category_id = %s", [scope.category_id]
+    # Services as (NULL, id, name, rank of the name), live sums as (month, id, NULL, NULL, …):
+    # the rank orders the rows as ORDER BY name would, in the database's collation.
+    parts = [
+        f"""SELECT NULL::date, i.id, i.name, DENSE_RANK() OVER (ORDER BY i.name),
+               NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
+        FROM {CatalogueItem._meta.db_table} i{where}"""  # noqa: S608 - a table name
+    ]
+    if plan.live or plan.tail:
+        live, live_params = rollup.live_sla_sql(plan, scope)
+        sums = ", ".join(f"SUM(l.{name})::bigint" for name in rollup.SLA_FIGURES)
+        parts.append(
+            f"SELECT l.month, l.item_id, NULL, NULL, {sums} FROM ({live}) AS l GROUP BY 1, 2"  # noqa: S608
+        )
+        params += live_params
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = [
-            SlaRow(month, service, fulfilled, met, responded=responded, response_met=response_met)
-            for month, service, fulfilled, met, responded, response_met in cursor.fetchall()
-        ]
+        cursor.execute("\nUNION ALL\n".join(f"({part})" for part in parts), params)
+        read = tuple(cursor.fetchall())
+    key = None if kept_key is None else (kept_key, read)
+    rows = None if key is None else _KEPT_ROWS.get(key)
+    if rows is None:
+        rows = _rows(rolled, read)
+        if key is not None:
+            _KEPT_ROWS.put(key, rows)
+    return list(rows)
+
+
+def _rows(rolled: tuple[tuple, ...], read: tuple[tuple, ...]) -> list[SlaRow]:
+    """The rows of the rolled sums and the query's services and live sums: summed by month
+    and service name (services of the same name together, as GROUP BY name would), those
+    with a deadline or a response target, ordered by month and name; then the total."""
+    names = {}  # item id -> (rank of its name, name)
+    live = []
+    for month, item_id, name, rank, *figures in read:
+        if month is None:
+            names[item_id] = (rank, name)
+        else:
+            live.append((month, item_id, *figures))
+    sums: dict[tuple, list[int]] = {}
+    for month, item_id, *figures in itertools.chain(rolled, live):
+        service = names.get(item_id)
+        if service is None:  # not in the category, or no longer in the catalogue
+            continue
+        total = sums.setdefault((month, *service), [0, 0, 0, 0])
+        for index, value in enumerate(figures):
+            total[index] += value
+    rows = [
+        SlaRow(month, name, fulfilled, met, responded=responded, response_met=response_met)
+        for (month, _rank, name), (fulfilled, met, responded, response_met) in sorted(
+            sums.items(), key=lambda item: item[0][:2]
+        )
+        if fulfilled + responded > 0
+    ]
     if rows:
         rows.append(
             SlaRow(
@@ -116,6 +163,9 @@ class SlaTable(TotalRowTable):
         "many were fulfilled by it; those that had a response target (working hours) and how "
         "many got their first response by it"
     )
+
+    # Its columns are the class's on every page (reports.py keeps their part of the key).
+    head_is_static = True
 
     month = _Month(verbose_name=gettext_lazy("Month"), empty_values=())
     service = tables.Column(verbose_name=gettext_lazy("Service"))

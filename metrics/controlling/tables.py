@@ -307,6 +307,8 @@ class AnomalyTable(CaptionedTable):
     """Months outside the forecast's band (issue 16): size and direction."""
 
     caption = _("Months with unusual demand")
+    # Its columns are the class's on every page (reports.py keeps their part of the key).
+    head_is_static = True
 
     service = tables.Column(verbose_name=_("Service"))
     category = tables.Column(verbose_name=_("Category"))
@@ -341,6 +343,7 @@ class ReclaimTable(CaptionedTable):
     (``assist.reclaim.CandidateRow``)."""
 
     caption = _("Rarely used entitlements: candidates to reclaim")
+    head_is_static = True  # as AnomalyTable's
 
     holder = tables.Column(verbose_name=_("Holder"))
     department = tables.Column(verbose_name=_("Department"))

@@ -22,6 +22,7 @@ from django.utils.safestring import mark_safe
 from django_tables2 import Table
 
 from itportal.memo import Memo, kept_value_key
+from itportal.templatetags.portal_layout import render_kept
 
 register = template.Library()
 
@@ -62,7 +63,7 @@ def table_key(context, table) -> tuple | None:
     if page is not None:
         exact = getattr(paginator, "count_is_exact", None)
         pager = (page.number, paginator.num_pages, paginator.count, exact)
-    columns = tuple(_column_key(c) for c in table.columns)
+    columns = _columns_key(table)
     return (
         type(table),
         table.prefix,
@@ -78,6 +79,31 @@ def table_key(context, table) -> tuple | None:
         start % 2,
         tuple(records),
     )
+
+
+# ``_columns_key`` of the tables that declare ``head_is_static`` (columns, headers and
+# attributes as their class declares them, see itportal/templatetags/portal_tables.py), per
+# class, language and sort: each column's attributes are worked out anew on every read, and
+# for the anomalies page's two tables that was a tenth of the page's time.
+_COLUMNS: dict[tuple, tuple] = {}
+_COLUMNS_MAX = 256
+
+
+def _columns_key(table) -> tuple:
+    if not getattr(table, "head_is_static", False):
+        return tuple(_column_key(c) for c in table.columns)
+    key = (
+        type(table),
+        translation.get_language(),
+        table.orderable,
+        tuple(map(str, table.order_by or ())),
+    )
+    columns = _COLUMNS.get(key)
+    if columns is None:
+        if len(_COLUMNS) >= _COLUMNS_MAX:
+            _COLUMNS.clear()
+        columns = _COLUMNS[key] = tuple(_column_key(c) for c in table.columns)
+    return columns
 
 
 def _column_key(column) -> tuple:
@@ -195,3 +221,22 @@ def report_filters(filterset):
         lambda: get_template("controlling/filters.html").render({"filter": filterset}),
     )
     return mark_safe(html)  # the template's output, escaped as it rendered
+
+
+# --- the controlling pages' navigation -------------------------------------------------------
+
+
+@register.simple_tag(takes_context=True)
+def controlling_nav(context):
+    """The navigation between the controlling pages (templates/controlling/nav.html), kept
+    per process for the current page and whether the anomalies page is on (render_kept:
+    also per language, script prefix and URLconf): nine links resolved, translated and
+    compared with the current page were a tenth of a controlling page's rendering."""
+    from assist.selectors import enabled  # metrics reads from every app; assist says
+
+    match = context["request"].resolver_match
+    values = {
+        "current": match.url_name if match is not None else None,
+        "anomalies_on": bool(enabled("anomalies")),
+    }
+    return render_kept(context, "controlling/nav.html", values, {})
