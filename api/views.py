@@ -786,6 +786,12 @@ class ApprovalViewSet(RequestListViewSet):
 class FulfilmentQueueViewSet(RequestListViewSet):
     selector = staticmethod(request_selectors.fulfilment_queue)
 
+    def list(self, request, *args, **kwargs):
+        # The page's ids first, along the queue's partial index, then their rows by a kept
+        # statement that looks related columns up per row: joined, the request's seven
+        # tables made PostgreSQL search join orders for 7 ms per view (25 rows ran in 0.7).
+        return request_rows_list(self, request, ids_first=True)
+
 
 def _object_action_schema(summary, body, result, conflict, tag):
     """The schema of a POST action on one object: its body, the object after it, and the

@@ -84,7 +84,8 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     # The request's user becomes the author of catalogue history records.
     "simple_history.middleware.HistoryRequestMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    # django-otp's, its device read by a statement compiled once.
+    "accounts.middleware.OTPMiddleware",
     "accounts.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -30,15 +30,19 @@ from django.db.models.signals import post_init, pre_init
 # The number the statement is compiled with: no row has it (ids are positive), and it
 # appears once among the parameters, where each read puts its own number.
 MARK = -7_350_918_264
+# The same for a number compared with a 32-bit column (an AutoField's id): Django finds no
+# row for a value outside the column's range without asking (EmptyResultSet).
+MARK_32 = -2_073_519_648
 
 
 class CompiledRows:
     """``build(number)`` (a queryset of ``model``'s rows, the number as one of its values)
     read for any number by a statement compiled once per database."""
 
-    def __init__(self, model, build: Callable[[int], QuerySet]):
+    def __init__(self, model, build: Callable[[int], QuerySet], *, mark: int = MARK):
         self.model = model
         self.build = build
+        self.mark = mark  # the number's stand-in: MARK, or MARK_32 for a 32-bit column
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -49,7 +53,9 @@ class CompiledRows:
         compiled = self._compiled.get(db)
         if compiled is None:
             with self._lock:
-                compiled = self._compiled.get(db) or _Compiled(self.build(MARK), db, True)
+                compiled = self._compiled.get(db) or _Compiled(
+                    self.build(self.mark), db, True, self.mark
+                )
                 self._compiled[db] = compiled
         return compiled.read(number, known)
 
@@ -72,7 +78,7 @@ class _Compiled:
     (with ``numbered``, ``MARK`` among them exactly once, each read's number in its place)
     and how a row becomes objects, as ``QuickModelIterable`` makes them."""
 
-    def __init__(self, queryset: QuerySet, db: str, numbered: bool):
+    def __init__(self, queryset: QuerySet, db: str, numbered: bool, mark: int = MARK):
         _refuse_unless_plain(queryset)
         self.db = db
         compiler = queryset.query.get_compiler(using=db)
@@ -85,7 +91,7 @@ class _Compiled:
             return
         self.sql, self.params, self.mark = sql, list(params), None
         if numbered:
-            marks = [index for index, value in enumerate(params) if value == MARK]
+            marks = [index for index, value in enumerate(params) if value == mark]
             if len(marks) != 1:
                 raise ValueError("The number's stand-in is not among the values exactly once.")
             self.mark = marks[0]

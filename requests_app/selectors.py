@@ -388,21 +388,31 @@ def fulfilment_queue(user) -> QuerySet[ServiceRequest]:
     Until an automation claims requests (see ``requests_app.fulfilment``), every
     approved request is fulfilled by hand, automated items included.
     """
-    return _in_queue_of(listed(_base().select_related("assignee", "fulfilment_group")), user)
+    return _in_queue_of(_queue_base(rows_only=False), user)
 
 
 def fulfilment_queue_rows(user) -> QuerySet[ServiceRequest]:
     """``fulfilment_queue(user)`` without the related rows and columns of its model rows,
     for a list that reads its page as values (``list_rows``): counting, filtering and
     sorting need none of them, and every copy of the query made on the way copied them."""
-    return _in_queue_of(ServiceRequest.objects.all(), user)
+    return _in_queue_of(_queue_base(rows_only=True), user)
+
+
+@functools.cache
+def _queue_base(*, rows_only: bool) -> QuerySet[ServiceRequest]:
+    """The queue of all groups, built once per process and never evaluated (only copied,
+    ``_in_queue_of``): resolving its condition, joins and deferred columns anew was 0.18 ms
+    of the queue's CPU on every view, for the same query."""
+    # In fulfilment without an assignee means an automation runs it: not a queue item.
+    if rows_only:
+        return ServiceRequest.objects.filter(QUEUE_CONDITION)
+    return listed(_base().select_related("assignee", "fulfilment_group")).filter(QUEUE_CONDITION)
 
 
 def _in_queue_of(queryset: QuerySet[ServiceRequest], user) -> QuerySet[ServiceRequest]:
-    # In fulfilment without an assignee means an automation runs it: not a queue item.
-    queryset = queryset.filter(QUEUE_CONDITION)
+    """A copy of ``queryset`` (a ``_queue_base``) for the user's groups."""
     groups = fulfilment_groups(user)
-    return queryset if groups is None else queryset.filter(fulfilment_group__in=groups)
+    return queryset.all() if groups is None else queryset.filter(fulfilment_group__in=groups)
 
 
 def tasks_visible_to(user) -> QuerySet[FulfilmentTask]:

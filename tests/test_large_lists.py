@@ -623,3 +623,20 @@ def test_api_jobs_of_one_action_read_its_index_entries(org, city_work):
         text = explained(statement)
         assert "using job_kind_created_idx on provisioning_provisioningjob" in text, text
         assert "Sort" not in text.replace("Sort Key", ""), text
+
+
+def test_the_queues_base_is_built_once_and_only_copied(org, five_orders):
+    """selectors._queue_base is kept per process: each view gets a copy, which its tab and
+    filters narrow without touching the kept one or another view's."""
+    for order in five_orders[:3]:
+        services.request_approve(request_id=order.pk, user=org.manager.user)
+    admin = org.admin.user
+    first = selectors.fulfilment_queue_rows(admin)
+    second = selectors.fulfilment_queue_rows(admin)
+    assert first is not second and first.query is not second.query
+    assert first.filter(pk=five_orders[0].pk).count() == 1
+    assert {r.pk for r in second} == {o.pk for o in five_orders[:3]}
+    assert selectors.fulfilment_queue(admin).count() == 3
+    assert selectors._queue_base(rows_only=True)._result_cache is None  # never evaluated
+    fulfiller = selectors.fulfilment_queue_rows(org.fulfiller.user)
+    assert {r.pk for r in fulfiller} <= {o.pk for o in five_orders[:3]}

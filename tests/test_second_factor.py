@@ -185,3 +185,30 @@ def test_plain_devices_move_into_the_encrypted_model(org):
     assert (moved.key, moved.drift, moved.confirmed) == (plain.key, 1, True)
     move.backwards(django_apps, None)
     assert PlainTOTPDevice.objects.get(user=user).key == plain.key
+
+
+def test_the_sessions_device_is_read_as_django_otp_reads_it(org):
+    """accounts.middleware reads the session's device by a statement compiled once: the
+    same device with the same values as django-otp's ``from_persistent_id``, in one query;
+    None for a device that is gone, a model that is no device and an id that is no id."""
+    from django.test.utils import CaptureQueriesContext
+    from django_otp.models import Device
+
+    from accounts.middleware import device_by_persistent_id
+
+    user = org.alice.user
+    app = EncryptedTOTPDevice.objects.create(user=user, name="app", confirmed=True)
+    codes = StaticDevice.objects.create(user=user, name="recovery", confirmed=False)
+    for device in (app, codes, app):
+        expected = Device.from_persistent_id(device.persistent_id)
+        with CaptureQueriesContext(connection) as queries:
+            found = device_by_persistent_id(device.persistent_id)
+        assert len(queries) == 1
+        assert type(found) is type(expected) and found.pk == expected.pk
+        fields = [field.attname for field in type(found)._meta.concrete_fields]
+        assert [getattr(found, f) for f in fields] == [getattr(expected, f) for f in fields]
+        assert not found._state.adding and found._state.db == "default"
+    gone = app.persistent_id
+    app.delete()
+    for persistent_id in (gone, "auth.user/1", "nothing.here/1", "accounts.x", "no-slash"):
+        assert device_by_persistent_id(persistent_id) is None
