@@ -10,6 +10,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.db import connection
+from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -513,4 +514,142 @@ def test_the_kept_actions_are_djangos(superuser_client, history, monkeypatch, la
         assert more == _without_tokens(superuser_client.get(url).content.decode())
     assert _without_tokens(superuser_client.get(url).content.decode()) == first
     _as_django(monkeypatch, model_admin)
+    assert _without_tokens(superuser_client.get(url).content.decode()) == first
+
+
+def _compiled_selects(patch, model) -> list:
+    """The SELECTs of ``model``'s rows that the ORM compiles from now on (``patch``: a
+    monkeypatch)."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        sql, params = as_sql(self, *args, **kwargs)
+        if self.query.model is model and not self.query.values_select:
+            compiled.append(sql)
+        return sql, params
+
+    patch.setattr(SQLCompiler, "as_sql", counting)
+    return compiled
+
+
+@pytest.mark.parametrize("page", ["", "?p=2", "?o=-3"])
+def test_an_unfiltered_pages_rows_are_compiled_once(
+    superuser_client, org, history, place_order, monkeypatch, page
+):
+    """The page's rows of a list without conditions are read by a statement kept per
+    process: the next view compiles no select of its rows, and reads what changed since."""
+    import itportal.admin
+    from requests_app.admin import ServiceRequestAdmin
+
+    monkeypatch.setattr(ServiceRequestAdmin, "list_per_page", 2)
+    itportal.admin._KEPT_PAGE_ROWS.clear()
+    url = f"/admin/requests_app/servicerequest/{page}"
+    first = superuser_client.get(url)
+    assert itportal.admin._KEPT_PAGE_ROWS.keys()
+    compiled = _compiled_selects(monkeypatch, ServiceRequest)
+    again = superuser_client.get(url)
+    assert compiled == []
+    assert isinstance(again.context["cl"].result_list, QuerySet)
+    assert result_rows(again.content.decode()) == result_rows(first.content.decode())
+    ServiceRequest.objects.update(state="rejected")
+    changed = result_rows(superuser_client.get(url).content.decode())
+    assert changed != result_rows(first.content.decode()) and changed.count("<tr") == 3
+    monkeypatch.setattr(
+        type(admin.site._registry[ServiceRequest]),
+        "get_changelist",
+        lambda self, request: ChangeList,
+    )
+    assert changed == result_rows(superuser_client.get(url).content.decode())
+
+
+def test_a_filtered_or_searched_pages_rows_are_compiled_per_view(
+    superuser_client, history, monkeypatch
+):
+    """A list with conditions (filters can depend on the day, a search on its words) keeps
+    no statement: its rows are compiled as Django compiles them."""
+    import itportal.admin
+
+    itportal.admin._KEPT_PAGE_ROWS.clear()
+    for url in (
+        "/admin/requests_app/servicerequest/?state=approved",
+        "/admin/requests_app/servicerequest/?q=Notebook",
+    ):
+        superuser_client.get(url)
+        with monkeypatch.context() as patch:
+            compiled = _compiled_selects(patch, ServiceRequest)
+            assert superuser_client.get(url).status_code == 200
+        assert compiled
+    assert not itportal.admin._KEPT_PAGE_ROWS.keys()
+
+
+def test_the_kept_choices_follow_the_items(rf, history):
+    """The filter's choices, their statement kept, are read on every view: a service
+    renamed or added is in the next list."""
+    from django.contrib.admin import RelatedFieldListFilter
+
+    from tests.factories import CatalogueItemFactory
+
+    def choices():
+        request = rf.get("/admin/provisioning/entitlement/")
+        request.user = UserFactory(is_staff=True, is_superuser=True)
+        changelist = admin.site._registry[Entitlement].get_changelist_instance(request)
+        (spec,) = [s for s in changelist.filter_specs if s.field_path == "item"]
+        field = Entitlement._meta.get_field("item")
+        django = RelatedFieldListFilter.field_choices(
+            spec, field, request, admin.site._registry[Entitlement]
+        )
+        assert spec.lookup_choices == django
+        return spec.lookup_choices
+
+    CatalogueItemFactory(name="Monitor")
+    first = choices()
+    history.name = "Zz renamed"
+    history.save()
+    CatalogueItemFactory(name="Aa new")
+    second = choices()
+    assert second != first and (history.pk, "Zz renamed") in second
+    assert "Aa new" in [name for _pk, name in second] and len(second) == len(first) + 1
+
+
+def test_the_kept_media_render_as_djangos():
+    """A page's media rendered once per set of files is Django's rendering; files given as
+    asset objects are Django's every time."""
+    from django.forms import Media
+    from django.forms.widgets import Script
+
+    from itportal.admin import KeptMedia
+
+    media = Media(js=["admin/js/core.js", "https://example.org/x.js"], css={"all": ["a.css"]})
+    media += Media(js=["admin/js/actions.js", "admin/js/core.js"])
+    for _round in range(2):
+        kept = KeptMedia.of(media)
+        assert isinstance(kept, KeptMedia)
+        for name in ("js", "css"):
+            assert str(kept[name]) == str(media[name])
+            assert kept[name].__html__() == media[name].__html__()
+            assert kept[name]._js == media[name]._js
+    assert str(KeptMedia.of(media)) == str(media)
+    scripted = Media(js=[Script("admin/js/core.js", defer=True)])
+    assert KeptMedia.of(scripted) is scripted
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("query", ["", "?p=2", "?p=3&o=-3", "?q=Notebook&p=2", "?all="])
+def test_the_kept_pagination_and_search_form_are_djangos(
+    superuser_client, history, monkeypatch, language, query
+):
+    """The pages' links, the count and the search form, kept per process, are Django's
+    for every page, order, search and language; the second view from the kept markup."""
+    from requests_app.admin import ServiceRequestAdmin
+
+    monkeypatch.setattr(ServiceRequestAdmin, "list_per_page", 2)
+    superuser_client.cookies["django_language"] = language
+    url = f"/admin/requests_app/servicerequest/{query}"
+    first = _without_tokens(superuser_client.get(url).content.decode())
+    assert _without_tokens(superuser_client.get(url).content.decode()) == first
+    assert 'class="paginator"' in first
+    _as_django(monkeypatch, admin.site._registry[ServiceRequest])
     assert _without_tokens(superuser_client.get(url).content.decode()) == first

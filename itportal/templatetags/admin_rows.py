@@ -3,7 +3,9 @@ table, admin/change_list_results.html) with the rows rendered per column where t
 changelist can (itportal.admin.FastLinksChangeList.results_context);
 ``{% large_list_filter cl spec %}``: Django's ``{% admin_list_filter cl spec %}`` with
 admin/filter.html written in Python; ``{% large_admin_actions %}``: Django's
-``{% admin_actions %}``, kept per process."""
+``{% admin_actions %}``, kept per process; ``{% large_pagination cl %}`` and
+``{% large_search_form cl %}``: Django's ``{% pagination cl %}`` and ``{% search_form cl %}``,
+kept per process."""
 
 from pathlib import Path
 
@@ -13,12 +15,15 @@ from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.templatetags.admin_list import (
     admin_actions,
     admin_list_filter,
+    pagination,
     result_list,
+    search_form,
 )
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.loader import get_template
+from django.urls import get_script_prefix
 from django.utils.encoding import iri_to_uri
 from django.utils.safestring import SafeData, mark_safe
 from django.utils.text import capfirst
@@ -165,6 +170,93 @@ class _ActionsNode(InclusionAdminNode):
 @register.tag(name="large_admin_actions")
 def large_admin_actions_tag(parser, token):
     return _ActionsNode(parser, token, func=admin_actions, template_name="actions.html")
+
+
+class _KeptListNode(InclusionAdminNode):
+    """Django's inclusion tag of a changelist (``{% pagination cl %}``, ``{% search_form
+    cl %}``), its markup kept per process under what it is rendered from: the list's
+    parameters (its query string, the search text), its page and counts, the model (whose
+    names it shows and whose templates it chooses), the language and the URL prefix. Each
+    was a third to half a millisecond of every view through the template engine, for
+    markup that differs between pages only by these values. Without them (another kind of
+    changelist, a long search text, parameters that are no texts) it is Django's;
+    tests/test_admin_changelists.py compares them."""
+
+    KEPT = 512
+    QUERY_MAX = 200
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kept = {}
+
+    def render(self, context):
+        key = self._key(self.args[0].resolve(context)) if len(self.args) == 1 else None
+        if key is None:
+            return super().render(context)
+        rendered = self.kept.get(key)
+        if rendered is None:
+            rendered = super().render(context)
+            if len(self.kept) >= self.KEPT:
+                self.kept.clear()
+            self.kept[key] = rendered
+        return rendered
+
+    def _key(self, cl) -> tuple | None:
+        from itportal.admin import FastLinksChangeList
+
+        if not isinstance(cl, FastLinksChangeList) or cl.formset is not None:
+            return None
+        if len(cl.query) > self.QUERY_MAX:
+            return None
+        params = []
+        for values in (cl.params, cl.filter_params):
+            for name, value in values.items():
+                if isinstance(value, list):
+                    value = tuple(value)
+                if not isinstance(name, str) or not all(
+                    isinstance(item, str)
+                    for item in (value if isinstance(value, tuple) else (value,))
+                ):
+                    return None
+                params.append((name, value))
+        paginator = cl.paginator
+        return (
+            get_language(),
+            get_script_prefix(),
+            cl.model,
+            type(cl.model_admin),
+            type(paginator),
+            tuple(params),
+            cl.query,
+            cl.page_num,
+            paginator.num_pages,
+            paginator.per_page,
+            getattr(paginator, "count_is_exact", None),
+            cl.result_count,
+            cl.full_result_count,
+            cl.show_all,
+            cl.can_show_all,
+            cl.multi_page,
+            cl.is_popup,
+            cl.add_facets,
+            cl.to_field,
+            tuple(cl.search_fields),
+            str(cl.search_help_text) if cl.search_help_text is not None else None,
+        )
+
+
+@register.tag(name="large_pagination")
+def large_pagination_tag(parser, token):
+    return _KeptListNode(
+        parser, token, func=pagination, template_name="pagination.html", takes_context=False
+    )
+
+
+@register.tag(name="large_search_form")
+def large_search_form_tag(parser, token):
+    return _KeptListNode(
+        parser, token, func=search_form, template_name="search_form.html", takes_context=False
+    )
 
 
 def _admin_template(context, name: str):
