@@ -263,6 +263,49 @@ def test_csv_export_read_back(client, data, controller):
     assert len(rows) == 1 + 7
 
 
+@pytest.mark.parametrize("count", [0, 1, 255, 256, 257, 600])
+def test_csv_streams_in_pieces_of_the_same_bytes_as_line_by_line(count):
+    """A few hundred lines per piece, not one piece per line: the same bytes as writing the
+    lines one by one, the byte order mark once, at the start."""
+    from metrics.controlling import exports
+
+    rows = [
+        selectors.CostRow(datetime.date(2025, 1 + i % 12, 1), f"=KS{i}", f"Amt; \"{i}\"\n", i,
+                          Decimal("1.50"), i, Decimal(f"{i}.25"))
+        for i in range(count)
+    ]  # fmt: skip
+    pieces = list(exports.costs_csv(rows))
+    assert len(pieces) == max(1, -(-count // exports.CSV_LINES))
+    expected = "\ufeff" + "".join(
+        writer_line(line) for line in [exports._header(), *(cost_line(row) for row in rows)]
+    )
+    assert b"".join(pieces) == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "amount", ["0.00", "-0.00", "1234.50", "-5.25", "1.5", "1.505", "5", "1E+3", "0E-2", "1E-7"]
+)
+def test_amounts_with_a_decimal_comma_and_two_places(amount):
+    from metrics.controlling.exports import _amount_de
+
+    assert _amount_de(Decimal(amount)) == f"{Decimal(amount):.2f}".replace(".", ",")
+
+
+def writer_line(line) -> str:
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerow(line)
+    return out.getvalue()
+
+
+def cost_line(row) -> list:
+    def de(amount):
+        return f"{amount:.2f}".replace(".", ",")
+
+    return [row.month.strftime("%Y-%m"), escape_formula(row.cost_centre_code),
+            escape_formula(row.cost_centre_name), row.fulfilled, de(row.once), row.entitlements,
+            de(row.monthly), de(row.total)]  # fmt: skip
+
+
 @pytest.mark.django_db
 def test_xlsx_export_read_back(client, data, controller):
     client.force_login(controller)

@@ -9,6 +9,7 @@ import datetime
 import re
 from decimal import Decimal
 
+import django_tables2 as tables
 import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
@@ -345,3 +346,73 @@ def test_the_controlling_navigation_marks_the_current_page(client, org, controll
             assert re.findall(r'<a href="([^"]+)" aria-current="page"', nav) == [url]
             assert "/controlling/auffaelligkeiten/" in nav
             assert ("Costs per cost centre" in nav) == (language == "en")
+
+
+@dataclasses.dataclass(frozen=True)
+class One:
+    value: object
+
+
+@dataclasses.dataclass(frozen=True)
+class NoFields:
+    pass
+
+
+def test_value_key_of_one_field_no_field_and_mixed_values():
+    # The fields' values are read by one getter per class: one field and none too.
+    assert value_key(One(1)) == (One, "1") and value_key(One(1)) != value_key(One(True))
+    assert value_key(One([1, Decimal("2.0")])) == (One, "[1, Decimal('2.0')]")
+    assert value_key(One(object())) is None and value_key(One([object()])) is None
+    assert value_key(NoFields()) == (NoFields,)
+    row = cost_rows(2)[1]
+    assert value_key(row) == (CostRow, *(repr(getattr(row, f.name)) for f in
+                                         dataclasses.fields(CostRow)))  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_report_table_columns_key_follows_the_shown_columns_and_language():
+    """The columns' part of a report table's key is kept per class: a view that excludes a
+    column (usage by service) or adds its own (the forecast's months) is told apart."""
+    from metrics.controlling.selectors import UsageRow
+    from metrics.controlling.tables import UsageTable
+    from metrics.templatetags.reports import _column_key, _columns_key
+
+    rows = [UsageRow(datetime.date(2025, 1, 1), "VPN", "D1 IT", 2, 3)]
+    request = RequestFactory().get("/controlling/nutzung/")
+    rendered = Template("{% load django_tables2 %}{% render_table table %}")
+    kept = Template("{% load reports %}{% report_table table %}")
+    for kwargs in ({}, {"exclude": ("group",)}, {}, {"exclude": ("group",)}):
+        for language in ("de", "en"):
+            with translation.override(language):
+                table = UsageTable(rows, **kwargs)
+                assert table.head_is_declared
+                assert _columns_key(table) == tuple(_column_key(c) for c in table.columns)
+                expected = rendered.render(
+                    Context({"table": UsageTable(rows, **kwargs), "request": request})
+                )
+                assert kept.render(Context({"table": table, "request": request})) == expected
+    extra = UsageTable(rows, extra_columns=[("more", tables.Column(verbose_name="More"))])
+    assert not extra.head_is_declared and "More" in str(_columns_key(extra))
+
+
+@pytest.mark.django_db
+def test_comment_pages_by_a_kept_statement_are_the_orms(org):
+    """The satisfaction page's comment pages are read by a statement compiled once per
+    scope, period and slice: the same rows as the ORM's, each scope its own."""
+    from metrics.controlling import selectors
+    from metrics.controlling.rollup import Scope
+    from tests.test_ratings import JANUARY, Ratings
+
+    Ratings(org)
+    requests = ServiceRequest.objects.all()
+    key = ("test", Scope(), *JANUARY.values())
+    for _ in range(2):  # compiled, then kept
+        rows = selectors.CommentRows(selectors.rating_comments(requests, **JANUARY), key=key)
+        plain = selectors.CommentRows(selectors.rating_comments(requests, **JANUARY))
+        assert rows[0:2] == plain[0:2] and len(rows[0:2]) == 2
+        assert rows[1:3] == plain[1:3] and rows[0:25] == list(plain)
+    # A scope whose requests are none: no statement, no rows.
+    none = selectors.CommentRows(
+        selectors.rating_comments(requests.none(), **JANUARY), key=("test", Scope(nothing=True))
+    )
+    assert none[0:25] == []

@@ -33,6 +33,14 @@ class CaptionedTable(tables.Table):
         template_name = "controlling/table.html"
         orderable = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Columns, headers and cell attributes as the class declares them (some perhaps
+        # excluded): their part of the markup's key is worked out once per class
+        # (metrics/templatetags/reports.py). Columns added by a view (the forecast's
+        # months) or attributes given to this table are not the class's.
+        self.head_is_declared = not kwargs.get("extra_columns") and "attrs" not in kwargs
+
 
 class AmountColumn(tables.Column):
     """Euro amounts with grouped thousands: "1.149,00" (the header says EUR)."""

@@ -327,9 +327,12 @@ class SatisfactionView(ControllingTableView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         first, last = self.filterset.period()
+        # The requests are the filter set's (object_list), so its scope and the period say
+        # what the comments are: the key of their page statements.
         comments = RatingCommentTable(
             selectors.CommentRows(
-                selectors.rating_comments(self.object_list, first=first, last=last)
+                selectors.rating_comments(self.object_list, first=first, last=last),
+                key=("satisfaction", self.filterset.scope(), first, last),
             ),
             prefix="comments-",
         )

@@ -81,19 +81,25 @@ def table_key(context, table) -> tuple | None:
     )
 
 
-# ``_columns_key`` of the tables that declare ``head_is_static`` (columns, headers and
-# attributes as their class declares them, see itportal/templatetags/portal_tables.py), per
-# class, language and sort: each column's attributes are worked out anew on every read, and
-# for the anomalies page's two tables that was a tenth of the page's time.
+# ``_columns_key`` of the tables whose head is their class's: those that declare
+# ``head_is_static`` (columns, headers and attributes as their class declares them, see
+# itportal/templatetags/portal_tables.py) and the report tables made without columns or
+# attributes of their own (``head_is_declared``: metrics.controlling.tables.CaptionedTable),
+# per class, shown columns, language and sort: each column's attributes are worked out anew
+# on every read, for the anomalies page's two tables a tenth of the page's time, and a fifth
+# of a report table's key.
 _COLUMNS: dict[tuple, tuple] = {}
 _COLUMNS_MAX = 256
 
 
 def _columns_key(table) -> tuple:
-    if not getattr(table, "head_is_static", False):
+    if not (getattr(table, "head_is_static", False) or getattr(table, "head_is_declared", False)):
         return tuple(_column_key(c) for c in table.columns)
+    # The shown columns' names: a view may exclude or hide some (usage by service).
+    shown = tuple(table.columns)
     key = (
         type(table),
+        tuple(column.name for column in shown),
         translation.get_language(),
         table.orderable,
         tuple(map(str, table.order_by or ())),
@@ -102,7 +108,7 @@ def _columns_key(table) -> tuple:
     if columns is None:
         if len(_COLUMNS) >= _COLUMNS_MAX:
             _COLUMNS.clear()
-        columns = _COLUMNS[key] = tuple(_column_key(c) for c in table.columns)
+        columns = _COLUMNS[key] = tuple(_column_key(c) for c in shown)
     return columns
 
 
