@@ -17,7 +17,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, F, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.query import ModelIterable, ValuesIterable
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -386,6 +386,10 @@ def orderable_union(queryset: QuerySet, parts, *, joined: bool = False) -> bool:
     order = queryset.query.order_by
     model = queryset.model
     for name in order:
+        if isinstance(name, OrderBy):
+            if not of_own_columns(model, name):
+                return False
+            continue
         if not isinstance(name, str) or name.lstrip("-") in ("?", ""):
             return False
         if name.lstrip("-") == "pk":
@@ -399,6 +403,25 @@ def orderable_union(queryset: QuerySet, parts, *, joined: bool = False) -> bool:
         isinstance(part, QuerySet) and part.model is model and tuple(part.query.order_by) == order
         for part in parts
     )
+
+
+def of_own_columns(model, order: OrderBy) -> bool:
+    """Whether ``order`` (an expression the list is sorted by, as the queue's rank of its
+    item's name) reads only columns of the model's own rows, and puts no NULLs first or
+    last: PartsUnion then selects it from each part as it selects a column."""
+    if order.nulls_first or order.nulls_last:
+        return False
+    names = [e.name for e in order.expression.flatten() if isinstance(e, F)]
+    return bool(names) and all(_own_column(model, name) for name in names)
+
+
+def _own_column(model, name: str) -> bool:
+    """Whether ``name`` is a column of the model's table (a foreign key's own included)."""
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return field.concrete and not field.many_to_many
 
 
 def _column_at(model, path: list[str]) -> bool:
@@ -430,15 +453,14 @@ class PartsUnion:
     def __init__(self, parts, *, ordered: bool):
         self.db = parts[0].db
         order = parts[0].query.order_by if ordered else ()
-        keys = {f"k{index}": F(name.lstrip("-")) for index, name in enumerate(order)}
+        keys = {f"k{index}": _key(name) for index, name in enumerate(order)}
         self.ordering = ", ".join(
-            f"k{index} {'DESC' if name.startswith('-') else 'ASC'}"
-            for index, name in enumerate(order)
+            f"k{index} {'DESC' if _descending(name) else 'ASC'}" for index, name in enumerate(order)
         )
         self.compiled = self._compiled(parts, keys)
         # Counted without the order's columns where they come through joins (the item's
         # name): counting needs no join.
-        joined = any("__" in name for name in order)
+        joined = any(isinstance(name, str) and "__" in name for name in order)
         self.counted = self._compiled(parts, {}) if joined else self.compiled
         # Whether the count's rows carry their order's columns (count_and_ids).
         self.combinable = bool(self.ordering) and not joined
@@ -540,6 +562,15 @@ class PartsUnion:
         # Only the parts' compiled SQL and fixed aliases are interpolated; values are params.
         sql = f"SELECT u._id FROM ({union}) u ORDER BY {self.ordering} LIMIT %s"  # noqa: S608
         return RawSQL(sql, [*union_params, count])  # noqa: S611 - as said above
+
+
+def _key(name):
+    """What PartsUnion selects of an order's key: the column or the expression."""
+    return name.expression if isinstance(name, OrderBy) else F(name.lstrip("-"))
+
+
+def _descending(name) -> bool:
+    return name.descending if isinstance(name, OrderBy) else name.startswith("-")
 
 
 def last_page_start(count: int, per_page: int, orphans: int = 0) -> int:

@@ -21,11 +21,13 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 from django.db.models import BooleanField, Model, QuerySet
 from django.db.models.base import ModelState
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, get_related_populators
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+
+from itportal.inputs import of_own_columns
 
 # The number the statement is compiled with: no row has it (ids are positive), and it
 # appears once among the parameters, where each read puts its own number.
@@ -272,12 +274,17 @@ def kept_statement_order(queryset: QuerySet) -> tuple[str, ...] | None:
     """The order of ``queryset`` if a statement kept for its columns and order can read
     its rows with only its conditions compiled per view: model rows picked by conditions
     on the model's own columns (the pager's ``pk__in`` its chosen ids), ordered by named
-    fields. None for any other (joined, sliced, combined, distinct, annotated, unordered)."""
+    fields or by expressions of its own columns (the queue's rank of its item's name). None
+    for any other (joined, sliced, combined, distinct, annotated, unordered)."""
     query = queryset.query
     order = tuple(query.order_by)
     if (
         not order
-        or not all(isinstance(key, str) for key in order)
+        or not all(
+            isinstance(key, str)
+            or (isinstance(key, OrderBy) and of_own_columns(queryset.model, key))
+            for key in order
+        )
         or queryset._iterable_class is not ModelIterable
         # Conditions on the model's own columns alone: its table the one alias, or none
         # where they are raw SQL naming it (key_among's ids of a page from parts).

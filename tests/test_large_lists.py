@@ -640,3 +640,75 @@ def test_the_queues_base_is_built_once_and_only_copied(org, five_orders):
     assert selectors._queue_base(rows_only=True)._result_cache is None  # never evaluated
     fulfiller = selectors.fulfilment_queue_rows(org.fulfiller.user)
     assert {r.pk for r in fulfiller} <= {o.pk for o in five_orders[:3]}
+
+
+def _queue_ids(client, sort: str) -> list[int]:
+    """The queue's request numbers in the page's order, read page by page (three a page)."""
+    numbers, page = [], 1
+    while True:
+        response = client.get(f"/antraege/bearbeitung/?sort={sort}&per_page=3&page={page}")
+        assert response.status_code == 200
+        table = response.context["table"]
+        numbers += [row["id"] for row in table.page.object_list.data]
+        if not table.page.has_next():
+            return numbers
+        page += 1
+
+
+def test_the_queue_sorted_by_service_has_the_order_of_the_items_names(client, org):
+    """QueueTable sorts by the item's rank among the names (selectors.item_name_rank), not
+    by the joined name: the same order as ``item__name`` and the request's number in both
+    directions, items of the same name sharing a rank (their requests interleaved by
+    number), and a renamed or new item in its place at once."""
+    names = ["Zugang", "äpfel", "Apfel", "apfel", "Notebook", "Notebook", "Monitor"]
+    items = [CatalogueItemFactory(name=name, service_owner=org.service_desk) for name in names]
+    start = timezone.now() - datetime.timedelta(days=3)
+
+    def approved(item, count):
+        rows = ServiceRequest.objects.bulk_create(
+            make_request(item, org.alice, org.cost_centre, price_once="0", price_monthly="0",
+                         state=RequestState.APPROVED, submitted=start)
+            for _ in range(count)
+        )  # fmt: skip
+        ServiceRequest.objects.filter(pk__in=[r.pk for r in rows]).update(approved_at=start)
+
+    for index, item in enumerate(items):
+        approved(item, 1 + index % 3)
+    # Interleaved numbers for the two "Notebook"s: ties are broken by the request alone.
+    approved(items[4], 2)
+    approved(items[5], 1)
+    client.force_login(org.admin.user)
+    queue = ServiceRequest.objects.filter(state=RequestState.APPROVED)
+
+    def check():
+        for sort, order in (("item", "item__name"), ("-item", "-item__name")):
+            expected = list(queue.order_by(order, "-pk").values_list("pk", flat=True))
+            assert _queue_ids(client, sort) == expected, sort
+
+    check()
+    items[0].name = "Aal"  # from last to first
+    items[0].save(update_fields=["name"])
+    approved(CatalogueItemFactory(name="Maus", service_owner=org.service_desk), 2)
+    approved(CatalogueItemFactory(name="Notebook", service_owner=org.service_desk), 1)
+    check()
+
+
+def test_the_queues_page_ids_by_service_are_sorted_without_the_items(org, five_orders, city):
+    """The page's ids sorted by service: the queue's index and the items' ranks (read
+    once), no join of the items to every queue row."""
+    from requests_app.tables import _BY_ITEM_NAME
+
+    for order in five_orders[:2]:
+        services.request_approve(request_id=order.pk, user=org.manager.user)
+    queue = selectors.fulfilment_queue_rows(org.admin.user)
+    for by_name in _BY_ITEM_NAME:
+        ids = queue.order_by(by_name, "-pk").values("pk")[:25]
+        shown = plan(ids)
+        # The ranks' InitPlan first, then the queue's rows sorted by them alone.
+        assert "InitPlan" in shown
+        rows = shown[shown.index("Sort Key: (($") :]
+        assert "[requests_app_servicerequest.item_id]" in rows.splitlines()[0], shown
+        assert "request_queue_approved_idx" in rows or "request_open_queue_idx" in rows
+        assert "Join" not in rows and "Nested Loop" not in rows, shown
+        union = PartsUnion([queue.order_by(by_name, "-pk")], ordered=True)
+        assert union.combinable and "INNER JOIN" not in union.compiled[0][0]
