@@ -29,6 +29,8 @@ from django.utils.safestring import SafeData, mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import get_language, gettext
 
+from itportal.memo import Memo
+
 register = template.Library()
 
 
@@ -182,24 +184,17 @@ class _KeptListNode(InclusionAdminNode):
     changelist, a long search text, parameters that are no texts) it is Django's;
     tests/test_admin_changelists.py compares them."""
 
-    KEPT = 512
     QUERY_MAX = 200
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kept = {}
+        self.kept = Memo(512, 4 << 20)
 
     def render(self, context):
         key = self._key(self.args[0].resolve(context)) if len(self.args) == 1 else None
         if key is None:
             return super().render(context)
-        rendered = self.kept.get(key)
-        if rendered is None:
-            rendered = super().render(context)
-            if len(self.kept) >= self.KEPT:
-                self.kept.clear()
-            self.kept[key] = rendered
-        return rendered
+        return self.kept.kept(key, lambda: super(_KeptListNode, self).render(context))
 
     def _key(self, cl) -> tuple | None:
         from itportal.admin import FastLinksChangeList

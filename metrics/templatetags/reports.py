@@ -88,8 +88,7 @@ def table_key(context, table) -> tuple | None:
 # per class, shown columns, language and sort: each column's attributes are worked out anew
 # on every read, for the anomalies page's two tables a tenth of the page's time, and a fifth
 # of a report table's key.
-_COLUMNS: dict[tuple, tuple] = {}
-_COLUMNS_MAX = 256
+_COLUMNS = Memo(256, 1 << 20)
 
 
 def _columns_key(table) -> tuple:
@@ -104,12 +103,7 @@ def _columns_key(table) -> tuple:
         table.orderable,
         tuple(map(str, table.order_by or ())),
     )
-    columns = _COLUMNS.get(key)
-    if columns is None:
-        if len(_COLUMNS) >= _COLUMNS_MAX:
-            _COLUMNS.clear()
-        columns = _COLUMNS[key] = tuple(_column_key(c) for c in shown)
-    return columns
+    return _COLUMNS.kept(key, lambda: tuple(_column_key(c) for c in shown))
 
 
 def _column_key(column) -> tuple:
