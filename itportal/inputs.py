@@ -124,9 +124,15 @@ def _estimated_or_counted(ids: QuerySet, limit: int) -> int:
     estimate (``pg_class.reltuples``, kept by ANALYZE) is ESTIMATE_MARGIN times ``limit``
     or more: then ``limit + 1`` without counting. One statement either way; PostgreSQL
     runs the count's subquery only in the branch that uses it."""
-    connection = connections[ids.db]
     counted, params = ids.query.get_compiler(ids.db).as_sql()
-    table = connection.ops.quote_name(ids.model._meta.db_table)
+    return estimated_or_counted(ids.db, ids.model, counted, params, limit)
+
+
+def estimated_or_counted(db: str, model, counted: str, params, limit: int) -> int:
+    """``_estimated_or_counted`` of compiled SQL that selects at most ``limit + 1`` of the
+    ids of ``model``'s whole table."""
+    connection = connections[db]
+    table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             _ESTIMATED_OR_COUNTED.format(counted=counted),  # the ORM's SQL of the ids
@@ -246,6 +252,10 @@ class BoundedPaginator(Paginator):
         if union is None:
             return bounded_count(self.object_list, self.count_limit)
         bound = self.count_limit + 1
+        queryset = queryset_of(self.object_list)
+        if _whole_table(queryset) and connections[union.db].vendor == "postgresql":
+            # Every row of the table (an unfiltered list): estimated, as bounded_count does.
+            return union.estimated_count(queryset.model, self.count_limit)
         return min(union.count(bound), bound)
 
     def _count_with_ids(self, number) -> None:
@@ -492,6 +502,12 @@ class PartsUnion:
         with connections[self.db].cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({union}) u", params)  # noqa: S608
             return cursor.fetchone()[0]
+
+    def estimated_count(self, model, limit: int) -> int:
+        """``count(limit + 1)`` of parts that are together every row of ``model``'s table,
+        or ``limit + 1`` if its statistics say it has many more (``estimated_or_counted``)."""
+        union, params = self._union(" LIMIT %s", [limit + 1], self.counted)
+        return estimated_or_counted(self.db, model, union, params, limit)
 
     def count_and_ids(
         self, bound: int, start: int, per_page: int, orphans: int = 0

@@ -19,6 +19,9 @@ class JobTable(tables.Table):
     # (itportal/templatetags/portal_tables.py); a job's state, attempts, error or update
     # time changing makes a new row.
     rows_are_values = True
+    # Columns, headers and attributes as declared, the same for every instance: the header
+    # row is kept per process by sort, query string and language (``table_head_cells``).
+    head_is_static = True
 
     id = tables.Column(verbose_name=_("No."))
     request = tables.Column(verbose_name=_("Request"), accessor="request_id")

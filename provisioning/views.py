@@ -13,6 +13,7 @@ from itportal.views import FilteredTableView
 from provisioning import selectors, services
 from provisioning.filtersets import EntitlementFilterSet, JobFilterSet
 from provisioning.tables import EntitlementTable, JobTable
+from requests_app.views import filters_key
 
 
 class ItAdminRequiredMixin:
@@ -33,6 +34,22 @@ class JobListView(ItAdminRequiredMixin, FilteredTableView):
 
     def read_page_rows(self, rows):
         return selectors.job_list_rows(rows)
+
+    def get_table_pagination(self, table):
+        pagination = super().get_table_pagination(table)
+        if pagination is not False:
+            # The list is its own only part (``page_parts``), its count's and ids'
+            # statements compiled once per process, filters and order: compiling them
+            # through the ORM was a tenth of the page's CPU on every view, for the same SQL.
+            pagination["parts_key"] = ("provisioning jobs", *filters_key(self.filterset))
+        return pagination
+
+    def page_parts(self, queryset):
+        # No rows for a form in error (an empty queryset).
+        filterset = self.filterset
+        if filterset.is_bound and not filterset.is_valid():
+            return None
+        return [queryset]
 
 
 class JobDetailView(ItAdminRequiredMixin, View):

@@ -177,3 +177,89 @@ def test_job_rows_show_every_cell_and_a_change(org, fulfilled, client):
     assert f">{failed}</td>" in row
     assert ">3</td>" in row
     assert ">Gave up</td>" in row
+
+
+def _jobs(request, count: int) -> list:
+    from provisioning.choices import ActionKind, Direction, JobState
+    from provisioning.models import ProvisioningJob
+
+    return [
+        ProvisioningJob.objects.create(
+            request=request,
+            direction=Direction.GRANT,
+            kind=ActionKind.ADD_TO_GROUP if n % 2 else ActionKind.REMOVE_FROM_GROUP,
+            user_uid=f"uid{n}",
+            target_dn=f"cn=group{n},ou=groups",
+            dialect="openldap",
+            state=JobState.FAILED if n % 3 == 0 else JobState.SUCCEEDED,
+            attempts=n % 4,
+            position=n,
+        )
+        for n in range(count)
+    ]
+
+
+def test_job_rows_read_by_the_kept_statement_are_the_orms(
+    org, fulfilled, django_assert_num_queries
+):
+    """job_list_rows reads a page's rows (chosen by ids, ordered) by a statement compiled
+    once per order: the same dicts as the ORM's values, in one query."""
+    from provisioning import selectors
+    from provisioning.models import ProvisioningJob
+
+    jobs = _jobs(fulfilled, 5)
+    chosen = ProvisioningJob._base_manager.filter(pk__in=[jobs[1].pk, jobs[3].pk, jobs[4].pk])
+    for order in (("-updated_at", "-pk"), ("attempts", "-pk"), ("user_uid",)):
+        ordered = chosen.order_by(*order)
+        expected = list(ordered.values(*selectors._JOB_ROW))
+        with django_assert_num_queries(1):
+            rows = selectors.job_list_rows(ordered)
+        assert rows == expected and len(rows) == 3
+    # Another queryset (joined): the ORM's values.
+    joined = ProvisioningJob.objects.filter(request__item=fulfilled.item).order_by("-pk")
+    assert list(selectors.job_list_rows(joined)) == list(joined.values(*selectors._JOB_ROW))
+
+
+def test_the_jobs_page_keeps_its_count_and_ids_compiled_per_filters(
+    org, fulfilled, client, monkeypatch
+):
+    """The jobs page's count and page ids are compiled once per process, filters and
+    order (the pager's ``parts_key``): the same list shown again builds nothing; another
+    filter or sort builds its own; a new job shows at once; a form in error shows none."""
+    from itportal import inputs
+    from provisioning.views import JobListView
+
+    inputs._KEPT_UNIONS.clear()
+    built = []
+    page_parts = JobListView.page_parts
+
+    def counted(view, queryset):
+        built.append(view.request.get_full_path())
+        return page_parts(view, queryset)
+
+    monkeypatch.setattr(JobListView, "page_parts", counted)
+    jobs = _jobs(fulfilled, 7)
+    client.force_login(org.admin.user)
+
+    def shown(query=""):
+        response = client.get(f"/provisionierung/auftraege/{query}")
+        assert response.status_code == 200
+        table = response.context["table"]
+        return table.paginator.count, [row["id"] for row in table.page.object_list.data]
+
+    newest = [job.pk for job in reversed(jobs)]
+    assert shown() == (7, newest) and len(built) == 1
+    assert shown() == (7, newest) and len(built) == 1
+    # Bound (a query string), the same filters: another page of the same union.
+    assert shown("?per_page=3&page=2") == (7, newest[3:6]) and len(built) == 2
+    assert shown("?per_page=3&page=3") == (7, newest[6:]) and len(built) == 2
+    failed = [job.pk for job in reversed(jobs) if job.position % 3 == 0]
+    assert shown("?state=failed") == (3, failed) and len(built) == 3
+    assert shown("?state=failed") == (3, failed) and len(built) == 3
+    by_uid = sorted(jobs, key=lambda job: job.user_uid, reverse=True)
+    assert shown("?sort=-user_uid") == (7, [job.pk for job in by_uid]) and len(built) == 4
+    assert shown("?q=uid5") == (1, [jobs[5].pk])
+    newer = _jobs(fulfilled, 1)
+    assert shown() == (8, [newer[0].pk, *newest])
+    assert shown("?state=failed") == (4, [newer[0].pk, *failed])
+    assert shown("?state=nonsense") == (0, [])  # a form in error

@@ -632,3 +632,39 @@ def test_page_table_renders_as_render_table(rf, language):
             rendered.append(Template(tag).render(RequestContext(request, {"table": table})))
     assert rendered[0] == rendered[1]
     assert 'aria-current="page"' in rendered[1] and "NOTEBOOK &lt;" in rendered[1]
+
+
+# The pager's markup in TEMPLATE_TABLE: its block's content where there are pages.
+_PAGER_OPEN = "{% block pagination %}{% if table.page and table.paginator.num_pages > 1 %}"
+_PAGER_CLOSE = "{% endif %}{% endblock pagination %}"
+TEMPLATE_PAGER = TEMPLATE_TABLE.split(_PAGER_OPEN)[1].split(_PAGER_CLOSE)[0]
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_kept_pagers_equal_the_templates(language):
+    """A pager kept per process (``kept_pager``) is the markup the template renders for
+    the page, its query string and language; each page and query has its own."""
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from itportal.templatetags.portal_tables import PAGER_MEMO
+
+    PAGER_MEMO.clear()
+    things = [_Thing(n, f"Thing {n}", n, None) for n in range(2400)]
+    load = "{% load i18n django_tables2 portal_tables %}"
+    kept = Template(f"{load}{{% kept_pager table %}}{TEMPLATE_PAGER}{{% endkept_pager %}}")
+    plain = Template(load + TEMPLATE_PAGER)
+    queries = ["", "?page=2", "?page=600&sort=-name&q=%3Cx%3E+%26", "?page=1200", "?page=2&x=1"]
+    seen = set()
+    with translation.override(language):
+        for _round in range(2):  # rendered, then kept
+            for query in queries:
+                request = RequestFactory().get("/list/" + query)
+                table = _ThingTable(things)
+                tables.RequestConfig(request, paginate={"per_page": 2}).configure(table)
+                context = Context({"table": table, "request": request})
+                expected = plain.render(context)
+                assert kept.render(context) == expected, query
+                seen.add(expected)
+    assert len(seen) == len(queries) == len(PAGER_MEMO)
+    PAGER_MEMO.clear()

@@ -402,3 +402,64 @@ def table_page_links(context, table):
             f"{number}</a></li>"
         )
     return mark_safe("".join(links))
+
+
+# Pagers of tables (``kept_pager``): a few per list, page, query string and language; 2 MB
+# at most.
+PAGER_MEMO = Memo(2048, 2 << 20)
+
+
+def _pager_key(context, table) -> tuple | None:
+    """What a table's pager shows: the page and its neighbours, the number of pages and
+    rows (and whether it is exact), where the next page starts (``next_after``), the page
+    parameter and the query string its links keep, the language, the context's escaping
+    and localisation. None without a request (the links need one)."""
+    request = context.get("request")
+    if request is None:
+        return None
+    page, paginator = table.page, table.paginator
+    return (
+        type(paginator),
+        table.prefixed_page_field,
+        page.number,
+        page.has_previous(),
+        page.has_next(),
+        getattr(page, "next_after", None),
+        paginator.num_pages,
+        paginator.count,
+        getattr(paginator, "count_is_exact", None),
+        tuple(table_page_range(page, paginator)),
+        tuple((name, tuple(values)) for name, values in request.GET.lists()),
+        translation.get_language(),
+        context.autoescape,
+        context.use_l10n,
+    )
+
+
+class KeptPagerNode(template.Node):
+    def __init__(self, table, nodelist):
+        self.table = table
+        self.nodelist = nodelist
+
+    def render(self, context):
+        key = _pager_key(context, self.table.resolve(context))
+        html = None if key is None else PAGER_MEMO.get(key)
+        if html is None:
+            html = self.nodelist.render(context)
+            if key is not None:
+                PAGER_MEMO.put(key, html)
+        return html
+
+
+@register.tag
+def kept_pager(parser, token):
+    """``{% kept_pager table %}…{% endkept_pager %}``: the pager's markup, kept per process
+    under what it shows (``_pager_key``). Its counting sentence, page links and the links
+    before and after (a query string copied for each) ran some forty template nodes on
+    every view of a list, for the same markup."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("kept_pager takes the table.")
+    nodelist = parser.parse(("endkept_pager",))
+    parser.delete_first_token()
+    return KeptPagerNode(parser.compile_filter(bits[1]), nodelist)
