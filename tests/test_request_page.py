@@ -1,17 +1,29 @@
-"""The request page's timeline written in Python ({% timeline_items %}) gives the markup of
-the template loop it replaced (kept here as the reference), in both languages."""
+"""The request page's timeline, progress line and approval steps written in Python
+({% timeline_items %}, {% progress_items %}, {% approval_rows %}) give the markup of the
+template loops they replaced (kept here as the reference), in both languages; so does the
+rating form kept per process ({% rating_fields %})."""
 
 import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.template import Context, engines
 from django.utils import timezone, translation
 
+from catalogue.choices import ApproverKind
 from requests_app.choices import EventKind, RequestState
-from requests_app.models import RequestEvent
-from requests_app.templatetags.request_page import timeline_items
+from requests_app.models import Approval, RequestEvent
+from requests_app.progress import Step
+from requests_app.templatetags.request_page import (
+    RATING_MEMO,
+    approval_rows,
+    progress_items,
+    rating_fields,
+    timeline_items,
+)
+from requests_app.views import RatingForm
 
 # The loop of templates/requests/detail.html as it was.
 TIMELINE = (
@@ -86,3 +98,121 @@ def test_the_timeline_in_python_is_the_templates(language, zone, settings):
         assert page.render(Context({"t": timeline}).flatten()) == expected
     assert "&lt;script&gt;" in expected and "Anna &lt;b&gt;" in expected
     assert timeline_items([]) == ""
+
+
+# The progress line's and the approvals table's loops of templates/requests/detail.html as
+# they were.
+PROGRESS = (
+    "{% load i18n %}"
+    '{% for step in progress_steps %}<li class="is-{{ step.status }}"'
+    '{% if step.status == "current" %} aria-current="step"{% endif %}>{{ step.label }}'
+    '{% if step.status == "done" %}<span class="visually-hidden"> ({% translate "done" %})'
+    '</span>{% elif step.status == "todo" %}<span class="visually-hidden"> '
+    '({% translate "still to come" %})</span>{% endif %}</li>{% endfor %}'
+)
+APPROVALS = (
+    "{% load i18n %}{% for a in approvals %}\n"
+    "      <tr>\n"
+    '        <td data-label="{% translate "Step" %}">{{ a.position }}. '
+    "{{ a.label|default:a.get_approver_kind_display }}</td>\n"
+    '        <td data-label="{% translate "Approver" %}">{{ a.approver_display }}'
+    "{% if a.routing_note %}<br><small>{{ a.routing_note }}</small>{% endif %}</td>\n"
+    '        <td data-label="{% translate "Status" %}">{{ a.get_status_display }}</td>\n'
+    '        <td data-label="{% translate "Decision" %}">{% if a.decided_by %}'
+    "{% if a.on_behalf_of %}{% blocktranslate with by=a.decided_by.get_full_name "
+    'for=a.on_behalf_of.get_full_name when=a.decided_at|date:"SHORT_DATETIME_FORMAT" %}'
+    "decided by {{ by }} on behalf of {{ for }} on {{ when }}{% endblocktranslate %}"
+    "{% else %}{% blocktranslate with by=a.decided_by.get_full_name "
+    'when=a.decided_at|date:"SHORT_DATETIME_FORMAT" %}decided by {{ by }} on {{ when }}'
+    "{% endblocktranslate %}{% endif %}{% if a.comment %}: „{{ a.comment }}“{% endif %}"
+    "{% endif %}</td>\n"
+    "      </tr>{% endfor %}"
+)
+
+
+def approvals() -> list[Approval]:
+    User = get_user_model()
+    anna = User(pk=1, username="anna<1>", first_name="Anna <b>", last_name="Schmidt & Co")
+    nameless = User(pk=2, username="x&y", first_name="", last_name="")
+    group = Group(pk=3, name="IT <Leitung> & Co")
+    shapes = [
+        # (kind, label, approver, group, note, status, decider, principal, when, comment)
+        (ApproverKind.LINE_MANAGER, "", anna, None, "", "pending", None, None, None, ""),
+        ("cost_centre_owner", "Budget <prüfen>", nameless, None, "Vertretung & Co", "approved",
+         anna, None, datetime.datetime(2026, 3, 4, 23, 30, tzinfo=datetime.UTC), "ok & gut"),
+        ("group", "", None, group, "", "rejected", nameless, anna,
+         datetime.datetime(2026, 7, 1, 8, 5, 7, 123456, tzinfo=datetime.UTC), "<script>"),
+        ("no-such-kind", "", anna, None, "", "no-such-status", anna, None,
+         datetime.datetime(2026, 1, 2, 3, 4), ""),
+        ("group", "Zwei", None, group, "", "approved", anna, nameless, None, "Zeile 1\nZeile 2"),
+    ]  # fmt: skip
+    made = []
+    for index, shape in enumerate(shapes, start=1):
+        kind, label, approver, in_group, note, status, decider, principal, when, comment = shape
+        approval = Approval(
+            position=index * 1000 if index == 5 else index,
+            approver_kind=kind,
+            label=label,
+            routing_note=note,
+            status=status,
+            decided_at=when,
+            comment=comment,
+        )
+        approval.approver, approval.decided_by, approval.on_behalf_of = approver, decider, principal
+        if in_group is not None:
+            approval.group = in_group
+        made.append(approval)
+    return made
+
+
+STEPS = [
+    Step("Eingereicht", "done"),
+    Step("Genehmigung durch <Paul> & Co", "current"),
+    Step("Umsetzung", "todo"),
+    Step("Erledigt: Abgelehnt", "stopped"),
+    Step("", "other"),
+]
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "UTC"])
+def test_the_progress_and_approvals_in_python_are_the_templates(language, zone, settings):
+    settings.USE_TZ = True
+    steps, rows = STEPS, approvals()
+    with translation.override(language), timezone.override(zone):
+        expected = engines["django"].from_string(PROGRESS).render({"progress_steps": steps})
+        assert str(progress_items(steps)) == expected
+        expected = engines["django"].from_string(APPROVALS).render({"approvals": rows})
+        assert str(approval_rows(rows)) == expected
+        page = engines["django"].from_string("{% load request_page %}{% approval_rows a %}")
+        assert page.render(Context({"a": rows}).flatten()) == expected
+    assert "&lt;script&gt;" in expected and "Anna &lt;b&gt;" in expected
+    assert "IT &lt;Leitung&gt;" in expected and "„ok &amp; gut“" in expected
+    assert approval_rows([]) == "" and progress_items([]) == ""
+
+
+# The rating form's part of templates/requests/detail.html as it was.
+RATING = (
+    '{% include "portal/form_errors.html" with form=rating_form %}\n'
+    '    {% for field in rating_form %}{% include "portal/field.html" %}{% endfor %}'
+)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_the_kept_rating_fields_are_the_templates(language):
+    RATING_MEMO.clear()
+    template = engines["django"].from_string(RATING)
+    page = engines["django"].from_string("{% load request_page %}{% rating_fields f %}")
+    offered = [None, {"score": 4, "comment": "gut <b>& schnell</b>"}, {"score": 2, "comment": ""}]
+    with translation.override(language):
+        for initial in [*offered, *offered]:  # the second time from the memo
+            form = RatingForm(initial=initial)
+            expected = template.render({"rating_form": form})
+            assert page.render({"f": form}) == expected
+            assert str(rating_fields(form)) == expected
+        assert len(RATING_MEMO.keys()) == len(offered)
+        bound = RatingForm(data={"score": "9", "comment": "x" * 5000})
+        expected = template.render({"rating_form": bound})
+        assert 'class="error-summary"' in expected
+        assert str(rating_fields(bound)) == expected
+        assert len(RATING_MEMO.keys()) == len(offered)  # a form with errors is not kept

@@ -1,24 +1,39 @@
-"""The request page's timeline in Python: ``{% load request_page %}``.
+"""The request page's timeline, progress line and approval steps in Python, and its rating
+form kept per process: ``{% load request_page %}``.
 
-Its loop over the events rendered each one through a dozen template nodes (two date
+The timeline's loop over the events rendered each one through a dozen template nodes (two date
 filters, three choice labels, the actor's name, the texts' look-ups), about 95 µs an
 event and a third of the page's own markup; a request that went through its steps has
 ten or more. Here the same markup (tests/test_request_page.py renders the loop it
-replaced, kept there, and compares), the dates through one DateFormatter per page.
+replaced, kept there, and compares), the dates through one DateFormatter per page. The
+progress line and the approval steps likewise (their loops are kept in the same test).
 """
 
 import datetime
 
 from django import template
 from django.conf import settings
+from django.template.loader import get_template
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.timezone import get_current_timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from itportal.formatting import DateFormatter
+from itportal.memo import Memo
 
 register = template.Library()
+
+# The rating form's fields as offered (unbound) per language and the rating they start
+# from: a few hundred short entries at most.
+RATING_MEMO = Memo(256, 1 << 20)
+
+
+def _localtime(moment, local):
+    """``moment`` as the template's date filter gets it (template_localtime)."""
+    if local is not None and type(moment) is datetime.datetime and moment.utcoffset() is not None:
+        return moment.astimezone(local)
+    return moment
 
 
 @register.simple_tag
@@ -30,14 +45,7 @@ def timeline_items(events):
     approved_step = conditional_escape(gettext("Step approved"))
     items = []
     for event in events:
-        moment = event.created_at
-        # As the template's date filter gets it (template_localtime).
-        if (
-            local is not None
-            and type(moment) is datetime.datetime
-            and moment.utcoffset() is not None
-        ):
-            moment = moment.astimezone(local)
+        moment = _localtime(event.created_at, local)
         if event.kind == "approve" and event.to_state == "awaiting_approval":
             kind = approved_step
         else:
@@ -71,3 +79,102 @@ def timeline_items(events):
             "    </li>\n    "
         )
     return mark_safe("".join(items))  # every value is escaped above
+
+
+@register.simple_tag
+def progress_items(steps):
+    """The ``<li>`` of each step of the progress line (``progress.steps``): the markup of
+    the template loop it replaced, which went through a dozen nodes a step."""
+    done = " ({})".format(conditional_escape(gettext("done")))
+    todo = " ({})".format(conditional_escape(gettext("still to come")))
+    items = []
+    for step in steps:
+        status = step.status
+        current = ' aria-current="step"' if status == "current" else ""
+        if status == "done":
+            hidden = f'<span class="visually-hidden">{done}</span>'
+        elif status == "todo":
+            hidden = f'<span class="visually-hidden">{todo}</span>'
+        else:
+            hidden = ""
+        items.append(
+            f'<li class="is-{conditional_escape(status)}"{current}>'
+            f"{conditional_escape(step.label)}{hidden}</li>"
+        )
+    return mark_safe("".join(items))  # every value is escaped above
+
+
+@register.simple_tag
+def approval_rows(approvals):
+    """The ``<tr>`` of each approval step of the request page's table, first step first:
+    the markup of the template loop it replaced (about 20 nodes a step, two of them
+    ``blocktranslate`` with a date filter), the dates through one DateFormatter."""
+    if not approvals:
+        return ""
+    formatter = DateFormatter.of("SHORT_DATETIME_FORMAT")
+    local = get_current_timezone() if settings.USE_TZ else None
+    step = conditional_escape(gettext("Step"))
+    approver = conditional_escape(gettext("Approver"))
+    status = conditional_escape(gettext("Status"))
+    decision = conditional_escape(gettext("Decision"))
+    rows = []
+    for approval in approvals:
+        label = approval.label or approval.get_approver_kind_display()
+        note = approval.routing_note
+        note = f"<br><small>{conditional_escape(note)}</small>" if note else ""
+        decided = ""
+        decider = approval.decided_by
+        if decider:
+            when = approval.decided_at
+            values = {
+                "by": conditional_escape(decider.get_full_name()),
+                "when": conditional_escape(
+                    "" if when is None else formatter(_localtime(when, local))
+                ),
+            }
+            principal = approval.on_behalf_of
+            if principal:
+                values["for"] = conditional_escape(principal.get_full_name())
+                decided = gettext("decided by %(by)s on behalf of %(for)s on %(when)s") % values
+            else:
+                decided = gettext("decided by %(by)s on %(when)s") % values
+            if approval.comment:
+                decided += f": „{conditional_escape(approval.comment)}“"
+        rows.append(
+            "\n      <tr>\n"
+            f'        <td data-label="{step}">{conditional_escape(approval.position)}. '
+            f"{conditional_escape(label)}</td>\n"
+            f'        <td data-label="{approver}">'
+            f"{conditional_escape(approval.approver_display)}{note}</td>\n"
+            f'        <td data-label="{status}">'
+            f"{conditional_escape(approval.get_status_display())}</td>\n"
+            f'        <td data-label="{decision}">{decided}</td>\n'
+            "      </tr>"
+        )
+    return mark_safe("".join(rows))  # every value is escaped above
+
+
+def _rating_fields_key(form) -> tuple:
+    return (
+        type(form),
+        form.prefix,
+        form.auto_id,
+        tuple(sorted((name, repr(value)) for name, value in form.initial.items())),
+        get_language(),
+    )
+
+
+@register.simple_tag
+def rating_fields(form):
+    """The rating form's errors and fields (``requests/rating_fields.html``): an unbound
+    form (as offered, from the rating given so far) kept per process for its initial
+    values and language (its labels, choices and help are the class's, in that language):
+    rendering its radio buttons, text area, labels and help through the field template
+    was about a tenth of a fulfilled request's page. A bound one (with errors) as is."""
+    if form.is_bound:
+        return mark_safe(get_template("requests/rating_fields.html").render({"form": form}))
+    html = RATING_MEMO.kept(
+        _rating_fields_key(form),
+        lambda: get_template("requests/rating_fields.html").render({"form": form}),
+    )
+    return mark_safe(html)  # the template's output, escaped as it rendered
