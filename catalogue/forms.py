@@ -14,8 +14,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Value
 from django.db.models.functions import Concat
-from django.urls import reverse_lazy
-from django.utils import timezone
+from django.urls import get_script_prefix, reverse_lazy
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -23,10 +23,11 @@ from django.utils.translation import ngettext
 from catalogue import conditions
 from catalogue.choices import FieldType
 from catalogue.formats import get_format
-from catalogue.models import CostCentre, Employee
+from catalogue.models import CostCentre, Employee, FormField
 from catalogue.patterns import PatternValidator
 from catalogue.selectors import item_form_rules
 from itportal.inputs import BoundedDateField
+from itportal.memo import is_value
 
 DEFAULT_MAX_LENGTH = {FieldType.TEXT: 200, FieldType.LONG_TEXT: 4000}
 # Something that looks like an HTML tag: answers are plain text, and a tag in
@@ -371,7 +372,7 @@ class OrderForm(forms.Form):
         if not item.orderable_for_others:
             del self.fields["beneficiary"]
         self.definitions = list(item.form_fields.all()) if definitions is None else definitions
-        self.rules = item_form_rules(item) if rules is None else rules
+        self._rules = rules
         for definition in self.definitions:
             self.fields[self.FIELD_PREFIX + definition.key] = _field_for(definition)
         self.conditional = {d.key for d in self.definitions if conditions.has_condition(d)}
@@ -386,6 +387,13 @@ class OrderForm(forms.Form):
             [self.FIELD_PREFIX + d.key for d in self.definitions]
             + ["beneficiary", "cost_centre", "justification"]
         )
+
+    @property
+    def rules(self) -> list:
+        """The rules across answers: read when the form is judged, not for showing it."""
+        if self._rules is None:
+            self._rules = item_form_rules(self.item)
+        return self._rules
 
     def clean_item_version(self):
         version = self.cleaned_data["item_version"]
@@ -480,3 +488,42 @@ class OrderForm(forms.Form):
 
     def dynamic_fields(self):
         return [self[self.FIELD_PREFIX + d.key] for d in self.definitions]
+
+    def markup_key(self) -> tuple | None:
+        """What the markup of this unbound form's fields is a function of (the page keeps
+        it, requests_app/templatetags/order_form.py), without its cost centres' options; or
+        None where something else decides it: a bound form (its data and errors), a field
+        another app builds (the directory's groups), initial values that are not plain.
+
+        The fields are built from the definitions' columns alone (their labels, types,
+        formats, bounds, conditions) and the item's version and whether it may be ordered
+        for others; dates from today's date; texts in the active language."""
+        if self.is_bound or not is_value(self.initial):
+            return None
+        definitions = []
+        for definition in self.definitions:
+            if definition.field_type in FIELD_BUILDERS:
+                return None
+            values = tuple(getattr(definition, name) for name in _DEFINITION_COLUMNS)
+            if not is_value(values):
+                return None
+            definitions.append(tuple(map(repr, values)))
+        return (
+            type(self),
+            self.prefix,
+            self.auto_id,
+            repr(self.fields["item_version"].initial),
+            "beneficiary" in self.fields,
+            tuple(definitions),
+            tuple(sorted((name, repr(value)) for name, value in self.initial.items())),
+            translation.get_language(),
+            timezone.get_current_timezone_name(),
+            timezone.localdate(),
+            get_script_prefix(),  # the people picker's address
+        )
+
+
+# Every column of a field definition but its item: any of them may change how it renders.
+_DEFINITION_COLUMNS = tuple(
+    field.attname for field in FormField._meta.concrete_fields if field.name != "item"
+)

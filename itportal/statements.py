@@ -39,12 +39,24 @@ MARK_32 = -2_073_519_648
 
 class CompiledRows:
     """``build(number)`` (a queryset of ``model``'s rows, the number as one of its values)
-    read for any number by a statement compiled once per database."""
+    read for any number by a statement compiled once per database.
 
-    def __init__(self, model, build: Callable[[int], QuerySet], *, mark: int = MARK):
+    ``mark``: a text instead of a number where the rows are picked by a text (an item by
+    its slug). ``annotated``: the queryset's annotations are values of each row (a
+    subquery's array, not an aggregate), set on its object as the ORM sets them."""
+
+    def __init__(
+        self,
+        model,
+        build: Callable[[int], QuerySet],
+        *,
+        mark: int | str = MARK,
+        annotated: bool = False,
+    ):
         self.model = model
         self.build = build
         self.mark = mark  # the number's stand-in: MARK, or MARK_32 for a 32-bit column
+        self.annotated = annotated
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -56,17 +68,18 @@ class CompiledRows:
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.get(db) or _Compiled(
-                    self.build(self.mark), db, True, self.mark
+                    self.build(self.mark), db, True, self.mark, annotated=self.annotated
                 )
                 self._compiled[db] = compiled
         return compiled.read(number, known)
 
 
-def _refuse_unless_plain(queryset: QuerySet) -> None:
+def _refuse_unless_plain(queryset: QuerySet, annotated: bool = False) -> None:
     query = queryset.query
     if (
         queryset._iterable_class is not ModelIterable
-        or query.annotations
+        or (query.annotations and not annotated)
+        or any(annotation.contains_aggregate for annotation in query.annotations.values())
         or query.extra
         or query.combinator
         or queryset._known_related_objects
@@ -80,8 +93,11 @@ class _Compiled:
     (with ``numbered``, ``MARK`` among them exactly once, each read's number in its place)
     and how a row becomes objects, as ``QuickModelIterable`` makes them."""
 
-    def __init__(self, queryset: QuerySet, db: str, numbered: bool, mark: int = MARK):
-        _refuse_unless_plain(queryset)
+    def __init__(
+        self, queryset: QuerySet, db: str, numbered: bool, mark: int | str = MARK, *,
+        annotated: bool = False,
+    ):  # fmt: skip
+        _refuse_unless_plain(queryset, annotated)
         self.db = db
         compiler = queryset.query.get_compiler(using=db)
         try:
@@ -105,6 +121,7 @@ class _Compiled:
         self.related = [_Related(p, db) for p in get_related_populators(klass_info, select, db)]
         converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
         self.converters = list(converters.items())
+        self.annotations = list(compiler.annotation_col_map.items())
 
     def read(self, number: int | None = None, known: dict | None = None) -> list:
         if self.sql is None:
@@ -129,6 +146,8 @@ class _Compiled:
             obj = self.make(values[self.start : self.end])
             for related in self.related:
                 related.populate(values, obj)
+            for name, position in self.annotations:  # as ModelIterable sets them
+                setattr(obj, name, values[position])
             for name, value in (known or {}).items():
                 setattr(obj, name, value)
             objects.append(obj)

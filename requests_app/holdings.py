@@ -33,10 +33,12 @@ def register_holding_lookup(lookup: HoldingLookup) -> None:
 
 
 def open_requests(employee: Employee, item: CatalogueItem) -> list[ServiceRequest]:
+    """The employee's latest open requests for the item: their number and state only (the
+    page links them); compiling the select list of all 35 columns was a third of the read."""
     return list(
-        ServiceRequest.objects.filter(
-            beneficiary=employee, item=item, state__in=OPEN_STATES
-        ).order_by("-created_at")[:5]
+        ServiceRequest.objects.filter(beneficiary=employee, item=item, state__in=OPEN_STATES)
+        .only("state")
+        .order_by("-created_at")[:5]
     )
 
 

@@ -40,10 +40,10 @@ class OrderView(View):
 
     template_name = "requests/order.html"
 
-    def _item(self, request, slug) -> CatalogueItem:
+    def _item(self, request, slug, *, steps: bool = True) -> CatalogueItem:
         if _employee(request) is None:
             raise PermissionDenied(_("Only employees can order services."))
-        return catalogue_selectors.orderable_item(_employee(request), slug)
+        return catalogue_selectors.orderable_item(_employee(request), slug, steps=steps)
 
     def _form(self, request, item, data=None):
         return OrderForm(data, item=item, requester_employee=_employee(request))
@@ -61,7 +61,8 @@ class OrderView(View):
         }
 
     def get(self, request, slug):
-        item = self._item(request, slug)
+        # The approval steps are recorded when a request is made (a post), not shown here.
+        item = self._item(request, slug, steps=False)
         form = self._form(request, item)
         earlier = _earlier_request(request, item)
         if earlier is not None:
