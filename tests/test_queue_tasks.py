@@ -6,6 +6,7 @@ import datetime
 import pytest
 from django.template import Context, Template
 from django.utils import translation
+from django.utils.safestring import mark_safe
 
 from requests_app.templatetags.queue_tasks import task_rows
 
@@ -97,3 +98,29 @@ def test_task_rows_in_python_equal_the_templates(
             or not grouped
             or len(tasks) < 4
         )
+
+
+def test_kept_rows_follow_the_tasks_values_and_the_page(settings):
+    """A row's markup is kept (ROW_MEMO) under the task's values and what else it depends
+    on: a kept row equals the template's, with the page's own CSRF token; a renamed person,
+    another language or time zone renders anew."""
+    settings.TIME_ZONE = "Europe/Berlin"
+
+    def compared(tasks, token, language="de"):
+        with translation.override(language):
+            context = Context({"tasks": tasks, "csrf_token": token})
+            expected = Template(TEMPLATE_ROWS).render(context)
+            assert str(task_rows(context, tasks)) == expected
+            return expected
+
+    first = compared(TASKS, "first")
+    assert compared(TASKS, "second") == first.replace('value="first"', 'value="second"')
+    renamed = [{**TASKS[0], "person_name": "Berta <Neu>"}, *TASKS[1:]]
+    assert "Berta &lt;Neu&gt;" in compared(renamed, "first")
+    compared(TASKS, "first", "en")
+    berlin = compared(TASKS[:1], "first")
+    settings.TIME_ZONE = "UTC"  # task 1: opened on the 1st in UTC, the 2nd in Berlin
+    assert compared(TASKS[:1], "first") != berlin
+    # A safe text renders unescaped: such a row is not kept under a plain text's key.
+    safe = [{**TASKS[2], "item_name": mark_safe("<i>GIS</i>")}]
+    assert "<i>GIS</i>" in compared(safe, "first")
