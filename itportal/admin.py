@@ -28,7 +28,7 @@ from django.utils.translation import get_language
 from itportal.formatting import DateFormatter
 from itportal.inputs import BoundedPaginator
 from itportal.memo import Memo, weight
-from itportal.statements import KeptRows, QuickModelIterable
+from itportal.statements import JoinlessRows, KeptRows, QuickModelIterable
 
 
 class PortalAdminSite(AdminSite):
@@ -364,15 +364,12 @@ class FastLinksChangeList(ChangeList):
             if key is not None:
                 kept = _KEPT_PAGE_ROWS.get(key)
                 if kept is None:
-                    try:
-                        kept = KeptRows(rows)
-                    except ValueError:  # no plain model rows: not kept
-                        kept = None
-                    else:
+                    kept = _kept_page_rows(rows)
+                    if kept is not None:
                         _KEPT_PAGE_ROWS.put(key, kept, weight(key) + 4096)
                 if kept is not None:
                     # The queryset stays the page's (its query, as Django's), its rows read.
-                    rows._result_cache = kept(rows.db)
+                    rows._result_cache = kept()
                     return
             rows._iterable_class = QuickModelIterable
 
@@ -512,6 +509,23 @@ def _encoded_param(encoded: dict, name, value) -> str:
 # one per model, order and page number viewed.
 _KEPT_PAGE_ROWS = Memo(256, 4 << 20)
 
+
+def _kept_page_rows(rows: QuerySet) -> Callable[[], list] | None:
+    """The reader of an unfiltered page's rows, compiled once: its related rows'
+    columns by subqueries (JoinlessRows: the join of the requests' people and item was
+    most of PostgreSQL's time for the page, to plan), else (no related rows) the ORM's
+    statement as it is (KeptRows); None for rows neither reads (not kept)."""
+    try:
+        return JoinlessRows(rows).read
+    except ValueError:
+        pass
+    try:
+        kept = KeptRows(rows)
+    except ValueError:
+        return None
+    return lambda: kept(rows.db)
+
+
 _PK_MARK = "0pk0"  # a key no integer renders as, in the one place of the change URL
 _OBJ_MARK = "0obj0"  # a row's name, in the one place of the checkbox's label
 
@@ -612,14 +626,19 @@ def _related_text(name, empty):
 
 
 def _field_text(name, field, empty, link):
-    """``display_for_field``; a choice's label from a mapping built once per page, not
-    per cell; a date with its format split and its names translated once per page."""
+    """``display_for_field``; a choice's label, escaped, from a mapping built once per
+    page, not per cell; a date with its format split and its names translated once per
+    page."""
     try:
         choices = dict(field.flatchoices) if getattr(field, "flatchoices", None) else None
     except TypeError:  # choices that are lists: Django makes them hashable per cell
         raise _Unsupported from None
     if choices is None and isinstance(field, models.DateField):
         return _date_text(name, field, empty, link)
+    if choices is not None:
+        # The labels (lazy translations) translated and escaped once per page, not per cell.
+        choices = {value: _escape(label) for value, label in choices.items()}
+        escaped_empty = _escape(empty)
 
     def text(row):
         value = getattr(row, name)
@@ -627,7 +646,7 @@ def _field_text(name, field, empty, link):
             value = ""
         if choices is not None:
             try:
-                return _escape(choices.get(value, empty))
+                return choices.get(value, escaped_empty)
             except TypeError:
                 raise _Unsupported from None
         return _escape(display_for_field(value, field, empty, avoid_link=link))

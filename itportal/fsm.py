@@ -15,8 +15,10 @@ changes.
 
 from __future__ import annotations
 
+import inspect
+
 from django.db import models
-from django_fsm import ConcurrentTransitionMixin, FSMFieldMixin
+from django_fsm import ConcurrentTransitionMixin, FSMFieldDescriptor, FSMFieldMixin
 
 _STATE_FIELDS: dict[type, tuple] = {}  # model class -> its FSM fields (ConcurrentStateMixin)
 
@@ -57,3 +59,37 @@ class ConcurrentStateMixin(ConcurrentTransitionMixin):
                 self.__dict__.setdefault(name, value)
             raise
         self._update_initial_state()  # what ConcurrentTransitionMixin.refresh_from_db does
+
+
+# Where ConcurrentTransitionMixin keeps the states an instance was loaded with.
+INITIAL_STATES = "_ConcurrentTransitionMixin__initial_states"
+
+
+def loaded_state_names(model) -> tuple[str, ...] | None:
+    """For a ConcurrentStateMixin model: the attribute names of its state fields, in the
+    order ``_update_initial_state`` records them, where each field's descriptor only
+    stores the value it is given (no protection to check on a new object, no proxy class
+    to switch to). An object of it made from its columns without ``__init__`` is the
+    ORM's once ``INITIAL_STATES`` holds these columns' values (itportal.statements makes
+    a changelist's requests so). None for any other model."""
+    if (
+        not issubclass(model, ConcurrentStateMixin)
+        or inspect.getattr_static(model, "state_fields")
+        is not vars(ConcurrentStateMixin)["state_fields"]
+    ):
+        return None
+    names = []
+    for field in model._meta.fields:
+        if not isinstance(field, FSMFieldMixin):
+            continue
+        descriptor = inspect.getattr_static(model, field.attname, None)
+        if (
+            type(descriptor) is not FSMFieldDescriptor
+            or descriptor.field is not field
+            or field.state_proxy
+            or type(field).set_state is not FSMFieldMixin.set_state
+            or field.attname != field.name
+        ):
+            return None
+        names.append(field.attname)
+    return tuple(names)

@@ -19,14 +19,16 @@ from collections.abc import Callable
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
-from django.db.models import BooleanField, Model, QuerySet
+from django.db.models import BooleanField, F, Model, OuterRef, QuerySet, Subquery
 from django.db.models.base import ModelState
 from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, get_related_populators
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django_fsm import ConcurrentTransitionMixin
 
+from itportal.fsm import INITIAL_STATES, loaded_state_names
 from itportal.inputs import of_own_columns
 
 # The number the statement is compiled with: no row has it (ids are positive), and it
@@ -137,12 +139,7 @@ class _Compiled:
         objects = []
         for values in rows:
             if self.converters:
-                values = list(values)
-                for position, (functions, expression) in self.converters:
-                    value = values[position]
-                    for function in functions:
-                        value = function(value, expression, connection)
-                    values[position] = value
+                values = _converted(values, self.converters, connection)
             obj = self.make(values[self.start : self.end])
             for related in self.related:
                 related.populate(values, obj)
@@ -152,6 +149,17 @@ class _Compiled:
                 setattr(obj, name, value)
             objects.append(obj)
         return objects
+
+
+def _converted(values, converters, connection) -> list:
+    """A row's values through its columns' converters (the compiler's get_converters)."""
+    values = list(values)
+    for position, (functions, expression) in converters:
+        value = values[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        values[position] = value
+    return values
 
 
 class QuickModelIterable(ModelIterable):
@@ -224,21 +232,35 @@ class _Related:
             data = populator.reorder_for_init(row)
         else:
             data = row[populator.cols_start : populator.cols_end]
-        if data[populator.pk_idx] is None:
-            obj = None
-        else:
-            obj = self.make(data)
-            for related in self.related:
-                related.populate(row, obj)
-        populator.local_setter(from_obj, obj)
-        if obj is not None:
-            populator.remote_setter(obj, from_obj)
+        _set_related(self, data, populator.pk_idx, row, from_obj, populator)
+
+
+def _set_related(reader, data, pk_index: int, row, from_obj, setters) -> None:
+    """The related object of ``data`` (None without its key) made by ``reader`` with its
+    own related objects from ``row``, set on ``from_obj`` (and it on the object, for a
+    one-to-one) by ``setters``' local_setter and remote_setter, as RelatedPopulator."""
+    if data[pk_index] is None:
+        obj = None
+    else:
+        obj = reader.make(data)
+        for related in reader.related:
+            related.populate(row, obj)
+    setters.local_setter(from_obj, obj)
+    if obj is not None:
+        setters.remote_setter(obj, from_obj)
 
 
 def _maker(model, init_list: list[str], db: str) -> Callable:
     """values -> ``model.from_db(db, init_list, values)``, without ``__init__`` where that
     is the same (QuickModelIterable)."""
-    if not _plain(model) or pre_init.has_listeners(model) or post_init.has_listeners(model):
+    states = _plain(model)
+    if (
+        states is None
+        or pre_init.has_listeners(model)
+        or post_init.has_listeners(model)
+        # A state not read: the state machine's __init__ would read it (a query per row).
+        or not set(states).issubset(init_list)
+    ):
         return lambda values: model.from_db(db, init_list, values)
     concrete = model._meta.concrete_fields
     if len(init_list) == len(concrete):
@@ -256,30 +278,43 @@ def _maker(model, init_list: list[str], db: str) -> Callable:
         attributes = obj.__dict__
         attributes["_state"] = state
         attributes.update(zip(names, values, strict=True))
+        if states:  # what the state machine's __init__ adds: the states as loaded
+            attributes[INITIAL_STATES] = {name: attributes[name] for name in states}
         return obj
 
     return make
 
 
-_PLAIN: dict[type, bool] = {}
+_PLAIN: dict[type, tuple[str, ...] | None] = {}
 
 
-def _plain(model) -> bool:
+def _plain(model) -> tuple[str, ...] | None:
     """Whether an object of ``model`` made by ``from_db`` is its state and its columns in
-    its dictionary, nothing else (kept per model)."""
-    plain = _PLAIN.get(model)
-    if plain is None:
-        plain = (
-            model.__init__ is Model.__init__
-            and model.from_db.__func__ is Model.from_db.__func__
-            and all(
-                "__init__" not in vars(base)
-                for base in model.__mro__[model.__mro__.index(Model) + 1 : -1]
-            )
-            and all(_sets_plainly(model, field.attname) for field in model._meta.concrete_fields)
+    its dictionary, nothing else, or that and the states it was loaded with, for a
+    request's state machine (ConcurrentStateMixin: its ``__init__`` records them): then
+    the state fields' attribute names, else an empty tuple; None for any other model
+    (kept per model)."""
+    if model in _PLAIN:
+        return _PLAIN[model]
+    states = () if model.__init__ is Model.__init__ else None
+    if model.__init__ is ConcurrentTransitionMixin.__init__:
+        states = loaded_state_names(model)
+    own_init = ConcurrentTransitionMixin if states else Model
+    mro = model.__mro__
+    if states is not None and not (
+        model.from_db.__func__ is Model.from_db.__func__
+        and all(
+            "__init__" not in vars(base) or base is own_init for base in mro[: mro.index(Model)]
         )
-        _PLAIN[model] = plain
-    return plain
+        and all("__init__" not in vars(base) for base in mro[mro.index(Model) + 1 : -1])
+        and all(
+            field.attname in states or _sets_plainly(model, field.attname)
+            for field in model._meta.concrete_fields
+        )
+    ):
+        states = None
+    _PLAIN[model] = states
+    return states
 
 
 def _sets_plainly(model, name: str) -> bool:
@@ -354,3 +389,158 @@ def read_with_conditions(queryset: QuerySet, statement: tuple) -> tuple[list[str
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(f"{head}({where}){tail}", (*before, *where_params, *after))
         return [column.name for column in cursor.description], cursor.fetchall()
+
+
+class JoinlessRows:
+    """The model objects of a queryset with ``select_related`` rows, each related row's
+    columns read by a subquery on its key instead of a join: the same objects (the row's
+    own, and its related ones in their caches, as ``QuickModelIterable`` makes them) from
+    a statement PostgreSQL plans in a fraction of the time. The admin's changelist of
+    requests joins five tables (the requester, the beneficiary and their user, the item):
+    planning that join order took 0.9 ms of PostgreSQL's CPU on every view at 10,000 and
+    1,000,000 requests, executing it 0.2 ms; by subqueries 0.2 and 0.3 ms.
+
+    Only forward relations (a foreign key or one-to-one field of the row or of a related
+    row): a related row missing (a NULL key) is None, as through the ORM's LEFT JOIN; an
+    INNER JOIN's foreign key is never NULL and its row exists. The conditions and the
+    order are the queryset's, compiled by the ORM (joining what they name). ``compiled``
+    keeps the statement for reading it again on other views (``read``);
+    tests/test_statements.py compares the objects with the ORM's."""
+
+    def __init__(self, queryset: QuerySet):
+        _refuse_unless_plain(queryset)
+        query = queryset.query
+        if not query.select_related or query.values_select or query.select:
+            raise ValueError("No related rows to read by subqueries.")
+        db = queryset.db
+        compiler = query.clone().get_compiler(using=db)  # its joins set up on a copy
+        compiler.setup_query()
+        select, klass_info = compiler.select, compiler.klass_info
+        own = [_column_field(select[index][0]) for index in klass_info["select_fields"]]
+        columns: dict[tuple, tuple] = {}  # a related value -> its alias, chain and field
+        self.related = [
+            _JoinlessRelated(info, select, (), columns, db)
+            for info in klass_info["related_klass_infos"]
+        ]
+        values = queryset.values(
+            *(field.attname for field in own),
+            **{alias: _looked_up(chain, f) for alias, chain, f in columns.values()},
+        )
+        values_compiler = values.query.get_compiler(using=db)
+        self.sql, params = values_compiler.as_sql()
+        self.params = tuple(params)
+        chosen = values_compiler.select[: values_compiler.col_count]
+        names = [field.attname for field in own]
+        for column, name in zip(chosen, names, strict=False):
+            if _column_field(column[0]).attname != name:
+                raise ValueError("The row's own columns are not first.")
+        positions = values_compiler.annotation_col_map
+        self.own = len(own)
+        for related in self.related:
+            related.locate(positions)
+        self.make = _maker(queryset.model, names, db)
+        converters = values_compiler.get_converters([column[0] for column in chosen])
+        self.converters = list(converters.items())
+        self.db = db
+
+    def read(self) -> list:
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            rows = cursor.fetchall()
+        objects = []
+        own = self.own
+        for values in rows:
+            if self.converters:
+                values = _converted(values, self.converters, connection)
+            obj = self.make(values[:own])
+            for related in self.related:
+                related.populate(values, obj)
+            objects.append(obj)
+        return objects
+
+
+def _column_field(expression):
+    target = getattr(expression, "target", None)
+    if type(expression).__name__ != "Col" or target is None or not target.concrete:
+        raise ValueError("Only plain columns are read by subqueries.")
+    return target
+
+
+class _JoinlessRelated:
+    """One ``select_related`` row of JoinlessRows: its columns' subqueries (added to
+    ``columns``), and how a row's values become its object, as RelatedPopulator."""
+
+    def __init__(self, info, select, chain: tuple, columns: dict, db: str):
+        field = info["field"]
+        if info["reverse"] or info["from_parent"] or not (field.many_to_one or field.one_to_one):
+            raise ValueError("Only forward relations are read by subqueries.")
+        self.chain = (*chain, field)
+        self.model = info["model"]
+        fields = [_column_field(select[index][0]) for index in info["select_fields"]]
+        self.names = [f.attname for f in fields]
+        self.pk_index = self.names.index(self.model._meta.pk.attname)
+        self.aliases = []
+        for f in fields:
+            # The same value once: a row's key is the key the foreign key before holds, a
+            # foreign key's value the key of the row it refers to (the user's id, the
+            # employee's user_id).
+            if f == field.target_field:
+                value = ("key", self.chain)
+            elif f.many_to_one or f.one_to_one:
+                value = ("key", (*self.chain, f))
+            else:
+                value = ("column", self.chain, f)
+            alias = columns.setdefault(value, (f"_joinless_{len(columns)}", self.chain, f))[0]
+            self.aliases.append(alias)
+        self.local_setter = info["local_setter"]
+        self.remote_setter = info["remote_setter"]
+        self.related = [
+            _JoinlessRelated(sub, select, self.chain, columns, db)
+            for sub in info.get("related_klass_infos", ())
+        ]
+        self.make = _maker(self.model, self.names, db)
+        self.positions: list[int] = []
+
+    def locate(self, positions: dict) -> None:
+        self.positions = [positions[alias] for alias in self.aliases]
+        for related in self.related:
+            related.locate(positions)
+
+    def populate(self, values, from_obj) -> None:
+        data = [values[position] for position in self.positions]
+        _set_related(self, data, self.pk_index, values, from_obj, self)
+
+
+def _key_of(chain: tuple, depth: int):
+    """The value of the last foreign key of ``chain`` (the first one a column of the
+    queried row, each next one of the row the one before refers to), as an expression
+    ``depth`` subqueries below the queried row."""
+    *head, last = chain
+    if not head:
+        if depth == 0:
+            return F(last.attname)
+        key = last.attname
+        for _ in range(depth):
+            key = OuterRef(key)
+        return key
+    return Subquery(
+        last.model._base_manager.filter(
+            **{head[-1].target_field.attname: _key_of(tuple(head), depth + 1)}
+        )
+        .order_by()  # one row: the model's ordering would only add joins
+        .values(last.attname)
+    )
+
+
+def _looked_up(chain: tuple, field):
+    """The value of ``field`` of the row ``chain`` leads to: its key where that is the
+    key the last foreign key holds, else a subquery on that key."""
+    last = chain[-1]
+    if field == last.target_field:
+        return _key_of(chain, 0)
+    return Subquery(
+        last.related_model._base_manager.filter(**{last.target_field.attname: _key_of(chain, 1)})
+        .order_by()
+        .values(field.attname)
+    )

@@ -5,11 +5,13 @@ objects QuickModelIterable makes for the admin's changelists."""
 import datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django_fsm import ConcurrentTransition
 
 from itportal.statements import MARK, CompiledRows
 from requests_app import selectors, services
+from requests_app.choices import RequestState as S
 from requests_app.models import Approval, Rating, RequestEvent, ServiceRequest
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +155,7 @@ def test_quick_objects_are_the_orms(decided):
             assert ours.get_deferred_fields() == theirs.get_deferred_fields()
             assert (ours._state.adding, ours._state.db) == (False, "default")
             assert list(vars(ours)) == list(vars(theirs))
+            assert getattr(ours, INITIAL, None) == getattr(theirs, INITIAL, None)
     assert any(a.decided_by is None for a in _quick(querysets[3]))  # a step still open
     # A deferred column is read when asked for, as the ORM's object reads it.
     request, email = _quick(querysets[0])[0], done.beneficiary.user.email
@@ -163,6 +166,35 @@ def test_quick_objects_are_the_orms(decided):
     entitlement.expires_on = datetime.date(2030, 1, 31)
     entitlement.save(update_fields=["expires_on"])
     assert Entitlement.objects.get(pk=entitlement.pk).expires_on == datetime.date(2030, 1, 31)
+
+
+INITIAL = "_ConcurrentTransitionMixin__initial_states"
+
+
+def test_quick_requests_are_made_without_init_with_their_states_as_loaded(decided):
+    """A request (its state machine's __init__ records the states it was loaded with) is
+    made without __init__ where its state is read, the states recorded as __init__ does:
+    a transition's save is still guarded by them. Without its state (deferred) it is made
+    by from_db, which reads it, as the ORM's does."""
+    from itportal import statements
+
+    assert statements._plain(ServiceRequest) == ("state",)
+    queryset = ServiceRequest.objects.only("id", "state").order_by("id")
+    done, open_ = _quick(queryset)
+    assert vars(done)[INITIAL] == {"state": done.state} and vars(open_)[INITIAL]
+    assert list(vars(done)) == list(vars(queryset.first()))
+    # Another process moved the open request on: saving this copy's change is refused.
+    ServiceRequest.objects.filter(pk=open_.pk).update(state=S.CANCELLED)
+    open_.cancel()
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        open_.save()
+    with CaptureQueriesContext(connection) as queries:
+        without_state = _quick(ServiceRequest.objects.only("id").order_by("id"))
+    assert [vars(r)[INITIAL] for r in without_state] == [
+        {"state": done.state},
+        {"state": S.CANCELLED},
+    ]
+    assert len(queries.captured_queries) == 3  # the rows, and each one's state (from_db)
 
 
 def test_quick_objects_of_a_watched_model_are_made_by_init(decided):
@@ -223,3 +255,44 @@ def test_kept_rows_are_the_orms_read_anew(org, decided):
     for refused in (Category.objects.values("pk"), Category.objects.annotate(n=Count("items"))):
         with pytest.raises(ValueError):
             KeptRows(refused)
+
+
+def test_joinless_rows_are_the_orms(org, decided):
+    """JoinlessRows (an unfiltered admin changelist's page): the ORM's objects with their
+    select_related rows, each related column read by a subquery on its key, not joined; a
+    missing related row (a NULL key) None; the page's conditions and order as the ORM's.
+    Reverse relations and plain rows are left to the ORM."""
+    from itportal.statements import JoinlessRows
+    from provisioning.models import Entitlement
+
+    querysets = [
+        ServiceRequest.objects.select_related("item", "beneficiary__user", "requester")
+        .only("id", "state", "item__name", "beneficiary__user__username", "requester__username")
+        .order_by("-created_at", "-id")[:25],
+        ServiceRequest.objects.select_related("item__category", "beneficiary__user").order_by("id"),
+        ServiceRequest.objects.select_related("beneficiary")
+        .filter(pk__in=ServiceRequest.objects.order_by("-id").values("pk")[1:2])
+        .order_by("beneficiary__user__last_name", "id"),
+        RequestEvent.objects.select_related("actor", "request").order_by("id"),
+        Approval.objects.select_related("approver", "decided_by").order_by("id"),
+        Entitlement.objects.select_related("holder__user", "item").order_by("id"),
+    ]
+    for queryset in querysets:
+        joinless = JoinlessRows(queryset)
+        # Joined only for an order by a related row's column.
+        assert (" JOIN " in joinless.sql) is ("beneficiary__user" in str(queryset.query.order_by))
+        for _ in range(2):
+            expected, read = list(queryset.all()), joinless.read()
+            assert len(read) == len(expected) >= 1
+            assert [fields_of(o) for o in read] == [fields_of(o) for o in expected]
+            for ours, theirs in zip(read, expected, strict=True):
+                assert list(vars(ours)) == list(vars(theirs))
+                assert ours.get_deferred_fields() == theirs.get_deferred_fields()
+                assert getattr(ours, INITIAL, None) == getattr(theirs, INITIAL, None)
+    assert any(a.decided_by is None for a in JoinlessRows(querysets[4]).read())
+    for refused in (
+        ServiceRequest.objects.order_by("id"),
+        ServiceRequest.objects.select_related("rating").order_by("id"),
+    ):
+        with pytest.raises(ValueError):
+            JoinlessRows(refused)
