@@ -468,6 +468,8 @@ class PartsUnion:
             f"k{index} {'DESC' if _descending(name) else 'ASC'}" for index, name in enumerate(order)
         )
         self.compiled = self._compiled(parts, keys)
+        # The page's ids of an order led by a foreign key's rank (``walked``), or None.
+        self.walked = self._walked(parts, order)
         # Counted without the order's columns where they come through joins (the item's
         # name): counting needs no join.
         joined = any(isinstance(name, str) and "__" in name for name in order)
@@ -475,7 +477,7 @@ class PartsUnion:
         # Whether the count's rows carry their order's columns (count_and_ids).
         self.combinable = bool(self.ordering) and not joined
         # About the bytes it holds, for _KEPT_UNIONS' budget.
-        self.weight = weight(self.compiled) + weight(self.ordering)
+        self.weight = weight(self.compiled) + weight(self.ordering) + weight(self.walked)
         if joined:
             self.weight += weight(self.counted)
 
@@ -487,6 +489,48 @@ class PartsUnion:
             sql, params = narrow.query.get_compiler(using=narrow.db).as_sql()
             compiled.append((sql, tuple(params)))
         return compiled
+
+    @staticmethod
+    def _walked(parts, order) -> list[tuple[str, tuple]] | None:
+        """Each part for an order led by the rank of a foreign key among the rows it refers
+        to (its expression's ``walk``: the key's field and SQL of those rows' ``id`` and
+        ``rank``, as requests_app.selectors.item_name_rank): the ranked rows in the order's
+        direction, and for each the part's rows of that key in the order's other keys
+        (LATERAL, along an index of the key and those columns), so PostgreSQL stops once a
+        page is full (an incremental sort within a rank) instead of sorting every row of the
+        part by its rank. None for other orders, or where the key may be NULL (a row
+        without one would be left out)."""
+        first = order[0] if len(order) > 1 else None
+        walk = getattr(first.expression, "walk", None) if isinstance(first, OrderBy) else None
+        if walk is None:
+            return None
+        field, ranked = walk
+        if parts[0].model._meta.get_field(field).null:
+            return None
+        rest = {f"k{index}": _key(name) for index, name in enumerate(order) if index}
+        rest_order = ", ".join(
+            f"k{index} {'DESC' if _descending(name) else 'ASC'}"
+            for index, name in enumerate(order)
+            if index
+        )
+        direction = "DESC" if _descending(first) else "ASC"
+        keys = ", ".join(f"q.{name}" for name in rest)
+        walked = []
+        for part in parts:
+            narrow = (
+                part.order_by().filter(**{field: RawSQL("w.id", ())}).values(_id=F("pk"), **rest)
+            )
+            sql, params = narrow.query.get_compiler(using=narrow.db).as_sql()
+            # Only SQL compiled from the part, the rank's and fixed aliases are interpolated;
+            # values are params (the part's, then the LIMIT put after it).
+            walked.append(
+                (
+                    f"SELECT q._id, w.rank AS k0, {keys} FROM ({ranked} ORDER BY rank"  # noqa: S608
+                    f" {direction}) w CROSS JOIN LATERAL ({sql} ORDER BY {rest_order} LIMIT %s) q",
+                    tuple(params),
+                )
+            )
+        return walked
 
     def _union(self, suffix: str, suffix_params: list, compiled=None) -> tuple[str, list]:
         sqls, params = [], []
@@ -548,7 +592,12 @@ class PartsUnion:
         sort them (12 ms)."""
         if not self.ordering:
             raise ValueError("The parts were compiled without their order.")
-        union, params = self._union(f" ORDER BY {self.ordering} LIMIT %s", [stop])
+        if self.walked is not None:  # each part's LIMIT, then the merged part's
+            union, params = self._union(
+                f" ORDER BY {self.ordering} LIMIT %s", [stop, stop], self.walked
+            )
+        else:
+            union, params = self._union(f" ORDER BY {self.ordering} LIMIT %s", [stop])
         # Only the parts' compiled SQL and fixed aliases are interpolated; values are params.
         sql = f"SELECT u._id FROM ({union}) u ORDER BY {self.ordering} OFFSET %s LIMIT %s"  # noqa: S608
         return RawSQL(sql, [*params, start, stop - start])  # noqa: S611 - as said above

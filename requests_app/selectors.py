@@ -425,14 +425,20 @@ def item_name_rank() -> Func:
     table = quote(CatalogueItem._meta.db_table)
     key, name = (quote(CatalogueItem._meta.get_field(f).column) for f in ("id", "name"))
     # Only the table's and columns' names are interpolated; there are no values.
+    ranked = f"SELECT {key} AS id, dense_rank() OVER (ORDER BY {name}) AS rank FROM {table}"  # noqa: S608
     ranks = (
         f"(SELECT array_agg(r.rank ORDER BY g) FROM generate_series(1, (SELECT max({key})"  # noqa: S608
-        f" FROM {table})) g LEFT JOIN (SELECT {key} AS id, dense_rank() OVER (ORDER BY {name})"
-        f" AS rank FROM {table}) r ON r.id = g)"
+        f" FROM {table})) g LEFT JOIN ({ranked}) r ON r.id = g)"
     )
-    return Func(
+    rank = Func(
         F("item_id"), template=f"({ranks})[%(expressions)s]", output_field=BigIntegerField()
     )
+    # A page's ids walk the items in this order, each one's requests along an index of
+    # (item, id) (request_queue_item_idx), and stop when the page is full
+    # (itportal.inputs.PartsUnion): sorting all ~2,000 queue entries by their rank for 25
+    # was 1.1 ms of the queue sorted by service at 1M, the walk 0.15 ms.
+    rank.walk = ("item", ranked)
+    return rank
 
 
 def _in_queue_of(queryset: QuerySet[ServiceRequest], user) -> QuerySet[ServiceRequest]:

@@ -297,6 +297,10 @@ def test_the_queue_reads_its_partial_index(org, five_orders, city):
     assert {r.pk for r in queue} == {o.pk for o in five_orders[:2]}
 
 
+# The indexes of the queue's own entries (partial, QUEUE_CONDITION).
+QUEUE_INDEXES = ("request_queue_approved_idx", "request_open_queue_idx", "request_queue_item_idx")
+
+
 def test_the_queue_sorted_by_another_column_reads_only_the_queues_indexes(org, five_orders, city):
     """Sorted by service (or person, group, due date) the queue reads all its rows: from its
     own covering index, never from a bitmap of the indexes of all open requests ANDed with
@@ -317,7 +321,7 @@ def test_the_queue_sorted_by_another_column_reads_only_the_queues_indexes(org, f
             shown = plan(ids)
             assert not any(name in shown for name in open_indexes), (sort, off, shown)
             assert "BitmapAnd" not in shown
-            assert "request_queue_approved_idx" in shown or "request_open_queue_idx" in shown
+            assert any(name in shown for name in QUEUE_INDEXES), (sort, off, shown)
     assert {row["pk"] for row in queue.values("pk")} == {o.pk for o in five_orders[:2]}
 
 
@@ -712,3 +716,55 @@ def test_the_queues_page_ids_by_service_are_sorted_without_the_items(org, five_o
         assert "Join" not in rows and "Nested Loop" not in rows, shown
         union = PartsUnion([queue.order_by(by_name, "-pk")], ordered=True)
         assert union.combinable and "INNER JOIN" not in union.compiled[0][0]
+
+
+def test_the_queues_page_ids_by_service_walk_the_items_in_order(org, city):
+    """Sorted by service, a page's ids walk the items by their rank and read each one's
+    queue entries from request_queue_item_idx (PartsUnion.walked): every window of the
+    list, in both directions, for a tab and for a group's fulfiller, is the window of the
+    order by the joined name and the number, items of the same name interleaved."""
+    from requests_app.tables import _BY_ITEM_NAME
+
+    names = ["Zugang", "Apfel", "apfel", "Notebook", "Notebook", "Monitor"]
+    items = [CatalogueItemFactory(name=name, service_owner=org.service_desk) for name in names]
+    start = timezone.now() - datetime.timedelta(days=2)
+    for round_ in range(3):
+        for index, item in enumerate(items):
+            if (index + round_) % 2:
+                continue
+            ServiceRequest.objects.bulk_create(
+                make_request(item, org.alice, org.cost_centre, price_once="0",
+                             price_monthly="0", state=RequestState.APPROVED, submitted=start)
+                for _ in range(1 + index % 3)
+            )  # fmt: skip
+    ServiceRequest.objects.filter(state=RequestState.APPROVED).update(approved_at=start)
+    # Some in fulfilment with an assignee (in the queue), one without (not in it).
+    taken = list(ServiceRequest.objects.order_by("pk").values_list("pk", flat=True)[::4])
+    ServiceRequest.objects.filter(pk__in=taken).update(
+        state=RequestState.IN_FULFILMENT, assignee=org.admin.user
+    )
+    ServiceRequest.objects.filter(pk=taken[0]).update(assignee=None)
+    for user in (org.admin.user, org.fulfiller.user):
+        queue = selectors.fulfilment_queue_rows(user)
+        for listed in (queue, queue.filter(state=RequestState.APPROVED)):
+            for by_name, name in zip(_BY_ITEM_NAME, ("item__name", "-item__name"), strict=True):
+                union = PartsUnion([listed.order_by(by_name, "-pk")], ordered=True)
+                assert union.walked is not None and "CROSS JOIN LATERAL" in union.walked[0][0]
+                expected = list(listed.order_by(name, "-pk").values_list("pk", flat=True))
+                assert len(expected) > 5 or user == org.fulfiller.user
+                for start_, stop in (
+                    (0, 3),
+                    (0, 25),
+                    (2, 7),
+                    (5, 11),
+                    (max(0, len(expected) - 2), len(expected) + 5),
+                ):
+                    window = ServiceRequest.objects.filter(pk__in=union.ids(start_, stop))
+                    got = list(window.order_by(by_name, "-pk").values_list("pk", flat=True))
+                    assert got == expected[start_:stop], (user, name, start_, stop)
+    assert taken[0] not in selectors.fulfilment_queue_rows(org.admin.user).values_list(
+        "pk", flat=True
+    )
+    # Not for an order led by anything else.
+    queue = selectors.fulfilment_queue_rows(org.admin.user)
+    assert PartsUnion([queue.order_by("-approved_at", "-pk")], ordered=True).walked is None
