@@ -12,7 +12,7 @@ def test_model_choices_are_read_without_a_server_side_cursor(client, org, manual
     """ModelChoiceIterator reads with QuerySet.iterator(): a server-side cursor, three round
     trips per field. The kept form reads each field's options in one query, with the same
     choices (values, labels, the empty choice) as the iterator."""
-    from itportal.templatetags.portal_forms import FILTER_MEMO, _model_choices, _option_objects
+    from itportal.templatetags.portal_forms import FILTER_MEMO, _option_objects, model_choices
 
     FILTER_MEMO.clear()
     client.force_login(org.manager.user)
@@ -28,10 +28,10 @@ def test_model_choices_are_read_without_a_server_side_cursor(client, org, manual
     for name in ("category", "cost_centre"):
         field = filterset.form.fields[name]
         expected = [(str(value), str(label)) for value, label in field.iterator(field)]
-        made = [(str(value), str(label)) for value, label in _model_choices(field)]
+        made = [(str(value), str(label)) for value, label in model_choices(field)]
         assert made == expected and made[0] == ("", str(field.empty_label))
         objects = _option_objects(filterset, name, field)  # by the statement kept
-        made = [(str(value), str(label)) for value, label in _model_choices(field, objects)]
+        made = [(str(value), str(label)) for value, label in model_choices(field, objects)]
         assert made == expected
 
 

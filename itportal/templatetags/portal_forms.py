@@ -35,7 +35,7 @@ def _options(filterset) -> tuple:
     options = []
     for name, field in filterset.form.fields.items():
         if isinstance(field, forms.ModelChoiceField):
-            choices = _model_choices(field, _option_objects(filterset, name, field))
+            choices = model_choices(field, _option_objects(filterset, name, field))
             field.widget.choices = choices
         elif isinstance(field, forms.ChoiceField):
             choices = list(iter(field.choices))  # as a model field would: no len()
@@ -45,7 +45,7 @@ def _options(filterset) -> tuple:
     return tuple(options)
 
 
-def _model_choices(field, objects=None) -> list:
+def model_choices(field, objects=None) -> list:
     """The choices of a model choice field, as its ``ModelChoiceIterator`` (django-filter's,
     with its null choice) makes them, from one plain read of its queryset (or ``objects``,
     its rows): the iterator reads with ``QuerySet.iterator()``, a server-side cursor

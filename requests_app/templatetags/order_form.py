@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from catalogue.forms import OrderForm
 from itportal.memo import Memo
 from itportal.statements import KeptRows
+from itportal.templatetags.portal_forms import model_choices
 
 register = template.Library()
 
@@ -31,9 +32,7 @@ def _cost_centre_options(form) -> tuple:
     """The cost centre field's options as texts, its widget given the choices made from
     one plain read of its queryset (``PlainModelChoiceIterator`` would read it again)."""
     field = form.fields["cost_centre"]
-    iterator = field.iterator(field)
-    choices = [("", field.empty_label)] if field.empty_label is not None else []
-    choices.extend(iterator.choice(obj) for obj in _COST_CENTRES(field.queryset.db))
+    choices = model_choices(field, _COST_CENTRES(field.queryset.db))
     field.widget.choices = choices
     return tuple((str(value), str(label)) for value, label in choices)
 
