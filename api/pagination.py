@@ -44,6 +44,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         parts=None,
         read_chosen=None,
         parts_key=None,
+        count=None,
     ):
         """``read`` (queryset -> queryset), if given, turns the page's rows into what the
         view serialises (e.g. values); the count and the choice of rows stay on
@@ -56,7 +57,8 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         (see ``itportal.inputs.PartsUnion``), each part read along its own index.
         ``parts`` may be a callable that makes them; with ``parts_key`` (hashable: whose
         list, its filters as asked), their compiled union is kept per process under the
-        key and the list's order, and they are not made again for the same list."""
+        key and the list's order, and they are not made again for the same list.
+        ``count`` (queryset, limit -> int), if given, counts as ``bounded_count``."""
         self.request = request
         self.read = read
         self.union = None
@@ -83,7 +85,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
                     _KEPT_UNIONS.put(key, self.union[1], weight(key) + self.union[1].weight)
             counted = self.union[1].count(self.count_limit + 1)
         else:
-            counted = bounded_count(queryset, self.count_limit)
+            counted = (count or bounded_count)(queryset, self.count_limit)
         self.page_rows = self.keys = None
         self.count_exact = counted <= self.count_limit
         self.count = min(counted, self.count_limit)

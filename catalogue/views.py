@@ -32,7 +32,7 @@ class CatalogueIndexView(TemplateView):
                 context["service_desk_phone"] = settings.PORTAL_SERVICE_DESK_PHONE
                 context["service_desk_email"] = settings.PORTAL_SERVICE_DESK_EMAIL
         else:
-            context["categories"] = selectors.categories_with_items(employee)
+            context["sections"] = selectors.catalogue_sections(self.request.user)
         context["has_employee"] = employee is not None
         return context
 

@@ -350,3 +350,69 @@ def test_item_parts_read_by_kept_statements_are_the_orms(world):
         )
     assert empty == {"form_fields": {}, "form_rules": {}, "approval_steps": {}}
     assert not queries.captured_queries
+
+
+def test_kept_item_bodies_follow_every_change_of_their_parts(world, api_as):
+    """The list keeps each item's body under its row and its parts' stamp: a change of a
+    form field, a form rule or an approval step's group, made without raising the item's
+    version, shows at once; an unchanged list reads no parts."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api.serializers import CatalogueItemSerializer
+    from catalogue.models import ApprovalPolicyStep, FormField, FormRule
+
+    item = world.item
+    FormRule.objects.create(item=item, position=1, kind="at_least_one", first_field="room",
+                            second_field="room", message="Eins")  # fmt: skip
+    step = ApprovalPolicyStep.objects.create(
+        item=item, position=5, approver_kind="group", group=world.org.service_desk, label="IT"
+    )
+    client = api_as(world.org.alice)
+
+    def body():
+        with CaptureQueriesContext(connection) as queries:
+            rows = client.get("/api/v1/items/", {"limit": 200}).json()["results"]
+        (row,) = [row for row in rows if row["id"] == item.pk]
+        expected = CatalogueItemSerializer(CatalogueItem.objects.get(pk=item.pk)).data
+        assert row == expected
+        return row, len(queries)
+
+    body()  # the token's first use is recorded once (last_used_at)
+    changes = [
+        lambda: FormField.objects.filter(item=item).update(help_text="Neu"),
+        lambda: FormRule.objects.filter(item=item).update(message="Anders"),
+        lambda: type(world.org.service_desk).objects.filter(pk=step.group_id).update(name="SD"),
+        lambda: ApprovalPolicyStep.objects.filter(pk=step.pk).delete(),
+    ]
+    seen = []
+    for change in changes:
+        change()
+        row, changed = body()
+        seen.append(row)
+        _, warm = body()
+        assert changed == warm + 3  # the changed item's parts read again, once
+    assert seen[0]["form_fields"][0]["help_text"] == "Neu"
+    assert seen[1]["form_rules"][0]["message"] == "Anders"
+    assert seen[2]["approval_policy"][-1]["group"] == "SD"
+    assert len(seen[3]["approval_policy"]) == len(seen[2]["approval_policy"]) - 1
+
+
+def test_item_list_json_is_drfs_with_kept_bodies(world, api_as):
+    """The item list's kept bodies are put into the page's JSON as their kept texts: the
+    bytes DRF's renderer writes of the whole page, characters it escapes included, and
+    indented as DRF indents when asked."""
+    from rest_framework.renderers import JSONRenderer
+
+    from catalogue.models import FormField
+
+    FormField.objects.filter(item=world.item).update(help_text='Zeile\u2028neu „ä“ \\ "x"')
+    client = api_as(world.org.alice)
+    for params in ({}, {"limit": 1}, {"limit": 1, "offset": 1}, {"is_active": "false"}):
+        for _ in range(2):  # made, then kept
+            response = client.get("/api/v1/items/", params)
+            assert response.content == JSONRenderer().render(response.data)
+    assert b"\\u2028" in client.get("/api/v1/items/").content
+    indented = client.get("/api/v1/items/", HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content == JSONRenderer().render(indented.data, "application/json; indent=2")
+    assert b'\n  "count"' in indented.content

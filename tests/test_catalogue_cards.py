@@ -66,3 +66,50 @@ def test_price_equals_the_template(language):
     with translation.override(language):
         for item in ITEMS:
             assert price.render(Context({"item": item})) == f"{item_price(item)}\n"
+
+
+# templates/catalogue/index.html's categories as they were, before they were kept.
+SECTIONS = (
+    "{% load i18n portal %}{% for category in categories %}\n"
+    '<section class="category" aria-labelledby="cat-{{ category.slug }}">\n'
+    '  <h2 id="cat-{{ category.slug }}"><a href="{% url \'catalogue:category\' category.slug %}">'
+    "{{ category.name }}</a></h2>\n"
+    "  {% if category.description %}<p>{{ category.description }}</p>{% endif %}\n"
+    '  <ul class="cards">\n'
+    "    {% item_cards category.visible_items %}\n"
+    "  </ul>\n"
+    "</section>\n"
+    "{% empty %}\n"
+    '<p>{% translate "No services are available to you." %}</p>\n'
+    "{% endfor %}"
+)
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_kept_sections_equal_the_template(language):
+    """The catalogue's categories rendered from plain values and kept (catalogue_sections)
+    are the markup the page's loop over categories and items made; kept per language."""
+    from types import SimpleNamespace
+
+    from catalogue.selectors import Card, Section
+    from catalogue.templatetags.portal import catalogue_sections
+
+    cards = tuple(
+        Card(item.slug, item.name, item.summary, item.price_once, item.price_monthly)
+        for item in ITEMS
+    )
+    cases = [
+        (Section("a", "A & <b>", "Text <i>", cards[:2]), Section("b", "B", "", cards[2:])),
+        (),
+    ]
+    for sections in cases:
+        categories = [
+            SimpleNamespace(
+                slug=s.slug, name=s.name, description=s.description, visible_items=s.cards
+            )
+            for s in sections
+        ]
+        with translation.override(language):
+            expected = ENGINE.from_string(SECTIONS).render(Context({"categories": categories}))
+            for _ in range(2):  # made, then kept
+                assert catalogue_sections(Context(), sections) == expected

@@ -162,3 +162,68 @@ def test_entitlement_page_rows_as_the_orm_reads_them(
     with django_assert_num_queries(1):
         rows = provisioning_selectors.entitlement_list_rows(chosen)
     assert rows == expected and len(rows) == 2
+
+
+def test_catalogue_sections_are_the_orderable_items_by_category(org):
+    """The catalogue page's sections (one statement by the user's id) are ``orderable_by``'s
+    items grouped by category in the catalogue's order, each with what its card shows;
+    none without an employee."""
+    from catalogue.models import Category
+
+    group = GroupFactory(name="Bauamt")
+    org.bob.user.groups.add(group)
+    first = Category.objects.create(name="Zuerst", slug="zuerst", position=0, description="D")
+    last = Category.objects.create(name="Zuletzt", slug="zuletzt", position=9)
+    CatalogueItemFactory(slug="b-item", name="B", category=first, summary="S")
+    CatalogueItemFactory(slug="a-item", name="A", category=first, price_monthly=3)
+    by_group = CatalogueItemFactory(slug="by-group", audience=Audience.RESTRICTED, category=last)
+    by_group.allowed_groups.add(group)
+    by_both = CatalogueItemFactory(slug="by-both", audience=Audience.RESTRICTED, category=last)
+    by_both.allowed_departments.add(org.department)
+    by_both.allowed_groups.add(group)
+    CatalogueItemFactory(slug="retired", is_active=False, category=first)
+    for employee in (org.alice, org.bob, org.outsider):
+        items = selectors.items_orderable_by(employee)
+        expected = {}
+        for item in items:
+            category = item.category
+            key = (category.slug, category.name, category.description)
+            expected.setdefault(key, []).append(
+                selectors.Card(
+                    item.slug, item.name, item.summary, item.price_once, item.price_monthly
+                )
+            )
+        sections = selectors.catalogue_sections(employee.user)
+        assert [
+            ((section.slug, section.name, section.description), list(section.cards))
+            for section in sections
+        ] == list(expected.items())
+    slugs = [card.slug for s in selectors.catalogue_sections(org.bob.user) for card in s.cards]
+    assert slugs[:2] == ["a-item", "b-item"] and {"by-group", "by-both"} <= set(slugs)
+    no_employee = GroupFactory(name="Ohne").user_set.create(username="no-employee")
+    assert selectors.catalogue_sections(no_employee) == ()
+    assert selectors.catalogue_sections(AnonymousUser()) == ()
+
+
+def test_item_count_is_bounded_count(org):
+    """The item list's count by a statement written once counts as ``bounded_count``:
+    by ids, with filters on the items' own columns, none, joined or searched ones (the
+    ORM's), and at most the bound plus one."""
+    from itportal.inputs import bounded_count
+
+    for index in range(5):
+        CatalogueItemFactory(slug=f"count{index}", is_active=index % 2 == 0)
+    ids = list(CatalogueItem.objects.values_list("pk", flat=True))
+    lists = [
+        CatalogueItem.objects.filter(pk__in=ids),
+        CatalogueItem.objects.filter(pk__in=ids, is_active=True),
+        CatalogueItem.objects.filter(pk__in=ids[:2]).filter(fulfilment_kind="manual"),
+        CatalogueItem.objects.filter(pk__in=[]),
+        CatalogueItem.objects.filter(pk__in=ids, category__slug="none"),
+        selectors.items_matching(CatalogueItem.objects.filter(pk__in=ids), "count"),
+        CatalogueItem.objects.all(),
+    ]
+    for items in lists:
+        for limit in (2, 10_000):
+            assert selectors.item_count(items, limit) == bounded_count(items, limit)
+    assert selectors.item_count(CatalogueItem.objects.filter(pk__in=ids), 2) == 3

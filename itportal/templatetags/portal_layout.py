@@ -34,7 +34,8 @@ from itportal.memo import Memo, is_value
 register = template.Library()
 
 # One entry per template, language, roles, section and which counts are non-zero: a few
-# hundred in practice, of 2 to 8 kB each.
+# hundred in practice, of 2 to 8 kB each; and the catalogue's categories per set of items
+# open to someone (catalogue_sections), a few dozen of about 10 kB.
 CHROME_MEMO = Memo(2048, 8 << 20)
 
 # Marks a gap in kept markup: no value of a key (settings, translations, URLs) holds it,
