@@ -22,7 +22,7 @@ from metrics.controlling import rollup
 from metrics.controlling.selectors import CostRow, SatisfactionRow
 from metrics.controlling.tables import CostTable, RatingCommentTable, SatisfactionTable
 from metrics.templatetags.charts import CHART_MEMO
-from metrics.templatetags.reports import FILTERS_MEMO, TABLE_MEMO
+from metrics.templatetags.reports import FILTERS_MEMO, REPORT_BODIES, TABLE_MEMO
 from requests_app.choices import RequestState
 from requests_app.models import ServiceRequest
 from tests.test_controlling import PERIOD, Data, at, make_request
@@ -30,7 +30,9 @@ from tests.test_controlling import PERIOD, Data, at, make_request
 
 @pytest.fixture(autouse=True)
 def empty_memos():
-    for memo in (ROW_MEMO, TABLE_MEMO, CHART_MEMO, FILTERS_MEMO):
+    from metrics.controlling.selectors import _KEPT_ROWS
+
+    for memo in (ROW_MEMO, TABLE_MEMO, CHART_MEMO, FILTERS_MEMO, REPORT_BODIES, _KEPT_ROWS):
         memo.clear()
 
 
@@ -197,6 +199,49 @@ def test_a_back_dated_change_rolled_up_again_shows_at_once(client, org, controll
     assert "2025-02" in rollup.refresh()["computed"]
     rolled = page(client, params)  # the new roll-up
     assert rolled == live
+
+
+@pytest.mark.django_db
+def test_a_report_page_kept_whole_is_the_page_rendered(client, org, controller, monkeypatch):
+    """Costs, usage and lead times keep their figures' markup under the rows' token and the
+    query string (views.ControllingTableView.body_key): a page shown from it is the page
+    rendered anew, per page, filter, breakdown and language, and builds no chart."""
+    from metrics.controlling import figures
+    from metrics.controlling.selectors import _KEPT_ROWS
+
+    data = Data(org)
+    rollup.refresh()
+    client.force_login(controller)
+    pages = {
+        "/controlling/": [{}, PERIOD, {**PERIOD, "cost_centre": data.ks1000.pk}],
+        "/controlling/nutzung/": [PERIOD, {**PERIOD, "breakdown": "department"}],
+        "/controlling/durchlaufzeiten/": [PERIOD, {"period_from": "2019-01"}],
+    }
+
+    def view(path, params, language):
+        response = client.get(path, params, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+
+    shown = {}
+    for path, variants in pages.items():
+        for params in variants:
+            for language in ("de", "en"):
+                shown[path, str(params), language] = view(path, params, language)
+    assert len(REPORT_BODIES) == len(shown)
+    assert len(set(shown.values())) == len(shown)
+    for name in ("cost_chart", "usage_chart", "lead_time_chart"):
+        monkeypatch.setattr(figures, name, None)  # kept: no chart is built
+    for path, variants in pages.items():
+        for params in variants:
+            for language in ("de", "en"):
+                assert view(path, params, language) == shown[path, str(params), language]
+    monkeypatch.undo()
+    for memo in (REPORT_BODIES, TABLE_MEMO, CHART_MEMO, _KEPT_ROWS):
+        memo.clear()
+    for (path, params, language), html in shown.items():
+        params = dict(next(p for p in pages[path] if str(p) == params))
+        assert view(path, params, language) == html  # rendered anew
 
 
 @pytest.mark.django_db

@@ -10,6 +10,8 @@ Months are calendar months in the portal's time zone (``settings.TIME_ZONE``).
 from __future__ import annotations
 
 import datetime
+import itertools
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -64,6 +66,71 @@ class UsageRow:
     group: str
     orders: int
     active: int
+
+
+class ReportRows(list):
+    """A report's rows as its selector made them from one statement's result, and
+    ``token``: the same for every equal result read in this process while it is kept
+    (``kept_rows``), so a page's markup can be kept under the token (the controlling
+    views' ``body_key``) instead of a key of every row's fields. Shared by the views that
+    read the same result: read them, never change them."""
+
+    token: int = 0
+
+
+# A report's rows per statement result, kept per process: a year's 228 cost rows at 10,000
+# requests were 0.3 ms of frozen dataclasses made anew on every view, and the same result
+# gives the same rows. Keyed by the result's values (the amounts are numeric with two
+# decimals, so equal amounts print alike).
+_KEPT_ROWS = Memo(256, 8 << 20)
+_ROW_TOKENS = itertools.count(1)
+
+
+def kept_rows(kind, result: list[tuple], make, anchor=None) -> ReportRows:
+    """The rows ``make(*values)`` of each tuple of ``result``, kept under ``kind`` and the
+    values. ``anchor``: an object the rows are made from too (the lead times' percentiles),
+    told apart by its identity; the entry holds it, so its id is not reused meanwhile."""
+    key = (kind, id(anchor), tuple(result))
+    found = _KEPT_ROWS.get(key)
+    if found is not None and found[0] is anchor:
+        return found[1]
+    rows = ReportRows(make(*values) for values in result)
+    rows.token = next(_ROW_TOKENS)
+    _KEPT_ROWS.put(key, (anchor, rows))
+    return rows
+
+
+def _json_rows(select: str, order: str) -> str:
+    """SQL: the rows of ``select`` (its columns named as the row's fields) in ``order`` (of
+    ``x.field``) as one JSON array of objects (``kept_json_rows``): one value read instead
+    of a few hundred rows of dates and amounts whose Python objects are kept anyway. The
+    costs page's 228 rows at 10,000 requests: 0.5-0.8 ms less CPU per view, 0.3 ms more in
+    PostgreSQL; each row as a record, as ``json_build_array`` cost PostgreSQL 0.6 ms more.
+    The usage page's 444 rows of small counts: PostgreSQL spent what the page saved."""
+    aggregate = f"COALESCE(json_agg(x ORDER BY {order}), '[]')::text"
+    return f"SELECT {aggregate} FROM ({select}) AS x"  # noqa: S608 - the caller's SQL
+
+
+def kept_json_rows(kind, text: str, make) -> ReportRows:
+    """``kept_rows`` of a result read as ``_json_rows``: kept under its text, parsed only
+    when not kept (amounts with a decimal point as Decimal, as PostgreSQL prints them)."""
+    key = (kind, text)
+    found = _KEPT_ROWS.get(key)
+    if found is not None:
+        return found
+    rows = ReportRows(make(**fields) for fields in json.loads(text, parse_float=Decimal))
+    rows.token = next(_ROW_TOKENS)
+    _KEPT_ROWS.put(key, rows)
+    return rows
+
+
+def _date(value: str) -> datetime.date:
+    return datetime.date.fromisoformat(value)
+
+
+def _amount(value) -> Decimal:
+    """A numeric as JSON: Decimal if it had a decimal point, else an int."""
+    return value if isinstance(value, Decimal) else Decimal(value)
 
 
 BREAKDOWN_SERVICE = "service"
@@ -127,6 +194,12 @@ def costs_per_cost_centre(
     # then joined to the names: grouped after the join, the 9,000 rows of a year at a
     # million requests were sorted by month and cost centre with every figure column
     # (50 ms, the export's whole time).
+    rows = f"""
+        SELECT s.month, cc.code AS cost_centre_code, cc.name AS cost_centre_name, s.fulfilled,
+               s.once, s.charged AS entitlements, s.monthly
+        FROM sums s
+        JOIN {CostCentre._meta.db_table} cc ON cc.id = s.cost_centre_id
+        WHERE s.fulfilled > 0 OR s.charged > 0"""  # noqa: S608 - a table name
     sql = f"""
     WITH sums AS (
         SELECT f.month, f.cost_centre_id, SUM(f.fulfilled)::bigint AS fulfilled,
@@ -134,15 +207,15 @@ def costs_per_cost_centre(
         FROM ({figures}) AS f
         GROUP BY 1, 2
     )
-    SELECT s.month, cc.code, cc.name, s.fulfilled, s.once, s.charged, s.monthly
-    FROM sums s
-    JOIN {CostCentre._meta.db_table} cc ON cc.id = s.cost_centre_id
-    WHERE s.fulfilled > 0 OR s.charged > 0
-    ORDER BY s.month, cc.code
+    {_json_rows(rows, "x.month, x.cost_centre_code")}
     """  # noqa: S608 - only table names and the roll-up module's SQL are interpolated
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [CostRow(*row) for row in cursor.fetchall()]
+        return kept_json_rows("costs", cursor.fetchone()[0], _cost_row)
+
+
+def _cost_row(*, month, once, monthly, **fields) -> CostRow:
+    return CostRow(month=_date(month), once=_amount(once), monthly=_amount(monthly), **fields)
 
 
 # The second grouping of the usage report: its column in the figures and its label in SQL.
@@ -189,7 +262,7 @@ def usage_per_service(
     """  # noqa: S608 - only table names, whitelisted columns and the roll-up's SQL
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, breakdown, breakdown])
-        return [UsageRow(*row) for row in cursor.fetchall()]
+        return kept_rows("usage", cursor.fetchall(), UsageRow)
 
 
 # --- licence pools ---------------------------------------------------------------------
@@ -751,8 +824,8 @@ def lead_times_per_service(
         p50, p90 = pairs.get((item_id, measure), (None, None))
         return _seconds(p50), _seconds(p90)
 
-    return [
-        LeadTimeRow(
+    def row(item_id, name, fulfilled, with_approval, automated):
+        return LeadTimeRow(
             item_id,
             name,
             fulfilled,
@@ -762,8 +835,9 @@ def lead_times_per_service(
             *pair(item_id, rollup.TOTAL),
             automated,
         )
-        for item_id, name, fulfilled, with_approval, automated in rows
-    ]
+
+    # The percentiles are kept (``_PERCENTILE_PAIRS``): the same object while they stay.
+    return kept_rows("lead_times", rows, row, anchor=pairs)
 
 
 Histograms = dict[tuple[int | None, int], list[tuple[int, int]]]

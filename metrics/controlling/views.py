@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
+from django.urls import get_script_prefix
+from django.utils import timezone, translation
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -38,6 +40,7 @@ from metrics.controlling.tables import (
     SatisfactionTable,
     UsageTable,
 )
+from metrics.templatetags.reports import REPORT_BODIES
 from requests_app.models import ServiceRequest
 
 
@@ -57,6 +60,9 @@ class ControllingTableView(ControllingRequiredMixin, FilteredTableView):
     table_pagination = {"per_page": 50}
 
     show_period = True
+    # The figures' markup (charts and tables) kept per process (``body_key``).
+    keep_body = False
+    kept_body = None  # this view's kept markup, if any: then no table or chart is built
 
     def get_queryset(self):
         return ServiceRequest.objects.all()
@@ -69,12 +75,44 @@ class ControllingTableView(ControllingRequiredMixin, FilteredTableView):
             response.render()
         return response
 
+    def body_key(self) -> tuple | None:
+        """The key of the figures' markup (templates/controlling/table_page.html, between
+        ``keep_report`` and its end), or None to build and render it: everything it shows
+        is a function of the rows (their token: ``selectors.ReportRows``), the period
+        (the charts' months; the default one moves with the date), the query string
+        (page, filters, breakdown), the language, the time zone and the script prefix.
+        Building the tables and charts and keying their rows one by one were a third of
+        these pages' CPU."""
+        if not self.keep_body:
+            return None
+        token = getattr(self.rows(), "token", 0)
+        if not token:
+            return None
+        return (
+            type(self),
+            token,
+            self.filterset.period(),
+            self.request.get_full_path(),
+            translation.get_language(),
+            timezone.get_current_timezone_name(),
+            get_script_prefix(),
+        )
+
     def get_context_data(self, **kwargs):
+        key = self.body_key()
+        self.kept_body = None if key is None else REPORT_BODIES.get(key)
         context = super().get_context_data(**kwargs)
         if self.show_period:
             context["period"] = self.filterset.period()
-        context["charts"] = self.get_charts()
+        context["body_key"] = key
+        context["kept_body"] = self.kept_body
+        context["charts"] = self.get_charts() if self.kept_body is None else []
         return context
+
+    def get_table(self, **kwargs):
+        if self.kept_body is not None:
+            return None  # the kept markup shows it
+        return super().get_table(**kwargs)
 
     def get_charts(self):
         """Charts shown above the table; built from the rows the table shows."""
@@ -87,7 +125,8 @@ class ControllingTableView(ControllingRequiredMixin, FilteredTableView):
         return self._rows
 
     def get_table_data(self):
-        return self.rows()
+        # A copy: the rows may be kept and shared (selectors.kept_rows), a table may sort.
+        return list(self.rows())
 
 
 class CostView(ControllingTableView):
@@ -100,6 +139,7 @@ class CostView(ControllingTableView):
         "month in which the entitlement was active."
     )
     export = True
+    keep_body = True
 
     def get_rows(self):
         first, last = self.filterset.period()
@@ -116,6 +156,7 @@ class UsageView(ControllingTableView):
     intro = gettext_lazy(
         "Orders per month (by submission) and entitlements active at the end of each month."
     )
+    keep_body = True
 
     def get_table_kwargs(self):
         if self.filterset.breakdown_value() == selectors.BREAKDOWN_SERVICE:
@@ -250,6 +291,8 @@ class LeadTimeView(ControllingTableView):
         ),
     )
 
+    keep_body = True
+
     def get_rows(self):
         first, last = self.filterset.period()
         return selectors.lead_times_per_service(self.filterset.scope(), first=first, last=last)
@@ -259,7 +302,8 @@ class LeadTimeView(ControllingTableView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["extra_tables"] = [AutomationTable(self.rows())]
+        if self.kept_body is None:
+            context["extra_tables"] = [AutomationTable(list(self.rows()))]
         return context
 
 

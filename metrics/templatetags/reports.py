@@ -142,6 +142,40 @@ def report_table(context, table):
     return mark_safe(html)  # the template's output, escaped as it rendered
 
 
+# --- the figures' markup of a whole page ---------------------------------------------------
+
+# A page's charts and tables (``{% keep_report key %}…{% endkeep_report %}``) per key
+# (``metrics.controlling.views.ControllingTableView.body_key``); a view that finds its key
+# here shows the markup without building a table or chart. A costs page's markup weighs
+# 30-60 kB: a few dozen filters and periods of each page fit.
+REPORT_BODIES = Memo(128, 8 << 20)
+
+
+class KeepReportNode(template.Node):
+    def __init__(self, nodelist, key):
+        self.nodelist = nodelist
+        self.key = key
+
+    def render(self, context):
+        key = self.key.resolve(context, ignore_failures=True)
+        html = self.nodelist.render(context)
+        if key is not None:
+            REPORT_BODIES.put(key, str(html))
+        return html
+
+
+@register.tag
+def keep_report(parser, token):
+    """``{% keep_report key %}…{% endkeep_report %}``: renders its content and keeps the
+    markup under ``key`` (None: not kept) for the view to find (``REPORT_BODIES``)."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("keep_report takes one argument: the key")
+    nodelist = parser.parse(("endkeep_report",))
+    parser.delete_first_token()
+    return KeepReportNode(nodelist, parser.compile_filter(bits[1]))
+
+
 # --- the filter form -------------------------------------------------------------------------
 
 FILTERS_MEMO = Memo(256, 4 << 20)
