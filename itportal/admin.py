@@ -2,6 +2,7 @@
 
 import datetime
 import html
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -76,6 +77,7 @@ class PortalAdminSite(AdminSite):
         return KeptAppList(
             [{**app, "models": [dict(model) for model in app["models"]]} for app in kept],
             sidebars=kept.sidebars,
+            kept_as=kept.kept_as,
         )
 
 
@@ -84,13 +86,15 @@ class KeptAppList(list):
     navigation sidebar rendered from it (itportal/templatetags/admin_sidebar.py), per set
     of links the page's path marks as current, shared by the kept list and its copies and
     forgotten with them. It is the same for everyone with the list: the list's key has the
-    language and the permissions."""
+    language and the permissions. ``kept_as``: an object of its own, the same for the
+    kept list and its copies (a key for what is rendered from them)."""
 
     SIDEBARS_KEPT = 256
 
-    def __init__(self, apps, sidebars=None):
+    def __init__(self, apps, sidebars=None, kept_as=None):
         super().__init__(apps)
         self.sidebars = {} if sidebars is None else sidebars
+        self.kept_as = object() if kept_as is None else kept_as
 
 
 class BoundedInlineFormSet(BaseInlineFormSet):
@@ -369,7 +373,12 @@ class FastLinksChangeList(ChangeList):
                         _KEPT_PAGE_ROWS.put(key, kept, weight(key) + 4096)
                 if kept is not None:
                     # The queryset stays the page's (its query, as Django's), its rows read.
-                    rows._result_cache = kept()
+                    values, objects = kept()
+                    if values is None:
+                        rows._result_cache = objects()
+                    else:
+                        self._values = values
+                        rows._result_cache = MadeWhenUsed(len(values), objects)
                     return
             rows._iterable_class = QuickModelIterable
 
@@ -444,6 +453,49 @@ class FastLinksChangeList(ChangeList):
                 pieces.append(piece)
         return "?" + "&".join(pieces)
 
+    # The rows of values the page's objects were made from (JoinlessRows), if they were.
+    _values: list | None = None
+
+    def results_key(self) -> tuple | None:
+        """What the table of rows (``results_context``, as admin_rows renders it) follows
+        from, for keeping it: the rows of values the page's objects hold (their columns
+        and their related rows'), the columns and links of the model admin, the list's
+        parameters (the sort links and the order keep them, the row links the preserved
+        filters), the language and time zone (labels, dates) and the URL prefix. None
+        where the rows were not read as values (a filtered or searched list), for values
+        that may be equal yet render differently (numbers of another scale), and for
+        a table with forms."""
+        values = self._values
+        if values is None or self.formset or self.is_popup or self.to_field:
+            return None
+        for row in values:
+            if not _KEY_TYPES.issuperset(map(type, row)):
+                return None
+        try:
+            params = tuple(
+                sorted(
+                    (name, tuple(value) if isinstance(value, list) else value)
+                    for name, value in self.filter_params.items()
+                )
+            )
+            key = (
+                self.model,
+                type(self.model_admin),
+                tuple(self.list_display),
+                tuple(self.list_display_links or ()),
+                tuple(self.sortable_by) if self.sortable_by is not None else None,
+                params,
+                self.preserved_filters,
+                get_language(),
+                get_current_timezone(),
+                get_script_prefix(),
+                tuple(values),
+            )
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
     def _change_url_template(self) -> str:
         template = getattr(self, "_change_url", None)
         if template is None:
@@ -510,21 +562,78 @@ def _encoded_param(encoded: dict, name, value) -> str:
 _KEPT_PAGE_ROWS = Memo(256, 4 << 20)
 
 
-def _kept_page_rows(rows: QuerySet) -> Callable[[], list] | None:
+def _kept_page_rows(rows: QuerySet) -> Callable[[], tuple] | None:
     """The reader of an unfiltered page's rows, compiled once: its related rows'
     columns by subqueries (JoinlessRows: the join of the requests' people and item was
     most of PostgreSQL's time for the page, to plan), else (no related rows) the ORM's
-    statement as it is (KeptRows); None for rows neither reads (not kept)."""
+    statement as it is (KeptRows); None for rows neither reads (not kept). It gives the
+    rows of values read (JoinlessRows'; None from KeptRows) and a function making the
+    objects."""
     try:
-        return JoinlessRows(rows).read
+        return JoinlessRows(rows).read_rows
     except ValueError:
         pass
     try:
         kept = KeptRows(rows)
     except ValueError:
         return None
-    return lambda: kept(rows.db)
 
+    def read():
+        objects = kept(rows.db)
+        return None, lambda: objects
+
+    return read
+
+
+class MadeWhenUsed(list):
+    """A page's objects, made (``make()``) when first used, its length known before: a
+    changelist asks for the page's length (its selection note) on every view, for its
+    objects only where its table is not kept (``results_key``); making the 25 requests
+    with their item and people was 0.3 ms. Every list method makes them first; C code
+    that reads a list's items directly (``str.join``) would see none before."""
+
+    def __init__(self, length: int, make: Callable[[], list]):
+        super().__init__()
+        self._length, self._make = length, make
+
+    def _made(self) -> None:
+        make = self.__dict__.get("_make")  # none in a copy being unpickled
+        if make is not None:
+            self._make = None
+            list.extend(self, make())
+
+    def __len__(self):
+        return self._length if self.__dict__.get("_make") is not None else list.__len__(self)
+
+    def __bool__(self):
+        return len(self) > 0
+
+
+def _made_first(name):
+    method = getattr(list, name)
+
+    def used(self, *args, **kwargs):
+        self._made()
+        return method(self, *args, **kwargs)
+
+    used.__name__ = name
+    return used
+
+
+for _name in (
+    "__iter__", "__reversed__", "__getitem__", "__setitem__", "__delitem__", "__contains__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__iadd__",
+    "__mul__", "__rmul__", "__imul__", "__repr__", "__reduce_ex__", "append", "extend",
+    "insert", "remove", "pop", "clear", "index", "count", "sort", "reverse", "copy",
+):  # fmt: skip
+    setattr(MadeWhenUsed, _name, _made_first(_name))
+
+
+# Values equal only where they render the same (a time, whatever its zone, is shown in
+# the current one): not numbers of a scale (Decimal("5") == Decimal("5.00")).
+_KEY_TYPES = frozenset(
+    {type(None), bool, int, str, datetime.date, datetime.datetime, datetime.time, uuid.UUID}
+)
 
 _PK_MARK = "0pk0"  # a key no integer renders as, in the one place of the change URL
 _OBJ_MARK = "0obj0"  # a row's name, in the one place of the checkbox's label

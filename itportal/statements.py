@@ -444,10 +444,19 @@ class JoinlessRows:
         self.db = db
 
     def read(self) -> list:
+        _rows, make = self.read_rows()
+        return make()
+
+    def read_rows(self) -> tuple[list, Callable[[], list]]:
+        """The rows of values read (what the objects hold), and a function that makes
+        the objects of them (the admin makes none where its table of them is kept)."""
         connection = connections[self.db]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, self.params)
             rows = cursor.fetchall()
+        return rows, lambda: self._objects(rows, connection)
+
+    def _objects(self, rows, connection) -> list:
         objects = []
         own = self.own
         for values in rows:

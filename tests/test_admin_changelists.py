@@ -660,3 +660,89 @@ def test_the_kept_pagination_and_search_form_are_djangos(
     assert 'class="paginator"' in first
     _as_django(monkeypatch, admin.site._registry[ServiceRequest])
     assert _without_tokens(superuser_client.get(url).content.decode()) == first
+
+
+KEPT_PAGES = [
+    "/admin/provisioning/entitlement/",
+    "/admin/provisioning/entitlement/?state=active",
+    "/admin/requests_app/servicerequest/?o=3.-1",
+    "/admin/requests_app/requestevent/",
+]
+
+
+@pytest.mark.parametrize("url", KEPT_PAGES)
+def test_the_kept_parts_follow_what_they_show(client, history, monkeypatch, url):
+    """The header, the sidebar, the filters and the table of rows, kept per process, show
+    the viewer's name and the rows and choices as they are now: a second superuser after
+    a service and a person were renamed sees Django's page for them."""
+    from catalogue.models import Employee
+
+    first = UserFactory(is_staff=True, is_superuser=True, username="chef", first_name="Erna")
+    client.force_login(first)
+    assert "<strong>Erna</strong>" in client.get(url).content.decode()
+    history.name = "Renamed service"
+    history.save()
+    person = Employee.objects.filter(entitlements__isnull=False).first()
+    person.user.last_name = "Renamed"
+    person.user.save()
+    client.force_login(
+        UserFactory(is_staff=True, is_superuser=True, username="boss", first_name="Otto")
+    )
+    ours = client.get(url).content.decode()
+    _as_django(monkeypatch, admin.site._registry[_model_of(url)])
+    theirs = client.get(url).content.decode()
+    assert _without_tokens(ours) == _without_tokens(theirs)
+    assert "<strong>Otto</strong>" in ours and "Erna" not in ours
+    if "entitlement" in url:
+        assert "Renamed service" in ours and "Renamed" in result_rows(ours)
+
+
+def _model_of(url: str):
+    return {"entitlement": Entitlement, "servicerequest": ServiceRequest}.get(
+        url.split("/")[3], RequestEvent
+    )
+
+
+def test_a_kept_part_has_the_views_own_csrf_token(superuser_client, history):
+    """The logout form in the kept header carries the view's token, as the list's form."""
+    from itportal.templatetags.admin_rows import _CSRF_MARK
+
+    url = "/admin/provisioning/entitlement/"
+    for _view in range(2):
+        response = superuser_client.get(url)
+        content = response.content.decode()
+        tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]*)"', content)
+        assert len(tokens) == 2 and tokens[0] == tokens[1]
+        assert _CSRF_MARK not in content and len(tokens[0]) == 64
+
+
+def test_a_kept_table_makes_no_objects(superuser_client, history, monkeypatch):
+    """An unfiltered page whose table is kept makes none of its objects: it only counts
+    them (the selection note)."""
+    import itportal.admin
+
+    made = []
+    lists = []
+
+    class Counting(itportal.admin.MadeWhenUsed):
+        def __init__(self, length, make):
+            lists.append(self)
+            super().__init__(length, lambda: made.append(length) or make())
+
+    monkeypatch.setattr(itportal.admin, "MadeWhenUsed", Counting)
+    url = "/admin/provisioning/entitlement/"
+    first = superuser_client.get(url).content.decode()
+    assert made and lists
+    made.clear()
+    assert superuser_client.get(url).content.decode().count("<tr") == first.count("<tr")
+    assert not made and len(lists) == 2 and len(lists[1]) == 3
+
+
+def test_objects_made_when_used_are_a_list():
+    from itportal.admin import MadeWhenUsed
+
+    made = []
+    rows = MadeWhenUsed(3, lambda: made.append(1) or ["a", "b", "c"])
+    assert len(rows) == 3 and rows and not made
+    assert rows[1:] == ["b", "c"] and list(rows) == ["a", "b", "c"] and made == [1]
+    assert "b" in rows and len(rows) == 3 and not MadeWhenUsed(0, list)
