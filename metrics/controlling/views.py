@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
 from django.urls import get_script_prefix
@@ -41,6 +42,7 @@ from metrics.controlling.tables import (
     UsageTable,
 )
 from metrics.templatetags.reports import REPORT_BODIES
+from metrics.templatetags.reports_pages import kept_view_content, view_content_key
 from requests_app.models import ServiceRequest
 
 
@@ -332,6 +334,11 @@ class CommentPaginator(BoundedPaginator):
         return queryset.values("pk")[: self.count_limit + 1].count()
 
     def page(self, number):
+        if self.validate_number(number) == 1:
+            # The first slice of the rows, as BoundedPaginator reads a first page without
+            # ``read``; it looks for no queryset, so the comments' one is not made
+            # (selectors.CommentRows) where the page's statement is kept.
+            return Paginator.page(self, number)
         page = super().page(number)
         rows = page.object_list
         if isinstance(rows, BoundRows) and isinstance(rows.data, QuerySet):
@@ -354,6 +361,7 @@ class SatisfactionView(ControllingTableView):
     table_pagination = False
     title = gettext_lazy("Satisfaction")
     csv_url_name = "controlling:satisfaction_csv"
+    template_name = "controlling/satisfaction.html"
     intro = gettext_lazy(
         "Requesters rate a fulfilled request from 1 (very dissatisfied) to 5 (very "
         "satisfied), with an optional comment, until 30 days after fulfilment. Shown for the "
@@ -375,7 +383,7 @@ class SatisfactionView(ControllingTableView):
         # what the comments are: the key of their page statements.
         comments = RatingCommentTable(
             selectors.CommentRows(
-                selectors.rating_comments(self.object_list, first=first, last=last),
+                lambda: selectors.rating_comments(self.object_list, first=first, last=last),
                 key=("satisfaction", self.filterset.scope(), first, last),
             ),
             prefix="comments-",
@@ -486,19 +494,36 @@ class AnomalyView(ControllingTableView):
             history_months=self.filterset.history_value(),
         )
 
+    kept_content = None
+
     def get_context_data(self, **kwargs):
         from assist import reclaim
 
+        as_of, candidates = reclaim.stored_rows(limit=RECLAIM_SHOWN)
+        # Both tables' rows are kept objects (the flagged months, the candidates): the
+        # content's key is made of them before any table is built, and where its markup
+        # is kept no table is (templates/controlling/anomalies.html).
+        key = view_content_key(
+            self, self.rows(), candidates, as_of, settings.ASSIST_IDLE_DAYS, RECLAIM_SHOWN
+        )
+        self.kept_content = kept_view_content(key)
         context = super().get_context_data(**kwargs)
+        context["content_key"] = key
+        context["kept_content"] = self.kept_content
         context["months"] = ANOMALY_MONTHS
         context["width"] = BAND_WIDTH
         context["min_history"] = ANOMALY_MIN_HISTORY
         context["idle_days"] = settings.ASSIST_IDLE_DAYS
         context["reclaim_shown"] = RECLAIM_SHOWN
-        as_of, candidates = reclaim.stored_rows(limit=RECLAIM_SHOWN)
         context["reclaim_as_of"] = as_of
-        context["extra_tables"] = [ReclaimTable(candidates)]
+        if self.kept_content is None:
+            context["extra_tables"] = [ReclaimTable(candidates)]
         return context
+
+    def get_table(self, **kwargs):
+        if self.kept_content is not None:
+            return None  # the kept markup shows it
+        return super().get_table(**kwargs)
 
 
 class AnomalyCsvView(ControllingRequiredMixin, View):

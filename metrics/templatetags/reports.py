@@ -233,8 +233,12 @@ def _choices_fingerprint(filterset) -> tuple:
 
 
 def filters_key(filterset) -> tuple:
+    # Once per filter set (a response's): a page's own key may hold it too (reports_pages).
+    known = filterset.__dict__.get("_filters_key")
+    if known is not None and known[0] == translation.get_language():
+        return known[1]
     data = filterset.data if filterset.is_bound else None
-    return (
+    key = (
         type(filterset),
         None if data is None else tuple(sorted((k, tuple(v)) for k, v in data.lists())),
         translation.get_language(),
@@ -242,6 +246,8 @@ def filters_key(filterset) -> tuple:
         timezone.localdate(),
         _choices_fingerprint(filterset),
     )
+    filterset._filters_key = (key[2], key)
+    return key
 
 
 @register.simple_tag
