@@ -515,13 +515,24 @@ TASK_ROW_COLUMNS = {
 
 def open_task_rows(user, limit: int) -> list[dict]:
     """The first ``limit`` of ``open_tasks(user)`` as dicts of TASK_ROW_COLUMNS."""
+    return task_row_dicts(open_task_values(user, limit))
+
+
+def open_task_values(user, limit: int) -> list[tuple]:
+    """``open_task_rows`` as the statement reads them (``task_row_dicts`` makes the dicts):
+    the queue keeps its tasks' markup by these values, and makes the dicts only to render
+    them anew (requests_app/templatetags/queue_tasks.py)."""
     groups = fulfilment_groups(user)
     if groups == ():
         return []  # in no group: no task, as the ORM finds without asking
     sql, params = _open_task_rows_statement(groups, limit)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def task_row_dicts(rows: list[tuple]) -> list[dict]:
+    """Rows of ``open_task_values`` as dicts of TASK_ROW_COLUMNS."""
     # The statement's columns follow TASK_ROW_COLUMNS' keys, but for the person's five,
     # which come as one array, the last but one column (_open_task_rows_statement).
     return [

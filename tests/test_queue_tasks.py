@@ -124,3 +124,41 @@ def test_kept_rows_follow_the_tasks_values_and_the_page(settings):
     # A safe text renders unescaped: such a row is not kept under a plain text's key.
     safe = [{**TASKS[2], "item_name": mark_safe("<i>GIS</i>")}]
     assert "<i>GIS</i>" in compared(safe, "first")
+
+
+@pytest.mark.django_db
+def test_the_task_section_is_kept_with_each_responses_token(client, org, manual_item, place_order):
+    """The section of open tasks ({% task_section %}) is kept per process by the tasks'
+    values: the markup rendered afresh, each response's own CSRF token in its forms, a task
+    done or another one opened shown at once."""
+    import re
+
+    from django.utils import timezone
+
+    from requests_app import services
+    from requests_app.models import FulfilmentTask
+    from requests_app.templatetags.queue_tasks import SECTION_MEMO
+
+    orders = [place_order(manual_item, org.alice.user) for _ in range(3)]
+    tasks = [services.task_open(request_id=o.pk, kind="collect") for o in orders[:2]]
+    client.force_login(org.admin.user)
+    token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]*)"')
+
+    def page():
+        content = client.get("/antraege/bearbeitung/").content.decode()
+        assert len(set(token.findall(content))) == 1  # the response's token in every form
+        return token.sub("", content), token.search(content).group(1)
+
+    SECTION_MEMO.clear()
+    fresh, first_token = page()
+    assert len(SECTION_MEMO) == 1 and fresh.count('id="task-note-') == 2
+    kept, second_token = page()
+    assert kept == fresh and second_token != first_token and len(SECTION_MEMO) == 1
+    FulfilmentTask.objects.filter(pk=tasks[0].pk).update(
+        state=FulfilmentTask.State.DONE, done_at=timezone.now()
+    )
+    services.task_open(request_id=orders[2].pk, kind="collect")
+    changed, _token = page()
+    assert f'id="task-note-{tasks[0].pk}"' not in changed and changed.count('id="task-note-') == 2
+    SECTION_MEMO.clear()
+    assert page()[0] == changed  # as rendered afresh

@@ -18,6 +18,8 @@ from django.db.models import QuerySet
 from django.template.loader import get_template
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
+from django_filters import filters
+from django_filters.filterset import BaseFilterSet
 
 from itportal.memo import Memo
 from itportal.statements import KeptRows
@@ -28,14 +30,18 @@ register = template.Library()
 FILTER_MEMO = Memo(512, 4 << 20)
 
 
-def _options(filterset) -> tuple:
+def _options(filterset, read: dict | None = None) -> tuple:
     """Every choice field's options as texts. Those of a model choice field are read once
-    and given to its widget, which renders them without reading them again (the field
-    itself still validates against its queryset)."""
+    (or taken from ``read``, name -> objects) and given to its widget, which renders them
+    without reading them again (the field itself still validates against its queryset)."""
     options = []
+    read = read or {}
     for name, field in filterset.form.fields.items():
         if isinstance(field, forms.ModelChoiceField):
-            choices = model_choices(field, _option_objects(filterset, name, field))
+            objects = read.get(name)
+            if objects is None:
+                objects = _option_objects(filterset, name, field)
+            choices = model_choices(field, objects)
             field.widget.choices = choices
         elif isinstance(field, forms.ChoiceField):
             choices = list(iter(field.choices))  # as a model field would: no len()
@@ -75,6 +81,16 @@ def _option_objects(filterset, name: str, field) -> list:
     fingerprint's (metrics/templatetags/reports.py). Cloning and compiling the querysets
     and making their objects through ``Model.__init__`` was 0.5 ms of every list page with
     a category and a cost centre filter."""
+    rows = _kept_option_rows(filterset, name)
+    queryset = field.queryset
+    if rows is None or rows.queryset.model is not queryset.model:
+        return list(queryset.all())
+    return rows(queryset.db)
+
+
+def _kept_option_rows(filterset, name: str) -> KeptRows | None:
+    """The kept statement of the queryset the filter ``name`` declares on the filter set's
+    class, or None (none declared, or not plain model rows)."""
     key = (type(filterset), name)
     rows = _OPTION_ROWS.get(key, _UNKNOWN)
     if rows is _UNKNOWN:
@@ -87,10 +103,7 @@ def _option_objects(filterset, name: str, field) -> list:
         if len(_OPTION_ROWS) >= _OPTION_ROWS_MAX:
             _OPTION_ROWS.clear()
         _OPTION_ROWS[key] = rows
-    queryset = field.queryset
-    if rows is None or rows.queryset.model is not queryset.model:
-        return list(queryset.all())
-    return rows(queryset.db)
+    return rows
 
 
 def filter_fields_key(filterset) -> tuple:
@@ -107,10 +120,84 @@ def filter_fields_key(filterset) -> tuple:
     )
 
 
+# Filters whose field is made from the filter's class and arguments alone (``field``
+# as declared by these): the form of an unbound filter set of a class is the same for
+# every instance but for the options (``_unbound_key``).
+_PLAIN_FIELD_PROPERTIES = frozenset(
+    {filters.Filter.field, filters.QuerySetRequestMixin.field, filters.NumberFilter.field}
+)
+
+
+def _unbound_key(filterset) -> tuple | None:
+    """``filter_fields_key`` of an unbound filter set, worked out without its form, and
+    the options' objects read for it (name -> objects); None where the filters are not
+    plain (a field made otherwise, options a function of the request or of a callable).
+
+    An unbound form's markup is a function of the filter set's class, its prefix, the
+    language, time zone and date and the options; building the form to learn its options
+    (its class, every field and widget, deep copies of them) was most of what a kept
+    filter form cost a list page: the queue's and "my requests"' default views are
+    unbound. The model choice options are read as the form would (``_kept_option_rows``),
+    one query each, and keyed by what their markup shows of each object (its key and
+    text); the fixed choices by their texts."""
+    kind = type(filterset)
+    if (
+        filterset.is_bound
+        or "_form" in filterset.__dict__
+        # A form made otherwise than the library's (portal's) way may differ per instance.
+        or kind.get_form_class is not BaseFilterSet.get_form_class
+        or kind.form is not BaseFilterSet.form
+    ):
+        return None
+    options, read = [], {}
+    for name, filter_ in filterset.filters.items():
+        if getattr(type(filter_), "field", None) not in _PLAIN_FIELD_PROPERTIES:
+            return None
+        field_class = filter_.field_class
+        if not issubclass(field_class, forms.ChoiceField):
+            continue
+        if issubclass(field_class, forms.ModelChoiceField):
+            declared = kind.base_filters.get(name)
+            rows = _kept_option_rows(filterset, name)
+            if (
+                rows is None
+                or getattr(declared, "queryset", None) is not filter_.queryset
+                or "to_field_name" in filter_.extra
+                or field_class.label_from_instance is not forms.ModelChoiceField.label_from_instance
+            ):
+                return None
+            objects = read[name] = rows(rows.queryset.db)
+            options.append((name, tuple((obj.pk, str(obj)) for obj in objects)))
+            continue
+        choices = filter_.extra.get("choices")
+        if choices is None or callable(choices):
+            return None
+        options.append((name, tuple((str(value), str(label)) for value, label in choices)))
+    key = (
+        "unbound",
+        kind,
+        filterset.form_prefix,
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        timezone.localdate(),
+        tuple(options),
+    )
+    return key, read
+
+
 @register.simple_tag
 def filter_fields(filterset):
     """The filter form's fields (``portal/filter_fields.html``), kept per process for its
-    data and options."""
+    data and options; an unbound one without building its form (``_unbound_key``)."""
+    unbound = _unbound_key(filterset)
+    if unbound is not None:
+        key, read = unbound
+        html = FILTER_MEMO.get(key)
+        if html is None:
+            _options(filterset, read)  # the widgets' options, as read for the key
+            html = get_template("portal/filter_fields.html").render({"filter": filterset})
+            FILTER_MEMO.put(key, html)
+        return mark_safe(html)  # the template's output, escaped as it rendered
     html = FILTER_MEMO.kept(
         filter_fields_key(filterset),
         lambda: get_template("portal/filter_fields.html").render({"filter": filterset}),

@@ -16,6 +16,7 @@ from django import template
 from django.conf import settings
 from django.template.base import render_value_in_context
 from django.template.defaultfilters import date as date_filter
+from django.template.loader import get_template
 from django.urls import get_script_prefix, get_urlconf
 from django.utils import timezone, translation
 from django.utils.formats import get_format
@@ -184,3 +185,55 @@ def _csrf_field(context) -> str:
     if not token or token == "NOTPROVIDED":  # noqa: S105 (Django's marker, no secret)
         return ""
     return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+# The whole section of open tasks (templates/requests/queue_tasks.html) but the CSRF
+# fields, as the texts between them, by what it depends on besides the tasks
+# (``_page_key``) and the tasks' values as read (``selectors.open_task_values``): the open
+# tasks are the same on view after view, and making each task's dict and name and
+# looking up each row's markup (above) was an eighth of the queue's CPU at 1M requests
+# with 50 tasks shown. Kept for a few lists of tasks (groups, languages), 4 MB at most.
+SECTION_MEMO = Memo(256, 4 << 20)
+# Stands in for the CSRF token while the section is rendered to be kept: no value of a
+# task holds it and escaping leaves it as it is.
+_CSRF_GAP = "\x00csrf\x00"
+
+
+@register.simple_tag(takes_context=True)
+def task_section(context, rows):
+    """The open tasks above the queue (``templates/requests/queue_tasks.html``) from
+    ``rows`` (``selectors.open_task_values``, one more than it shows, which then says that
+    the oldest are shown), kept per process (``SECTION_MEMO``)."""
+    csrf = _csrf_field(context)
+    # The person's columns come as a list: as a tuple, to be part of the key.
+    values = tuple((*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows)
+    plain = all(
+        _KEY_TYPES.issuperset(map(type, row[:-2]))
+        and _KEY_TYPES.issuperset(map(type, row[-2]))
+        and type(row[-1]) in _KEY_TYPES
+        for row in values
+    )
+    key = (_page_key(context), bool(csrf), values) if plain else None
+    parts = None if key is None else SECTION_MEMO.get(key)
+    if parts is None:
+        if csrf:
+            with context.push(csrf_token=_CSRF_GAP):
+                marked = _csrf_field(context)
+                parts = tuple(_render_section(context, rows).split(marked))
+        else:  # {% csrf_token %} renders nothing
+            parts = (_render_section(context, rows),)
+        if key is not None:
+            SECTION_MEMO.put(key, parts)
+    return mark_safe(csrf.join(parts))  # the template's output, escaped as it rendered
+
+
+def _render_section(context, rows) -> str:
+    from requests_app.selectors import task_row_dicts
+    from requests_app.tables import person_name
+    from requests_app.views import TASKS_SHOWN
+
+    tasks = task_row_dicts(rows)
+    for task in tasks:
+        task["person_name"] = person_name(task, "person")
+    with context.push(tasks=tasks[:TASKS_SHOWN], more_tasks=len(tasks) > TASKS_SHOWN):
+        return get_template("requests/queue_tasks.html").template.render(context)
