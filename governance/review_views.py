@@ -26,8 +26,13 @@ DECISIONS = {TaskDecision.ACCEPT, TaskDecision.REVOKE, TaskDecision.REDUCE}
 FLAG_DECISIONS = {Review.Decision.KEEP, Review.Decision.REMOVE}
 
 
-def _page(request, queryset, name):
-    paginator = BoundedPaginator(queryset, PER_PAGE)
+def _page(request, queryset, name, counted=None):
+    """A page of ``queryset``, or of the rows ``queryset()`` gives where their number
+    ``counted`` is known and not nought."""
+    if counted is not None:
+        paginator = BoundedPaginator(queryset() if counted else [], PER_PAGE, counted=counted)
+    else:
+        paginator = BoundedPaginator(queryset, PER_PAGE)
     if not paginator.count:
         # Nothing to show (between campaigns, the usual case): the empty page without
         # building the rows' query, whose select_related compiled for nothing was a third
@@ -45,8 +50,11 @@ class ReviewsView(View):
         return self._render(request)
 
     def _render(self, request, errors=None, status=200):
-        tasks = _page(request, selectors.tasks_for(request.user), "page")
-        flagged = _page(request, selectors.flagged_for(request.user), "flagged_page")
+        user = request.user
+        # Both lists counted in one statement; their rows' querysets built only if any.
+        tasks_count, flagged_count = selectors.review_counts(user, BoundedPaginator.count_limit)
+        tasks = _page(request, lambda: selectors.tasks_for(user), "page", tasks_count)
+        flagged = _page(request, lambda: selectors.flagged_for(user), "flagged_page", flagged_count)
         context = {
             "tasks": tasks,
             "flagged": flagged,

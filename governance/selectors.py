@@ -3,8 +3,10 @@ evaluated in ``governance.sod``), and recertification."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
+from django.db import connections, router
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -17,6 +19,18 @@ def open_findings() -> QuerySet[SodFinding]:
     """The holder report: one row per rule and person found breaking it by the last scan,
     with the expiry of an approved exception in force. One query (and a count) per page,
     whatever the number of rules or holdings: the scan did the evaluation."""
+    return finding_rows(unresolved_findings())
+
+
+def unresolved_findings() -> QuerySet[SodFinding]:
+    """The findings of the holder report, conditions only: the report filters, sorts and
+    counts these and reads its page's rows through ``finding_rows``."""
+    return SodFinding.objects.filter(resolved_at__isnull=True)
+
+
+def finding_rows(findings: QuerySet[SodFinding]) -> QuerySet[SodFinding]:
+    """``findings`` with what the report shows of each: the rule, the holder, and the expiry
+    of an approved exception in force."""
     today = timezone.localdate()
     excepted = SodException.objects.filter(
         rule=OuterRef("rule"),
@@ -24,11 +38,9 @@ def open_findings() -> QuerySet[SodFinding]:
         state=SodException.State.APPROVED,
         valid_until__gte=today,
     ).order_by("-valid_until")
-    return (
-        SodFinding.objects.filter(resolved_at__isnull=True)
-        .annotate(excepted_until=Subquery(excepted.values("valid_until")[:1]))
-        .select_related("rule", "holder__user", "holder__department")
-    )
+    return findings.annotate(
+        excepted_until=Subquery(excepted.values("valid_until")[:1])
+    ).select_related("rule", "holder__user", "holder__department")
 
 
 # --- recertification ---------------------------------------------------------------------
@@ -36,12 +48,20 @@ def open_findings() -> QuerySet[SodFinding]:
 
 def _tasks_of(user) -> QuerySet:
     """The review tasks ``user`` decides, unlocked, filters only (pages and counts)."""
-    from governance.models import Campaign, ReviewTask
     from itportal.roles import is_it_admin
+
+    return _tasks_where(user.pk, is_it_admin(user), timezone.localdate())
+
+
+def _tasks_where(user_id: int, it_admin: bool, on_date) -> QuerySet:
+    """``_tasks_of`` by the user's id, role and the day (of the substitutions), which are
+    all it depends on: ``review_counts`` compiles it once with stand-ins for them."""
+    from governance.models import Campaign, ReviewTask
     from requests_app.selectors import principals_substituted_by
 
-    mine = Q(reviewer=user) | Q(reviewer__in=principals_substituted_by(user))
-    if is_it_admin(user):
+    principals = principals_substituted_by(user_id, on_date=on_date)
+    mine = Q(reviewer=user_id) | Q(reviewer__in=principals)
+    if it_admin:
         mine |= Q(reviewer__isnull=True)
     return (
         ReviewTask.objects.filter(mine, locked=False)
@@ -50,7 +70,7 @@ def _tasks_of(user) -> QuerySet:
             # revoked meanwhile (a leaver, by hand): nothing left to decide
             review__entitlement__state=EntitlementState.ACTIVE,
         )
-        .exclude(review__entitlement__holder__user=user)
+        .exclude(review__entitlement__holder__user=user_id)
     )
 
 
@@ -94,18 +114,77 @@ def tasks_for(user) -> QuerySet:
 
 def flagged_for(user) -> QuerySet[Entitlement]:
     """Access of the user's staff flagged after a change of department, still active."""
+    return (
+        _flagged_where(user.pk, timezone.localdate())
+        .select_related("item", "holder__user", "holder__department")
+        .order_by("holder__user__last_name", "id")
+    )
+
+
+def _flagged_where(user_id: int, on_date) -> QuerySet[Entitlement]:
+    """``flagged_for``'s rows by the user's id and the day, filters only."""
     from requests_app.selectors import principals_substituted_by
 
-    managers = Q(holder__manager__user=user) | Q(
-        holder__manager__user__in=principals_substituted_by(user)
+    managers = Q(holder__manager__user=user_id) | Q(
+        holder__manager__user__in=principals_substituted_by(user_id, on_date=on_date)
     )
     return (
         Entitlement.objects.filter(managers, state=EntitlementState.ACTIVE)
         .exclude(review_note="")
-        .exclude(holder__user=user)
-        .select_related("item", "holder__user", "holder__department")
-        .order_by("holder__user__last_name", "id")
+        .exclude(holder__user=user_id)
     )
+
+
+# The stand-in for the day in ``review_counts``' statement: no substitution starts or ends
+# on it, and it is no value of any other condition there.
+_DAY_MARK = datetime.date(1000, 1, 1)
+# ``review_counts``' statements by database, role and bound: SQL, parameters and where the
+# user's id and the day go among them. Two roles and one bound: a handful.
+_REVIEW_COUNTS: dict[tuple, tuple[str, tuple, tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def review_counts(user, limit: int) -> tuple[int, int]:
+    """The numbers of ``tasks_for(user)`` and of ``flagged_for(user)``, each at most
+    ``limit + 1`` (as ``itportal.inputs.bounded_count`` counts them), in one statement
+    compiled once per role: building and compiling the two querysets' filters (the
+    substitutions' subquery twice) was a third of "Zugriffe prüfen"'s CPU, on every view
+    of a page that is empty between campaigns."""
+    from itportal.roles import is_it_admin
+
+    it_admin = is_it_admin(user)
+    db = router.db_for_read(Entitlement)
+    key = (db, it_admin, limit)
+    statement = _REVIEW_COUNTS.get(key)
+    if statement is None:
+        statement = _REVIEW_COUNTS[key] = _review_counts_statement(db, it_admin, limit)
+    sql, params, users, days = statement
+    params = list(params)
+    for index in users:
+        params[index] = user.pk
+    today = timezone.localdate()
+    for index in days:
+        params[index] = today
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        tasks, flagged = cursor.fetchone()
+    return tasks, flagged
+
+
+def _review_counts_statement(db: str, it_admin: bool, limit: int) -> tuple:
+    from itportal.statements import MARK_32
+
+    counts, params = [], []
+    for rows in (_tasks_where(MARK_32, it_admin, _DAY_MARK), _flagged_where(MARK_32, _DAY_MARK)):
+        ids = rows.order_by().values("pk")[: limit + 1]
+        sql, ids_params = ids.query.get_compiler(using=db).as_sql()
+        # Only SQL compiled by the ORM is interpolated; the values are parameters.
+        counts.append(f"(SELECT COUNT(*) FROM ({sql}) subquery)")  # noqa: S608
+        params.extend(ids_params)
+    users = tuple(index for index, value in enumerate(params) if value == MARK_32)
+    days = tuple(index for index, value in enumerate(params) if value == _DAY_MARK)
+    if len(users) != 6 or len(days) != 4:
+        raise RuntimeError("The user's and the day's stand-ins are not where expected.")
+    return f"SELECT {', '.join(counts)}", tuple(params), users, days
 
 
 def campaigns_with_counts() -> QuerySet:

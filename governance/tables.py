@@ -12,6 +12,10 @@ def _sides(evidence: dict, side: str) -> str:
 
 
 class ConflictTable(tables.Table):
+    # Columns, headers and attributes as declared, the same for every instance: the header
+    # row and the rows' shape are kept per process (itportal/templatetags/portal_tables.py).
+    head_is_static = True
+
     holder = tables.Column(
         verbose_name=_("Person"),
         accessor="holder__display_name",

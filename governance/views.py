@@ -19,7 +19,7 @@ from governance.tables import ConflictTable, ExceptionTable, _sides
 from itportal.csvexport import stream_csv
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedDateField
-from itportal.views import FilteredTableView
+from itportal.views import ConditionsCountedMixin, FilteredTableView
 
 CSV_COLUMNS = [
     "person",
@@ -44,7 +44,7 @@ class GovernanceReaderMixin:
         return super().dispatch(request, *args, **kwargs)
 
 
-class ConflictReportView(GovernanceReaderMixin, FilteredTableView):
+class ConflictReportView(GovernanceReaderMixin, ConditionsCountedMixin, FilteredTableView):
     table_class = ConflictTable
     filterset_class = ConflictFilterSet
     template_name = "governance/conflicts.html"
@@ -57,12 +57,19 @@ class ConflictReportView(GovernanceReaderMixin, FilteredTableView):
     )
 
     def get_queryset(self):
-        return selectors.open_findings()
+        # Conditions only: counted by them alone (ConditionsCountedMixin), and the page's
+        # rows read with what they show (read_page_rows). With the rule's, the people's
+        # and the exception's columns in the list's queryset, an empty report (the usual
+        # case) compiled them for nothing, and the count cloned them.
+        return selectors.unresolved_findings()
+
+    def read_page_rows(self, rows):
+        return selectors.finding_rows(rows)
 
     def get(self, request, *args, **kwargs):
         if request.GET.get("format") != "csv":
             return super().get(request, *args, **kwargs)
-        filterset = self.filterset_class(request.GET, queryset=self.get_queryset())
+        filterset = self.filterset_class(request.GET, queryset=selectors.open_findings())
         rows = filterset.qs if filterset.is_valid() else filterset.queryset.none()
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         return stream_csv(

@@ -391,6 +391,50 @@ def read_with_conditions(queryset: QuerySet, statement: tuple) -> tuple[list[str
         return [column.name for column in cursor.description], cursor.fetchall()
 
 
+def count_with_conditions(queryset: QuerySet, limit: int) -> int | None:
+    """``itportal.inputs.bounded_count(queryset, limit)`` where ``queryset``'s conditions
+    are on its model's own columns alone (its table the one alias): only the conditions
+    are compiled, into a count of at most ``limit + 1`` of the table's ids. Cloning the
+    queryset for its ids, its slice and its aggregation and compiling all that was most of
+    the count's CPU, for a list page whose rows are a few filters on one table (the open
+    findings of segregation of duties). None for any other queryset
+    (joined, grouped, distinct, sliced, combined, without conditions: a whole table's is
+    estimated), which the paginator then counts as usual."""
+    query = queryset.query
+    if query.is_empty():
+        return 0
+    # Joins a filter set up and then trimmed (a foreign key's ``__in`` its ids) stay among
+    # the aliases, unused.
+    joined = [alias for alias in query.alias_map if query.alias_refcount[alias]]
+    if (
+        joined != [query.base_table]
+        or not query.where
+        or query.is_sliced
+        or query.combinator
+        or query.distinct
+        or query.group_by is not None
+        or query.extra
+        or query.extra_tables
+    ):
+        return None
+    connection = connections[queryset.db]
+    try:
+        where, params = query.get_compiler(using=queryset.db).compile(query.where)
+    except EmptyResultSet:
+        return 0
+    quote = connection.ops.quote_name
+    meta = queryset.model._meta
+    table = quote(meta.db_table)
+    # Only the compiled conditions and the table's and key's names are interpolated.
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT {table}.{quote(meta.pk.column)} FROM {table}"  # noqa: S608
+        f" WHERE {where} LIMIT %s) subquery"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*params, limit + 1))
+        return cursor.fetchone()[0]
+
+
 class JoinlessRows:
     """The model objects of a queryset with ``select_related`` rows, each related row's
     columns read by a subquery on its key instead of a join: the same objects (the row's

@@ -17,8 +17,9 @@ from django_tables2 import SingleTableMixin
 
 from itportal import branding
 from itportal.exceptions import ActionConflict
-from itportal.inputs import BoundedPaginator
+from itportal.inputs import BoundedPaginator, queryset_of
 from itportal.roles import is_it_admin
+from itportal.statements import count_with_conditions
 from itportal.tables import TiesBrokenData
 
 
@@ -71,6 +72,21 @@ class FilteredTableView(SingleTableMixin, FilterView):
         context["title"] = self.title
         context["intro"] = self.intro
         return context
+
+
+class ConditionsCountedMixin:
+    """For a FilteredTableView whose rows are mostly filtered on their own table's columns:
+    the list counted by its conditions alone (``itportal.statements.count_with_conditions``),
+    the paginator given the number (``counted``); other filters counted as usual."""
+
+    def get_table_pagination(self, table):
+        pagination = super().get_table_pagination(table)
+        rows = queryset_of(table.data)
+        if pagination is not False and rows is not None:
+            counted = count_with_conditions(rows, BoundedPaginator.count_limit)
+            if counted is not None:
+                pagination = {**pagination, "counted": counted}
+        return pagination
 
 
 class ItAdminRequiredMixin:

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from itportal.exceptions import ActionConflict
+from itportal.memo import Memo
 from itportal.roles import is_it_admin
 from itportal.views import FilteredTableView
 from provisioning import selectors, services
@@ -23,7 +24,31 @@ class ItAdminRequiredMixin:
         return super().dispatch(request, *args, **kwargs)
 
 
-class JobListView(ItAdminRequiredMixin, FilteredTableView):
+class OwnPartMixin:
+    """A FilteredTableView whose list is its own only part (``page_parts``): its count's
+    and ids' statements are compiled once per process, list (``list_key``), filters and
+    order (BoundedPaginator's ``parts_key``). Compiling them through the ORM (the page's
+    ids a subquery of the rows' statement) was a tenth of the jobs page's CPU and about a
+    millisecond of the entitlements page's on every view, for the same SQL."""
+
+    def list_key(self) -> tuple:
+        raise NotImplementedError
+
+    def get_table_pagination(self, table):
+        pagination = super().get_table_pagination(table)
+        if pagination is not False:
+            pagination["parts_key"] = (*self.list_key(), *filters_key(self.filterset))
+        return pagination
+
+    def page_parts(self, queryset):
+        # No rows for a form in error (an empty queryset).
+        filterset = self.filterset
+        if filterset.is_bound and not filterset.is_valid():
+            return None
+        return [queryset]
+
+
+class JobListView(ItAdminRequiredMixin, OwnPartMixin, FilteredTableView):
     table_class = JobTable
     filterset_class = JobFilterSet
     title = gettext_lazy("Provisioning jobs")
@@ -35,21 +60,8 @@ class JobListView(ItAdminRequiredMixin, FilteredTableView):
     def read_page_rows(self, rows):
         return selectors.job_list_rows(rows)
 
-    def get_table_pagination(self, table):
-        pagination = super().get_table_pagination(table)
-        if pagination is not False:
-            # The list is its own only part (``page_parts``), its count's and ids'
-            # statements compiled once per process, filters and order: compiling them
-            # through the ORM was a tenth of the page's CPU on every view, for the same SQL.
-            pagination["parts_key"] = ("provisioning jobs", *filters_key(self.filterset))
-        return pagination
-
-    def page_parts(self, queryset):
-        # No rows for a form in error (an empty queryset).
-        filterset = self.filterset
-        if filterset.is_bound and not filterset.is_valid():
-            return None
-        return [queryset]
+    def list_key(self) -> tuple:
+        return ("provisioning jobs",)
 
 
 class JobDetailView(ItAdminRequiredMixin, View):
@@ -78,7 +90,11 @@ class JobActionView(ItAdminRequiredMixin, View):
         return redirect("provisioning:job", pk=job.pk)
 
 
-class EntitlementListView(FilteredTableView):
+# The entitlements page's querysets by holders (or all, for IT admins): a few hundred.
+_ENTITLEMENT_LISTS = Memo(1024, 4 << 20)
+
+
+class EntitlementListView(OwnPartMixin, FilteredTableView):
     table_class = EntitlementTable
     filterset_class = EntitlementFilterSet
     title = gettext_lazy("Entitlements")
@@ -88,10 +104,25 @@ class EntitlementListView(FilteredTableView):
     )
 
     def get_queryset(self):
-        return selectors.entitlements_visible_to(self.request.user)
+        # Kept per holders (the SQL to build, no rows; each view gets a copy): filtering by
+        # the holders' ids cost a quarter of a millisecond of every view.
+        key = self.holders_key()
+        kept = _ENTITLEMENT_LISTS.get(key)
+        if kept is None:
+            kept = selectors.entitlements_visible_to(self.request.user)
+            _ENTITLEMENT_LISTS.put(key, kept, 1024 + 8 * len(key))  # about its bytes
+        return kept.all()
+
+    def holders_key(self) -> tuple:
+        """Whose entitlements the list holds: all (IT admins), or the holders' ids."""
+        user = self.request.user
+        return ("all", None) if is_it_admin(user) else ("of", *selectors.entitlement_holders(user))
 
     def read_page_rows(self, rows):
         return selectors.entitlement_list_rows(rows)
+
+    def list_key(self) -> tuple:
+        return ("entitlements", self.holders_key())
 
 
 class EntitlementRevokeView(View):

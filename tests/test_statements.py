@@ -296,3 +296,24 @@ def test_joinless_rows_are_the_orms(org, decided):
     ):
         with pytest.raises(ValueError):
             JoinlessRows(refused)
+
+
+def test_a_count_by_conditions_is_the_bounded_count(org, decided):
+    """count_with_conditions counts what bounded_count counts, for conditions on the
+    model's own columns (a foreign key's ``__in`` its ids too); None where a condition
+    joins, so the paginator counts as usual."""
+    from itportal.inputs import bounded_count
+    from itportal.statements import count_with_conditions
+
+    requests = ServiceRequest.objects.all()
+    for rows in (
+        requests.filter(requester=org.alice.user),
+        requests.filter(requester__in=[org.alice.user.pk, org.bob.user.pk]),
+        requests.filter(state=S.SUBMITTED).order_by("-created_at"),
+        requests.filter(pk__in=[]),
+        requests.none(),
+    ):
+        assert count_with_conditions(rows, 10) == bounded_count(rows, 10)
+    assert count_with_conditions(requests.filter(requester=org.alice.user), 0) == 1  # bound + 1
+    assert count_with_conditions(requests.filter(item__name="x"), 10) is None
+    assert count_with_conditions(requests, 10) is None  # a whole table: estimated instead
