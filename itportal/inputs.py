@@ -541,10 +541,16 @@ class PartsUnion:
 
     def count(self, bound: int) -> int:
         """The number of rows, at most ``bound`` of each part."""
-        union, params = self._union(" LIMIT %s", [bound], self.counted)
+        # The sum of each part's count, not the count of their UNION ALL: every row then
+        # passes no Append and subquery scan on its way to the count (at 1M an employee's
+        # 5,800 of "my requests": 2.3 -> 2.0 ms).
+        counts, params = [], []
         # Only the parts' compiled SQL is interpolated; values are params.
+        for sql, part_params in self.counted:
+            counts.append(f"(SELECT COUNT(*) FROM ({sql} LIMIT %s) p)")  # noqa: S608
+            params.extend([*part_params, bound])
         with connections[self.db].cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM ({union}) u", params)  # noqa: S608
+            cursor.execute(f"SELECT {' + '.join(counts)}", params)
             return cursor.fetchone()[0]
 
     def estimated_count(self, model, limit: int) -> int:

@@ -152,13 +152,19 @@ def page_rows(queryset: QuerySet[ServiceRequest], columns) -> list[dict] | Query
         return list_rows(queryset, columns)
     statement, layout = _page_rows_statement(tuple(columns), order)
     _names, rows = read_with_conditions(queryset, statement)
+    return records_of(layout, rows)
+
+
+def records_of(layout, rows) -> list[dict]:
+    """``rows`` as dicts: per column of ``layout``, its key, or the keys of a related row's
+    columns read together as one array (``looked_up_together``; None without the row)."""
     records = []
     for row in rows:
         record = {}
         for keys, value in zip(layout, row, strict=True):
             if type(keys) is str:
                 record[keys] = value
-            else:  # a related row's columns, read as one array (None without the row)
+            else:
                 record.update(zip(keys, value or (None,) * len(keys), strict=True))
         records.append(record)
     return records
@@ -197,7 +203,7 @@ def _person_of(name: str) -> str | None:
     return prefix if prefix in _PEOPLE and name in ROW_COLUMNS else None
 
 
-def _looked_up_together(queryset: QuerySet, outer: str, paths: list[str]) -> Subquery:
+def looked_up_together(queryset: QuerySet, outer: str, paths: list[str]) -> Subquery:
     """The columns at ``paths`` of the row of ``queryset`` whose id is the outer row's
     ``outer``, as one array of texts (NULL without that row)."""
     values = Func(
@@ -236,7 +242,7 @@ def _page_rows_statement(columns: tuple[str, ...], order: tuple[str, ...]) -> tu
             continue
         queryset, outer, path = _PEOPLE[_person_of(keys[0])]
         columns_of = [path + key.split("_", 1)[1] for key in keys]
-        selected[f"person_{index}"] = _looked_up_together(queryset, outer, columns_of)
+        selected[f"person_{index}"] = looked_up_together(queryset, outer, columns_of)
     return split_at_conditions(marked.values(*own, **selected)), tuple(layout)
 
 
@@ -563,7 +569,7 @@ def _open_task_rows_statement(groups: tuple[int, ...] | None, limit: int) -> tup
     rows = _open_tasks_of(groups).values(
         *own,
         item_name=_looked_up(ServiceRequest.objects.all(), "request_id", item_name),
-        person_columns=_looked_up_together(Employee.objects.all(), "person_id", person),
+        person_columns=looked_up_together(Employee.objects.all(), "person_id", person),
         fulfilment_group_name=TASK_ROW_COLUMNS["fulfilment_group_name"],
     )[:limit]
     sql, params = rows.query.sql_with_params()
