@@ -713,7 +713,9 @@ def test_the_queues_page_ids_by_service_are_sorted_without_the_items(org, five_o
         assert "InitPlan" in shown
         rows = shown[shown.index("Sort Key: (($") :]
         assert "[requests_app_servicerequest.item_id]" in rows.splitlines()[0], shown
-        assert "request_queue_approved_idx" in rows or "request_open_queue_idx" in rows
+        # Any of the queue's partial indexes serves (on a handful of rows their costs tie,
+        # request_queue_item_idx included); what matters is that no join feeds the sort.
+        assert any(index in rows for index in QUEUE_INDEXES), shown
         assert "Join" not in rows and "Nested Loop" not in rows, shown
         union = PartsUnion([queue.order_by(by_name, "-pk")], ordered=True)
         assert union.combinable and "INNER JOIN" not in union.compiled[0][0]
