@@ -21,6 +21,7 @@ from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMFieldDescriptor, FSMFieldMixin
 
 _STATE_FIELDS: dict[type, tuple] = {}  # model class -> its FSM fields (ConcurrentStateMixin)
+_RELOADING = "_itportal_reloading_states"  # instance attribute while refresh_from_db runs
 
 
 class ConcurrentStateMixin(ConcurrentTransitionMixin):
@@ -49,6 +50,9 @@ class ConcurrentStateMixin(ConcurrentTransitionMixin):
             if isinstance(field, FSMFieldMixin) and field.protected
         ]
         kept = {name: self.__dict__.pop(name) for name in protected if name in self.__dict__}
+        self.__dict__[_RELOADING] = frozenset(kept)
+        if fields is not None:
+            fields = {*fields, *kept}  # in the same statement as the fields asked for
         try:
             # Django's own refresh, past FSMModelMixin's switch of the shared field.
             models.Model.refresh_from_db(
@@ -58,7 +62,17 @@ class ConcurrentStateMixin(ConcurrentTransitionMixin):
             for name, value in kept.items():  # the row is gone or unreadable: as before
                 self.__dict__.setdefault(name, value)
             raise
+        finally:
+            del self.__dict__[_RELOADING]
         self._update_initial_state()  # what ConcurrentTransitionMixin.refresh_from_db does
+
+    def get_deferred_fields(self) -> set[str]:
+        # The states dropped for a refresh are not deferred: else Django leaves them out of
+        # its statement and reads them with a second one, and a state could then come from
+        # a later commit than the other fields (a mail "waiting to retry" without its error).
+        reloading = self.__dict__.get(_RELOADING)
+        deferred = super().get_deferred_fields()
+        return deferred - reloading if reloading else deferred
 
 
 # Where ConcurrentTransitionMixin keeps the states an instance was loaded with.

@@ -172,3 +172,27 @@ def test_the_state_fields_found_once_per_model_are_django_fsms():
         theirs = list(ConcurrentTransitionMixin.state_fields.fget(instance))
         assert list(instance.state_fields) == theirs and theirs
         assert instance.state_fields is model().state_fields  # found once
+
+
+def test_a_refresh_reads_the_state_with_the_other_fields_in_one_statement(
+    org, manual_item, place_order, django_assert_num_queries
+):
+    """The state and the other fields come from one statement, so from one commit: read
+    in two, a mail given back between them showed "waiting to retry" without its error
+    (tests/test_mail_consumer_restart.py failed so once). Asked-for fields bring the
+    state along in the same statement."""
+    from notifications.models import OutgoingMail
+
+    request = place_order(manual_item, org.alice.user)
+    mail = OutgoingMail.objects.create(kind="k", recipient=org.bob.user, to="bob@example.org")
+    for instance in (request, mail):
+        with django_assert_num_queries(1) as captured:
+            instance.refresh_from_db()
+        assert '"state"' in captured.captured_queries[0]["sql"]
+    OutgoingMail.objects.filter(pk=mail.pk).update(last_error="refused", state="retrying")
+    with django_assert_num_queries(1):
+        mail.refresh_from_db(fields=["last_error"])
+    assert (mail.state, mail.last_error) == ("retrying", "refused")
+    assert "_itportal_reloading_states" not in mail.__dict__
+    with django_assert_num_queries(0):
+        assert mail.get_deferred_fields() == set()
