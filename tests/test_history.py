@@ -132,6 +132,23 @@ def test_same_seed_same_history(catalogue):
     assert first == second
 
 
+@pytest.mark.django_db(transaction=True)
+def test_requests_lie_in_the_order_they_were_placed(catalogue):
+    """As in a live table: ids follow the submission, and the rows lie in the order of their
+    ids after the deadlines' UPDATE of every row (CLUSTER, outside a transaction)."""
+    from django.db import connection
+
+    history.generate(count=2000, months=6, seed=5)
+    submitted = list(ServiceRequest.objects.order_by("pk").values_list("submitted_at", flat=True))
+    assert len(submitted) == 2000 and submitted == sorted(submitted)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY ctid) AS before "
+            "FROM requests_app_servicerequest) AS laid WHERE id < before"
+        )
+        assert cursor.fetchone() == (0,)
+
+
 def test_command_refuses_bad_arguments_and_an_empty_catalogue(db):
     with pytest.raises(CommandError, match="--count"):
         call_command("seed_history", "--count", "0")
