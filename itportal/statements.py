@@ -13,6 +13,7 @@ tests/test_statements.py compares the rows with the ORM's.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -119,6 +120,7 @@ class _Compiled:
         fields = klass_info["select_fields"]
         self.start, self.end = fields[0], fields[-1] + 1
         init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.init_list = init_list
         self.make = _maker(klass_info["model"], init_list, db)
         self.related = [_Related(p, db) for p in get_related_populators(klass_info, select, db)]
         converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
@@ -216,6 +218,88 @@ class KeptRows:
         if compiled is None:  # two threads may both compile it: the same statement
             compiled = self._compiled[db] = _Compiled(self.queryset, db, False)
         return compiled.read()
+
+
+# Columns whose values JSON gives back as the ORM reads them (no converter, the same
+# Python value): numbers without fractions, texts and truth values.
+_JSON_PLAIN = frozenset(
+    {
+        "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+        "SmallIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
+        "PositiveBigIntegerField", "CharField", "TextField", "SlugField", "EmailField",
+        "URLField", "BooleanField",
+    }
+)  # fmt: skip
+# The statements of ``read_kept_together`` per tuple of KeptRows and database (None: not
+# plain enough to read as JSON); a few per process, the filter forms' options.
+_TOGETHER: dict[tuple, tuple | None] = {}
+_TOGETHER_MAX = 256
+
+
+def _json_type_plain(field) -> bool:
+    while field.is_relation:  # a foreign key's column holds its target's values
+        field = field.target_field
+    return field.get_internal_type() in _JSON_PLAIN
+
+
+def _together_statement(kept: tuple[KeptRows, ...], db: str) -> tuple | None:
+    """The one statement of ``read_kept_together`` and each part's ``_Compiled``, or None
+    where a part is not plain columns of JSON's types (or no rows at all)."""
+    from django.db.models.functions import JSONArray
+
+    connection = connections[db]
+    parts, params, compiled = [], [], []
+    for rows in kept:
+        one = _Compiled(rows.queryset, db, False)
+        fields = [rows.queryset.model._meta.get_field(name) for name in one.init_list]
+        if (
+            one.sql is None
+            or one.related
+            or one.annotations
+            or one.converters
+            or one.start != 0
+            or not all(_json_type_plain(field) for field in fields)
+        ):
+            return None
+        # The same rows, in the same order, each as one JSON array of the same columns.
+        as_json = rows.queryset.values_list(JSONArray(*(field.attname for field in fields)))
+        sql, part_params = as_json.query.get_compiler(connection=connection).as_sql()
+        parts.append(f"array_to_json(ARRAY({sql}))::text")
+        params.extend(part_params)
+        compiled.append(one)
+    return f"SELECT {', '.join(parts)}", tuple(params), tuple(compiled)
+
+
+def read_kept_together(kept: tuple[KeptRows, ...], db: str) -> list[list]:
+    """The objects of each of ``kept`` (``KeptRows``), read by one statement where there are
+    several, not one each: each part's rows, in its order (``ARRAY(SELECT … ORDER BY …)``
+    keeps the rows in their order), as JSON arrays of its columns, made into objects as
+    ``KeptRows`` makes them. Only for columns whose values JSON gives back as they are
+    (numbers, texts, truth values); any other is read by its own statement. A list page's
+    filter form reads its category and cost centre options so: two round trips and two
+    statements planned on every view, for a few rows each."""
+    if len(kept) < 2:
+        return [rows(db) for rows in kept]
+    key = (kept, db)
+    statement = _TOGETHER.get(key, _UNKNOWN_STATEMENT)
+    if statement is _UNKNOWN_STATEMENT:
+        statement = _together_statement(kept, db)
+        if len(_TOGETHER) >= _TOGETHER_MAX:
+            _TOGETHER.clear()
+        _TOGETHER[key] = statement
+    if statement is None:
+        return [rows(db) for rows in kept]
+    sql, params, compiled = statement
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        texts = cursor.fetchone()
+    return [
+        [one.make(values) for values in json.loads(text or "[]")]
+        for one, text in zip(compiled, texts, strict=True)
+    ]
+
+
+_UNKNOWN_STATEMENT = object()
 
 
 class _Related:

@@ -137,6 +137,7 @@ def test_the_task_section_is_kept_with_each_responses_token(client, org, manual_
 
     from requests_app import services
     from requests_app.models import FulfilmentTask
+    from requests_app.templatetags.queue_page import PAGE_MEMO
     from requests_app.templatetags.queue_tasks import SECTION_MEMO
 
     orders = [place_order(manual_item, org.alice.user) for _ in range(3)]
@@ -150,6 +151,7 @@ def test_the_task_section_is_kept_with_each_responses_token(client, org, manual_
         return token.sub("", content), token.search(content).group(1)
 
     SECTION_MEMO.clear()
+    PAGE_MEMO.clear()  # the page kept whole would not render the section
     fresh, first_token = page()
     assert len(SECTION_MEMO) == 1 and fresh.count('id="task-note-') == 2
     kept, second_token = page()
@@ -161,4 +163,5 @@ def test_the_task_section_is_kept_with_each_responses_token(client, org, manual_
     changed, _token = page()
     assert f'id="task-note-{tasks[0].pk}"' not in changed and changed.count('id="task-note-') == 2
     SECTION_MEMO.clear()
+    PAGE_MEMO.clear()
     assert page()[0] == changed  # as rendered afresh

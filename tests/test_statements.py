@@ -317,3 +317,30 @@ def test_a_count_by_conditions_is_the_bounded_count(org, decided):
     assert count_with_conditions(requests.filter(requester=org.alice.user), 0) == 1  # bound + 1
     assert count_with_conditions(requests.filter(item__name="x"), 10) is None
     assert count_with_conditions(requests, 10) is None  # a whole table: estimated instead
+
+
+def test_kept_rows_read_together_are_each_ones_own(org, decided):
+    """read_kept_together (a filter form's options): the objects of several KeptRows in one
+    statement, each in its own order, as each reads them alone; a part with columns JSON
+    does not give back as read (a moment) makes each read its own statement."""
+    from catalogue.models import Category, CostCentre
+    from itportal.statements import KeptRows, read_kept_together
+
+    CostCentre.objects.create(code="KS9\u00e4\"'", name="Gr\u00fc\u00dfe <b>&</b>")
+    kept = (KeptRows(Category.objects.all()), KeptRows(CostCentre.objects.order_by("-code")))
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            together = read_kept_together(kept, "default")
+        assert len(queries.captured_queries) == 1
+        for read, rows in zip(together, kept, strict=True):
+            expected = list(rows.queryset.all())
+            assert len(read) == len(expected) >= 1
+            assert [type(o) for o in read] == [type(o) for o in expected]
+            assert [fields_of(o) for o in read] == [fields_of(o) for o in expected]
+            assert all((o._state.adding, o._state.db) == (False, "default") for o in read)
+    moments = ServiceRequest.objects.only("id", "state", "approved_at").order_by("-id")
+    with_moments = (kept[0], KeptRows(moments))
+    with CaptureQueriesContext(connection) as queries:
+        together = read_kept_together(with_moments, "default")
+    assert len(queries.captured_queries) == 2
+    assert [fields_of(o) for o in together[1]] == [fields_of(o) for o in moments.all()]

@@ -22,7 +22,7 @@ from django_filters import filters
 from django_filters.filterset import BaseFilterSet
 
 from itportal.memo import Memo
-from itportal.statements import KeptRows
+from itportal.statements import KeptRows, read_kept_together
 
 register = template.Library()
 
@@ -32,10 +32,12 @@ FILTER_MEMO = Memo(512, 4 << 20)
 
 def _options(filterset, read: dict | None = None) -> tuple:
     """Every choice field's options as texts. Those of a model choice field are read once
-    (or taken from ``read``, name -> objects) and given to its widget, which renders them
-    without reading them again (the field itself still validates against its queryset)."""
+    (or taken from ``read``, name -> objects; several in one statement, ``_read_together``)
+    and given to its widget, which renders them without reading them again (the field
+    itself still validates against its queryset)."""
     options = []
-    read = read or {}
+    if read is None:
+        read = _read_together(filterset)
     for name, field in filterset.form.fields.items():
         if isinstance(field, forms.ModelChoiceField):
             objects = read.get(name)
@@ -86,6 +88,23 @@ def _option_objects(filterset, name: str, field) -> list:
     if rows is None or rows.queryset.model is not queryset.model:
         return list(queryset.all())
     return rows(queryset.db)
+
+
+def _read_together(filterset) -> dict:
+    """The objects of the form's model choice fields that ``_option_objects`` reads by
+    kept statements, read by one statement (``read_kept_together``) where there are
+    several of one database: name -> objects."""
+    kept = {}
+    for name, field in filterset.form.fields.items():
+        if isinstance(field, forms.ModelChoiceField):
+            rows = _kept_option_rows(filterset, name)
+            if rows is not None and rows.queryset.model is field.queryset.model:
+                kept[name] = (rows, field.queryset.db)
+    databases = {db for _rows, db in kept.values()}
+    if len(kept) < 2 or len(databases) != 1:
+        return {}
+    objects = read_kept_together(tuple(rows for rows, _db in kept.values()), databases.pop())
+    return dict(zip(kept, objects, strict=True))
 
 
 def _kept_option_rows(filterset, name: str) -> KeptRows | None:
@@ -149,7 +168,7 @@ def _unbound_key(filterset) -> tuple | None:
         or kind.form is not BaseFilterSet.form
     ):
         return None
-    options, read = [], {}
+    options, kept = [], {}
     for name, filter_ in filterset.filters.items():
         if getattr(type(filter_), "field", None) not in _PLAIN_FIELD_PROPERTIES:
             return None
@@ -166,13 +185,25 @@ def _unbound_key(filterset) -> tuple | None:
                 or field_class.label_from_instance is not forms.ModelChoiceField.label_from_instance
             ):
                 return None
-            objects = read[name] = rows(rows.queryset.db)
-            options.append((name, tuple((obj.pk, str(obj)) for obj in objects)))
+            kept[name] = rows
+            options.append((name, None))  # its objects' keys and texts, read below
             continue
         choices = filter_.extra.get("choices")
         if choices is None or callable(choices):
             return None
         options.append((name, tuple((str(value), str(label)) for value, label in choices)))
+    # Every model choice field's options in one statement (read_kept_together), where they
+    # are in one database: the queue's categories and cost centres were two.
+    databases = {rows.queryset.db for rows in kept.values()}
+    if len(databases) == 1:
+        objects = read_kept_together(tuple(kept.values()), databases.pop())
+        read = dict(zip(kept, objects, strict=True))
+    else:
+        read = {name: rows(rows.queryset.db) for name, rows in kept.items()}
+    options = [
+        (name, tuple((obj.pk, str(obj)) for obj in read[name]) if texts is None else texts)
+        for name, texts in options
+    ]
     key = (
         "unbound",
         kind,
@@ -185,21 +216,27 @@ def _unbound_key(filterset) -> tuple | None:
     return key, read
 
 
+def fields_key(filterset) -> tuple:
+    """What ``{% filter_fields %}`` keeps the form's markup under (``_unbound_key`` or
+    ``filter_fields_key``), worked out once per filter set: a page kept whole (the
+    fulfilment queue's, requests_app/templatetags/queue_page.py) keys on it too, and the
+    options are read once either way. (key, the options read for an unbound form or None)."""
+    kept = filterset.__dict__.get("_portal_fields_key")
+    if kept is None:
+        kept = _unbound_key(filterset) or (filter_fields_key(filterset), None)
+        filterset.__dict__["_portal_fields_key"] = kept
+    return kept
+
+
 @register.simple_tag
 def filter_fields(filterset):
     """The filter form's fields (``portal/filter_fields.html``), kept per process for its
     data and options; an unbound one without building its form (``_unbound_key``)."""
-    unbound = _unbound_key(filterset)
-    if unbound is not None:
-        key, read = unbound
-        html = FILTER_MEMO.get(key)
-        if html is None:
+    key, read = fields_key(filterset)
+    html = FILTER_MEMO.get(key)
+    if html is None:
+        if read is not None:
             _options(filterset, read)  # the widgets' options, as read for the key
-            html = get_template("portal/filter_fields.html").render({"filter": filterset})
-            FILTER_MEMO.put(key, html)
-        return mark_safe(html)  # the template's output, escaped as it rendered
-    html = FILTER_MEMO.kept(
-        filter_fields_key(filterset),
-        lambda: get_template("portal/filter_fields.html").render({"filter": filterset}),
-    )
+        html = get_template("portal/filter_fields.html").render({"filter": filterset})
+        FILTER_MEMO.put(key, html)
     return mark_safe(html)  # the template's output, escaped as it rendered

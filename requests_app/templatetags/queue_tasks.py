@@ -205,15 +205,7 @@ def task_section(context, rows):
     ``rows`` (``selectors.open_task_values``, one more than it shows, which then says that
     the oldest are shown), kept per process (``SECTION_MEMO``)."""
     csrf = _csrf_field(context)
-    # The person's columns come as a list: as a tuple, to be part of the key.
-    values = tuple((*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows)
-    plain = all(
-        _KEY_TYPES.issuperset(map(type, row[:-2]))
-        and _KEY_TYPES.issuperset(map(type, row[-2]))
-        and type(row[-1]) in _KEY_TYPES
-        for row in values
-    )
-    key = (_page_key(context), bool(csrf), values) if plain else None
+    key = section_key(context, rows, csrf)
     parts = None if key is None else SECTION_MEMO.get(key)
     if parts is None:
         if csrf:
@@ -225,6 +217,20 @@ def task_section(context, rows):
         if key is not None:
             SECTION_MEMO.put(key, parts)
     return mark_safe(csrf.join(parts))  # the template's output, escaped as it rendered
+
+
+def section_key(context, rows, csrf: str) -> tuple | None:
+    """What the section of ``rows`` renders from: the page's key (``_page_key``), whether
+    there is a CSRF field, and the tasks' values; None where a value is not plain."""
+    # The person's columns come as a list: as a tuple, to be part of the key.
+    values = tuple((*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows)
+    plain = all(
+        _KEY_TYPES.issuperset(map(type, row[:-2]))
+        and _KEY_TYPES.issuperset(map(type, row[-2]))
+        and type(row[-1]) in _KEY_TYPES
+        for row in values
+    )
+    return (_page_key(context), bool(csrf), values) if plain else None
 
 
 def _render_section(context, rows) -> str:
