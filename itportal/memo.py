@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
+from uuid import UUID
 
 _NOT_VALUES = object()
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
@@ -212,3 +213,51 @@ def values_row_key(record) -> tuple | None:
 
 
 _TEXT = frozenset({str})
+
+
+# Column values kept in a key as they are: equal values of these render alike (a column
+# holds one type, so 1 and True, or a naive and an aware time, never meet in one place).
+_AS_IS = frozenset({type(None), bool, int, str, datetime.date, datetime.datetime, UUID})
+# Kept as their reprs: equal values that render differently (Decimal("5"), "5.00"), and the
+# JSON columns' dicts and lists as read (JSON types only, which repr spells out).
+_AS_REPR = frozenset({Decimal, float, dict, list})
+
+
+def instance_key(obj, seen: set[int]) -> tuple | None:
+    """A model object's columns as loaded and, in turn, the related objects loaded with it
+    (``select_related``, or set by its reader) as plain values: what a page renders from
+    them is the same for equal keys. ``seen``: the ids of objects already in the key (a
+    related object set back on its origin comes once); None if a column holds anything
+    else than a plain value."""
+    if obj is None:
+        return None
+    if id(obj) in seen:
+        return (type(obj), "seen", obj.pk)
+    seen.add(id(obj))
+    loaded = obj.__dict__
+    values = []
+    for name in _attnames(type(obj)):
+        value = loaded.get(name, _NOT_VALUES)
+        kind = type(value)
+        if kind in _AS_REPR:
+            value = repr(value)
+        elif kind not in _AS_IS and value is not _NOT_VALUES:
+            return None
+        values.append(value)
+    related = []
+    for name, other in sorted(obj._state.fields_cache.items()):
+        key = None if other is None else instance_key(other, seen)
+        if key is None and other is not None:
+            return None
+        related.append((name, key))
+    return (type(obj), tuple(values), tuple(related))
+
+
+_ATTNAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _attnames(model) -> tuple[str, ...]:
+    names = _ATTNAMES.get(model)
+    if names is None:
+        names = _ATTNAMES[model] = tuple(f.attname for f in model._meta.concrete_fields)
+    return names

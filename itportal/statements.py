@@ -66,6 +66,18 @@ class CompiledRows:
     def __call__(self, number: int, *, known: dict | None = None) -> list:
         """The rows for ``number``; ``known``: field name -> object each row refers to
         (as a related manager sets its instance on the rows it reads)."""
+        return self._for_db().read(number, known)
+
+    def rows(self, number: int) -> list[tuple]:
+        """The rows for ``number`` as the database gives them (plain values, no objects):
+        a key of what a page shows, whose objects ``objects`` makes only if needed."""
+        return self._for_db().fetch(number)
+
+    def objects(self, rows: list[tuple], *, known: dict | None = None) -> list:
+        """The objects of ``rows`` (from ``rows``), as ``__call__`` makes them."""
+        return self._for_db().make_objects(rows, known)
+
+    def _for_db(self) -> _Compiled:
         db = router.db_for_read(self.model)
         compiled = self._compiled.get(db)
         if compiled is None:
@@ -74,7 +86,7 @@ class CompiledRows:
                     self.build(self.mark), db, True, self.mark, annotated=self.annotated
                 )
                 self._compiled[db] = compiled
-        return compiled.read(number, known)
+        return compiled
 
 
 def _refuse_unless_plain(queryset: QuerySet, annotated: bool = False) -> None:
@@ -128,16 +140,21 @@ class _Compiled:
         self.annotations = list(compiler.annotation_col_map.items())
 
     def read(self, number: int | None = None, known: dict | None = None) -> list:
+        return self.make_objects(self.fetch(number), known)
+
+    def fetch(self, number: int | None = None) -> list[tuple]:
         if self.sql is None:
             return []
         params = self.params
         if self.mark is not None:
             params = params.copy()
             params[self.mark] = number
-        connection = connections[self.db]
-        with connection.cursor() as cursor:
+        with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+            return cursor.fetchall()
+
+    def make_objects(self, rows: list[tuple], known: dict | None = None) -> list:
+        connection = connections[self.db]
         objects = []
         for values in rows:
             if self.converters:

@@ -601,6 +601,17 @@ def request_timeline(service_request) -> list[RequestEvent]:
     return _TIMELINE(service_request.pk, known={"request": service_request})
 
 
+def request_timeline_rows(service_request) -> list[tuple]:
+    """The rows of ``request_timeline`` as read (plain values): the request page keys its
+    kept markup on them and makes the events only to render it."""
+    return _TIMELINE.rows(service_request.pk)
+
+
+def timeline_of_rows(service_request, rows: list[tuple]) -> list[RequestEvent]:
+    """``request_timeline`` made from its ``request_timeline_rows``."""
+    return _TIMELINE.objects(rows, known={"request": service_request})
+
+
 def request_approvals(service_request) -> list[Approval]:
     """The request's approval steps in order, with their approvers and deciders."""
     return _APPROVALS(service_request.pk, known={"request": service_request})

@@ -18,7 +18,7 @@ from django.views.generic import FormView
 from catalogue.forms import PersonField
 from itportal.exceptions import ActionConflict
 from itportal.inputs import BoundedDateField
-from itportal.memo import Memo
+from itportal.memo import Memo, instance_key
 from itportal.views import FilteredTableView
 from requests_app import permissions, progress, selectors, services
 from requests_app.choices import OPEN_STATES, HoldReason, RequestState
@@ -427,24 +427,26 @@ def _rating_of(service_request):
 
 
 def render_detail(request, service_request, *, rating_form=None, status=200):
-    """The request page; ``rating_form`` to show a bound form with its errors."""
+    """The request page; ``rating_form`` to show a bound form with its errors.
+
+    Its own markup (templates/requests/detail_content.html) is kept per process
+    ({% request_content %}) under ``content_key``: the rows it shows as read (the request
+    with its people and item, its steps, its events, the hold) and what the viewer may do
+    there. The events are made into objects, and the progress line and the answers
+    worked out, only when the markup is rendered (``content_values``)."""
+    user = request.user
     approvals = list(selectors.request_approvals(service_request))
     current = next((a for a in approvals if a.status == "pending"), None)
     principal = None
     if current is not None:
-        principal = permissions.deciding_principal(service_request, request.user, approval=current)
-    answers = service_request.answers
-    fields = [
-        {"label": f["label"], "value": answers.get(f["key"]), "type": f.get("field_type", "")}
-        for f in service_request.item_snapshot.get("fields", [])
-    ]
-    is_requester = service_request.requester_id == request.user.pk
+        principal = permissions.deciding_principal(service_request, user, approval=current)
+    is_requester = service_request.requester_id == user.pk
     # Ordering again: for the requester or beneficiary of a closed request, or of one that
     # cannot go on, through the order form filled in as this request was (?wie=<number>).
     reorder_url = None
     if (
         service_request.state not in OPEN_STATES
-        and (is_requester or service_request.beneficiary.user_id == request.user.pk)
+        and (is_requester or service_request.beneficiary.user_id == user.pk)
         and service_request.item.is_active
     ):
         reorder_url = "{}?wie={}".format(
@@ -452,30 +454,77 @@ def render_detail(request, service_request, *, rating_form=None, status=200):
             service_request.pk,
         )
     rating = _rating_of(service_request) if is_requester else None
-    if rating_form is None and services.may_rate(service_request, request.user):
-        initial = {"score": rating.score, "comment": rating.comment} if rating else None
-        rating_form = RatingForm(initial=initial)
+    offered_form = rating_form is None and services.may_rate(service_request, user)
+    actions = available_actions(service_request, user)
+    acting_for = principal if principal and principal.pk != user.pk else None
+    sla = _sla_context(service_request, user)
+    events = selectors.request_timeline_rows(service_request)
+
+    def content_values() -> dict:
+        answers = service_request.answers
+        values = {}
+        if offered_form:  # unbound: rendered once, kept with the rest
+            initial = {"score": rating.score, "comment": rating.comment} if rating else None
+            values["rating_form"] = RatingForm(initial=initial)
+        return {
+            **values,
+            "timeline": selectors.timeline_of_rows(service_request, events),
+            "answers": [
+                {
+                    "label": f["label"],
+                    "value": answers.get(f["key"]),
+                    "type": f.get("field_type", ""),
+                }
+                for f in service_request.item_snapshot.get("fields", [])
+            ],
+            "progress_steps": progress.steps(service_request, current),
+            "now_with": progress.now_with(service_request, current),
+            "tone": progress.tone(service_request.state),
+        }
+
+    key = None
+    if rating_form is None:  # a form with its errors is rendered as it is
+        key = _content_key(user, (service_request, *approvals), events, actions, acting_for, sla)
     return render(
         request,
         "requests/detail.html",
         {
             "req": service_request,
             "approvals": approvals,
-            "timeline": selectors.request_timeline(service_request),
-            "actions": available_actions(service_request, request.user),
-            "answers": fields,
-            "acting_for": principal if principal and principal.pk != request.user.pk else None,
+            "actions": actions,
+            "acting_for": acting_for,
             "current_approval": current,
             "rating": rating,
             "rating_form": rating_form,
-            "progress_steps": progress.steps(service_request, current),
-            "now_with": progress.now_with(service_request, current),
-            "tone": progress.tone(service_request.state),
             "reorder_url": reorder_url,
-            **_sla_context(service_request, request.user),
+            "content_key": key and (*key, reorder_url, offered_form),
+            "content_values": content_values,
+            **sla,
         },
         status=status,
     )
+
+
+def _content_key(user, rows, events, actions, acting_for, sla) -> tuple | None:
+    """What the request page's own markup shows of the request's ``rows`` (with the
+    related rows read with them), its ``events`` (rows as read), the hold and the viewer's
+    actions, as plain values; None if one is not plain, or for whoever decides the current
+    step (the approver's figures, assist/, are read apart)."""
+    names = tuple(action.name for action in actions)
+    if "approve" in names:
+        return None
+    seen = set()
+    keys = tuple(instance_key(row, seen) for row in rows)
+    hold = instance_key(sla["hold"], seen)
+    principal = instance_key(acting_for, seen)
+    if None in keys or (hold is None) != (sla["hold"] is None):
+        return None
+    if (principal is None) != (acting_for is None):
+        return None
+    return (
+        user.pk, keys, hold, principal, tuple(events), names,
+        sla["may_hold"], sla["may_resume"], sla["may_comment"], sla["replies_end_hold"],
+    )  # fmt: skip
 
 
 def _sla_context(service_request, user) -> dict:

@@ -4,6 +4,7 @@ template loops they replaced (kept here as the reference), in both languages; so
 rating form kept per process ({% rating_fields %})."""
 
 import datetime
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +18,7 @@ from requests_app.choices import EventKind, RequestState
 from requests_app.models import Approval, RequestEvent
 from requests_app.progress import Step
 from requests_app.templatetags.request_page import (
+    CONTENT_MEMO,
     RATING_MEMO,
     approval_rows,
     progress_items,
@@ -216,3 +218,106 @@ def test_the_kept_rating_fields_are_the_templates(language):
         assert 'class="error-summary"' in expected
         assert str(rating_fields(bound)) == expected
         assert len(RATING_MEMO.keys()) == len(offered)  # a form with errors is not kept
+
+
+# --- the request page's own markup kept per process ({% request_content %}) -------------
+
+CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]+(")')
+
+
+def _page(client, url, language):
+    response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return CSRF_VALUE.sub(r"\1-\2", response.content.decode())
+
+
+@pytest.mark.django_db
+def test_the_kept_request_page_follows_every_change(org, manual_item, place_order):
+    """Through a request's life (a comment, a decision, a renamed person, taken, on hold,
+    resumed, fulfilled, rated), every viewer's page in both languages, kept from the view
+    before, equals the page rendered afresh; each viewer has their own."""
+    from django.test import Client
+
+    from requests_app import services
+
+    viewers = {}
+    for name in ("alice", "manager", "fulfiller", "admin"):
+        viewers[name] = Client()
+        viewers[name].force_login(getattr(org, name).user)
+    req = place_order(manual_item, org.alice.user, justification="Weil <b>nötig</b>")
+    url = f"/antraege/{req.pk}/"
+    alice = org.alice.user
+    changes = [
+        lambda: services.request_comment(request_id=req.pk, user=alice, comment="Eilt & so"),
+        lambda: services.request_approve(request_id=req.pk, user=org.manager.user, comment="ok"),
+        lambda: type(alice).objects.filter(pk=alice.pk).update(first_name="Alicia"),
+        lambda: services.request_take(request_id=req.pk, user=org.fulfiller.user),
+        lambda: services.request_hold(
+            request_id=req.pk, user=org.fulfiller.user, reason="requester", note="Raum?"
+        ),
+        lambda: services.request_comment(request_id=req.pk, user=alice, comment="Raum 3"),
+        lambda: services.request_complete(request_id=req.pk, user=org.fulfiller.user),
+        lambda: services.request_rate(request_id=req.pk, user=alice, score=4, comment="gut"),
+    ]
+    pages = [
+        (name, client, language) for name, client in viewers.items() for language in ("de", "en")
+    ]
+    seen = set()
+    kept_before = 0
+    for change in [lambda: None, *changes]:
+        change()
+        kept_before = max(kept_before, len(CONTENT_MEMO))
+        # Each viewer's page kept from the step before (where the key did not change).
+        kept = [_page(client, url, language) for _, client, language in pages]
+        CONTENT_MEMO.clear()
+        fresh = [_page(client, url, language) for _, client, language in pages]
+        again = [_page(client, url, language) for _, client, language in pages]
+        assert kept == fresh == again
+        seen.update(fresh)
+    assert "Alicia" in fresh[0] and "Raum 3" in fresh[0] and "4 von 5" in fresh[0]
+    assert kept_before >= 6  # most pages were kept (not the deciding manager's and admin's)
+    assert len(seen) > 30  # the pages differ by viewer, language and step
+
+
+@pytest.mark.django_db
+def test_the_kept_request_page_holds_no_token_and_no_other_viewers_page(
+    client, org, manual_item, place_order
+):
+    """The CSRF token is put in per response, never kept; a viewer's kept markup is under
+    their own key (the buttons differ: the requester may cancel, the admin may not)."""
+    req = place_order(manual_item, org.alice.user)
+    url = f"/antraege/{req.pk}/"
+    CONTENT_MEMO.clear()
+    client.force_login(org.alice.user)
+    first = client.get(url)
+    token = first.context["csrf_token"]
+    assert str(token) in first.content.decode()
+    for parts in map(CONTENT_MEMO.get, CONTENT_MEMO.keys()):
+        assert all(str(token) not in part for part in parts)
+    second = client.get(url).content.decode()
+    assert second.count('name="csrfmiddlewaretoken"') == first.content.decode().count(
+        'name="csrfmiddlewaretoken"'
+    )
+    assert len(CONTENT_MEMO) == 1
+    client.force_login(org.admin.user)
+    client.get(url)
+    assert len(CONTENT_MEMO) == 2
+    keys = CONTENT_MEMO.keys()
+    assert keys[0][0][0] == org.alice.user.pk and keys[1][0][0] == org.admin.user.pk
+
+
+@pytest.mark.django_db
+def test_a_rating_form_with_errors_is_not_kept(client, org, manual_item, place_order):
+    from requests_app import services
+
+    req = place_order(manual_item, org.alice.user)
+    services.request_approve(request_id=req.pk, user=org.manager.user)
+    services.request_take(request_id=req.pk, user=org.fulfiller.user)
+    services.request_complete(request_id=req.pk, user=org.fulfiller.user)
+    client.force_login(org.alice.user)
+    CONTENT_MEMO.clear()
+    response = client.post(f"/antraege/{req.pk}/bewertung/", {"score": "9"})
+    assert response.status_code == 400
+    assert len(CONTENT_MEMO) == 0
+    page = client.get(f"/antraege/{req.pk}/").content.decode()
+    assert 'name="score"' in page and "errorlist" not in page

@@ -94,6 +94,50 @@ def test_the_steps_and_events_are_the_orms_with_the_request_known(decided):
     assert {type(e) for e in events} == {RequestEvent}
 
 
+def test_the_events_read_as_rows_make_the_same_objects(decided):
+    """The request page keys its markup on the events' rows as read and makes the events
+    from them only to render it: the same objects as one read."""
+    for service_request in decided:
+        rows = selectors.request_timeline_rows(service_request)
+        assert rows and all(type(row) is tuple for row in rows)
+        hash(tuple(rows))  # plain values: a key
+        made = selectors.timeline_of_rows(service_request, rows)
+        read = selectors.request_timeline(service_request)
+        assert [fields_of(e) for e in made] == [fields_of(e) for e in read]
+        assert all(e.request is service_request for e in made)
+
+
+def test_an_instance_key_tells_apart_what_renders_differently(org, decided):
+    """instance_key: the columns and loaded related rows of an object as plain values;
+    a change of any of them (a related person's name too) gives another key."""
+    from decimal import Decimal
+
+    from itportal.memo import instance_key
+
+    def key(pk):
+        row = selectors.request_visible_to(org.alice.user, pk, *RELATED)
+        return instance_key(row, set())
+
+    done = decided[0]
+    first = key(done.pk)
+    hash(first)
+    assert first == key(done.pk)  # read again: the same
+    assert ("seen" in repr(first)) is True  # the rating's request comes once
+    org.alice.user.first_name = "Other"
+    org.alice.user.save(update_fields=["first_name"])
+    assert key(done.pk) != first
+    renamed = key(done.pk)
+    ServiceRequest.objects.filter(pk=done.pk).update(price_once=Decimal("5"))
+    five = key(done.pk)
+    assert five != renamed
+    row = selectors.request_visible_to(org.alice.user, done.pk, *RELATED)
+    assert instance_key(row, set()) == five
+    row.price_once = Decimal("5")  # equal to the column's 5.00, but written otherwise
+    assert instance_key(row, set()) != five
+    row.price_once = object()  # not a plain value: no key
+    assert instance_key(row, set()) is None
+
+
 def test_each_read_runs_the_one_statement_compiled_first():
     built = []
 

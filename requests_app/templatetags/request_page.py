@@ -13,7 +13,10 @@ import datetime
 
 from django import template
 from django.conf import settings
+from django.dispatch import receiver
 from django.template.loader import get_template
+from django.urls import get_script_prefix, get_urlconf
+from django.utils.autoreload import file_changed
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.timezone import get_current_timezone
@@ -21,12 +24,19 @@ from django.utils.translation import get_language, gettext
 
 from itportal.formatting import DateFormatter
 from itportal.memo import Memo
+from requests_app.templatetags.queue_tasks import _csrf_field
 
 register = template.Library()
 
 # The rating form's fields as offered (unbound) per language and the rating they start
 # from: a few hundred short entries at most.
 RATING_MEMO = Memo(256, 1 << 20)
+# The request page's own markup but its CSRF fields (the texts between them), per request
+# and viewer as shown: about 10 kB with its key, the pages people look at again.
+CONTENT_MEMO = Memo(512, 8 << 20)
+# Stands in for the CSRF token while the markup is rendered to be kept: no value of a
+# request holds it (texts are escaped, and posted ones refuse NUL) and escaping keeps it.
+_CSRF_GAP = "\x00csrf\x00"
 
 
 def _localtime(moment, local):
@@ -178,3 +188,48 @@ def rating_fields(form):
         lambda: get_template("requests/rating_fields.html").render({"form": form}),
     )
     return mark_safe(html)  # the template's output, escaped as it rendered
+
+
+@register.simple_tag(takes_context=True)
+def request_content(context, key):
+    """The request page's own markup (``templates/requests/detail_content.html``), kept
+    (``CONTENT_MEMO``) under ``key`` (``views.render_detail``: the rows shown as read and
+    what the viewer may do) and what else it depends on (language, time zone, URL prefix),
+    the CSRF token put in per response, never kept. On a miss, ``content_values()`` adds
+    the values only the markup needs (the timeline's events, the progress line).
+
+    Rendering its fifty-odd nodes, two includes and the timeline's events was half of the
+    page's own CPU, for the same markup on every view of an unchanged request: any change
+    (a comment, a decision, a new name) changes a row and so the key."""
+    csrf = _csrf_field(context)
+    if key is not None:
+        key = (key, get_language(), str(get_current_timezone()), get_script_prefix(),
+               get_urlconf(), context.autoescape, context.use_l10n, bool(csrf))  # fmt: skip
+        try:
+            parts = CONTENT_MEMO.get(key)
+        except TypeError:  # a value that cannot be a key: rendered, not kept
+            key = parts = None
+    else:
+        parts = None
+    if parts is None:
+        with context.push(context.get("content_values")()):
+            if csrf:
+                with context.push(csrf_token=_CSRF_GAP):
+                    marked = _csrf_field(context)
+                    parts = tuple(_render_content(context).split(marked))
+            else:  # {% csrf_token %} renders nothing
+                parts = (_render_content(context),)
+        if key is not None:
+            CONTENT_MEMO.put(key, parts)
+    return mark_safe(csrf.join(parts))  # the template's output, escaped as it rendered
+
+
+def _render_content(context) -> str:
+    return get_template("requests/detail_content.html").template.render(context)
+
+
+@receiver(file_changed, dispatch_uid="request_page_template_changed")
+def _template_changed(sender, file_path, **kwargs):
+    """runserver re-reads a changed template without a restart: so does the kept page."""
+    if file_path.suffix == ".html":
+        CONTENT_MEMO.clear()
