@@ -254,10 +254,14 @@ def instance_key(obj, seen: set[int]) -> tuple | None:
 
 
 _ATTNAMES: dict[type, tuple[str, ...]] = {}
+_NEVER_SHOWN = frozenset({"password"})
 
 
 def _attnames(model) -> tuple[str, ...]:
     names = _ATTNAMES.get(model)
     if names is None:
-        names = _ATTNAMES[model] = tuple(f.attname for f in model._meta.concrete_fields)
+        # A password hash is never shown: it stays out of every key kept in memory.
+        names = _ATTNAMES[model] = tuple(
+            f.attname for f in model._meta.concrete_fields if f.attname not in _NEVER_SHOWN
+        )
     return names

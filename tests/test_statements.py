@@ -136,6 +136,11 @@ def test_an_instance_key_tells_apart_what_renders_differently(org, decided):
     assert instance_key(row, set()) != five
     row.price_once = object()  # not a plain value: no key
     assert instance_key(row, set()) is None
+    # A password hash is never part of a key kept in memory (nor does a new one change it).
+    assert org.alice.user.password not in repr(five)
+    org.alice.user.set_password("another secret 1")
+    org.alice.user.save(update_fields=["password"])
+    assert key(done.pk) == five
 
 
 def test_each_read_runs_the_one_statement_compiled_first():
