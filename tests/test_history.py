@@ -149,6 +149,16 @@ def test_requests_lie_in_the_order_they_were_placed(catalogue):
         assert cursor.fetchone() == (0,)
 
 
+@pytest.mark.parametrize("hour", [1, 12, 18])
+def test_every_request_asked_for_is_written_at_any_time_of_day(catalogue, hour):
+    """Before the working day is over, today's working hours lie partly ahead: none of the
+    requests may be drawn there (they were dropped, and fewer than ``count`` written)."""
+    monday = datetime.datetime(2026, 12, 7, hour, tzinfo=timezone.get_current_timezone())
+    result = history.generate(count=400, months=2, seed=3, now=monday)
+    assert result.requests == ServiceRequest.objects.count() == 400
+    assert not ServiceRequest.objects.filter(submitted_at__gt=monday).exists()
+
+
 def test_command_refuses_bad_arguments_and_an_empty_catalogue(db):
     with pytest.raises(CommandError, match="--count"):
         call_command("seed_history", "--count", "0")
